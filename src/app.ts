@@ -1,0 +1,90 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from './db/client';
+import { startEmbeddedPostgres } from './db/embedded';
+import { runMigrations } from './db/migrate';
+import type { Env } from './env';
+import { createSchema } from './schema';
+import { createHttpServer } from './server/http';
+import { createLimits } from './server/limits';
+import { attachWebSocketServer } from './server/ws';
+import { createServices, type Services } from './services';
+import { resolveJwtSecret } from './shared/jwt-secret';
+import type { Logger } from './shared/logger';
+import path from 'node:path';
+
+export interface App {
+  services: Services;
+  /** Base URL of the HTTP server, e.g. http://127.0.0.1:4000; undefined for SLUICE_ROLE=worker. */
+  url?: string;
+  /** Stops everything in reverse start order. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts Sluice: database (embedded when DATABASE_URL is unset) -> migrations -> services ->
+ * HTTP + WebSocket (role api/all) -> workers (role worker/all). If a step fails, what already
+ * started is stopped before the error is rethrown.
+ */
+export async function startApp(env: Env, log: Logger, opts: { print?: (msg: string) => void } = {}): Promise<App> {
+  const disposers: Array<{ name: string; fn: () => Promise<void> }> = [];
+  let disposing: Promise<void> | undefined;
+  const dispose = () =>
+    (disposing ??= (async () => {
+      for (const { name, fn } of disposers.reverse()) {
+        try {
+          await fn();
+          log.debug({ step: name }, 'stopped');
+        } catch (err) {
+          log.error({ err, step: name }, 'error while stopping');
+        }
+      }
+    })());
+
+  try {
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      const embedded = await startEmbeddedPostgres({ dir: path.join(env.dataDir, 'pg'), port: env.SLUICE_EMBEDDED_PG_PORT, log });
+      disposers.push({ name: 'embedded-postgres', fn: () => embedded.dispose() });
+      databaseUrl = embedded.url;
+    }
+    const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}` });
+    disposers.push({ name: 'database', fn: () => database.dispose() });
+    await runMigrations(database);
+
+    const secret = await resolveJwtSecret(env.SLUICE_JWT_SECRET, env.dataDir);
+    const services = createServices(env, database, log, {
+      secret,
+      issuer: env.SLUICE_JWT_ISSUER,
+      audience: env.SLUICE_JWT_AUDIENCE,
+      ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS,
+    });
+    await services.clients.bootstrap(
+      { clientId: env.SLUICE_ADMIN_CLIENT_ID, clientSecret: env.SLUICE_ADMIN_CLIENT_SECRET },
+      opts.print ?? ((m) => process.stdout.write(`${m}\n`)),
+    );
+
+    let url: string | undefined;
+    if (env.runsApi) {
+      const schema = await createSchema();
+      const limits = createLimits(env);
+      const http = await createHttpServer(schema, services, limits);
+      const ws = attachWebSocketServer(http.server, schema, services, limits);
+      http.onDrain.push(() => ws.dispose());
+      await new Promise<void>((resolve, reject) => {
+        http.server.once('error', reject);
+        http.server.listen(env.PORT, env.HOST, () => resolve());
+      });
+      // Apollo's stop() drains HTTP (drain plugin) and then the WebSocket server (onDrain).
+      disposers.push({ name: 'http', fn: () => http.apollo.stop() });
+      const { port } = http.server.address() as AddressInfo;
+      const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
+      url = `http://${host}:${port}`;
+      log.info({ url: `${url}/graphql`, role: env.SLUICE_ROLE }, 'Sluice is listening');
+    }
+
+    return { services, url, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}

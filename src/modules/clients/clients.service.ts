@@ -1,0 +1,109 @@
+import { BadInputError, ConflictError, NotFoundError, UnauthenticatedError } from '../../shared/errors';
+import { signToken, verifyToken, type TokenConfig, type Viewer } from '../../shared/auth';
+import { generateSecret, hashSecret, verifySecret } from '../../shared/secrets';
+import { isRole, type Role } from '../../shared/roles';
+import type { Logger } from '../../shared/logger';
+import type { ApiClientRow } from '../../db/schema';
+import type { ClientsStore } from './clients.store';
+
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_.-]{3,64}$/;
+
+export interface IssuedToken {
+  accessToken: string;
+  expiresAt: Date;
+  roles: Role[];
+}
+
+/** Client registry and token exchange: the rules; SQL lives in ClientsStore. */
+export class ClientsService {
+  constructor(
+    private readonly store: ClientsStore,
+    private readonly tokens: TokenConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async issueToken(clientId: string, clientSecret: string): Promise<IssuedToken> {
+    const client = CLIENT_ID_PATTERN.test(clientId) ? await this.store.findByClientId(clientId) : undefined;
+    // Always run scrypt, even for unknown ids, so response time does not reveal which ids exist.
+    const ok = await verifySecret(clientSecret, client?.secretHash);
+    if (!client || !ok || client.revokedAt) {
+      throw new UnauthenticatedError('Invalid client credentials');
+    }
+    const roles = client.roles.filter(isRole);
+    const { token, expiresAt } = signToken(this.tokens, client.clientId, roles);
+    return { accessToken: token, expiresAt, roles };
+  }
+
+  /** Verifies a bearer token and that its client still exists and is not revoked. */
+  async authenticate(token: string): Promise<Viewer> {
+    const viewer = verifyToken(this.tokens, token);
+    const client = await this.store.findByClientId(viewer.clientId);
+    if (!client || client.revokedAt) throw new UnauthenticatedError('Client is revoked or unknown');
+    return viewer;
+  }
+
+  async createClient(
+    creator: Viewer | null,
+    input: { clientId?: string | null; name: string; roles: Role[] },
+  ): Promise<{ client: ApiClientRow; clientSecret: string }> {
+    const clientId = input.clientId ?? `client-${generateSecret(9)}`;
+    if (!CLIENT_ID_PATTERN.test(clientId)) {
+      throw new BadInputError(`clientId ${JSON.stringify(clientId)} must be 3-64 characters of A-Z a-z 0-9 _ . -`, { field: 'clientId' });
+    }
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 200) throw new BadInputError('name must be 1-200 characters', { field: 'name' });
+    if (input.roles.length === 0) throw new BadInputError('roles must name at least one role', { field: 'roles' });
+    const clientSecret = generateSecret();
+    const client = await this.store.insert({
+      clientId,
+      name,
+      secretHash: await hashSecret(clientSecret),
+      roles: [...new Set(input.roles)],
+      createdBy: creator?.clientId ?? null,
+    });
+    if (!client) throw new ConflictError(`clientId ${JSON.stringify(clientId)} already exists`, { field: 'clientId' });
+    this.log.info({ clientId, roles: client.roles, by: creator?.clientId }, 'client created');
+    return { client, clientSecret };
+  }
+
+  async revokeClient(by: Viewer, clientId: string): Promise<ApiClientRow> {
+    const existing = await this.store.findByClientId(clientId);
+    if (!existing) throw new NotFoundError('Client', clientId);
+    if (!existing.revokedAt && existing.roles.includes('ADMIN') && (await this.store.countActiveAdmins()) <= 1) {
+      throw new ConflictError('Cannot revoke the last active ADMIN client');
+    }
+    const row = await this.store.revoke(clientId);
+    if (!row) throw new NotFoundError('Client', clientId);
+    this.log.info({ clientId, by: by.clientId }, 'client revoked');
+    return row;
+  }
+
+  list(includeRevoked: boolean): Promise<ApiClientRow[]> {
+    return this.store.list(includeRevoked);
+  }
+
+  /**
+   * First start: when no client exists, create the admin from configuration, or generate one and
+   * print its credentials once. Safe to race: the unique client id decides.
+   */
+  async bootstrap(admin: { clientId?: string; clientSecret?: string }, print: (msg: string) => void): Promise<void> {
+    if ((await this.store.countAll()) > 0) return;
+    const clientId = admin.clientId ?? 'admin';
+    const clientSecret = admin.clientSecret ?? generateSecret();
+    const created = await this.store.insert({
+      clientId,
+      name: 'Bootstrap admin',
+      secretHash: await hashSecret(clientSecret),
+      roles: ['ADMIN'],
+      createdBy: null,
+    });
+    if (!created) return;
+    if (admin.clientSecret) {
+      this.log.info({ clientId }, 'bootstrap admin client created from configuration');
+    } else {
+      print(
+        `\nSluice created an admin client. Its secret is shown this once:\n  clientId:     ${clientId}\n  clientSecret: ${clientSecret}\n`,
+      );
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type FormattedExecutionResult } from 'graphql';
+import { createClient, type Client as WsClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export * from './generated';
+
+/** A GraphQL response whose `errors` made the SDK throw. Keeps the operation and full response. */
+export class SluiceRequestError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly response: FormattedExecutionResult<unknown>,
+    readonly status: number,
+  ) {
+    super(
+      `${operation} failed (HTTP ${status}): ${JSON.stringify(response.errors ?? response, null, 2)}`,
+    );
+    this.name = 'SluiceRequestError';
+  }
+  /** extensions.code of the first error. */
+  get code(): string | undefined {
+    return this.response.errors?.[0]?.extensions?.['code'] as string | undefined;
+  }
+}
+
+export interface SluiceClientOptions {
+  /** Base URL of the service, e.g. http://127.0.0.1:4000 (no /graphql). */
+  url: string;
+  /** Bearer token from issueToken; omit for public operations. */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+export interface UploadFile {
+  /** Bytes of the file (Blob, Buffer or string). */
+  body: Blob | Uint8Array | string;
+  filename: string;
+  contentType?: string;
+}
+
+function operationName(doc: TypedDocumentNode<unknown, unknown>): string {
+  const def = doc.definitions.find((d) => d.kind === 'OperationDefinition');
+  return (def && 'name' in def && def.name?.value) || 'anonymous';
+}
+
+/**
+ * Typed client for Sluice: queries and mutations over HTTP, uploads as GraphQL multipart requests,
+ * subscriptions over graphql-ws. Every method takes a generated TypedDocumentNode.
+ */
+export class SluiceClient {
+  private ws?: WsClient;
+
+  constructor(readonly options: SluiceClientOptions) {}
+
+  withToken(token: string): SluiceClient {
+    return new SluiceClient({ ...this.options, token });
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}), ...extra };
+  }
+
+  /** Runs the operation and returns the raw response (data and errors), never throwing on GraphQL errors. */
+  async raw<TData, TVars>(
+    doc: TypedDocumentNode<TData, TVars>,
+    variables?: TVars,
+  ): Promise<{ status: number; body: FormattedExecutionResult<TData> }> {
+    const res = await (this.options.fetch ?? fetch)(`${this.options.url}/graphql`, {
+      method: 'POST',
+      headers: this.headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ query: print(doc), variables: variables ?? {}, operationName: operationName(doc) }),
+    });
+    return { status: res.status, body: (await res.json()) as FormattedExecutionResult<TData> };
+  }
+
+  /** Runs the operation; throws SluiceRequestError when the response has errors. */
+  async request<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables?: TVars): Promise<TData> {
+    const { status, body } = await this.raw(doc, variables);
+    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc), body, status);
+    return body.data;
+  }
+
+  /**
+   * GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec).
+   * `files` maps variable paths ("file", "input.file") to files.
+   */
+  async uploadRaw<TData, TVars>(
+    doc: TypedDocumentNode<TData, TVars>,
+    variables: TVars,
+    files: Record<string, UploadFile>,
+    opts: { preflight?: boolean } = {},
+  ): Promise<{ status: number; body: FormattedExecutionResult<TData> }> {
+    const form = new FormData();
+    const paths = Object.keys(files);
+    form.append('operations', JSON.stringify({ query: print(doc), variables, operationName: operationName(doc) }));
+    form.append('map', JSON.stringify(Object.fromEntries(paths.map((p, i) => [String(i), [`variables.${p}`]]))));
+    paths.forEach((p, i) => {
+      const f = files[p]!;
+      const blob = f.body instanceof Blob ? f.body : new Blob([f.body as BlobPart], { type: f.contentType ?? 'application/octet-stream' });
+      form.append(String(i), blob, f.filename);
+    });
+    const res = await (this.options.fetch ?? fetch)(`${this.options.url}/graphql`, {
+      method: 'POST',
+      headers: this.headers(opts.preflight === false ? {} : { 'apollo-require-preflight': 'true' }),
+      body: form,
+    });
+    return { status: res.status, body: (await res.json()) as FormattedExecutionResult<TData> };
+  }
+
+  async upload<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables: TVars, files: Record<string, UploadFile>): Promise<TData> {
+    const { status, body } = await this.uploadRaw(doc, variables, files);
+    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc), body, status);
+    return body.data;
+  }
+
+  private wsClient(): WsClient {
+    this.ws ??= createClient({
+      url: `${this.options.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+      lazy: true,
+      retryAttempts: 0,
+    });
+    return this.ws;
+  }
+
+  /** Subscribes over graphql-ws; iterate the result, `return()` to unsubscribe. */
+  subscribe<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables?: TVars): AsyncIterableIterator<FormattedExecutionResult<TData>> {
+    return this.wsClient().iterate<TData>({
+      query: print(doc),
+      variables: (variables ?? {}) as Record<string, unknown>,
+      operationName: operationName(doc),
+    }) as AsyncIterableIterator<FormattedExecutionResult<TData>>;
+  }
+
+  async close(): Promise<void> {
+    await this.ws?.dispose();
+    this.ws = undefined;
+  }
+}

@@ -1,0 +1,13 @@
+import type { Viewer } from '../shared/auth';
+import type { SluiceError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import type { Services } from '../services';
+
+/** Per-operation context for HTTP and WebSocket alike. */
+export interface Context {
+  viewer: Viewer | null;
+  /** Why the presented token was refused, reported by operations that need a viewer. */
+  authError?: SluiceError;
+  services: Services;
+  log: Logger;
+}

@@ -1,0 +1,144 @@
+import http from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import type { GraphQLSchema } from 'graphql';
+import { graphqlUploadExpress } from 'graphql-upload-minimal';
+import type { Services } from '../services';
+import { bearerToken } from '../shared/auth';
+import { ErrorCode, SluiceError } from '../shared/errors';
+import type { Context } from './context';
+import { formatError } from './errors';
+import type { Limits } from './limits';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** Resolves the viewer from `Authorization: Bearer`. A bad token is remembered, not thrown, so
+ * public operations (issueToken) still work; protected ones report the precise reason. */
+export async function httpContext(services: Services, authorization: string | undefined): Promise<Context> {
+  const log = services.log;
+  try {
+    const token = bearerToken(authorization);
+    if (!token) return { viewer: null, services, log };
+    return { viewer: await services.clients.authenticate(token), services, log };
+  } catch (err) {
+    if (err instanceof SluiceError) return { viewer: null, authError: err, services, log };
+    throw err;
+  }
+}
+
+function jsonError(res: express.Response, status: number, code: ErrorCode, message: string): void {
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * Apollo's CSRF prevention rejects multipart requests without a preflight header, but only after
+ * graphql-upload has started reading the body. Checking first keeps unwanted uploads off the wire.
+ */
+const requirePreflightForUploads: RequestHandler = (req, res, next) => {
+  if (req.is('multipart/form-data') && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
+    jsonError(
+      res,
+      400,
+      ErrorCode.BAD_REQUEST,
+      'Multipart uploads need a non-empty "apollo-require-preflight" header (CSRF prevention)',
+    );
+    return;
+  }
+  next();
+};
+
+export interface HttpServer {
+  server: http.Server;
+  apollo: ApolloServer<Context>;
+  /** Extra drain steps (the WebSocket server) run when Apollo stops. */
+  onDrain: Array<() => Promise<void>>;
+}
+
+export async function createHttpServer(schema: GraphQLSchema, services: Services, limits: Limits): Promise<HttpServer> {
+  const { env, log } = services;
+  const app = express();
+  app.disable('x-powered-by');
+  const server = http.createServer(app);
+  const onDrain: Array<() => Promise<void>> = [];
+  const startedAt = Date.now();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', role: env.SLUICE_ROLE, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const started = Date.now();
+    try {
+      await Promise.race([
+        services.database.sql`select 1`,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout after 2000 ms')), 2000).unref()),
+      ]);
+      res.json({ status: 'ready', database: 'ok', latencyMs: Date.now() - started });
+    } catch (err) {
+      log.warn({ err }, 'readiness check failed');
+      res.status(503).json({ status: 'unavailable', database: 'unreachable' });
+    }
+  });
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: env.SLUICE_INTROSPECTION,
+    csrfPrevention: true,
+    includeStacktraceInErrorResponses: false,
+    allowBatchedHttpRequests: false,
+    validationRules: limits.validationRules,
+    formatError: (formatted, error) => formatError(log, formatted, error),
+    logger: {
+      debug: (m) => log.debug(m),
+      info: (m) => log.info(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    },
+    plugins: [
+      ...limits.plugins,
+      ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: env.SLUICE_SHUTDOWN_TIMEOUT_MS }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              for (const drain of onDrain) await drain();
+            },
+          };
+        },
+      },
+      env.SLUICE_LANDING_PAGE
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageDisabled(),
+    ],
+  });
+  await apollo.start();
+
+  app.use(
+    GRAPHQL_PATH,
+    requirePreflightForUploads,
+    graphqlUploadExpress({ maxFileSize: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES }),
+    express.json({ limit: '2mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => httpContext(services, req.headers.authorization),
+    }),
+  );
+
+  app.use((_req, res) => jsonError(res, 404, ErrorCode.NOT_FOUND, 'No such route; GraphQL is served at /graphql'));
+  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+    const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500;
+    if (status === 413) {
+      jsonError(res, 413, ErrorCode.PAYLOAD_TOO_LARGE, String(err.message ?? 'Request too large'));
+    } else if (status >= 400 && status < 500) {
+      jsonError(res, status, ErrorCode.BAD_REQUEST, String(err.message ?? 'Bad request'));
+    } else {
+      log.error({ err }, 'unhandled HTTP error');
+      jsonError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+    }
+  };
+  app.use(onError);
+
+  return { server, apollo, onDrain };
+}

@@ -1,0 +1,66 @@
+import jwt from 'jsonwebtoken';
+import { ErrorCode, SluiceError, UnauthenticatedError } from './errors';
+import { isRole, type Role } from './roles';
+
+/** Who is calling: resolved from a verified token, re-checked against the client table. */
+export interface Viewer {
+  /** `api_clients.client_id`, the token's `sub`. */
+  clientId: string;
+  roles: Role[];
+  /** Token expiry, seconds since epoch. */
+  exp: number;
+}
+
+export interface TokenConfig {
+  secret: string;
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+}
+
+export function signToken(cfg: TokenConfig, clientId: string, roles: Role[]): { token: string; expiresAt: Date } {
+  const token = jwt.sign({ roles }, cfg.secret, {
+    algorithm: 'HS256',
+    expiresIn: cfg.ttlSeconds,
+    issuer: cfg.issuer,
+    audience: cfg.audience,
+    subject: clientId,
+  });
+  const { exp } = jwt.decode(token) as { exp: number };
+  return { token, expiresAt: new Date(exp * 1000) };
+}
+
+/**
+ * Verifies signature (HS256 only: `alg: none` and algorithm swaps fail), expiry, issuer and audience.
+ * Throws UnauthenticatedError with a reason clients may show; never the library's raw message.
+ */
+export function verifyToken(cfg: TokenConfig, token: string): Viewer {
+  let payload: jwt.JwtPayload;
+  try {
+    const decoded = jwt.verify(token, cfg.secret, {
+      algorithms: ['HS256'],
+      issuer: cfg.issuer,
+      audience: cfg.audience,
+      clockTolerance: 5,
+    });
+    if (typeof decoded === 'string') throw new UnauthenticatedError('Token payload must be a JSON object');
+    payload = decoded;
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    if (err instanceof jwt.TokenExpiredError) throw new UnauthenticatedError('Token expired');
+    throw new UnauthenticatedError('Token is invalid');
+  }
+  const roles = Array.isArray(payload['roles']) ? payload['roles'].filter((r): r is Role => typeof r === 'string' && isRole(r)) : [];
+  if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+    throw new UnauthenticatedError('Token is missing sub or exp');
+  }
+  return { clientId: payload.sub, roles, exp: payload.exp };
+}
+
+/** Extracts the token from `Authorization: Bearer <token>`; undefined when the header is absent. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new SluiceError(ErrorCode.UNAUTHENTICATED, 'Authorization header must be "Bearer <token>"');
+  return match[1];
+}

@@ -1,0 +1,90 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * Every `extensions.code` a client can receive. Clients branch on these, never on messages.
+ * Closed: the error formatter masks anything else as INTERNAL_SERVER_ERROR.
+ */
+export enum ErrorCode {
+  /** No valid token: missing, expired, forged, wrong audience or issuer, unsigned, revoked client. */
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  /** The token is valid but its roles do not allow the operation. */
+  FORBIDDEN = 'FORBIDDEN',
+  /** An argument is malformed or out of range. */
+  BAD_USER_INPUT = 'BAD_USER_INPUT',
+  /** The request could not be read (multipart errors, CSRF preflight missing). */
+  BAD_REQUEST = 'BAD_REQUEST',
+  /** The document does not parse. */
+  GRAPHQL_PARSE_FAILED = 'GRAPHQL_PARSE_FAILED',
+  /** The document does not validate against the schema or exceeds depth/alias/cost limits. */
+  GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED',
+  /** The operation name does not match an operation in the document. */
+  OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE',
+  /** Wrong HTTP verb for the operation (mutation over GET). */
+  BAD_HTTP_METHOD = 'BAD_HTTP_METHOD',
+  /** Persisted queries are not supported. */
+  PERSISTED_QUERY_NOT_SUPPORTED = 'PERSISTED_QUERY_NOT_SUPPORTED',
+  PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
+  /** The thing named does not exist or the viewer may not see it. */
+  NOT_FOUND = 'NOT_FOUND',
+  /** The request conflicts with stored state (duplicate id, illegal state change). */
+  CONFLICT = 'CONFLICT',
+  /** A file or request exceeds a configured limit. */
+  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** A dependency (database) is not reachable right now; retrying later may work. */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
+  /** Anything unexpected. Details are logged, never sent. */
+  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+export function isKnownCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && KNOWN_CODES.has(code);
+}
+
+/** Base of every error Sluice raises on purpose. `details` must be safe to show to clients. */
+export class SluiceError extends GraphQLError {
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message, { extensions: { code, ...(details ?? {}) } });
+    this.name = 'SluiceError';
+  }
+  get code(): ErrorCode {
+    return this.extensions['code'] as ErrorCode;
+  }
+}
+
+export class UnauthenticatedError extends SluiceError {
+  constructor(message = 'A valid bearer token is required') {
+    super(ErrorCode.UNAUTHENTICATED, message);
+  }
+}
+
+export class ForbiddenError extends SluiceError {
+  constructor(message: string) {
+    super(ErrorCode.FORBIDDEN, message);
+  }
+}
+
+export class BadInputError extends SluiceError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCode.BAD_USER_INPUT, message, details);
+  }
+}
+
+export class NotFoundError extends SluiceError {
+  constructor(what: string, id: string) {
+    super(ErrorCode.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`, { id });
+  }
+}
+
+export class ConflictError extends SluiceError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCode.CONFLICT, message, details);
+  }
+}
+
+export class PayloadTooLargeError extends SluiceError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCode.PAYLOAD_TOO_LARGE, message, details);
+  }
+}
