@@ -1,5 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print, type FormattedExecutionResult } from 'graphql';
+import { print, type DocumentNode, type FormattedExecutionResult } from 'graphql';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -38,7 +38,7 @@ export interface UploadFile {
   contentType?: string;
 }
 
-function operationName(doc: TypedDocumentNode<unknown, unknown>): string {
+function operationName(doc: DocumentNode): string {
   const def = doc.definitions.find((d) => d.kind === 'OperationDefinition');
   return (def && 'name' in def && def.name?.value) || 'anonymous';
 }
@@ -96,7 +96,7 @@ export class SluiceClient {
     form.append('map', JSON.stringify(Object.fromEntries(paths.map((p, i) => [String(i), [`variables.${p}`]]))));
     paths.forEach((p, i) => {
       const f = files[p]!;
-      const blob = f.body instanceof Blob ? f.body : new Blob([f.body as BlobPart], { type: f.contentType ?? 'application/octet-stream' });
+      const blob = f.body instanceof Blob ? f.body : new Blob([f.body as string], { type: f.contentType ?? 'application/octet-stream' });
       form.append(String(i), blob, f.filename);
     });
     const res = await (this.options.fetch ?? fetch)(`${this.options.url}/graphql`, {
