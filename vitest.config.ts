@@ -10,5 +10,14 @@ export default defineConfig({
     // refuses to mix the two ("Cannot use GraphQLObjectType from another module or realm").
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
-  test: {},
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/setup.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Why no retry: a flaky test is a bug to fix, not to hide.
+    retry: 0,
+  },
 });
