@@ -19,5 +19,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Why no retry: a flaky test is a bug to fix, not to hide.
     retry: 0,
+    // Under CI a JSON report is written too; .ci/run prints its "N passed, N failed" line.
+    reporters: process.env['CI'] ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });

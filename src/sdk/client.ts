@@ -38,9 +38,9 @@ export interface UploadFile {
   contentType?: string;
 }
 
-function operationName(doc: DocumentNode): string {
+function operationName(doc: DocumentNode): string | undefined {
   const def = doc.definitions.find((d) => d.kind === 'OperationDefinition');
-  return (def && 'name' in def && def.name?.value) || 'anonymous';
+  return (def && 'name' in def && def.name?.value) || undefined;
 }
 
 /**
@@ -76,7 +76,7 @@ export class SluiceClient {
   /** Runs the operation; throws SluiceRequestError when the response has errors. */
   async request<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables?: TVars): Promise<TData> {
     const { status, body } = await this.raw(doc, variables);
-    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc), body, status);
+    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc) ?? 'anonymous operation', body, status);
     return body.data;
   }
 
@@ -109,7 +109,7 @@ export class SluiceClient {
 
   async upload<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables: TVars, files: Record<string, UploadFile>): Promise<TData> {
     const { status, body } = await this.uploadRaw(doc, variables, files);
-    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc), body, status);
+    if (body.errors?.length || !body.data) throw new SluiceRequestError(operationName(doc) ?? 'anonymous operation', body, status);
     return body.data;
   }
 

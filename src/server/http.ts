@@ -90,6 +90,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     validationRules: limits.validationRules,
+    parseOptions: { maxTokens: limits.maxTokens },
     formatError: (formatted, error) => formatError(log, formatted, error),
     logger: {
       debug: (m) => log.debug(m),

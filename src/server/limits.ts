@@ -8,7 +8,9 @@ export function createLimits(env: Env) {
     maxDepth: { n: env.SLUICE_MAX_DEPTH },
     maxAliases: { n: env.SLUICE_MAX_ALIASES },
     costLimit: { maxCost: env.SLUICE_MAX_COST },
-    maxTokens: { n: env.SLUICE_MAX_TOKENS },
+    // Token limits go through graphql-js's own parser option (Apollo parseOptions, ws parse()) so
+    // syntax errors keep their GRAPHQL_PARSE_FAILED code; armor's version reports them as validation.
+    maxTokens: { enabled: false },
     maxDirectives: { n: 50 },
     // Field suggestions leak the schema when introspection is off.
     blockFieldSuggestion: { enabled: !env.SLUICE_INTROSPECTION },

@@ -1,0 +1,179 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * Object storage, shaped like S3 so the local-disk backend and the S3 backend are interchangeable:
+ * flat string keys, whole-object writes that are invisible until complete, prefix listing.
+ * Raw uploads land here before processing starts, so a crash loses nothing.
+ */
+export interface ObjectStorage {
+  /**
+   * Streams `body` into `key`, hashing and counting as it goes (memory stays flat whatever the
+   * size). Nothing is visible under `key` until every check has passed; on any failure nothing is
+   * left behind. Replaces an existing object atomically.
+   */
+  put(key: string, body: Readable, opts?: PutOptions): Promise<PutResult>;
+  /**
+   * For producers that write incrementally (a CSV written row by row). Same guarantees as `put`:
+   * the object appears only when `done()` resolves; `abort()` leaves nothing behind.
+   */
+  openWriter(key: string, opts?: PutOptions): StorageWriter;
+  /** Reads an object; rejects with NOT_FOUND when it does not exist. */
+  get(key: string): Promise<Readable>;
+  /** Metadata without the body; `undefined` when the object does not exist. */
+  head(key: string): Promise<HeadResult | undefined>;
+  /** Removes an object. Deleting a missing key succeeds, as in S3. */
+  delete(key: string): Promise<void>;
+  /**
+   * Every object whose key starts with `prefix` (a plain string prefix, as in S3, so `a/b` matches
+   * `a/b.csv` and `a/b/c.csv`), in ascending byte order of key. `''` lists everything.
+   */
+  list(prefix: string): AsyncIterable<ListItem>;
+}
+
+export interface PutOptions {
+  /** MIME type recorded with the object (returned by `head`). */
+  contentType?: string;
+  /** Refuse (PAYLOAD_TOO_LARGE) as soon as more than this many bytes arrive. Default: no limit. */
+  maxBytes?: number;
+  /** Lowercase or uppercase hex SHA-256 the body must have (CHECKSUM_MISMATCH otherwise). */
+  expectedSha256?: string;
+  /** Exact byte count the body must have (SIZE_MISMATCH otherwise, raised as early as possible). */
+  expectedSize?: number;
+}
+
+export interface PutResult {
+  key: string;
+  /** Bytes stored. */
+  size: number;
+  /** Lowercase hex SHA-256 of the bytes stored. */
+  sha256: string;
+}
+
+export interface HeadResult {
+  /** Bytes. */
+  size: number;
+  /** Lowercase hex SHA-256, when the backend recorded it at write time. */
+  sha256?: string;
+  contentType?: string;
+  modifiedAt: Date;
+}
+
+export interface ListItem {
+  key: string;
+  /** Bytes. */
+  size: number;
+  modifiedAt: Date;
+}
+
+/**
+ * An object being written piece by piece. Write to `stream` (or pipe into it), then await
+ * `done()`; until it resolves nothing is visible under the key.
+ */
+export interface StorageWriter {
+  readonly key: string;
+  readonly stream: Writable;
+  /** Ends the stream if the caller has not, waits until the object is committed. */
+  done(): Promise<PutResult>;
+  /** Discards everything written so far. Safe to call at any time, also after a failure. */
+  abort(): Promise<void>;
+}
+
+export type StorageErrorCode =
+  /** `get` of a key that holds no object. */
+  | 'NOT_FOUND'
+  /** The key or prefix fails validation (see `assertValidKey`). */
+  | 'INVALID_KEY'
+  /** The body exceeded `maxBytes`. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** The body's SHA-256 differs from `expectedSha256`. */
+  | 'CHECKSUM_MISMATCH'
+  /** The body's size differs from `expectedSize`. */
+  | 'SIZE_MISMATCH'
+  /** The backend failed (disk full, permissions, network), or the body stream itself failed. */
+  | 'IO_ERROR';
+
+/** Every error a storage backend raises. Callers branch on `code`, never on the message. */
+export class StorageError extends Error {
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    readonly key?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}
+
+/** Longest key accepted, in UTF-8 bytes (S3's own limit). */
+export const maxKeyBytes = 1024;
+/**
+ * Longest key segment, in bytes. Below the usual 255-byte file name limit so the local backend can
+ * derive temp and sidecar names from a segment.
+ */
+export const maxSegmentBytes = 200;
+
+/**
+ * The allowlist for one key segment: ASCII letters, digits, `_`, and after the first character
+ * also `.`, `-` and space, not ending in `.` or space.
+ *
+ * Why so narrow: keys become file names on every platform the local backend may run on, and URL
+ * paths in S3. Starting with a letter, digit or `_` rules out `.`, `..` and hidden names (which the
+ * local backend reserves for its temp and sidecar files) and leading `-` (option injection in shell
+ * tools). No trailing dot or space because Windows silently strips them, making two keys one file.
+ */
+const segmentPattern = /^[A-Za-z0-9_](?:[A-Za-z0-9_. -]*[A-Za-z0-9_-])?$/;
+/** Characters a prefix's last, partial segment may contain. */
+const partialSegmentPattern = /^[A-Za-z0-9_. -]*$/;
+
+/**
+ * Throws INVALID_KEY unless `key` is `segment/segment/...` with every segment matching the
+ * allowlist above: no absolute paths, no `..` or `.`, no backslashes, no NUL, no empty segments
+ * (so no leading, trailing or doubled `/`), at most `maxKeyBytes`.
+ */
+export function assertValidKey(key: string): void {
+  const problem = keyProblem(key);
+  if (problem) throw new StorageError('INVALID_KEY', `Invalid storage key ${JSON.stringify(key)}: ${problem}`, key);
+}
+
+/**
+ * Throws INVALID_KEY unless `prefix` is `''` or a valid key cut anywhere: its complete segments
+ * follow the key rules, its last segment may be partial (`reports/2024-0`).
+ */
+export function assertValidPrefix(prefix: string): void {
+  if (prefix === '') return;
+  const cut = prefix.lastIndexOf('/');
+  const problem =
+    (cut >= 0 ? keyProblem(prefix.slice(0, cut)) : undefined) ??
+    (partialSegmentPattern.test(prefix.slice(cut + 1)) ? undefined : 'last segment has characters outside [A-Za-z0-9_. -]') ??
+    (Buffer.byteLength(prefix, 'utf8') > maxKeyBytes ? `longer than ${maxKeyBytes} bytes` : undefined);
+  if (problem) {
+    throw new StorageError('INVALID_KEY', `Invalid storage prefix ${JSON.stringify(prefix)}: ${problem}`, prefix);
+  }
+}
+
+/** `true` when `key` passes `assertValidKey`. */
+export function isValidKey(key: string): boolean {
+  return keyProblem(key) === undefined;
+}
+
+function keyProblem(key: string): string | undefined {
+  if (typeof key !== 'string' || key === '') return 'empty';
+  // Specific reasons first: they make the message useful to whoever built the key.
+  if (key.includes('\0')) return 'contains NUL';
+  if (key.includes('\\')) return 'contains a backslash';
+  if (key.startsWith('/') || /^[A-Za-z]:/.test(key)) return 'absolute path';
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > maxKeyBytes) return `${bytes} bytes, longer than the limit of ${maxKeyBytes} bytes`;
+  for (const segment of key.split('/')) {
+    if (segment === '') return 'empty segment (leading, trailing or doubled "/")';
+    if (segment === '..' || segment === '.') return `"${segment}" segment`;
+    if (Buffer.byteLength(segment, 'utf8') > maxSegmentBytes) {
+      return `segment longer than the limit of ${maxSegmentBytes} bytes`;
+    }
+    if (!segmentPattern.test(segment)) {
+      return `segment ${JSON.stringify(segment)} must start with A-Za-z0-9_, use only A-Za-z0-9_. - and not end in "." or space`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,183 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'graphql';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { HeartbeatDocument, IssueTokenDocument, MeDocument, ServiceInfoDocument } from '../../src/sdk/client';
+import { ADMIN_ID, ADMIN_SECRET, codeOf, startTestApp, type TestApp } from '../helpers/app';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ SLUICE_MAX_ALIASES: '3', SLUICE_MAX_DEPTH: '2', SLUICE_MAX_TOKENS: '200' });
+});
+
+async function post(body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${t.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
+}
+
+describe('HTTP endpoints', () => {
+  it('GET /healthz answers JSON while the process is up', async () => {
+    const res = await fetch(`${t.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(await res.json()).toMatchObject({ status: 'ok', role: 'all' });
+  });
+
+  it('GET /readyz checks the database', async () => {
+    const res = await fetch(`${t.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ready', database: 'ok' });
+  });
+
+  it('unknown routes get a JSON 404 with a code', async () => {
+    const res = await fetch(`${t.url}/nope`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ errors: [{ extensions: { code: 'NOT_FOUND' } }] });
+  });
+
+  it('serviceInfo lists the closed set of error codes', async () => {
+    const { serviceInfo } = await t.anon.request(ServiceInfoDocument);
+    expect(serviceInfo.errorCodes).toEqual(expect.arrayContaining(['UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR', 'BAD_USER_INPUT']));
+    expect(serviceInfo.role).toBe('all');
+  });
+});
+
+describe('errors', () => {
+  it('syntax and validation errors carry stable codes', async () => {
+    expect((await post({ query: '{ me { ' })).body.errors?.[0]?.extensions?.['code']).toBe('GRAPHQL_PARSE_FAILED');
+    expect((await post({ query: '{ nope }' })).body.errors?.[0]?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('masks unexpected failures as INTERNAL_SERVER_ERROR without leaking SQL or stack traces', async () => {
+    // Break the table under the running service: the next query fails inside postgres.js.
+    await t.database.sql`alter table api_clients rename to api_clients_away`;
+    try {
+      const res = await t.anon.raw(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
+      const text = JSON.stringify(res.body);
+      expect(codeOf(res.body), text).toBe('INTERNAL_SERVER_ERROR');
+      expect(res.body.errors?.[0]?.message).toBe('Internal server error');
+      expect(text).not.toMatch(/api_clients|relation|stack|at .*\.ts/);
+    } finally {
+      await t.database.sql`alter table api_clients_away rename to api_clients`;
+    }
+  });
+});
+
+describe('CSRF prevention and multipart', () => {
+  it('refuses a multipart request without the apollo-require-preflight header', async () => {
+    const form = new FormData();
+    form.append('operations', JSON.stringify({ query: '{ serviceInfo { version } }', variables: {} }));
+    form.append('map', '{}');
+    const res = await fetch(`${t.url}/graphql`, { method: 'POST', body: form });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ errors: [{ extensions: { code: 'BAD_REQUEST' } }] });
+  });
+
+  it('accepts a multipart request with the header (processed by graphql-upload)', async () => {
+    const form = new FormData();
+    form.append('operations', JSON.stringify({ query: '{ serviceInfo { version } }', variables: {} }));
+    form.append('map', '{}');
+    const res = await fetch(`${t.url}/graphql`, { method: 'POST', body: form, headers: { 'apollo-require-preflight': 'true' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ data: { serviceInfo: { version: expect.any(String) } } });
+  });
+
+  it('rejects a GET mutation (CSRF: no side effects over GET)', async () => {
+    const q = encodeURIComponent('mutation { issueToken(clientId: "a", clientSecret: "b") { accessToken } }');
+    const res = await fetch(`${t.url}/graphql?query=${q}`, { headers: { 'apollo-require-preflight': 'true' } });
+    expect(res.status).toBe(405);
+  });
+});
+
+describe('query limits over HTTP', () => {
+  it('refuses too many aliases', async () => {
+    const res = await post({ query: '{ a: serviceInfo { version } b: serviceInfo { version } c: serviceInfo { version } d: serviceInfo { version } }' });
+    expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(res.body)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.data ?? null).toBeNull();
+  });
+
+  it('refuses queries deeper than the limit', async () => {
+    const ok = await post({ query: '{ serviceInfo { version } }' });
+    expect(ok.body.errors, JSON.stringify(ok.body)).toBeUndefined();
+    const res = await post({ query: 'mutation { createClient(input: { name: "x", roles: [VIEWER] }) { client { id } } }' });
+    expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(res.body)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/depth/i);
+  });
+
+  it('refuses documents over the token limit as a parse failure', async () => {
+    const res = await post({ query: `{ ${'serviceInfo { version } '.repeat(60)} }` });
+    expect(res.body.errors?.[0]?.extensions?.['code'], JSON.stringify(res.body)).toBe('GRAPHQL_PARSE_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/200 tokens/);
+  });
+
+  it('serves introspection by default outside production', async () => {
+    const res = await post({ query: '{ __schema { queryType { name } } }' });
+    expect(res.body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+  });
+});
+
+describe('graphql-ws on the same path', () => {
+  function closeOf(params: Record<string, unknown>): Promise<{ code: number; reason: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${t.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: params })));
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      ws.on('error', reject);
+    });
+  }
+
+  it('closes with 4401 when connectionParams carry no token', async () => {
+    const { code, reason } = await closeOf({});
+    expect(code).toBe(4401);
+    expect(reason).toMatch(/Unauthorized/);
+  });
+
+  it('closes with 4403 when the token is refused', async () => {
+    expect((await closeOf({ authorization: 'Bearer not.a.token' })).code).toBe(4403);
+  });
+
+  it('streams a subscription for a valid token and completes', async () => {
+    const client = t.admin;
+    const seqs: number[] = [];
+    for await (const result of client.subscribe(HeartbeatDocument, { intervalMs: 20, count: 3 })) {
+      expect(result.errors).toBeUndefined();
+      seqs.push(result.data!.heartbeat.seq);
+    }
+    expect(seqs).toEqual([1, 2, 3]);
+  });
+
+  it('applies the same limits and error codes to WebSocket operations', async () => {
+    const client = t.admin;
+    const it1 = client.subscribe(HeartbeatDocument, { intervalMs: 1, count: 3 });
+    const first = await it1.next();
+    expect(first.value?.errors?.[0]?.extensions?.['code'], JSON.stringify(first.value)).toBe('BAD_USER_INPUT');
+    // graphql-ws delivers request errors as an `error` message, which the client iterator throws.
+    const rejected = async (doc: string) => {
+      try {
+        await client.subscribe(parse(doc) as never).next();
+      } catch (errors) {
+        return errors as Array<{ message: string; extensions?: { code?: string } }>;
+      }
+      throw new Error('expected the operation to be refused');
+    }
+    const limited = await rejected('{ a: serviceInfo { version } b: serviceInfo { version } c: serviceInfo { version } d: serviceInfo { version } }');
+    expect(limited[0]?.extensions?.code, JSON.stringify(limited)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(limited[0]?.message).toMatch(/Aliases limit of 3/);
+    const raw = createClient({ url: `${t.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${client.options.token}` } });
+    const unparsable = await raw.iterate({ query: '{ serviceInfo { ' }).next().then(
+      () => [] as Array<{ extensions?: { code?: string } }>,
+      (errors: Array<{ extensions?: { code?: string } }>) => errors,
+    );
+    await raw.dispose();
+    expect(unparsable[0]?.extensions?.code, JSON.stringify(unparsable)).toBe('GRAPHQL_PARSE_FAILED');
+    const single = client.subscribe(parse('{ serviceInfo { version } }') as never);
+    const ok = await single.next();
+    expect(ok.value).toMatchObject({ data: { serviceInfo: { version: expect.any(String) } } });
+    const { me } = await client.request(MeDocument);
+    expect(me.clientId).toBe(ADMIN_ID);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { EnvError, GiB, loadEnv } from '../../src/env';
+
+describe('loadEnv', () => {
+  it('has working defaults for a fresh machine', () => {
+    const env = loadEnv({});
+    expect(env).toMatchObject({
+      PORT: 4000,
+      SLUICE_ROLE: 'all',
+      SLUICE_MAX_FILE_SIZE_BYTES: 1 * GiB,
+      SLUICE_TOKEN_TTL_SECONDS: 3600,
+      SLUICE_INTROSPECTION: true,
+      runsApi: true,
+      runsWorkers: true,
+    });
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.dataDir).toMatch(/\.sluice$/);
+  });
+
+  it('lists every problem at once', () => {
+    let error: unknown;
+    try {
+      loadEnv({ PORT: 'eighty', SLUICE_ROLE: 'boss', DATABASE_URL: 'not a url', SLUICE_JWT_SECRET: 'short', SLUICE_MAX_FILES: '0' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(EnvError);
+    const problems = (error as EnvError).problems.join('\n');
+    for (const name of ['PORT', 'SLUICE_ROLE', 'DATABASE_URL', 'SLUICE_JWT_SECRET', 'SLUICE_MAX_FILES']) expect(problems).toContain(name);
+    expect((error as EnvError).problems).toHaveLength(5);
+  });
+
+  it('requires a JWT secret in production, turns introspection off there, and wants admin id and secret together', () => {
+    expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/SLUICE_JWT_SECRET: required/);
+    const prod = loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: 'x'.repeat(40) });
+    expect(prod.SLUICE_INTROSPECTION).toBe(false);
+    expect(prod.SLUICE_LANDING_PAGE).toBe(false);
+    expect(() => loadEnv({ SLUICE_ADMIN_CLIENT_ID: 'admin' })).toThrow(/set both or neither/);
+  });
+
+  it('splits roles and treats empty strings as unset', () => {
+    expect(loadEnv({ SLUICE_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });
+    expect(loadEnv({ SLUICE_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
+    expect(loadEnv({ PORT: '' }).PORT).toBe(4000);
+  });
+});
