@@ -1,0 +1,440 @@
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KiB } from '../env';
+import {
+  assertValidKey,
+  assertValidPrefix,
+  isValidKey,
+  StorageError,
+  type HeadResult,
+  type ListItem,
+  type ObjectStorage,
+  type PutOptions,
+  type PutResult,
+  type StorageWriter,
+} from './storage';
+
+export interface LocalStorageOptions {
+  /** Folder that holds every object; created when missing. Keys map to paths below it. */
+  root: string;
+}
+
+export interface LocalStorage extends ObjectStorage {
+  /** Absolute, symlink-free path of the root folder. */
+  readonly root: string;
+  /** Aborts writers still open (their temp files are removed); later calls fail with IO_ERROR. */
+  dispose(): Promise<void>;
+}
+
+/** Bytes a writer buffers before applying backpressure; `_writev` turns them into one write. */
+const writerBufferBytes = 64 * KiB;
+
+/**
+ * Local-disk backend. Layout: key `a/b/c.csv` is the file `<root>/a/b/c.csv`. Files whose names
+ * start with `.` are the backend's own and are never valid keys (see the key allowlist):
+ * `.tmp-<uuid>` are writes in progress, `.<name>.meta.json` records the SHA-256 and content type
+ * of `<name>` for `head`.
+ *
+ * Known differences from S3: a key cannot also be a "folder" of other keys (`a/b` and `a/b/c`
+ * cannot coexist: IO_ERROR), and empty folders stay behind after `delete`.
+ */
+export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
+  // Sync once at startup: resolving symlinks in the root lets the containment check below compare
+  // real paths.
+  mkdirSync(options.root, { recursive: true });
+  const root = realpathSync(options.root);
+  const writers = new Set<LocalWriter>();
+  let disposed = false;
+
+  function checkOpen(): void {
+    if (disposed) throw new StorageError('IO_ERROR', 'Storage has been disposed');
+  }
+
+  /** Validated key -> absolute path, refusing anything that would land outside the root. */
+  function pathOf(key: string): string {
+    assertValidKey(key);
+    const file = path.resolve(root, ...key.split('/'));
+    // Defence in depth: validation already excludes `..` and absolute paths.
+    if (!file.startsWith(root + path.sep)) {
+      throw new StorageError('INVALID_KEY', `Invalid storage key ${JSON.stringify(key)}: resolves outside the root`, key);
+    }
+    return file;
+  }
+
+  function openWriter(key: string, opts: PutOptions = {}): StorageWriter {
+    checkOpen();
+    const writer = new LocalWriter(key, pathOf(key), opts);
+    writers.add(writer);
+    writer.once('close', () => writers.delete(writer));
+    return {
+      key,
+      stream: writer,
+      done: () => writer.done(),
+      abort: () => writer.abort(),
+    };
+  }
+
+  async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const writer = openWriter(key, opts);
+    try {
+      await pipeline(body, writer.stream);
+    } catch (err) {
+      await writer.abort();
+      throw asStorageError(err, key, 'write');
+    }
+    return writer.done();
+  }
+
+  async function get(key: string): Promise<Readable> {
+    checkOpen();
+    const file = pathOf(key);
+    let handle: FileHandle;
+    try {
+      // O_NOFOLLOW: a symlink planted under the root must not expose files outside it.
+      handle = await open(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    } catch (err) {
+      if (isMissing(err)) throw notFound(key);
+      throw asStorageError(err, key, 'read');
+    }
+    const stats = await handle.stat().catch(async (err: unknown) => {
+      await handle.close();
+      throw asStorageError(err, key, 'read');
+    });
+    if (!stats.isFile()) {
+      await handle.close();
+      throw notFound(key);
+    }
+    return handle.createReadStream();
+  }
+
+  async function head(key: string): Promise<HeadResult | undefined> {
+    checkOpen();
+    const file = pathOf(key);
+    let stats: Stats;
+    try {
+      stats = await lstat(file);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw asStorageError(err, key, 'read');
+    }
+    if (!stats.isFile()) return undefined;
+    const meta = await readMeta(file, stats);
+    return {
+      size: stats.size,
+      modifiedAt: stats.mtime,
+      ...(meta?.sha256 ? { sha256: meta.sha256 } : {}),
+      ...(meta?.contentType ? { contentType: meta.contentType } : {}),
+    };
+  }
+
+  async function remove(key: string): Promise<void> {
+    checkOpen();
+    const file = pathOf(key);
+    for (const target of [file, metaPathOf(file)]) {
+      try {
+        await unlink(target);
+      } catch (err) {
+        // EISDIR/EPERM: the key names a folder of other keys, which holds no object of its own.
+        if (!isMissing(err) && !hasCode(err, 'EISDIR', 'EPERM')) throw asStorageError(err, key, 'delete');
+      }
+    }
+  }
+
+  async function* list(prefix: string): AsyncIterable<ListItem> {
+    checkOpen();
+    assertValidPrefix(prefix);
+    const cut = prefix.lastIndexOf('/');
+    const dirKey = cut >= 0 ? prefix.slice(0, cut) : '';
+    yield* walk(dirKey ? pathOf(dirKey) : root, dirKey, prefix);
+  }
+
+  async function dispose(): Promise<void> {
+    disposed = true;
+    await Promise.all([...writers].map((w) => w.abort()));
+  }
+
+  return { root, put, openWriter, get, head, delete: remove, list, dispose };
+}
+
+/**
+ * Yields the files below `dir` whose keys start with `prefix`, in ascending key order. Sorting a
+ * folder's entries with `/` appended to subfolder names makes the depth-first walk produce the
+ * same global byte order S3 lists in (`a-b` < `a/x` < `a0`).
+ */
+async function* walk(dir: string, dirKey: string, prefix: string): AsyncGenerator<ListItem> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw asStorageError(err, dirKey, 'list');
+  }
+  const children = entries
+    // Skips temp and sidecar files (never valid keys) and symlinks (neither file nor folder here).
+    .filter((e) => isValidKey(e.name) && (e.isFile() || e.isDirectory()))
+    .map((e) => ({ name: e.name, isDir: e.isDirectory(), order: e.isDirectory() ? `${e.name}/` : e.name }))
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  for (const child of children) {
+    const key = dirKey ? `${dirKey}/${child.name}` : child.name;
+    const full = path.join(dir, child.name);
+    if (child.isDir) {
+      const below = `${key}/`;
+      if (below.startsWith(prefix) || prefix.startsWith(below)) yield* walk(full, key, prefix);
+      continue;
+    }
+    if (!key.startsWith(prefix)) continue;
+    try {
+      const stats = await lstat(full);
+      if (stats.isFile()) yield { key, size: stats.size, modifiedAt: stats.mtime };
+    } catch (err) {
+      // Deleted between readdir and lstat: it is simply no longer listed.
+      if (!isMissing(err)) throw asStorageError(err, key, 'list');
+    }
+  }
+}
+
+interface MetaFile {
+  sha256: string;
+  contentType?: string;
+  /** Identity of the data file the record describes; a mismatch means the record is stale. */
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+function metaPathOf(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.meta.json`);
+}
+
+/**
+ * The sidecar is advisory: it is written after the data is committed and trusted only while it
+ * names the current file's inode, size and mtime. Two concurrent puts of one key, or a crash
+ * between the data rename and the sidecar rename, therefore yield "no sha256", never a wrong one.
+ */
+async function readMeta(file: string, stats: Stats): Promise<MetaFile | undefined> {
+  try {
+    const meta = JSON.parse(await readFile(metaPathOf(file), 'utf8')) as Partial<MetaFile>;
+    const current = meta.ino === stats.ino && meta.size === stats.size && meta.mtimeMs === stats.mtimeMs;
+    return current && typeof meta.sha256 === 'string' ? (meta as MetaFile) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One object being written: bytes go to `.tmp-<uuid>` next to the target, counted and hashed as
+ * they pass; `_final` checks the expectations, fsyncs, renames onto the target and fsyncs the
+ * folder, so the object appears whole or not at all. Any failure before that removes the temp file.
+ */
+class LocalWriter extends Writable {
+  private readonly dir: string;
+  private readonly tempPath: string;
+  private readonly hash: Hash = createHash('sha256');
+  private handle: FileHandle | undefined;
+  private size = 0;
+  private committed = false;
+  /** The write or commit in flight; `_destroy` waits for it before cleaning up. */
+  private pending: Promise<unknown> = Promise.resolve();
+  private readonly result: Promise<PutResult>;
+  private settle!: { resolve: (r: PutResult) => void; reject: (e: unknown) => void };
+  private cleanedUp: Promise<void> | undefined;
+
+  constructor(
+    readonly key: string,
+    private readonly target: string,
+    private readonly opts: PutOptions,
+  ) {
+    super({ highWaterMark: writerBufferBytes });
+    this.dir = path.dirname(target);
+    this.tempPath = path.join(this.dir, `.tmp-${randomUUID()}`);
+    this.result = new Promise<PutResult>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // Callers that never call done() must not see an unhandled rejection; those that do, get it.
+    this.result.catch(() => undefined);
+    // The error reaches callers through done() and pipeline(); without a listener, an 'error'
+    // event on a stream written to directly would crash the process.
+    this.on('error', () => undefined);
+  }
+
+  done(): Promise<PutResult> {
+    if (!this.destroyed && !this.writableEnded) this.end();
+    return this.result;
+  }
+
+  async abort(): Promise<void> {
+    if (!this.destroyed) this.destroy();
+    await new Promise<void>((resolve) => (this.closed ? resolve() : this.once('close', () => resolve())));
+    await this.cleanedUp;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.pending = this.openTemp().then(() => callback(), (err: unknown) => callback(asStorageError(err, this.key, 'write')));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.track(this.append(chunk), callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.track(this.append(Buffer.concat(chunks.map((c) => c.chunk))), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.track(this.commit(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.cleanedUp = this.pending
+      .catch(() => undefined)
+      .then(() => this.discard())
+      .then(() => {
+        if (!this.committed) {
+          this.settle.reject(
+            error ?? new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} was aborted`, this.key),
+          );
+        }
+      });
+    void this.cleanedUp.then(() => callback(error));
+  }
+
+  private track(work: Promise<void>, callback: (error?: Error | null) => void): void {
+    this.pending = work;
+    work.then(
+      () => callback(),
+      (err: unknown) => callback(asStorageError(err, this.key, 'write')),
+    );
+  }
+
+  private async openTemp(): Promise<void> {
+    const created = await mkdir(this.dir, { recursive: true });
+    // New folders are entries in their parents: fsync those parents so the path survives a crash.
+    if (created) {
+      for (let d = path.dirname(created); d.length <= path.dirname(this.dir).length; ) {
+        await fsyncDir(d);
+        if (d === path.dirname(this.dir)) break;
+        d = path.join(d, path.relative(d, this.dir).split(path.sep)[0] ?? '');
+      }
+    }
+    this.handle = await open(this.tempPath, 'wx', 0o644);
+  }
+
+  private async append(buffer: Buffer): Promise<void> {
+    const next = this.size + buffer.length;
+    const { maxBytes, expectedSize } = this.opts;
+    if (maxBytes !== undefined && next > maxBytes) {
+      throw new StorageError('PAYLOAD_TOO_LARGE', `${JSON.stringify(this.key)} exceeds the limit of ${maxBytes} bytes`, this.key);
+    }
+    // Fail as soon as the body is longer than announced, rather than after storing all of it.
+    if (expectedSize !== undefined && next > expectedSize) {
+      throw new StorageError(
+        'SIZE_MISMATCH',
+        `${JSON.stringify(this.key)} is longer than the expected ${expectedSize} bytes`,
+        this.key,
+      );
+    }
+    this.hash.update(buffer);
+    const handle = this.requireHandle();
+    for (let offset = 0; offset < buffer.length; ) {
+      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
+      offset += bytesWritten;
+    }
+    this.size = next;
+  }
+
+  private async commit(): Promise<void> {
+    const { expectedSize, expectedSha256, contentType } = this.opts;
+    if (expectedSize !== undefined && this.size !== expectedSize) {
+      throw new StorageError(
+        'SIZE_MISMATCH',
+        `${JSON.stringify(this.key)} has ${this.size} bytes, expected ${expectedSize} bytes`,
+        this.key,
+      );
+    }
+    const sha256 = this.hash.digest('hex');
+    if (expectedSha256 !== undefined && expectedSha256.toLowerCase() !== sha256) {
+      throw new StorageError(
+        'CHECKSUM_MISMATCH',
+        `${JSON.stringify(this.key)} has SHA-256 ${sha256}, expected ${expectedSha256}`,
+        this.key,
+      );
+    }
+    const handle = this.requireHandle();
+    await handle.sync();
+    const stats = await handle.stat();
+    await handle.close();
+    this.handle = undefined;
+    if (this.destroyed) throw new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} was aborted`, this.key);
+    await rename(this.tempPath, this.target);
+    this.committed = true;
+    await fsyncDir(this.dir);
+    await this.writeMeta({ sha256, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ...(contentType ? { contentType } : {}) });
+    this.settle.resolve({ key: this.key, size: this.size, sha256 });
+  }
+
+  /** Best effort: the object is already committed, and `head` ignores a missing or stale record. */
+  private async writeMeta(meta: MetaFile): Promise<void> {
+    const temp = path.join(this.dir, `.tmp-${randomUUID()}`);
+    try {
+      await writeFile(temp, JSON.stringify(meta), { flag: 'wx', mode: 0o644 });
+      await rename(temp, metaPathOf(this.target));
+    } catch {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  private async discard(): Promise<void> {
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+    if (!this.committed) {
+      await unlink(this.tempPath).catch((err: unknown) => {
+        if (!isMissing(err)) throw err;
+      });
+    }
+  }
+
+  private requireHandle(): FileHandle {
+    if (!this.handle) throw new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} is not open`, this.key);
+    return this.handle;
+  }
+}
+
+/** Makes a rename or file creation in `dir` durable. */
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Windows cannot open folders; some file systems refuse fsync on them (EINVAL). Neither can
+    // do better, so the write stands.
+    if (process.platform !== 'win32' && !hasCode(err, 'EINVAL', 'EISDIR', 'EPERM')) throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function notFound(key: string): StorageError {
+  return new StorageError('NOT_FOUND', `No object at ${JSON.stringify(key)}`, key);
+}
+
+function hasCode(err: unknown, ...codes: string[]): boolean {
+  return typeof err === 'object' && err !== null && codes.includes(String((err as { code?: unknown }).code));
+}
+
+/** ENOTDIR: a parent "folder" is a file, so nothing can live below it. ELOOP: O_NOFOLLOW refused a symlink. */
+function isMissing(err: unknown): boolean {
+  return hasCode(err, 'ENOENT', 'ENOTDIR', 'ELOOP');
+}
+
+/** Keeps typed errors; wraps everything else (file system, a failing body stream) as IO_ERROR. */
+function asStorageError(err: unknown, key: string, action: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = hasCode(err, ...[]) ? '' : String((err as { code?: unknown } | null)?.code ?? 'unknown error');
+  // The message names the key and the errno code, never the absolute path: it may reach clients.
+  return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${code})`, key, { cause: err });
+}
