@@ -15,7 +15,7 @@ const config: CodegenConfig = {
         'typed-document-node',
       ],
       config: {
-        scalars: { DateTimeISO: 'string', Upload: 'unknown', BigInt: 'string', JSON: 'unknown' },
+        scalars: { DateTimeISO: 'string', Upload: 'unknown', SafeInt: 'number', JSON: 'unknown' },
         enumsAsTypes: true,
         useTypeImports: true,
         avoidOptionals: { field: true, inputValue: false, object: true, defaultValue: false },

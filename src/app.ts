@@ -11,6 +11,12 @@ import { createServices, type Services } from './services';
 import { resolveJwtSecret } from './shared/jwt-secret';
 import type { Logger } from './shared/logger';
 import path from 'node:path';
+import { jobHandlers } from './jobs';
+import { JobQueue } from './modules/jobs/job-queue';
+import { JobRunner } from './modules/jobs/job-runner';
+import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
+import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
+import { NotificationBus } from './shared/pubsub';
 
 export interface App {
   services: Services;
@@ -51,13 +57,19 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
     disposers.push({ name: 'database', fn: () => database.dispose() });
     await runMigrations(database);
 
+    const queue = await JobQueue.start({ databaseUrl, supervise: env.runsWorkers, pollIntervalMs: env.SLUICE_JOB_POLL_INTERVAL_MS, log });
+    disposers.push({ name: 'queue', fn: () => queue.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
+    const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
+    disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
+
     const secret = await resolveJwtSecret(env.SLUICE_JWT_SECRET, env.dataDir);
-    const services = createServices(env, database, log, {
-      secret,
-      issuer: env.SLUICE_JWT_ISSUER,
-      audience: env.SLUICE_JWT_AUDIENCE,
-      ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS,
-    });
+    const services = createServices(
+      env,
+      database,
+      log,
+      { secret, issuer: env.SLUICE_JWT_ISSUER, audience: env.SLUICE_JWT_AUDIENCE, ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS },
+      { queue, jobEvents },
+    );
     await services.clients.bootstrap(
       { clientId: env.SLUICE_ADMIN_CLIENT_ID, clientSecret: env.SLUICE_ADMIN_CLIENT_SECRET },
       opts.print ?? ((m) => process.stdout.write(`${m}\n`)),
@@ -80,6 +92,22 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
       url = `http://${host}:${port}`;
       log.info({ url: `${url}/graphql`, role: env.SLUICE_ROLE }, 'Sluice is listening');
+    }
+
+    if (env.runsWorkers) {
+      const runner = new JobRunner(services.jobsStore, queue, log, {
+        concurrency: env.SLUICE_WORKER_CONCURRENCY,
+        heartbeatMs: env.SLUICE_JOB_HEARTBEAT_MS,
+        staleMs: env.SLUICE_JOB_STALE_MS,
+        progressIntervalMs: env.SLUICE_JOB_PROGRESS_INTERVAL_MS,
+      });
+      for (const handler of jobHandlers(services)) runner.register(handler);
+      const cancels = await NotificationBus.start<{ id: string }>(database.sql, JOB_CANCEL_CHANNEL, log);
+      cancels.on((m) => m && runner.cancelLocal(m.id));
+      disposers.push({ name: 'job-cancel-listener', fn: () => cancels.dispose() });
+      await runner.start();
+      // Stops before the queue (registered earlier, so disposed later): running jobs re-queue first.
+      disposers.push({ name: 'workers', fn: () => runner.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
     }
 
     return { services, url, dispose };

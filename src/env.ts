@@ -54,6 +54,18 @@ const schema = z.object({
   SLUICE_MAX_TOKENS: int(1).default(2000),
   /** How long SIGTERM waits for requests, sockets and jobs to finish, in milliseconds. */
   SLUICE_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
+  /** Jobs one worker process runs at the same time. */
+  SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
+  /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
+  SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),
+  /** How often a running job proves its worker is alive, in milliseconds. */
+  SLUICE_JOB_HEARTBEAT_MS: int(100, 60_000).default(5000),
+  /** A RUNNING job without a heartbeat for this long is re-queued for another worker, in milliseconds. */
+  SLUICE_JOB_STALE_MS: int(500, 3_600_000).default(30_000),
+  /** Attempts (lost workers) before a job fails with WORKER_LOST. */
+  SLUICE_JOB_MAX_ATTEMPTS: int(1, 100).default(3),
+  /** Minimum time between stored progress events of one job, in milliseconds (10 per second by default). */
+  SLUICE_JOB_PROGRESS_INTERVAL_MS: int(0, 60_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -90,6 +102,9 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   }
   if (Boolean(raw.SLUICE_ADMIN_CLIENT_ID) !== Boolean(raw.SLUICE_ADMIN_CLIENT_SECRET)) {
     problems.push('SLUICE_ADMIN_CLIENT_ID and SLUICE_ADMIN_CLIENT_SECRET: set both or neither');
+  }
+  if (raw.SLUICE_JOB_STALE_MS <= raw.SLUICE_JOB_HEARTBEAT_MS * 2) {
+    problems.push('SLUICE_JOB_STALE_MS: must be more than twice SLUICE_JOB_HEARTBEAT_MS, or live jobs would be reaped');
   }
   if (problems.length) throw new EnvError(problems);
   const dev = raw.NODE_ENV !== 'production';

@@ -5,8 +5,9 @@ import { buildSchema } from 'type-graphql';
 import { authChecker } from './shared/authorize';
 import { ClientsResolver } from './modules/clients/clients.resolver';
 import { SystemResolver } from './modules/system/system.resolver';
+import { JobsResolver } from './modules/jobs/jobs.resolver';
 
-export const resolvers = [ClientsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, JobsResolver, SystemResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

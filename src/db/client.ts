@@ -6,25 +6,30 @@ export type Sql = postgres.Sql;
 export type Db = PostgresJsDatabase<typeof schema>;
 
 export interface Database {
+  /** Plain postgres.js: tagged SQL, COPY, LISTEN, transactions with Date and JSON parameters. */
   sql: Sql;
+  /** drizzle-orm for typed table queries. */
   db: Db;
   url: string;
   dispose(): Promise<void>;
 }
 
 export function connect(url: string, opts: { max: number; appName?: string }): Database {
-  const sql = postgres(url, {
-    max: opts.max,
+  const base = {
     onnotice: () => undefined,
     connection: { application_name: opts.appName ?? 'sluice' },
-  });
-  const db = drizzle(sql, { schema });
+  };
+  const sql = postgres(url, { ...base, max: opts.max });
+  // Why a second client: drizzle replaces the client's serializers and parsers (timestamps and
+  // JSON become pass-through strings), which would break plain postgres.js queries sharing it.
+  const drizzleClient = postgres(url, { ...base, max: Math.max(1, Math.ceil(opts.max / 2)) });
+  const db = drizzle(drizzleClient, { schema });
   return {
     sql,
     db,
     url,
     async dispose() {
-      await sql.end({ timeout: 5 });
+      await Promise.all([sql.end({ timeout: 5 }), drizzleClient.end({ timeout: 5 })]);
     },
   };
 }

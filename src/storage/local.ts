@@ -293,13 +293,10 @@ class LocalWriter extends Writable {
       .catch(() => undefined)
       .then(() => this.discard())
       .then(() => {
-        if (!this.committed) {
-          this.settle.reject(
-            error ?? new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} was aborted`, this.key),
-          );
-        }
+        // A no-op when commit already resolved the result (destroy after a successful finish).
+        this.settle.reject(error ?? new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} was aborted`, this.key));
+        callback(error);
       });
-    void this.cleanedUp.then(() => callback(error));
   }
 
   private track(work: Promise<void>, callback: (error?: Error | null) => void): void {
@@ -312,13 +309,10 @@ class LocalWriter extends Writable {
 
   private async openTemp(): Promise<void> {
     const created = await mkdir(this.dir, { recursive: true });
-    // New folders are entries in their parents: fsync those parents so the path survives a crash.
+    // Each new folder is an entry in its parent: fsync those parents so the path survives a crash.
     if (created) {
-      for (let d = path.dirname(created); d.length <= path.dirname(this.dir).length; ) {
-        await fsyncDir(d);
-        if (d === path.dirname(this.dir)) break;
-        d = path.join(d, path.relative(d, this.dir).split(path.sep)[0] ?? '');
-      }
+      const stop = path.dirname(created);
+      for (let d = this.dir; d !== stop && d !== path.dirname(d); d = path.dirname(d)) await fsyncDir(path.dirname(d));
     }
     this.handle = await open(this.tempPath, 'wx', 0o644);
   }
@@ -387,14 +381,11 @@ class LocalWriter extends Writable {
     }
   }
 
+  /** Never throws: a temp file that cannot be removed must not hide the error that caused it. */
   private async discard(): Promise<void> {
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
-    if (!this.committed) {
-      await unlink(this.tempPath).catch((err: unknown) => {
-        if (!isMissing(err)) throw err;
-      });
-    }
+    if (!this.committed) await unlink(this.tempPath).catch(() => undefined);
   }
 
   private requireHandle(): FileHandle {
@@ -434,7 +425,7 @@ function isMissing(err: unknown): boolean {
 /** Keeps typed errors; wraps everything else (file system, a failing body stream) as IO_ERROR. */
 function asStorageError(err: unknown, key: string, action: string): StorageError {
   if (err instanceof StorageError) return err;
-  const code = hasCode(err, ...[]) ? '' : String((err as { code?: unknown } | null)?.code ?? 'unknown error');
-  // The message names the key and the errno code, never the absolute path: it may reach clients.
-  return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${code})`, key, { cause: err });
+  const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
+  // Names the key and the errno code, never the absolute path: the message may reach clients.
+  return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${errno})`, key, { cause: err });
 }

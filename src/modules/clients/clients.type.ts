@@ -34,7 +34,7 @@ export class CreatedClient {
   clientSecret!: string;
 }
 
-@ObjectType({ description: 'A bearer token for the Authorization header or graphql-ws connectionParams.' })
+@ObjectType('IssuedToken', { description: 'A bearer token for the Authorization header or graphql-ws connectionParams.' })
 export class IssuedTokenType {
   @Field(() => String, { description: 'The JWT (HS256).' })
   accessToken!: string;

@@ -1,0 +1,309 @@
+import { dateParser } from '../modules/specs/spec.dates';
+import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
+import { COPY_NULL, copyEscape } from './csv-escape';
+
+/** Every reason a data row can be rejected. Closed: clients branch on these, never on messages. */
+export const ROW_ERROR_CODES = [
+  /** Empty (or blank) cell in a `shouldNotNull` column. */
+  'REQUIRED_VALUE_MISSING',
+  /** Not plain decimal notation, or beyond double precision range. */
+  'NOT_A_NUMBER',
+  /** Not a whole number in decimal digits, or outside PostgreSQL bigint. */
+  'NOT_AN_INTEGER',
+  /** Not one of true/false/1/0/yes/no. */
+  'NOT_A_BOOLEAN',
+  /** Not in the column's date format, or not a real calendar date. */
+  'INVALID_DATE',
+  'NOT_IN_ENUM',
+  'BELOW_MINIMUM',
+  'ABOVE_MAXIMUM',
+  'TOO_SHORT',
+  'TOO_LONG',
+  'PATTERN_MISMATCH',
+  /** The row repeats the composite unique key of an earlier row of the same file. */
+  'DUPLICATE_KEY',
+  /** The row has more or fewer cells than the header. */
+  'WRONG_FIELD_COUNT',
+  /** A quoted cell is not closed, or a closing quote is followed by text. */
+  'MALFORMED_QUOTES',
+  /** A NUL character, which PostgreSQL text cannot store. */
+  'INVALID_CHARACTER',
+] as const;
+export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
+
+export interface RowError {
+  /** The SQL column name; empty for errors about the whole row. */
+  column: string;
+  code: RowErrorCode;
+  /** Names the column (as in the header), the value and the limit. */
+  message: string;
+}
+
+/** `values` are in spec column order, already encoded as COPY text-format fields (`\N` = NULL). */
+export type RowResult = { ok: true; values: string[] } | { ok: false; errors: RowError[] };
+
+/** How the cells of one file line up with the spec, computed once from the header. */
+export interface HeaderMapping {
+  /** Cells every record must have: the header's length. */
+  fieldCount: number;
+  /** For each spec column (spec order), the index of its CSV cell, or -1 when the file lacks it. */
+  sourceIndex: number[];
+}
+
+export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER';
+
+export interface HeaderProblem {
+  code: HeaderProblemCode;
+  /** The header cell as written (trimmed), or the spec's name for a missing column; empty for EMPTY_HEADER. */
+  column: string;
+  message: string;
+}
+
+export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[] };
+
+export interface HeaderOptions {
+  /**
+   * `reject` (default): a header cell that names no spec column is UNKNOWN_COLUMN.
+   * `ignore`: such cells are skipped (cQube exports often carry extra columns).
+   */
+  unknownColumns?: 'reject' | 'ignore';
+}
+
+/**
+ * Matches a CSV header against a spec. A cell matches a column when, trimmed and lower-cased,
+ * it equals the column's spec name (trimmed, lower-cased) or its SQL name. A leading BOM on the
+ * first cell is ignored. Columns in `required`, and `shouldNotNull` columns, must be present;
+ * other columns may be absent (their values are NULL). Lists every problem.
+ */
+export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], opts: HeaderOptions = {}): HeaderCheck {
+  const lookup = new Map<string, number>();
+  spec.columns.forEach((c, i) => {
+    const bySource = c.sourceName.trim().toLowerCase();
+    if (!lookup.has(bySource)) lookup.set(bySource, i);
+    if (!lookup.has(c.column)) lookup.set(c.column, i);
+  });
+
+  const problems: HeaderProblem[] = [];
+  const sourceIndex = spec.columns.map(() => -1);
+  headerCells.forEach((cell, i) => {
+    const text = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
+    const position = `header cell ${i + 1}`;
+    if (text === '') {
+      problems.push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+      return;
+    }
+    const col = lookup.get(text.toLowerCase());
+    if (col === undefined) {
+      if (opts.unknownColumns !== 'ignore') {
+        problems.push({
+          code: 'UNKNOWN_COLUMN',
+          column: text,
+          message: `${position} ${JSON.stringify(text)} is not a column of spec ${JSON.stringify(spec.name)}`,
+        });
+      }
+      return;
+    }
+    const first = sourceIndex[col]!;
+    if (first >= 0) {
+      problems.push({
+        code: 'DUPLICATE_COLUMN',
+        column: text,
+        message: `${position} ${JSON.stringify(text)} names the column ${JSON.stringify(spec.columns[col]!.sourceName)} again (first at header cell ${first + 1})`,
+      });
+      return;
+    }
+    sourceIndex[col] = i;
+  });
+  spec.columns.forEach((c, i) => {
+    if (sourceIndex[i] !== -1 || (!c.required && c.nullable)) return;
+    // An absent shouldNotNull column would fail every row one by one; one header problem says it better.
+    const why = c.required ? 'is not in the header' : 'is not in the header, and shouldNotNull needs a value in every row';
+    problems.push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, mapping: { fieldCount: headerCells.length, sourceIndex } };
+}
+
+/** Validates and converts one record (cells in CSV header order). */
+export type RowValidator = (cells: readonly string[], mapping: HeaderMapping) => RowResult;
+
+/** A cell's COPY field, or why it was refused. */
+type CellCheck = (text: string) => string | CellFailure;
+interface CellFailure {
+  code: RowErrorCode;
+  message: string;
+}
+
+/**
+ * Builds the row validator for a spec once: each column's type, constraints, enum set, date
+ * parser and RegExp are resolved here into one closure, so the per-row work is a loop of
+ * direct calls with no compilation, no schema walking and no allocation for valid cells.
+ */
+export function compileRowValidator(spec: CompiledSpec): RowValidator {
+  const count = spec.columns.length;
+  const checks: CellCheck[] = spec.columns.map(cellCheck);
+  const names = spec.columns.map((c) => c.column);
+
+  return (cells, mapping) => {
+    if (cells.length !== mapping.fieldCount) {
+      return {
+        ok: false,
+        errors: [{ column: '', code: 'WRONG_FIELD_COUNT', message: `row has ${cells.length} fields; the header has ${mapping.fieldCount}` }],
+      };
+    }
+    const values = new Array<string>(count);
+    let errors: RowError[] | null = null;
+    const sourceIndex = mapping.sourceIndex;
+    for (let c = 0; c < count; c++) {
+      const at = sourceIndex[c]!;
+      const out = checks[c]!(at < 0 ? '' : cells[at]!);
+      if (typeof out === 'string') values[c] = out;
+      else (errors ??= []).push({ column: names[c]!, code: out.code, message: out.message });
+    }
+    return errors === null ? { ok: true, values } : { ok: false, errors };
+  };
+}
+
+/** Longest slice of a cell quoted in a message, in characters. */
+const SHOWN_VALUE_LENGTH = 40;
+
+function show(text: string): string {
+  return JSON.stringify(text.length > SHOWN_VALUE_LENGTH ? `${text.slice(0, SHOWN_VALUE_LENGTH)}...` : text);
+}
+
+function cellCheck(col: CompiledColumn): CellCheck {
+  const label = col.sourceName;
+  const fail = (code: RowErrorCode, message: string): CellFailure => ({ code, message: `${label}: ${message}` });
+  const missing = fail('REQUIRED_VALUE_MISSING', 'a value is required');
+  const convert = converter(col, fail);
+  const nullable = col.nullable;
+  // Why trim: spreadsheets pad numbers and dates with spaces; a blank cell is NULL for every type.
+  // String values that are not blank are kept verbatim.
+  const keepVerbatim = col.type === 'string';
+  return (text) => {
+    if (text.length === 0 || (text.charCodeAt(0) <= 32 || text.charCodeAt(text.length - 1) <= 32 ? text.trim() === '' : false)) {
+      return nullable ? COPY_NULL : missing;
+    }
+    return convert(keepVerbatim ? text : text.trim());
+  };
+}
+
+type Fail = (code: RowErrorCode, message: string) => CellFailure;
+
+function converter(col: CompiledColumn, fail: Fail): CellCheck {
+  switch (col.type) {
+    case 'string':
+      return stringCheck(col, fail);
+    case 'number':
+      return numberCheck(col, fail);
+    case 'integer':
+      return integerCheck(col, fail);
+    case 'boolean':
+      return booleanCheck(fail);
+    case 'date':
+      return dateCheck(col, fail);
+  }
+}
+
+function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
+  const allowed = col.enum ? new Set(col.enum.map(String)) : null;
+  const { minLength, maxLength } = col;
+  const regex = col.pattern === null ? null : new RegExp(col.pattern, 'u');
+  const enumText = col.enum ? col.enum.map((v) => JSON.stringify(v)).join(', ') : '';
+  return (text) => {
+    if (text.indexOf('\u0000') !== -1) return fail('INVALID_CHARACTER', `${show(text)} contains a NUL character`);
+    if (allowed && !allowed.has(text)) return fail('NOT_IN_ENUM', `${show(text)} is not one of ${enumText}`);
+    if (minLength !== null || maxLength !== null) {
+      // UTF-16 length is an upper bound of the code point count; count exactly only when it matters.
+      const length = (maxLength !== null && text.length > maxLength) || (minLength !== null && text.length < 2 * minLength) ? codePoints(text) : text.length;
+      if (minLength !== null && length < minLength) return fail('TOO_SHORT', `${show(text)} has ${length} characters; the minimum is ${minLength}`);
+      if (maxLength !== null && length > maxLength) return fail('TOO_LONG', `${show(text)} has ${length} characters; the maximum is ${maxLength}`);
+    }
+    if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);
+    return copyEscape(text);
+  };
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is a single code point.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** Range and enum checks shared by number and integer columns; null when the value passes. */
+function numericLimits(col: CompiledColumn, fail: Fail): (n: number, text: string) => CellFailure | null {
+  const { minimum, maximum } = col;
+  const allowed = col.enum ? new Set(col.enum as number[]) : null;
+  const enumText = col.enum ? col.enum.join(', ') : '';
+  return (n, text) => {
+    if (minimum !== null && n < minimum) return fail('BELOW_MINIMUM', `${show(text)} is below the minimum ${minimum}`);
+    if (maximum !== null && n > maximum) return fail('ABOVE_MAXIMUM', `${show(text)} is above the maximum ${maximum}`);
+    if (allowed && !allowed.has(n)) return fail('NOT_IN_ENUM', `${show(text)} is not one of ${enumText}`);
+    return null;
+  };
+}
+
+/** Plain decimal notation only: no exponent, no Infinity/NaN, no hex, no thousands separators. */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+
+function numberCheck(col: CompiledColumn, fail: Fail): CellCheck {
+  const limits = numericLimits(col, fail);
+  return (text) => {
+    if (!DECIMAL.test(text)) return fail('NOT_A_NUMBER', `${show(text)} is not a number in plain decimal notation (like -12.5)`);
+    const n = Number(text);
+    if (!Number.isFinite(n)) return fail('NOT_A_NUMBER', `${show(text)} is beyond the double precision range (about 1.8e308)`);
+    const bad = limits(n, text);
+    // String(n) is the shortest text that reads back as the same double in PostgreSQL, and it
+    // makes `1.50` and `1.5` equal in the unique key.
+    return bad ?? String(n);
+  };
+}
+
+const INTEGER = /^[+-]?\d+$/;
+/** PostgreSQL bigint bounds as digit strings: the values exceed Number precision. */
+const BIGINT_MAX = '9223372036854775807';
+const BIGINT_MIN_ABS = '9223372036854775808';
+
+function integerCheck(col: CompiledColumn, fail: Fail): CellCheck {
+  const limits = numericLimits(col, fail);
+  return (text) => {
+    if (!INTEGER.test(text)) return fail('NOT_AN_INTEGER', `${show(text)} is not a whole number`);
+    const negative = text.charCodeAt(0) === 45;
+    let digits = text.charCodeAt(0) === 43 || negative ? text.slice(1) : text;
+    if (digits.charCodeAt(0) === 48 && digits.length > 1) digits = digits.replace(/^0+(?=\d)/, '');
+    const bound = negative ? BIGINT_MIN_ABS : BIGINT_MAX;
+    if (digits.length > bound.length || (digits.length === bound.length && digits > bound)) {
+      return fail('NOT_AN_INTEGER', `${show(text)} is outside the bigint range -${BIGINT_MIN_ABS} to ${BIGINT_MAX}`);
+    }
+    const canonical = negative && digits !== '0' ? `-${digits}` : digits;
+    // Limits compare as doubles: exact up to 2^53, which covers any minimum/maximum JSON can carry exactly.
+    return limits(Number(canonical), text) ?? canonical;
+  };
+}
+
+const BOOLEANS = new Map([
+  ['true', 't'],
+  ['false', 'f'],
+  ['1', 't'],
+  ['0', 'f'],
+  ['yes', 't'],
+  ['no', 'f'],
+]);
+
+function booleanCheck(fail: Fail): CellCheck {
+  return (text) => BOOLEANS.get(text.toLowerCase()) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
+}
+
+function dateCheck(col: CompiledColumn, fail: Fail): CellCheck {
+  const format = col.dateFormat ?? 'YYYY-MM-DD';
+  const parse = dateParser(format);
+  return (text) => parse(text) ?? fail('INVALID_DATE', `${show(text)} is not a real date in the format ${format}`);
+}

@@ -1,0 +1,95 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from '../../shared/logger';
+import type { Tx } from './jobs.store';
+
+/** The single pg-boss queue. Its messages only say "run job <id>"; the jobs table is the truth. */
+export const QUEUE_NAME = 'sluice-jobs';
+export const BOSS_SCHEMA = 'pgboss';
+
+export interface QueueMessage {
+  jobId: string;
+}
+
+/** pg-boss `db` adapter over a postgres.js transaction, so enqueueing commits with the job row. */
+function txAdapter(tx: Tx): PgBoss.Db {
+  return {
+    async executeSql(text, values) {
+      // postgres.js does not serialise plain objects as JSON by itself; node-postgres does.
+      // node-postgres also sends undefined as NULL; postgres.js refuses it.
+      const params = values.map((v) =>
+        v === undefined
+          ? null
+          : v !== null && typeof v === 'object' && !(v instanceof Date) && !Array.isArray(v) && !Buffer.isBuffer(v) ? JSON.stringify(v) : v,
+      );
+      const rows = await tx.unsafe(text, params as never[]);
+      return { rows: [...rows] };
+    },
+  };
+}
+
+export interface JobQueueOptions {
+  databaseUrl: string;
+  /** Maintenance (expiry, archiving) runs in worker processes only. */
+  supervise: boolean;
+  pollIntervalMs: number;
+  log: Logger;
+}
+
+/** pg-boss, started once per process. Returns dispose() via stop(). */
+export class JobQueue {
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly opts: JobQueueOptions,
+  ) {}
+
+  static async start(opts: JobQueueOptions): Promise<JobQueue> {
+    const boss = new PgBoss({
+      connectionString: opts.databaseUrl,
+      schema: BOSS_SCHEMA,
+      max: 4,
+      application_name: 'sluice-pgboss',
+      supervise: opts.supervise,
+      schedule: false,
+      migrate: true,
+    });
+    boss.on('error', (err) => opts.log.error({ err }, 'pg-boss error'));
+    await boss.start();
+    if (!(await boss.getQueue(QUEUE_NAME))) {
+      try {
+        // No pg-boss retries: a lost or failed attempt is re-queued by Sluice itself, fenced.
+        await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, retryLimit: 0, expireInSeconds: 12 * 3600 });
+      } catch (err) {
+        // Another process created it between our check and our insert.
+        if (!(await boss.getQueue(QUEUE_NAME))) throw err;
+      }
+    }
+    return new JobQueue(boss, opts);
+  }
+
+  /** Enqueues inside `tx`: the message exists if and only if the transaction commits. */
+  async enqueue(tx: Tx, jobId: string): Promise<void> {
+    const message: QueueMessage = { jobId };
+    await this.boss.send(QUEUE_NAME, message as unknown as object, { db: txAdapter(tx), retryLimit: 0 });
+  }
+
+  /** Starts `concurrency` pollers, each handling one message at a time. */
+  async work(concurrency: number, handler: (message: QueueMessage) => Promise<void>): Promise<void> {
+    for (let i = 0; i < concurrency; i++) {
+      await this.boss.work<QueueMessage>(
+        QUEUE_NAME,
+        { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollIntervalMs / 1000) },
+        async ([job]) => {
+          if (job) await handler(job.data);
+        },
+      );
+    }
+  }
+
+  /** Stops polling and waits up to `timeoutMs` for running handlers, then closes the pool. */
+  stop(timeoutMs: number): Promise<void> {
+    this.stopping ??= this.boss.stop({ graceful: true, timeout: Math.max(1000, timeoutMs), wait: true, close: true });
+    return this.stopping;
+  }
+
+  private stopping?: Promise<void>;
+}

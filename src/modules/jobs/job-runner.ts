@@ -1,0 +1,299 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type postgres from 'postgres';
+import type { Logger } from '../../shared/logger';
+import { JobErrorCode, JobFailure, JobStopped, type StopReason } from './job-errors';
+import type { JobQueue, QueueMessage } from './job-queue';
+import { JobState } from './job-state';
+import type { Counters, Job, JobError, JobsStore } from './jobs.store';
+
+export type FinalState = JobState.SUCCEEDED | JobState.SUCCEEDED_WITH_ERRORS | JobState.FAILED;
+
+export interface JobOutcome {
+  state: FinalState;
+  result?: unknown;
+  error?: JobError | null;
+  /** Final counters; merged over the last progress report. */
+  counters?: Counters;
+}
+
+/** A job type. `run` must be restartable: a lost attempt is run again from the start. */
+export interface JobHandler<I = unknown> {
+  type: string;
+  /** Validates the stored input; throw JobFailure(INVALID_INPUT) to fail the job. */
+  parseInput(raw: unknown): I;
+  run(ctx: JobContext<I>): Promise<JobOutcome>;
+}
+
+export interface RunnerOptions {
+  concurrency: number;
+  heartbeatMs: number;
+  staleMs: number;
+  progressIntervalMs: number;
+}
+
+/** What a running handler may do. Every write is fenced on (state RUNNING, this attempt). */
+export class JobContext<I> {
+  private pending: Counters = {};
+  private lastFlush = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private stopReason?: StopReason;
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly job: Job,
+    readonly input: I,
+    readonly log: Logger,
+    private readonly store: JobsStore,
+    private readonly progressIntervalMs: number,
+  ) {}
+
+  get jobId(): string {
+    return this.job.id;
+  }
+
+  get attempt(): number {
+    return this.job.attempt;
+  }
+
+  /** Aborted when the job must stop; pass it to streams so they stop promptly. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  stop(reason: StopReason): void {
+    // The first reason wins: a cancelled job that is also shutting down is still cancelled.
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.controller.abort(new JobStopped(reason));
+  }
+
+  get stopped(): StopReason | undefined {
+    return this.stopReason;
+  }
+
+  /** Records progress; stored and published at most every progressIntervalMs (the terminal state always is). */
+  progress(c: Counters): void {
+    Object.assign(this.pending, c);
+    if (Date.now() - this.lastFlush >= this.progressIntervalMs) this.flush();
+  }
+
+  /** Counters reported so far and not yet stored; included in the terminal transition. */
+  takePending(): Counters {
+    const p = this.pending;
+    this.pending = {};
+    return p;
+  }
+
+  private flush(): void {
+    this.lastFlush = Date.now();
+    const counters = this.takePending();
+    if (Object.keys(counters).length === 0) return;
+    this.flushing = this.flushing.then(async () => {
+      const job = await this.store.progress(this.job.id, this.job.attempt, counters);
+      if (!job) this.stop('fenced');
+    });
+  }
+
+  /** Stores due progress and throws JobStopped if the job was cancelled, reassigned or the worker is stopping. */
+  async checkpoint(): Promise<void> {
+    if (Date.now() - this.lastFlush >= this.progressIntervalMs) this.flush();
+    await this.flushing;
+    if (this.stopReason) throw new JobStopped(this.stopReason);
+  }
+
+  /** Runs `fn` in a transaction that first verifies this attempt still owns the job (row lock). */
+  async fenced<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    await this.flushing;
+    return this.store.begin(async (tx) => {
+      const current = await this.store.getForUpdate(tx, this.job.id);
+      if (!current || current.state !== JobState.RUNNING || current.attempt !== this.job.attempt) {
+        this.stop('fenced');
+        throw new JobStopped('fenced');
+      }
+      return fn(tx);
+    });
+  }
+
+  async settled(): Promise<void> {
+    await this.flushing.catch(() => undefined);
+  }
+}
+
+/**
+ * Claims delivered jobs, runs their handlers with heartbeats, and writes exactly one terminal
+ * state per job. Also reaps RUNNING jobs whose worker vanished (SIGKILL, crash, network loss).
+ */
+export class JobRunner {
+  readonly workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly handlers = new Map<string, JobHandler<unknown>>();
+  private readonly running = new Map<string, JobContext<unknown>>();
+  private reaper?: NodeJS.Timeout;
+  private stopping = false;
+
+  constructor(
+    private readonly store: JobsStore,
+    private readonly queue: JobQueue,
+    private readonly log: Logger,
+    private readonly opts: RunnerOptions,
+  ) {}
+
+  register<I>(handler: JobHandler<I>): void {
+    this.handlers.set(handler.type, handler as JobHandler<unknown>);
+  }
+
+  async start(): Promise<void> {
+    await this.queue.work(this.opts.concurrency, (m) => this.handle(m));
+    const every = Math.max(250, Math.floor(this.opts.staleMs / 3));
+    this.reaper = setInterval(() => {
+      this.reap().catch((err) => this.log.error({ err }, 'job reaper failed'));
+    }, every);
+    this.reaper.unref();
+    this.log.info({ workerId: this.workerId, types: [...this.handlers.keys()] }, 'job workers started');
+  }
+
+  /** A cancel request for a job running in this process: stop it now rather than at the next heartbeat. */
+  cancelLocal(jobId: string): void {
+    this.running.get(jobId)?.stop('cancelled');
+  }
+
+  /** Running jobs go back to QUEUED at their next checkpoint, for another worker to finish. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.reaper) clearInterval(this.reaper);
+    for (const ctx of this.running.values()) ctx.stop('shutdown');
+    await this.queue.stop(timeoutMs);
+  }
+
+  private async handle({ jobId }: QueueMessage): Promise<void> {
+    if (this.stopping) return;
+    const claimed = await this.claim(jobId);
+    if (!claimed) return;
+    const handler = this.handlers.get(claimed.type);
+    const log = this.log.child({ jobId, type: claimed.type, attempt: claimed.attempt });
+    if (!handler) {
+      await this.finish(claimed.id, claimed.attempt, {
+        state: JobState.FAILED,
+        error: { code: JobErrorCode.UNKNOWN_JOB_TYPE, message: `No worker handles jobs of type ${JSON.stringify(claimed.type)}` },
+      });
+      return;
+    }
+    let ctx: JobContext<unknown> | undefined;
+    const heartbeat = setInterval(() => {
+      this.store.heartbeat(claimed.id, claimed.attempt).then(
+        ({ alive, cancelRequested }) => {
+          if (!alive) ctx?.stop('fenced');
+          else if (cancelRequested) ctx?.stop('cancelled');
+        },
+        (err) => log.warn({ err }, 'heartbeat failed'),
+      );
+    }, this.opts.heartbeatMs);
+    heartbeat.unref();
+    try {
+      const input = handler.parseInput(claimed.input);
+      ctx = new JobContext(claimed, input, log, this.store, this.opts.progressIntervalMs);
+      this.running.set(claimed.id, ctx);
+      if (claimed.cancelRequestedAt) ctx.stop('cancelled');
+      if (this.stopping) ctx.stop('shutdown');
+      const outcome = await handler.run(ctx);
+      await ctx.settled();
+      // A stop that arrived after the handler's last checkpoint does not undo a finished result.
+      await this.finish(claimed.id, claimed.attempt, { ...outcome, counters: { ...ctx.takePending(), ...outcome.counters } });
+    } catch (err) {
+      await ctx?.settled();
+      await this.fail(claimed, err, log, ctx);
+    } finally {
+      clearInterval(heartbeat);
+      this.running.delete(claimed.id);
+    }
+  }
+
+  private async fail(job: Job, err: unknown, log: Logger, ctx?: JobContext<unknown>): Promise<void> {
+    const stop = err instanceof JobStopped ? err.reason : ctx?.stopped && ctx.signal.aborted && isAbort(err) ? ctx.stopped : undefined;
+    if (stop === 'fenced') {
+      log.warn('job was reassigned while this worker ran it; its writes were refused');
+      return;
+    }
+    if (stop === 'shutdown') {
+      await this.requeue(job.id, job.attempt, log);
+      return;
+    }
+    if (stop === 'cancelled') {
+      await this.finishAs(job.id, job.attempt, JobState.CANCELLED, { counters: ctx?.takePending() });
+      log.info('job cancelled');
+      return;
+    }
+    let error: JobError;
+    if (err instanceof JobFailure) {
+      error = { code: err.code, message: err.message };
+    } else {
+      log.error({ err }, 'job failed unexpectedly');
+      error = { code: JobErrorCode.INTERNAL_ERROR, message: 'The job failed unexpectedly; the server log has details' };
+    }
+    await this.finish(job.id, job.attempt, { state: JobState.FAILED, error, counters: ctx?.takePending() });
+  }
+
+  /** QUEUED -> RUNNING with attempt + 1, unless the job was cancelled, finished or claimed already. */
+  private async claim(jobId: string): Promise<Job | undefined> {
+    return this.store.begin(async (tx) => {
+      const job = await this.store.getForUpdate(tx, jobId);
+      // Duplicate or stale delivery: someone else has it or it is over.
+      if (!job || job.state !== JobState.QUEUED) return undefined;
+      if (job.cancelRequestedAt) {
+        await this.store.transition(tx, job, JobState.CANCELLED);
+        return undefined;
+      }
+      return this.store.transition(tx, job, JobState.RUNNING, { claim: true, workerId: this.workerId });
+    });
+  }
+
+  private finish(jobId: string, attempt: number, outcome: JobOutcome): Promise<void> {
+    return this.finishAs(jobId, attempt, outcome.state, outcome);
+  }
+
+  /** The one terminal write, fenced on attempt: a stale worker's result is dropped. */
+  private async finishAs(jobId: string, attempt: number, state: JobState, o: Partial<JobOutcome>): Promise<void> {
+    await this.store.begin(async (tx) => {
+      const job = await this.store.getForUpdate(tx, jobId);
+      if (!job || job.state !== JobState.RUNNING || job.attempt !== attempt) {
+        this.log.warn({ jobId, attempt, state: job?.state, current: job?.attempt }, 'dropping the result of a fenced-out attempt');
+        return;
+      }
+      await this.store.transition(tx, job, state, { ...(o.counters ?? {}), result: o.result, error: o.error, workerId: null });
+    });
+  }
+
+  private async requeue(jobId: string, attempt: number, log: Logger): Promise<void> {
+    await this.store.begin(async (tx) => {
+      const job = await this.store.getForUpdate(tx, jobId);
+      if (!job || job.state !== JobState.RUNNING || job.attempt !== attempt) return;
+      await this.store.transition(tx, job, JobState.QUEUED, { workerId: null });
+      await this.queue.enqueue(tx, jobId);
+    });
+    log.info('job returned to the queue for another worker');
+  }
+
+  /** Re-queues (or fails, past maxAttempts) RUNNING jobs whose worker stopped heartbeating. */
+  async reap(): Promise<number> {
+    return this.store.begin(async (tx) => {
+      const stale = await this.store.lockStale(tx, this.opts.staleMs);
+      for (const job of stale) {
+        if (job.attempt >= job.maxAttempts) {
+          await this.store.transition(tx, job, JobState.FAILED, {
+            workerId: null,
+            error: { code: JobErrorCode.WORKER_LOST, message: `The worker running this job was lost ${job.attempt} times (maxAttempts ${job.maxAttempts})` },
+          });
+        } else {
+          await this.store.transition(tx, job, JobState.QUEUED, { workerId: null });
+          await this.queue.enqueue(tx, job.id);
+        }
+        this.log.warn({ jobId: job.id, attempt: job.attempt, lostWorker: job.workerId }, 'reaped a job whose worker was lost');
+      }
+      return stale.length;
+    });
+  }
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err instanceof JobStopped);
+}

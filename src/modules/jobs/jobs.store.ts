@@ -1,0 +1,320 @@
+import type postgres from 'postgres';
+import type { Sql } from '../../db/client';
+import { assertTransition, JobState } from './job-state';
+
+/** Channel carrying `{ id, seq, state, by }` for every job event. The tables are the truth. */
+export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
+
+export type Tx = postgres.TransactionSql | Sql;
+
+export interface Job {
+  id: string;
+  type: string;
+  state: JobState;
+  attempt: number;
+  maxAttempts: number;
+  input: unknown;
+  result: unknown;
+  error: JobError | null;
+  total: number | null;
+  processed: number;
+  succeeded: number;
+  failed: number;
+  bytesTotal: number | null;
+  bytesProcessed: number;
+  lastSeq: number;
+  createdBy: string;
+  idempotencyKey: string | null;
+  workerId: string | null;
+  heartbeatAt: Date | null;
+  cancelRequestedAt: Date | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+export interface JobEvent {
+  jobId: string;
+  seq: number;
+  kind: 'STATE' | 'PROGRESS';
+  state: JobState;
+  attempt: number;
+  payload: EventPayload;
+  createdAt: Date;
+}
+
+export interface Counters {
+  total?: number | null;
+  processed?: number;
+  succeeded?: number;
+  failed?: number;
+  bytesTotal?: number | null;
+  bytesProcessed?: number;
+}
+
+export interface EventPayload extends Required<Counters> {
+  error: JobError | null;
+}
+
+export interface Notification {
+  id: string;
+  seq: number;
+  state: JobState;
+  by: string;
+}
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : (v as number));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+export function toJob(r: Row): Job {
+  return {
+    id: r['id'] as string,
+    type: r['type'] as string,
+    state: r['state'] as JobState,
+    attempt: r['attempt'] as number,
+    maxAttempts: r['max_attempts'] as number,
+    input: r['input'],
+    result: r['result'] ?? null,
+    error: (r['error'] as JobError | null) ?? null,
+    total: numOrNull(r['total']),
+    processed: num(r['processed']),
+    succeeded: num(r['succeeded']),
+    failed: num(r['failed']),
+    bytesTotal: numOrNull(r['bytes_total']),
+    bytesProcessed: num(r['bytes_processed']),
+    lastSeq: r['last_seq'] as number,
+    createdBy: r['created_by'] as string,
+    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
+    workerId: (r['worker_id'] as string | null) ?? null,
+    heartbeatAt: (r['heartbeat_at'] as Date | null) ?? null,
+    cancelRequestedAt: (r['cancel_requested_at'] as Date | null) ?? null,
+    createdAt: r['created_at'] as Date,
+    startedAt: (r['started_at'] as Date | null) ?? null,
+    finishedAt: (r['finished_at'] as Date | null) ?? null,
+    updatedAt: r['updated_at'] as Date,
+  };
+}
+
+function toEvent(r: Row): JobEvent {
+  return {
+    jobId: r['job_id'] as string,
+    seq: r['seq'] as number,
+    kind: r['kind'] as 'STATE' | 'PROGRESS',
+    state: r['state'] as JobState,
+    attempt: r['attempt'] as number,
+    payload: r['payload'] as EventPayload,
+    createdAt: r['created_at'] as Date,
+  };
+}
+
+function payloadOf(job: Job): EventPayload {
+  return {
+    total: job.total,
+    processed: job.processed,
+    succeeded: job.succeeded,
+    failed: job.failed,
+    bytesTotal: job.bytesTotal,
+    bytesProcessed: job.bytesProcessed,
+    error: job.error,
+  };
+}
+
+export interface TransitionPatch extends Counters {
+  result?: unknown;
+  error?: JobError | null;
+  workerId?: string | null;
+  /** Increment attempt (a claim). */
+  claim?: boolean;
+  cancelRequested?: boolean;
+}
+
+export interface ListFilter {
+  createdBy?: string;
+  types?: string[];
+  states?: JobState[];
+}
+
+/** SQL for jobs and job_events; no rules beyond the state machine guard. */
+export class JobsStore {
+  constructor(private readonly sql: Sql) {}
+
+  begin<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    return this.sql.begin(fn) as Promise<T>;
+  }
+
+  /** Inserts a QUEUED job with its first event; on an idempotency-key hit returns the existing job. */
+  async insert(
+    tx: Tx,
+    v: { type: string; input: unknown; createdBy: string; idempotencyKey?: string | null; maxAttempts: number },
+  ): Promise<{ job: Job; created: boolean }> {
+    const [row] = await tx`
+      insert into jobs (type, input, created_by, idempotency_key, max_attempts, last_seq)
+      values (${v.type}, ${tx.json(v.input as postgres.JSONValue)}, ${v.createdBy}, ${v.idempotencyKey ?? null}, ${v.maxAttempts}, 1)
+      on conflict (created_by, type, idempotency_key) do nothing
+      returning *`;
+    if (!row) {
+      const [existing] = await tx`
+        select * from jobs where created_by = ${v.createdBy} and type = ${v.type} and idempotency_key = ${v.idempotencyKey ?? null}`;
+      return { job: toJob(existing!), created: false };
+    }
+    const job = toJob(row);
+    await this.insertEvent(tx, job, 'STATE');
+    return { job, created: true };
+  }
+
+  async get(id: string, tx: Tx = this.sql): Promise<Job | undefined> {
+    const [row] = await tx`select * from jobs where id = ${id}`;
+    return row ? toJob(row) : undefined;
+  }
+
+  async getForUpdate(tx: Tx, id: string): Promise<Job | undefined> {
+    const [row] = await tx`select * from jobs where id = ${id} for update`;
+    return row ? toJob(row) : undefined;
+  }
+
+  async getMany(ids: readonly string[]): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.sql`select * from jobs where id = any(${ids as string[]}::uuid[])`;
+    return rows.map(toJob);
+  }
+
+  private where(f: ListFilter, after?: { createdAt: Date; id: string }) {
+    const s = this.sql;
+    const parts = [s`true`];
+    if (f.createdBy) parts.push(s`created_by = ${f.createdBy}`);
+    if (f.types?.length) parts.push(s`type = any(${f.types})`);
+    if (f.states?.length) parts.push(s`state = any(${f.states}::job_state[])`);
+    if (after) parts.push(s`(created_at, id) < (${after.createdAt}, ${after.id}::uuid)`);
+    return parts.reduce((acc, p) => s`${acc} and ${p}`);
+  }
+
+  async list(f: ListFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<Job[]> {
+    const rows = await this.sql`
+      select * from jobs where ${this.where(f, after)} order by created_at desc, id desc limit ${limit}`;
+    return rows.map(toJob);
+  }
+
+  async count(f: ListFilter): Promise<number> {
+    const [row] = await this.sql`select count(*)::int as n from jobs where ${this.where(f)}`;
+    return row!['n'] as number;
+  }
+
+  async events(jobId: string, afterSeq: number, limit = 1000): Promise<JobEvent[]> {
+    const rows = await this.sql`
+      select * from job_events where job_id = ${jobId} and seq > ${afterSeq} order by seq limit ${limit}`;
+    return rows.map(toEvent);
+  }
+
+  /**
+   * Moves `current` (read FOR UPDATE in `tx`) to `to`, stores the numbered event and notifies.
+   * The state machine check here is the last line of defence: callers check first and report
+   * expected conflicts; reaching an illegal transition here is a bug and throws.
+   */
+  async transition(tx: Tx, current: Job, to: JobState, patch: TransitionPatch = {}): Promise<Job> {
+    assertTransition(current.state, to);
+    const terminal = to !== JobState.QUEUED && to !== JobState.RUNNING;
+    const [row] = await tx`
+      update jobs set
+        state = ${to}::job_state,
+        last_seq = last_seq + 1,
+        updated_at = now(),
+        attempt = attempt + ${patch.claim ? 1 : 0},
+        started_at = case when ${to === JobState.RUNNING} then coalesce(started_at, now()) else started_at end,
+        heartbeat_at = case when ${to === JobState.RUNNING} then now() else null end,
+        finished_at = case when ${terminal} then now() when ${to === JobState.QUEUED} then null else finished_at end,
+        worker_id = ${patch.workerId === undefined ? current.workerId : patch.workerId},
+        result = ${patch.result === undefined ? tx`result` : this.jsonOrNull(tx, patch.result)},
+        error = ${patch.error === undefined ? tx`error` : this.jsonOrNull(tx, patch.error)},
+        cancel_requested_at = case when ${to === JobState.QUEUED && current.state === JobState.FAILED} then null else cancel_requested_at end,
+        ${this.counterSet(tx, patch)}
+      where id = ${current.id}
+      returning *`;
+    const job = toJob(row!);
+    await this.insertEvent(tx, job, 'STATE');
+    return job;
+  }
+
+  private jsonOrNull(tx: Tx, v: unknown) {
+    return v === null ? tx`null` : tx`${tx.json(v as postgres.JSONValue)}`;
+  }
+
+  private counterSet(tx: Tx, c: Counters) {
+    return tx`
+      total = ${c.total === undefined ? tx`total` : c.total},
+      processed = ${c.processed === undefined ? tx`processed` : c.processed},
+      succeeded = ${c.succeeded === undefined ? tx`succeeded` : c.succeeded},
+      failed = ${c.failed === undefined ? tx`failed` : c.failed},
+      bytes_total = ${c.bytesTotal === undefined ? tx`bytes_total` : c.bytesTotal},
+      bytes_processed = ${c.bytesProcessed === undefined ? tx`bytes_processed` : c.bytesProcessed}`;
+  }
+
+  /** Fenced progress: writes only while the job is RUNNING under `attempt`. False when fenced out. */
+  async progress(id: string, attempt: number, c: Counters): Promise<Job | undefined> {
+    return this.begin(async (tx) => {
+      const [row] = await tx`
+        update jobs set last_seq = last_seq + 1, updated_at = now(), heartbeat_at = now(), ${this.counterSet(tx, c)}
+        where id = ${id} and attempt = ${attempt} and state = 'RUNNING'
+        returning *`;
+      if (!row) return undefined;
+      const job = toJob(row);
+      await this.insertEvent(tx, job, 'PROGRESS');
+      return job;
+    });
+  }
+
+  /** Fenced heartbeat; also reports whether cancellation was requested. */
+  async heartbeat(id: string, attempt: number): Promise<{ alive: boolean; cancelRequested: boolean }> {
+    const [row] = await this.sql`
+      update jobs set heartbeat_at = now()
+      where id = ${id} and attempt = ${attempt} and state = 'RUNNING'
+      returning cancel_requested_at`;
+    return { alive: Boolean(row), cancelRequested: Boolean(row?.['cancel_requested_at']) };
+  }
+
+  async requestCancel(tx: Tx, id: string): Promise<void> {
+    await tx`update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = ${id}`;
+  }
+
+  /** RUNNING jobs whose worker stopped heartbeating, locked for the caller's transaction. */
+  async lockStale(tx: Tx, staleMs: number, limit = 50): Promise<Job[]> {
+    const rows = await tx`
+      select * from jobs
+      where state = 'RUNNING' and heartbeat_at < now() - make_interval(secs => ${staleMs / 1000})
+      order by heartbeat_at
+      limit ${limit}
+      for update skip locked`;
+    return rows.map(toJob);
+  }
+
+  /** QUEUED jobs with no delivery in flight (e.g. enqueue lost with a crash), for re-delivery. */
+  async lockOrphanedQueued(tx: Tx, olderThanMs: number, bossSchema: string, queue: string, limit = 50): Promise<Job[]> {
+    const rows = await tx`
+      select j.* from jobs j
+      where j.state = 'QUEUED' and j.updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
+        and not exists (
+          select 1 from ${tx(bossSchema)}.job b
+          where b.name = ${queue} and b.data->>'jobId' = j.id::text and b.state < 'completed'
+        )
+      order by j.updated_at
+      limit ${limit}
+      for update of j skip locked`;
+    return rows.map(toJob);
+  }
+
+  private async insertEvent(tx: Tx, job: Job, kind: 'STATE' | 'PROGRESS'): Promise<void> {
+    await tx`
+      insert into job_events (job_id, seq, kind, state, attempt, payload)
+      values (${job.id}, ${job.lastSeq}, ${kind}, ${job.state}::job_state, ${job.attempt}, ${tx.json(payloadOf(job) as unknown as postgres.JSONValue)})`;
+    const note: Notification = { id: job.id, seq: job.lastSeq, state: job.state, by: job.createdBy };
+    // Delivered at commit, so listeners never see an event before it can be read.
+    await tx`select pg_notify(${JOB_EVENTS_CHANNEL}, ${JSON.stringify(note)})`;
+  }
+}

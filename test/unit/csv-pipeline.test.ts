@@ -1,0 +1,734 @@
+import { readFileSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { COPY_NULL, copyEscape, csvEscape, csvLine, neutraliseFormula } from '../../src/ingest/csv-escape';
+import {
+  AbortError,
+  HeaderError,
+  RecordTooLargeError,
+  runCsvPipeline,
+  type CsvPipelineCounts,
+  type CsvPipelineOptions,
+  type InvalidRow,
+} from '../../src/ingest/csv-pipeline';
+import { KeyIndex } from '../../src/ingest/key-index';
+import { checkHeader, compileRowValidator, type HeaderMapping } from '../../src/ingest/row-validator';
+import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
+
+const cqube = new URL('../../../shared/fixtures/cqube/', import.meta.url);
+
+function fixture(path: string): Buffer {
+  return readFileSync(new URL(path, cqube));
+}
+
+function compile(raw: unknown, name = 'spec'): CompiledSpec {
+  const result = compileSpec(raw, { name, kind: 'DATASET' });
+  if (!result.ok) expect.fail(`spec did not compile:\n${JSON.stringify(result.problems, null, 2)}`);
+  return result.spec;
+}
+
+function specWith(properties: Record<string, unknown>, required: string[] = Object.keys(properties)): CompiledSpec {
+  return compile({ program: 'test', input: { type: 'object', properties, required } });
+}
+
+/** A Writable that keeps what it receives; `highWaterMark` and `delayMs` exercise backpressure. */
+class Collect extends Writable {
+  text = '';
+  drains = 0;
+  constructor(opts: { highWaterMark?: number; delay?: boolean } = {}) {
+    super({
+      highWaterMark: opts.highWaterMark ?? 16 * 1024,
+      decodeStrings: false,
+      write: (chunk: string | Buffer, _enc, done) => {
+        this.text += chunk.toString();
+        if (opts.delay) setImmediate(done);
+        else done();
+      },
+    });
+    this.on('drain', () => this.drains++);
+  }
+  get lines(): string[] {
+    return this.text === '' ? [] : this.text.replace(/\n$/, '').split('\n');
+  }
+}
+
+/** Splits `bytes` into chunks of `size` bytes (0 = one chunk) so records and characters straddle boundaries. */
+function chunked(bytes: Buffer, size: number): Readable {
+  if (size === 0) return Readable.from([bytes]);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+interface Run {
+  result: Awaited<ReturnType<typeof runCsvPipeline>>;
+  copy: Collect;
+  valid: Collect;
+  errors: Collect;
+  invalid: InvalidRow[];
+}
+
+async function run(csv: string | Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions> = {}, chunkSize = 0): Promise<Run> {
+  const copy = new Collect();
+  const valid = new Collect();
+  const errors = new Collect();
+  const invalid: InvalidRow[] = [];
+  const bytes = typeof csv === 'string' ? Buffer.from(csv, 'utf8') : csv;
+  const result = await runCsvPipeline(
+    chunked(bytes, chunkSize),
+    spec,
+    { copy, validCsv: valid, errorCsv: errors, onInvalid: (row) => void invalid.push(row) },
+    { fileId: 'f1', ...opts },
+  );
+  return { result, copy, valid, errors, invalid };
+}
+
+/** Runs whole, byte by byte and in 7-byte chunks; all three must agree, then returns the whole run. */
+async function runEveryWay(csv: string | Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions> = {}): Promise<Run> {
+  const whole = await run(csv, spec, opts, 0);
+  for (const size of [1, 7]) {
+    const split = await run(csv, spec, opts, size);
+    expect({ size, result: split.result, copy: split.copy.text, valid: split.valid.text, errors: split.errors.text, invalid: split.invalid }).toEqual({
+      size,
+      result: whole.result,
+      copy: whole.copy.text,
+      valid: whole.valid.text,
+      errors: whole.errors.text,
+      invalid: whole.invalid,
+    });
+  }
+  return whole;
+}
+
+const districtSpec = () => compile(JSON.parse(fixture('specs/dimension.district.json').toString()), 'district');
+
+describe('runCsvPipeline on the cQube fixtures', () => {
+  it('loads the 5 district rows with their line numbers', async () => {
+    const { result, copy, valid, invalid } = await runEveryWay(fixture('data/district-dimension.data.csv'), districtSpec());
+    expect(result).toEqual({
+      total: 5,
+      valid: 5,
+      invalid: 0,
+      bytes: fixture('data/district-dimension.data.csv').length,
+      empty: false,
+      header: ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'longitude'],
+    });
+    expect(invalid).toEqual([]);
+    expect(copy.lines).toEqual([
+      'f1\t2\t101\tdistrict_101\t12\tstate_12\t15.643\t75.153',
+      'f1\t3\t102\tdistrict_102\t12\tstate_12\t15.81\t75.545',
+      'f1\t4\t201\tdistrict_201\t22\tstate_22\t15.711\t75.315',
+      'f1\t5\t202\tdistrict_202\t22\tstate_22\t15.963\t75.973',
+      'f1\t6\t12\tdistrict_12\t22\tstate_22\t15.963\t75.973',
+    ]);
+    // The process_input file is the source rows, header included.
+    expect(valid.text).toBe(fixture('data/district-dimension.data.csv').toString());
+  });
+
+  it('rejects the teacherspresent export, whose header has columns the spec lacks, unless told to ignore them', async () => {
+    const spec = compile(JSON.parse(fixture('specs/event.teacherspresent.json').toString()), 'teacherspresent');
+    const csv = fixture('data/teacherspresent-event.data.head.csv');
+    const error = await run(csv, spec).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(HeaderError);
+    expect((error as HeaderError).problems.map((p) => [p.code, p.column])).toEqual([
+      ['UNKNOWN_COLUMN', 'schoolcategory_id'],
+      ['UNKNOWN_COLUMN', 'grade_state'],
+    ]);
+
+    // The spec's unique key (district, block, cluster, school) repeats in this export: every
+    // repeat after the first is a DUPLICATE_KEY naming the first line.
+    const { result, invalid } = await runEveryWay(csv, spec, { unknownColumns: 'ignore' });
+    const firstLineOfKey = new Map<string, number>();
+    const expected: Array<{ line: number; first: number }> = [];
+    csv
+      .toString()
+      .trim()
+      .split('\n')
+      .slice(1)
+      .forEach((text, i) => {
+        const key = text.split(',').slice(1, 5).join(',');
+        const first = firstLineOfKey.get(key);
+        if (first === undefined) firstLineOfKey.set(key, i + 2);
+        else expected.push({ line: i + 2, first });
+      });
+    expect(expected.length).toBeGreaterThan(0);
+    expect(result).toMatchObject({ total: 50, valid: 50 - expected.length, invalid: expected.length });
+    expect(invalid.map((r) => ({ line: r.line, codes: r.errors.map((e) => e.code), message: r.errors[0]!.message }))).toEqual(
+      expected.map((e) => ({
+        line: e.line,
+        codes: ['DUPLICATE_KEY'],
+        message: `district_id,block_id,cluster_id,school_id: the same key as line ${e.first}`,
+      })),
+    );
+  });
+});
+
+describe('CSV syntax', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string' }, score: { type: 'number' } }, ['id', 'name']);
+
+  it('handles BOM, CRLF, quoted commas, escaped quotes and newlines inside quotes, with physical line numbers', async () => {
+    const csv =
+      '\uFEFFid,name,score\r\n' + // line 1
+      '1,"Smith, John",10\r\n' + // line 2
+      '2,"He said ""hi""",20\r\n' + // line 3
+      '3,"multi\r\nline\r\nname",30\r\n' + // lines 4-6
+      '4,plain,abc\r\n' + // line 7: invalid
+      '\r\n' + // line 8: blank, skipped
+      '5,"tab\there \\ back",\r\n' + // line 9: empty score is NULL
+      '6,"last\nLF inside",1.50'; // lines 10-11, no final newline
+    const { result, copy, invalid, valid } = await runEveryWay(csv, spec);
+    expect(result).toMatchObject({ total: 6, valid: 5, invalid: 1, empty: false, header: ['id', 'name', 'score'] });
+    expect(copy.lines).toEqual([
+      'f1\t2\t1\tSmith, John\t10',
+      'f1\t3\t2\tHe said "hi"\t20',
+      'f1\t4\t3\tmulti\\r\\nline\\r\\nname\t30',
+      'f1\t9\t5\ttab\\there \\\\ back\t\\N',
+      'f1\t10\t6\tlast\\nLF inside\t1.5',
+    ]);
+    expect(invalid).toEqual([
+      {
+        line: 7,
+        cells: ['4', 'plain', 'abc'],
+        raw: '4,plain,abc',
+        errors: [{ column: 'score', code: 'NOT_A_NUMBER', message: 'score: "abc" is not a number in plain decimal notation (like -12.5)' }],
+      },
+    ]);
+    // Valid rows are re-written as CSV with the original cell text, quoting where needed.
+    expect(valid.text).toBe(
+      'id,name,score\n1,"Smith, John",10\n2,"He said ""hi""",20\n3,"multi\r\nline\r\nname",30\n5,tab\there \\ back,\n6,"last\nLF inside",1.50\n',
+    );
+  });
+
+  it('decides the line ending outside quoted header cells', async () => {
+    const { copy, result } = await runEveryWay('"i\nd",name\r\n1,a\r\n', specWith({ 'i\nd': { type: 'integer' }, name: { type: 'string' } }));
+    expect(result.header).toEqual(['i\nd', 'name']);
+    expect(copy.lines).toEqual(['f1\t3\t1\ta']);
+  });
+
+  it('reads CR-only line endings', async () => {
+    const { copy } = await runEveryWay('id,name\r1,a\r2,"b\rc"\r3,d', spec);
+    expect(copy.lines).toEqual(['f1\t2\t1\ta\t\\N', 'f1\t3\t2\tb\\rc\t\\N', 'f1\t5\t3\td\t\\N']);
+  });
+
+  it('keeps multi-byte UTF-8 characters split across chunks intact', async () => {
+    const { copy, result } = await runEveryWay('id,name\n1,Ünïcödé 😀\n2,"日本,語"\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\t1\tÜnïcödé 😀\t\\N', 'f1\t3\t2\t日本,語\t\\N']);
+    expect(result.bytes).toBe(Buffer.byteLength('id,name\n1,Ünïcödé 😀\n2,"日本,語"\n'));
+  });
+
+  it('accepts text chunks from a stream with an encoding set', async () => {
+    const copy = new Collect();
+    const result = await runCsvPipeline(Readable.from(['\uFEFFid,na', 'me\n1,é\n']), spec, { copy }, { fileId: 'f1' });
+    expect(result).toMatchObject({ total: 1, valid: 1, bytes: Buffer.byteLength('\uFEFFid,name\n1,é\n') });
+    expect(copy.lines).toEqual(['f1\t2\t1\té\t\\N']);
+  });
+
+  it('reports unterminated and malformed quotes as MALFORMED_QUOTES', async () => {
+    const { invalid, copy } = await runEveryWay('id,name\n1,ok\n2,"open\n3,never closed\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\t1\tok\t\\N']);
+    expect(invalid.map((r) => [r.line, r.errors.map((e) => e.code)])).toEqual([[3, ['MALFORMED_QUOTES']]]);
+
+    // papaparse keeps looking for a proper closing quote, so `"x"y` swallows the rest of the file.
+    const swallowed = await run('id,name\n1,"x"y\n2,b\n', spec);
+    expect(swallowed.invalid.map((r) => [r.line, r.errors.map((e) => e.code)])).toEqual([[2, ['MALFORMED_QUOTES']]]);
+  });
+
+  it('bounds a runaway record (unterminated quote) by maxRecordLength', async () => {
+    const csv = `id,name\n1,"${'x'.repeat(5000)}\n`;
+    const error = await run(csv, spec, { maxRecordLength: 1000 }, 100).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(RecordTooLargeError);
+    expect(error).toMatchObject({ code: 'RECORD_TOO_LARGE', line: 2, limit: 1000 });
+    expect((error as Error).message).toBe('The record starting at line 2 exceeds 1000 characters; check for an unterminated quote');
+  });
+
+  it('reports rows with the wrong number of fields, padding them in the error file', async () => {
+    const { invalid, errors } = await runEveryWay('id,name,score\n1,a\n2,b,3,extra\n3,c,4\n', spec);
+    expect(invalid.map((r) => [r.line, r.errors])).toEqual([
+      [2, [{ column: '', code: 'WRONG_FIELD_COUNT', message: 'row has 2 fields; the header has 3' }]],
+      [3, [{ column: '', code: 'WRONG_FIELD_COUNT', message: 'row has 4 fields; the header has 3' }]],
+    ]);
+    expect(errors.text).toBe(
+      'id,name,score,error_description\n' +
+        '1,a,,row has 2 fields; the header has 3\n' +
+        '2,b,3,row has 4 fields; the header has 3,extra\n',
+    );
+  });
+});
+
+describe('empty input', () => {
+  const spec = specWith({ id: { type: 'integer' } });
+
+  it.each([
+    ['0 bytes', ''],
+    ['a BOM only', '\uFEFF'],
+    ['blank lines only', '\n\r\n\n'],
+  ])('returns empty for %s', async (_label, csv) => {
+    const { result, copy } = await runEveryWay(csv, spec);
+    expect(result).toEqual({ total: 0, valid: 0, invalid: 0, bytes: Buffer.byteLength(csv), empty: true, header: [] });
+    expect(copy.text).toBe('');
+  });
+
+  it.each([
+    ['a header only', 'id'],
+    ['a header and newline', 'id\r\n'],
+    ['a header and blank lines', 'id\n\n\n'],
+  ])('returns empty for %s', async (_label, csv) => {
+    const { result, copy, valid } = await runEveryWay(csv, spec);
+    expect(result).toMatchObject({ total: 0, empty: true, header: ['id'] });
+    expect(copy.text).toBe('');
+    expect(valid.text).toBe('id\n');
+  });
+
+  it('still checks the header of a header-only file', async () => {
+    await expect(run('name\n', spec)).rejects.toBeInstanceOf(HeaderError);
+  });
+});
+
+describe('values', () => {
+  it('writes empty numeric cells as NULL, never 0, and requires shouldNotNull values', async () => {
+    const spec = compile({
+      program: 't',
+      input: {
+        type: 'object',
+        properties: {
+          n: { type: 'number' },
+          i: { type: 'integer' },
+          b: { type: 'boolean' },
+          d: { type: 'date' },
+          s: { type: 'string' },
+          must: { type: 'number', shouldNotNull: true },
+        },
+        required: ['n', 'i', 'b', 'd', 's', 'must'],
+      },
+    });
+    const { copy, invalid } = await runEveryWay('n,i,b,d,s,must\n,,,,,0\n  , , , , ,0\n0,0,0,2024-01-01,x,\n1,1,1,2024-01-02,y, \n', spec);
+    expect(copy.lines).toEqual([
+      'f1\t2\t\\N\t\\N\t\\N\t\\N\t\\N\t0',
+      'f1\t3\t\\N\t\\N\t\\N\t\\N\t\\N\t0',
+    ]);
+    expect(invalid.map((r) => [r.line, r.errors])).toEqual([
+      [4, [{ column: 'must', code: 'REQUIRED_VALUE_MISSING', message: 'must: a value is required' }]],
+      [5, [{ column: 'must', code: 'REQUIRED_VALUE_MISSING', message: 'must: a value is required' }]],
+    ]);
+  });
+
+  it('fills optional columns missing from the header with NULL', async () => {
+    const spec = specWith({ id: { type: 'integer' }, note: { type: 'string' }, score: { type: 'number' } }, ['id']);
+    const { copy } = await runEveryWay('score,ID\n1.5,7\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\t7\t\\N\t1.5']);
+  });
+
+  const validator = (properties: Record<string, unknown>) => {
+    const spec = specWith(properties);
+    const validate = compileRowValidator(spec);
+    const mapping: HeaderMapping = { fieldCount: 1, sourceIndex: [0] };
+    return (cell: string) => validate([cell], mapping);
+  };
+
+  /** Asserts each cell converts to its COPY value, or (for a code) fails with that one code. */
+  function expectCells(check: ReturnType<typeof validator>, table: Record<string, string>): void {
+    for (const [cell, expected] of Object.entries(table)) {
+      const result = check(cell);
+      const got = result.ok ? result.values[0] : result.errors.map((e) => e.code).join(',');
+      expect(got, `cell ${JSON.stringify(cell)}`).toBe(expected);
+    }
+  }
+
+  it('accepts only plain decimal numbers and canonicalises them', () => {
+    const check = validator({ x: { type: 'number' } });
+    expectCells(check, { '15.643': '15.643', '-12.5': '-12.5', '+3': '3', '1.50': '1.5', '.5': '0.5', '7.': '7', ' 42 ': '42', '-0': '0' });
+    for (const cell of ['1e400', '1e5', 'Infinity', '-Infinity', 'NaN', '0x10', '1,000', '1 000', '--1', '.', '1.2.3', '١٢']) {
+      expectCells(check, { [cell]: 'NOT_A_NUMBER' });
+    }
+    const huge = check(`1${'0'.repeat(400)}`);
+    expect(!huge.ok && huge.errors[0]!.message).toContain('beyond the double precision range');
+  });
+
+  it('accepts integers within PostgreSQL bigint only', () => {
+    const check = validator({ x: { type: 'integer' } });
+    expectCells(check, { '9223372036854775807': '9223372036854775807', '-9223372036854775808': '-9223372036854775808', '007': '7', '-000': '0', '+00012': '12' });
+    for (const cell of ['9223372036854775808', '-9223372036854775809', '99999999999999999999999', '12.0', '1e3', 'x', '0x1F']) {
+      expectCells(check, { [cell]: 'NOT_AN_INTEGER' });
+    }
+    const out = check('9223372036854775808');
+    expect(!out.ok && out.errors[0]!.message).toBe(
+      'x: "9223372036854775808" is outside the bigint range -9223372036854775808 to 9223372036854775807',
+    );
+  });
+
+  it('reads booleans case-insensitively', () => {
+    const check = validator({ x: { type: 'boolean' } });
+    expectCells(check, { true: 't', TRUE: 't', Yes: 't', '1': 't', false: 'f', No: 'f', '0': 'f' });
+    expect(check('maybe')).toEqual({
+      ok: false,
+      errors: [{ column: 'x', code: 'NOT_A_BOOLEAN', message: 'x: "maybe" is not one of true, false, 1, 0, yes, no' }],
+    });
+  });
+
+  it('parses DD/MM/YY dates into ISO and rejects impossible ones', async () => {
+    const spec = specWith({ day: { type: 'string', format: 'date', dateFormat: 'DD/MM/YY' }, n: { type: 'integer' } });
+    const { copy, invalid } = await runEveryWay('day,n\n28/02/23,1\n31/02/23,2\n29/02/24,3\n2023-02-28,4\n1/3/99,5\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\t2023-02-28\t1', 'f1\t4\t2024-02-29\t3', 'f1\t6\t2099-03-01\t5']);
+    expect(invalid.map((r) => [r.line, r.errors[0]!.code, r.errors[0]!.message])).toEqual([
+      [3, 'INVALID_DATE', 'day: "31/02/23" is not a real date in the format DD/MM/YY'],
+      [5, 'INVALID_DATE', 'day: "2023-02-28" is not a real date in the format DD/MM/YY'],
+    ]);
+  });
+
+  it('checks enum, range, length and pattern, naming the value and the limit', () => {
+    const spec = compile({
+      program: 't',
+      input: {
+        type: 'object',
+        properties: {
+          section: { type: 'string', enum: ['A', 'B'] },
+          grade: { type: 'integer', minimum: 1, maximum: 12, enum: [1, 2, 3, 10, 12] },
+          marks: { type: 'number', minimum: 0, maximum: 100 },
+          code: { type: 'string', minLength: 3, maxLength: 5, pattern: '^[A-Z]+$' },
+        },
+      },
+    });
+    const validate = compileRowValidator(spec);
+    const mapping: HeaderMapping = { fieldCount: 4, sourceIndex: [0, 1, 2, 3] };
+    expect(validate(['A', '12', '100', 'ABC'], mapping)).toEqual({ ok: true, values: ['A', '12', '100', 'ABC'] });
+    expect(validate(['C', '0', '-0.5', 'AB'], mapping)).toEqual({
+      ok: false,
+      errors: [
+        { column: 'section', code: 'NOT_IN_ENUM', message: 'section: "C" is not one of "A", "B"' },
+        { column: 'grade', code: 'BELOW_MINIMUM', message: 'grade: "0" is below the minimum 1' },
+        { column: 'marks', code: 'BELOW_MINIMUM', message: 'marks: "-0.5" is below the minimum 0' },
+        { column: 'code', code: 'TOO_SHORT', message: 'code: "AB" has 2 characters; the minimum is 3' },
+      ],
+    });
+    expect(validate(['a', '13', '100.01', 'ABCDEF'], mapping)).toMatchObject({
+      ok: false,
+      errors: [
+        { code: 'NOT_IN_ENUM' },
+        { code: 'ABOVE_MAXIMUM', message: 'grade: "13" is above the maximum 12' },
+        { code: 'ABOVE_MAXIMUM', message: 'marks: "100.01" is above the maximum 100' },
+        { code: 'TOO_LONG', message: 'code: "ABCDEF" has 6 characters; the maximum is 5' },
+      ],
+    });
+    expect(validate(['B', '5', '1', 'abc'], mapping)).toEqual({
+      ok: false,
+      errors: [
+        { column: 'grade', code: 'NOT_IN_ENUM', message: 'grade: "5" is not one of 1, 2, 3, 10, 12' },
+        { column: 'code', code: 'PATTERN_MISMATCH', message: 'code: "abc" does not match the pattern ^[A-Z]+$' },
+      ],
+    });
+  });
+
+  it('counts lengths in code points, not UTF-16 units', () => {
+    const check = validator({ x: { type: 'string', minLength: 2, maxLength: 2 } });
+    expect(check('😀😀').ok).toBe(true);
+    expect(check('😀').ok).toBe(false);
+    expect(check('😀😀😀').ok).toBe(false);
+  });
+
+  it('escapes COPY specials and rejects NUL, which PostgreSQL text cannot hold', async () => {
+    const spec = specWith({ s: { type: 'string' } });
+    const { copy, invalid } = await runEveryWay('s\n"a\\b\tc"\n"nul\u0000here"\n\\N\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\ta\\\\b\\tc', 'f1\t4\t\\\\N']);
+    expect(invalid.map((r) => [r.line, r.errors[0]!.code])).toEqual([[3, 'INVALID_CHARACTER']]);
+  });
+
+  it('escapes the file id for COPY', async () => {
+    const { copy } = await run('s\nx\n', specWith({ s: { type: 'string' } }), { fileId: 'a\tb' });
+    expect(copy.lines).toEqual(['a\\tb\t2\tx']);
+  });
+});
+
+describe('a 1,000-row file with every 10th row bad', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string' }, score: { type: 'number', minimum: 0 } });
+  const rows = ['id,name,score'];
+  for (let i = 1; i <= 1000; i++) rows.push(i % 10 === 0 ? `${i},"bad, row ${i}",-${i}` : `${i},"row ${i}",${i}.5`);
+  const csv = `${rows.join('\n')}\n`;
+
+  it('gives exactly 900 valid and 100 invalid rows with their line numbers', async () => {
+    const { result, copy, invalid, errors } = await runEveryWay(csv, spec);
+    expect(result).toMatchObject({ total: 1000, valid: 900, invalid: 100, empty: false });
+    expect(invalid.map((r) => r.line)).toEqual(Array.from({ length: 100 }, (_, k) => (k + 1) * 10 + 1));
+    expect(invalid[0]!.errors).toEqual([{ column: 'score', code: 'BELOW_MINIMUM', message: 'score: "-10" is below the minimum 0' }]);
+    const copyLines = copy.lines.map((l) => Number(l.split('\t')[1]));
+    expect(copyLines).toHaveLength(900);
+    expect(copyLines.every((line) => (line - 1) % 10 !== 0)).toBe(true);
+    expect(copy.lines[0]).toBe('f1\t2\t1\trow 1\t1.5');
+    expect(errors.lines).toHaveLength(101);
+    expect(errors.lines[1]).toBe('10,"bad, row 10",-10,"score: ""-10"" is below the minimum 0"');
+  });
+
+  it('reports progress at most every N rows', async () => {
+    const seen: CsvPipelineCounts[] = [];
+    await run(csv, spec, { progressEveryRows: 100, onProgress: (c) => seen.push(c) }, 512);
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.length).toBeLessThanOrEqual(10);
+    seen.forEach((c, i) => {
+      expect(c.valid + c.invalid).toBe(c.total);
+      if (i > 0) expect(c.total - seen[i - 1]!.total).toBeGreaterThanOrEqual(100);
+    });
+  });
+
+  it('waits for slow sinks to drain instead of buffering everything', async () => {
+    const copy = new Collect({ highWaterMark: 64, delay: true });
+    const result = await runCsvPipeline(chunked(Buffer.from(csv), 1024), spec, { copy }, { fileId: 'f1' });
+    expect(result.valid).toBe(900);
+    expect(copy.drains).toBeGreaterThan(5);
+    expect(copy.lines).toHaveLength(900);
+  });
+});
+
+describe('formula neutralisation in the error file', () => {
+  it('prefixes cells a spreadsheet would run, leaves plain numbers alone, and never touches the valid file', async () => {
+    const spec = specWith({ n: { type: 'number' }, note: { type: 'string' }, k: { type: 'integer' } });
+    const csv = [
+      'n,note,k',
+      '-5,=HYPERLINK("http://x"),1', // valid: kept as is in the valid file
+      '-5,@SUM(A1),x',
+      '-2+3,+cmd|calc,-7',
+      '=1+1,"\tlead tab",1',
+      '1,"\rcr",1.5',
+    ].join('\n');
+    const { valid, errors, copy } = await runEveryWay(csv, spec);
+    expect(copy.lines).toEqual(['f1\t2\t-5\t=HYPERLINK("http://x")\t1']);
+    expect(valid.text).toBe('n,note,k\n-5,"=HYPERLINK(""http://x"")",1\n');
+    expect(errors.text).toBe(
+      [
+        'n,note,k,error_description',
+        `-5,'@SUM(A1),x,"k: ""x"" is not a whole number"`,
+        `'-2+3,'+cmd|calc,-7,"n: ""-2+3"" is not a number in plain decimal notation (like -12.5)"`,
+        `'=1+1,'\tlead tab,1,"n: ""=1+1"" is not a number in plain decimal notation (like -12.5)"`,
+        `1,"'\rcr",1.5,"k: ""1.5"" is not a whole number"`,
+      ].join('\n') + '\n',
+    );
+  });
+
+  it('neutralises the error description too', async () => {
+    const spec = specWith({ s: { type: 'string', enum: ['a'] } });
+    const { errors } = await run('s\n=cmd\n', spec);
+    // The message starts with the column name, so it is safe; the cell is prefixed.
+    expect(errors.lines[1]).toBe(`'=cmd,"s: ""=cmd"" is not one of ""a"""`);
+  });
+});
+
+describe('duplicate keys', () => {
+  it('marks later rows with an earlier row’s composite key, naming the first line', async () => {
+    const spec = specWith({ a: { type: 'string', unique: true }, b: { type: 'integer', unique: true }, v: { type: 'number' } });
+    const csv = 'a,b,v\nx,1,1\nx,2,2\ny,1,3\nx,01,4\n"x",1,5\nbad,zz,6\nbad,zz,7\nx,,8\nx,,9\n';
+    const { result, invalid } = await runEveryWay(csv, spec);
+    expect(result).toMatchObject({ total: 9, valid: 4, invalid: 5 });
+    expect(invalid.map((r) => [r.line, r.errors.map((e) => `${e.code} ${e.column}: ${e.message}`)])).toEqual([
+      [5, ['DUPLICATE_KEY a,b: a,b: the same key as line 2']], // 01 and 1 are the same integer
+      [6, ['DUPLICATE_KEY a,b: a,b: the same key as line 2']],
+      [7, ['NOT_AN_INTEGER b: b: "zz" is not a whole number']], // invalid rows never register a key
+      [8, ['NOT_AN_INTEGER b: b: "zz" is not a whole number']],
+      [10, ['DUPLICATE_KEY a,b: a,b: the same key as line 9']], // NULLs compare equal (NULLS NOT DISTINCT)
+    ]);
+  });
+
+  it('keeps parts apart so ("ab","c") and ("a","bc") differ', () => {
+    const index = new KeyIndex();
+    expect(index.firstLineOf(['ab', 'c'], [0, 1], 2)).toBe(-1);
+    expect(index.firstLineOf(['a', 'bc'], [0, 1], 3)).toBe(-1);
+    expect(index.firstLineOf(['ab', 'c'], [0, 1], 4)).toBe(2);
+    expect(index.size).toBe(2);
+  });
+
+  it('stays exact through growth and rehashing', () => {
+    const index = new KeyIndex();
+    for (let i = 0; i < 50_000; i++) expect(index.firstLineOf([`k${i}`, 'é😀'.repeat(i % 5)], [0, 1], i + 2)).toBe(-1);
+    for (let i = 0; i < 50_000; i += 997) expect(index.firstLineOf([`k${i}`, 'é😀'.repeat(i % 5)], [0, 1], 0)).toBe(i + 2);
+    expect(index.firstLineOf(['k1', ''], [0, 1], 0)).toBe(-1);
+    expect(index.size).toBe(50_001);
+  });
+});
+
+describe('headers', () => {
+  const spec = compile({
+    program: 't',
+    input: {
+      type: 'object',
+      properties: {
+        'District ID': { type: 'string' },
+        'total_no_of_plays(App and Portal)': { type: 'integer' },
+        note: { type: 'string' },
+      },
+      required: ['District ID', 'total_no_of_plays(App and Portal)'],
+    },
+  });
+
+  it('matches case-insensitively and trimmed, against the spec name or the SQL name, ignoring a BOM', () => {
+    expect(checkHeader(spec, ['\uFEFF  district id ', 'TOTAL_NO_OF_PLAYS(APP AND PORTAL)'])).toEqual({
+      ok: true,
+      mapping: { fieldCount: 2, sourceIndex: [0, 1, -1] },
+    });
+    expect(checkHeader(spec, ['Note', 'total_no_of_plays_app_and_portal', 'DISTRICT_ID'])).toEqual({
+      ok: true,
+      mapping: { fieldCount: 3, sourceIndex: [2, 1, 0] },
+    });
+  });
+
+  it('lists every header problem at once', () => {
+    const checked = checkHeader(spec, ['district_id', 'extra', '', 'District ID', 'note']);
+    expect(checked).toEqual({
+      ok: false,
+      problems: [
+        { code: 'UNKNOWN_COLUMN', column: 'extra', message: 'header cell 2 "extra" is not a column of spec "spec"' },
+        { code: 'EMPTY_HEADER', column: '', message: 'header cell 3 is empty; every column needs a name' },
+        {
+          code: 'DUPLICATE_COLUMN',
+          column: 'District ID',
+          message: 'header cell 4 "District ID" names the column "District ID" again (first at header cell 1)',
+        },
+        {
+          code: 'MISSING_REQUIRED_COLUMN',
+          column: 'total_no_of_plays(App and Portal)',
+          message: 'required column "total_no_of_plays(App and Portal)" is not in the header',
+        },
+      ],
+    });
+  });
+
+  it('requires shouldNotNull columns in the header even when `required` omits them', () => {
+    const strict = specWith({ id: { type: 'integer' }, name: { type: 'string', shouldNotNull: true } }, ['id']);
+    expect(checkHeader(strict, ['id'])).toEqual({
+      ok: false,
+      problems: [
+        {
+          code: 'MISSING_REQUIRED_COLUMN',
+          column: 'name',
+          message: 'required column "name" is not in the header, and shouldNotNull needs a value in every row',
+        },
+      ],
+    });
+  });
+
+  it('ignores unknown columns when asked, keeping them in the output files', async () => {
+    const { copy, valid } = await runEveryWay('extra,District ID,total_no_of_plays(App and Portal)\nq,d1,5\n', spec, { unknownColumns: 'ignore' });
+    expect(copy.lines).toEqual(['f1\t2\td1\t5\t\\N']);
+    expect(valid.text).toBe('extra,District ID,total_no_of_plays(App and Portal)\nq,d1,5\n');
+  });
+
+  it('rejects a bad header with a HeaderError before writing any row', async () => {
+    const copy = new Collect();
+    const error = await runCsvPipeline(Readable.from([Buffer.from('note,,note\n1,2,3\n')]), spec, { copy }, { fileId: 'f' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HeaderError);
+    expect((error as HeaderError).code).toBe('INVALID_HEADER');
+    expect((error as HeaderError).problems.map((p) => p.code)).toEqual([
+      'EMPTY_HEADER',
+      'DUPLICATE_COLUMN',
+      'MISSING_REQUIRED_COLUMN',
+      'MISSING_REQUIRED_COLUMN',
+    ]);
+    expect(copy.text).toBe('');
+  });
+
+  it('reads a header after leading blank lines and counts them', async () => {
+    const { copy } = await runEveryWay('\n\nDistrict ID,total_no_of_plays(App and Portal)\nd,1\n', spec);
+    expect(copy.lines).toEqual(['f1\t4\td\t1\t\\N']);
+  });
+});
+
+describe('abort and sink failures', () => {
+  const spec = specWith({ id: { type: 'integer' } });
+
+  /** An endless source: one record per read, so only an abort can end it. */
+  function endless(): Readable {
+    let i = 0;
+    return new Readable({
+      read() {
+        this.push(i === 0 ? 'id\n' : `${i}\n`);
+        i++;
+      },
+    });
+  }
+
+  it('stops at the next chunk, destroys the input and rejects with an AbortError', async () => {
+    const controller = new AbortController();
+    const input = endless();
+    const copy = new Collect();
+    const promise = runCsvPipeline(input, spec, { copy }, {
+      fileId: 'f',
+      signal: controller.signal,
+      progressEveryRows: 1000,
+      onProgress: (c) => {
+        if (c.total >= 5000) controller.abort(new Error('user cancelled'));
+      },
+    });
+    const error = await promise.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(((error as Error).cause as Error).message).toBe('user cancelled');
+    expect(input.destroyed).toBe(true);
+    expect(copy.lines.length).toBeGreaterThanOrEqual(5000);
+    expect(copy.lines.length).toBeLessThan(5100);
+  });
+
+  it('aborts while waiting for a stalled input', async () => {
+    const controller = new AbortController();
+    const stalled = new Readable({ read() {} });
+    stalled.push('id\n1\n');
+    const promise = runCsvPipeline(stalled, spec, { copy: new Collect() }, { fileId: 'f', signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(promise).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects at once when the signal is already aborted', async () => {
+    const input = Readable.from([Buffer.from('id\n1\n')]);
+    await expect(runCsvPipeline(input, spec, { copy: new Collect() }, { fileId: 'f', signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      AbortError,
+    );
+    expect(input.destroyed).toBe(true);
+  });
+
+  it('rejects with the error of a failing sink', async () => {
+    const failing = new Writable({
+      highWaterMark: 16,
+      write(_chunk, _enc, done) {
+        setImmediate(() => done(new Error('COPY failed: disk full')));
+      },
+    });
+    const rows = ['id', ...Array.from({ length: 5000 }, (_, i) => String(i))].join('\n');
+    await expect(runCsvPipeline(chunked(Buffer.from(rows), 256), spec, { copy: failing }, { fileId: 'f' })).rejects.toThrow('COPY failed: disk full');
+  });
+
+  it('awaits an async onInvalid before going on', async () => {
+    const order: string[] = [];
+    const copy = new Collect();
+    await runCsvPipeline(
+      Readable.from([Buffer.from('id\nx\n1\ny\n')]),
+      spec,
+      {
+        copy,
+        onInvalid: async (row) => {
+          await new Promise((r) => setTimeout(r, 5));
+          order.push(`invalid ${row.line}`);
+        },
+      },
+      { fileId: 'f' },
+    );
+    expect(order).toEqual(['invalid 2', 'invalid 4']);
+    expect(copy.lines).toEqual(['f\t3\t1']);
+  });
+});
+
+describe('escape helpers', () => {
+  it('csvEscape quotes only when needed', () => {
+    expect(csvEscape('plain')).toBe('plain');
+    expect(csvEscape('a,b')).toBe('"a,b"');
+    expect(csvEscape('say "hi"')).toBe('"say ""hi"""');
+    expect(csvEscape('two\nlines')).toBe('"two\nlines"');
+    expect(csvEscape('cr\r')).toBe('"cr\r"');
+    expect(csvLine(['a', 'b,c', ''])).toBe('a,"b,c",\n');
+  });
+
+  it('neutraliseFormula prefixes formula starters except plain numbers', () => {
+    for (const cell of ['=1', '+1+1', '-1-1', '@x', '\tx', '\rx', '-', '+']) expect(neutraliseFormula(cell)).toBe(`'${cell}`);
+    for (const cell of ['-1', '+1', '-1.5', '-.5', 'x=1', '', "'=1"]) expect(neutraliseFormula(cell)).toBe(cell);
+  });
+
+  it('copyEscape escapes backslash, tab, LF and CR', () => {
+    expect(copyEscape('a\\b\tc\nd\re')).toBe('a\\\\b\\tc\\nd\\re');
+    expect(copyEscape('plain')).toBe('plain');
+    expect(COPY_NULL).toBe('\\N');
+  });
+});
