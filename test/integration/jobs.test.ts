@@ -177,14 +177,16 @@ describe('visibility and listing', () => {
   it('streams changes of the viewer’s jobs through the jobs subscription', async () => {
     const sub = t.admin.subscribe(JobsChangedDocument, { filter: { types: ['diagnostic.count'] } });
     const got: JobFieldsFragment[] = [];
+    let target = '';
     const reading = (async () => {
       for await (const r of sub) {
         got.push(r.data!.jobs);
-        if (r.data!.jobs.state === 'SUCCEEDED') break;
+        if (r.data!.jobs.id === target && r.data!.jobs.state === 'SUCCEEDED') break;
       }
     })();
     await new Promise((r) => setTimeout(r, 200));
     const job = await run(t.admin, { to: 2 });
+    target = job.id;
     await reading;
     const mine = got.filter((j) => j.id === job.id);
     expect(mine.map((j) => j.state)).toContain('SUCCEEDED');

@@ -15,12 +15,9 @@ function txAdapter(tx: Tx): PgBoss.Db {
   return {
     async executeSql(text, values) {
       // postgres.js does not serialise plain objects as JSON by itself; node-postgres does.
-      // node-postgres also sends undefined as NULL; postgres.js refuses it.
-      const params = values.map((v) =>
-        v === undefined
-          ? null
-          : v !== null && typeof v === 'object' && !(v instanceof Date) && !Array.isArray(v) && !Buffer.isBuffer(v) ? JSON.stringify(v) : v,
-      );
+      // node-postgres sends undefined as NULL; postgres.js refuses it. Objects are serialised by
+      // postgres.js itself from the parameter types the server describes (jsonb for job data).
+      const params = values.map((v) => (v === undefined ? null : v));
       const rows = await tx.unsafe(text, params as never[]);
       return { rows: [...rows] };
     },

@@ -189,6 +189,7 @@ export class JobRunner {
       );
     }, this.opts.heartbeatMs);
     heartbeat.unref();
+    log.info({ workerId: this.workerId }, 'job started');
     try {
       const input = handler.parseInput(claimed.input);
       ctx = new JobContext(claimed, input, log, this.store, this.opts.progressIntervalMs);
@@ -260,6 +261,7 @@ export class JobRunner {
         return;
       }
       await this.store.transition(tx, job, state, { ...(o.counters ?? {}), result: o.result, error: o.error, workerId: null });
+      this.log.info({ jobId, attempt, state, error: o.error?.code }, 'job finished');
     });
   }
 
