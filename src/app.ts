@@ -17,6 +17,7 @@ import { JobRunner } from './modules/jobs/job-runner';
 import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
 import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
 import { NotificationBus } from './shared/pubsub';
+import { createLocalStorage } from './storage/local';
 
 export interface App {
   services: Services;
@@ -62,13 +63,16 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
     const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
     disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
 
+    const storage = createLocalStorage({ root: env.storageDir });
+    disposers.push({ name: 'storage', fn: () => storage.dispose() });
+
     const secret = await resolveJwtSecret(env.SLUICE_JWT_SECRET, env.dataDir);
     const services = createServices(
       env,
       database,
       log,
       { secret, issuer: env.SLUICE_JWT_ISSUER, audience: env.SLUICE_JWT_AUDIENCE, ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS },
-      { queue, jobEvents },
+      { queue, jobEvents, storage },
     );
     await services.clients.bootstrap(
       { clientId: env.SLUICE_ADMIN_CLIENT_ID, clientSecret: env.SLUICE_ADMIN_CLIENT_SECRET },

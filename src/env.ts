@@ -29,6 +29,8 @@ const schema = z.object({
   DATABASE_POOL_MAX: int(1, 1000).default(10),
   /** Folder for the embedded database, local file storage and generated secrets. */
   SLUICE_DATA_DIR: z.string().min(1).default('./.sluice'),
+  /** Root folder of local file storage (raw uploads and outputs). Default: <SLUICE_DATA_DIR>/storage. */
+  SLUICE_STORAGE_DIR: z.string().min(1).optional(),
   /** Port of the embedded PostgreSQL; 0 picks a free one at every start. */
   SLUICE_EMBEDDED_PG_PORT: int(0, 65535).default(0),
   /** HS256 signing secret (at least 32 characters). Unset outside production: generated once and kept in the data folder. */
@@ -76,6 +78,8 @@ export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_LANDI
   SLUICE_LANDING_PAGE: boolean;
   /** Absolute path of SLUICE_DATA_DIR. */
   dataDir: string;
+  /** Absolute path of local storage. */
+  storageDir: string;
   runsApi: boolean;
   runsWorkers: boolean;
 }
@@ -113,6 +117,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     SLUICE_INTROSPECTION: raw.SLUICE_INTROSPECTION ?? dev,
     SLUICE_LANDING_PAGE: raw.SLUICE_LANDING_PAGE ?? dev,
     dataDir: path.resolve(raw.SLUICE_DATA_DIR),
+    storageDir: path.resolve(raw.SLUICE_STORAGE_DIR ?? path.join(raw.SLUICE_DATA_DIR, 'storage')),
     runsApi: raw.SLUICE_ROLE !== 'worker',
     runsWorkers: raw.SLUICE_ROLE !== 'api',
   };

@@ -8,6 +8,11 @@ import { ClientsStore } from './modules/clients/clients.store';
 import type { JobQueue } from './modules/jobs/job-queue';
 import { JobsService } from './modules/jobs/jobs.service';
 import { JobsStore, type Notification } from './modules/jobs/jobs.store';
+import { FilesService } from './modules/files/files.service';
+import { FilesStore } from './modules/files/files.store';
+import { SpecsService } from './modules/specs/specs.service';
+import { SpecsStore } from './modules/specs/specs.store';
+import type { ObjectStorage } from './storage/storage';
 
 /** Everything resolvers and workers reach. Built once per process. */
 export interface Services {
@@ -18,6 +23,11 @@ export interface Services {
   jobs: JobsService;
   jobsStore: JobsStore;
   queue: JobQueue;
+  storage: ObjectStorage;
+  specs: SpecsService;
+  specsStore: SpecsStore;
+  files: FilesService;
+  filesStore: FilesStore;
 }
 
 export function createServices(
@@ -25,16 +35,25 @@ export function createServices(
   database: Database,
   log: Logger,
   tokens: TokenConfig,
-  infra: { queue: JobQueue; jobEvents: NotificationBus<Notification> },
+  infra: { queue: JobQueue; jobEvents: NotificationBus<Notification>; storage: ObjectStorage },
 ): Services {
   const jobsStore = new JobsStore(database.sql);
+  const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS);
+  const specsStore = new SpecsStore(database.sql);
+  const specs = new SpecsService(specsStore, log);
+  const filesStore = new FilesStore(database.sql);
   return {
     env,
     database,
     log,
     clients: new ClientsService(new ClientsStore(database.db), tokens, log),
-    jobs: new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS),
+    jobs,
     jobsStore,
     queue: infra.queue,
+    storage: infra.storage,
+    specs,
+    specsStore,
+    files: new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES),
+    filesStore,
   };
 }

@@ -10,6 +10,26 @@ export enum JobErrorCode {
   INVALID_INPUT = 'INVALID_INPUT',
   /** The job type reported a failure on purpose (diagnostic jobs). */
   REQUESTED_FAILURE = 'REQUESTED_FAILURE',
+  /** The uploaded file has no data rows (0 bytes or a header only). */
+  EMPTY_FILE = 'EMPTY_FILE',
+  /** The CSV header does not match the spec: missing required, unknown or duplicate columns. */
+  HEADER_INVALID = 'HEADER_INVALID',
+  /** Some rows are invalid and the upload's policy is onInvalidRows: FAIL; no row was kept. */
+  ROWS_INVALID = 'ROWS_INVALID',
+  /** Every row is invalid; no row was kept. */
+  ALL_ROWS_INVALID = 'ALL_ROWS_INVALID',
+  /** The file finished with some invalid rows skipped (SUCCEEDED_WITH_ERRORS summary). */
+  SOME_ROWS_INVALID = 'SOME_ROWS_INVALID',
+  /** One record is longer than the parser accepts (often an unclosed quote). */
+  RECORD_TOO_LARGE = 'RECORD_TOO_LARGE',
+  /** The stored upload could not be read. */
+  FILE_MISSING = 'FILE_MISSING',
+  /** A ZIP was refused: unsafe paths, symlinks, nesting, encryption, too large or not a ZIP. */
+  ZIP_REFUSED = 'ZIP_REFUSED',
+  /** A CSV in a ZIP matches no registered spec. */
+  SPEC_NOT_FOUND = 'SPEC_NOT_FOUND',
+  /** Some files of a ZIP failed. */
+  SOME_FILES_FAILED = 'SOME_FILES_FAILED',
   /** Something unexpected; details are in the server log, not here. */
   INTERNAL_ERROR = 'INTERNAL_ERROR',
 }

@@ -102,11 +102,17 @@ export class JobContext<I> {
     if (this.stopReason) throw new JobStopped(this.stopReason);
   }
 
-  /** Runs `fn` in a transaction that first verifies this attempt still owns the job (row lock). */
+  /**
+   * Runs `fn` in a transaction that may write the feature's data: it holds the job's fence lock
+   * and first verifies this attempt still owns the job. Why an advisory lock and not the job row:
+   * progress and heartbeats keep updating the row during a long COPY, and the reaper cannot
+   * re-assign the job while this lock is held, so a stale attempt can never commit data.
+   */
   async fenced<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
     await this.flushing;
     return this.store.begin(async (tx) => {
-      const current = await this.store.getForUpdate(tx, this.job.id);
+      await this.store.lockFence(tx, this.job.id);
+      const current = await this.store.get(this.job.id, tx);
       if (!current || current.state !== JobState.RUNNING || current.attempt !== this.job.attempt) {
         this.stop('fenced');
         throw new JobStopped('fenced');
@@ -279,7 +285,11 @@ export class JobRunner {
   async reap(): Promise<number> {
     return this.store.begin(async (tx) => {
       const stale = await this.store.lockStale(tx, this.opts.staleMs);
+      let reaped = 0;
       for (const job of stale) {
+        // A worker inside a fenced data transaction is alive, whatever its heartbeat says.
+        if (!(await this.store.tryLockFence(tx, job.id))) continue;
+        reaped++;
         if (job.attempt >= job.maxAttempts) {
           await this.store.transition(tx, job, JobState.FAILED, {
             workerId: null,
@@ -291,7 +301,7 @@ export class JobRunner {
         }
         this.log.warn({ jobId: job.id, attempt: job.attempt, lostWorker: job.workerId }, 'reaped a job whose worker was lost');
       }
-      return stale.length;
+      return reaped;
     });
   }
 }

@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
 import { BadInputError, ConflictError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -70,6 +71,11 @@ export class JobsService {
     const job = await this.store.get(id);
     if (!job || !this.canSee(viewer, job)) throw new NotFoundError('Job', id);
     return job;
+  }
+
+  /** A transaction in which a feature writes its own rows and submits jobs atomically. */
+  inTransaction<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    return this.store.begin(fn);
   }
 
   /** Stored events of a job the caller has already been allowed to see. */

@@ -5,6 +5,9 @@ import { assertTransition, JobState } from './job-state';
 /** Channel carrying `{ id, seq, state, by }` for every job event. The tables are the truth. */
 export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
 
+/** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
+const FENCE_LOCK_CLASS = 7283;
+
 export type Tx = postgres.TransactionSql | Sql;
 
 export interface Job {
@@ -283,6 +286,16 @@ export class JobsStore {
     await tx`update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = ${id}`;
   }
 
+  /** Transaction-scoped fence lock of a job (see JobContext.fenced). */
+  async lockFence(tx: Tx, id: string): Promise<void> {
+    await tx`select pg_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id}))`;
+  }
+
+  async tryLockFence(tx: Tx, id: string): Promise<boolean> {
+    const [row] = await tx`select pg_try_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id})) as ok`;
+    return row!['ok'] as boolean;
+  }
+
   /** RUNNING jobs whose worker stopped heartbeating, locked for the caller's transaction. */
   async lockStale(tx: Tx, staleMs: number, limit = 50): Promise<Job[]> {
     const rows = await tx`
@@ -291,21 +304,6 @@ export class JobsStore {
       order by heartbeat_at
       limit ${limit}
       for update skip locked`;
-    return rows.map(toJob);
-  }
-
-  /** QUEUED jobs with no delivery in flight (e.g. enqueue lost with a crash), for re-delivery. */
-  async lockOrphanedQueued(tx: Tx, olderThanMs: number, bossSchema: string, queue: string, limit = 50): Promise<Job[]> {
-    const rows = await tx`
-      select j.* from jobs j
-      where j.state = 'QUEUED' and j.updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
-        and not exists (
-          select 1 from ${tx(bossSchema)}.job b
-          where b.name = ${queue} and b.data->>'jobId' = j.id::text and b.state < 'completed'
-        )
-      order by j.updated_at
-      limit ${limit}
-      for update of j skip locked`;
     return rows.map(toJob);
   }
 

@@ -1,0 +1,78 @@
+import { bigint, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
+
+/** Registered dataset schemas. Each (name, version) owns one typed table `table_name`. */
+export const specs = pgTable(
+  'specs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    version: integer('version').notNull(),
+    kind: specKindEnum('kind').notNull(),
+    program: text('program').notNull(),
+    /** The spec JSON exactly as registered. */
+    raw: jsonb('raw').notNull(),
+    /** The compiled form the validator and the table were built from. */
+    compiled: jsonb('compiled').notNull(),
+    tableName: text('table_name').notNull().unique(),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('specs_name_version_idx').on(t.name, t.version)],
+);
+
+export const fileKindEnum = pgEnum('file_kind', ['CSV', 'ZIP']);
+
+/** An uploaded file (or a CSV inside an uploaded ZIP), its raw object and its outputs. */
+export const files = pgTable(
+  'files',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: fileKindEnum('kind').notNull(),
+    /** The ZIP this CSV came from. */
+    parentId: uuid('parent_id'),
+    specId: uuid('spec_id').references(() => specs.id),
+    program: text('program'),
+    fileName: text('file_name').notNull(),
+    contentType: text('content_type'),
+    storageKey: text('storage_key'),
+    size: bigint('size', { mode: 'number' }),
+    sha256: text('sha256'),
+    jobId: uuid('job_id'),
+    onInvalidRows: text('on_invalid_rows').notNull().default('SKIP'),
+    totalRows: integer('total_rows'),
+    validRows: integer('valid_rows'),
+    invalidRows: integer('invalid_rows'),
+    validOutputKey: text('valid_output_key'),
+    errorOutputKey: text('error_output_key'),
+    /** `{ code, message, problems? }` when the file as a whole failed (header, empty, ZIP). */
+    error: jsonb('error'),
+    idempotencyKey: text('idempotency_key'),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),
+    index('files_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('files_file_name_idx').on(t.fileName),
+    index('files_parent_idx').on(t.parentId),
+  ],
+);
+
+/** Invalid rows of a file: line number, column, code and message. */
+export const rowErrors = pgTable(
+  'row_errors',
+  {
+    fileId: uuid('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    line: integer('line').notNull(),
+    idx: integer('idx').notNull(),
+    column: text('column'),
+    code: text('code').notNull(),
+    message: text('message').notNull(),
+  },
+  (t) => [uniqueIndex('row_errors_pk').on(t.fileId, t.line, t.idx)],
+);

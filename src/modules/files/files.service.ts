@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
+import type { FileUpload } from 'graphql-upload-minimal';
+import type { Viewer } from '../../shared/auth';
+import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import { hasRole, Role } from '../../shared/roles';
+import { HeaderError, runCsvPipeline } from '../../ingest/csv-pipeline';
+import type { RowError } from '../../ingest/row-validator';
+import { StorageError, type ObjectStorage } from '../../storage/storage';
+import type { Job } from '../jobs/jobs.store';
+import type { JobsService } from '../jobs/jobs.service';
+import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
+import type { SpecsService } from '../specs/specs.service';
+import type { FileFilter, FileRecord, FilesStore, OnInvalidRows, RowErrorRecord } from './files.store';
+import { storageKeys } from './storage-keys';
+
+export const INGEST_FILE_JOB = 'cqube.ingest-file';
+export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_PAGE = 100;
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export interface ValidationReport {
+  valid: boolean;
+  header: string[];
+  headerProblems: Array<{ code: string; column: string | null; message: string }>;
+  total: number;
+  validRows: number;
+  invalidRows: number;
+  empty: boolean;
+  errors: Array<RowErrorRecord>;
+}
+
+function cursorOf(f: FileRecord): string {
+  return Buffer.from(JSON.stringify([f.createdAt.toISOString(), f.id])).toString('base64url');
+}
+
+function parseCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(at);
+    if (Number.isNaN(createdAt.getTime()) || !UUID.test(id)) throw new Error('bad');
+    return { createdAt, id };
+  } catch {
+    throw new BadInputError(`after ${JSON.stringify(cursor)} is not a cursor returned by this API`, { field: 'after' });
+  }
+}
+
+/** Drains an unwanted upload so the multipart request completes. */
+async function discard(stream: Readable): Promise<void> {
+  await new Promise<void>((resolve) => {
+    stream.on('error', () => resolve());
+    stream.pipe(new Writable({ write: (_c, _e, cb) => cb() })).on('finish', resolve);
+  });
+}
+
+/** File rules: store first, then queue; idempotency; visibility; dry runs. */
+export class FilesService {
+  constructor(
+    private readonly store: FilesStore,
+    private readonly specs: SpecsService,
+    private readonly jobs: JobsService,
+    private readonly storage: ObjectStorage,
+    private readonly log: Logger,
+    private readonly maxFileBytes: number,
+  ) {}
+
+  private canSee(viewer: Viewer, f: FileRecord): boolean {
+    return hasRole(viewer.roles, Role.ADMIN) || f.createdBy === viewer.clientId;
+  }
+
+  async get(viewer: Viewer, id: string): Promise<FileRecord> {
+    if (!UUID.test(id)) throw new NotFoundError('File', id);
+    const f = await this.store.get(id);
+    if (!f || !this.canSee(viewer, f)) throw new NotFoundError('File', id);
+    return f;
+  }
+
+  async list(viewer: Viewer, filter: { program?: string | null; spec?: string | null; fileName?: string | null }, first: number, after?: string | null, parentId?: string) {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw new BadInputError(`first must be 1-${MAX_PAGE}, got ${first}`, { field: 'first' });
+    const f: FileFilter = { program: filter.program, fileName: filter.fileName, parentId };
+    // Any version of the named spec.
+    if (filter.spec) f.specIds = (await this.specs.list({ name: filter.spec })).map((v) => v.id);
+    if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
+    const rows = await this.store.list(f, first + 1, after ? parseCursor(after) : undefined);
+    const page = rows.slice(0, first);
+    return { files: page, hasNextPage: rows.length > first, endCursor: page.length ? cursorOf(page[page.length - 1]!) : null, totalCount: await this.store.count(f) };
+  }
+
+  private checkProgram(program: string): void {
+    if (!IDENTIFIER_PATTERN.test(program)) {
+      throw new BadInputError(`program ${JSON.stringify(program)} must match ${IDENTIFIER_PATTERN.source}`, { field: 'program' });
+    }
+  }
+
+  private checkIdempotencyKey(key: string | null | undefined): void {
+    if (key != null && !IDEMPOTENCY_KEY.test(key)) {
+      throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
+    }
+  }
+
+  /** Streams the upload into storage (size and sha256 recorded), with a size cap. */
+  private async storeUpload(fileId: string, upload: FileUpload, at: Date): Promise<{ key: string; size: number; sha256: string }> {
+    const key = storageKeys.raw(fileId, upload.filename, at);
+    try {
+      return await this.storage.put(key, upload.createReadStream(), { maxBytes: this.maxFileBytes, contentType: upload.mimetype });
+    } catch (err) {
+      const e = err as { code?: string; status?: number; message?: string };
+      if ((err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') || e.status === 413) {
+        throw new PayloadTooLargeError(`File ${JSON.stringify(upload.filename)} exceeds the limit of ${this.maxFileBytes} bytes`, { limitBytes: this.maxFileBytes });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Stores the raw file first, then creates the file record and its job in one transaction.
+   * The same idempotency key from the same client returns the first file and job, untouched.
+   */
+  async upload(
+    viewer: Viewer,
+    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows },
+  ): Promise<{ file: FileRecord; job: Job; created: boolean }> {
+    if (input.program !== null) this.checkProgram(input.program);
+    this.checkIdempotencyKey(input.idempotencyKey);
+    const upload = await input.file;
+    const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
+    if (input.idempotencyKey) {
+      const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
+      if (existing) {
+        await discard(upload.createReadStream());
+        return { file: existing, job: await this.jobs.get(viewer, existing.jobId!), created: false };
+      }
+    }
+    const fileId = randomUUID();
+    const at = new Date();
+    const stored = await this.storeUpload(fileId, upload, at);
+    const type = input.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
+    const res = await this.jobs.inTransaction(async (tx) => {
+      const file = await this.store.insert(tx, {
+        id: fileId,
+        kind: input.kind,
+        specId: spec?.id ?? null,
+        program: input.program,
+        fileName: upload.filename,
+        contentType: upload.mimetype ?? null,
+        storageKey: stored.key,
+        size: stored.size,
+        sha256: stored.sha256,
+        onInvalidRows: input.onInvalidRows,
+        idempotencyKey: input.idempotencyKey ?? null,
+        createdBy: viewer.clientId,
+      });
+      if (!file) return undefined;
+      const { job } = await this.jobs.submit(viewer, type, { fileId }, { tx });
+      await this.store.setJob(tx, fileId, job.id);
+      return { file: { ...file, jobId: job.id }, job };
+    });
+    if (!res) {
+      // A concurrent request with the same key won; ours is not needed.
+      await this.storage.delete(stored.key);
+      const winner = (await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!;
+      return { file: winner, job: await this.jobs.get(viewer, winner.jobId!), created: false };
+    }
+    this.log.info({ fileId, jobId: res.job.id, size: stored.size, sha256: stored.sha256, by: viewer.clientId }, 'file stored and queued');
+    return { ...res, created: true };
+  }
+
+  /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
+  async validate(_viewer: Viewer, input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number }): Promise<ValidationReport> {
+    if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
+      throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
+    }
+    const spec = await this.specs.get(input.spec, input.specVersion);
+    const upload = await input.file;
+    const errors: RowErrorRecord[] = [];
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    try {
+      const r = await runCsvPipeline(
+        upload.createReadStream(),
+        { ...spec.compiled, name: spec.name },
+        {
+          copy: sink,
+          onInvalid: (row) => {
+            row.errors.forEach((e: RowError, idx) => {
+              if (errors.length < input.maxErrors) errors.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
+            });
+          },
+        },
+        { fileId: '00000000-0000-0000-0000-000000000000' },
+      );
+      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
+    } catch (err) {
+      if (err instanceof HeaderError) {
+        return {
+          valid: false,
+          header: [],
+          headerProblems: err.problems.map((p) => ({ code: p.code, column: p.column ?? null, message: p.message })),
+          total: 0,
+          validRows: 0,
+          invalidRows: 0,
+          empty: false,
+          errors: [],
+        };
+      }
+      const e = err as { status?: number };
+      if (e.status === 413) throw new PayloadTooLargeError(`File exceeds the limit of ${this.maxFileBytes} bytes`, { limitBytes: this.maxFileBytes });
+      throw err;
+    }
+  }
+
+  async rowErrors(file: FileRecord, first: number, after?: string | null) {
+    if (!Number.isInteger(first) || first < 1 || first > 1000) throw new BadInputError('first must be 1-1000', { field: 'first' });
+    let cursor: { line: number; idx: number } | undefined;
+    if (after) {
+      const m = /^(\d+):(\d+)$/.exec(after);
+      if (!m) throw new BadInputError(`after ${JSON.stringify(after)} is not a row error cursor`, { field: 'after' });
+      cursor = { line: Number(m[1]), idx: Number(m[2]) };
+    }
+    const rows = await this.store.rowErrors(file.id, first + 1, cursor);
+    const page = rows.slice(0, first);
+    const last = page[page.length - 1];
+    return { errors: page, hasNextPage: rows.length > first, endCursor: last ? `${last.line}:${last.idx}` : null, totalCount: await this.store.countRowErrors(file.id) };
+  }
+}

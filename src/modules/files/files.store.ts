@@ -1,0 +1,191 @@
+import type postgres from 'postgres';
+import type { Sql } from '../../db/client';
+import type { Tx } from '../jobs/jobs.store';
+
+export type OnInvalidRows = 'SKIP' | 'FAIL';
+
+export interface FileRecord {
+  id: string;
+  kind: 'CSV' | 'ZIP';
+  parentId: string | null;
+  specId: string | null;
+  program: string | null;
+  fileName: string;
+  contentType: string | null;
+  storageKey: string | null;
+  size: number | null;
+  sha256: string | null;
+  jobId: string | null;
+  onInvalidRows: OnInvalidRows;
+  totalRows: number | null;
+  validRows: number | null;
+  invalidRows: number | null;
+  validOutputKey: string | null;
+  errorOutputKey: string | null;
+  error: { code: string; message: string; problems?: unknown } | null;
+  idempotencyKey: string | null;
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RowErrorRecord {
+  line: number;
+  idx: number;
+  column: string | null;
+  code: string;
+  message: string;
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toFile(r: Record<string, unknown>): FileRecord {
+  return {
+    id: r['id'] as string,
+    kind: r['kind'] as 'CSV' | 'ZIP',
+    parentId: (r['parent_id'] as string | null) ?? null,
+    specId: (r['spec_id'] as string | null) ?? null,
+    program: (r['program'] as string | null) ?? null,
+    fileName: r['file_name'] as string,
+    contentType: (r['content_type'] as string | null) ?? null,
+    storageKey: (r['storage_key'] as string | null) ?? null,
+    size: num(r['size']),
+    sha256: (r['sha256'] as string | null) ?? null,
+    jobId: (r['job_id'] as string | null) ?? null,
+    onInvalidRows: r['on_invalid_rows'] as OnInvalidRows,
+    totalRows: num(r['total_rows']),
+    validRows: num(r['valid_rows']),
+    invalidRows: num(r['invalid_rows']),
+    validOutputKey: (r['valid_output_key'] as string | null) ?? null,
+    errorOutputKey: (r['error_output_key'] as string | null) ?? null,
+    error: (r['error'] as FileRecord['error']) ?? null,
+    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
+    createdBy: r['created_by'] as string,
+    createdAt: r['created_at'] as Date,
+    updatedAt: r['updated_at'] as Date,
+  };
+}
+
+export interface FileFilter {
+  createdBy?: string;
+  program?: string | null;
+  specIds?: string[];
+  fileName?: string | null;
+  parentId?: string | null;
+}
+
+export class FilesStore {
+  constructor(private readonly sql: Sql) {}
+
+  async insert(
+    tx: Tx,
+    v: {
+      id: string;
+      kind: 'CSV' | 'ZIP';
+      parentId?: string | null;
+      specId: string | null;
+      program: string | null;
+      fileName: string;
+      contentType: string | null;
+      storageKey: string | null;
+      size: number | null;
+      sha256: string | null;
+      onInvalidRows: OnInvalidRows;
+      idempotencyKey: string | null;
+      createdBy: string;
+    },
+  ): Promise<FileRecord | undefined> {
+    const [row] = await tx`
+      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by)
+      values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy})
+      on conflict (created_by, idempotency_key) do nothing
+      returning *`;
+    return row ? toFile(row) : undefined;
+  }
+
+  async setJob(tx: Tx, fileId: string, jobId: string): Promise<void> {
+    await tx`update files set job_id = ${jobId}, updated_at = now() where id = ${fileId}`;
+  }
+
+  async get(id: string, tx: Tx = this.sql): Promise<FileRecord | undefined> {
+    const [row] = await tx`select * from files where id = ${id}`;
+    return row ? toFile(row) : undefined;
+  }
+
+  async byIdempotencyKey(createdBy: string, key: string): Promise<FileRecord | undefined> {
+    const [row] = await this.sql`select * from files where created_by = ${createdBy} and idempotency_key = ${key}`;
+    return row ? toFile(row) : undefined;
+  }
+
+  private where(f: FileFilter, after?: { createdAt: Date; id: string }) {
+    const s = this.sql;
+    const parts = [s`true`];
+    if (f.createdBy) parts.push(s`created_by = ${f.createdBy}`);
+    if (f.program) parts.push(s`program = ${f.program}`);
+    if (f.specIds) parts.push(s`spec_id = any(${f.specIds}::uuid[])`);
+    if (f.fileName) parts.push(s`file_name = ${f.fileName}`);
+    if (f.parentId) parts.push(s`parent_id = ${f.parentId}`);
+    if (after) parts.push(s`(created_at, id) < (${after.createdAt}, ${after.id}::uuid)`);
+    return parts.reduce((acc, p) => s`${acc} and ${p}`);
+  }
+
+  async list(f: FileFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<FileRecord[]> {
+    const rows = await this.sql`select * from files where ${this.where(f, after)} order by created_at desc, id desc limit ${limit}`;
+    return rows.map(toFile);
+  }
+
+  async count(f: FileFilter): Promise<number> {
+    const [row] = await this.sql`select count(*)::int as n from files where ${this.where(f)}`;
+    return row!['n'] as number;
+  }
+
+  async setOutcome(
+    tx: Tx | undefined,
+    id: string,
+    o: { totalRows: number | null; validRows: number | null; invalidRows: number | null; validOutputKey: string | null; errorOutputKey: string | null; error: FileRecord['error'] },
+  ): Promise<void> {
+    tx ??= this.sql;
+    await tx`
+      update files set total_rows = ${o.totalRows}, valid_rows = ${o.validRows}, invalid_rows = ${o.invalidRows},
+        valid_output_key = ${o.validOutputKey}, error_output_key = ${o.errorOutputKey},
+        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, updated_at = now()
+      where id = ${id}`;
+  }
+
+  /** Removes the CSV children of a ZIP (a retried attempt re-creates them; row errors cascade). */
+  async deleteChildren(parentId: string): Promise<void> {
+    await this.sql`delete from files where parent_id = ${parentId}`;
+  }
+
+  async insertChild(parent: FileRecord, v: { id: string; program: string | null; fileName: string; specId: string | null }): Promise<FileRecord> {
+    const [row] = await this.sql`
+      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by)
+      values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy})
+      returning *`;
+    return toFile(row!);
+  }
+
+  async deleteRowErrors(fileId: string): Promise<void> {
+    await this.sql`delete from row_errors where file_id = ${fileId}`;
+  }
+
+  async insertRowErrors(fileId: string, rows: RowErrorRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.sql`insert into row_errors ${this.sql(
+      rows.map((r) => ({ file_id: fileId, line: r.line, idx: r.idx, column: r.column, code: r.code, message: r.message })),
+    )} on conflict do nothing`;
+  }
+
+  async rowErrors(fileId: string, limit: number, after?: { line: number; idx: number }): Promise<RowErrorRecord[]> {
+    const rows = after
+      ? await this.sql`select * from row_errors where file_id = ${fileId} and (line, idx) > (${after.line}, ${after.idx}) order by line, idx limit ${limit}`
+      : await this.sql`select * from row_errors where file_id = ${fileId} order by line, idx limit ${limit}`;
+    return rows.map((r) => ({ line: r['line'] as number, idx: r['idx'] as number, column: (r['column'] as string | null) ?? null, code: r['code'] as string, message: r['message'] as string }));
+  }
+
+  async countRowErrors(fileId: string): Promise<number> {
+    const [row] = await this.sql`select count(*)::int as n from row_errors where file_id = ${fileId}`;
+    return row!['n'] as number;
+  }
+}

@@ -1,0 +1,129 @@
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type postgres from 'postgres';
+import { HeaderError, RecordTooLargeError, runCsvPipeline, type CsvPipelineResult } from '../../ingest/csv-pipeline';
+import type { ObjectStorage, StorageWriter } from '../../storage/storage';
+import { JobErrorCode, JobFailure } from '../jobs/job-errors';
+import type { JobContext } from '../jobs/job-runner';
+import type { CompiledSpec } from '../specs/spec.model';
+import { assertIdentifier } from '../specs/specs.store';
+import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
+
+export interface IngestTarget {
+  file: FileRecord;
+  spec: CompiledSpec;
+  table: string;
+  /** Preferred output keys; the valid one gets the file id appended when taken. */
+  validKey: string | null;
+  errorKey: string;
+}
+
+export interface IngestOutcome {
+  result: CsvPipelineResult | null;
+  /** Set when the file as a whole failed; rows were not kept. */
+  failure: { code: JobErrorCode; message: string; problems?: unknown } | null;
+  validOutputKey: string | null;
+  errorOutputKey: string | null;
+}
+
+/** Rows of errors are written in batches of this many (separate from the data transaction). */
+const ROW_ERROR_BATCH = 1000;
+
+class Rollback extends Error {}
+
+/**
+ * Streams one stored CSV through validation into the spec's table. Valid rows are COPYed inside
+ * one fenced transaction (all or nothing: a cancel, crash or FAIL policy leaves no row visible);
+ * row errors, the valid-rows CSV and the error CSV are written as it goes.
+ */
+export async function ingestCsv(
+  ctx: JobContext<unknown>,
+  deps: { storage: ObjectStorage; files: FilesStore },
+  target: IngestTarget,
+  input: Readable,
+): Promise<IngestOutcome> {
+  const { file, spec } = target;
+  const table = assertIdentifier(target.table);
+  const columns = ['_file_id', '_line', ...spec.columns.map((c) => assertIdentifier(c.column))];
+  // A retried attempt starts clean.
+  await deps.files.deleteRowErrors(file.id);
+
+  const validKey = target.validKey ? await freeKey(deps.storage, target.validKey, file.id) : null;
+  const validWriter: StorageWriter | null = validKey ? deps.storage.openWriter(validKey, { contentType: 'text/csv' }) : null;
+  const errorWriter = deps.storage.openWriter(target.errorKey, { contentType: 'text/csv' });
+  let pending: RowErrorRecord[] = [];
+  const flushErrors = async () => {
+    const batch = pending;
+    pending = [];
+    await deps.files.insertRowErrors(file.id, batch);
+  };
+
+  let result: CsvPipelineResult | null = null;
+  let failure: IngestOutcome['failure'] = null;
+  try {
+    await ctx.fenced(async (tx: postgres.TransactionSql) => {
+      await tx`delete from ${tx(table)} where _file_id = ${file.id}`;
+      const copy = await tx`copy ${tx(table)} (${tx(columns)}) from stdin`.writable();
+      try {
+        result = await runCsvPipeline(
+          input,
+          spec,
+          {
+            copy,
+            validCsv: validWriter?.stream,
+            errorCsv: errorWriter.stream,
+            onInvalid: async (row) => {
+              row.errors.forEach((e, idx) => pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message }));
+              if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
+            },
+          },
+          {
+            fileId: file.id,
+            signal: ctx.signal,
+            onProgress: (c) => ctx.progress({ processed: c.total, succeeded: c.valid, failed: c.invalid, bytesProcessed: c.bytes }),
+          },
+        );
+      } catch (err) {
+        copy.destroy();
+        throw err;
+      }
+      copy.end();
+      await finished(copy);
+      await flushErrors();
+      const r = result!;
+      if (r.empty) failure = { code: JobErrorCode.EMPTY_FILE, message: 'The file has no data rows' };
+      else if (r.valid === 0) failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${r.total} rows are invalid; see rowErrors` };
+      else if (r.invalid > 0 && file.onInvalidRows === 'FAIL') {
+        failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and onInvalidRows is FAIL; no row was kept` };
+      }
+      // Nothing of a failed file stays in its table.
+      if (failure) throw new Rollback();
+    });
+  } catch (err) {
+    await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
+    if (err instanceof Rollback) {
+      const r = result as CsvPipelineResult | null;
+      const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
+      return { result: r, failure, validOutputKey: null, errorOutputKey };
+    }
+    if (err instanceof HeaderError) {
+      const problems = err.problems;
+      return {
+        result: null,
+        failure: { code: JobErrorCode.HEADER_INVALID, message: `The header does not match the spec: ${problems.map((p) => p.message).join('; ')}`, problems },
+        validOutputKey: null,
+        errorOutputKey: null,
+      };
+    }
+    if (err instanceof RecordTooLargeError) throw new JobFailure(JobErrorCode.RECORD_TOO_LARGE, err.message);
+    throw err;
+  }
+  const r = result as unknown as CsvPipelineResult;
+  const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
+  const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
+  return { result: r, failure: null, validOutputKey, errorOutputKey };
+}
+
+async function freeKey(storage: ObjectStorage, preferred: string, fileId: string): Promise<string> {
+  return (await storage.head(preferred)) ? preferred.replace(/\.csv$/, `.${fileId}.csv`) : preferred;
+}

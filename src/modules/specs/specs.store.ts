@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import type postgres from 'postgres';
+import type { Sql } from '../../db/client';
+import type { Tx } from '../jobs/jobs.store';
+import { IDENTIFIER_PATTERN } from './spec.identifier';
+import { pgType, type CompiledSpec, type SpecKind } from './spec.model';
+
+export interface SpecRecord {
+  id: string;
+  name: string;
+  version: number;
+  kind: SpecKind;
+  program: string;
+  raw: unknown;
+  compiled: CompiledSpec;
+  tableName: string;
+  createdBy: string;
+  createdAt: Date;
+}
+
+function toSpec(r: Record<string, unknown>): SpecRecord {
+  return {
+    id: r['id'] as string,
+    name: r['name'] as string,
+    version: r['version'] as number,
+    kind: r['kind'] as SpecKind,
+    program: r['program'] as string,
+    raw: r['raw'],
+    compiled: r['compiled'] as CompiledSpec,
+    tableName: r['table_name'] as string,
+    createdBy: r['created_by'] as string,
+    createdAt: r['created_at'] as Date,
+  };
+}
+
+/** Defence in depth: every identifier is re-checked right before it is placed in DDL or COPY. */
+export function assertIdentifier(name: string): string {
+  if (!IDENTIFIER_PATTERN.test(name)) throw new Error(`unsafe SQL identifier ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** `ds_<name>_v<version>`, shortened with a hash when it would pass PostgreSQL's 63-byte limit. */
+export function tableNameFor(name: string, version: number): string {
+  const full = `ds_${name}_v${version}`;
+  if (full.length <= 63) return assertIdentifier(full);
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return assertIdentifier(`ds_${name.slice(0, 40)}_${hash}_v${version}`);
+}
+
+/** Arbitrary fixed key: serialises version numbering of one spec name. */
+const SPEC_LOCK_CLASS = 7284;
+
+export class SpecsStore {
+  constructor(private readonly sql: Sql) {}
+
+  /** Inserts the next version of `name` and creates its typed table, in one transaction. */
+  async insertVersion(v: { name: string; kind: SpecKind; program: string; raw: unknown; compiled: CompiledSpec; createdBy: string }): Promise<SpecRecord> {
+    return this.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${SPEC_LOCK_CLASS}, hashtext(${v.name}))`;
+      const [{ next }] = (await tx`select coalesce(max(version), 0) + 1 as next from specs where name = ${v.name}`) as unknown as [{ next: number }];
+      const tableName = tableNameFor(v.name, next);
+      const compiled = { ...v.compiled, name: v.name };
+      const [row] = await tx`
+        insert into specs (name, version, kind, program, raw, compiled, table_name, created_by)
+        values (${v.name}, ${next}, ${v.kind}::spec_kind, ${v.program}, ${tx.json(v.raw as postgres.JSONValue)},
+                ${tx.json(compiled as unknown as postgres.JSONValue)}, ${tableName}, ${v.createdBy})
+        returning *`;
+      await this.createTable(tx, tableName, compiled);
+      return toSpec(row!);
+    }) as Promise<SpecRecord>;
+  }
+
+  private async createTable(tx: Tx, table: string, spec: CompiledSpec): Promise<void> {
+    const columns = spec.columns.map((c) => `${assertIdentifier(c.column)} ${pgType(c)}`);
+    // (_file_id, _line) is unique: a retried ingestion replaces its rows instead of duplicating them.
+    await tx.unsafe(
+      `create table ${assertIdentifier(table)} (
+        _file_id uuid not null,
+        _line integer not null,
+        _ingested_at timestamptz not null default now(),
+        ${columns.join(',\n        ')},
+        primary key (_file_id, _line)
+      )`,
+    );
+  }
+
+  async get(name: string, version?: number | null): Promise<SpecRecord | undefined> {
+    const rows = version
+      ? await this.sql`select * from specs where name = ${name} and version = ${version}`
+      : await this.sql`select * from specs where name = ${name} order by version desc limit 1`;
+    return rows[0] ? toSpec(rows[0]) : undefined;
+  }
+
+  async getById(id: string): Promise<SpecRecord | undefined> {
+    const [row] = await this.sql`select * from specs where id = ${id}`;
+    return row ? toSpec(row) : undefined;
+  }
+
+  /** Latest version of every spec, or every version of one. */
+  async list(opts: { name?: string | null; allVersions?: boolean }): Promise<SpecRecord[]> {
+    const rows = opts.name
+      ? await this.sql`select * from specs where name = ${opts.name} order by version desc`
+      : opts.allVersions
+        ? await this.sql`select * from specs order by name, version desc`
+        : await this.sql`select distinct on (name) * from specs order by name, version desc`;
+    return rows.map(toSpec);
+  }
+}

@@ -1,0 +1,108 @@
+import { GraphQLJSON } from 'graphql-scalars';
+import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+
+export enum SpecKindEnum {
+  EVENT = 'EVENT',
+  DIMENSION = 'DIMENSION',
+  DATASET = 'DATASET',
+}
+registerEnumType(SpecKindEnum, { name: 'SpecKind', description: 'cQube spec kinds.' });
+
+@ObjectType({ description: 'One column of a spec, as compiled.' })
+export class SpecColumn {
+  @Field(() => String, { description: 'SQL-safe column name in the spec’s table.' })
+  column!: string;
+
+  @Field(() => String, { description: 'Name as written in the spec; CSV headers match it (or column) case-insensitively.' })
+  sourceName!: string;
+
+  @Field(() => String, { description: 'string, number, integer, boolean or date.' })
+  type!: string;
+
+  @Field(() => Boolean, { description: 'Empty values allowed (not shouldNotNull).' })
+  nullable!: boolean;
+
+  @Field(() => Boolean, { description: 'The column must be present in the CSV header.' })
+  required!: boolean;
+
+  @Field(() => Boolean, { description: 'Part of the spec’s unique key.' })
+  unique!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Date format for date columns.' })
+  dateFormat!: string | null;
+
+  @Field(() => [String], { nullable: true, description: 'Allowed values.' })
+  enum!: string[] | null;
+
+  @Field(() => Float, { nullable: true, description: 'Smallest allowed number.' })
+  minimum!: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Largest allowed number.' })
+  maximum!: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Shortest allowed string.' })
+  minLength!: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Longest allowed string.' })
+  maxLength!: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Regular expression a string must match.' })
+  pattern!: string | null;
+}
+
+@ObjectType({ description: 'A registered dataset schema version.' })
+export class Spec {
+  @Field(() => ID, { description: 'Spec version id.' })
+  id!: string;
+
+  @Field(() => String, { description: 'Spec name (normalised identifier).' })
+  name!: string;
+
+  @Field(() => Int, { description: 'Version, from 1; registering the same name again adds one.' })
+  version!: number;
+
+  @Field(() => SpecKindEnum, { description: 'EVENT, DIMENSION or DATASET.' })
+  kind!: SpecKindEnum;
+
+  @Field(() => String, { description: 'The spec’s `program`.' })
+  program!: string;
+
+  @Field(() => [SpecColumn], { description: 'Columns in order.' })
+  columns!: SpecColumn[];
+
+  @Field(() => [String], { description: 'Columns whose values together must be unique within a file.' })
+  uniqueKey!: string[];
+
+  @Field(() => String, { description: 'PostgreSQL table holding this version’s valid rows.' })
+  tableName!: string;
+
+  @Field(() => GraphQLJSON, { description: 'The spec JSON as registered.' })
+  raw!: unknown;
+
+  @Field(() => String, { description: 'clientId that registered it.' })
+  createdBy!: string;
+
+  @Field(() => GraphQLISODateTime, { description: 'When it was registered.' })
+  createdAt!: Date;
+}
+
+@ObjectType({ description: 'A problem found in a spec.' })
+export class SpecProblemType {
+  @Field(() => String, { description: 'Where: a JSON path into the spec.' })
+  path!: string;
+
+  @Field(() => String, { description: 'Stable code, e.g. REQUIRED_NOT_IN_PROPERTIES.' })
+  code!: string;
+
+  @Field(() => String, { description: 'What is wrong, naming the value and the limit.' })
+  message!: string;
+}
+
+@ObjectType({ description: 'A registered spec and the warnings (renamed columns) to read.' })
+export class RegisterSpecResult {
+  @Field(() => Spec, { description: 'The new version.' })
+  spec!: Spec;
+
+  @Field(() => [SpecProblemType], { description: 'Non-fatal notes, e.g. a column name that was normalised.' })
+  warnings!: SpecProblemType[];
+}
