@@ -3,6 +3,7 @@ import path from 'node:path';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  CancelJobDocument,
   FileDocument,
   FileRowErrorsDocument,
   FilesDocument,
@@ -226,6 +227,30 @@ describe('state program uploads', () => {
     const bySpec = await ingestor.request(FilesDocument, { spec: 'attendance', first: 2 });
     expect(bySpec.files.totalCount).toBeGreaterThan(2);
     expect(bySpec.files.pageInfo.hasNextPage).toBe(true);
+  });
+});
+
+describe('cancelling an ingestion', () => {
+  it('stops mid-file and leaves no row of it in the table', async () => {
+    const lines = ['date,school_id,grade,present,note'];
+    for (let i = 1; i <= 600_000; i++) lines.push(`01/03/23,c${i},${(i % 12) + 1},${i % 40},x`);
+    const up = await upload(ingestor, lines.join('\n'), { spec: 'attendance' });
+    let cancelled = false;
+    const events = await collectJobEvents(ingestor, up.job.id, {
+      afterSeq: 0,
+      onEvent: (e) => {
+        if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
+          cancelled = true;
+          void ingestor.request(CancelJobDocument, { id: up.job.id });
+        }
+      },
+    });
+    expect(cancelled).toBe(true);
+    expect(events.at(-1)).toMatchObject({ state: 'CANCELLED', terminal: true });
+    expect(await tableCount('ds_attendance_v1', up.file.id)).toBe(0);
+    const { file } = await ingestor.request(FileDocument, { id: up.file.id });
+    expect(file.state).toBe('CANCELLED');
+    expect(file.outputs.valid).toBeNull();
   });
 });
 
