@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
+import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
 import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { hasRole, Role } from '../../shared/roles';
@@ -18,7 +19,6 @@ import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
 export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PAGE = 100;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -33,20 +33,7 @@ export interface ValidationReport {
   errors: Array<RowErrorRecord>;
 }
 
-function cursorOf(f: FileRecord): string {
-  return Buffer.from(JSON.stringify([f.createdAt.toISOString(), f.id])).toString('base64url');
-}
 
-function parseCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const createdAt = new Date(at);
-    if (Number.isNaN(createdAt.getTime()) || !UUID.test(id)) throw new Error('bad');
-    return { createdAt, id };
-  } catch {
-    throw new BadInputError(`after ${JSON.stringify(cursor)} is not a cursor returned by this API`, { field: 'after' });
-  }
-}
 
 /** Drains an unwanted upload so the multipart request completes. */
 async function discard(stream: Readable): Promise<void> {
@@ -72,7 +59,7 @@ export class FilesService {
   }
 
   async get(viewer: Viewer, id: string): Promise<FileRecord> {
-    if (!UUID.test(id)) throw new NotFoundError('File', id);
+    if (!isUuid(id)) throw new NotFoundError('File', id);
     const f = await this.store.get(id);
     if (!f || !this.canSee(viewer, f)) throw new NotFoundError('File', id);
     return f;
@@ -84,9 +71,9 @@ export class FilesService {
     // Any version of the named spec.
     if (filter.spec) f.specIds = (await this.specs.list({ name: filter.spec })).map((v) => v.id);
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    const rows = await this.store.list(f, first + 1, after ? parseCursor(after) : undefined);
+    const rows = await this.store.list(f, first + 1, after ? decodeTimeCursor(after) : undefined);
     const page = rows.slice(0, first);
-    return { files: page, hasNextPage: rows.length > first, endCursor: page.length ? cursorOf(page[page.length - 1]!) : null, totalCount: await this.store.count(f) };
+    return { files: page, hasNextPage: rows.length > first, endCursor: page.length ? encodeTimeCursor(page[page.length - 1]!) : null, totalCount: await this.store.count(f) };
   }
 
   private checkProgram(program: string): void {

@@ -66,6 +66,11 @@ async function record(deps: IngestDeps, file: FileRecord, o: IngestOutcome): Pro
   return { state: JobState.SUCCEEDED, counters, result: summary(file, o) };
 }
 
+/** Records a failure of a file as a whole: no rows, no outputs. */
+function failFile(deps: IngestDeps, fileId: string, error: { code: string; message: string }): Promise<void> {
+  return deps.files.setOutcome(undefined, fileId, { totalRows: null, validRows: null, invalidRows: null, validOutputKey: null, errorOutputKey: null, error });
+}
+
 function summary(file: FileRecord, o: IngestOutcome) {
   return {
     fileId: file.id,
@@ -140,7 +145,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           const child = await deps.files.insertChild(zip, { id, program: program || null, fileName: entry.name, specId: spec?.id ?? null });
           if (!spec) {
             const message = `No spec named ${JSON.stringify(program)} for ${JSON.stringify(entry.name)}; register it or rename the CSV to <spec>.csv`;
-            await deps.files.setOutcome(undefined, id, { totalRows: null, validRows: null, invalidRows: null, validOutputKey: null, errorOutputKey: null, error: { code: JobErrorCode.SPEC_NOT_FOUND, message } });
+            await failFile(deps, id, { code: JobErrorCode.SPEC_NOT_FOUND, message });
             children.push({ name: entry.name, fileId: id, state: 'FAILED', error: message });
             entry.stream.resume();
             return;
@@ -161,7 +166,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
         void read;
       } catch (err) {
         if (err instanceof ZipError) {
-          await deps.files.setOutcome(undefined, zip.id, { totalRows: null, validRows: null, invalidRows: null, validOutputKey: null, errorOutputKey: null, error: { code: err.code, message: err.message } });
+          await failFile(deps, zip.id, { code: err.code, message: err.message });
           return { state: JobState.FAILED, error: { code: JobErrorCode.ZIP_REFUSED, message: `${err.code}: ${err.message}` } };
         }
         throw err;

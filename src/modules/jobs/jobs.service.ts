@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
+import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
 import { BadInputError, ConflictError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
@@ -30,26 +31,12 @@ export interface JobUpdate {
   counters: JobEvent['payload'];
 }
 
-function encodeCursor(job: Job): string {
-  return Buffer.from(JSON.stringify([job.createdAt.toISOString(), job.id])).toString('base64url');
-}
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const createdAt = new Date(at);
-    if (Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad');
-    return { createdAt, id };
-  } catch {
-    throw new BadInputError(`after ${JSON.stringify(cursor)} is not a cursor returned by this API`, { field: 'after' });
-  }
-}
 
 function toUpdate(e: JobEvent): JobUpdate {
   return { jobId: e.jobId, seq: e.seq, kind: e.kind, state: e.state, attempt: e.attempt, at: e.createdAt, counters: e.payload };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Job rules: visibility (own jobs, all for ADMIN), submission, cancel, retry, live streams. */
 export class JobsService {
@@ -67,7 +54,7 @@ export class JobsService {
 
   /** Loads a job the viewer may see; NOT_FOUND otherwise (existence is not revealed). */
   async get(viewer: Viewer, id: string): Promise<Job> {
-    if (!UUID.test(id)) throw new NotFoundError('Job', id);
+    if (!isUuid(id)) throw new NotFoundError('Job', id);
     const job = await this.store.get(id);
     if (!job || !this.canSee(viewer, job)) throw new NotFoundError('Job', id);
     return job;
@@ -110,10 +97,10 @@ export class JobsService {
     }
     const f: ListFilter = { ...filter };
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    const cursor = after ? decodeCursor(after) : undefined;
+    const cursor = after ? decodeTimeCursor(after) : undefined;
     const [rows, totalCount] = await Promise.all([this.store.list(f, first + 1, cursor), this.store.count(f)]);
     const jobs = rows.slice(0, first);
-    return { jobs, hasNextPage: rows.length > first, endCursor: jobs.length ? encodeCursor(jobs[jobs.length - 1]!) : null, totalCount };
+    return { jobs, hasNextPage: rows.length > first, endCursor: jobs.length ? encodeTimeCursor(jobs[jobs.length - 1]!) : null, totalCount };
   }
 
   /** QUEUED: cancelled at once. RUNNING: the worker stops at its next checkpoint and ends CANCELLED. */
