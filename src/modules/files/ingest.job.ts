@@ -157,6 +157,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
             table: spec.tableName,
             validKey: storageKeys.nationalValid(entry.name, at),
             errorKey: storageKeys.nationalErrors(program, id, at),
+            progressBase: rows,
           }, entry.stream);
           const res = await record(deps, child, outcome);
           rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };

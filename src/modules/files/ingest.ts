@@ -16,6 +16,8 @@ export interface IngestTarget {
   /** Preferred output keys; the valid one gets the file id appended when taken. */
   validKey: string | null;
   errorKey: string;
+  /** Counts of earlier files of the same job (CSVs of one ZIP), so progress keeps climbing. */
+  progressBase?: { total: number; valid: number; invalid: number };
 }
 
 export interface IngestOutcome {
@@ -80,7 +82,10 @@ export async function ingestCsv(
           {
             fileId: file.id,
             signal: ctx.signal,
-            onProgress: (c) => ctx.progress({ processed: c.total, succeeded: c.valid, failed: c.invalid, bytesProcessed: c.bytes }),
+            onProgress: (c) => {
+              const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
+              ctx.progress({ processed: b.total + c.total, succeeded: b.valid + c.valid, failed: b.invalid + c.invalid, bytesProcessed: target.progressBase ? undefined : c.bytes });
+            },
           },
         );
       } catch (err) {
