@@ -17,6 +17,7 @@ import { parseStream } from 'fast-csv';
 import Papa from 'papaparse';
 import { runCsvPipeline } from '../src/ingest/csv-pipeline';
 import { compileSpec } from '../src/modules/specs/spec.compile';
+import { mulberry32 } from './lib/attendance-data';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const SEED = 20_240_601;
@@ -40,20 +41,9 @@ const attendanceSpec = {
   },
 };
 
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function generate(file: string, rows: number): Promise<void> {
-  const random = rng(SEED);
+  const random = mulberry32(SEED);
   const out = createWriteStream(file);
   out.write('date,school_id,student_id,grade,section,gender,present,marks\n');
   let batch = '';

@@ -1,0 +1,486 @@
+/**
+ * Whole-path ingestion benchmark: `npm run bench` (see bench/run.ts), or on its own with
+ * `npx tsx bench/ingest.bench.ts`.
+ *
+ * Per case, on a fresh database and a fresh service process (`node --import tsx src/main.ts`):
+ *   - raw COPY baseline: `copy bench_raw from stdin (format csv, header)` of the same file into a
+ *     table with the same 8 typed columns, streamed from this process with postgres.js;
+ *   - the public API: uploadFile (multipart, streamed from disk) -> job SUCCEEDED, timed from the
+ *     start of the upload request to the moment the client sees the terminal job state.
+ * COPY and API runs alternate (BENCH_REPEAT times for the main case; medians are reported), each
+ * after autovacuum is idle and a CHECKPOINT, so neither pays for the other's cleanup.
+ * The service's RSS is sampled from /proc/<pid>/status every 100 ms (VmRSS) and its VmHWM read;
+ * CPU seconds of the service, the local postgres processes and this process are read from /proc.
+ *
+ * Cases: BENCH_ROWS rows (default 1,000,000), then a ~1 GiB file (BENCH_BIG_ROWS rows, default
+ * sized to 1 GiB; BENCH_SKIP_BIG=1 skips it; BENCH_BIG_COPY=0 skips its COPY baseline).
+ */
+import { createReadStream, openAsBlob } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../src/db/embedded';
+import {
+  IssueTokenDocument,
+  JobDocument,
+  JobUpdatedDocument,
+  RegisterSpecDocument,
+  SluiceClient,
+  UploadFileDocument,
+  type JobFieldsFragment,
+} from '../src/sdk/client';
+import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
+import { cpuMeter, type CpuUse } from './lib/cpu';
+import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
+import { RssSampler, spawnService } from './lib/service';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const ADMIN_ID = 'bench-admin';
+const ADMIN_SECRET = 'bench-admin-secret-0123456789';
+const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
+const TERMINAL = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
+
+export interface IngestBenchOptions {
+  rows: number;
+  /** Alternating COPY/API runs of the main case; the big case runs once. */
+  repeat: number;
+  /** Rows of the big case; null = enough for `bigBytes`. */
+  bigRows: number | null;
+  bigBytes: number;
+  skipBig: boolean;
+  bigCopy: boolean;
+  /** Folder for RSS traces (one CSV per case), or null. */
+  rssTraceDir: string | null;
+  log: (line: string) => void;
+}
+
+export interface ApiRun {
+  seconds: number;
+  /** Client: upload request start -> response (file stored, job queued). */
+  uploadSeconds: number;
+  /** Server timestamps: job created -> started (queue pick-up). */
+  queuedSeconds: number;
+  /** Server timestamps: job started -> finished (parse, validate, COPY, outputs). */
+  jobSeconds: number;
+  /** Job finished (server) -> seen by the client. */
+  observeSeconds: number;
+  /** CPU seconds over the whole API run, and over the upload request alone. */
+  cpu: CpuUse;
+  uploadCpu: CpuUse;
+}
+
+export interface CopyRun {
+  seconds: number;
+  cpu: CpuUse;
+}
+
+export interface CaseResult {
+  label: string;
+  rows: number;
+  bytes: number;
+  copyRuns: CopyRun[];
+  apiRuns: ApiRun[];
+  /** Median runs. */
+  copy: CopyRun | null;
+  api: ApiRun;
+  /** API rows/s over raw COPY rows/s (medians), same file, same run. */
+  ratio: number | null;
+  rss: {
+    /** VmHWM over the service's whole life: the number the bar is about. */
+    peakMiB: number;
+    startupPeakMiB: number;
+    /** Just before the first upload. */
+    idleMiB: number;
+    uploadPeakMiB: number;
+    jobPeakMiB: number;
+    samples: number;
+  };
+}
+
+export interface IngestBenchReport {
+  node: string;
+  postgres: string;
+  embeddedPostgres: boolean;
+  cpus: number;
+  cases: CaseResult[];
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+const toMiB = (bytes: number) => round(bytes / MiB, 1);
+const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtCpu = (c: CpuUse) => `cpu s: service ${c.service?.toFixed(1) ?? 'n/a'}, postgres ${c.postgres?.toFixed(1) ?? 'n/a'}, bench ${c.client.toFixed(1)}`;
+
+/** The run with the median time (the lower middle one for an even count). */
+function median<T extends { seconds: number }>(runs: T[]): T {
+  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function envInt(name: string): number | null {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function optionsFromEnv(log: (line: string) => void = (l) => console.log(l)): IngestBenchOptions {
+  return {
+    rows: envInt('BENCH_ROWS') ?? 1_000_000,
+    repeat: envInt('BENCH_REPEAT') ?? 3,
+    bigRows: envInt('BENCH_BIG_ROWS'),
+    bigBytes: envInt('BENCH_BIG_BYTES') ?? GiB,
+    skipBig: process.env['BENCH_SKIP_BIG'] === '1',
+    bigCopy: process.env['BENCH_BIG_COPY'] !== '0',
+    rssTraceDir: process.env['BENCH_RSS_TRACE'] || null,
+    log,
+  };
+}
+
+/** Waits for the job's terminal state: jobUpdated subscription (exact), with a JobDocument poll as a fallback. */
+async function waitForJob(client: SluiceClient, id: string, timeoutMs: number): Promise<{ job: JobFieldsFragment; seenAt: number }> {
+  let settled = false;
+  const sub = client.subscribe(JobUpdatedDocument, { id, afterSeq: 0 });
+  const viaSubscription = (async () => {
+    for await (const r of sub) {
+      if (r.errors?.length) throw new Error(`jobUpdated failed: ${JSON.stringify(r.errors)}`);
+      if (r.data?.jobUpdated.terminal) return Date.now();
+    }
+    return null;
+  })().catch(() => null); // the poll below still decides
+  const viaPoll = (async () => {
+    const started = Date.now();
+    while (!settled) {
+      const { job } = await client.request(JobDocument, { id });
+      if (TERMINAL.has(job.state)) return Date.now();
+      if (Date.now() - started > timeoutMs) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms: ${JSON.stringify(job.progress)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return null;
+  })();
+  try {
+    const seenAt = await Promise.race([viaSubscription.then((t) => t ?? viaPoll), viaPoll]);
+    if (seenAt === null) throw new Error(`lost track of job ${id}`);
+    const { job } = await client.request(JobDocument, { id });
+    return { job, seenAt };
+  } finally {
+    settled = true;
+    await sub.return?.();
+  }
+}
+
+interface Pids {
+  service: number;
+  postmaster: number | null;
+}
+
+/**
+ * Quiets the server before a measured run: waits (up to 60 s) for autovacuum workers the previous
+ * run triggered, then flushes dirty pages, so a run does not pay for the previous one's cleanup.
+ * CHECKPOINT needs superuser or pg_checkpoint; without it, only the wait applies.
+ */
+async function quiesce(db: BenchDatabase): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const [row] = await db.sql`select count(*)::int as n from pg_stat_activity where backend_type = 'autovacuum worker'`;
+    if (Number(row?.['n']) === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await db.sql`checkpoint`.catch(() => undefined);
+}
+
+async function copyRun(db: BenchDatabase, file: string, pids: Pids): Promise<CopyRun> {
+  await quiesce(db);
+  const cpu = cpuMeter(pids.service, pids.postmaster);
+  const started = process.hrtime.bigint();
+  const copy = await db.sql.unsafe(`copy bench_raw (${ATTENDANCE_COLUMNS.join(', ')}) from stdin with (format csv, header true)`).writable();
+  await pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), copy);
+  const seconds = secondsSince(started);
+  return { seconds, cpu: cpu() };
+}
+
+async function apiRun(
+  admin: SluiceClient,
+  db: BenchDatabase,
+  table: string,
+  c: { file: string; rows: number },
+  sampler: RssSampler,
+  pids: Pids,
+): Promise<ApiRun> {
+  await quiesce(db);
+  const blob = await openAsBlob(c.file, { type: 'text/csv' });
+  const cpu = cpuMeter(pids.service, pids.postmaster);
+  sampler.mark('upload');
+  const started = process.hrtime.bigint();
+  const { uploadFile } = await admin.upload(
+    UploadFileDocument,
+    { program: 'attendance', spec: 'attendance', file: null },
+    { file: { body: blob, filename: 'attendance.csv', contentType: 'text/csv' } },
+  );
+  const uploadSeconds = secondsSince(started);
+  const uploadCpu = cpu();
+  sampler.mark('job');
+  const { job, seenAt } = await waitForJob(admin, uploadFile.job.id, 30 * 60_000);
+  const seconds = secondsSince(started);
+  const used = cpu();
+  sampler.mark('verify');
+  if (job.state !== 'SUCCEEDED') throw new Error(`job ended ${job.state}: ${JSON.stringify(job.error)} ${JSON.stringify(job.progress)}`);
+  if (job.progress.succeeded !== c.rows) throw new Error(`job reports ${job.progress.succeeded} rows, expected ${c.rows}`);
+  const [row] = await db.sql`select count(*)::bigint as n from ${db.sql(table)} where _file_id = ${uploadFile.file.id}`;
+  if (Number(row?.['n']) !== c.rows) throw new Error(`${table} holds ${String(row?.['n'])} rows of the file, expected ${c.rows}`);
+  const created = Date.parse(job.createdAt);
+  const jobStarted = Date.parse(job.startedAt ?? job.createdAt);
+  const finished = Date.parse(job.finishedAt ?? job.updatedAt);
+  return {
+    seconds,
+    uploadSeconds,
+    queuedSeconds: (jobStarted - created) / 1000,
+    jobSeconds: (finished - jobStarted) / 1000,
+    observeSeconds: (seenAt - finished) / 1000,
+    cpu: used,
+    uploadCpu,
+  };
+}
+
+async function runCase(
+  server: PgServer,
+  tmp: string,
+  c: { label: string; file: string; rows: number; bytes: number; withCopy: boolean; repeat: number },
+  opts: IngestBenchOptions,
+): Promise<CaseResult> {
+  const { log } = opts;
+  const db = await server.createDatabase();
+  const dataDir = await fs.mkdtemp(path.join(tmp, 'service-'));
+  const port = await freePort();
+  const service = spawnService(
+    {
+      NODE_ENV: 'production',
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_JWT_SECRET: JWT_SECRET,
+      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
+      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+      // info: "Sluice is listening" is an info line; the service logs a handful of lines per job.
+      LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+      SLUICE_MAX_FILE_SIZE_BYTES: String(2 * GiB),
+      SLUICE_JOB_POLL_INTERVAL_MS: '500',
+    },
+    (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
+    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
+  );
+  const sampler = new RssSampler(service.pid, 100).start();
+  let anon: SluiceClient | null = null;
+  let admin: SluiceClient | null = null;
+  try {
+    await service.waitFor(/Sluice is listening/);
+    const url = `http://127.0.0.1:${port}`;
+    anon = new SluiceClient({ url });
+    const { issueToken } = await anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
+    admin = anon.withToken(issueToken.accessToken);
+    const { registerSpec } = await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
+    const table = registerSpec.spec.tableName;
+    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`unexpected table name ${table}`);
+    const whatIf = process.env['BENCH_WHATIF_INDEX'];
+    if (whatIf) {
+      // What-if experiment (off by default): replace the table's primary key (_file_id, _line)
+      // before ingesting, to measure what that index costs on the real path.
+      if (!['none', 'brin', 'btree'].includes(whatIf)) throw new Error('BENCH_WHATIF_INDEX must be none, brin or btree');
+      await db.sql.unsafe(`alter table ${table} drop constraint ${table}_pkey`);
+      if (whatIf !== 'none') await db.sql.unsafe(`create index on ${table} using ${whatIf} (_file_id)`);
+      log(`  [${c.label}] WHAT-IF: primary key of ${table} replaced by ${whatIf === 'none' ? 'nothing' : `a ${whatIf} index on _file_id`}`);
+    }
+    if (c.withCopy) await db.sql.unsafe(`create table bench_raw (${RAW_TABLE_COLUMNS_SQL}) with (autovacuum_enabled = false)`);
+
+    const pids: Pids = { service: service.pid, postmaster: server.postmasterPid };
+    const copyRuns: CopyRun[] = [];
+    const apiRuns: ApiRun[] = [];
+    let idle = 0;
+    for (let r = 1; r <= c.repeat; r++) {
+      const tag = c.repeat > 1 ? `[${c.label} ${r}/${c.repeat}]` : `[${c.label}]`;
+      if (c.withCopy) {
+        sampler.mark('copy');
+        const run = await copyRun(db, c.file, pids);
+        copyRuns.push(run);
+        log(`  ${tag} raw COPY: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s (${fmtCpu(run.cpu)})`);
+        // Keeps the big case's disk footprint down; the COPY runs are done.
+        if (r === c.repeat) await db.sql`drop table bench_raw`;
+      }
+      sampler.mark('idle');
+      if (r === 1) idle = sampler.lastRss;
+      const run = await apiRun(admin, db, table, c, sampler, pids);
+      apiRuns.push(run);
+      log(
+        `  ${tag} API: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s = upload ${run.uploadSeconds.toFixed(2)} + queued ${run.queuedSeconds.toFixed(2)} + job ${run.jobSeconds.toFixed(2)} + seen ${run.observeSeconds.toFixed(2)} s (${fmtCpu(run.cpu)}); service RSS now ${toMiB(sampler.lastRss)} MiB, peak so far ${toMiB(sampler.peak)} MiB`,
+      );
+    }
+    sampler.stop();
+    const copy = copyRuns.length ? median(copyRuns) : null;
+    const api = median(apiRuns);
+    return {
+      label: c.label,
+      rows: c.rows,
+      bytes: c.bytes,
+      copyRuns,
+      apiRuns,
+      copy,
+      api,
+      ratio: copy ? copy.seconds / api.seconds : null,
+      rss: {
+        peakMiB: toMiB(sampler.peak),
+        startupPeakMiB: toMiB(sampler.peakByPhase.get('startup') ?? 0),
+        idleMiB: toMiB(idle),
+        uploadPeakMiB: toMiB(sampler.peakByPhase.get('upload') ?? 0),
+        jobPeakMiB: toMiB(sampler.peakByPhase.get('job') ?? 0),
+        samples: sampler.samples,
+      },
+    };
+  } catch (err) {
+    const tail = (s: string) => s.split('\n').slice(-30).join('\n');
+    throw new Error(
+      `${c.label}: ${err instanceof Error ? err.message : String(err)}\n--- service stdout (tail) ---\n${tail(service.stdout())}\n--- service stderr (tail) ---\n${tail(service.stderr())}`,
+      { cause: err },
+    );
+  } finally {
+    sampler.stop();
+    if (opts.rssTraceDir) {
+      await fs.mkdir(opts.rssTraceDir, { recursive: true });
+      const name = path.join(opts.rssTraceDir, `rss-${c.label.replace(/[^A-Za-z0-9.]+/g, '_')}.csv`);
+      await fs.writeFile(name, `ms,phase,rss_mib\n${sampler.trace.map(([t, p, b]) => `${t},${p},${toMiB(b)}`).join('\n')}\n`);
+      log(`  [${c.label}] RSS trace written to ${name}`);
+    }
+    await admin?.close();
+    await anon?.close();
+    const exit = await service.stop();
+    if (exit.code !== 0 && exit.signal === null) log(`  [${c.label}] warning: the service exited with code ${exit.code}\n${service.stderr().slice(-2000)}`);
+    await db.drop().catch((e: unknown) => log(`  [${c.label}] warning: could not drop ${db.name}: ${String(e)}`));
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function runIngestBench(opts: IngestBenchOptions): Promise<IngestBenchReport> {
+  const { log } = opts;
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-'));
+  let server: PgServer | null = null;
+  try {
+    server = await openPgServer(tmp);
+    log(`PostgreSQL ${server.version} (${server.embedded ? 'embedded, started by the bench' : 'DATABASE_URL'}), node ${process.version}, ${os.cpus().length} CPUs`);
+    const cases: CaseResult[] = [];
+
+    const file = path.join(tmp, 'attendance.csv');
+    let started = process.hrtime.bigint();
+    const bytes = await writeAttendanceCsv(file, opts.rows);
+    log(`generated ${fmtInt(opts.rows)} rows, ${toMiB(bytes)} MiB in ${secondsSince(started).toFixed(1)} s`);
+    cases.push(await runCase(server, tmp, { label: `${fmtInt(opts.rows)} rows`, file, rows: opts.rows, bytes, withCopy: true, repeat: opts.repeat }, opts));
+    await fs.rm(file, { force: true });
+
+    if (!opts.skipBig) {
+      const bigRows = opts.bigRows ?? Math.round(opts.bigBytes / (bytes / opts.rows));
+      const bigFile = path.join(tmp, 'attendance-big.csv');
+      started = process.hrtime.bigint();
+      const bigBytes = await writeAttendanceCsv(bigFile, bigRows);
+      log(`generated ${fmtInt(bigRows)} rows, ${toMiB(bigBytes)} MiB in ${secondsSince(started).toFixed(1)} s`);
+      const label = bigBytes >= 1000 * MiB ? `${(bigBytes / GiB).toFixed(2)} GiB` : `${toMiB(bigBytes)} MiB`;
+      cases.push(await runCase(server, tmp, { label, file: bigFile, rows: bigRows, bytes: bigBytes, withCopy: opts.bigCopy, repeat: 1 }, opts));
+      await fs.rm(bigFile, { force: true });
+    }
+    return { node: process.version, postgres: server.version, embeddedPostgres: server.embedded, cpus: os.cpus().length, cases };
+  } finally {
+    await server?.dispose().catch((e: unknown) => log(`warning: database cleanup failed: ${String(e)}`));
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The results table, the breakdown and the bars. */
+export function formatReport(report: IngestBenchReport): string[] {
+  const head = ['case', 'path', 'runs', 'rows', 'MiB', 'seconds', 'min-max s', 'rows/s', 'ratio', 'peak RSS MiB'];
+  const rows: string[][] = [];
+  const spread = (runs: Array<{ seconds: number }>) =>
+    runs.length > 1 ? `${Math.min(...runs.map((r) => r.seconds)).toFixed(2)}-${Math.max(...runs.map((r) => r.seconds)).toFixed(2)}` : '-';
+  for (const c of report.cases) {
+    const common = [fmtInt(c.rows), toMiB(c.bytes).toFixed(1)];
+    if (c.copy) {
+      rows.push([c.label, 'raw COPY', String(c.copyRuns.length), ...common, c.copy.seconds.toFixed(2), spread(c.copyRuns), fmtInt(c.rows / c.copy.seconds), '1.00', '-']);
+    }
+    rows.push([
+      c.label,
+      'API',
+      String(c.apiRuns.length),
+      ...common,
+      c.api.seconds.toFixed(2),
+      spread(c.apiRuns),
+      fmtInt(c.rows / c.api.seconds),
+      c.ratio === null ? 'n/a' : c.ratio.toFixed(2),
+      c.rss.peakMiB.toFixed(1),
+    ]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const lines = [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), ''];
+  for (const c of report.cases) {
+    const a = c.api;
+    lines.push(
+      `${c.label} API (median run): upload ${a.uploadSeconds.toFixed(2)} s + queued ${a.queuedSeconds.toFixed(2)} s + job ${a.jobSeconds.toFixed(2)} s + seen ${a.observeSeconds.toFixed(2)} s`,
+    );
+    lines.push(`${c.label} API ${fmtCpu(a.cpu)} (upload request alone: ${fmtCpu(a.uploadCpu)})`);
+    if (c.copy) lines.push(`${c.label} raw COPY ${fmtCpu(c.copy.cpu)}`);
+    lines.push(
+      `${c.label} service RSS MiB: startup peak ${c.rss.startupPeakMiB}, idle ${c.rss.idleMiB}, upload peak ${c.rss.uploadPeakMiB}, job peak ${c.rss.jobPeakMiB}, VmHWM ${c.rss.peakMiB} (${c.rss.samples} samples)`,
+    );
+  }
+  const main = report.cases[0];
+  const big = report.cases[1];
+  if (main?.ratio != null) lines.push(`bar: API / raw COPY >= 0.5 on ${main.label}: ${main.ratio.toFixed(2)} ${main.ratio >= 0.5 ? 'PASS' : 'MISS'}`);
+  if (big) lines.push(`bar: service peak RSS < 300 MiB on ${big.label}: ${big.rss.peakMiB} MiB ${big.rss.peakMiB < 300 ? 'PASS' : 'MISS'}`);
+  return lines;
+}
+
+/** One machine-readable object (printed as a single JSON line). */
+export function reportJson(report: IngestBenchReport): Record<string, unknown> {
+  const cpu = (c: CpuUse) => ({ service: c.service === null ? null : round(c.service, 2), postgres: c.postgres === null ? null : round(c.postgres, 2), bench: round(c.client, 2) });
+  return {
+    bench: 'sluice-ingest',
+    node: report.node,
+    postgres: report.postgres,
+    embeddedPostgres: report.embeddedPostgres,
+    cpus: report.cpus,
+    cases: report.cases.map((c) => ({
+      label: c.label,
+      rows: c.rows,
+      bytes: c.bytes,
+      runs: c.apiRuns.length,
+      copySeconds: c.copy ? round(c.copy.seconds, 3) : null,
+      copyRowsPerSec: c.copy ? Math.round(c.rows / c.copy.seconds) : null,
+      copySecondsAll: c.copyRuns.map((r) => round(r.seconds, 3)),
+      apiSeconds: round(c.api.seconds, 3),
+      apiRowsPerSec: Math.round(c.rows / c.api.seconds),
+      apiSecondsAll: c.apiRuns.map((r) => round(r.seconds, 3)),
+      ratio: c.ratio === null ? null : round(c.ratio, 3),
+      uploadSeconds: round(c.api.uploadSeconds, 3),
+      queuedSeconds: round(c.api.queuedSeconds, 3),
+      jobSeconds: round(c.api.jobSeconds, 3),
+      observeSeconds: round(c.api.observeSeconds, 3),
+      apiCpuSeconds: cpu(c.api.cpu),
+      uploadCpuSeconds: cpu(c.api.uploadCpu),
+      copyCpuSeconds: c.copy ? cpu(c.copy.cpu) : null,
+      peakRssMiB: c.rss.peakMiB,
+      startupPeakRssMiB: c.rss.startupPeakMiB,
+      idleRssMiB: c.rss.idleMiB,
+      uploadPeakRssMiB: c.rss.uploadPeakMiB,
+      jobPeakRssMiB: c.rss.jobPeakMiB,
+    })),
+  };
+}
+
+// On its own: `npx tsx bench/ingest.bench.ts`.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const report = await runIngestBench(optionsFromEnv());
+  console.log('');
+  for (const l of formatReport(report)) console.log(l);
+  console.log(JSON.stringify(reportJson(report)));
+}

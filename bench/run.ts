@@ -1,0 +1,70 @@
+/**
+ * `npm run bench`: the ingestion benchmark (not a test; it never fails on a missed bar).
+ *
+ *   1. bench/csv-pipeline.bench.ts: parser-only micro benchmark, in-process pipeline, no database
+ *      (BENCH_SKIP_MICRO=1 skips it).
+ *   2. bench/ingest.bench.ts: the whole ingestion path through the public API of a real service
+ *      process against a raw COPY baseline measured in the same run, plus the service's peak RSS
+ *      on a ~1 GiB file.
+ *
+ * Environment:
+ *   DATABASE_URL       PostgreSQL server to use (a fresh sluice_bench_* database per case, dropped
+ *                      after). Unset: an embedded PostgreSQL is started in a temp folder.
+ *   BENCH_ROWS         rows of the main case (default 1,000,000).
+ *   BENCH_REPEAT       alternating raw COPY / API runs of the main case, medians reported (default 3).
+ *   BENCH_SKIP_BIG=1   skip the ~1 GiB case (one run of each).
+ *   BENCH_BIG_ROWS     rows of the big case (default: as many as make BENCH_BIG_BYTES, 1 GiB).
+ *   BENCH_BIG_COPY=0   skip the raw COPY baseline of the big case.
+ *   BENCH_SKIP_MICRO=1 skip the parser micro benchmark.
+ *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
+ *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
+ *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ *   BENCH_SERVICE_SCRIPT     run a prebuilt JS entry with plain node instead of `--import tsx src/main.ts`.
+ *   BENCH_WHATIF_INDEX=none|brin|btree  experiment: replace the spec table's primary key before
+ *                      ingesting (measures what the (_file_id, _line) index costs). Not the product.
+ *
+ * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
+ *
+ * Prints a table at the end, then one JSON line (`{"bench":"sluice-ingest",...}`).
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatReport, optionsFromEnv, reportJson, runIngestBench } from './ingest.bench';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function runMicroBench(): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'csv-pipeline.bench.ts')], {
+      cwd: path.resolve(here, '..'),
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code));
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  if (process.env['BENCH_SKIP_MICRO'] !== '1') {
+    console.log('== CSV pipeline micro benchmark (bench/csv-pipeline.bench.ts; in-process, no database) ==');
+    const code = await runMicroBench();
+    if (code !== 0) console.log(`(micro benchmark exited with code ${code}; continuing)`);
+    console.log('');
+  }
+  console.log('== Ingestion through the public API vs raw COPY (bench/ingest.bench.ts) ==');
+  const report = await runIngestBench(optionsFromEnv());
+  console.log('');
+  for (const line of formatReport(report)) console.log(line);
+  console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(JSON.stringify(reportJson(report)));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
