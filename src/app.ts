@@ -14,6 +14,7 @@ import path from 'node:path';
 import { jobHandlers } from './jobs';
 import { JobQueue } from './modules/jobs/job-queue';
 import { JobRunner } from './modules/jobs/job-runner';
+import { JobState } from './modules/jobs/job-state';
 import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
 import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
 import { NotificationBus } from './shared/pubsub';
@@ -110,6 +111,11 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       cancels.on((m) => m && runner.cancelLocal(m.id));
       disposers.push({ name: 'job-cancel-listener', fn: () => cancels.dispose() });
       await runner.start();
+      // Every QUEUED event (from any instance, via NOTIFY) wakes this process's idle pollers.
+      const offWake = jobEvents.on((n) => {
+        if (n?.state === JobState.QUEUED) queue.wake();
+      });
+      disposers.push({ name: 'queue-wake', fn: async () => void offWake() });
       // Stops before the queue (registered earlier, so disposed later): running jobs re-queue first.
       disposers.push({ name: 'workers', fn: () => runner.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
     }

@@ -72,15 +72,23 @@ export class JobQueue {
   /** Starts `concurrency` pollers, each handling one message at a time. */
   async work(concurrency: number, handler: (message: QueueMessage) => Promise<void>): Promise<void> {
     for (let i = 0; i < concurrency; i++) {
-      await this.boss.work<QueueMessage>(
+      const id = await this.boss.work<QueueMessage>(
         QUEUE_NAME,
         { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollIntervalMs / 1000) },
         async ([job]) => {
           if (job) await handler(job.data);
         },
       );
+      this.workerIds.push(id);
     }
   }
+
+  /** Makes idle local pollers fetch now instead of at their next poll (a job was just queued). */
+  wake(): void {
+    for (const id of this.workerIds) this.boss.notifyWorker(id);
+  }
+
+  private readonly workerIds: string[] = [];
 
   /** Stops polling and waits up to `timeoutMs` for running handlers, then closes the pool. */
   stop(timeoutMs: number): Promise<void> {
