@@ -33,6 +33,14 @@ function parseFileInput(raw: unknown): FileInput {
   return { fileId: id };
 }
 
+/** The job's file, with its size reported as the job's byte total. */
+async function loadFile(deps: IngestDeps, ctx: JobContext<FileInput>): Promise<FileRecord> {
+  const file = await deps.files.get(ctx.input.fileId);
+  if (!file) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${ctx.input.fileId} does not exist`);
+  ctx.progress({ bytesTotal: file.size });
+  return file;
+}
+
 async function openRaw(deps: IngestDeps, file: FileRecord) {
   try {
     return await deps.storage.get(file.storageKey!);
@@ -88,10 +96,9 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
     type: INGEST_FILE_JOB,
     parseInput: parseFileInput,
     async run(ctx) {
-      const file = await deps.files.get(ctx.input.fileId);
-      if (!file || !file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${ctx.input.fileId} does not exist`);
+      const file = await loadFile(deps, ctx);
+      if (!file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.id} has no spec`);
       const spec = (await deps.specs.getById(file.specId))!;
-      ctx.progress({ bytesTotal: file.size });
       const at = file.createdAt;
       const outcome = await ingestCsv(
         ctx as JobContext<unknown>,
@@ -126,9 +133,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
     type: INGEST_ZIP_JOB,
     parseInput: parseFileInput,
     async run(ctx) {
-      const zip = await deps.files.get(ctx.input.fileId);
-      if (!zip) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${ctx.input.fileId} does not exist`);
-      ctx.progress({ bytesTotal: zip.size });
+      const zip = await loadFile(deps, ctx);
       const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-zip-'));
       const tmp = path.join(tmpDir, 'upload.zip');
       const children: Array<{ name: string; fileId: string; state: 'SUCCEEDED' | 'SUCCEEDED_WITH_ERRORS' | 'FAILED'; error?: string }> = [];
@@ -136,7 +141,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       try {
         await pipeline(await openRaw(deps, zip), createWriteStream(tmp));
         await deps.files.deleteChildren(zip.id);
-        const read = await readZipSafely(tmp, {}, async (entry) => {
+        await readZipSafely(tmp, {}, async (entry) => {
           await ctx.checkpoint();
           const base = path.basename(entry.name).replace(/\.csv$/i, '');
           const program = normaliseIdentifier(base);
@@ -164,7 +169,6 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
           children.push({ name: entry.name, fileId: id, state: res.state as 'SUCCEEDED', error: res.error?.message });
         });
-        void read;
       } catch (err) {
         if (err instanceof ZipError) {
           await failFile(deps, zip.id, { code: err.code, message: err.message });

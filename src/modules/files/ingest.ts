@@ -8,6 +8,7 @@ import type { JobContext } from '../jobs/job-runner';
 import type { CompiledSpec } from '../specs/spec.model';
 import { assertIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
+import { keyWithFileId } from './storage-keys';
 
 export interface IngestTarget {
   file: FileRecord;
@@ -130,5 +131,5 @@ export async function ingestCsv(
 }
 
 async function freeKey(storage: ObjectStorage, preferred: string, fileId: string): Promise<string> {
-  return (await storage.head(preferred)) ? preferred.replace(/\.csv$/, `.${fileId}.csv`) : preferred;
+  return (await storage.head(preferred)) ? keyWithFileId(preferred, fileId) : preferred;
 }

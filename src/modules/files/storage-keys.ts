@@ -21,7 +21,7 @@ export const storageKeys = {
   nationalErrors: (program: string, fileId: string, at: Date) => `emission-error/${cqubeDate(at)}/${program}_${fileId}_errors.csv`,
 };
 
-/** The cQube key when free; otherwise the same name with the file id before `.csv`, so no output is overwritten. */
-export function uniqueKey(preferred: string, fileId: string, taken: boolean): string {
-  return taken ? preferred.replace(/\.csv$/, `.${fileId}.csv`) : preferred;
+/** The cQube key with the file id before `.csv`: used when the plain key is taken, so no output is overwritten. */
+export function keyWithFileId(preferred: string, fileId: string): string {
+  return preferred.replace(/\.csv$/, `.${fileId}.csv`);
 }
