@@ -7,7 +7,7 @@ import type { NotificationBus } from '../../shared/pubsub';
 import { hasRole, Role } from '../../shared/roles';
 import { PushStream } from '../../shared/stream';
 import type { JobQueue } from './job-queue';
-import { canTransition, isTerminal, JobState } from './job-state';
+import { isTerminal, JobState } from './job-state';
 import type { Job, JobEvent, JobsStore, ListFilter, Notification, Tx } from './jobs.store';
 
 export const JOB_CANCEL_CHANNEL = 'sluice_job_cancel';
@@ -125,7 +125,7 @@ export class JobsService {
     await this.get(viewer, id);
     return this.store.begin(async (tx) => {
       const current = (await this.store.getForUpdate(tx, id))!;
-      if (!canTransition(current.state, JobState.QUEUED) || current.state !== JobState.FAILED) {
+      if (current.state !== JobState.FAILED) {
         throw new ConflictError(`Only FAILED jobs can be retried; job ${id} is ${current.state}`, { state: current.state });
       }
       const job = await this.store.transition(tx, current, JobState.QUEUED, {
