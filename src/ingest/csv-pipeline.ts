@@ -3,9 +3,12 @@ import Papa from 'papaparse';
 import { MiB } from '../env';
 import type { CompiledSpec } from '../modules/specs/spec.model';
 import { copyEscape, csvEscape, csvLine, safeCsvLine } from './csv-escape';
+import { isUtf8 } from 'node:buffer';
 import {
   checkHeader,
+  compileCellChecks,
   compileRowValidator,
+  type CellCheck,
   type HeaderMapping,
   type HeaderOptions,
   type HeaderProblem,
@@ -14,6 +17,7 @@ import {
   type RowValidator,
 } from './row-validator';
 import { KeyIndex } from './key-index';
+import { ByteSink, FastKind, isIsoDateBytes, planFastColumns, plainDigits, type FastColumn } from './fast-path';
 
 /**
  * Streaming CSV -> validated COPY text.
@@ -67,6 +71,11 @@ export interface CsvPipelineOptions {
   maxRecordLength?: number;
   /** A validator already compiled for `spec` (compile once per spec, reuse across files). */
   validator?: RowValidator;
+  /**
+   * Use the byte-level fast path for plain regions (default true). `false` sends every record
+   * through papaparse and the string validator: the reference the fast path is tested against.
+   */
+  fastPath?: boolean;
 }
 
 export interface CsvPipelineCounts {
@@ -119,6 +128,21 @@ export class AbortError extends Error {
 
 type Newline = '\n' | '\r\n' | '\r';
 
+const EMPTY = Buffer.alloc(0);
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** Fast-path cell flags: a byte below 32 or a backslash; a byte of a multi-byte character. */
+const SPECIAL_BYTES = 1;
+const HIGH_BYTES = 2;
+
+/** Writes `v` (a non-negative integer) in decimal at `o`; returns the offset after it. */
+function writeUint(out: Buffer, o: number, v: number): number {
+  let digits = 1;
+  for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+  let at = o + digits;
+  for (let t = v; at > o; t = Math.floor(t / 10)) out[--at] = 48 + (t % 10);
+  return o + digits;
+}
+
 /**
  * Reads a CSV from `input` (bytes, UTF-8, optional BOM, LF/CRLF/CR, RFC 4180 quoting), validates
  * every record against `spec`, writes valid rows to `sinks.copy` (and `sinks.validCsv`) and reports
@@ -142,22 +166,18 @@ export async function runCsvPipeline(
   signal?.addEventListener('abort', onAbort, { once: true });
   const detachSinks = run.watchSinks();
   try {
-    // TextDecoder drops a leading BOM and keeps multi-byte characters split across chunks intact.
-    const decoder = new TextDecoder('utf-8');
-    let first = true;
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       if (signal?.aborted) throw new AbortError(signal.reason);
       if (typeof chunk === 'string') {
-        // A stream with setEncoding() delivers text: count its UTF-8 bytes and drop the BOM ourselves.
+        // A stream with setEncoding() delivers text: count its UTF-8 bytes and go the string way.
         run.counts.bytes += Buffer.byteLength(chunk);
-        await run.feed(first ? chunk.replace(/^\uFEFF/, '') : chunk, false);
+        await run.feedText(chunk);
       } else {
         run.counts.bytes += chunk.byteLength;
-        await run.feed(decoder.decode(chunk, { stream: true }), false);
+        await run.feedBytes(chunk);
       }
-      first = false;
     }
-    await run.feed(decoder.decode(), true);
+    await run.finish();
     return run.result();
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -189,6 +209,21 @@ class PipelineRun {
   private mapping: HeaderMapping | null = null;
   private lastProgressAt = 0;
 
+  // Byte mode (Buffer input): see feedBytes.
+  private readonly checks: CellCheck[];
+  private readonly useFast: boolean;
+  /** Input bytes after the last complete line, not parsed yet. */
+  private pendingBytes: Buffer = EMPTY;
+  /** False until the leading BOM (if any) has been dropped. */
+  private started = false;
+  private fastColumns: FastColumn[] | null = null;
+  private cellStarts = new Int32Array(0);
+  private cellEnds = new Int32Array(0);
+  private cellFlags = new Int32Array(0);
+  private readonly prefixBytes: Buffer;
+  private readonly copyBytes = new ByteSink(128 * 1024);
+  private readonly validBytes = new ByteSink(64 * 1024);
+
   constructor(
     private readonly spec: CompiledSpec,
     private readonly sinks: CsvPipelineSinks,
@@ -201,6 +236,9 @@ class PipelineRun {
     this.filePrefix = `${copyEscape(opts.fileId)}\t`;
     this.progressEvery = Math.max(1, opts.progressEveryRows ?? DEFAULT_PROGRESS_EVERY_ROWS);
     this.maxRecordLength = opts.maxRecordLength ?? DEFAULT_MAX_RECORD_LENGTH;
+    this.checks = compileCellChecks(spec);
+    this.useFast = opts.fastPath !== false;
+    this.prefixBytes = Buffer.from(this.filePrefix, 'utf8');
   }
 
   /**
@@ -216,6 +254,287 @@ class PipelineRun {
     return () => {
       for (const s of streams) s.off('error', onError);
     };
+  }
+
+  /** A text chunk (a stream with an encoding set): the papaparse path. */
+  async feedText(chunk: string): Promise<void> {
+    let text = chunk;
+    if (this.pendingBytes.length > 0) {
+      text = this.pendingBytes.toString('utf8') + text;
+      this.pendingBytes = EMPTY;
+    }
+    if (!this.started) {
+      text = text.replace(/^\uFEFF/, '');
+      this.started = true;
+    }
+    await this.feed(text, false);
+  }
+
+  /**
+   * A byte chunk. The complete lines it ends (up to its last line break) form a region: a region
+   * of plain lines (no quote, no stray CR, valid UTF-8) goes through the byte-level fast path,
+   * anything else from the first line the fast path cannot take goes through papaparse, whose
+   * unfinished record (an open quote) is kept as pending bytes for the next chunk.
+   */
+  async feedBytes(chunk: Buffer): Promise<void> {
+    if (this.pending.length > 0) {
+      // Text chunks came first (mixed input): continue in bytes.
+      this.pendingBytes = Buffer.from(this.pending, 'utf8');
+      this.pending = '';
+    }
+    let buf = this.pendingBytes.length > 0 ? Buffer.concat([this.pendingBytes, chunk]) : chunk;
+    if (!this.started) {
+      if (buf.length < 3 && BOM.subarray(0, buf.length).equals(buf)) {
+        this.pendingBytes = buf;
+        return;
+      }
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+      this.started = true;
+    }
+    let end = buf.lastIndexOf(this.newline === '\r' ? 13 : 10) + 1;
+    if (end === 0 && this.newline === null) end = buf.lastIndexOf(13) + 1;
+    if (end === 0) {
+      this.pendingBytes = buf;
+      if (buf.length > this.maxRecordLength) this.keepPending(buf.toString('utf8'));
+      return;
+    }
+    let at = 0;
+    if (this.fastColumns !== null && this.pending === '' && (this.newline === '\n' || this.newline === '\r\n') && isUtf8(buf.subarray(0, end))) {
+      at = await this.fastRegion(buf, end);
+    }
+    let rest = buf.subarray(end);
+    if (at < end) {
+      await this.feed(buf.toString('utf8', at, end), false);
+      if (this.pending.length > 0) {
+        rest = Buffer.concat([Buffer.from(this.pending, 'utf8'), rest]);
+        this.pending = '';
+      }
+    } else {
+      this.reportProgress();
+    }
+    this.pendingBytes = rest;
+  }
+
+  /** The end of the input: the last line (without a line break) and whatever papaparse holds. */
+  async finish(): Promise<void> {
+    let buf = this.pendingBytes;
+    this.pendingBytes = EMPTY;
+    if (!this.started && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    await this.feed(buf.toString('utf8'), true);
+  }
+
+  /**
+   * The fast path over `buf[0, end)` (complete lines, valid UTF-8). Cells are found and checked on
+   * the bytes and COPY text is written as bytes; a cell the byte checks cannot vouch for is decoded
+   * and given to its CellCheck; a row any check refuses is re-read as text and handled like a
+   * papaparse record (error report, onInvalid). Returns where it stopped: `end`, or the start of a
+   * line with a quote or a stray line break, from which papaparse takes over.
+   */
+  private async fastRegion(buf: Buffer, end: number): Promise<number> {
+    const cols = this.fastColumns!;
+    const count = cols.length;
+    const fieldCount = this.mapping!.fieldCount;
+    const crlf = this.newline === '\r\n';
+    const cs = this.cellStarts;
+    const ce = this.cellEnds;
+    const cf = this.cellFlags;
+    const copy = this.copyBytes;
+    const valid = this.sinks.validCsv ? this.validBytes : null;
+    const prefix = this.prefixBytes;
+    const keys = this.seenKeys;
+    const keyValues: string[] = keys ? new Array<string>(this.keyIndexes.length) : [];
+    const keyOrder = this.keyIndexes.map((_, k) => k);
+    const invalid: InvalidRow[] = [];
+    let pos = 0;
+    let stop = end;
+
+    lines: while (pos < end) {
+      const lineStart = pos;
+      let cellStart = pos;
+      let flags = 0;
+      let n = 0;
+      let i = pos;
+      let contentEnd: number;
+      for (;;) {
+        const b = buf[i]!;
+        if (b === 44) {
+          if (n < fieldCount) {
+            cs[n] = cellStart;
+            ce[n] = i;
+            cf[n] = flags;
+          }
+          n++;
+          cellStart = i + 1;
+          flags = 0;
+        } else if (b < 32 || b === 92 || b === 34 || b >= 128) {
+          if (b === 10) {
+            if (crlf) {
+              stop = lineStart; // a bare LF in a CRLF file is cell text to papaparse
+              break lines;
+            }
+            contentEnd = i;
+            break;
+          }
+          if (b === 13) {
+            if (crlf && buf[i + 1] === 10) {
+              contentEnd = i;
+              i++;
+              break;
+            }
+            stop = lineStart;
+            break lines;
+          }
+          if (b === 34) {
+            stop = lineStart;
+            break lines;
+          }
+          flags |= b >= 128 ? HIGH_BYTES : SPECIAL_BYTES;
+        }
+        i++;
+      }
+      if (n < fieldCount) {
+        cs[n] = cellStart;
+        ce[n] = contentEnd;
+        cf[n] = flags;
+      }
+      n++;
+      pos = i + 1;
+      const line = this.nextLine++;
+      if (contentEnd === lineStart) continue; // blank line
+      // A wrong cell count, or a lone padded cell (maybe a whitespace-only line): the string way.
+      if (n !== fieldCount || (n === 1 && (buf[lineStart]! <= 32 || buf[contentEnd - 1]! <= 32))) {
+        this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
+        continue;
+      }
+
+      const rowStart = copy.at;
+      const budget = prefix.length + 16 + 3 * (contentEnd - lineStart) + 3 * count;
+      copy.ensure(budget);
+      let out = copy.buf;
+      let o = rowStart + prefix.copy(out, rowStart);
+      o = writeUint(out, o, line);
+      let ok = true;
+      for (let c = 0; c < count; c++) {
+        out[o++] = 9;
+        const col = cols[c]!;
+        const valueStart = o;
+        const src = col.source;
+        if (src < 0) {
+          out[o++] = 92;
+          out[o++] = 78;
+        } else {
+          const s = cs[src]!;
+          const e = ce[src]!;
+          const f = cf[src]!;
+          let vouched = false;
+          if (s === e) {
+            if (!col.nullable) {
+              ok = false;
+              break;
+            }
+            out[o++] = 92;
+            out[o++] = 78;
+            vouched = true;
+          } else if (buf[s]! > 32 && buf[e - 1]! > 32) {
+            switch (col.kind) {
+              case FastKind.Text:
+                vouched = (f & SPECIAL_BYTES) === 0;
+                break;
+              case FastKind.Digits: {
+                const v = plainDigits(buf, s, e);
+                if (v >= 0) {
+                  if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v))) {
+                    ok = false;
+                    break;
+                  }
+                  vouched = true;
+                }
+                break;
+              }
+              case FastKind.IsoDate:
+                vouched = e - s === 10 && isIsoDateBytes(buf, s);
+                break;
+              default:
+                break;
+            }
+            if (!ok) break;
+            if (vouched) {
+              for (let k = s; k < e; k++) out[o++] = buf[k]!;
+            }
+          }
+          if (!vouched) {
+            const checked = col.check(buf.toString((f & HIGH_BYTES) !== 0 ? 'utf8' : 'latin1', s, e));
+            if (typeof checked !== 'string') {
+              ok = false;
+              break;
+            }
+            copy.at = o;
+            copy.ensure(3 * checked.length + budget);
+            out = copy.buf;
+            o += out.write(checked, o, 'utf8');
+          }
+        }
+        if (keys && col.key) keyValues[this.keyIndexes.indexOf(c)] = out.toString('utf8', valueStart, o);
+      }
+      if (ok && keys && keys.firstLineOf(keyValues, keyOrder, line) !== -1) ok = false;
+      if (!ok) {
+        // Re-read as text: the string path finds every error of the row (or the duplicate key).
+        copy.at = rowStart;
+        this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
+        continue;
+      }
+      out[o++] = 10;
+      copy.at = o;
+      this.counts.total++;
+      this.counts.valid++;
+      if (valid) {
+        const length = contentEnd - lineStart;
+        valid.ensure(length + 1);
+        buf.copy(valid.buf, valid.at, lineStart, contentEnd);
+        valid.at += length;
+        valid.buf[valid.at++] = 10;
+      }
+    }
+    await this.write(this.sinks.copy, copy.take() ?? EMPTY);
+    if (valid) await this.write(this.sinks.validCsv!, valid.take() ?? EMPTY);
+    await this.reportInvalid(invalid);
+    return stop;
+  }
+
+  /**
+   * One quote-free record met by the fast path, handled as papaparse's records are: blank lines
+   * skipped, the string validator and the key check, outputs into the byte sinks.
+   */
+  private stringRow(cells: string[], line: number, invalid: InvalidRow[]): void {
+    if (cells.length === 1 && cells[0]!.trim() === '') return;
+    this.counts.total++;
+    let result = this.validate(cells, this.mapping!);
+    if (result.ok && this.seenKeys !== null) result = this.checkKey(result, line);
+    if (result.ok) {
+      this.counts.valid++;
+      this.copyBytes.writeString(`${this.filePrefix}${line}\t${result.values.join('\t')}\n`);
+      if (this.sinks.validCsv) this.validBytes.writeString(csvLine(cells));
+      return;
+    }
+    this.counts.invalid++;
+    invalid.push({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(',') });
+  }
+
+  /** The error file's records and onInvalid calls for rows the fast path refused, in file order. */
+  private async reportInvalid(rows: InvalidRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const { errorCsv, onInvalid } = this.sinks;
+    if (errorCsv) {
+      let errorOut = '';
+      for (const row of rows) errorOut += safeCsvLine(errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
+      await this.write(errorCsv, errorOut);
+    }
+    if (onInvalid) {
+      for (const row of rows) {
+        const pendingCall = onInvalid(row);
+        if (pendingCall) await pendingCall;
+      }
+    }
   }
 
   /** Parses `text` (appended to the pending partial record) and handles every complete record. */
@@ -292,6 +611,15 @@ class PipelineRun {
     if (!checked.ok) throw new HeaderError(checked.problems);
     this.header = cells;
     this.mapping = checked.mapping;
+    const columns = planFastColumns(this.spec, checked.mapping, this.checks);
+    // An absent column that needs a value fails every row: not a case worth a fast path.
+    if (this.useFast && columns.every((c) => c.source >= 0 || c.nullable)) {
+      this.fastColumns = columns;
+      const n = checked.mapping.fieldCount;
+      this.cellStarts = new Int32Array(n);
+      this.cellEnds = new Int32Array(n);
+      this.cellFlags = new Int32Array(n);
+    }
   }
 
   /** Marks the row invalid when its key repeats an earlier valid row's key. */
@@ -305,7 +633,7 @@ class PipelineRun {
     };
   }
 
-  private async write(stream: Writable, text: string): Promise<void> {
+  private async write(stream: Writable, text: string | Buffer): Promise<void> {
     if (this.sinkError) throw this.sinkError;
     if (text.length === 0) return;
     if (stream.destroyed || stream.writableEnded) throw stream.errored ?? new Error('A CSV pipeline sink was closed before the input ended');

@@ -732,3 +732,88 @@ describe('escape helpers', () => {
     expect(COPY_NULL).toBe('\\N');
   });
 });
+
+describe('the byte-level fast path', () => {
+  /** mulberry32: a seeded generator, so a failing case can be replayed. */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+
+  const spec = specWith(
+    {
+      id: { type: 'string', shouldNotNull: true, unique: true },
+      name: { type: 'string' },
+      n: { type: 'integer', minimum: 0, maximum: 1000 },
+      x: { type: 'number', enum: [1, 2, 3.5, 40] },
+      d: { type: 'date' },
+      dm: { type: 'date', dateFormat: 'DD/MM/YY' },
+      flag: { type: 'boolean' },
+      code: { type: 'string', enum: ['A', 'B'], shouldNotNull: true },
+    },
+    ['id', 'code'],
+  );
+  const cells: Record<string, readonly string[]> = {
+    id: ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', '', ' k9', 'k\\1', 'k\t2', 'é1'],
+    name: ['plain', '', ' padded ', 'tab\there', 'back\\slash', 'नाम', '"quoted, comma"', '"two\nlines"', 'nul\u0000x', '=cmd', '  '],
+    n: ['0', '7', '1000', '1001', '-1', '+5', '007', ' 12 ', '1.5', 'x', '', '123456789012345678'],
+    x: ['1', '2', '3.5', '40', '3.50', '04', '5', 'NaN', '', ' 2'],
+    d: ['2024-02-29', '2023-02-29', '2024-13-01', '2024-1-01', ' 2024-01-01', '', '0000-01-01', '2024-04-31', '9999-12-31'],
+    dm: ['01/02/24', '1/2/24', '31/02/24', '', '01/02/2024'],
+    flag: ['true', 'no', 'maybe', '', 'TRUE'],
+    code: ['A', 'B', 'C', '', ' A'],
+  };
+  const header = Object.keys(cells);
+
+  function randomCsv(seed: number, eol: '\n' | '\r\n'): Buffer {
+    const r = rng(seed);
+    const lines: string[] = [r() < 0.5 ? header.join(',') : header.map((h) => h.toUpperCase()).join(',')];
+    for (let i = 0; i < 400; i++) {
+      const roll = r();
+      if (roll < 0.03) lines.push('');
+      else if (roll < 0.05) lines.push('   ');
+      else if (roll < 0.08) lines.push(header.slice(0, 3).map((h) => pick(r, cells[h]!)).join(','));
+      else if (roll < 0.1) lines.push([...header.map((h) => pick(r, cells[h]!)), 'extra'].join(','));
+      else {
+        // Mostly clean rows, so long fast runs alternate with rows the fast path hands over.
+        const clean = r() < 0.7;
+        lines.push(header.map((h) => (clean ? cells[h]![Math.floor(r() * 3)]! : pick(r, cells[h]!))).join(','));
+      }
+    }
+    let text = lines.join(eol) + (r() < 0.5 ? eol : '');
+    if (seed % 5 === 0) text = `\uFEFF${text}`;
+    const bytes = Buffer.from(text, 'utf8');
+    // Now and then an invalid UTF-8 byte, which both paths must turn into U+FFFD the same way.
+    if (seed % 7 === 0) bytes[Math.floor(bytes.length / 2)] = 0xff;
+    return bytes;
+  }
+
+  it('gives exactly what the papaparse path gives, on random files in every chunking', async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      for (const eol of ['\n', '\r\n'] as const) {
+        const csv = randomCsv(seed, eol);
+        for (const size of [0, 1, 13, 4096]) {
+          const fast = await run(csv, spec, { fastPath: true }, size);
+          const slow = await run(csv, spec, { fastPath: false }, size);
+          const view = (x: Run) => ({ result: x.result, copy: x.copy.text, valid: x.valid.text, errors: x.errors.text, invalid: x.invalid });
+          expect({ seed, eol, size, ...view(fast) }).toEqual({ seed, eol, size, ...view(slow) });
+        }
+      }
+    }
+  });
+
+  it('keeps valid rows byte for byte in the valid-rows file and writes COPY text straight from the bytes', async () => {
+    const csv = 'id,name,n,x,d,dm,flag,code\nk1,नाम,7,40,2024-02-29,1/2/24,yes,A\nk2,,0,,,,,B\n';
+    const { copy, valid, result } = await runEveryWay(csv, spec);
+    expect(result.valid).toBe(2);
+    expect(valid.text).toBe(csv);
+    expect(copy.lines).toEqual(['f1\t2\tk1\tनाम\t7\t40\t2024-02-29\t2024-02-01\tt\tA', 'f1\t3\tk2\t\\N\t0\t\\N\t\\N\t\\N\t\\N\tB']);
+  });
+});

@@ -9,6 +9,7 @@ import type { CompiledSpec } from '../specs/spec.model';
 import { assertIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { keyWithFileId } from './storage-keys';
+import { isUuid } from '../../shared/cursor';
 
 export interface IngestTarget {
   file: FileRecord;
@@ -65,8 +66,8 @@ export async function ingestCsv(
   let failure: IngestOutcome['failure'] = null;
   try {
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
-      await tx`delete from ${tx(table)} where _file_id = ${file.id}`;
-      const copy = await tx`copy ${tx(table)} (${tx(columns)}) from stdin`.writable();
+      const into = await prepareRowTable(tx, table, file.id);
+      const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin`.writable();
       try {
         result = await runCsvPipeline(
           input,
@@ -104,6 +105,7 @@ export async function ingestCsv(
       }
       // Nothing of a failed file stays in its table.
       if (failure) throw new Rollback();
+      await into.attach();
     });
   } catch (err) {
     await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
@@ -128,6 +130,43 @@ export async function ingestCsv(
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey };
+}
+
+/**
+ * Where a file's rows are COPYed. Spec tables are partitioned by file (LIST on `_file_id`): each
+ * file is loaded into a fresh table of its own with no index (a CHECK on `_file_id` lets ATTACH
+ * skip its scan), its primary key is then built in one sort, and the table is attached as the
+ * file's partition, all in the caller's transaction. Building the key once costs a fraction of
+ * maintaining it row by row during COPY (bench/stages.bench.ts, case G). A retry drops the earlier
+ * attempt's partition, so rows are never duplicated. A spec table created before partitioning
+ * (not partitioned) gets the old way: delete the file's rows, COPY into the table.
+ */
+async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<{ table: string; attach: () => Promise<void> }> {
+  if (!isUuid(fileId)) throw new Error(`file id ${JSON.stringify(fileId)} is not a UUID`);
+  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${table})`;
+  if (kind?.relkind !== 'p') {
+    await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
+    return { table, attach: async () => undefined };
+  }
+  const partition = filePartitionName(fileId);
+  await tx.unsafe(`drop table if exists ${partition}`);
+  await tx.unsafe(`create table ${partition} (like ${table} including defaults, constraint ${partition}_file check (_file_id = '${fileId}'))`);
+  return {
+    table: partition,
+    attach: async () => {
+      await tx.unsafe(`set local maintenance_work_mem = '${PK_BUILD_MEMORY}'`);
+      await tx.unsafe(`alter table ${partition} add constraint ${partition}_pkey primary key (_file_id, _line)`);
+      await tx.unsafe(`alter table ${table} attach partition ${partition} for values in ('${fileId}')`);
+    },
+  };
+}
+
+/** Memory PostgreSQL may use to sort one file's primary key (per load, released at commit). */
+const PK_BUILD_MEMORY = '128MB';
+
+/** The partition holding one file's rows: `dsf_<file id without dashes>` (36 characters). */
+export function filePartitionName(fileId: string): string {
+  return assertIdentifier(`dsf_${fileId.replace(/-/g, '').toLowerCase()}`);
 }
 
 async function freeKey(storage: ObjectStorage, preferred: string, fileId: string): Promise<string> {
