@@ -1,5 +1,5 @@
 CREATE TABLE "skill_frameworks" (
-	"ctid" text PRIMARY KEY NOT NULL,
+	"ce_ctid" text PRIMARY KEY NOT NULL,
 	"uri" text NOT NULL,
 	"name" text,
 	"description" text,
@@ -16,7 +16,7 @@ CREATE TABLE "skills" (
 	"name" text NOT NULL,
 	"description" text NOT NULL,
 	"reference_id" text NOT NULL,
-	"ctid" text,
+	"ce_ctid" text,
 	"parent_nodes" uuid[] DEFAULT '{}'::uuid[] NOT NULL,
 	"child_nodes" uuid[] DEFAULT '{}'::uuid[] NOT NULL,
 	"framework_ctid" text,
@@ -34,7 +34,7 @@ CREATE TABLE "skills" (
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX "skills_ctid_idx" ON "skills" USING btree ("ctid");--> statement-breakpoint
+CREATE UNIQUE INDEX "skills_ctid_idx" ON "skills" USING btree ("ce_ctid");--> statement-breakpoint
 CREATE INDEX "skills_created_at_idx" ON "skills" USING btree ("created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "skills_framework_idx" ON "skills" USING btree ("framework_ctid");--> statement-breakpoint
 CREATE INDEX "skills_source_name_idx" ON "skills" USING btree ("source_name");

@@ -4,7 +4,7 @@ import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } fr
 /** Competency frameworks imported from a registry: the framework node as fetched, and when. */
 export const skillFrameworks = pgTable('skill_frameworks', {
   /** Credential Engine CTID (`ce-<uuid>`). */
-  ctid: text('ctid').primaryKey(),
+  ctid: text('ce_ctid').primaryKey(),
   uri: text('uri').notNull(),
   name: text('name'),
   description: text('description'),
@@ -29,7 +29,8 @@ export const skills = pgTable(
     name: text('name').notNull(),
     description: text('description').notNull(),
     referenceId: text('reference_id').notNull(),
-    ctid: text('ctid'),
+    // Why not "ctid": that is a PostgreSQL system column name.
+    ctid: text('ce_ctid'),
     parentNodes: uuid('parent_nodes').array().notNull().default(sql`'{}'::uuid[]`),
     childNodes: uuid('child_nodes').array().notNull().default(sql`'{}'::uuid[]`),
     frameworkCtid: text('framework_ctid'),

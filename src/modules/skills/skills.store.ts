@@ -50,7 +50,7 @@ function toSkill(r: Record<string, unknown>): SkillRecord {
     name: r['name'] as string,
     description: r['description'] as string,
     referenceId: r['reference_id'] as string,
-    ctid: (r['ctid'] as string | null) ?? null,
+    ctid: (r['ce_ctid'] as string | null) ?? null,
     parentNodes: (r['parent_nodes'] as string[]) ?? [],
     childNodes: (r['child_nodes'] as string[]) ?? [],
     frameworkCtid: (r['framework_ctid'] as string | null) ?? null,
@@ -82,9 +82,9 @@ export class SkillsStore {
    */
   async writeFramework(tx: Tx, fw: ParsedFramework, jobId: string): Promise<FrameworkWrite> {
     await tx`
-      insert into skill_frameworks (ctid, uri, name, description, source_name, raw, competency_count, import_job_id)
+      insert into skill_frameworks (ce_ctid, uri, name, description, source_name, raw, competency_count, import_job_id)
       values (${fw.ctid}, ${fw.uri}, ${fw.name}, ${fw.description}, ${CREDENTIAL_ENGINE_SOURCE}, ${json(tx, fw.raw)}, ${fw.competencies.length}, ${jobId})
-      on conflict (ctid) do update set uri = excluded.uri, name = excluded.name, description = excluded.description,
+      on conflict (ce_ctid) do update set uri = excluded.uri, name = excluded.name, description = excluded.description,
         raw = excluded.raw, competency_count = excluded.competency_count, import_job_id = excluded.import_job_id, imported_at = now()`;
 
     const input = fw.competencies.map((c) => ({
@@ -100,22 +100,22 @@ export class SkillsStore {
     }));
     const written = input.length
       ? await tx`
-          insert into skills (ctid, name, description, reference_id, keywords, category, raw, position, source_uri,
+          insert into skills (ce_ctid, name, description, reference_id, keywords, category, raw, position, source_uri,
                               source_name, framework_ctid, framework_name, framework_uri, import_job_id)
           select x.ctid, x.name, x.description, x.reference_id, x.keywords, x.category, x.raw, x.position, x.source_uri,
                  ${CREDENTIAL_ENGINE_SOURCE}, ${fw.ctid}, ${fw.name}, ${fw.uri}, ${jobId}::uuid
           from jsonb_to_recordset(${json(tx, input)}) as x(ctid text, name text, description text, reference_id text,
                keywords text[], category text, raw jsonb, position int, source_uri text)
-          on conflict (ctid) do update set name = excluded.name, description = excluded.description,
+          on conflict (ce_ctid) do update set name = excluded.name, description = excluded.description,
             reference_id = excluded.reference_id, keywords = excluded.keywords, category = excluded.category,
             raw = excluded.raw, position = excluded.position, source_uri = excluded.source_uri,
             source_name = excluded.source_name, framework_ctid = excluded.framework_ctid,
             framework_name = excluded.framework_name, framework_uri = excluded.framework_uri,
             import_job_id = excluded.import_job_id, removed_at = null, updated_at = now()
-          returning id, ctid, (xmax = 0) as inserted`
+          returning id, ce_ctid, (xmax = 0) as inserted`
       : [];
 
-    const idOf = new Map(written.map((r) => [r['ctid'] as string, r['id'] as string]));
+    const idOf = new Map(written.map((r) => [r['ce_ctid'] as string, r['id'] as string]));
     const tree = fw.competencies.map((c) => ({
       id: idOf.get(c.ctid)!,
       parents: c.parentCtids.map((p) => idOf.get(p)!),
@@ -131,7 +131,7 @@ export class SkillsStore {
     const removed = await tx`
       update skills set removed_at = now(), updated_at = now()
       where framework_ctid = ${fw.ctid} and source_name = ${CREDENTIAL_ENGINE_SOURCE} and removed_at is null
-        and ctid <> all(select jsonb_array_elements_text(${json(tx, fw.competencies.map((c) => c.ctid))}))
+        and ce_ctid <> all(select jsonb_array_elements_text(${json(tx, fw.competencies.map((c) => c.ctid))}))
       returning id`;
 
     const created = written.filter((r) => r['inserted'] === true).length;
