@@ -30,7 +30,7 @@ CREATE TABLE "skills" (
 	"position" integer DEFAULT 0 NOT NULL,
 	"import_job_id" uuid,
 	"removed_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint

@@ -47,7 +47,9 @@ export const skills = pgTable(
     importJobId: uuid('import_job_id'),
     /** Set when a re-import no longer finds the competency in its framework. */
     removedAt: timestamp('removed_at', { withTimezone: true }),
-    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    // Why millisecond precision: the page cursor carries a JS Date (milliseconds); with
+    // microseconds, rows of one import (same now()) would fall between cursor and row.
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
