@@ -180,6 +180,26 @@ describe('importCredentialEngine', () => {
     expect(n).toBe(0);
   });
 
+  it('leaves nothing half-written when storing a framework fails', async () => {
+    const doc = await fixtureGraph();
+    const fw = doc['@graph'][0]!;
+    fw['@id'] = `https://credentialengineregistry.org/resources/${X(10)}`;
+    fw['ceterms:ctid'] = X(10);
+    doc['@graph'] = [
+      fw,
+      { '@type': 'ceasn:Competency', '@id': `x/${X(11)}`, 'ceterms:ctid': X(11), 'ceasn:competencyText': { en: 'Stored first' } },
+      // PostgreSQL's jsonb refuses \u0000: the second row of the batch fails inside the transaction.
+      { '@type': 'ceasn:Competency', '@id': `x/${X(12)}`, 'ceterms:ctid': X(12), 'ceasn:competencyText': { en: 'Poison' }, 'ex:note': 'a\u0000b' },
+    ];
+    reg.routes.set(`/graph/${X(10)}`, { body: doc });
+    const job = await importAndWait([X(10)]);
+    expect(job.state).toBe('FAILED');
+    expect(resultOf(job).frameworks[0]!.error).toMatchObject({ code: 'STORE_FAILED', message: expect.stringContaining('server log') });
+    expect(await skillByCtid(X(11))).toBeUndefined();
+    const [{ n }] = (await t.database.sql`select count(*)::int as n from skill_frameworks where ce_ctid = ${X(10)}`) as unknown as [{ n: number }];
+    expect(n).toBe(0);
+  });
+
   it('ends FAILED when its only framework fails', async () => {
     const job = await importAndWait([X(6)]);
     expect(job.state).toBe('FAILED');
