@@ -49,6 +49,14 @@ async function importAndWait(entries: string[]): Promise<JobFieldsFragment> {
 type Result = { frameworks: Array<{ ctid: string; state: string; error?: { code: string; message: string }; created?: number; updated?: number; removed?: number; problems?: Array<{ code: string }> }>; totals: Record<string, number> };
 const resultOf = (job: JobFieldsFragment) => job.result as Result;
 
+/** Serves `/graph/<ctid>`: the fixture's framework node renamed to `ctid`, with these competencies. */
+async function serveFramework(ctid: string, competencies: Array<Record<string, unknown>>): Promise<void> {
+  const doc = await fixtureGraph();
+  const fw = { ...doc['@graph'][0]!, '@id': `https://credentialengineregistry.org/resources/${ctid}`, 'ceterms:ctid': ctid };
+  const nodes = competencies.map((c) => ({ '@type': 'ceasn:Competency', '@id': `https://credentialengineregistry.org/resources/${String(c['ceterms:ctid'])}`, ...c }));
+  reg.routes.set(`/graph/${ctid}`, { body: { ...doc, '@graph': [fw, ...nodes] } });
+}
+
 async function skillByCtid(ctid: string) {
   const [row] = await t.database.sql`select id from skills where ce_ctid = ${ctid}`;
   return row?.['id'] as string | undefined;
@@ -181,17 +189,11 @@ describe('importCredentialEngine', () => {
   });
 
   it('leaves nothing half-written when storing a framework fails', async () => {
-    const doc = await fixtureGraph();
-    const fw = doc['@graph'][0]!;
-    fw['@id'] = `https://credentialengineregistry.org/resources/${X(10)}`;
-    fw['ceterms:ctid'] = X(10);
-    doc['@graph'] = [
-      fw,
-      { '@type': 'ceasn:Competency', '@id': `x/${X(11)}`, 'ceterms:ctid': X(11), 'ceasn:competencyText': { en: 'Stored first' } },
+    await serveFramework(X(10), [
+      { 'ceterms:ctid': X(11), 'ceasn:competencyText': { en: 'Stored first' } },
       // PostgreSQL's jsonb refuses \u0000: the second row of the batch fails inside the transaction.
-      { '@type': 'ceasn:Competency', '@id': `x/${X(12)}`, 'ceterms:ctid': X(12), 'ceasn:competencyText': { en: 'Poison' }, 'ex:note': 'a\u0000b' },
-    ];
-    reg.routes.set(`/graph/${X(10)}`, { body: doc });
+      { 'ceterms:ctid': X(12), 'ceasn:competencyText': { en: 'Poison' }, 'ex:note': 'a\u0000b' },
+    ]);
     const job = await importAndWait([X(10)]);
     expect(job.state).toBe('FAILED');
     expect(resultOf(job).frameworks[0]!.error).toMatchObject({ code: 'STORE_FAILED', message: expect.stringContaining('server log') });
@@ -208,16 +210,10 @@ describe('importCredentialEngine', () => {
   });
 
   it('skips invalid competencies and ends SUCCEEDED_WITH_ERRORS', async () => {
-    const doc = await fixtureGraph();
-    const fw = doc['@graph'][0]!;
-    fw['@id'] = `https://credentialengineregistry.org/resources/${X(7)}`;
-    fw['ceterms:ctid'] = X(7);
-    doc['@graph'] = [
-      fw,
-      { '@type': 'ceasn:Competency', '@id': `x/${X(8)}`, 'ceterms:ctid': X(8), 'ceasn:competencyText': { en: 'Valid one' }, 'ceasn:isPartOf': fw['@id'] },
-      { '@type': 'ceasn:Competency', '@id': `x/${X(9)}`, 'ceterms:ctid': X(9), 'ceasn:competencyLabel': { en: 'No text' } },
-    ];
-    reg.routes.set(`/graph/${X(7)}`, { body: doc });
+    await serveFramework(X(7), [
+      { 'ceterms:ctid': X(8), 'ceasn:competencyText': { en: 'Valid one' }, 'ceasn:isPartOf': `https://credentialengineregistry.org/resources/${X(7)}` },
+      { 'ceterms:ctid': X(9), 'ceasn:competencyLabel': { en: 'No text' } },
+    ]);
     const job = await importAndWait([X(7)]);
     expect(job.state).toBe('SUCCEEDED_WITH_ERRORS');
     expect(job.error!.code).toBe('SOME_COMPETENCIES_INVALID');

@@ -2,6 +2,7 @@
  * CTDL-ASN parsing: a Credential Engine `/graph/<ctid>` (or `/resources/<ctid>`) document into a
  * framework and its competencies with the tree rebuilt. Pure: no I/O, no database.
  */
+import { CodedError } from './coded-error';
 
 /** A CTID: `ce-` and a UUID. */
 export const CTID_PATTERN = /^ce-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -15,15 +16,7 @@ export enum CtdlErrorCode {
   INVALID_DOCUMENT = 'INVALID_DOCUMENT',
 }
 
-export class CtdlError extends Error {
-  constructor(
-    readonly code: CtdlErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CtdlError';
-  }
-}
+export class CtdlError extends CodedError<CtdlErrorCode> {}
 
 /** One competency's problem: it is skipped and counted as failed; the rest of its framework is kept. */
 export interface CompetencyProblem {

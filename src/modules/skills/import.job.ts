@@ -1,8 +1,9 @@
 import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
 import type { JobHandler, JobOutcome } from '../jobs/job-runner';
 import { JobState } from '../jobs/job-state';
-import { CTID_PATTERN, CtdlError, parseFrameworkDocument, type CompetencyProblem } from './ctdl';
-import { RegistryError, type RegistryClient } from './registry-client';
+import { CodedError } from './coded-error';
+import { CTID_PATTERN, parseFrameworkDocument, type CompetencyProblem } from './ctdl';
+import type { RegistryClient } from './registry-client';
 import { IMPORT_CREDENTIAL_ENGINE_JOB, type ImportInput } from './skills.service';
 import type { SkillsStore } from './skills.store';
 
@@ -88,7 +89,7 @@ export function importCredentialEngineJob(deps: ImportDeps): JobHandler<ImportIn
         } catch (err) {
           if (err instanceof JobStopped || ctx.signal.aborted) throw err;
           let error: { code: string; message: string };
-          if (err instanceof RegistryError || err instanceof CtdlError) {
+          if (err instanceof CodedError) {
             error = { code: err.code, message: err.message };
           } else {
             ctx.log.error({ err, framework: ref.ctid }, 'framework could not be stored');

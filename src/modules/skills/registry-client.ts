@@ -2,6 +2,7 @@ import dns from 'node:dns';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net, { type LookupFunction } from 'node:net';
+import { CodedError } from './coded-error';
 
 /** Why a registry request failed. Closed: stored in job results, documented in the README. */
 export enum RegistryErrorCode {
@@ -23,15 +24,7 @@ export enum RegistryErrorCode {
   REGISTRY_BAD_JSON = 'REGISTRY_BAD_JSON',
 }
 
-export class RegistryError extends Error {
-  constructor(
-    readonly code: RegistryErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
+export class RegistryError extends CodedError<RegistryErrorCode> {}
 
 export interface RegistryClientOptions {
   /** Origin of the registry, e.g. https://credentialengineregistry.org. Only this host is contacted. */
