@@ -10,6 +10,16 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** An http(s) URL with nothing after the host (a trailing slash is allowed). */
+function isHttpOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 /**
@@ -71,8 +81,7 @@ const schema = z.object({
   /** Credential Engine registry: the only host the skills import contacts (scheme, host and port; no path). */
   SLUICE_CE_REGISTRY_URL: z
     .string()
-    .url()
-    .refine((v) => /^https?:$/.test(new URL(v).protocol) && (new URL(v).pathname === '/' || new URL(v).pathname === ''), 'must be an http(s) origin without a path')
+    .refine(isHttpOrigin, 'must be an http(s) origin without a path, e.g. https://credentialengineregistry.org')
     .default('https://credentialengineregistry.org'),
   /** Language preference for CTDL language maps, comma-separated, matched case-insensitively; any language after these. */
   SLUICE_CE_LANGUAGES: z
