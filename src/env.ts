@@ -10,6 +10,16 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** An http(s) URL with nothing after the host (a trailing slash is allowed). */
+function isHttpOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
+}
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 /**
@@ -68,6 +78,26 @@ const schema = z.object({
   SLUICE_JOB_MAX_ATTEMPTS: int(1, 100).default(3),
   /** Minimum time between stored progress events of one job, in milliseconds (10 per second by default). */
   SLUICE_JOB_PROGRESS_INTERVAL_MS: int(0, 60_000).default(100),
+  /** Credential Engine registry: the only host the skills import contacts (scheme, host and port; no path). */
+  SLUICE_CE_REGISTRY_URL: z
+    .string()
+    .refine(isHttpOrigin, 'must be an http(s) origin without a path, e.g. https://credentialengineregistry.org')
+    .default('https://credentialengineregistry.org'),
+  /** Language preference for CTDL language maps, comma-separated, matched case-insensitively; any language after these. */
+  SLUICE_CE_LANGUAGES: z
+    .string()
+    .regex(/^\s*[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*(\s*,\s*[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)*\s*$/, 'must be a comma-separated list of language tags')
+    .default('en-US,en'),
+  /** Time allowed for one registry response (headers and body), in milliseconds. */
+  SLUICE_CE_TIMEOUT_MS: int(100, 300_000).default(20_000),
+  /** Largest registry response read, in bytes. */
+  SLUICE_CE_MAX_BYTES: int(1024).default(20 * MiB),
+  /** Redirects followed per request (same registry host only). */
+  SLUICE_CE_MAX_REDIRECTS: int(0, 10).default(3),
+  /** Allow registry hosts that resolve to private, loopback or link-local addresses (tests, private mirrors). */
+  SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
+  /** Most frameworks in one importCredentialEngine call. */
+  SLUICE_CE_MAX_FRAMEWORKS: int(1, 1000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -82,6 +112,8 @@ export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_LANDI
   storageDir: string;
   runsApi: boolean;
   runsWorkers: boolean;
+  /** SLUICE_CE_LANGUAGES as a list. */
+  ceLanguages: string[];
 }
 
 export class EnvError extends Error {
@@ -120,5 +152,6 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     storageDir: path.resolve(raw.SLUICE_STORAGE_DIR ?? path.join(raw.SLUICE_DATA_DIR, 'storage')),
     runsApi: raw.SLUICE_ROLE !== 'worker',
     runsWorkers: raw.SLUICE_ROLE !== 'api',
+    ceLanguages: raw.SLUICE_CE_LANGUAGES.split(',').map((l) => l.trim()),
   };
 }

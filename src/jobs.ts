@@ -1,10 +1,21 @@
 import type { JobHandler } from './modules/jobs/job-runner';
 import { diagnosticJob } from './modules/jobs/diagnostic.job';
 import { ingestFileJob, ingestZipJob } from './modules/files/ingest.job';
+import { importCredentialEngineJob } from './modules/skills/import.job';
+import { RegistryClient } from './modules/skills/registry-client';
 import type { Services } from './services';
 
 /** Every job type this deployment's workers run. */
 export function jobHandlers(services: Services): JobHandler<never>[] {
   const deps = { storage: services.storage, files: services.filesStore, specs: services.specsStore };
-  return [diagnosticJob, ingestFileJob(deps), ingestZipJob(deps)] as unknown as JobHandler<never>[];
+  const env = services.env;
+  const registry = new RegistryClient({
+    baseUrl: env.SLUICE_CE_REGISTRY_URL,
+    timeoutMs: env.SLUICE_CE_TIMEOUT_MS,
+    maxBytes: env.SLUICE_CE_MAX_BYTES,
+    maxRedirects: env.SLUICE_CE_MAX_REDIRECTS,
+    allowPrivateAddresses: env.SLUICE_CE_ALLOW_PRIVATE_ADDRESSES,
+  });
+  const skills = importCredentialEngineJob({ store: services.skillsStore, registry, languages: env.ceLanguages });
+  return [diagnosticJob, ingestFileJob(deps), ingestZipJob(deps), skills] as unknown as JobHandler<never>[];
 }

@@ -7,9 +7,10 @@ import { ClientsResolver } from './modules/clients/clients.resolver';
 import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';
 import { FilesResolver } from './modules/files/files.resolver';
+import { SkillsResolver } from './modules/skills/skills.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
 
-export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SpecsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SkillsResolver, SpecsResolver, SystemResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

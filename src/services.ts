@@ -12,6 +12,8 @@ import { FilesService } from './modules/files/files.service';
 import { FilesStore } from './modules/files/files.store';
 import { SpecsService } from './modules/specs/specs.service';
 import { SpecsStore } from './modules/specs/specs.store';
+import { SkillsService } from './modules/skills/skills.service';
+import { SkillsStore } from './modules/skills/skills.store';
 import type { ObjectStorage } from './storage/storage';
 
 /** Everything resolvers and workers reach. Built once per process. */
@@ -28,6 +30,8 @@ export interface Services {
   specsStore: SpecsStore;
   files: FilesService;
   filesStore: FilesStore;
+  skills: SkillsService;
+  skillsStore: SkillsStore;
 }
 
 export function createServices(
@@ -42,6 +46,7 @@ export function createServices(
   const specsStore = new SpecsStore(database.sql);
   const specs = new SpecsService(specsStore, log);
   const filesStore = new FilesStore(database.sql);
+  const skillsStore = new SkillsStore(database.sql);
   return {
     env,
     database,
@@ -55,5 +60,7 @@ export function createServices(
     specsStore,
     files: new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES),
     filesStore,
+    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS }),
+    skillsStore,
   };
 }

@@ -17,6 +17,17 @@ describe('loadEnv', () => {
     expect(env.dataDir).toMatch(/\.sluice$/);
   });
 
+  it('reads the Credential Engine settings', () => {
+    const env = loadEnv({});
+    expect(env).toMatchObject({ SLUICE_CE_REGISTRY_URL: 'https://credentialengineregistry.org', SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: false, ceLanguages: ['en-US', 'en'] });
+    const custom = loadEnv({ SLUICE_CE_REGISTRY_URL: 'http://127.0.0.1:8080/', SLUICE_CE_LANGUAGES: 'es, en-GB', SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: 'true' });
+    expect(custom).toMatchObject({ SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: true, ceLanguages: ['es', 'en-GB'] });
+    for (const bad of ['not a url', 'ftp://registry.example', 'https://registry.example/resources']) {
+      expect(() => loadEnv({ SLUICE_CE_REGISTRY_URL: bad }), bad).toThrow(/SLUICE_CE_REGISTRY_URL/);
+    }
+    expect(() => loadEnv({ SLUICE_CE_LANGUAGES: 'en;drop' })).toThrow(/SLUICE_CE_LANGUAGES/);
+  });
+
   it('lists every problem at once', () => {
     let error: unknown;
     try {

@@ -30,6 +30,10 @@ export enum JobErrorCode {
   SPEC_NOT_FOUND = 'SPEC_NOT_FOUND',
   /** Some files of a ZIP failed. */
   SOME_FILES_FAILED = 'SOME_FILES_FAILED',
+  /** Some (or all) frameworks of a Credential Engine import failed; see the job result per framework. */
+  SOME_FRAMEWORKS_FAILED = 'SOME_FRAMEWORKS_FAILED',
+  /** An import finished with some competencies skipped as invalid (SUCCEEDED_WITH_ERRORS summary). */
+  SOME_COMPETENCIES_INVALID = 'SOME_COMPETENCIES_INVALID',
   /** Something unexpected; details are in the server log, not here. */
   INTERNAL_ERROR = 'INTERNAL_ERROR',
 }

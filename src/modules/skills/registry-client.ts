@@ -1,0 +1,235 @@
+import dns from 'node:dns';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import net, { type LookupFunction } from 'node:net';
+import { CodedError } from './coded-error';
+
+/** Why a registry request failed. Closed: stored in job results, documented in the README. */
+export enum RegistryErrorCode {
+  /** The registry answered 404 or 410: no such document. */
+  REGISTRY_NOT_FOUND = 'REGISTRY_NOT_FOUND',
+  /** Any other non-2xx status. */
+  REGISTRY_HTTP_ERROR = 'REGISTRY_HTTP_ERROR',
+  /** No complete response within the timeout. */
+  REGISTRY_TIMEOUT = 'REGISTRY_TIMEOUT',
+  /** The response is larger than the byte cap. */
+  REGISTRY_TOO_LARGE = 'REGISTRY_TOO_LARGE',
+  /** A redirect to another host, a redirect loop or too many redirects. */
+  REGISTRY_REDIRECT_REFUSED = 'REGISTRY_REDIRECT_REFUSED',
+  /** The host resolves to a private, loopback or link-local address. */
+  REGISTRY_ADDRESS_REFUSED = 'REGISTRY_ADDRESS_REFUSED',
+  /** DNS or connection failure. */
+  REGISTRY_UNREACHABLE = 'REGISTRY_UNREACHABLE',
+  /** The body is not JSON. */
+  REGISTRY_BAD_JSON = 'REGISTRY_BAD_JSON',
+}
+
+export class RegistryError extends CodedError<RegistryErrorCode> {}
+
+export interface RegistryClientOptions {
+  /** Origin of the registry, e.g. https://credentialengineregistry.org. Only this host is contacted. */
+  baseUrl: string;
+  /** Time for one response, headers and body together, in milliseconds. */
+  timeoutMs: number;
+  /** Largest body read, in bytes. */
+  maxBytes: number;
+  /** Same-host redirects followed per request. */
+  maxRedirects: number;
+  /** Allow addresses in private, loopback and link-local ranges (tests, private mirrors). */
+  allowPrivateAddresses: boolean;
+}
+
+// Ranges no public registry lives in: a request there is SSRF into the deployment's own network.
+const blocked = new net.BlockList();
+for (const [net4, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  blocked.addSubnet(net4, prefix, 'ipv4');
+}
+for (const [net6, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['64:ff9b::', 96],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  blocked.addSubnet(net6, prefix, 'ipv6');
+}
+
+/** True for addresses in private, loopback, link-local, multicast, reserved or documentation ranges. */
+export function isPrivateAddress(address: string): boolean {
+  const family = net.isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family === 6) {
+    // IPv4-mapped (::ffff:a.b.c.d or ::ffff:xxxx:xxxx) is judged by its IPv4 address.
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return blocked.check(mapped[1]!, 'ipv4');
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+    if (hex) {
+      const n = (parseInt(hex[1]!, 16) << 16) | parseInt(hex[2]!, 16);
+      return blocked.check([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), 'ipv4');
+    }
+    return blocked.check(address, 'ipv6');
+  }
+  return true;
+}
+
+/**
+ * A DNS lookup that refuses private addresses. Why here and not before the request: the address
+ * checked is the address connected to, so a name that re-resolves (DNS rebinding) cannot slip by.
+ */
+function checkedLookup(allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 4);
+      const list = addresses as dns.LookupAddress[];
+      const bad = list.find((a) => isPrivateAddress(a.address));
+      if (!list.length) return callback(new RegistryError(RegistryErrorCode.REGISTRY_UNREACHABLE, `${hostname} has no address`), '', 4);
+      if (bad && !allowPrivate) {
+        return callback(new RegistryError(RegistryErrorCode.REGISTRY_ADDRESS_REFUSED, `${hostname} resolves to ${bad.address}, a private or reserved address`), '', 4);
+      }
+      if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+      return callback(null, list[0]!.address, list[0]!.family);
+    });
+  };
+}
+
+/** A response with the signals that decide how its errors are reported. */
+type Response = IncomingMessage & { timeoutSignal: AbortSignal; outer: AbortSignal | undefined };
+
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * Fetches JSON documents from one registry host. Every response has a timeout and a byte cap;
+ * redirects are followed only to the same origin and only a few times; no other host is ever
+ * contacted (the caller never passes links found inside documents).
+ */
+export class RegistryClient {
+  readonly origin: string;
+  private readonly base: URL;
+
+  constructor(readonly options: RegistryClientOptions) {
+    this.base = new URL(options.baseUrl);
+    this.origin = this.base.origin;
+  }
+
+  /** GETs `path` (absolute path on the registry) and parses the body as JSON. */
+  async getJson(path: string, signal?: AbortSignal): Promise<unknown> {
+    if (!path.startsWith('/')) throw new Error(`registry path must be absolute, got ${JSON.stringify(path)}`);
+    let url = new URL(path, this.base);
+    const seen = new Set<string>([url.href]);
+    for (let hop = 0; ; hop++) {
+      const res = await this.request(url, signal);
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        let next: URL;
+        try {
+          next = new URL(res.headers.location, url);
+        } catch {
+          throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${url.pathname} redirects to an invalid URL`);
+        }
+        if (next.origin !== this.origin) {
+          throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${url.pathname} redirects to ${next.origin}, which is not the registry ${this.origin}`);
+        }
+        if (hop >= this.options.maxRedirects) {
+          throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${path} redirected more than ${this.options.maxRedirects} times`);
+        }
+        if (seen.has(next.href)) throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${path} redirects in a loop`);
+        seen.add(next.href);
+        url = next;
+        continue;
+      }
+      return this.readJson(url, res);
+    }
+  }
+
+  /** One request; the timeout covers connecting, headers and the whole body. */
+  private request(url: URL, outer?: AbortSignal): Promise<Response> {
+    const host = hostOf(url);
+    if (net.isIP(host) && isPrivateAddress(host) && !this.options.allowPrivateAddresses) {
+      return Promise.reject(new RegistryError(RegistryErrorCode.REGISTRY_ADDRESS_REFUSED, `${host} is a private or reserved address`));
+    }
+    const timeoutSignal = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = outer ? AbortSignal.any([outer, timeoutSignal]) : timeoutSignal;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(
+        url,
+        {
+          method: 'GET',
+          headers: { accept: 'application/ld+json, application/json;q=0.9', 'user-agent': 'sluice-skills-import' },
+          lookup: checkedLookup(this.options.allowPrivateAddresses),
+          signal,
+          agent: false,
+        },
+        (res) => resolve(Object.assign(res, { timeoutSignal, outer })),
+      );
+      req.on('error', (err) => reject(this.mapError(err, url, timeoutSignal, outer)));
+      req.end();
+    });
+  }
+
+  private mapError(err: unknown, url: URL, timeoutSignal: AbortSignal, outer?: AbortSignal): unknown {
+    if (outer?.aborted) return outer.reason ?? err;
+    if (timeoutSignal.aborted) return new RegistryError(RegistryErrorCode.REGISTRY_TIMEOUT, `${url.pathname} did not answer within ${this.options.timeoutMs} ms`);
+    if (err instanceof RegistryError) return err;
+    const e = err as NodeJS.ErrnoException;
+    return new RegistryError(RegistryErrorCode.REGISTRY_UNREACHABLE, `${url.host} could not be reached (${e.code ?? e.message})`);
+  }
+
+  private async readJson(url: URL, res: Response): Promise<unknown> {
+    const status = res.statusCode ?? 0;
+    if (status === 404 || status === 410) {
+      res.resume();
+      throw new RegistryError(RegistryErrorCode.REGISTRY_NOT_FOUND, `${url.pathname} does not exist on the registry (HTTP ${status})`);
+    }
+    if (status < 200 || status >= 300) {
+      res.resume();
+      throw new RegistryError(RegistryErrorCode.REGISTRY_HTTP_ERROR, `${url.pathname} answered HTTP ${status}`);
+    }
+    const max = this.options.maxBytes;
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) {
+      res.destroy();
+      throw new RegistryError(RegistryErrorCode.REGISTRY_TOO_LARGE, `${url.pathname} is ${declared} bytes, more than the limit of ${max} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > max) {
+          res.destroy();
+          throw new RegistryError(RegistryErrorCode.REGISTRY_TOO_LARGE, `${url.pathname} is more than the limit of ${max} bytes`);
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      throw err instanceof RegistryError ? err : this.mapError(err, url, res.timeoutSignal, res.outer);
+    }
+    try {
+      return JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown;
+    } catch (err) {
+      throw new RegistryError(RegistryErrorCode.REGISTRY_BAD_JSON, `${url.pathname} is not valid JSON (${(err as Error).message})`);
+    }
+  }
+}
