@@ -32,15 +32,18 @@ export interface FastColumn {
   maximum: number | null;
   allowed: Set<number> | null;
   check: CellCheck;
-  /** Part of the unique key. */
-  key: boolean;
+  /** Position in the unique key, or -1. */
+  keyAt: number;
+  /** The column's binary COPY type. */
+  binary: PgBinaryType;
+  /** A number (float8) column; integers are int8. */
+  float: boolean;
 }
 
 /** Digits a `Digits` cell may have and still be exact as a double (the string path compares doubles too). */
 export const MAX_FAST_DIGITS = 15;
 
 export function planFastColumns(spec: CompiledSpec, mapping: HeaderMapping, checks: readonly CellCheck[]): FastColumn[] {
-  const keys = new Set(spec.uniqueKey);
   return spec.columns.map((col, i) => {
     let kind = FastKind.Checked;
     if (col.type === 'string' && col.enum === null && col.pattern === null && col.minLength === null && col.maxLength === null) kind = FastKind.Text;
@@ -54,7 +57,9 @@ export function planFastColumns(spec: CompiledSpec, mapping: HeaderMapping, chec
       maximum: col.maximum,
       allowed: col.enum && (col.type === 'integer' || col.type === 'number') ? new Set(col.enum as number[]) : null,
       check: checks[i]!,
-      key: keys.has(col.column),
+      keyAt: spec.uniqueKey.indexOf(col.column),
+      binary: binaryTypeOf(col.type),
+      float: col.type === 'number',
     };
   });
 }
@@ -128,4 +133,128 @@ export function plainDigits(b: Buffer, s: number, e: number): number {
     v = v * 10 + d;
   }
   return v;
+}
+
+// --- PostgreSQL binary COPY -------------------------------------------------------------------
+
+/** `COPY ... FROM STDIN (FORMAT binary)`: signature, flags (0), header extension length (0). */
+export const PGCOPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+/** The optional end marker: a field count of -1. */
+export const PGCOPY_TRAILER = Buffer.from([0xff, 0xff]);
+
+/** Days between 1970-01-01 and 2000-01-01 (PostgreSQL's date epoch). */
+const PG_EPOCH_DAYS = 10957;
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** The binary COPY value of an ISO date `b[s..s+10)` already checked by `isIsoDateBytes`. */
+export function isoDateBytesToPg(b: Buffer, s: number): number {
+  const year = (b[s]! - 48) * 1000 + (b[s + 1]! - 48) * 100 + (b[s + 2]! - 48) * 10 + (b[s + 3]! - 48);
+  const month = (b[s + 5]! - 48) * 10 + (b[s + 6]! - 48);
+  const day = (b[s + 8]! - 48) * 10 + (b[s + 9]! - 48);
+  return daysFromCivil(year, month, day) - PG_EPOCH_DAYS;
+}
+
+export function writeInt32(out: Buffer, o: number, v: number): number {
+  out[o] = v >>> 24;
+  out[o + 1] = v >>> 16;
+  out[o + 2] = v >>> 8;
+  out[o + 3] = v;
+  return o + 4;
+}
+
+/** A non-negative safe integer as a big-endian int64. */
+export function writeUint53(out: Buffer, o: number, v: number): number {
+  writeInt32(out, o, Math.floor(v / 4294967296));
+  return writeInt32(out, o + 4, v >>> 0);
+}
+
+type PgBinaryType = 'text' | 'int8' | 'float8' | 'bool' | 'date';
+
+const PG_BINARY: Record<string, PgBinaryType> = { string: 'text', integer: 'int8', number: 'float8', boolean: 'bool', date: 'date' };
+
+export function binaryTypeOf(columnType: string): PgBinaryType {
+  return PG_BINARY[columnType]!;
+}
+
+const COPY_UNESCAPE = /\\([\\tnr])/g;
+const UNESCAPED: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
+
+/**
+ * Writes one field (length word and bytes) from its COPY text-format value, as the validator
+ * produces it: `\N` for NULL, escaped text, canonical numbers, `t`/`f`, ISO dates.
+ */
+export function writeBinaryField(sink: ByteSink, type: PgBinaryType, value: string): void {
+  if (value === '\\N') {
+    sink.ensure(4);
+    sink.at = writeInt32(sink.buf, sink.at, -1);
+    return;
+  }
+  switch (type) {
+    case 'text': {
+      const text = value.indexOf('\\') === -1 ? value : value.replace(COPY_UNESCAPE, (_, ch: string) => UNESCAPED[ch]!);
+      sink.ensure(4 + text.length * 3);
+      const lengthAt = sink.at;
+      const written = sink.buf.write(text, lengthAt + 4, 'utf8');
+      writeInt32(sink.buf, lengthAt, written);
+      sink.at = lengthAt + 4 + written;
+      return;
+    }
+    case 'int8':
+      sink.ensure(12);
+      sink.at = writeInt32(sink.buf, sink.at, 8);
+      sink.at = sink.buf.writeBigInt64BE(BigInt(value), sink.at);
+      return;
+    case 'float8':
+      sink.ensure(12);
+      sink.at = writeInt32(sink.buf, sink.at, 8);
+      sink.at = sink.buf.writeDoubleBE(Number(value), sink.at);
+      return;
+    case 'bool':
+      sink.ensure(5);
+      sink.at = writeInt32(sink.buf, sink.at, 1);
+      sink.buf[sink.at++] = value === 't' ? 1 : 0;
+      return;
+    case 'date': {
+      const year = Number(value.slice(0, value.length - 6));
+      const month = Number(value.slice(-5, -3));
+      const day = Number(value.slice(-2));
+      sink.ensure(8);
+      sink.at = writeInt32(sink.buf, sink.at, 4);
+      sink.at = writeInt32(sink.buf, sink.at, daysFromCivil(year, month, day) - PG_EPOCH_DAYS);
+      return;
+    }
+  }
+}
+
+/** One row from COPY text-format values: field count, `_file_id`, `_line`, the spec's columns. */
+export function writeBinaryRow(sink: ByteSink, fileIdField: Buffer, line: number, types: readonly PgBinaryType[], values: readonly string[]): void {
+  sink.ensure(2 + fileIdField.length + 8);
+  const out = sink.buf;
+  let o = sink.at;
+  out[o++] = (types.length + 2) >>> 8;
+  out[o++] = types.length + 2;
+  o += fileIdField.copy(out, o);
+  o = writeInt32(out, o, 4);
+  o = writeInt32(out, o, line);
+  sink.at = o;
+  for (let c = 0; c < types.length; c++) writeBinaryField(sink, types[c]!, values[c]!);
+}
+
+/** `_file_id` as a binary field: length 16, then the UUID's bytes. */
+export function uuidField(id: string): Buffer {
+  const hex = id.replace(/-/g, '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`${JSON.stringify(id)} is not a UUID`);
+  const out = Buffer.alloc(20);
+  writeInt32(out, 0, 16);
+  Buffer.from(hex, 'hex').copy(out, 4);
+  return out;
 }

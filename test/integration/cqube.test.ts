@@ -203,6 +203,26 @@ describe('state program uploads', () => {
     expect(rows[0]!['grade']).toBeNull();
   });
 
+  it('stores every type exactly as PostgreSQL values (binary COPY), on the fast path and off it', async () => {
+    const csv = [
+      'date,school_id,grade,present,note',
+      '29/02/24,s1,12,1.25,back\\slash\ttab',
+      '1/3/23,s2,,0,नाम',
+      '31/12/99,"s3, quoted",1,9007199254740993,"two\nlines"',
+    ].join('\n');
+    const up = await upload(ingestor, csv, { spec: 'attendance' });
+    const { file } = await finished(ingestor, up.job.id, up.file.id);
+    expect(file.rows).toEqual({ total: 3, valid: 3, invalid: 0 });
+    const rows = await t.database.sql`
+      select _line, to_char(date, 'YYYY-MM-DD') as date, school_id, grade::text, present, note
+      from ds_attendance_v1 where _file_id = ${file.id} order by _line`;
+    expect(rows.map((r) => ({ ...r }))).toEqual([
+      { _line: 2, date: '2024-02-29', school_id: 's1', grade: '12', present: 1.25, note: 'back\\slash\ttab' },
+      { _line: 3, date: '2023-03-01', school_id: 's2', grade: null, present: 0, note: 'नाम' },
+      { _line: 4, date: '2099-12-31', school_id: 's3, quoted', grade: '1', present: 9007199254740992, note: 'two\nlines' },
+    ]);
+  });
+
   it('the same idempotency key returns the same file and job without a second ingestion', async () => {
     const body = 'date,school_id,present\n01/03/23,i1,1\n';
     const a = await upload(ingestor, body, { spec: 'attendance', idempotencyKey: 'upload-42' });

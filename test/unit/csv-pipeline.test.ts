@@ -52,6 +52,17 @@ class Collect extends Writable {
   }
 }
 
+/** A Writable that keeps the bytes it receives (for binary COPY). */
+class BinaryCollect extends Writable {
+  private parts: Buffer[] = [];
+  constructor() {
+    super({ write: (chunk: Buffer, _enc, done) => (this.parts.push(Buffer.from(chunk)), done()) });
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
 /** Splits `bytes` into chunks of `size` bytes (0 = one chunk) so records and characters straddle boundaries. */
 function chunked(bytes: Buffer, size: number): Readable {
   if (size === 0) return Readable.from([bytes]);
@@ -796,10 +807,10 @@ describe('the byte-level fast path', () => {
   }
 
   it('gives exactly what the papaparse path gives, on random files in every chunking', async () => {
-    for (let seed = 1; seed <= 40; seed++) {
+    for (let seed = 1; seed <= 24; seed++) {
       for (const eol of ['\n', '\r\n'] as const) {
         const csv = randomCsv(seed, eol);
-        for (const size of [0, 1, 13, 4096]) {
+        for (const size of seed % 4 === 0 ? [0, 1, 13, 4096] : [0, 13, 4096]) {
           const fast = await run(csv, spec, { fastPath: true }, size);
           const slow = await run(csv, spec, { fastPath: false }, size);
           const view = (x: Run) => ({ result: x.result, copy: x.copy.text, valid: x.valid.text, errors: x.errors.text, invalid: x.invalid });
@@ -807,6 +818,66 @@ describe('the byte-level fast path', () => {
         }
       }
     }
+  });
+
+  /** Reads PostgreSQL binary COPY back into COPY text lines, so both formats can be compared. */
+  function binaryToText(bytes: Buffer, types: string[]): string {
+    expect(bytes.subarray(0, 11).toString('latin1')).toBe('PGCOPY\n\xff\r\n\0');
+    let o = 19;
+    let text = '';
+    for (;;) {
+      const count = bytes.readInt16BE(o);
+      o += 2;
+      if (count === -1) break;
+      expect(count).toBe(types.length + 2);
+      const fields: string[] = [];
+      for (let c = 0; c < count; c++) {
+        const length = bytes.readInt32BE(o);
+        o += 4;
+        if (length === -1) {
+          fields.push(COPY_NULL);
+          continue;
+        }
+        const v = bytes.subarray(o, o + length);
+        o += length;
+        const type = c === 0 ? 'uuid' : c === 1 ? 'int4' : types[c - 2];
+        if (type === 'uuid') fields.push(v.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
+        else if (type === 'int4') fields.push(String(v.readInt32BE(0)));
+        else if (type === 'string') fields.push(copyEscape(v.toString('utf8')));
+        else if (type === 'integer') fields.push(String(v.readBigInt64BE(0)));
+        else if (type === 'number') fields.push(String(v.readDoubleBE(0)));
+        else if (type === 'boolean') fields.push(v[0] === 1 ? 't' : 'f');
+        else fields.push(new Date(Date.UTC(2000, 0, 1) + v.readInt32BE(0) * 86_400_000).toISOString().slice(0, 10));
+      }
+      text += `${fields.join('\t')}\n`;
+    }
+    expect(o).toBe(bytes.length);
+    return text;
+  }
+
+  it('writes binary COPY that says exactly what the text format says, fast path or not', async () => {
+    const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+    const types = spec.columns.map((c) => c.type);
+    for (let seed = 1; seed <= 20; seed++) {
+      const csv = randomCsv(seed, seed % 2 === 0 ? '\n' : '\r\n');
+      const reference = await run(csv, spec, { fastPath: false, fileId }, 0);
+      for (const [fastPath, size] of [[true, 0], [true, 13], [false, 0]] as const) {
+        const copy = new BinaryCollect();
+        await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary' });
+        expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types) }).toEqual({ seed, fastPath, size, text: reference.copy.text });
+      }
+    }
+  });
+
+  it('binary COPY keeps big integers, old dates and escaped text exact', async () => {
+    const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+    const wide = specWith({ i: { type: 'integer' }, x: { type: 'number' }, d: { type: 'date' }, s: { type: 'string' }, b: { type: 'boolean' } }, []);
+    const csv = 'i,x,d,s,b\n-9223372036854775808,-0.5,0001-01-01,a\\b\tc,no\n9223372036854775807,1e3,9999-12-31,x,yes\n123456789012345,12345.678,2000-01-01,"multi\nline",1\n';
+    const text = await run(csv, wide, { fileId, fastPath: false }, 0);
+    const copy = new BinaryCollect();
+    await runCsvPipeline(chunked(Buffer.from(csv), 0), wide, { copy }, { fileId, copyFormat: 'binary' });
+    expect(binaryToText(copy.bytes(), wide.columns.map((c) => c.type))).toBe(text.copy.text);
+    expect(text.copy.lines[0]).toBe(`${fileId}\t2\t-9223372036854775808\t-0.5\t0001-01-01\ta\\\\b\\tc\tf`);
   });
 
   it('keeps valid rows byte for byte in the valid-rows file and writes COPY text straight from the bytes', async () => {

@@ -67,7 +67,7 @@ export async function ingestCsv(
   try {
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
       const into = await prepareRowTable(tx, table, file.id);
-      const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin`.writable();
+      const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
       try {
         result = await runCsvPipeline(
           input,
@@ -83,6 +83,7 @@ export async function ingestCsv(
           },
           {
             fileId: file.id,
+            copyFormat: 'binary',
             signal: ctx.signal,
             onProgress: (c) => {
               const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
