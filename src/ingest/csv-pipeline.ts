@@ -387,6 +387,9 @@ class PipelineRun {
     const invalid: InvalidRow[] = [];
     let pos = 0;
     let stop = end;
+    // Binary COPY is at most about twice the CSV (8-byte numbers, 4-byte lengths): grow once per region.
+    copy.ensure(2 * end + 1024);
+    if (valid) valid.ensure(end + 1024);
 
     lines: while (pos < end) {
       const lineStart = pos;
@@ -394,7 +397,7 @@ class PipelineRun {
       let flags = 0;
       let n = 0;
       let i = pos;
-      let contentEnd: number;
+      let contentEnd = 0;
       for (;;) {
         const b = buf[i]!;
         if (b === 44) {
