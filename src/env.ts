@@ -68,6 +68,10 @@ const schema = z.object({
   SLUICE_JOB_MAX_ATTEMPTS: int(1, 100).default(3),
   /** Minimum time between stored progress events of one job, in milliseconds (10 per second by default). */
   SLUICE_JOB_PROGRESS_INTERVAL_MS: int(0, 60_000).default(100),
+  /** Largest accepted directory bulk upload CSV (locations, organisations, users), in bytes. */
+  SLUICE_BULK_MAX_FILE_SIZE_BYTES: int(1).default(50 * MiB),
+  /** Most data rows in one directory bulk upload CSV. */
+  SLUICE_BULK_MAX_ROWS: int(1).default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

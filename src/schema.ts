@@ -8,8 +8,9 @@ import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';
 import { FilesResolver } from './modules/files/files.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
+import { DirectoryResolver } from './modules/directory/directory.resolver';
 
-export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SpecsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SpecsResolver, SystemResolver, DirectoryResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

@@ -13,6 +13,8 @@ import { FilesStore } from './modules/files/files.store';
 import { SpecsService } from './modules/specs/specs.service';
 import { SpecsStore } from './modules/specs/specs.store';
 import type { ObjectStorage } from './storage/storage';
+import { DirectoryService } from './modules/directory/directory.service';
+import { DirectoryStore } from './modules/directory/directory.store';
 
 /** Everything resolvers and workers reach. Built once per process. */
 export interface Services {
@@ -28,6 +30,8 @@ export interface Services {
   specsStore: SpecsStore;
   files: FilesService;
   filesStore: FilesStore;
+  directory: DirectoryService;
+  directoryStore: DirectoryStore;
 }
 
 export function createServices(
@@ -42,6 +46,7 @@ export function createServices(
   const specsStore = new SpecsStore(database.sql);
   const specs = new SpecsService(specsStore, log);
   const filesStore = new FilesStore(database.sql);
+  const directoryStore = new DirectoryStore(database.sql);
   return {
     env,
     database,
@@ -55,5 +60,10 @@ export function createServices(
     specsStore,
     files: new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES),
     filesStore,
+    directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
+      maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
+      maxRows: env.SLUICE_BULK_MAX_ROWS,
+    }),
+    directoryStore,
   };
 }

@@ -1,3 +1,4 @@
 export * from './clients';
 export * from './jobs';
 export * from './specs';
+export * from './directory';
