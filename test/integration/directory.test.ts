@@ -5,6 +5,7 @@ import {
   BulkUploadDocument,
   LocationsDocument,
   OrganisationsDocument,
+  RetryJobDocument,
   UploadStatusDocument,
   UsersDocument,
   type BulkUploadKind,
@@ -405,6 +406,33 @@ describe('process status', () => {
     expect(codeOf((await ingestor.raw(UploadStatusDocument, { processId: '12345678901234567890' })).body)).toBe('NOT_FOUND');
     const asAdmin = await t.admin.request(UploadStatusDocument, { processId: r.up.processId });
     expect(asAdmin.uploadStatus.processId).toBe(r.up.processId);
+  });
+
+  it('a retried job continues after the last committed line, keeping what earlier lines did', async () => {
+    const csv = ['code,name', 'RA,a', 'RB,b', 'RC,c', 'RD,d', 'RA,dup of line 2'].join('\n');
+    const r = await run(ingestor, 'LOCATION', csv, { locationType: 'STATE' });
+    expect(brief(r.ok)).toEqual([
+      [2, 'CREATE', null],
+      [3, 'CREATE', null],
+      [4, 'CREATE', null],
+      [5, 'CREATE', null],
+    ]);
+    // As if the attempt had been lost after committing the batch up to line 3: results of later
+    // lines gone, job FAILED (the rows of lines 4-5 stay, as a crash after a commit would leave them).
+    await t.database.sql`delete from bulk_results where process_id = ${r.up.processId} and line > 3`;
+    await t.database.sql`update jobs set state = 'FAILED' where id = ${r.up.status.job.id}`;
+    const { retryJob } = await ingestor.request(RetryJobDocument, { id: r.up.status.job.id });
+    await collectJobEvents(ingestor, retryJob.id, { afterSeq: retryJob.lastSeq });
+    const { uploadStatus } = await ingestor.request(UploadStatusDocument, { processId: r.up.processId, first: 100 });
+    expect(brief(uploadStatus.successResult.nodes)).toEqual([
+      [2, 'CREATE', null],
+      [3, 'CREATE', null],
+      [4, 'UPDATE', null],
+      [5, 'UPDATE', null],
+    ]);
+    // Line 2 was not re-applied, but its code is still known: line 6 is still a duplicate.
+    expect(uploadStatus.failureResult.nodes.map((f) => [f.line, f.errorCode, f.errorMessage])).toEqual([[6, 'DUPLICATE_CODE', 'Code "RA" is also on line 2 of this file']]);
+    expect(uploadStatus).toMatchObject({ status: 'COMPLETED', counts: { total: 5, processed: 5, succeeded: 4, failed: 1 }, job: { attempt: 2 } });
   });
 
   it('a 50,000-row location file (states to schools, parents earlier in the same file) completes', async () => {
