@@ -46,12 +46,9 @@ function uploadRaw(client: SluiceClient, kind: BulkUploadKind, body: string, opt
 }
 
 async function upload(client: SluiceClient, kind: BulkUploadKind, body: string, opts: UploadOpts = {}) {
-  const { bulkUpload } = await client.upload(
-    BulkUploadDocument,
-    { kind, file: null, locationType: opts.locationType, idempotencyKey: opts.idempotencyKey },
-    { file: { body, filename: opts.name ?? `${kind.toLowerCase()}.csv`, contentType: 'text/csv' } },
-  );
-  return bulkUpload;
+  const res = await uploadRaw(client, kind, body, opts);
+  if (!res.body.data) throw new Error(`bulkUpload failed: ${JSON.stringify(res.body)}`);
+  return res.body.data.bulkUpload;
 }
 
 /** Uploads, follows the job to its end through jobUpdated, returns every event and the full status. */
@@ -406,6 +403,39 @@ describe('process status', () => {
     expect(codeOf((await ingestor.raw(UploadStatusDocument, { processId: '12345678901234567890' })).body)).toBe('NOT_FOUND');
     const asAdmin = await t.admin.request(UploadStatusDocument, { processId: r.up.processId });
     expect(asAdmin.uploadStatus.processId).toBe(r.up.processId);
+  });
+
+  it('a row the database refuses (a concurrent writer took its code) fails alone; the rest of its batch is written', async () => {
+    // Another transaction inserts RACE and holds it uncommitted: the job cannot see it, plans a
+    // create, and its batch insert waits on the unique index until that transaction commits.
+    let inserted!: () => void;
+    let release!: () => void;
+    const insertedP = new Promise<void>((r) => (inserted = r));
+    const held = new Promise<void>((r) => (release = r));
+    const other = t.database.sql.begin(async (sql) => {
+      await sql`insert into locations (code, name, type) values ('RACE', 'held elsewhere', 'STATE')`;
+      inserted();
+      await held;
+    });
+    await insertedP;
+    const up = await upload(ingestor, 'LOCATION', 'code,name\nRACE1,a\nRACE,b\nRACE2,c\n', { locationType: 'STATE' });
+    for (let i = 0; ; i++) {
+      const [w] = await t.database.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%insert into locations%'`;
+      if (w!['n'] === 1) break;
+      if (i > 200) throw new Error('the job never reached the insert');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    release();
+    await other;
+    await collectJobEvents(ingestor, up.status.job.id, { afterSeq: 0 });
+    const { uploadStatus } = await ingestor.request(UploadStatusDocument, { processId: up.processId, first: 100 });
+    expect(brief(uploadStatus.successResult.nodes)).toEqual([
+      [2, 'CREATE', null],
+      [4, 'CREATE', null],
+    ]);
+    expect(uploadStatus.failureResult.nodes.map((f) => [f.line, f.operation, f.errorCode])).toEqual([[3, 'CREATE', 'DUPLICATE_CODE']]);
+    const [row] = await t.database.sql`select name from locations where code = 'RACE'`;
+    expect(row!['name']).toBe('held elsewhere');
   });
 
   it('a retried job continues after the last committed line, keeping what earlier lines did', async () => {
