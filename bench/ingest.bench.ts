@@ -142,7 +142,7 @@ export function optionsFromEnv(log: (line: string) => void = (l) => console.log(
 }
 
 /** Waits for the job's terminal state: jobUpdated subscription (exact), with a JobDocument poll as a fallback. */
-async function waitForJob(client: SluiceClient, id: string, timeoutMs: number): Promise<{ job: JobFieldsFragment; seenAt: number }> {
+export async function waitForJob(client: SluiceClient, id: string, timeoutMs: number): Promise<{ job: JobFieldsFragment; seenAt: number }> {
   let settled = false;
   const sub = client.subscribe(JobUpdatedDocument, { id, afterSeq: 0 });
   const viaSubscription = (async () => {

@@ -6,6 +6,8 @@
  *   2. bench/ingest.bench.ts: the whole ingestion path through the public API of a real service
  *      process against a raw COPY baseline measured in the same run, plus the service's peak RSS
  *      on a ~1 GiB file.
+ *   3. bench/bulk.bench.ts: a directory bulk upload of BENCH_BULK_ROWS locations through the API
+ *      against raw multi-row INSERTs of the same rows in the same run (BENCH_SKIP_BULK=1 skips it).
  *
  * Environment:
  *   DATABASE_URL       PostgreSQL server to use (a fresh sluice_bench_* database per case, dropped
@@ -16,6 +18,9 @@
  *   BENCH_BIG_ROWS     rows of the big case (default: as many as make BENCH_BIG_BYTES, 1 GiB).
  *   BENCH_BIG_COPY=0   skip the raw COPY baseline of the big case.
  *   BENCH_SKIP_MICRO=1 skip the parser micro benchmark.
+ *   BENCH_SKIP_INGEST=1 skip the ingestion benchmark (2).
+ *   BENCH_BULK_ROWS    rows of the directory bulk upload case (default 50,000).
+ *   BENCH_SKIP_BULK=1  skip the directory bulk upload benchmark (3).
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -25,11 +30,13 @@
  *
  * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
  *
- * Prints a table at the end, then one JSON line (`{"bench":"sluice-ingest",...}`).
+ * Prints a table per benchmark, each followed by one JSON line (`{"bench":"sluice-ingest",...}`,
+ * `{"bench":"sluice-bulk-upload",...}`).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bulkReportJson, bulkRowsFromEnv, formatBulkReport, runBulkBench } from './bulk.bench';
 import { formatReport, optionsFromEnv, reportJson, runIngestBench } from './ingest.bench';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -53,12 +60,22 @@ async function main(): Promise<void> {
     if (code !== 0) console.log(`(micro benchmark exited with code ${code}; continuing)`);
     console.log('');
   }
-  console.log('== Ingestion through the public API vs raw COPY (bench/ingest.bench.ts) ==');
-  const report = await runIngestBench(optionsFromEnv());
-  console.log('');
-  for (const line of formatReport(report)) console.log(line);
+  if (process.env['BENCH_SKIP_INGEST'] !== '1') {
+    console.log('== Ingestion through the public API vs raw COPY (bench/ingest.bench.ts) ==');
+    const report = await runIngestBench(optionsFromEnv());
+    console.log('');
+    for (const line of formatReport(report)) console.log(line);
+    console.log(JSON.stringify(reportJson(report)));
+    console.log('');
+  }
+  if (process.env['BENCH_SKIP_BULK'] !== '1') {
+    console.log('== Directory bulk upload through the public API vs raw multi-row INSERT (bench/bulk.bench.ts) ==');
+    const bulk = await runBulkBench(bulkRowsFromEnv());
+    console.log('');
+    for (const line of formatBulkReport(bulk)) console.log(line);
+    console.log(JSON.stringify(bulkReportJson(bulk)));
+  }
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  console.log(JSON.stringify(reportJson(report)));
 }
 
 main().then(

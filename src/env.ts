@@ -98,6 +98,10 @@ const schema = z.object({
   SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
   /** Most frameworks in one importCredentialEngine call. */
   SLUICE_CE_MAX_FRAMEWORKS: int(1, 1000).default(50),
+  /** Largest accepted directory bulk upload CSV (locations, organisations, users), in bytes. */
+  SLUICE_BULK_MAX_FILE_SIZE_BYTES: int(1).default(50 * MiB),
+  /** Most data rows in one directory bulk upload CSV. */
+  SLUICE_BULK_MAX_ROWS: int(1).default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -3,6 +3,7 @@ import { diagnosticJob } from './modules/jobs/diagnostic.job';
 import { ingestFileJob, ingestZipJob } from './modules/files/ingest.job';
 import { importCredentialEngineJob } from './modules/skills/import.job';
 import { RegistryClient } from './modules/skills/registry-client';
+import { bulkUploadJob } from './modules/directory/bulk-upload.job';
 import type { Services } from './services';
 
 /** Every job type this deployment's workers run. */
@@ -17,5 +18,6 @@ export function jobHandlers(services: Services): JobHandler<never>[] {
     allowPrivateAddresses: env.SLUICE_CE_ALLOW_PRIVATE_ADDRESSES,
   });
   const skills = importCredentialEngineJob({ store: services.skillsStore, registry, languages: env.ceLanguages });
-  return [diagnosticJob, ingestFileJob(deps), ingestZipJob(deps), skills] as unknown as JobHandler<never>[];
+  const bulk = bulkUploadJob({ storage: services.storage, directory: services.directoryStore });
+  return [diagnosticJob, ingestFileJob(deps), ingestZipJob(deps), skills, bulk] as unknown as JobHandler<never>[];
 }

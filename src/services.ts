@@ -15,6 +15,8 @@ import { SpecsStore } from './modules/specs/specs.store';
 import { SkillsService } from './modules/skills/skills.service';
 import { SkillsStore } from './modules/skills/skills.store';
 import type { ObjectStorage } from './storage/storage';
+import { DirectoryService } from './modules/directory/directory.service';
+import { DirectoryStore } from './modules/directory/directory.store';
 
 /** Everything resolvers and workers reach. Built once per process. */
 export interface Services {
@@ -32,6 +34,8 @@ export interface Services {
   filesStore: FilesStore;
   skills: SkillsService;
   skillsStore: SkillsStore;
+  directory: DirectoryService;
+  directoryStore: DirectoryStore;
 }
 
 export function createServices(
@@ -47,6 +51,7 @@ export function createServices(
   const specs = new SpecsService(specsStore, log);
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
+  const directoryStore = new DirectoryStore(database.sql);
   return {
     env,
     database,
@@ -62,5 +67,10 @@ export function createServices(
     filesStore,
     skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS }),
     skillsStore,
+    directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
+      maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
+      maxRows: env.SLUICE_BULK_MAX_ROWS,
+    }),
+    directoryStore,
   };
 }

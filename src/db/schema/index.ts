@@ -2,3 +2,4 @@ export * from './clients';
 export * from './jobs';
 export * from './specs';
 export * from './skills';
+export * from './directory';

@@ -20,7 +20,7 @@ import { storageKeys } from './storage-keys';
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
 export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 const MAX_PAGE = 100;
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export interface ValidationReport {
   valid: boolean;
@@ -36,7 +36,7 @@ export interface ValidationReport {
 
 
 /** Drains an unwanted upload so the multipart request completes. */
-async function discard(stream: Readable): Promise<void> {
+export async function discard(stream: Readable): Promise<void> {
   await new Promise<void>((resolve) => {
     stream.on('error', () => resolve());
     stream.pipe(new Writable({ write: (_c, _e, cb) => cb() })).on('finish', resolve);
