@@ -18,7 +18,7 @@ import { JobState } from './modules/jobs/job-state';
 import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
 import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
 import { NotificationBus } from './shared/pubsub';
-import { createLocalStorage } from './storage/local';
+import { createStorageFromEnv } from './storage/select';
 
 export interface App {
   services: Services;
@@ -64,7 +64,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
     const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
     disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
 
-    const storage = createLocalStorage({ root: env.storageDir });
+    const storage = createStorageFromEnv(env);
     disposers.push({ name: 'storage', fn: () => storage.dispose() });
 
     const secret = await resolveJwtSecret(env.SLUICE_JWT_SECRET, env.dataDir);

@@ -8,6 +8,8 @@ import { KiB } from '../env';
 import {
   assertValidKey,
   assertValidPrefix,
+  checkComplete,
+  checkGrowth,
   isValidKey,
   StorageError,
   type HeadResult,
@@ -319,18 +321,7 @@ class LocalWriter extends Writable {
 
   private async append(buffer: Buffer): Promise<void> {
     const next = this.size + buffer.length;
-    const { maxBytes, expectedSize } = this.opts;
-    if (maxBytes !== undefined && next > maxBytes) {
-      throw new StorageError('PAYLOAD_TOO_LARGE', `${JSON.stringify(this.key)} exceeds the limit of ${maxBytes} bytes`, this.key);
-    }
-    // Fail as soon as the body is longer than announced, rather than after storing all of it.
-    if (expectedSize !== undefined && next > expectedSize) {
-      throw new StorageError(
-        'SIZE_MISMATCH',
-        `${JSON.stringify(this.key)} is longer than the expected ${expectedSize} bytes`,
-        this.key,
-      );
-    }
+    checkGrowth(this.key, next, this.opts);
     this.hash.update(buffer);
     const handle = this.requireHandle();
     for (let offset = 0; offset < buffer.length; ) {
@@ -341,22 +332,9 @@ class LocalWriter extends Writable {
   }
 
   private async commit(): Promise<void> {
-    const { expectedSize, expectedSha256, contentType } = this.opts;
-    if (expectedSize !== undefined && this.size !== expectedSize) {
-      throw new StorageError(
-        'SIZE_MISMATCH',
-        `${JSON.stringify(this.key)} has ${this.size} bytes, expected ${expectedSize} bytes`,
-        this.key,
-      );
-    }
+    const { contentType } = this.opts;
     const sha256 = this.hash.digest('hex');
-    if (expectedSha256 !== undefined && expectedSha256.toLowerCase() !== sha256) {
-      throw new StorageError(
-        'CHECKSUM_MISMATCH',
-        `${JSON.stringify(this.key)} has SHA-256 ${sha256}, expected ${expectedSha256}`,
-        this.key,
-      );
-    }
+    checkComplete(this.key, this.size, sha256, this.opts);
     const handle = this.requireHandle();
     await handle.sync();
     const stats = await handle.stat();
