@@ -12,6 +12,7 @@ import { resolveJwtSecret } from './shared/jwt-secret';
 import type { Logger } from './shared/logger';
 import path from 'node:path';
 import { jobHandlers } from './jobs';
+import { every } from './modules/files/signed-uploads.service';
 import { JobQueue } from './modules/jobs/job-queue';
 import { JobRunner } from './modules/jobs/job-runner';
 import { JobState } from './modules/jobs/job-state';
@@ -96,6 +97,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const { port } = http.server.address() as AddressInfo;
       const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
       url = `http://${host}:${port}`;
+      services.signedUploads.useListenUrl(url);
       log.info({ url: `${url}/graphql`, role: env.SLUICE_ROLE }, 'Sluice is listening');
     }
 
@@ -118,6 +120,9 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'queue-wake', fn: async () => void offWake() });
       // Stops before the queue (registered earlier, so disposed later): running jobs re-queue first.
       disposers.push({ name: 'workers', fn: () => runner.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
+      const uploads = services.signedUploads;
+      disposers.push({ name: 'upload-expiry-sweep', fn: every(env.SLUICE_UPLOAD_SWEEP_INTERVAL_MS, () => uploads.sweepExpired(), log, 'upload-expiry-sweep') });
+      disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
     }
 
     return { services, url, dispose };

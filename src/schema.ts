@@ -7,9 +7,10 @@ import { ClientsResolver } from './modules/clients/clients.resolver';
 import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';
 import { FilesResolver } from './modules/files/files.resolver';
+import { SignedUploadsResolver } from './modules/files/signed-uploads.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
 
-export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SpecsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, FilesResolver, JobsResolver, SignedUploadsResolver, SpecsResolver, SystemResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

@@ -10,6 +10,8 @@ import { JobsService } from './modules/jobs/jobs.service';
 import { JobsStore, type Notification } from './modules/jobs/jobs.store';
 import { FilesService } from './modules/files/files.service';
 import { FilesStore } from './modules/files/files.store';
+import { SignedUploadsService } from './modules/files/signed-uploads.service';
+import { SignedUploadsStore } from './modules/files/signed-uploads.store';
 import { SpecsService } from './modules/specs/specs.service';
 import { SpecsStore } from './modules/specs/specs.store';
 import type { ObjectStorage } from './storage/storage';
@@ -28,6 +30,7 @@ export interface Services {
   specsStore: SpecsStore;
   files: FilesService;
   filesStore: FilesStore;
+  signedUploads: SignedUploadsService;
 }
 
 export function createServices(
@@ -42,6 +45,24 @@ export function createServices(
   const specsStore = new SpecsStore(database.sql);
   const specs = new SpecsService(specsStore, log);
   const filesStore = new FilesStore(database.sql);
+  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES);
+  const signedUploads = new SignedUploadsService(
+    new SignedUploadsStore(database.sql),
+    files,
+    filesStore,
+    specs,
+    jobs,
+    infra.storage,
+    log,
+    {
+      urlTtlSeconds: env.SLUICE_UPLOAD_URL_TTL_SECONDS,
+      graceSeconds: env.SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS,
+      maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES,
+      syncMaxWaitMs: env.SLUICE_IMPORT_SYNC_MAX_WAIT_MS,
+      publicUrl: env.SLUICE_PUBLIC_URL,
+    },
+    env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
+  );
   return {
     env,
     database,
@@ -53,7 +74,8 @@ export function createServices(
     storage: infra.storage,
     specs,
     specsStore,
-    files: new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES),
+    files,
     filesStore,
+    signedUploads,
   };
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /** s3rver's built-in account; it accepts any well-formed signature with `allowMismatchedSignatures`. */
@@ -17,8 +17,10 @@ export interface TestS3 {
   env: Record<string, string>;
   /** A plain client for assertions made around Sluice. */
   client: S3Client;
-  /** Every key in the bucket, unfiltered. */
-  keys(prefix?: string): Promise<string[]>;
+  /** Every key in the bucket (default: the one created at start), unfiltered. */
+  keys(prefix?: string, bucket?: string): Promise<string[]>;
+  /** Creates another bucket on the same server; returns the SLUICE_* variables that use it. */
+  withBucket(name: string): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -44,30 +46,35 @@ export async function startTestS3(bucket = 'sluice-test'): Promise<TestS3> {
   const region = 'us-east-1';
   const credentials = { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY };
   const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
+  const env = {
+    SLUICE_STORAGE: 's3',
+    SLUICE_S3_ENDPOINT: endpoint,
+    SLUICE_S3_REGION: region,
+    SLUICE_S3_BUCKET: bucket,
+    SLUICE_S3_FORCE_PATH_STYLE: 'true',
+    SLUICE_S3_ACCESS_KEY_ID: ACCESS_KEY,
+    SLUICE_S3_SECRET_ACCESS_KEY: SECRET_KEY,
+  };
   return {
     endpoint,
     bucket,
     region,
     credentials,
-    env: {
-      SLUICE_STORAGE: 's3',
-      SLUICE_S3_ENDPOINT: endpoint,
-      SLUICE_S3_REGION: region,
-      SLUICE_S3_BUCKET: bucket,
-      SLUICE_S3_FORCE_PATH_STYLE: 'true',
-      SLUICE_S3_ACCESS_KEY_ID: ACCESS_KEY,
-      SLUICE_S3_SECRET_ACCESS_KEY: SECRET_KEY,
-    },
+    env,
     client,
-    async keys(prefix = '') {
+    async keys(prefix = '', inBucket = bucket) {
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+        const page = await client.send(new ListObjectsV2Command({ Bucket: inBucket, Prefix: prefix || undefined, ContinuationToken: token }));
         for (const o of page.Contents ?? []) keys.push(o.Key!);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return keys.sort();
+    },
+    async withBucket(name) {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+      return { ...env, SLUICE_S3_BUCKET: name };
     },
     async close() {
       client.destroy();
