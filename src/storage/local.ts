@@ -3,7 +3,6 @@ import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'n
 import { lstat, mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KiB } from '../env';
 import {
   assertValidKey,
@@ -11,6 +10,7 @@ import {
   checkComplete,
   checkGrowth,
   isValidKey,
+  putThroughWriter,
   StorageError,
   type HeadResult,
   type ListItem,
@@ -81,14 +81,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   }
 
   async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    const writer = openWriter(key, opts);
-    try {
-      await pipeline(body, writer.stream);
-    } catch (err) {
-      await writer.abort();
-      throw asStorageError(err, key, 'write');
-    }
-    return writer.done();
+    return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
   }
 
   async function get(key: string): Promise<Readable> {

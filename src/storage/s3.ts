@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -20,6 +19,7 @@ import {
   checkComplete,
   checkGrowth,
   isValidKey,
+  putThroughWriter,
   StorageError,
   type HeadResult,
   type ListItem,
@@ -170,14 +170,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   }
 
   async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    const writer = openWriter(key, opts);
-    try {
-      await pipeline(body, writer.stream);
-    } catch (err) {
-      await writer.abort();
-      throw asStorageError(err, key, 'write');
-    }
-    return writer.done();
+    return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
   }
 
   async function get(key: string): Promise<Readable> {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * Object storage, shaped like S3 so the local-disk backend and the S3 backend are interchangeable:
@@ -231,4 +232,18 @@ export function checkComplete(key: string, size: number, sha256: string, opts: P
   if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== sha256) {
     throw new StorageError('CHECKSUM_MISMATCH', `${JSON.stringify(key)} has SHA-256 ${sha256}, expected ${opts.expectedSha256}`, key);
   }
+}
+
+/**
+ * `put` for backends built on `openWriter`: pipes `body` into the writer and commits; any failure
+ * (the body's, the writer's) aborts the write and is rethrown through `wrap` as a StorageError.
+ */
+export async function putThroughWriter(writer: StorageWriter, body: Readable, wrap: (err: unknown) => StorageError): Promise<PutResult> {
+  try {
+    await pipeline(body, writer.stream);
+  } catch (err) {
+    await writer.abort();
+    throw wrap(err);
+  }
+  return writer.done();
 }

@@ -250,8 +250,13 @@ export class SignedUploadsService {
         contentType: claimed.contentType ?? undefined,
       });
       const file = await this.store.markUploaded(fileId, 'UPLOADING', { size: stored.size, sha256: stored.sha256, at: new Date() });
+      if (!file) {
+        // The PUT outlived the URL by more than the grace period and the sweep expired the file.
+        await this.storage.delete(stored.key);
+        throw this.expired(claimed.uploadExpiresAt!);
+      }
       this.log.info({ fileId, size: stored.size }, 'signed upload received');
-      return file!;
+      return file;
     } catch (err) {
       const mapped = this.mapStorageError(err, claimed);
       await this.store.release(fileId, { code: String(mapped.extensions['reason'] ?? mapped.code), message: mapped.message });
