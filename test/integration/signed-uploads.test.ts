@@ -7,6 +7,7 @@ import {
   RegisterSpecDocument,
   RequestUploadUrlDocument,
   SignedUploadFileDocument,
+  UploadFileDocument,
   type RequestUploadUrlInput,
   type SluiceClient,
 } from '../../src/sdk/client';
@@ -160,6 +161,20 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     expect(child['error_output_key']).toMatch(/^emission-error\/\d{2}-[A-Z][a-z]{2}-\d{4}\/attendance_[0-9a-f-]+_errors\.csv$/);
     expect(await text(await storage().get(child['valid_output_key'] as string))).toContain('z1');
     expect(await text(await storage().get(child['error_output_key'] as string))).toContain('bad');
+  });
+
+  it('serves direct uploads (uploadFile) from the same storage, and refuses to import them again', async () => {
+    const body = GOOD_CSV.replace('s1', 'u1').replace('s2', 'u2');
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body, filename: 'direct.csv', contentType: 'text/csv' } },
+    );
+    expect((await collectJobEvents(ingestor, uploadFile.job.id, { afterSeq: 0 })).at(-1)).toMatchObject({ state: 'SUCCEEDED' });
+    expect(await storage().head(uploadFile.file.outputs.raw!)).toMatchObject({ size: body.length, sha256: sha256(body) });
+    const res = await ingestor.raw(ImportFileDocument, { fileId: uploadFile.file.id });
+    expect(codeOf(res.body)).toBe('CONFLICT');
+    expect(reasonOf(res.body)).toBe('NOT_A_SIGNED_UPLOAD');
   });
 
   it('refuses an import before the upload, and imports once it has arrived', async () => {
