@@ -12,13 +12,14 @@ import { resolveJwtSecret } from './shared/jwt-secret';
 import type { Logger } from './shared/logger';
 import path from 'node:path';
 import { jobHandlers } from './jobs';
+import { every } from './modules/files/signed-uploads.service';
 import { JobQueue } from './modules/jobs/job-queue';
 import { JobRunner } from './modules/jobs/job-runner';
 import { JobState } from './modules/jobs/job-state';
 import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
 import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
 import { NotificationBus } from './shared/pubsub';
-import { createLocalStorage } from './storage/local';
+import { createStorageFromEnv } from './storage/select';
 
 export interface App {
   services: Services;
@@ -64,7 +65,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
     const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
     disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
 
-    const storage = createLocalStorage({ root: env.storageDir });
+    const storage = createStorageFromEnv(env);
     disposers.push({ name: 'storage', fn: () => storage.dispose() });
 
     const secret = await resolveJwtSecret(env.SLUICE_JWT_SECRET, env.dataDir);
@@ -96,6 +97,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const { port } = http.server.address() as AddressInfo;
       const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
       url = `http://${host}:${port}`;
+      services.signedUploads.useListenUrl(url);
       log.info({ url: `${url}/graphql`, role: env.SLUICE_ROLE }, 'Sluice is listening');
     }
 
@@ -118,6 +120,9 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'queue-wake', fn: async () => void offWake() });
       // Stops before the queue (registered earlier, so disposed later): running jobs re-queue first.
       disposers.push({ name: 'workers', fn: () => runner.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
+      const uploads = services.signedUploads;
+      disposers.push({ name: 'upload-expiry-sweep', fn: every(env.SLUICE_UPLOAD_SWEEP_INTERVAL_MS, () => uploads.sweepExpired(), log, 'upload-expiry-sweep') });
+      disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
     }
 
     return { services, url, dispose };

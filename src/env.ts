@@ -102,6 +102,34 @@ const schema = z.object({
   SLUICE_BULK_MAX_FILE_SIZE_BYTES: int(1).default(50 * MiB),
   /** Most data rows in one directory bulk upload CSV. */
   SLUICE_BULK_MAX_ROWS: int(1).default(100_000),
+  /** Where files live: `local` (under SLUICE_STORAGE_DIR) or `s3` (SLUICE_S3_*). */
+  SLUICE_STORAGE: z.enum(['local', 's3']).default('local'),
+  /** S3-compatible endpoint (MinIO, Ceph, R2...); unset for AWS S3. */
+  SLUICE_S3_ENDPOINT: z.string().url().optional(),
+  SLUICE_S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Bucket for every object (it must exist). Required when SLUICE_STORAGE=s3. */
+  SLUICE_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').optional(),
+  /** Path-style URLs (`endpoint/bucket/key`); most S3-compatible servers need it. */
+  SLUICE_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** Explicit S3 credentials; unset: the AWS SDK's standard chain (AWS_ACCESS_KEY_ID..., profiles, roles). */
+  SLUICE_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  SLUICE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Multipart part size for S3 writes, in bytes (S3 minimum 5 MiB); memory per write is about 3 parts. */
+  SLUICE_S3_PART_SIZE_BYTES: int(5 * MiB, 512 * MiB).default(8 * MiB),
+  /** Lifetime of a signed upload URL, in seconds (S3 allows at most 7 days). */
+  SLUICE_UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(15 * 60),
+  /** HMAC key of Sluice's own upload URLs (at least 32 characters). Unset: derived from the JWT secret. */
+  SLUICE_UPLOAD_URL_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Base URL clients reach Sluice at, for its own upload URLs. Unset: the address it listens on. */
+  SLUICE_PUBLIC_URL: z.string().url().optional(),
+  /** How long after its URL expires a requested file may still be imported before it expires and its object is deleted, in seconds. Also the age below which an unreferenced upload object is never swept. */
+  SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS: int(0, 30 * 24 * 3600).default(3600),
+  /** How often workers expire requested files that were never imported, in milliseconds; 0 turns it off. */
+  SLUICE_UPLOAD_SWEEP_INTERVAL_MS: int(0, 24 * 3600_000).default(60_000),
+  /** How often workers delete upload objects no file refers to, in milliseconds; 0 turns it off. */
+  SLUICE_ORPHAN_SWEEP_INTERVAL_MS: int(0, 7 * 24 * 3600_000).default(3600_000),
+  /** Longest an importFile(mode: SYNC) call waits for the job to finish, in milliseconds. */
+  SLUICE_IMPORT_SYNC_MAX_WAIT_MS: int(0, 600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -145,6 +173,12 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   }
   if (raw.SLUICE_JOB_STALE_MS <= raw.SLUICE_JOB_HEARTBEAT_MS * 2) {
     problems.push('SLUICE_JOB_STALE_MS: must be more than twice SLUICE_JOB_HEARTBEAT_MS, or live jobs would be reaped');
+  }
+  if (raw.SLUICE_STORAGE === 's3' && !raw.SLUICE_S3_BUCKET) {
+    problems.push('SLUICE_S3_BUCKET: required when SLUICE_STORAGE=s3');
+  }
+  if (Boolean(raw.SLUICE_S3_ACCESS_KEY_ID) !== Boolean(raw.SLUICE_S3_SECRET_ACCESS_KEY)) {
+    problems.push('SLUICE_S3_ACCESS_KEY_ID and SLUICE_S3_SECRET_ACCESS_KEY: set both or neither');
   }
   if (problems.length) throw new EnvError(problems);
   const dev = raw.NODE_ENV !== 'production';

@@ -8,10 +8,11 @@ import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';
 import { FilesResolver } from './modules/files/files.resolver';
 import { SkillsResolver } from './modules/skills/skills.resolver';
+import { SignedUploadsResolver } from './modules/files/signed-uploads.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
 import { DirectoryResolver } from './modules/directory/directory.resolver';
 
-export const resolvers = [ClientsResolver, DirectoryResolver, FilesResolver, JobsResolver, SkillsResolver, SpecsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, DirectoryResolver, FilesResolver, JobsResolver, SignedUploadsResolver, SkillsResolver, SpecsResolver, SystemResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

@@ -10,6 +10,8 @@ import { JobsService } from './modules/jobs/jobs.service';
 import { JobsStore, type Notification } from './modules/jobs/jobs.store';
 import { FilesService } from './modules/files/files.service';
 import { FilesStore } from './modules/files/files.store';
+import { SignedUploadsService } from './modules/files/signed-uploads.service';
+import { SignedUploadsStore } from './modules/files/signed-uploads.store';
 import { SpecsService } from './modules/specs/specs.service';
 import { SpecsStore } from './modules/specs/specs.store';
 import { SkillsService } from './modules/skills/skills.service';
@@ -36,6 +38,7 @@ export interface Services {
   skillsStore: SkillsStore;
   directory: DirectoryService;
   directoryStore: DirectoryStore;
+  signedUploads: SignedUploadsService;
 }
 
 export function createServices(
@@ -52,6 +55,24 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
+  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES);
+  const signedUploads = new SignedUploadsService(
+    new SignedUploadsStore(database.sql),
+    files,
+    filesStore,
+    specs,
+    jobs,
+    infra.storage,
+    log,
+    {
+      urlTtlSeconds: env.SLUICE_UPLOAD_URL_TTL_SECONDS,
+      graceSeconds: env.SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS,
+      maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES,
+      syncMaxWaitMs: env.SLUICE_IMPORT_SYNC_MAX_WAIT_MS,
+      publicUrl: env.SLUICE_PUBLIC_URL,
+    },
+    env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
+  );
   return {
     env,
     database,
@@ -63,7 +84,7 @@ export function createServices(
     storage: infra.storage,
     specs,
     specsStore,
-    files: new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES),
+    files,
     filesStore,
     skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS }),
     skillsStore,
@@ -72,5 +93,6 @@ export function createServices(
       maxRows: env.SLUICE_BULK_MAX_ROWS,
     }),
     directoryStore,
+    signedUploads,
   };
 }

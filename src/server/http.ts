@@ -51,6 +51,35 @@ const requirePreflightForUploads: RequestHandler = (req, res, next) => {
   next();
 };
 
+/** HTTP status of an upload refused with each code. */
+const UPLOAD_STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.BAD_USER_INPUT]: 400,
+  [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.NOT_FOUND]: 404,
+  [ErrorCode.CONFLICT]: 409,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+};
+
+/** Bytes of a refused upload body still read (and discarded) so the client sees the answer. */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * A refused upload's body may still be arriving. A small rest is read and discarded so the client
+ * can read the error; a large one is cut off (Connection: close) rather than received for nothing.
+ */
+async function settleBody(req: express.Request, res: express.Response): Promise<void> {
+  if (req.complete || req.destroyed) return;
+  const length = Number(req.headers['content-length'] ?? Number.NaN);
+  if (Number.isFinite(length) && length <= DRAIN_LIMIT_BYTES) {
+    await new Promise<void>((resolve) => {
+      req.once('end', resolve).once('error', () => resolve()).once('close', resolve);
+      req.resume();
+    });
+    return;
+  }
+  res.set('connection', 'close');
+}
+
 export interface HttpServer {
   server: http.Server;
   apollo: ApolloServer<Context>;
@@ -126,6 +155,22 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
       context: async ({ req }) => httpContext(services, req.headers.authorization),
     }),
   );
+
+  // Sluice's own signed upload URLs (when storage cannot presign): the body streams to storage.
+  app.put('/uploads/:fileId', async (req, res) => {
+    const token = typeof req.query['token'] === 'string' ? req.query['token'] : undefined;
+    const length = req.headers['content-length'];
+    const contentLength = length !== undefined && /^\d{1,15}$/.test(length) ? Number(length) : undefined;
+    try {
+      const file = await services.signedUploads.receiveUpload(String(req.params['fileId']), token, req, contentLength);
+      res.json({ fileId: file.id, state: file.uploadState, size: file.size, sha256: file.sha256 });
+    } catch (err) {
+      const e = err instanceof SluiceError ? err : new SluiceError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+      if (!(err instanceof SluiceError)) log.error({ err }, 'upload failed');
+      await settleBody(req, res);
+      res.status(UPLOAD_STATUS[e.code] ?? 500).json({ errors: [{ message: e.message, extensions: e.extensions }] });
+    }
+  });
 
   app.use((_req, res) => jsonError(res, 404, ErrorCode.NOT_FOUND, 'No such route; GraphQL is served at /graphql'));
   const onError: ErrorRequestHandler = (err, _req, res, _next) => {

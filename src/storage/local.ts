@@ -3,12 +3,14 @@ import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'n
 import { lstat, mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KiB } from '../env';
 import {
   assertValidKey,
   assertValidPrefix,
+  checkComplete,
+  checkGrowth,
   isValidKey,
+  putThroughWriter,
   StorageError,
   type HeadResult,
   type ListItem,
@@ -82,14 +84,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   }
 
   async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    const writer = openWriter(key, opts);
-    try {
-      await pipeline(body, writer.stream);
-    } catch (err) {
-      await writer.abort();
-      throw asStorageError(err, key, 'write');
-    }
-    return writer.done();
+    return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
   }
 
   async function get(key: string): Promise<Readable> {
@@ -323,18 +318,7 @@ class LocalWriter extends Writable {
 
   private async append(buffer: Buffer): Promise<void> {
     const next = this.size + buffer.length;
-    const { maxBytes, expectedSize } = this.opts;
-    if (maxBytes !== undefined && next > maxBytes) {
-      throw new StorageError('PAYLOAD_TOO_LARGE', `${JSON.stringify(this.key)} exceeds the limit of ${maxBytes} bytes`, this.key);
-    }
-    // Fail as soon as the body is longer than announced, rather than after storing all of it.
-    if (expectedSize !== undefined && next > expectedSize) {
-      throw new StorageError(
-        'SIZE_MISMATCH',
-        `${JSON.stringify(this.key)} is longer than the expected ${expectedSize} bytes`,
-        this.key,
-      );
-    }
+    checkGrowth(this.key, next, this.opts);
     this.hash.update(buffer);
     const handle = this.requireHandle();
     for (let offset = 0; offset < buffer.length; ) {
@@ -345,22 +329,9 @@ class LocalWriter extends Writable {
   }
 
   private async commit(): Promise<void> {
-    const { expectedSize, expectedSha256, contentType } = this.opts;
-    if (expectedSize !== undefined && this.size !== expectedSize) {
-      throw new StorageError(
-        'SIZE_MISMATCH',
-        `${JSON.stringify(this.key)} has ${this.size} bytes, expected ${expectedSize} bytes`,
-        this.key,
-      );
-    }
+    const { contentType } = this.opts;
     const sha256 = this.hash.digest('hex');
-    if (expectedSha256 !== undefined && expectedSha256.toLowerCase() !== sha256) {
-      throw new StorageError(
-        'CHECKSUM_MISMATCH',
-        `${JSON.stringify(this.key)} has SHA-256 ${sha256}, expected ${expectedSha256}`,
-        this.key,
-      );
-    }
+    checkComplete(this.key, this.size, sha256, this.opts);
     const handle = this.requireHandle();
     await handle.sync();
     const stats = await handle.stat();

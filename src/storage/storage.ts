@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * Object storage, shaped like S3 so the local-disk backend and the S3 backend are interchangeable:
@@ -176,4 +177,73 @@ function keyProblem(key: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** What a client needs to upload one object straight to the store, bypassing Sluice. */
+export interface PresignedPut {
+  url: string;
+  method: 'PUT';
+  /** Headers the client must send exactly as given (they are part of the signature). */
+  headers: Record<string, string>;
+}
+
+/**
+ * A backend that can hand out upload URLs of its own (S3). The local backend cannot: Sluice then
+ * serves the upload itself (`PUT /uploads/<fileId>`).
+ */
+export interface PresigningStorage {
+  /**
+   * A URL that accepts one PUT of `key` until `expiresInSeconds` pass. `size`, `sha256` and
+   * `contentType` are signed in where the service can enforce them (S3 checks the length and the
+   * SHA-256 checksum itself); callers must still verify the object before trusting it.
+   */
+  presignPut(key: string, opts: { expiresInSeconds: number; contentType?: string; size?: number; sha256?: string }): Promise<PresignedPut>;
+  /**
+   * Lowercase hex SHA-256 of the object as computed and verified by the storage service itself
+   * (S3 additional checksums), or `undefined` when the service has none. Never client-supplied
+   * metadata: an uploader with a presigned URL may be able to choose that.
+   */
+  verifiedSha256(key: string): Promise<string | undefined>;
+}
+
+export function isPresigning(storage: ObjectStorage): storage is ObjectStorage & PresigningStorage {
+  return typeof (storage as Partial<PresigningStorage>).presignPut === 'function';
+}
+
+/**
+ * The checks every backend applies while bytes arrive: throws PAYLOAD_TOO_LARGE past `maxBytes`
+ * and SIZE_MISMATCH as soon as the body is longer than `expectedSize` (rather than after storing
+ * all of it). `next` is the byte count including the chunk about to be accepted.
+ */
+export function checkGrowth(key: string, next: number, opts: PutOptions): void {
+  if (opts.maxBytes !== undefined && next > opts.maxBytes) {
+    throw new StorageError('PAYLOAD_TOO_LARGE', `${JSON.stringify(key)} exceeds the limit of ${opts.maxBytes} bytes`, key);
+  }
+  if (opts.expectedSize !== undefined && next > opts.expectedSize) {
+    throw new StorageError('SIZE_MISMATCH', `${JSON.stringify(key)} is longer than the expected ${opts.expectedSize} bytes`, key);
+  }
+}
+
+/** The checks every backend applies once the body has ended, before anything becomes visible. */
+export function checkComplete(key: string, size: number, sha256: string, opts: PutOptions): void {
+  if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+    throw new StorageError('SIZE_MISMATCH', `${JSON.stringify(key)} has ${size} bytes, expected ${opts.expectedSize} bytes`, key);
+  }
+  if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== sha256) {
+    throw new StorageError('CHECKSUM_MISMATCH', `${JSON.stringify(key)} has SHA-256 ${sha256}, expected ${opts.expectedSha256}`, key);
+  }
+}
+
+/**
+ * `put` for backends built on `openWriter`: pipes `body` into the writer and commits; any failure
+ * (the body's, the writer's) aborts the write and is rethrown through `wrap` as a StorageError.
+ */
+export async function putThroughWriter(writer: StorageWriter, body: Readable, wrap: (err: unknown) => StorageError): Promise<PutResult> {
+  try {
+    await pipeline(body, writer.stream);
+  } catch (err) {
+    await writer.abort();
+    throw wrap(err);
+  }
+  return writer.done();
 }

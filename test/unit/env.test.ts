@@ -55,3 +55,17 @@ describe('loadEnv', () => {
     expect(loadEnv({ PORT: '' }).PORT).toBe(4000);
   });
 });
+
+describe('loadEnv: storage and signed uploads', () => {
+  it('defaults to local storage and 15-minute upload URLs', () => {
+    expect(loadEnv({})).toMatchObject({ SLUICE_STORAGE: 'local', SLUICE_UPLOAD_URL_TTL_SECONDS: 900, SLUICE_S3_FORCE_PATH_STYLE: false, SLUICE_S3_REGION: 'us-east-1' });
+  });
+
+  it('requires a bucket for S3 and both explicit credentials or neither', () => {
+    expect(() => loadEnv({ SLUICE_STORAGE: 's3' })).toThrow(/SLUICE_S3_BUCKET: required when SLUICE_STORAGE=s3/);
+    expect(() => loadEnv({ SLUICE_STORAGE: 's3', SLUICE_S3_BUCKET: 'data', SLUICE_S3_ACCESS_KEY_ID: 'k' })).toThrow(/set both or neither/);
+    expect(() => loadEnv({ SLUICE_S3_BUCKET: 'Not_A_Bucket' })).toThrow(/SLUICE_S3_BUCKET/);
+    const env = loadEnv({ SLUICE_STORAGE: 's3', SLUICE_S3_BUCKET: 'data', SLUICE_S3_ENDPOINT: 'http://minio:9000', SLUICE_S3_FORCE_PATH_STYLE: 'true' });
+    expect(env).toMatchObject({ SLUICE_STORAGE: 's3', SLUICE_S3_BUCKET: 'data', SLUICE_S3_FORCE_PATH_STYLE: true });
+  });
+});

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigint, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
@@ -23,6 +24,13 @@ export const specs = pgTable(
 );
 
 export const fileKindEnum = pgEnum('file_kind', ['CSV', 'ZIP']);
+
+/**
+ * Where a file requested with requestUploadUrl is before its import: PENDING_UPLOAD (URL handed
+ * out) -> UPLOADING (Sluice's own URL is receiving the body) -> UPLOADED -> IMPORTED (a job owns
+ * it), or EXPIRED (never imported in time; the object is deleted). NULL for direct uploads.
+ */
+export const fileUploadStateEnum = pgEnum('file_upload_state', ['PENDING_UPLOAD', 'UPLOADING', 'UPLOADED', 'IMPORTED', 'EXPIRED']);
 
 /** An uploaded file (or a CSV inside an uploaded ZIP), its raw object and its outputs. */
 export const files = pgTable(
@@ -52,9 +60,24 @@ export const files = pgTable(
     createdBy: text('created_by').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Signed-URL uploads only (NULL for direct uploads), see fileUploadStateEnum. */
+    uploadState: fileUploadStateEnum('upload_state'),
+    /** Size and SHA-256 the client declared when it asked for the URL; the import checks the object against them. */
+    declaredSize: bigint('declared_size', { mode: 'number' }),
+    declaredSha256: text('declared_sha256'),
+    /** The upload URL accepts no PUT after this. */
+    uploadExpiresAt: timestamp('upload_expires_at', { withTimezone: true }),
+    /** When Sluice's own single-use URL was claimed by a PUT (UPLOADING); cleared if that PUT fails its checks. */
+    uploadTokenUsedAt: timestamp('upload_token_used_at', { withTimezone: true }),
+    uploadedAt: timestamp('uploaded_at', { withTimezone: true }),
+    /** Client labels from requestUploadUrl: a logical folder, tags and a small JSON object. */
+    folder: text('folder'),
+    tags: text('tags').array(),
+    metadata: jsonb('metadata'),
   },
   (t) => [
     uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),
+    index('files_upload_expiry_idx').on(t.uploadExpiresAt).where(sql`${t.uploadState} in ('PENDING_UPLOAD', 'UPLOADING', 'UPLOADED')`),
     index('files_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
     index('files_file_name_idx').on(t.fileName),
     index('files_parent_idx').on(t.parentId),

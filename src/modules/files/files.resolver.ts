@@ -9,21 +9,38 @@ import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { FileRecord } from './files.store';
-import { FileConnection, FileKindEnum, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
+import { FileConnection, FileKindEnum, FileState, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
 
 /** A CSV inside a ZIP has no job of its own: its state comes from its outcome. */
-function childState(f: FileRecord): JobState {
-  if (f.error) return JobState.FAILED;
-  if (f.totalRows === null) return JobState.RUNNING;
-  return (f.invalidRows ?? 0) > 0 ? JobState.SUCCEEDED_WITH_ERRORS : JobState.SUCCEEDED;
+function childState(f: FileRecord): FileState {
+  if (f.error) return FileState.FAILED;
+  if (f.totalRows === null) return FileState.RUNNING;
+  return (f.invalidRows ?? 0) > 0 ? FileState.SUCCEEDED_WITH_ERRORS : FileState.SUCCEEDED;
+}
+
+/** A signed-URL upload before its import has no job: its state is its upload phase. */
+function uploadPhase(f: FileRecord): FileState | undefined {
+  switch (f.uploadState) {
+    case 'PENDING_UPLOAD':
+      return FileState.PENDING_UPLOAD;
+    case 'UPLOADING':
+      return FileState.UPLOADING;
+    case 'UPLOADED':
+      return FileState.UPLOADED;
+    case 'EXPIRED':
+      return FileState.EXPIRED;
+    default:
+      return undefined;
+  }
 }
 
 export function toFileType(f: FileRecord, jobState?: JobState): FileType {
   return {
     ...f,
+    tags: f.tags ?? [],
     kind: f.kind as FileKindEnum,
     onInvalidRows: f.onInvalidRows as OnInvalidRowsEnum,
-    state: f.parentId ? childState(f) : (jobState ?? JobState.QUEUED),
+    state: f.parentId ? childState(f) : (uploadPhase(f) ?? (jobState as FileState | undefined) ?? FileState.QUEUED),
     rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
     error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
@@ -32,7 +49,8 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
 
 @Resolver(() => FileType)
 export class FilesResolver {
-  private async withState(ctx: Context, f: FileRecord): Promise<FileType> {
+  private async withState(ctx: Context, record: FileRecord): Promise<FileType> {
+    const f = await ctx.services.signedUploads.refresh(record);
     if (f.parentId || !f.jobId) return toFileType(f);
     const job = await ctx.services.jobsStore.get(f.jobId);
     return toFileType(f, job?.state);
@@ -139,6 +157,6 @@ export class FilesResolver {
 
   @FieldResolver(() => Boolean, { description: 'True once the file reached a final state.' })
   finished(@Root() f: FileType): boolean {
-    return isTerminal(f.state);
+    return f.state === FileState.EXPIRED || (f.state in JobState && isTerminal(f.state as unknown as JobState));
   }
 }

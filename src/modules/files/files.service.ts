@@ -35,6 +35,18 @@ export interface ValidationReport {
 
 
 
+export function checkProgram(program: string): void {
+  if (!IDENTIFIER_PATTERN.test(program)) {
+    throw new BadInputError(`program ${JSON.stringify(program)} must match ${IDENTIFIER_PATTERN.source}`, { field: 'program' });
+  }
+}
+
+export function checkIdempotencyKey(key: string | null | undefined): void {
+  if (key != null && !IDEMPOTENCY_KEY.test(key)) {
+    throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
+  }
+}
+
 /** Drains an unwanted upload so the multipart request completes. */
 export async function discard(stream: Readable): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -77,15 +89,11 @@ export class FilesService {
   }
 
   private checkProgram(program: string): void {
-    if (!IDENTIFIER_PATTERN.test(program)) {
-      throw new BadInputError(`program ${JSON.stringify(program)} must match ${IDENTIFIER_PATTERN.source}`, { field: 'program' });
-    }
+    checkProgram(program);
   }
 
   private checkIdempotencyKey(key: string | null | undefined): void {
-    if (key != null && !IDEMPOTENCY_KEY.test(key)) {
-      throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
-    }
+    checkIdempotencyKey(key);
   }
 
   /** Streams the upload into storage (size and sha256 recorded), with a size cap. */

@@ -27,7 +27,19 @@ export interface FileRecord {
   createdBy: string;
   createdAt: Date;
   updatedAt: Date;
+  /** Signed-URL uploads only; see signed-uploads.store.ts. */
+  uploadState: UploadState | null;
+  declaredSize: number | null;
+  declaredSha256: string | null;
+  uploadExpiresAt: Date | null;
+  uploadTokenUsedAt: Date | null;
+  uploadedAt: Date | null;
+  folder: string | null;
+  tags: string[] | null;
+  metadata: Record<string, unknown> | null;
 }
+
+export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTED' | 'EXPIRED';
 
 export interface RowErrorRecord {
   line: number;
@@ -39,7 +51,7 @@ export interface RowErrorRecord {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-function toFile(r: Record<string, unknown>): FileRecord {
+export function toFile(r: Record<string, unknown>): FileRecord {
   return {
     id: r['id'] as string,
     kind: r['kind'] as 'CSV' | 'ZIP',
@@ -63,6 +75,15 @@ function toFile(r: Record<string, unknown>): FileRecord {
     createdBy: r['created_by'] as string,
     createdAt: r['created_at'] as Date,
     updatedAt: r['updated_at'] as Date,
+    uploadState: (r['upload_state'] as UploadState | null) ?? null,
+    declaredSize: num(r['declared_size']),
+    declaredSha256: (r['declared_sha256'] as string | null) ?? null,
+    uploadExpiresAt: (r['upload_expires_at'] as Date | null) ?? null,
+    uploadTokenUsedAt: (r['upload_token_used_at'] as Date | null) ?? null,
+    uploadedAt: (r['uploaded_at'] as Date | null) ?? null,
+    folder: (r['folder'] as string | null) ?? null,
+    tags: (r['tags'] as string[] | null) ?? null,
+    metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
   };
 }
 

@@ -1,6 +1,5 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { JobState } from '../jobs/job-state';
 import { JobType, PageInfo } from '../jobs/jobs.type';
 import { Spec } from '../specs/specs.type';
 
@@ -18,6 +17,37 @@ export enum FileKindEnum {
   ZIP = 'ZIP',
 }
 registerEnumType(FileKindEnum, { name: 'FileKind', description: 'CSV, or a national program ZIP of CSVs.' });
+
+/** A file's state: its upload phase (signed-URL uploads), then its job's state. */
+export enum FileState {
+  PENDING_UPLOAD = 'PENDING_UPLOAD',
+  UPLOADING = 'UPLOADING',
+  UPLOADED = 'UPLOADED',
+  EXPIRED = 'EXPIRED',
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  SUCCEEDED = 'SUCCEEDED',
+  SUCCEEDED_WITH_ERRORS = 'SUCCEEDED_WITH_ERRORS',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(FileState, {
+  name: 'FileState',
+  description:
+    'Signed-URL uploads: PENDING_UPLOAD -> (UPLOADING) -> UPLOADED -> importFile -> the job states; EXPIRED when not imported in time. Direct uploads start at QUEUED. From QUEUED on, the state is the job’s (see JobState).',
+  valuesConfig: {
+    PENDING_UPLOAD: { description: 'An upload URL was issued; the bytes have not arrived (or did not match what was declared: see error).' },
+    UPLOADING: { description: 'Sluice’s own upload URL is receiving the bytes.' },
+    UPLOADED: { description: 'The bytes are stored; call importFile.' },
+    EXPIRED: { description: 'Not uploaded and imported before the URL expired (plus the grace period); the object was deleted. Final.' },
+    QUEUED: { description: 'Imported; waiting for a worker.' },
+    RUNNING: { description: 'A worker is processing it.' },
+    SUCCEEDED: { description: 'Every row was valid and stored.' },
+    SUCCEEDED_WITH_ERRORS: { description: 'Valid rows stored; invalid rows reported in rowErrors.' },
+    FAILED: { description: 'Nothing usable; see error.' },
+    CANCELLED: { description: 'Stopped on request; no rows kept.' },
+  },
+});
 
 @ObjectType({ description: 'Row counts of a file.' })
 export class FileRows {
@@ -96,8 +126,8 @@ export class FileType {
   @Field(() => String, { nullable: true, description: 'Program it was uploaded for.' })
   program!: string | null;
 
-  @Field(() => JobState, { description: 'Processing state (the job’s state; for a CSV inside a ZIP, its own outcome).' })
-  state!: JobState;
+  @Field(() => FileState, { description: 'Upload phase, then processing state (the job’s state; for a CSV inside a ZIP, its own outcome).' })
+  state!: FileState;
 
   @Field(() => GraphQLSafeInt, { nullable: true, description: 'Size in bytes as stored.' })
   size!: number | null;
@@ -125,6 +155,27 @@ export class FileType {
 
   @Field(() => GraphQLISODateTime, { description: 'When it last changed.' })
   updatedAt!: Date;
+
+  @Field(() => GraphQLSafeInt, { nullable: true, description: 'Signed-URL uploads: the size declared in requestUploadUrl, in bytes.' })
+  declaredSize!: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Signed-URL uploads: the SHA-256 declared in requestUploadUrl (hex).' })
+  declaredSha256!: string | null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'Signed-URL uploads: when the upload URL stops accepting the bytes.' })
+  uploadExpiresAt!: Date | null;
+
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'Signed-URL uploads: when the bytes were stored (or first seen in S3).' })
+  uploadedAt!: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'Logical folder given in requestUploadUrl (a label; storage keys do not depend on it).' })
+  folder!: string | null;
+
+  @Field(() => [String], { description: 'Tags given in requestUploadUrl.' })
+  tags!: string[];
+
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Metadata object given in requestUploadUrl.' })
+  metadata!: Record<string, unknown> | null;
 
   /** Internal: resolved by field resolvers. */
   specId!: string | null;

@@ -1,0 +1,48 @@
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
+import type { Context } from '../../server/context';
+import { requireViewer } from '../../shared/authorize';
+import { Role } from '../../shared/roles';
+import { toJobType } from '../jobs/jobs.mapper';
+import { toFileType } from './files.resolver';
+import { RequestUploadUrlInput } from './signed-uploads.inputs';
+import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
+
+@Resolver()
+export class SignedUploadsResolver {
+  @Authorized(Role.INGESTOR)
+  @Mutation(() => UploadUrlType, {
+    description:
+      'Step 1 of a signed-URL upload: declares the file (size, SHA-256) and returns a URL for one PUT of its bytes, valid for SLUICE_UPLOAD_URL_TTL_SECONDS. Then PUT the bytes (step 2) and call importFile (step 3). Errors carry extensions.reason (see the README).',
+  })
+  async requestUploadUrl(@Arg('input', () => RequestUploadUrlInput, { description: 'The file to upload.' }) input: RequestUploadUrlInput, @Ctx() ctx: Context): Promise<UploadUrlType> {
+    const res = await ctx.services.signedUploads.requestUploadUrl(requireViewer(ctx), {
+      ...input,
+      kind: input.kind,
+      onInvalidRows: input.onInvalidRows,
+    });
+    return {
+      fileId: res.file.id,
+      url: res.url,
+      method: res.method,
+      headers: Object.entries(res.headers).map(([name, value]) => ({ name, value })),
+      expiresAt: res.expiresAt,
+      file: toFileType(res.file),
+      created: res.created,
+    };
+  }
+
+  @Authorized(Role.INGESTOR)
+  @Mutation(() => ImportResult, {
+    description:
+      'Step 3 of a signed-URL upload: checks that the object exists with the declared size and SHA-256, then runs the same ingestion job as uploadFile. Importing again returns the first import’s job.',
+  })
+  async importFile(
+    @Arg('fileId', () => ID, { description: 'fileId from requestUploadUrl.' }) fileId: string,
+    @Arg('mode', () => ImportModeEnum, { defaultValue: ImportModeEnum.ASYNC, description: 'ASYNC returns at once; SYNC waits for the job to finish (up to waitSeconds).' }) mode: ImportModeEnum,
+    @Arg('waitSeconds', () => Int, { nullable: true, description: 'SYNC only: longest wait, in seconds; capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS, which is also the default.' }) waitSeconds: number | null,
+    @Ctx() ctx: Context,
+  ): Promise<ImportResult> {
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000);
+    return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created, finished: res.finished };
+  }
+}
