@@ -58,7 +58,8 @@ export const files = pgTable(
     error: jsonb('error'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
-    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Milliseconds, as JavaScript dates and list cursors carry them: a cursor then names a row exactly. */
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     /** Signed-URL uploads only (NULL for direct uploads), see fileUploadStateEnum. */
     uploadState: fileUploadStateEnum('upload_state'),
