@@ -11,7 +11,7 @@ const webDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(webDir);
 const dist = path.join(webDir, 'dist');
 const stamp = path.join(dist, '.build-stamp');
-const inputs = [path.join(webDir, 'src'), path.join(webDir, 'index.html'), path.join(webDir, 'graphiql.html'), path.join(webDir, 'vite.config.ts'), path.join(repoRoot, 'src/sdk'), path.join(repoRoot, 'package-lock.json')];
+const inputs = [path.join(webDir, 'src'), path.join(webDir, 'public'), path.join(webDir, 'index.html'), path.join(webDir, 'graphiql.html'), path.join(webDir, 'vite.config.ts'), path.join(repoRoot, 'src/sdk'), path.join(repoRoot, 'package-lock.json')];
 
 function newest(p) {
   let st;

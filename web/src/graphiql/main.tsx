@@ -26,12 +26,14 @@ const defaultHeaders = JSON.stringify({ authorization: `Bearer ${session?.token 
 
 const defaultQuery = `# Sluice GraphQL IDE
 #
-# 1. Get a token (public mutation), then paste accessToken into the Headers tab below:
-#      {"authorization": "Bearer <accessToken>"}
-#    The same header authenticates subscriptions (graphql-ws connectionParams).
-# 2. Run the query below, or explore the schema with the Docs button.
-# File uploads (uploadFile, validateFile) are multipart requests, which GraphiQL cannot send:
-# use the jobs page at / or the CLI (npx sluice upload).
+# 1. Run Token with your client id and secret, then put its accessToken
+#    in the Headers tab below: {"authorization": "Bearer <accessToken>"}.
+#    Signed in on the jobs page (/)? The header already holds that token.
+#    The same header authenticates subscriptions (graphql-ws).
+# 2. Run Me, or explore the schema with the Docs button (top left).
+#
+# Uploads (uploadFile, validateFile) are multipart requests, which
+# GraphiQL cannot send: use the jobs page at / or \`npx sluice upload\`.
 
 mutation Token {
   issueToken(clientId: "admin", clientSecret: "<secret>") {
