@@ -9,7 +9,7 @@ export interface ProgressFrame {
   detail?: string;
 }
 
-const BAR_WIDTH = 24;
+const BAR_WIDTH = 20;
 
 function bar(ratio: number | undefined, tick: number): string {
   if (ratio === undefined) {

@@ -1,5 +1,5 @@
 import { JobDocument, JobUpdatedDocument, SluiceRequestError, type JobEventFieldsFragment, type JobFieldsFragment, type JobState } from '../sdk/client';
-import { averageRate, formatBytes, formatCount, formatDuration, formatRate, RateMeter } from '../sdk/progress';
+import { averageRate, formatCount, formatDuration, formatRate, RateMeter } from '../sdk/progress';
 import { CliError, ExitCode, type CliContext } from './command';
 import { ProgressLine } from './progress';
 import { paint } from './terminal';
@@ -21,7 +21,6 @@ type Counters = Pick<JobEventFieldsFragment['progress'], 'total' | 'processed' |
 function detail(p: Counters, rate: number | undefined): string {
   const parts = [`${formatCount(p.processed)}${p.total != null ? `/${formatCount(p.total)}` : ''} rows`];
   if (p.succeeded || p.failed) parts.push(`${formatCount(p.succeeded)} ok, ${formatCount(p.failed)} failed`);
-  if (p.bytesProcessed) parts.push(formatBytes(p.bytesProcessed));
   parts.push(formatRate(rate));
   return parts.join(' · ');
 }

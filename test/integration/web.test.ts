@@ -163,7 +163,7 @@ describe('in Chromium', () => {
     await page.setInputFiles('[data-testid=file]', csvPath);
     await page.click('#upload-form button[type=submit]');
     await page.waitForSelector('[data-testid=job]:not([hidden])');
-    await page.waitForFunction(() => /^[0-9a-f-]{36}$/.test(document.getElementById('job-id')?.textContent ?? ''));
+    await expect.poll(() => page.textContent('#job-id'), { timeout: 30_000 }).toMatch(/^[0-9a-f-]{36}$/);
     const jobId = (await page.textContent('#job-id'))!;
     expect(page.url()).toMatch(/\?file=[0-9a-f-]{36}$/);
 
@@ -174,7 +174,7 @@ describe('in Chromium', () => {
     // Reload mid-job (or just after it ended): the page picks the same job up again.
     sent.length = 0;
     await page.reload();
-    await page.waitForFunction((id) => document.getElementById('job-id')?.textContent === id, jobId);
+    await expect.poll(() => page.textContent('#job-id'), { timeout: 30_000 }).toBe(jobId);
     const resumed = sent.filter((m) => m.includes('jobUpdated'));
     for (const m of resumed) expect(Number(/"afterSeq":(\d+)/.exec(m)?.[1])).toBeGreaterThan(0);
 
@@ -194,10 +194,10 @@ describe('in Chromium', () => {
     expect(await page.textContent('#errors-page')).toBe('page 1 of 3');
     expect(await page.textContent('#errors-body tr:first-child td:first-child')).toBe('5001');
     await page.click('#errors-next');
-    await page.waitForFunction(() => document.getElementById('errors-page')?.textContent === 'page 2 of 3');
+    await expect.poll(() => page.textContent('#errors-page')).toBe('page 2 of 3');
     expect(await page.textContent('#errors-body tr:first-child td:first-child')).toBe(String(21 * 5000 + 1));
     await page.click('#errors-prev');
-    await page.waitForFunction(() => document.getElementById('errors-page')?.textContent === 'page 1 of 3');
+    await expect.poll(() => page.textContent('#errors-page')).toBe('page 1 of 3');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download]')]);
     expect(download.suggestedFilename()).toBe('attendance-web_errors.csv');
@@ -214,10 +214,8 @@ describe('in Chromium', () => {
   it('GraphiQL runs a query and a subscription with the token in its headers editor', async () => {
     // The jobs page's session (the same origin's localStorage) is where GraphiQL finds a token.
     await page.goto(`${t.url}/`);
-    await page.evaluate(
-      ([token, clientId]) => localStorage.setItem('sluice.session', JSON.stringify({ clientId, token, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), roles: ['INGESTOR'] })),
-      [ingestorToken, INGESTOR_ID] as const,
-    );
+    const session = { clientId: INGESTOR_ID, token: ingestorToken, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), roles: ['INGESTOR'] };
+    await page.evaluate(`localStorage.setItem('sluice.session', ${JSON.stringify(JSON.stringify(session))})`);
     await page.goto(`${t.url}/graphql`);
     await page.waitForSelector('.graphiql-container .graphiql-query-editor .monaco-editor', { timeout: 60_000 });
     // Signed in on the jobs page: the headers editor already holds that token.

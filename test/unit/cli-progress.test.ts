@@ -15,7 +15,7 @@ describe('ProgressLine', () => {
     const out = fakeTerminal(true);
     const line = new ProgressLine(out, { ttyIntervalMs: 0 });
     line.update({ label: 'Uploading a.csv', ratio: 0.5, detail: '5 MiB of 10 MiB' });
-    expect(out.text).toBe(`\r\x1b[2KUploading a.csv [${'█'.repeat(12)}${'░'.repeat(12)}]  50%  5 MiB of 10 MiB`);
+    expect(out.text).toBe(`\r\x1b[2KUploading a.csv [${'█'.repeat(10)}${'░'.repeat(10)}]  50%  5 MiB of 10 MiB`);
     line.log('RUNNING');
     expect(out.text).toContain('\r\x1b[2KRUNNING\n');
     line.done();
