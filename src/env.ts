@@ -93,15 +93,20 @@ export class EnvError extends Error {
   }
 }
 
-/** Parses the environment; throws EnvError listing every problem at once. */
-export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+/** Validates `source` against `s`; throws EnvError listing every problem at once. */
+function parseEnv<T extends z.ZodType>(s: T, source: Record<string, string | undefined>): z.infer<T> {
   // Empty strings mean "unset": `FOO= npm start` must not fail as an invalid value.
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
+  const parsed = s.safeParse(cleaned);
   if (!parsed.success) {
     throw new EnvError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  const raw = parsed.data;
+  return parsed.data;
+}
+
+/** Parses the environment; throws EnvError listing every problem at once. */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const raw = parseEnv(schema, source);
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production' && !raw.SLUICE_JWT_SECRET) {
     problems.push('SLUICE_JWT_SECRET: required when NODE_ENV=production');
@@ -149,12 +154,7 @@ export interface CliEnv extends z.infer<typeof cliSchema> {
 
 /** Parses the CLI's environment; throws EnvError listing every problem at once. */
 export function loadCliEnv(source: Record<string, string | undefined> = process.env): CliEnv {
-  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = cliSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new EnvError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-  }
-  const raw = parsed.data;
+  const raw = parseEnv(cliSchema, source);
   const configHome = raw.XDG_CONFIG_HOME ?? path.join(raw.HOME ?? os.homedir(), '.config');
   return { ...raw, configFile: path.resolve(raw.SLUICE_CLI_CONFIG ?? path.join(configHome, 'sluice', 'config.json')) };
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateClientDocument, FileDocument, JobDocument, RunDiagnosticJobDocument } from '../../src/sdk/client';
+import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { ADMIN_ID, ADMIN_SECRET, startTestApp, type TestApp } from '../helpers/app';
 import { runCli, show } from '../helpers/cli';
 import { FAST_JOBS } from '../helpers/jobs';
@@ -17,26 +18,6 @@ let dir: string;
 let adminEnv: Record<string, string>;
 /** Environment of an INGESTOR who has run `sluice login`. */
 let ingestorEnv: Record<string, string>;
-
-const attendanceSpec = {
-  program: 'attendance',
-  input: {
-    type: 'object',
-    properties: {
-      date: { type: 'date', dateFormat: 'DD/MM/YY', shouldNotNull: true },
-      school_id: { type: 'string', shouldNotNull: true, unique: true },
-      present: { type: 'number', shouldNotNull: true, minimum: 0 },
-    },
-    required: ['date', 'school_id', 'present'],
-  },
-};
-
-/** `rows` attendance rows; every `badEvery`-th has a non-numeric `present`. */
-function attendanceCsv(rows: number, badEvery = 0): string {
-  let s = 'date,school_id,present\n';
-  for (let i = 1; i <= rows; i++) s += `01/03/23,s${i},${badEvery && i % badEvery === 0 ? 'x' : i % 40}\n`;
-  return s;
-}
 
 beforeAll(async () => {
   t = await startTestApp({ ...FAST_JOBS });

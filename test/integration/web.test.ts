@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateClientDocument, FileDocument, IssueTokenDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { launchChromium } from '../helpers/browser';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
@@ -12,25 +13,6 @@ import { repoRoot } from '../helpers/process';
 
 /** Screenshots and the downloaded report are kept here as test artifacts (gitignored). */
 const artifacts = path.join(repoRoot, 'test-results');
-
-const attendanceSpec = {
-  program: 'attendance',
-  input: {
-    type: 'object',
-    properties: {
-      date: { type: 'date', dateFormat: 'DD/MM/YY', shouldNotNull: true },
-      school_id: { type: 'string', shouldNotNull: true, unique: true },
-      present: { type: 'number', shouldNotNull: true, minimum: 0 },
-    },
-    required: ['date', 'school_id', 'present'],
-  },
-};
-
-function attendanceCsv(rows: number, badEvery: number): string {
-  const lines = ['date,school_id,present'];
-  for (let i = 1; i <= rows; i++) lines.push(`01/03/23,s${i},${i % badEvery === 0 ? 'x' : i % 40}`);
-  return `${lines.join('\n')}\n`;
-}
 
 let t: TestApp;
 let dir: string;
