@@ -1,48 +1,11 @@
-import fs from 'node:fs/promises';
 import { FileDocument, FileRowErrorsDocument, UploadFileDocument, type OnInvalidRows } from '../../sdk/client';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { formatBytes, formatCount, RateMeter } from '../../sdk/progress';
-import { CliError, ExitCode, optionalEnum, optionalInt, requireString, UsageError, type CliContext, type Command } from '../command';
-import { ProgressLine } from '../progress';
-import { uploadFileStream } from '../upload-stream';
+import { formatBytes, formatCount } from '../../sdk/progress';
+import { ExitCode, optionalEnum, optionalInt, requireString, UsageError, type Command } from '../command';
+import { sendFile } from '../send-file';
 import { summariseJob, watchJob } from '../watch-job';
 
 /** Row errors printed after a file with invalid rows; the full list is the error report. */
 const SHOWN_ERRORS = 10;
-
-/** Streams a file to an upload mutation with a progress bar; shared by upload-style commands. */
-export async function sendFile<TData, TVars>(
-  ctx: CliContext,
-  doc: TypedDocumentNode<TData, TVars>,
-  filePath: string,
-  variables: TVars,
-  opts: { fileVariable?: string; contentType?: string } = {},
-): Promise<TData> {
-  const stat = await fs.stat(filePath).catch(() => undefined);
-  if (!stat?.isFile()) throw new CliError(`No such file: ${filePath}`);
-  const client = ctx.client();
-  const line = new ProgressLine(ctx.stderr);
-  const meter = new RateMeter();
-  const label = `Uploading ${filePath}`;
-  try {
-    line.update({ label, ratio: 0, detail: `0 B of ${formatBytes(stat.size)}` });
-    return await uploadFileStream(doc, {
-      url: ctx.url,
-      token: client.options.token!,
-      variables,
-      fileVariable: opts.fileVariable ?? 'file',
-      filePath,
-      contentType: opts.contentType,
-      onProgress(sent, total) {
-        meter.push(sent);
-        const rate = meter.perSecond();
-        line.update({ label, ratio: total ? sent / total : 1, detail: `${formatBytes(sent)} of ${formatBytes(total)}${rate === undefined ? '' : ` · ${formatBytes(rate)}/s`}` });
-      },
-    });
-  } finally {
-    line.done();
-  }
-}
 
 export const upload: Command = {
   name: ['upload'],
