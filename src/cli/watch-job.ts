@@ -68,6 +68,9 @@ export async function watchJob(ctx: CliContext, jobId: string, opts: { label?: s
         }
       } catch (err) {
         if (err instanceof SluiceRequestError) throw err;
+        // graphql-ws closes with 4401/4403 when the token expired or was refused: retrying cannot help.
+        const code = (err as { code?: unknown } | null)?.code;
+        if (code === 4401 || code === 4403) throw new CliError(`The service refused the token while watching job ${jobId} (close code ${code}). Run "sluice login --url ${ctx.url}".`);
         if (++failures > MAX_RECONNECTS) throw new CliError(`Lost the connection to ${ctx.url} ${failures} times while watching job ${jobId}: ${(err as Error)?.message ?? String(err)}`);
         line.log(paint(ctx.stderr, 'yellow', `Connection lost; resuming after event ${lastSeq} (attempt ${failures} of ${MAX_RECONNECTS})`));
         await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** failures, 5000)));

@@ -305,6 +305,9 @@ async function watch(gen: number, jobId: string): Promise<void> {
       }
     } catch (err) {
       if (err instanceof SluiceRequestError) return fail(err);
+      // graphql-ws closes with 4401/4403 when the token expired or was refused: retrying cannot help.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code === 4401 || code === 4403) return signOut('Your session ended; sign in again.');
       failures++;
       flash(`Connection lost; reconnecting (attempt ${failures})…`);
       await sleep(Math.min(500 * 2 ** failures, 10_000));
