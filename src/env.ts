@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -56,9 +57,10 @@ const schema = z.object({
   SLUICE_MAX_FILE_SIZE_BYTES: int(1).default(1 * GiB),
   /** Most files in one multipart request. */
   SLUICE_MAX_FILES: int(1, 1000).default(10),
-  /** Introspection and the landing page; default on except in production. */
+  /** Introspection; default on except in production. */
   SLUICE_INTROSPECTION: bool.optional(),
-  SLUICE_LANDING_PAGE: bool.optional(),
+  /** GraphiQL (bundled, served locally) at `GET /graphql` for browsers; default on except in production. */
+  SLUICE_PLAYGROUND: bool.optional(),
   /** Query limits, applied to HTTP and WebSocket operations alike. */
   SLUICE_MAX_DEPTH: int(1, 100).default(12),
   SLUICE_MAX_ALIASES: int(0, 1000).default(15),
@@ -135,9 +137,9 @@ const schema = z.object({
 
 export type RawEnv = z.infer<typeof schema>;
 
-export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_LANDING_PAGE'> {
+export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_PLAYGROUND'> {
   SLUICE_INTROSPECTION: boolean;
-  SLUICE_LANDING_PAGE: boolean;
+  SLUICE_PLAYGROUND: boolean;
   /** Absolute path of SLUICE_DATA_DIR. */
   dataDir: string;
   /** Absolute path of local storage. */
@@ -155,15 +157,20 @@ export class EnvError extends Error {
   }
 }
 
-/** Parses the environment; throws EnvError listing every problem at once. */
-export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+/** Validates `source` against `s`; throws EnvError listing every problem at once. */
+function parseEnv<T extends z.ZodType>(s: T, source: Record<string, string | undefined>): z.infer<T> {
   // Empty strings mean "unset": `FOO= npm start` must not fail as an invalid value.
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
+  const parsed = s.safeParse(cleaned);
   if (!parsed.success) {
     throw new EnvError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  const raw = parsed.data;
+  return parsed.data;
+}
+
+/** Parses the environment; throws EnvError listing every problem at once. */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const raw = parseEnv(schema, source);
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production' && !raw.SLUICE_JWT_SECRET) {
     problems.push('SLUICE_JWT_SECRET: required when NODE_ENV=production');
@@ -185,11 +192,40 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   return {
     ...raw,
     SLUICE_INTROSPECTION: raw.SLUICE_INTROSPECTION ?? dev,
-    SLUICE_LANDING_PAGE: raw.SLUICE_LANDING_PAGE ?? dev,
+    SLUICE_PLAYGROUND: raw.SLUICE_PLAYGROUND ?? dev,
     dataDir: path.resolve(raw.SLUICE_DATA_DIR),
     storageDir: path.resolve(raw.SLUICE_STORAGE_DIR ?? path.join(raw.SLUICE_DATA_DIR, 'storage')),
     runsApi: raw.SLUICE_ROLE !== 'worker',
     runsWorkers: raw.SLUICE_ROLE !== 'api',
     ceLanguages: raw.SLUICE_CE_LANGUAGES.split(',').map((l) => l.trim()),
   };
+}
+
+const cliSchema = z.object({
+  /** Base URL of the service the CLI talks to (no /graphql). `--url` wins over it. */
+  SLUICE_URL: z.string().url().optional(),
+  /** A token to use instead of the one `sluice login` cached. */
+  SLUICE_TOKEN: z.string().min(1).optional(),
+  /** Client id and secret for `sluice login` (instead of flags or the prompt). */
+  SLUICE_CLIENT_ID: z.string().min(1).optional(),
+  SLUICE_CLIENT_SECRET: z.string().min(1).optional(),
+  /** File where `sluice login` caches the token. Default: <config dir>/sluice/config.json. */
+  SLUICE_CLI_CONFIG: z.string().min(1).optional(),
+  XDG_CONFIG_HOME: z.string().min(1).optional(),
+  HOME: z.string().min(1).optional(),
+  /** Set (any value) to turn colours off, as https://no-color.org asks. */
+  NO_COLOR: z.string().optional(),
+});
+
+/** Settings of the `sluice` command-line client (a separate program from the service). */
+export interface CliEnv extends z.infer<typeof cliSchema> {
+  /** Absolute path of the token cache file. */
+  configFile: string;
+}
+
+/** Parses the CLI's environment; throws EnvError listing every problem at once. */
+export function loadCliEnv(source: Record<string, string | undefined> = process.env): CliEnv {
+  const raw = parseEnv(cliSchema, source);
+  const configHome = raw.XDG_CONFIG_HOME ?? path.join(raw.HOME ?? os.homedir(), '.config');
+  return { ...raw, configFile: path.resolve(raw.SLUICE_CLI_CONFIG ?? path.join(configHome, 'sluice', 'config.json')) };
 }

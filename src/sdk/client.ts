@@ -29,6 +29,16 @@ export interface SluiceClientOptions {
   /** Bearer token from issueToken; omit for public operations. */
   token?: string;
   fetch?: typeof fetch;
+  /** WebSocket implementation for subscriptions. Default: the browser's own in a browser, `ws` in Node. */
+  webSocketImpl?: unknown;
+}
+
+/**
+ * In a browser, the page's WebSocket. Bundlers resolve `ws` to its browser stub, which is never
+ * called there, so this module stays usable from the jobs page (web/).
+ */
+function defaultWebSocket(): unknown {
+  return (globalThis as { window?: { WebSocket?: unknown } }).window?.WebSocket ?? WebSocket;
 }
 
 export interface UploadFile {
@@ -116,7 +126,7 @@ export class SluiceClient {
   private wsClient(): WsClient {
     this.ws ??= createClient({
       url: `${this.options.url.replace(/^http/, 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
+      webSocketImpl: this.options.webSocketImpl ?? defaultWebSocket(),
       connectionParams: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
       lazy: true,
       retryAttempts: 0,

@@ -2,7 +2,6 @@ import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { GraphQLSchema } from 'graphql';
@@ -11,8 +10,10 @@ import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
 import type { Context } from './context';
+import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
 import type { Limits } from './limits';
+import { webRoutes } from './web';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -139,12 +140,14 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
           };
         },
       },
-      env.SLUICE_LANDING_PAGE
-        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-        : ApolloServerPluginLandingPageDisabled(),
+      // GraphiQL, bundled and served from local files, replaces Apollo's CDN-hosted landing page.
+      ApolloServerPluginLandingPageDisabled(),
     ],
   });
   await apollo.start();
+
+  app.get('/files/:id/errors.csv', errorReportRoute(services));
+  app.use(webRoutes({ playground: env.SLUICE_PLAYGROUND }));
 
   app.use(
     GRAPHQL_PATH,

@@ -45,7 +45,8 @@ describe('loadEnv', () => {
     expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/SLUICE_JWT_SECRET: required/);
     const prod = loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: 'x'.repeat(40) });
     expect(prod.SLUICE_INTROSPECTION).toBe(false);
-    expect(prod.SLUICE_LANDING_PAGE).toBe(false);
+    expect(prod.SLUICE_PLAYGROUND).toBe(false);
+    expect(loadEnv({}).SLUICE_PLAYGROUND).toBe(true);
     expect(() => loadEnv({ SLUICE_ADMIN_CLIENT_ID: 'admin' })).toThrow(/set both or neither/);
   });
 

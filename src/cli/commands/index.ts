@@ -1,0 +1,13 @@
+import type { Command } from '../command';
+import { jobWatch } from './job-watch';
+import { login } from './login';
+import { specsList } from './specs-list';
+import { specsRegister } from './specs-register';
+import { upload } from './upload';
+import { whoami } from './whoami';
+
+/**
+ * Every CLI command, in the order `sluice --help` lists them. A new command is one file in this
+ * folder exporting a `Command`, plus one line here.
+ */
+export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, jobWatch];

@@ -1,0 +1,70 @@
+import { FileDocument, FileRowErrorsDocument, UploadFileDocument, type OnInvalidRows } from '../../sdk/client';
+import { formatBytes, formatCount } from '../../sdk/progress';
+import { ExitCode, optionalEnum, optionalInt, requireString, UsageError, type Command } from '../command';
+import { sendFile } from '../send-file';
+import { summariseJob, watchJob } from '../watch-job';
+
+/** Row errors printed after a file with invalid rows; the full list is the error report. */
+const SHOWN_ERRORS = 10;
+
+export const upload: Command = {
+  name: ['upload'],
+  summary: 'Upload a CSV for a state program and spec, then follow its job',
+  args: '<file.csv>',
+  options: {
+    program: { type: 'string', arg: '<program>', description: 'Program name (lower-case identifier); names the output folders. Required' },
+    spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required' },
+    'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
+    'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
+    'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key returns the first upload and its job' },
+    'no-wait': { type: 'boolean', description: 'Print the file and job ids and exit once the upload is stored' },
+  },
+  help: `
+The file streams from disk (memory stays flat). On a terminal a progress bar shows the upload and
+then the job (rows, rows per second); otherwise plain lines. When the job ends, the counts and the
+first ${SHOWN_ERRORS} row errors are printed; the full error report is at GET /files/<file-id>/errors.csv.
+
+Exit code: 0 every row valid, 2 some rows invalid (reported), 1 the file or job failed.
+
+Example:
+  sluice upload attendance.csv --program attendance --spec attendance`,
+  async run(ctx, positionals, options) {
+    const [filePath, ...extra] = positionals;
+    if (!filePath || extra.length) throw new UsageError('give exactly one file');
+    const variables = {
+      program: requireString(options, 'program'),
+      spec: requireString(options, 'spec'),
+      specVersion: optionalInt(options, 'spec-version'),
+      onInvalidRows: optionalEnum<OnInvalidRows>(options, 'on-invalid-rows', ['SKIP', 'FAIL']),
+      idempotencyKey: options['idempotency-key'] as string | undefined,
+      file: null,
+    };
+    const { uploadFile } = await sendFile(ctx, UploadFileDocument, filePath, variables);
+    const { file, job } = uploadFile;
+    ctx.stderr.write(`${uploadFile.created ? 'Stored' : 'Already uploaded with this idempotency key:'} file ${file.id} (${formatBytes(file.size)}, sha256 ${file.sha256}); job ${job.id}\n`);
+    if (options['no-wait']) {
+      if (ctx.json) ctx.stdout.write(`${JSON.stringify(uploadFile)}\n`);
+      else ctx.stdout.write(`file ${file.id}\njob ${job.id}\n`);
+      return ExitCode.OK;
+    }
+
+    const watched = await watchJob(ctx, job.id, { label: file.fileName });
+    const client = ctx.client();
+    const { file: done } = await client.request(FileDocument, { id: file.id });
+    const errors = (done.rows.invalid ?? 0) > 0 ? (await client.request(FileRowErrorsDocument, { id: file.id, first: SHOWN_ERRORS })).file.rowErrors : undefined;
+    if (ctx.json) {
+      ctx.stdout.write(`${JSON.stringify({ file: done, job: watched.job, rowErrors: errors?.nodes ?? [] })}\n`);
+      return watched.exitCode;
+    }
+    ctx.stdout.write(`${summariseJob(ctx, watched.job)}\n`);
+    const r = done.rows;
+    if (r.total !== null) ctx.stdout.write(`File ${done.id}: ${formatCount(r.total)} rows, ${formatCount(r.valid)} valid, ${formatCount(r.invalid)} invalid\n`);
+    if (done.outputs.valid) ctx.stdout.write(`  valid rows:   ${done.outputs.valid}\n`);
+    if (done.outputs.errors) ctx.stdout.write(`  error report: ${done.outputs.errors} (GET ${ctx.url}/files/${done.id}/errors.csv)\n`);
+    if (errors) {
+      for (const e of errors.nodes) ctx.stdout.write(`  line ${e.line}${e.column ? ` ${e.column}` : ''}: ${e.code}: ${e.message}\n`);
+      if (errors.totalCount > errors.nodes.length) ctx.stdout.write(`  … and ${formatCount(errors.totalCount - errors.nodes.length)} more\n`);
+    }
+    return watched.exitCode;
+  },
+};

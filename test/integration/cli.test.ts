@@ -1,0 +1,195 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateClientDocument, FileDocument, JobDocument, RunDiagnosticJobDocument } from '../../src/sdk/client';
+import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
+import { ADMIN_ID, ADMIN_SECRET, startTestApp, type TestApp } from '../helpers/app';
+import { runCli, show } from '../helpers/cli';
+import { FAST_JOBS } from '../helpers/jobs';
+import { repoRoot } from '../helpers/process';
+
+const fixtures = path.resolve(repoRoot, '../shared/fixtures/cqube');
+
+let t: TestApp;
+let dir: string;
+/** Environment of an admin who has run `sluice login`. */
+let adminEnv: Record<string, string>;
+/** Environment of an INGESTOR who has run `sluice login`. */
+let ingestorEnv: Record<string, string>;
+
+beforeAll(async () => {
+  t = await startTestApp({ ...FAST_JOBS });
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-cli-test-'));
+  adminEnv = { SLUICE_URL: t.url, SLUICE_CLI_CONFIG: path.join(dir, 'admin', 'config.json') };
+  ingestorEnv = { SLUICE_URL: t.url, SLUICE_CLI_CONFIG: path.join(dir, 'ingestor', 'config.json') };
+  await fs.writeFile(path.join(dir, 'event.attendance.json'), JSON.stringify(attendanceSpec));
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('sluice CLI', () => {
+  it('lists its commands and exit codes; an unknown command or option fails with exit 1', async () => {
+    const help = await runCli(['--help'], {});
+    expect(help.code, show(help)).toBe(0);
+    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'job watch']) expect(help.stdout).toContain(c);
+    expect(help.stdout).toMatch(/Exit codes: 0 success; 2 success with errors/);
+    const upHelp = await runCli(['upload', '--help'], {});
+    expect(upHelp.stdout).toContain('--on-invalid-rows');
+    const unknown = await runCli(['frobnicate'], {});
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const badOption = await runCli(['whoami', '--colour'], adminEnv);
+    expect(badOption.code).toBe(1);
+    expect(badOption.stderr).toMatch(/Unknown option '--colour'/);
+  });
+
+  it('refuses commands before login, and a wrong secret', async () => {
+    const before = await runCli(['whoami'], adminEnv);
+    expect(before.code, show(before)).toBe(1);
+    expect(before.stderr).toContain(`Not logged in to ${t.url}`);
+    const wrong = await runCli(['login', '--client-id', ADMIN_ID], { ...adminEnv, SLUICE_CLIENT_SECRET: 'not-the-secret-at-all' });
+    expect(wrong.code, show(wrong)).toBe(1);
+    expect(wrong.stderr).toContain('UNAUTHENTICATED');
+    const closedPort = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const unreachable = await runCli(['whoami', '--url', `http://127.0.0.1:${closedPort}`], { ...adminEnv, SLUICE_TOKEN: 'x' });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain(`Cannot reach http://127.0.0.1:${closedPort}: ECONNREFUSED`);
+  });
+
+  it('login caches a token (never the secret) in a file only the owner can read; whoami uses it', async () => {
+    const login = await runCli(['login', '--client-id', ADMIN_ID], { ...adminEnv, SLUICE_CLIENT_SECRET: ADMIN_SECRET });
+    expect(login.code, show(login)).toBe(0);
+    expect(login.stdout).toContain(`Logged in to ${t.url} as ${ADMIN_ID} (ADMIN)`);
+    const file = adminEnv['SLUICE_CLI_CONFIG']!;
+    const saved = await fs.readFile(file, 'utf8');
+    expect(saved).not.toContain(ADMIN_SECRET);
+    expect(JSON.parse(saved)).toMatchObject({ url: t.url, servers: { [t.url]: { clientId: ADMIN_ID, roles: ['ADMIN'] } } });
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    const who = await runCli(['whoami', '--json'], adminEnv);
+    expect(who.code, show(who)).toBe(0);
+    expect(JSON.parse(who.stdout)).toMatchObject({ clientId: ADMIN_ID, roles: ['ADMIN'] });
+
+    // An ingestor logs in with the secret on stdin.
+    const { createClient } = await t.admin.request(CreateClientDocument, { input: { clientId: 'cli-ingestor', name: 'CLI ingestor', roles: ['INGESTOR'] } });
+    const ing = await runCli(['login', '--client-id', 'cli-ingestor', '--client-secret-stdin'], ingestorEnv, { input: `${createClient.clientSecret}\n` });
+    expect(ing.code, show(ing)).toBe(0);
+  });
+
+  it('specs register takes the kind from the file name; specs list shows it; only ADMIN registers', async () => {
+    const reg = await runCli(['specs', 'register', path.join(dir, 'event.attendance.json')], adminEnv);
+    expect(reg.code, show(reg)).toBe(0);
+    expect(reg.stdout).toMatch(/Registered attendance v1 \(EVENT, program attendance\): table \S+, 3 columns/);
+    const district = await runCli(['specs', 'register', path.join(fixtures, 'specs/dimension.district.json'), '--name', 'district'], adminEnv);
+    expect(district.code, show(district)).toBe(0);
+    const list = await runCli(['specs', 'list', '--json'], adminEnv);
+    expect(JSON.parse(list.stdout).map((s: { name: string }) => s.name).sort()).toEqual(['attendance', 'district']);
+    const table = await runCli(['specs', 'list'], adminEnv);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+VERSION\s+KIND\s+PROGRAM/);
+
+    const forbidden = await runCli(['specs', 'register', path.join(dir, 'event.attendance.json')], ingestorEnv);
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toContain('FORBIDDEN');
+    await fs.writeFile(path.join(dir, 'broken.json'), '{ nope');
+    const broken = await runCli(['specs', 'register', path.join(dir, 'broken.json'), '--kind', 'event'], adminEnv);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/Cannot read .*broken\.json/);
+    const noKind = await runCli(['specs', 'register', path.join(dir, 'broken.json')], adminEnv);
+    expect(noKind.code).toBe(1);
+    expect(noKind.stderr).toContain('--kind is required');
+  });
+
+  it('upload of the district fixture: progress as plain lines, exit 0, rows stored', async () => {
+    const up = await runCli(['upload', path.join(fixtures, 'data/district-dimension.data.csv'), '--program', 'district', '--spec', 'district'], ingestorEnv);
+    expect(up.code, show(up)).toBe(0);
+    // Not a terminal: no carriage returns or escape codes, one line per update.
+    expect(up.stderr).not.toMatch(/[\r\x1b]/);
+    expect(up.stderr).toMatch(/^Uploading .*district-dimension\.data\.csv 100\.0%/m);
+    expect(up.stderr).toMatch(/^Stored file [0-9a-f-]{36} .*; job [0-9a-f-]{36}$/m);
+    expect(up.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED/);
+    expect(up.stdout).toContain('5 rows, 5 valid, 0 invalid');
+    const fileId = /^File ([0-9a-f-]{36})/m.exec(up.stdout)![1]!;
+    const rows = await t.database.sql`select count(*)::int as n from ds_district_v1 where _file_id = ${fileId}`;
+    expect(rows[0]!['n']).toBe(5);
+  });
+
+  it('upload with invalid rows: exit 2, the counts, the first row errors and the error report path', async () => {
+    const csv = path.join(dir, 'attendance.csv');
+    await fs.writeFile(csv, attendanceCsv(2000, 100));
+    const up = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--json'], ingestorEnv);
+    expect(up.code, show(up)).toBe(2);
+    const out = JSON.parse(up.stdout);
+    expect(out.job.state).toBe('SUCCEEDED_WITH_ERRORS');
+    expect(out.file.rows).toEqual({ total: 2000, valid: 1980, invalid: 20 });
+    expect(out.rowErrors).toHaveLength(10);
+    expect(out.rowErrors[0]).toMatchObject({ line: 101, column: 'present', code: 'NOT_A_NUMBER' });
+
+    const human = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance'], ingestorEnv);
+    expect(human.code, show(human)).toBe(2);
+    expect(human.stdout).toContain('2,000 rows, 1,980 valid, 20 invalid');
+    expect(human.stdout).toMatch(/line 101 present: NOT_A_NUMBER/);
+    expect(human.stdout).toContain('… and 10 more');
+    expect(human.stdout).toMatch(new RegExp(`GET ${t.url}/files/[0-9a-f-]{36}/errors\\.csv`));
+  });
+
+  it('upload with --on-invalid-rows FAIL fails the job: exit 1 and the job error', async () => {
+    const csv = path.join(dir, 'attendance-fail.csv');
+    await fs.writeFile(csv, attendanceCsv(50, 10));
+    const up = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--on-invalid-rows', 'fail'], ingestorEnv);
+    expect(up.code, show(up)).toBe(1);
+    expect(up.stdout).toMatch(/Job [0-9a-f-]{36} FAILED/);
+    expect(up.stdout).toContain('ROWS_INVALID');
+  });
+
+  it('upload refuses bad usage and a missing file before sending anything', async () => {
+    const noSpec = await runCli(['upload', path.join(dir, 'attendance.csv'), '--program', 'attendance'], ingestorEnv);
+    expect(noSpec.code).toBe(1);
+    expect(noSpec.stderr).toContain('--spec is required');
+    const missing = await runCli(['upload', path.join(dir, 'nope.csv'), '--program', 'attendance', '--spec', 'attendance'], ingestorEnv);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No such file');
+    const badEnum = await runCli(['upload', path.join(dir, 'attendance.csv'), '--program', 'attendance', '--spec', 'attendance', '--on-invalid-rows', 'maybe'], ingestorEnv);
+    expect(badEnum.code).toBe(1);
+    expect(badEnum.stderr).toContain('--on-invalid-rows must be one of SKIP, FAIL');
+  });
+
+  it('upload --no-wait prints the ids; job watch follows the job to its end and exits by its state', async () => {
+    const csv = path.join(dir, 'attendance-big.csv');
+    await fs.writeFile(csv, attendanceCsv(30_000, 1000));
+    const up = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--no-wait'], ingestorEnv);
+    expect(up.code, show(up)).toBe(0);
+    const jobId = /^job ([0-9a-f-]{36})$/m.exec(up.stdout)![1]!;
+    const fileId = /^file ([0-9a-f-]{36})$/m.exec(up.stdout)![1]!;
+    const watch = await runCli(['job', 'watch', jobId], ingestorEnv);
+    expect(watch.code, show(watch)).toBe(2);
+    expect(watch.stdout).toMatch(new RegExp(`Job ${jobId} SUCCEEDED_WITH_ERRORS in \\d+s: 30,000 processed, 29,970 succeeded, 30 failed`));
+    const { file } = await t.admin.request(FileDocument, { id: fileId });
+    expect(file.rows).toEqual({ total: 30_000, valid: 29_970, invalid: 30 });
+    // A finished job: watch returns at once with the same verdict.
+    const again = await runCli(['job', 'watch', jobId, '--json'], ingestorEnv);
+    expect(again.code).toBe(2);
+    expect(JSON.parse(again.stdout)).toMatchObject({ id: jobId, state: 'SUCCEEDED_WITH_ERRORS' });
+  });
+
+  it('job watch shows progress lines for a running job and exits 1 when it fails', async () => {
+    const { runDiagnosticJob } = await t.admin.request(RunDiagnosticJobDocument, { input: { to: 20, stepMs: 100, failAt: 15 } });
+    const watch = await runCli(['job', 'watch', runDiagnosticJob.id], adminEnv);
+    expect(watch.code, show(watch)).toBe(1);
+    expect(watch.stderr).toMatch(/^RUNNING .*rows/m);
+    expect(watch.stdout).toMatch(/FAILED/);
+    expect(watch.stdout).toContain('REQUESTED_FAILURE');
+    const { job } = await t.admin.request(JobDocument, { id: runDiagnosticJob.id });
+    expect(job.state).toBe('FAILED');
+    const unknown = await runCli(['job', 'watch', '00000000-0000-0000-0000-000000000000'], adminEnv);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NOT_FOUND');
+  });
+});

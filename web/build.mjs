@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Builds web/dist (the jobs page and GraphiQL) with Vite when it is missing or older than its
+// sources, so `npm start` and `npm test` work from a fresh clone and stay fast afterwards.
+// `--force` always builds. Without Vite (an install without dev dependencies) an existing
+// web/dist is kept as it is; a missing one is reported and the service serves a 503 there.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const webDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.dirname(webDir);
+const dist = path.join(webDir, 'dist');
+const stamp = path.join(dist, '.build-stamp');
+const inputs = [path.join(webDir, 'src'), path.join(webDir, 'public'), path.join(webDir, 'index.html'), path.join(webDir, 'graphiql.html'), path.join(webDir, 'vite.config.ts'), path.join(repoRoot, 'src/sdk'), path.join(repoRoot, 'package-lock.json')];
+
+function newest(p) {
+  let st;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...fs.readdirSync(p).map((n) => newest(path.join(p, n))));
+}
+
+const force = process.argv.includes('--force');
+const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
+if (!force && built >= Math.max(...inputs.map(newest))) {
+  console.log('web: web/dist is up to date');
+  process.exit(0);
+}
+
+let vite;
+try {
+  vite = await import('vite');
+} catch {
+  console.warn(`web: Vite is not installed (dev dependencies omitted); ${fs.existsSync(dist) ? 'keeping the existing web/dist' : 'the jobs page and GraphiQL are not built'}`);
+  process.exit(0);
+}
+const started = Date.now();
+await vite.build({ configFile: path.join(webDir, 'vite.config.ts'), logLevel: 'warn' });
+fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
+console.log(`web: built web/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
