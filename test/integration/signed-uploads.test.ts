@@ -12,23 +12,11 @@ import {
   type SluiceClient,
 } from '../../src/sdk/client';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { attendanceSpec } from '../helpers/attendance';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { startTestS3, type TestS3 } from '../helpers/s3';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-const attendanceSpec = {
-  program: 'attendance',
-  input: {
-    type: 'object',
-    properties: {
-      date: { type: 'date', dateFormat: 'DD/MM/YY', shouldNotNull: true },
-      school_id: { type: 'string', shouldNotNull: true, unique: true },
-      present: { type: 'number', shouldNotNull: true, minimum: 0 },
-    },
-    required: ['date', 'school_id', 'present'],
-  },
-};
 
 const GOOD_CSV = 'date,school_id,present\n01/03/23,s1,10\n02/03/23,s2,12\n';
 const MIXED_CSV = 'date,school_id,present\n01/03/23,m1,10\nnot-a-date,m2,12\n';

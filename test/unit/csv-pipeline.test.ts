@@ -12,6 +12,7 @@ import {
   type InvalidRow,
 } from '../../src/ingest/csv-pipeline';
 import { KeyIndex } from '../../src/ingest/key-index';
+import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileRowValidator, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
 
@@ -745,17 +746,8 @@ describe('escape helpers', () => {
 });
 
 describe('the byte-level fast path', () => {
-  /** mulberry32: a seeded generator, so a failing case can be replayed. */
-  function rng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  // mulberry32: a seeded generator, so a failing case can be replayed.
+  const rng = mulberry32;
   const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
   const spec = specWith(
