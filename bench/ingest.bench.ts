@@ -318,6 +318,12 @@ async function runCase(
       log(
         `  ${tag} API: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s = upload ${run.uploadSeconds.toFixed(2)} + queued ${run.queuedSeconds.toFixed(2)} + job ${run.jobSeconds.toFixed(2)} + seen ${run.observeSeconds.toFixed(2)} s (${fmtCpu(run.cpu)}); service RSS now ${toMiB(sampler.lastRss)} MiB, peak so far ${toMiB(sampler.peak)} MiB`,
       );
+      // The job's own split (its "rows loaded" log line): streaming COPY, then the primary key build.
+      const loaded = service.stdout().split('\n').filter((l) => l.includes('"rows loaded"')).at(-1);
+      if (loaded) {
+        const { copyMs, keyMs } = JSON.parse(loaded) as { copyMs: number; keyMs: number };
+        log(`  ${tag} job: parse + validate + COPY ${(copyMs / 1000).toFixed(2)} s, primary key + attach ${(keyMs / 1000).toFixed(2)} s`);
+      }
     }
     sampler.stop();
     const copy = copyRuns.length ? median(copyRuns) : null;

@@ -72,15 +72,15 @@ export class SpecsStore {
 
   private async createTable(tx: Tx, table: string, spec: CompiledSpec): Promise<void> {
     const columns = spec.columns.map((c) => `${assertIdentifier(c.column)} ${pgType(c)}`);
-    // (_file_id, _line) is unique: a retried ingestion replaces its rows instead of duplicating them.
-    // Partitioned by file: each file's rows are loaded into a partition of their own (see ingest.ts).
+    // Partitioned by file: each file's rows are a partition of their own, where (_file_id, _line)
+    // is unique (see prepareRowTable in ingest.ts): a retried ingestion replaces its rows instead
+    // of duplicating them.
     await tx.unsafe(
       `create table ${assertIdentifier(table)} (
         _file_id uuid not null,
         _line integer not null,
         _ingested_at timestamptz not null default now(),
-        ${columns.join(',\n        ')},
-        primary key (_file_id, _line)
+        ${columns.join(',\n        ')}
       ) partition by list (_file_id)`,
     );
   }
