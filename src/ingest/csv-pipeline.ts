@@ -316,7 +316,21 @@ class PipelineRun {
       this.pendingBytes = Buffer.from(this.pending, 'utf8');
       this.pending = '';
     }
-    let buf = this.pendingBytes.length > 0 ? Buffer.concat([this.pendingBytes, chunk]) : chunk;
+    let buf = chunk;
+    if (this.pendingBytes.length > 0) {
+      // Only the pending partial line is joined with the chunk's first line; the rest of the chunk
+      // is not copied (a 1 GiB file is not copied once more). A record still open after that line
+      // (an open quote) falls back to joining the whole chunk.
+      const firstBreak = this.started && this.newline !== null ? chunk.indexOf(this.newline === '\r' ? 13 : 10) : -1;
+      if (firstBreak === -1) {
+        buf = Buffer.concat([this.pendingBytes, chunk]);
+      } else {
+        const head = Buffer.concat([this.pendingBytes, chunk.subarray(0, firstBreak + 1)]);
+        this.pendingBytes = EMPTY;
+        const open = await this.region(head, head.length);
+        buf = open.length > 0 ? Buffer.concat([open, chunk.subarray(firstBreak + 1)]) : chunk.subarray(firstBreak + 1);
+      }
+    }
     if (!this.started) {
       if (buf.length < 3 && BOM.subarray(0, buf.length).equals(buf)) {
         this.pendingBytes = buf;
@@ -332,21 +346,30 @@ class PipelineRun {
       if (buf.length > this.maxRecordLength) this.keepPending(buf.toString('utf8'));
       return;
     }
+    const open = await this.region(buf, end);
+    const rest = buf.subarray(end);
+    this.pendingBytes = open.length > 0 ? Buffer.concat([open, rest]) : rest;
+  }
+
+  /**
+   * Handles the complete lines `buf[0, end)`: the fast path as far as it goes, papaparse for the
+   * rest. Returns the bytes of a record papaparse could not finish (an open quote), to be read
+   * again with what follows.
+   */
+  private async region(buf: Buffer, end: number): Promise<Buffer> {
     let at = 0;
     if (this.fastColumns !== null && this.pending === '' && (this.newline === '\n' || this.newline === '\r\n') && isUtf8(buf.subarray(0, end))) {
       at = await this.fastRegion(buf, end);
     }
-    let rest = buf.subarray(end);
-    if (at < end) {
-      await this.feed(buf.toString('utf8', at, end), false);
-      if (this.pending.length > 0) {
-        rest = Buffer.concat([Buffer.from(this.pending, 'utf8'), rest]);
-        this.pending = '';
-      }
-    } else {
+    if (at === end) {
       this.reportProgress();
+      return EMPTY;
     }
-    this.pendingBytes = rest;
+    await this.feed(buf.toString('utf8', at, end), false);
+    if (this.pending.length === 0) return EMPTY;
+    const open = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    return open;
   }
 
   /** The end of the input: the last line (without a line break) and whatever papaparse holds. */
