@@ -3,16 +3,19 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateClientDocument, FileDocument, JobDocument, RunDiagnosticJobDocument } from '../../src/sdk/client';
+import { CreateClientDocument, FileDocument, JobDocument, RunDiagnosticJobDocument, SignedUploadFileDocument } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { ADMIN_ID, ADMIN_SECRET, startTestApp, type TestApp } from '../helpers/app';
 import { runCli, show } from '../helpers/cli';
 import { FAST_JOBS } from '../helpers/jobs';
 import { repoRoot } from '../helpers/process';
+import { FIXTURE_FRAMEWORK, fixtureGraph, startFakeRegistry, type FakeRegistry } from '../helpers/registry';
 
 const fixtures = path.resolve(repoRoot, '../shared/fixtures/cqube');
+const sunbird = path.resolve(repoRoot, '../shared/fixtures/sunbird');
 
 let t: TestApp;
+let reg: FakeRegistry;
 let dir: string;
 /** Environment of an admin who has run `sluice login`. */
 let adminEnv: Record<string, string>;
@@ -20,7 +23,8 @@ let adminEnv: Record<string, string>;
 let ingestorEnv: Record<string, string>;
 
 beforeAll(async () => {
-  t = await startTestApp({ ...FAST_JOBS });
+  reg = await startFakeRegistry();
+  t = await startTestApp({ ...FAST_JOBS, SLUICE_CE_REGISTRY_URL: reg.url, SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: 'true', SLUICE_CE_TIMEOUT_MS: '2000' });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-cli-test-'));
   adminEnv = { SLUICE_URL: t.url, SLUICE_CLI_CONFIG: path.join(dir, 'admin', 'config.json') };
   ingestorEnv = { SLUICE_URL: t.url, SLUICE_CLI_CONFIG: path.join(dir, 'ingestor', 'config.json') };
@@ -35,7 +39,7 @@ describe('sluice CLI', () => {
   it('lists its commands and exit codes; an unknown command or option fails with exit 1', async () => {
     const help = await runCli(['--help'], {});
     expect(help.code, show(help)).toBe(0);
-    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'job watch']) expect(help.stdout).toContain(c);
+    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'import-url', 'bulk', 'credential-engine import', 'job watch']) expect(help.stdout).toContain(c);
     expect(help.stdout).toMatch(/Exit codes: 0 success; 2 success with errors/);
     const upHelp = await runCli(['upload', '--help'], {});
     expect(upHelp.stdout).toContain('--on-invalid-rows');
@@ -191,5 +195,84 @@ describe('sluice CLI', () => {
     const unknown = await runCli(['job', 'watch', '00000000-0000-0000-0000-000000000000'], adminEnv);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('NOT_FOUND');
+  });
+  it('import-url: size and sha256 locally, PUT to the signed URL, importFile, then the job: exit 0', async () => {
+    const csv = path.join(dir, 'signed.csv');
+    await fs.writeFile(csv, attendanceCsv(40));
+    const r = await runCli(['import-url', csv, '--program', 'attendance', '--spec', 'attendance'], ingestorEnv);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toMatch(/^Declared file [0-9a-f-]{36}; upload URL valid until /m);
+    expect(r.stderr).toMatch(/^Uploading .*signed\.csv 100\.0%/m);
+    expect(r.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED/);
+    expect(r.stdout).toContain('40 rows, 40 valid, 0 invalid');
+    const fileId = /^File ([0-9a-f-]{36})/m.exec(r.stdout)![1]!;
+    // It went through the signed-URL path (declared and uploaded), not the multipart upload.
+    const { file } = await t.admin.request(SignedUploadFileDocument, { id: fileId });
+    expect(file).toMatchObject({ state: 'SUCCEEDED', declaredSize: (await fs.stat(csv)).size, fileName: 'signed.csv' });
+    expect(file.uploadedAt).not.toBeNull();
+  });
+
+  it('import-url with invalid rows (SYNC): exit 2 and the row errors; a ZIP refuses --program before sending', async () => {
+    const csv = path.join(dir, 'signed-bad.csv');
+    await fs.writeFile(csv, attendanceCsv(30, 10));
+    const r = await runCli(['import-url', csv, '--program', 'attendance', '--spec', 'attendance', '--mode', 'sync'], ingestorEnv);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED_WITH_ERRORS/);
+    expect(r.stdout).toContain('30 rows, 27 valid, 3 invalid');
+    expect(r.stdout).toMatch(/line 11 present: NOT_A_NUMBER/);
+    const zip = await runCli(['import-url', path.join(dir, 'programs.zip'), '--program', 'attendance'], ingestorEnv);
+    expect(zip.code, show(zip)).toBe(1);
+    expect(zip.stderr).toContain('a national program ZIP takes neither --program nor --spec');
+  });
+
+  it('bulk LOCATION: the states apply (exit 0); the districts with bad rows exit 2 with line, column, code, message', async () => {
+    const states = await runCli(['bulk', 'location', path.join(sunbird, 'location-upload-state.CONSTRUCTED.csv'), '--location-type', 'STATE'], ingestorEnv);
+    expect(states.code, show(states)).toBe(0);
+    expect(states.stderr).toMatch(/^Stored LOCATION upload [0-9a-f-]{36} \(.*, 2 rows\); job [0-9a-f-]{36}$/m);
+    expect(states.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED/);
+    expect(states.stdout).toMatch(/Upload [0-9a-f-]{36} \(LOCATION STATE\) COMPLETED: Operation is completed\. 2 rows, 2 succeeded, 0 failed/);
+
+    const districts = await runCli(['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'district', '--json'], ingestorEnv);
+    expect(districts.code, show(districts)).toBe(2);
+    const out = JSON.parse(districts.stdout);
+    expect(out.job.state).toBe('SUCCEEDED_WITH_ERRORS');
+    expect(out.status).toMatchObject({ status: 'COMPLETED', counts: { total: 6, processed: 6, succeeded: 2, failed: 4 } });
+    expect(out.failureCount).toBe(4);
+    expect(out.failures.map((f: { line: number; errorCode: string; errorColumn: string }) => [f.line, f.errorCode, f.errorColumn])).toEqual([
+      [4, 'PARENT_NOT_FOUND', 'parentId'],
+      [5, 'PARENT_NOT_FOUND', 'parentCode'],
+      [6, 'PARENT_REQUIRED', 'parentCode'],
+      [7, 'MISSING_FIELD', 'code'],
+    ]);
+    // The same rows, read by a person: the first few failed rows and the rest counted.
+    const human = await runCli(['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'DISTRICT'], ingestorEnv);
+    expect(human.code, show(human)).toBe(2);
+    expect(human.stdout).toMatch(/\(LOCATION DISTRICT\) COMPLETED: .* 6 rows, 2 succeeded, 4 failed/);
+    expect(human.stdout).toMatch(/^  line 5 parentCode: PARENT_NOT_FOUND: .*NOSUCHCODE/m);
+    expect(human.stdout).toMatch(/^  line 7 code: MISSING_FIELD: /m);
+
+    const wrongType = await runCli(['bulk', 'USER', path.join(sunbird, 'user-upload.CONSTRUCTED.csv'), '--location-type', 'STATE'], ingestorEnv);
+    expect(wrongType.code).toBe(1);
+    expect(wrongType.stderr).toContain('--location-type applies to LOCATION uploads only, not USER');
+  });
+
+  it('credential-engine import follows the job: exit 0 with the counts; a framework the registry lacks fails alone (exit 2)', async () => {
+    reg.routes.set(`/graph/${FIXTURE_FRAMEWORK}`, { body: await fixtureGraph() });
+    const ok = await runCli(['credential-engine', 'import', FIXTURE_FRAMEWORK], ingestorEnv);
+    expect(ok.code, show(ok)).toBe(0);
+    expect(ok.stderr).toMatch(/^Queued job [0-9a-f-]{36} for 1 framework$/m);
+    expect(ok.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED .*7 processed, 7 succeeded, 0 failed/);
+    expect(ok.stdout).toContain(`${FIXTURE_FRAMEWORK} "Information Systems Foundations Competency Framework": SUCCEEDED: 6 competencies (6 created, 0 updated, 0 removed)`);
+
+    const missing = 'ce-00000000-0000-4000-8000-000000000404';
+    const mixed = await runCli(['credential-engine', 'import', `${reg.url}/resources/${FIXTURE_FRAMEWORK}`, missing], ingestorEnv);
+    expect(mixed.code, show(mixed)).toBe(2);
+    expect(mixed.stdout).toMatch(/SUCCEEDED_WITH_ERRORS/);
+    expect(mixed.stdout).toContain('SUCCEEDED: 6 competencies (0 created, 6 updated, 0 removed)');
+    expect(mixed.stdout).toMatch(new RegExp(`^  ${missing}: FAILED: REGISTRY_NOT_FOUND: `, 'm'));
+
+    const refused = await runCli(['credential-engine', 'import', 'https://evil.example/resources/x'], ingestorEnv);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('BAD_USER_INPUT');
   });
 });

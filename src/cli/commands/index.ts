@@ -1,4 +1,7 @@
 import type { Command } from '../command';
+import { bulk } from './bulk';
+import { credentialEngineImport } from './credential-engine-import';
+import { importUrl } from './import-url';
 import { jobWatch } from './job-watch';
 import { login } from './login';
 import { specsList } from './specs-list';
@@ -10,4 +13,4 @@ import { whoami } from './whoami';
  * Every CLI command, in the order `sluice --help` lists them. A new command is one file in this
  * folder exporting a `Command`, plus one line here.
  */
-export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, jobWatch];
+export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, importUrl, bulk, credentialEngineImport, jobWatch];

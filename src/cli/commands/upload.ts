@@ -1,11 +1,9 @@
-import { FileDocument, FileRowErrorsDocument, UploadFileDocument, type OnInvalidRows } from '../../sdk/client';
-import { formatBytes, formatCount } from '../../sdk/progress';
+import { UploadFileDocument, type OnInvalidRows } from '../../sdk/client';
+import { formatBytes } from '../../sdk/progress';
 import { ExitCode, optionalEnum, optionalInt, requireString, UsageError, type Command } from '../command';
+import { reportFileOutcome, SHOWN_ROW_ERRORS } from '../file-outcome';
 import { sendFile } from '../send-file';
-import { summariseJob, watchJob } from '../watch-job';
-
-/** Row errors printed after a file with invalid rows; the full list is the error report. */
-const SHOWN_ERRORS = 10;
+import { watchJob } from '../watch-job';
 
 export const upload: Command = {
   name: ['upload'],
@@ -22,7 +20,7 @@ export const upload: Command = {
   help: `
 The file streams from disk (memory stays flat). On a terminal a progress bar shows the upload and
 then the job (rows, rows per second); otherwise plain lines. When the job ends, the counts and the
-first ${SHOWN_ERRORS} row errors are printed; the full error report is at GET /files/<file-id>/errors.csv.
+first ${SHOWN_ROW_ERRORS} row errors are printed; the full error report is at GET /files/<file-id>/errors.csv.
 
 Exit code: 0 every row valid, 2 some rows invalid (reported), 1 the file or job failed.
 
@@ -49,22 +47,6 @@ Example:
     }
 
     const watched = await watchJob(ctx, job.id, { label: file.fileName });
-    const client = ctx.client();
-    const { file: done } = await client.request(FileDocument, { id: file.id });
-    const errors = (done.rows.invalid ?? 0) > 0 ? (await client.request(FileRowErrorsDocument, { id: file.id, first: SHOWN_ERRORS })).file.rowErrors : undefined;
-    if (ctx.json) {
-      ctx.stdout.write(`${JSON.stringify({ file: done, job: watched.job, rowErrors: errors?.nodes ?? [] })}\n`);
-      return watched.exitCode;
-    }
-    ctx.stdout.write(`${summariseJob(ctx, watched.job)}\n`);
-    const r = done.rows;
-    if (r.total !== null) ctx.stdout.write(`File ${done.id}: ${formatCount(r.total)} rows, ${formatCount(r.valid)} valid, ${formatCount(r.invalid)} invalid\n`);
-    if (done.outputs.valid) ctx.stdout.write(`  valid rows:   ${done.outputs.valid}\n`);
-    if (done.outputs.errors) ctx.stdout.write(`  error report: ${done.outputs.errors} (GET ${ctx.url}/files/${done.id}/errors.csv)\n`);
-    if (errors) {
-      for (const e of errors.nodes) ctx.stdout.write(`  line ${e.line}${e.column ? ` ${e.column}` : ''}: ${e.code}: ${e.message}\n`);
-      if (errors.totalCount > errors.nodes.length) ctx.stdout.write(`  … and ${formatCount(errors.totalCount - errors.nodes.length)} more\n`);
-    }
-    return watched.exitCode;
+    return reportFileOutcome(ctx, file.id, watched);
   },
 };
