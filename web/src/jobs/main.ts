@@ -9,6 +9,7 @@ import {
   SluiceRequestError,
   SpecsDocument,
   type FileQuery,
+  type FileState,
   type JobEventFieldsFragment,
   type JobState,
   type SpecsQuery,
@@ -27,7 +28,7 @@ import { downloadErrorReport, uploadFile } from './upload';
 type FileData = FileQuery['file'];
 type Spec = SpecsQuery['specs'][number];
 
-const TERMINAL: ReadonlySet<JobState> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
+const TERMINAL: ReadonlySet<FileState> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED', 'EXPIRED']);
 const ERRORS_PAGE = 20;
 const CURRENT_FILE_KEY = 'sluice.file';
 
@@ -46,7 +47,7 @@ const view = {
   fileId: undefined as string | undefined,
   jobId: undefined as string | undefined,
   lastSeq: 0,
-  state: undefined as JobState | undefined,
+  state: undefined as FileState | undefined,
   startedAt: undefined as string | undefined,
   finishedAt: undefined as string | undefined,
   processed: 0,
@@ -202,7 +203,8 @@ function remember(fileId: string): void {
   window.history.replaceState(null, '', url);
 }
 
-function renderState(state: JobState, percent: number | null): void {
+/** A file's state is its job's state, or (signed-URL uploads) its upload phase before the job. */
+function renderState(state: JobState | FileState, percent: number | null): void {
   view.state = state;
   const badge = $('job-state');
   badge.textContent = state.replaceAll('_', ' ').toLowerCase();
