@@ -21,8 +21,8 @@ import {
   binaryTypeOf,
   ByteSink,
   FastKind,
-  isIsoDateBytes,
-  isoDateBytesToPg,
+  isoDateDays,
+  NOT_A_DATE,
   PGCOPY_HEADER,
   PGCOPY_TRAILER,
   planFastColumns,
@@ -393,6 +393,19 @@ class PipelineRun {
    * line with a quote or a stray line break, from which papaparse takes over.
    */
   private async fastRegion(buf: Buffer, end: number): Promise<number> {
+    const invalid: InvalidRow[] = [];
+    const stop = this.scanRegion(buf, end, invalid);
+    await this.write(this.sinks.copy, this.copyBytes.take() ?? EMPTY);
+    if (this.sinks.validCsv) await this.write(this.sinks.validCsv, this.validBytes.take() ?? EMPTY);
+    await this.reportInvalid(invalid);
+    return stop;
+  }
+
+  /**
+   * The synchronous part of fastRegion: rows into the byte sinks, refused rows into `invalid`.
+   * Kept free of `await` so V8 optimises it as one plain loop.
+   */
+  private scanRegion(buf: Buffer, end: number, invalid: InvalidRow[]): number {
     const cols = this.fastColumns!;
     const count = cols.length;
     const fieldCount = this.mapping!.fieldCount;
@@ -406,8 +419,11 @@ class PipelineRun {
     const keys = this.seenKeys;
     const keyValues: string[] = new Array<string>(this.keyIndexes.length);
     const bin = this.binary;
+    const idField = this.fileIdField;
+    // Consecutive valid rows of an LF file are copied to the valid-rows file as one run of bytes.
+    let runStart = -1;
+    let runEnd = -1;
     const keyOrder = this.keyIndexes.map((_, k) => k);
-    const invalid: InvalidRow[] = [];
     let pos = 0;
     let stop = end;
     // Binary COPY is at most about twice the CSV (8-byte numbers, 4-byte lengths): grow once per region.
@@ -469,6 +485,11 @@ class PipelineRun {
       if (contentEnd === lineStart) continue; // blank line
       // A wrong cell count, or a lone padded cell (maybe a whitespace-only line): the string way.
       if (n !== fieldCount || (n === 1 && (buf[lineStart]! <= 32 || buf[contentEnd - 1]! <= 32))) {
+        if (runStart >= 0) {
+          valid!.ensure(runEnd - runStart);
+          valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
+          runStart = -1;
+        }
         this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
         continue;
       }
@@ -481,11 +502,11 @@ class PipelineRun {
       if (bin) {
         out[o++] = (count + 2) >>> 8;
         out[o++] = count + 2;
-        o += this.fileIdField.copy(out, o);
+        for (let k = 0; k < idField.length; k++) out[o++] = idField[k]!;
         o = writeInt32(out, o, 4);
         o = writeInt32(out, o, line);
       } else {
-        o += prefix.copy(out, o);
+        for (let k = 0; k < prefix.length; k++) out[o++] = prefix[k]!;
         o = writeUint(out, o, line);
       }
       let ok = true;
@@ -524,7 +545,10 @@ class PipelineRun {
               }
               break;
             case FastKind.IsoDate:
-              vouched = e - s === 10 && isIsoDateBytes(buf, s);
+              if (e - s === 10) {
+                v = isoDateDays(buf, s);
+                vouched = v !== NOT_A_DATE;
+              }
               break;
             default:
               break;
@@ -539,7 +563,7 @@ class PipelineRun {
               else o = writeUint53(out, o, v);
             } else if (col.kind === FastKind.IsoDate) {
               o = writeInt32(out, o, 4);
-              o = writeInt32(out, o, isoDateBytesToPg(buf, s));
+              o = writeInt32(out, o, v);
             } else {
               o = writeInt32(out, o, e - s);
               for (let k = s; k < e; k++) out[o++] = buf[k]!;
@@ -567,6 +591,11 @@ class PipelineRun {
       if (!ok) {
         // Re-read as text: the string path finds every error of the row (or the duplicate key).
         copy.at = rowStart;
+        if (runStart >= 0) {
+          valid!.ensure(runEnd - runStart);
+          valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
+          runStart = -1;
+        }
         this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
         continue;
       }
@@ -575,16 +604,28 @@ class PipelineRun {
       this.counts.total++;
       this.counts.valid++;
       if (valid) {
-        const length = contentEnd - lineStart;
-        valid.ensure(length + 1);
-        buf.copy(valid.buf, valid.at, lineStart, contentEnd);
-        valid.at += length;
-        valid.buf[valid.at++] = 10;
+        if (!crlf) {
+          if (runStart < 0) runStart = lineStart;
+          else if (runEnd !== lineStart) {
+            valid.ensure(runEnd - runStart);
+            valid.at += buf.copy(valid.buf, valid.at, runStart, runEnd);
+            runStart = lineStart;
+          }
+          runEnd = pos;
+        } else {
+          valid.ensure(contentEnd - lineStart + 1);
+          const vb = valid.buf;
+          let at = valid.at;
+          for (let k = lineStart; k < contentEnd; k++) vb[at++] = buf[k]!;
+          vb[at++] = 10;
+          valid.at = at;
+        }
       }
     }
-    await this.write(this.sinks.copy, copy.take() ?? EMPTY);
-    if (valid) await this.write(this.sinks.validCsv!, valid.take() ?? EMPTY);
-    await this.reportInvalid(invalid);
+    if (runStart >= 0) {
+      valid!.ensure(runEnd - runStart);
+      valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
+    }
     return stop;
   }
 

@@ -98,27 +98,6 @@ export class ByteSink {
 
 const ZERO = 48;
 
-/** True when `b[s..s+10)` is a real calendar date written `YYYY-MM-DD`. */
-export function isIsoDateBytes(b: Buffer, s: number): boolean {
-  if (b[s + 4] !== 45 || b[s + 7] !== 45) return false;
-  let year = 0;
-  for (let i = s; i < s + 4; i++) {
-    const d = b[i]! - ZERO;
-    if (d < 0 || d > 9) return false;
-    year = year * 10 + d;
-  }
-  const m1 = b[s + 5]! - ZERO;
-  const m2 = b[s + 6]! - ZERO;
-  const d1 = b[s + 8]! - ZERO;
-  const d2 = b[s + 9]! - ZERO;
-  if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
-  const month = m1 * 10 + m2;
-  const day = d1 * 10 + d2;
-  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
-  if (month === 2) return day <= ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28);
-  return day <= (month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
-}
-
 /**
  * The value of `b[s..e)` when it is plain digits with no leading zero (or a single `0`) and at
  * most MAX_FAST_DIGITS of them; -1 otherwise.
@@ -155,13 +134,41 @@ export function daysFromCivil(year: number, month: number, day: number): number 
   return era * 146097 + doe - 719468;
 }
 
-/** The binary COPY value of an ISO date `b[s..s+10)` already checked by `isIsoDateBytes`. */
-export function isoDateBytesToPg(b: Buffer, s: number): number {
-  const year = (b[s]! - 48) * 1000 + (b[s + 1]! - 48) * 100 + (b[s + 2]! - 48) * 10 + (b[s + 3]! - 48);
-  const month = (b[s + 5]! - 48) * 10 + (b[s + 6]! - 48);
-  const day = (b[s + 8]! - 48) * 10 + (b[s + 9]! - 48);
-  return daysFromCivil(year, month, day) - PG_EPOCH_DAYS;
+/** What `isoDateDays` returns for a cell that is not a real `YYYY-MM-DD` date. */
+export const NOT_A_DATE = -0x7fffffff;
+
+/**
+ * The binary COPY value (days since 2000-01-01) of `b[s..s+10)` when it is a real calendar date
+ * written `YYYY-MM-DD`, else NOT_A_DATE. Recent results are cached: a file has few distinct dates.
+ */
+export function isoDateDays(b: Buffer, s: number): number {
+  // The 8 digits as one number (yyyymmdd) key the cache; the dashes are checked first.
+  if (b[s + 4] !== 45 || b[s + 7] !== 45) return NOT_A_DATE;
+  let key = 0;
+  for (let i = s; i < s + 10; i++) {
+    if (i === s + 4 || i === s + 7) continue;
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return NOT_A_DATE;
+    key = key * 10 + d;
+  }
+  const slot = key & (DATE_CACHE_SIZE - 1);
+  if (dateCacheKeys[slot] === key) return dateCacheDays[slot]!;
+  const year = Math.floor(key / 10000);
+  const month = Math.floor(key / 100) % 100;
+  const day = key % 100;
+  let days = NOT_A_DATE;
+  if (year >= 1 && month >= 1 && month <= 12 && day >= 1) {
+    const last = month === 2 ? ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+    if (day <= last) days = daysFromCivil(year, month, day) - PG_EPOCH_DAYS;
+  }
+  dateCacheKeys[slot] = key;
+  dateCacheDays[slot] = days;
+  return days;
 }
+
+const DATE_CACHE_SIZE = 4096;
+const dateCacheKeys = new Int32Array(DATE_CACHE_SIZE).fill(-1);
+const dateCacheDays = new Int32Array(DATE_CACHE_SIZE);
 
 export function writeInt32(out: Buffer, o: number, v: number): number {
   out[o] = v >>> 24;
