@@ -15,7 +15,8 @@
  * Cases: BENCH_ROWS rows (default 1,000,000), then a ~1 GiB file (BENCH_BIG_ROWS rows, default
  * sized to 1 GiB; BENCH_SKIP_BIG=1 skips it; BENCH_BIG_COPY=0 skips its COPY baseline).
  */
-import { createReadStream, openAsBlob } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { uploadFileStream } from '../src/cli/upload-stream';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -212,15 +213,17 @@ async function apiRun(
   pids: Pids,
 ): Promise<ApiRun> {
   await quiesce(db);
-  const blob = await openAsBlob(c.file, { type: 'text/csv' });
   const cpu = cpuMeter(pids.service, pids.postmaster);
   sampler.mark('upload');
   const started = process.hrtime.bigint();
-  const { uploadFile } = await admin.upload(
-    UploadFileDocument,
-    { program: 'attendance', spec: 'attendance', file: null },
-    { file: { body: blob, filename: 'attendance.csv', contentType: 'text/csv' } },
-  );
+  // Uploaded as the sluice CLI uploads (a multipart body streamed from disk with its length).
+  const { uploadFile } = await uploadFileStream(UploadFileDocument, {
+    url: admin.options.url,
+    token: admin.options.token!,
+    variables: { program: 'attendance', spec: 'attendance', file: null },
+    fileVariable: 'file',
+    filePath: c.file,
+  });
   const uploadSeconds = secondsSince(started);
   const uploadCpu = cpu();
   sampler.mark('job');
