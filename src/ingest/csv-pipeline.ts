@@ -21,8 +21,14 @@ import {
   binaryTypeOf,
   ByteSink,
   FastKind,
+  booleanBytes,
+  canonicalText,
+  dayFirstDays,
+  enumIndex,
   isoDateDays,
+  isoOfDays,
   NOT_A_DATE,
+  plainDecimal,
   PGCOPY_HEADER,
   PGCOPY_TRAILER,
   planFastColumns,
@@ -539,6 +545,8 @@ class PipelineRun {
               break;
             case FastKind.Digits:
               v = plainDigits(buf, s, e);
+              // A decimal is its own double in binary COPY (text COPY wants the canonical String(n)).
+              if (v < 0 && bin && col.float) v = plainDecimal(buf, s, e);
               if (v >= 0) {
                 if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v))) ok = false;
                 vouched = true;
@@ -550,28 +558,48 @@ class PipelineRun {
                 vouched = v !== NOT_A_DATE;
               }
               break;
+            case FastKind.DayFirstDate:
+              v = dayFirstDays(buf, s, e, col.yearDigits);
+              vouched = v !== NOT_A_DATE;
+              break;
+            case FastKind.Enum:
+              vouched = enumIndex(buf, s, e, col.enumBytes!) >= 0;
+              break;
+            case FastKind.Boolean:
+              v = booleanBytes(buf, s, e);
+              vouched = v >= 0;
+              break;
             default:
               break;
           }
           if (!ok) break;
         }
         if (vouched) {
+          const kind = col.kind;
           if (bin) {
-            if (col.kind === FastKind.Digits) {
+            if (kind === FastKind.Digits) {
               o = writeInt32(out, o, 8);
               if (col.float) o = out.writeDoubleBE(v, o);
               else o = writeUint53(out, o, v);
-            } else if (col.kind === FastKind.IsoDate) {
+            } else if (kind === FastKind.IsoDate || kind === FastKind.DayFirstDate) {
               o = writeInt32(out, o, 4);
               o = writeInt32(out, o, v);
+            } else if (kind === FastKind.Boolean) {
+              o = writeInt32(out, o, 1);
+              out[o++] = v;
             } else {
               o = writeInt32(out, o, e - s);
               for (let k = s; k < e; k++) out[o++] = buf[k]!;
             }
+          } else if (kind === FastKind.DayFirstDate) {
+            const iso = isoOfDays(v);
+            for (let k = 0; k < 10; k++) out[o++] = iso.charCodeAt(k);
+          } else if (kind === FastKind.Boolean) {
+            out[o++] = v === 1 ? 116 : 102;
           } else {
             for (let k = s; k < e; k++) out[o++] = buf[k]!;
           }
-          if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, e);
+          if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
           continue;
         }
         const checked = col.check(buf.toString((f & HIGH_BYTES) !== 0 ? 'utf8' : 'latin1', s, e));

@@ -19,6 +19,12 @@ export enum FastKind {
   Digits,
   /** A date column in ISO `YYYY-MM-DD`: already in PostgreSQL's input format. */
   IsoDate,
+  /** A date column in `DD/MM/YY` or `DD/MM/YYYY` (what cQube data uses). */
+  DayFirstDate,
+  /** A string column whose only rule is a short enum of plain ASCII values. */
+  Enum,
+  /** A boolean column: true/false/1/0/yes/no in any case. */
+  Boolean,
   /** Everything else: decode the cell and run its `CellCheck`. */
   Checked,
 }
@@ -38,6 +44,10 @@ export interface FastColumn {
   binary: PgBinaryType;
   /** A number (float8) column; integers are int8. */
   float: boolean;
+  /** DayFirstDate: digits of the year (2 or 4). */
+  yearDigits: 2 | 4;
+  /** Enum: the allowed values' bytes. */
+  enumBytes: Buffer[] | null;
 }
 
 /** Digits a `Digits` cell may have and still be exact as a double (the string path compares doubles too). */
@@ -46,9 +56,14 @@ export const MAX_FAST_DIGITS = 15;
 export function planFastColumns(spec: CompiledSpec, mapping: HeaderMapping, checks: readonly CellCheck[]): FastColumn[] {
   return spec.columns.map((col, i) => {
     let kind = FastKind.Checked;
-    if (col.type === 'string' && col.enum === null && col.pattern === null && col.minLength === null && col.maxLength === null) kind = FastKind.Text;
+    const plainString = col.type === 'string' && col.pattern === null && col.minLength === null && col.maxLength === null;
+    const format = col.dateFormat ?? 'YYYY-MM-DD';
+    const enumBytes = plainString && col.enum !== null && col.enum.length <= 32 && (col.enum as string[]).every(isPlainAscii) ? (col.enum as string[]).map((v) => Buffer.from(v, 'latin1')) : null;
+    if (plainString && col.enum === null) kind = FastKind.Text;
+    else if (enumBytes !== null) kind = FastKind.Enum;
     else if (col.type === 'integer' || col.type === 'number') kind = FastKind.Digits;
-    else if (col.type === 'date' && (col.dateFormat ?? 'YYYY-MM-DD') === 'YYYY-MM-DD') kind = FastKind.IsoDate;
+    else if (col.type === 'date') kind = format === 'YYYY-MM-DD' ? FastKind.IsoDate : FastKind.DayFirstDate;
+    else if (col.type === 'boolean') kind = FastKind.Boolean;
     return {
       kind,
       source: mapping.sourceIndex[i]!,
@@ -60,8 +75,15 @@ export function planFastColumns(spec: CompiledSpec, mapping: HeaderMapping, chec
       keyAt: spec.uniqueKey.indexOf(col.column),
       binary: binaryTypeOf(col.type),
       float: col.type === 'number',
+      yearDigits: format === 'DD/MM/YY' ? 2 : 4,
+      enumBytes,
     };
   });
+}
+
+/** Non-empty printable ASCII with nothing COPY or CSV would treat specially: safe to copy as bytes. */
+function isPlainAscii(value: string): boolean {
+  return /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value) && !/[\\",]/.test(value);
 }
 
 /** A growable byte buffer whose filled part is handed over (not copied) with `take()`. */
@@ -151,11 +173,46 @@ export function isoDateDays(b: Buffer, s: number): number {
     if (d < 0 || d > 9) return NOT_A_DATE;
     key = key * 10 + d;
   }
+  return daysOf(Math.floor(key / 10000), Math.floor(key / 100) % 100, key % 100);
+}
+
+/**
+ * `DD/MM/YY` (`yearDigits` 2, years 2000-2099) or `DD/MM/YYYY`, day and month with 1 or 2 digits,
+ * exactly as spec.dates.ts parses them: the days since 2000-01-01, or NOT_A_DATE.
+ */
+export function dayFirstDays(b: Buffer, s: number, e: number, yearDigits: 2 | 4): number {
+  let i = s;
+  let day = 0;
+  let n = 0;
+  for (; i < e && b[i] !== 47; i++, n++) {
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return NOT_A_DATE;
+    day = day * 10 + d;
+  }
+  if (n < 1 || n > 2 || i >= e) return NOT_A_DATE;
+  let month = 0;
+  n = 0;
+  for (i++; i < e && b[i] !== 47; i++, n++) {
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return NOT_A_DATE;
+    month = month * 10 + d;
+  }
+  if (n < 1 || n > 2 || i >= e || e - i - 1 !== yearDigits) return NOT_A_DATE;
+  let year = 0;
+  for (i++; i < e; i++) {
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return NOT_A_DATE;
+    year = year * 10 + d;
+  }
+  if (yearDigits === 2) year += 2000;
+  return daysOf(year, month, day);
+}
+
+/** Days since 2000-01-01 of a real calendar date, or NOT_A_DATE; cached (a file has few distinct dates). */
+function daysOf(year: number, month: number, day: number): number {
+  const key = year * 10000 + month * 100 + day;
   const slot = key & (DATE_CACHE_SIZE - 1);
   if (dateCacheKeys[slot] === key) return dateCacheDays[slot]!;
-  const year = Math.floor(key / 10000);
-  const month = Math.floor(key / 100) % 100;
-  const day = key % 100;
   let days = NOT_A_DATE;
   if (year >= 1 && month >= 1 && month <= 12 && day >= 1) {
     const last = month === 2 ? ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
@@ -166,7 +223,92 @@ export function isoDateDays(b: Buffer, s: number): number {
   return days;
 }
 
+/** `YYYY-MM-DD` of a PostgreSQL day number (days since 2000-01-01); cached like the day numbers. */
+export function isoOfDays(days: number): string {
+  const slot = days & (DATE_CACHE_SIZE - 1);
+  if (isoCacheDays[slot] === days) return isoCacheText[slot]!;
+  const text = new Date((days + PG_EPOCH_DAYS) * 86_400_000).toISOString().slice(0, 10);
+  isoCacheDays[slot] = days;
+  isoCacheText[slot] = text;
+  return text;
+}
+
+/** Index of `b[s..e)` in `values`, or -1. */
+export function enumIndex(b: Buffer, s: number, e: number, values: readonly Buffer[]): number {
+  const n = e - s;
+  outer: for (let v = 0; v < values.length; v++) {
+    const candidate = values[v]!;
+    if (candidate.length !== n) continue;
+    for (let k = 0; k < n; k++) if (candidate[k] !== b[s + k]) continue outer;
+    return v;
+  }
+  return -1;
+}
+
+/** 1 for true/1/yes, 0 for false/0/no (any case), -1 otherwise; as the string check reads booleans. */
+export function booleanBytes(b: Buffer, s: number, e: number): number {
+  // `| 0x20` lower-cases an ASCII letter and turns no other byte into one.
+  switch (e - s) {
+    case 1:
+      return b[s] === 49 ? 1 : b[s] === 48 ? 0 : -1;
+    case 2:
+      return (b[s]! | 0x20) === 110 && (b[s + 1]! | 0x20) === 111 ? 0 : -1;
+    case 3:
+      return (b[s]! | 0x20) === 121 && (b[s + 1]! | 0x20) === 101 && (b[s + 2]! | 0x20) === 115 ? 1 : -1;
+    case 4:
+      return (b[s]! | 0x20) === 116 && (b[s + 1]! | 0x20) === 114 && (b[s + 2]! | 0x20) === 117 && (b[s + 3]! | 0x20) === 101 ? 1 : -1;
+    case 5:
+      return (b[s]! | 0x20) === 102 && (b[s + 1]! | 0x20) === 97 && (b[s + 2]! | 0x20) === 108 && (b[s + 3]! | 0x20) === 115 && (b[s + 4]! | 0x20) === 101 ? 0 : -1;
+    default:
+      return -1;
+  }
+}
+
+const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * `digits.digits` (no sign, no exponent, no leading zero before a longer integer part, at least
+ * one digit on each side) with at most MAX_FAST_DIGITS digits in all, as a double: the digits as
+ * an exact integer over an exact power of ten is one correctly rounded division, the same double
+ * Number(text) gives. -1 when the cell is not such a decimal.
+ */
+export function plainDecimal(b: Buffer, s: number, e: number): number {
+  let dot = -1;
+  let m = 0;
+  for (let i = s; i < e; i++) {
+    const ch = b[i]!;
+    if (ch === 46) {
+      if (dot !== -1) return -1;
+      dot = i;
+      continue;
+    }
+    const d = ch - ZERO;
+    if (d < 0 || d > 9) return -1;
+    m = m * 10 + d;
+  }
+  if (dot <= s || dot === e - 1 || e - s - 1 > MAX_FAST_DIGITS) return -1;
+  if (b[s] === ZERO && dot - s > 1) return -1;
+  return m / POWERS_OF_TEN[e - dot - 1]!;
+}
+
+/** The COPY text value the string check would give a cell the fast path vouched for (unique keys). */
+export function canonicalText(kind: FastKind, b: Buffer, s: number, e: number, v: number): string {
+  switch (kind) {
+    case FastKind.Digits:
+      return String(v);
+    case FastKind.IsoDate:
+    case FastKind.DayFirstDate:
+      return isoOfDays(v);
+    case FastKind.Boolean:
+      return v === 1 ? 't' : 'f';
+    default:
+      return b.toString('utf8', s, e);
+  }
+}
+
 const DATE_CACHE_SIZE = 4096;
+const isoCacheDays = new Int32Array(DATE_CACHE_SIZE).fill(NOT_A_DATE);
+const isoCacheText = new Array<string>(DATE_CACHE_SIZE);
 const dateCacheKeys = new Int32Array(DATE_CACHE_SIZE).fill(-1);
 const dateCacheDays = new Int32Array(DATE_CACHE_SIZE);
 

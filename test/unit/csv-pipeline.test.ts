@@ -760,6 +760,8 @@ describe('the byte-level fast path', () => {
       dm: { type: 'date', dateFormat: 'DD/MM/YY' },
       flag: { type: 'boolean' },
       code: { type: 'string', enum: ['A', 'B'], shouldNotNull: true },
+      y: { type: 'number', minimum: 0, maximum: 100 },
+      dl: { type: 'date', dateFormat: 'DD/MM/YYYY', unique: true },
     },
     ['id', 'code'],
   );
@@ -770,8 +772,10 @@ describe('the byte-level fast path', () => {
     x: ['1', '2', '3.5', '40', '3.50', '04', '5', 'NaN', '', ' 2'],
     d: ['2024-02-29', '2023-02-29', '2024-13-01', '2024-1-01', ' 2024-01-01', '', '0000-01-01', '2024-04-31', '9999-12-31'],
     dm: ['01/02/24', '1/2/24', '31/02/24', '', '01/02/2024'],
-    flag: ['true', 'no', 'maybe', '', 'TRUE'],
-    code: ['A', 'B', 'C', '', ' A'],
+    flag: ['true', 'no', 'YES', '0', 'maybe', '', 'TRUE', 'False', '2', 'nO'],
+    code: ['A', 'B', 'C', '', ' A', 'a', 'AB'],
+    y: ['12.5', '0.25', '100.0', '7', '99.99', '100.01', '00.5', '.5', '5.', '1e5', '-3', '1234567890.12345', '0.1234567890123456', ''],
+    dl: ['01/03/2023', '1/3/2023', '29/02/2024', '29/02/2023', '31/12/0001', '01/03/23', '', '1/13/2023'],
   };
   const header = Object.keys(cells);
 
@@ -877,6 +881,7 @@ describe('the byte-level fast path', () => {
     const { copy, valid, result } = await runEveryWay(csv, spec);
     expect(result.valid).toBe(2);
     expect(valid.text).toBe(csv);
-    expect(copy.lines).toEqual(['f1\t2\tk1\tनाम\t7\t40\t2024-02-29\t2024-02-01\tt\tA', 'f1\t3\tk2\t\\N\t0\t\\N\t\\N\t\\N\t\\N\tB']);
+    // y and dl are not in this file: NULL.
+    expect(copy.lines).toEqual(['f1\t2\tk1\tनाम\t7\t40\t2024-02-29\t2024-02-01\tt\tA\t\\N\t\\N', 'f1\t3\tk2\t\\N\t0\t\\N\t\\N\t\\N\t\\N\tB\t\\N\t\\N']);
   });
 });
