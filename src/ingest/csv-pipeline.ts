@@ -492,8 +492,7 @@ class PipelineRun {
       // A wrong cell count, or a lone padded cell (maybe a whitespace-only line): the string way.
       if (n !== fieldCount || (n === 1 && (buf[lineStart]! <= 32 || buf[contentEnd - 1]! <= 32))) {
         if (runStart >= 0) {
-          valid!.ensure(runEnd - runStart);
-          valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
+          this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
         this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
@@ -620,8 +619,7 @@ class PipelineRun {
         // Re-read as text: the string path finds every error of the row (or the duplicate key).
         copy.at = rowStart;
         if (runStart >= 0) {
-          valid!.ensure(runEnd - runStart);
-          valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
+          this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
         this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
@@ -635,8 +633,7 @@ class PipelineRun {
         if (!crlf) {
           if (runStart < 0) runStart = lineStart;
           else if (runEnd !== lineStart) {
-            valid.ensure(runEnd - runStart);
-            valid.at += buf.copy(valid.buf, valid.at, runStart, runEnd);
+            this.appendValidRun(buf, runStart, runEnd);
             runStart = lineStart;
           }
           runEnd = pos;
@@ -650,11 +647,15 @@ class PipelineRun {
         }
       }
     }
-    if (runStart >= 0) {
-      valid!.ensure(runEnd - runStart);
-      valid!.at += buf.copy(valid!.buf, valid!.at, runStart, runEnd);
-    }
+    if (runStart >= 0) this.appendValidRun(buf, runStart, runEnd);
     return stop;
+  }
+
+  /** Source bytes `buf[start, end)` (whole valid lines) into the valid-rows file. */
+  private appendValidRun(buf: Buffer, start: number, end: number): void {
+    const valid = this.validBytes;
+    valid.ensure(end - start);
+    valid.at += buf.copy(valid.buf, valid.at, start, end);
   }
 
   /**
