@@ -8,6 +8,7 @@ import {
   FileRowErrorsDocument,
   FilesDocument,
   RegisterSpecDocument,
+  RetryJobDocument,
   SpecDocument,
   UploadFileDocument,
   UploadNationalProgramDocument,
@@ -323,6 +324,19 @@ describe('national program ZIP uploads', () => {
     expect(child).toMatchObject({ fileName: 'district.csv', state: 'SUCCEEDED', rows: { valid: 5, invalid: 0 }, spec: { name: 'district' } });
     expect(child.outputs.valid).toMatch(/^emission\/\d{2}-[A-Z][a-z]{2}-\d{4}\/district(\.[0-9a-f-]+)?\.csv$/);
     expect(await tableCount('ds_district_v1', child.id)).toBe(5);
+
+    // A retry re-ingests the same child (same id) over its committed partition: emptied and loaded
+    // again in place (same table, no lock on the spec table), not doubled.
+    const partitionOid = async () => (await t.database.sql`select to_regclass(${`dsf_${child.id.replace(/-/g, '')}`})::oid as oid`)[0]!['oid'];
+    const oid = await partitionOid();
+    expect(oid).not.toBeNull();
+    await t.database.sql`update jobs set state = 'FAILED', error = ${t.database.sql.json({ code: 'WORKER_LOST', message: 'test' })} where id = ${up.job.id}`;
+    const before = events.at(-1)!.seq;
+    await t.admin.request(RetryJobDocument, { id: up.job.id });
+    const retried = await collectJobEvents(ingestor, up.job.id, { afterSeq: before });
+    expect(retried.at(-1)).toMatchObject({ state: 'SUCCEEDED' });
+    expect(await tableCount('ds_district_v1', child.id)).toBe(5);
+    expect(await partitionOid()).toBe(oid);
   });
 
   it('reports a CSV without a spec and errors under emission-error/', async () => {
