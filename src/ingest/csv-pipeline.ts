@@ -159,6 +159,15 @@ type Newline = '\n' | '\r\n' | '\r';
 
 const EMPTY = Buffer.alloc(0);
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+function startsWithBom(buf: Buffer): boolean {
+  return buf.length >= BOM.length && buf[0] === BOM[0] && buf[1] === BOM[1] && buf[2] === BOM[2];
+}
+
+/** A blank (or whitespace-only) line: skipped wherever it is, as spreadsheets leave them. */
+function isBlank(cells: readonly string[]): boolean {
+  return cells.length === 1 && cells[0]!.trim() === '';
+}
 /** Fast-path cell flags: a byte below 32 or a backslash; a byte of a multi-byte character. */
 const SPECIAL_BYTES = 1;
 const HIGH_BYTES = 2;
@@ -220,6 +229,8 @@ class PipelineRun {
   private readonly validate: RowValidator;
   /** Value indexes (spec order) of the unique key columns. */
   private readonly keyIndexes: number[];
+  /** 0..n-1 over the key: the fast path gathers key values in key order. */
+  private readonly keyOrder: number[];
   /** Composite keys of this file's valid rows; memory grows with distinct keys (see KeyIndex). */
   private readonly seenKeys: KeyIndex | null;
   private readonly keyLabel: string;
@@ -264,6 +275,7 @@ class PipelineRun {
   ) {
     this.validate = opts.validator ?? compileRowValidator(spec);
     this.keyIndexes = spec.uniqueKey.map((k) => spec.columns.findIndex((c) => c.column === k));
+    this.keyOrder = this.keyIndexes.map((_, k) => k);
     this.seenKeys = this.keyIndexes.length > 0 ? new KeyIndex() : null;
     this.keyLabel = spec.uniqueKey.join(',');
     this.filePrefix = `${copyEscape(opts.fileId)}\t`;
@@ -342,7 +354,7 @@ class PipelineRun {
         this.pendingBytes = buf;
         return;
       }
-      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+      if (startsWithBom(buf)) buf = buf.subarray(BOM.length);
       this.started = true;
     }
     let end = buf.lastIndexOf(this.newline === '\r' ? 13 : 10) + 1;
@@ -382,13 +394,13 @@ class PipelineRun {
   async finish(): Promise<void> {
     let buf = this.pendingBytes;
     this.pendingBytes = EMPTY;
-    if (!this.started && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    if (!this.started && startsWithBom(buf)) buf = buf.subarray(BOM.length);
     await this.feed(buf.toString('utf8'), true);
     if (this.binary) {
       this.copyBytes.ensure(PGCOPY_TRAILER.length);
       this.copyBytes.at += PGCOPY_TRAILER.copy(this.copyBytes.buf, this.copyBytes.at);
     }
-    await this.write(this.sinks.copy, this.copyBytes.take() ?? EMPTY);
+    await this.write(this.sinks.copy, this.copyBytes.take());
   }
 
   /**
@@ -401,9 +413,7 @@ class PipelineRun {
   private async fastRegion(buf: Buffer, end: number): Promise<number> {
     const invalid: InvalidRow[] = [];
     const stop = this.scanRegion(buf, end, invalid);
-    await this.write(this.sinks.copy, this.copyBytes.take() ?? EMPTY);
-    if (this.sinks.validCsv) await this.write(this.sinks.validCsv, this.validBytes.take() ?? EMPTY);
-    await this.reportInvalid(invalid);
+    await this.flushRows(invalid);
     return stop;
   }
 
@@ -429,7 +439,7 @@ class PipelineRun {
     // Consecutive valid rows of an LF file are copied to the valid-rows file as one run of bytes.
     let runStart = -1;
     let runEnd = -1;
-    const keyOrder = this.keyIndexes.map((_, k) => k);
+    const keyOrder = this.keyOrder;
     let pos = 0;
     let stop = end;
     // Binary COPY is at most about twice the CSV (8-byte numbers, 4-byte lengths): grow once per region.
@@ -495,7 +505,8 @@ class PipelineRun {
           this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
-        this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
+        const cells = buf.toString('utf8', lineStart, contentEnd).split(',');
+        if (!isBlank(cells)) this.takeRecord(cells, line, invalid, false);
         continue;
       }
 
@@ -622,7 +633,7 @@ class PipelineRun {
           this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
-        this.stringRow(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid);
+        this.takeRecord(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid, false);
         continue;
       }
       if (!bin) out[o++] = 10;
@@ -659,13 +670,13 @@ class PipelineRun {
   }
 
   /**
-   * One quote-free record met by the fast path, handled as papaparse's records are: blank lines
-   * skipped, the string validator and the key check, outputs into the byte sinks.
+   * One data record (not blank), from papaparse or from a line the fast path handed over: the
+   * string validator and the key check; a valid row goes into the byte sinks, an invalid one into
+   * `invalid` for flushRows.
    */
-  private stringRow(cells: string[], line: number, invalid: InvalidRow[]): void {
-    if (cells.length === 1 && cells[0]!.trim() === '') return;
+  private takeRecord(cells: string[], line: number, invalid: InvalidRow[], malformed: boolean): void {
     this.counts.total++;
-    let result = this.validate(cells, this.mapping!);
+    let result: RowResult = malformed ? malformedResult() : this.validate(cells, this.mapping!);
     if (result.ok && this.seenKeys !== null) result = this.checkKey(result, line);
     if (result.ok) {
       this.counts.valid++;
@@ -683,17 +694,21 @@ class PipelineRun {
     else this.copyBytes.writeString(`${this.filePrefix}${line}\t${values.join('\t')}\n`);
   }
 
-  /** The error file's records and onInvalid calls for rows the fast path refused, in file order. */
-  private async reportInvalid(rows: InvalidRow[]): Promise<void> {
-    if (rows.length === 0) return;
+  /**
+   * Writes what a batch of records produced: the COPY rows, the valid-rows CSV, then the error
+   * file (its header first, when this batch held the header) and the onInvalid calls, in file order.
+   */
+  private async flushRows(invalid: InvalidRow[], errorHeader = ''): Promise<void> {
+    await this.write(this.sinks.copy, this.copyBytes.take());
+    if (this.sinks.validCsv) await this.write(this.sinks.validCsv, this.validBytes.take());
     const { errorCsv, onInvalid } = this.sinks;
     if (errorCsv) {
-      let errorOut = '';
-      for (const row of rows) errorOut += safeCsvLine(errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
+      let errorOut = errorHeader;
+      for (const row of invalid) errorOut += safeCsvLine(errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
       await this.write(errorCsv, errorOut);
     }
     if (onInvalid) {
-      for (const row of rows) {
+      for (const row of invalid) {
         const pendingCall = onInvalid(row);
         if (pendingCall) await pendingCall;
       }
@@ -730,42 +745,23 @@ class PipelineRun {
     // LF inside a CRLF file; otherwise counting is skipped (it is most of the per-row cost).
     const lineBreak = this.newline === '\r' ? '\r' : '\n';
     const countSpans = quoted || this.newline === '\r\n';
-    const { copy, validCsv, errorCsv, onInvalid } = this.sinks;
-    let validOut = '';
-    let errorOut = '';
+    const invalid: InvalidRow[] = [];
+    let errorHeader = '';
 
     for (let r = 0; r < rows.length; r++) {
       const cells = rows[r]!;
       const line = this.nextLine;
       this.nextLine += countSpans ? physicalLines(cells, lineBreak) : 1;
-      // Blank (or whitespace-only) lines are skipped wherever they are, as spreadsheets leave them.
-      if (cells.length === 1 && cells[0]!.trim() === '') continue;
-      const mapping = this.mapping;
-      if (mapping === null) {
+      if (isBlank(cells)) continue;
+      if (this.mapping === null) {
         this.acceptHeader(cells);
-        if (validCsv) validOut += csvLine(cells);
-        if (errorCsv) errorOut += safeCsvLine([...cells, 'error_description']);
+        if (this.sinks.validCsv) this.validBytes.writeString(csvLine(cells));
+        errorHeader = safeCsvLine([...cells, 'error_description']);
         continue;
       }
-      this.counts.total++;
-      let result: RowResult = malformed?.has(r) ? malformedResult() : this.validate(cells, mapping);
-      if (result.ok && this.seenKeys !== null) result = this.checkKey(result, line);
-      if (result.ok) {
-        this.counts.valid++;
-        this.emitRow(line, result.values);
-        if (validCsv) validOut += csvLine(cells);
-        continue;
-      }
-      this.counts.invalid++;
-      if (errorCsv) errorOut += safeCsvLine(errorRecord(cells, mapping.fieldCount, result.errors));
-      if (onInvalid) {
-        const pendingCall = onInvalid({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(',') });
-        if (pendingCall) await pendingCall;
-      }
+      this.takeRecord(cells, line, invalid, malformed?.has(r) ?? false);
     }
-    await this.write(copy, this.copyBytes.take() ?? EMPTY);
-    if (validCsv) await this.write(validCsv, validOut);
-    if (errorCsv) await this.write(errorCsv, errorOut);
+    await this.flushRows(invalid, errorHeader);
   }
 
   private acceptHeader(cells: string[]): void {

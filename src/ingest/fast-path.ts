@@ -1,6 +1,6 @@
 import type { CompiledSpec } from '../modules/specs/spec.model';
-import type { CellCheck } from './row-validator';
-import type { HeaderMapping } from './row-validator';
+import { isRealDate } from '../modules/specs/spec.dates';
+import type { CellCheck, HeaderMapping } from './row-validator';
 
 /**
  * The byte-level fast path of the CSV pipeline: what each spec column needs to be checked and
@@ -109,8 +109,8 @@ export class ByteSink {
   }
 
   /** The bytes written so far; the sink starts again on fresh memory (the old buffer belongs to the caller). */
-  take(): Buffer | null {
-    if (this.at === 0) return null;
+  take(): Buffer {
+    if (this.at === 0) return EMPTY;
     const out = this.buf.subarray(0, this.at);
     this.buf = Buffer.allocUnsafe(Math.max(this.initial, this.buf.length));
     this.at = 0;
@@ -118,6 +118,7 @@ export class ByteSink {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
 const ZERO = 48;
 
 /**
@@ -164,16 +165,22 @@ export const NOT_A_DATE = -0x7fffffff;
  * written `YYYY-MM-DD`, else NOT_A_DATE. Recent results are cached: a file has few distinct dates.
  */
 export function isoDateDays(b: Buffer, s: number): number {
-  // The 8 digits as one number (yyyymmdd) key the cache; the dashes are checked first.
   if (b[s + 4] !== 45 || b[s + 7] !== 45) return NOT_A_DATE;
-  let key = 0;
-  for (let i = s; i < s + 10; i++) {
-    if (i === s + 4 || i === s + 7) continue;
+  const year = digitsAt(b, s, s + 4);
+  const month = digitsAt(b, s + 5, s + 7);
+  const day = digitsAt(b, s + 8, s + 10);
+  return year < 0 || month < 0 || day < 0 ? NOT_A_DATE : daysOf(year, month, day);
+}
+
+/** The decimal value of `b[s..e)`, or -1 if a byte there is not a digit. */
+function digitsAt(b: Buffer, s: number, e: number): number {
+  let v = 0;
+  for (let i = s; i < e; i++) {
     const d = b[i]! - ZERO;
-    if (d < 0 || d > 9) return NOT_A_DATE;
-    key = key * 10 + d;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
   }
-  return daysOf(Math.floor(key / 10000), Math.floor(key / 100) % 100, key % 100);
+  return v;
 }
 
 /**
@@ -213,11 +220,7 @@ function daysOf(year: number, month: number, day: number): number {
   const key = year * 10000 + month * 100 + day;
   const slot = key & (DATE_CACHE_SIZE - 1);
   if (dateCacheKeys[slot] === key) return dateCacheDays[slot]!;
-  let days = NOT_A_DATE;
-  if (year >= 1 && month >= 1 && month <= 12 && day >= 1) {
-    const last = month === 2 ? ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-    if (day <= last) days = daysFromCivil(year, month, day) - PG_EPOCH_DAYS;
-  }
+  const days = isRealDate(year, month, day) ? daysFromCivil(year, month, day) - PG_EPOCH_DAYS : NOT_A_DATE;
   dateCacheKeys[slot] = key;
   dateCacheDays[slot] = days;
   return days;

@@ -57,7 +57,8 @@ function digits(text: string, from: number, to: number): number {
   return n;
 }
 
-function isRealDate(year: number, month: number, day: number): boolean {
+/** A date of the proleptic Gregorian calendar PostgreSQL accepts (no year 0, no 31/02). */
+export function isRealDate(year: number, month: number, day: number): boolean {
   // Year 0 does not exist in PostgreSQL's calendar (1 BC is followed by AD 1).
   if (year < 1 || month < 1 || month > 12 || day < 1) return false;
   return day <= daysInMonth(year, month);
