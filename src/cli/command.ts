@@ -98,3 +98,14 @@ export function optionalEnum<T extends string>(options: OptionValues, name: stri
   if (!allowed.includes(up)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
   return up;
 }
+
+/** `--spec-version` and `--on-invalid-rows`: how every command that ingests a CSV names them. */
+export const CSV_INGEST_OPTIONS: Record<'spec-version' | 'on-invalid-rows', OptionSpec> = {
+  'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
+  'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
+};
+
+/** The values of CSV_INGEST_OPTIONS, checked. */
+export function csvIngestOptions(options: OptionValues): { specVersion: number | undefined; onInvalidRows: 'SKIP' | 'FAIL' | undefined } {
+  return { specVersion: optionalInt(options, 'spec-version'), onInvalidRows: optionalEnum(options, 'on-invalid-rows', ['SKIP', 'FAIL'] as const) };
+}

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { ImportFileDocument, RequestUploadUrlDocument, type FileKind, type ImportMode, type OnInvalidRows } from '../../sdk/client';
+import { ImportFileDocument, RequestUploadUrlDocument, type FileKind, type ImportMode } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
-import { optionalEnum, optionalInt, requireString, UsageError, type Command } from '../command';
+import { CSV_INGEST_OPTIONS, csvIngestOptions, optionalEnum, requireString, UsageError, type Command } from '../command';
 import { reportFileOutcome, SHOWN_ROW_ERRORS } from '../file-outcome';
 import { fileSize, putFile } from '../send-file';
 import { sha256File } from '../upload-stream';
@@ -14,8 +14,7 @@ export const importUrl: Command = {
   options: {
     program: { type: 'string', arg: '<program>', description: 'Program name (lower-case identifier). Required for a CSV; not for a ZIP' },
     spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required for a CSV; not for a ZIP' },
-    'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
-    'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
+    ...CSV_INGEST_OPTIONS,
     mode: { type: 'string', arg: 'ASYNC|SYNC', description: 'ASYNC: importFile returns once the job is queued (default); SYNC: it waits for the job (bounded by the service)' },
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key gets the same file and URL while it waits for its bytes' },
   },
@@ -41,8 +40,7 @@ Examples:
       throw new UsageError('a national program ZIP takes neither --program nor --spec: each CSV inside names its spec');
     }
     const target = kind === 'CSV' ? { program: requireString(options, 'program'), spec: requireString(options, 'spec') } : {};
-    const specVersion = optionalInt(options, 'spec-version');
-    const onInvalidRows = optionalEnum<OnInvalidRows>(options, 'on-invalid-rows', ['SKIP', 'FAIL']);
+    const { specVersion, onInvalidRows } = csvIngestOptions(options);
     const mode = optionalEnum<ImportMode>(options, 'mode', ['ASYNC', 'SYNC']);
 
     const size = await fileSize(filePath);

@@ -1,6 +1,6 @@
-import { UploadFileDocument, type OnInvalidRows } from '../../sdk/client';
+import { UploadFileDocument } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
-import { ExitCode, optionalEnum, optionalInt, requireString, UsageError, type Command } from '../command';
+import { CSV_INGEST_OPTIONS, csvIngestOptions, ExitCode, requireString, UsageError, type Command } from '../command';
 import { reportFileOutcome, SHOWN_ROW_ERRORS } from '../file-outcome';
 import { sendFile } from '../send-file';
 import { watchJob } from '../watch-job';
@@ -12,8 +12,7 @@ export const upload: Command = {
   options: {
     program: { type: 'string', arg: '<program>', description: 'Program name (lower-case identifier); names the output folders. Required' },
     spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required' },
-    'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
-    'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
+    ...CSV_INGEST_OPTIONS,
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key returns the first upload and its job' },
     'no-wait': { type: 'boolean', description: 'Print the file and job ids and exit once the upload is stored' },
   },
@@ -32,8 +31,7 @@ Example:
     const variables = {
       program: requireString(options, 'program'),
       spec: requireString(options, 'spec'),
-      specVersion: optionalInt(options, 'spec-version'),
-      onInvalidRows: optionalEnum<OnInvalidRows>(options, 'on-invalid-rows', ['SKIP', 'FAIL']),
+      ...csvIngestOptions(options),
       idempotencyKey: options['idempotency-key'] as string | undefined,
       file: null,
     };
