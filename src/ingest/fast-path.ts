@@ -1,5 +1,6 @@
 import type { CompiledSpec } from '../modules/specs/spec.model';
 import { isRealDate } from '../modules/specs/spec.dates';
+import { isUuid } from '../shared/cursor';
 import type { CellCheck, HeaderMapping } from './row-validator';
 
 /**
@@ -403,10 +404,9 @@ export function writeBinaryRow(sink: ByteSink, fileIdField: Buffer, line: number
 
 /** `_file_id` as a binary field: length 16, then the UUID's bytes. */
 export function uuidField(id: string): Buffer {
-  const hex = id.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`${JSON.stringify(id)} is not a UUID`);
+  if (!isUuid(id)) throw new Error(`${JSON.stringify(id)} is not a UUID`);
   const out = Buffer.alloc(20);
   writeInt32(out, 0, 16);
-  Buffer.from(hex, 'hex').copy(out, 4);
+  Buffer.from(id.replace(/-/g, ''), 'hex').copy(out, 4);
   return out;
 }
