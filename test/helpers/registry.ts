@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll } from 'vitest';
 import { repoRoot } from './process';
 
-export const ceFixtures = path.resolve(repoRoot, '../shared/fixtures/credential-engine');
+export const ceFixtures = path.resolve(repoRoot, 'test/fixtures/credential-engine');
 export const FIXTURE_FRAMEWORK = 'ce-5b2f0c71-3d4e-4a9b-9c1d-2e7f8a6b4c10';
 
 /** The fixture `/graph/<ctid>` document, parsed (a fresh copy each call, for tests to vary). */

@@ -11,8 +11,8 @@ import { FAST_JOBS } from '../helpers/jobs';
 import { repoRoot } from '../helpers/process';
 import { FIXTURE_FRAMEWORK, fixtureGraph, startFakeRegistry, type FakeRegistry } from '../helpers/registry';
 
-const fixtures = path.resolve(repoRoot, '../shared/fixtures/cqube');
-const sunbird = path.resolve(repoRoot, '../shared/fixtures/sunbird');
+const fixtures = path.resolve(repoRoot, 'test/fixtures/cqube');
+const sunbird = path.resolve(repoRoot, 'test/fixtures/sunbird');
 
 let t: TestApp;
 let reg: FakeRegistry;

@@ -16,7 +16,7 @@ import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { repoRoot } from '../helpers/process';
 
-const fixtures = path.resolve(repoRoot, '../shared/fixtures/sunbird');
+const fixtures = path.resolve(repoRoot, 'test/fixtures/sunbird');
 const readFixture = (p: string) => fs.readFile(path.join(fixtures, p), 'utf8');
 
 let t: TestApp;

@@ -16,7 +16,7 @@ import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileRowValidator, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
 
-const cqube = new URL('../../../shared/fixtures/cqube/', import.meta.url);
+const cqube = new URL('../fixtures/cqube/', import.meta.url);
 
 function fixture(path: string): Buffer {
   return readFileSync(new URL(path, cqube));

@@ -5,7 +5,7 @@ import { dateParser } from '../../src/modules/specs/spec.dates';
 import { isReservedColumn, normaliseIdentifier } from '../../src/modules/specs/spec.identifier';
 import { MAX_PATTERN_LENGTH, checkPattern } from '../../src/modules/specs/spec.pattern';
 
-const specsDir = new URL('../../../shared/fixtures/cqube/specs/', import.meta.url);
+const specsDir = new URL('../fixtures/cqube/specs/', import.meta.url);
 
 function loadFixture(file: string): unknown {
   return JSON.parse(readFileSync(new URL(file, specsDir), 'utf8'));
