@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateClientDocument, FileDocument, IssueTokenDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { launchChromium } from '../helpers/browser';
+import { announceBrowserSkip, launchChromium, runBrowserTests } from '../helpers/browser';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { repoRoot } from '../helpers/process';
 
@@ -34,7 +34,6 @@ beforeAll(async () => {
   const { issueToken } = await t.anon.request(IssueTokenDocument, { clientId: INGESTOR_ID, clientSecret: ingestorSecret });
   ingestorToken = issueToken.accessToken;
   ingestor = t.anon.withToken(ingestorToken);
-  browser = await launchChromium();
 }, 400_000);
 
 afterAll(async () => {
@@ -110,11 +109,14 @@ describe('pages served by Sluice', () => {
   });
 });
 
-describe('in Chromium', () => {
+announceBrowserSkip();
+
+describe.runIf(runBrowserTests)('in Chromium', () => {
   let page: Page;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1200, height: 1000 }, acceptDownloads: true });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
