@@ -90,6 +90,13 @@ export function optionalInt(options: OptionValues, name: string): number | undef
   return n;
 }
 
+/** `--limit`: a page size from 1 to 100, 20 when not given. */
+export function pageSize(options: OptionValues): number {
+  const n = optionalInt(options, 'limit') ?? 20;
+  if (n < 1 || n > 100) throw new UsageError(`--limit must be from 1 to 100, got ${n}`);
+  return n;
+}
+
 /** Reads an option that must be one of `allowed` (case-insensitive); returns it upper-cased. */
 export function optionalEnum<T extends string>(options: OptionValues, name: string, allowed: readonly T[]): T | undefined {
   const v = options[name];

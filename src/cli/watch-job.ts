@@ -1,4 +1,4 @@
-import { JobDocument, JobUpdatedDocument, SluiceRequestError, type JobEventFieldsFragment, type JobFieldsFragment, type JobState } from '../sdk/client';
+import { ConnectionLostError, followJob, JobDocument, TokenRefusedError, type JobEventFieldsFragment, type JobFieldsFragment, type JobState } from '../sdk/client';
 import { averageRate, formatCount, formatDuration, formatRate, RateMeter } from '../sdk/progress';
 import { CliError, ExitCode, type CliContext } from './command';
 import { ProgressLine } from './progress';
@@ -48,32 +48,26 @@ export async function watchJob(ctx: CliContext, jobId: string, opts: { label?: s
   const line = new ProgressLine(ctx.stderr);
   const meter = new RateMeter();
   let lastSeq = job.lastSeq;
-  let failures = 0;
   const label = (state: JobState) => `${opts.label ? `${opts.label} ` : ''}${state}`;
   try {
     if (!TERMINAL.has(job.state)) line.update({ label: label(job.state), ratio: ratioOf(job.progress.percent), detail: detail(job.progress, undefined) });
     while (!TERMINAL.has(job.state)) {
       try {
-        for await (const r of client.subscribe(JobUpdatedDocument, { id: jobId, afterSeq: lastSeq })) {
-          if (r.errors?.length) throw new SluiceRequestError('JobUpdated', r, 200);
-          const e = r.data!.jobUpdated;
-          failures = 0;
-          if (e.seq <= lastSeq && e.kind !== 'SNAPSHOT') continue;
+        for await (const e of followJob(client, jobId, {
+          afterSeq: Math.max(job.lastSeq, lastSeq),
+          maxReconnects: MAX_RECONNECTS,
+          onReconnect: (n, seq) => line.log(paint(ctx.stderr, 'yellow', `Connection lost; resuming after event ${seq} (attempt ${n} of ${MAX_RECONNECTS})`)),
+        })) {
           lastSeq = Math.max(lastSeq, e.seq);
           meter.push(e.progress.processed, Date.parse(e.at));
           // On a terminal the bar is redrawn in place, so transitions also get a line of their own.
           if (ctx.stderr.isTTY && e.kind === 'STATE' && !e.terminal) line.log(`${paint(ctx.stderr, 'dim', e.at)} ${label(e.state)}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
           line.update({ label: label(e.state), ratio: ratioOf(e.progress.percent), detail: detail(e.progress, meter.perSecond()) });
-          if (e.terminal) break;
         }
       } catch (err) {
-        if (err instanceof SluiceRequestError) throw err;
-        // graphql-ws closes with 4401/4403 when the token expired or was refused: retrying cannot help.
-        const code = (err as { code?: unknown } | null)?.code;
-        if (code === 4401 || code === 4403) throw new CliError(`The service refused the token while watching job ${jobId} (close code ${code}). Run "sluice login --url ${ctx.url}".`);
-        if (++failures > MAX_RECONNECTS) throw new CliError(`Lost the connection to ${ctx.url} ${failures} times while watching job ${jobId}: ${(err as Error)?.message ?? String(err)}`);
-        line.log(paint(ctx.stderr, 'yellow', `Connection lost; resuming after event ${lastSeq} (attempt ${failures} of ${MAX_RECONNECTS})`));
-        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** failures, 5000)));
+        if (err instanceof TokenRefusedError) throw new CliError(`The service refused the token while watching job ${jobId} (close code ${err.closeCode}). Run "sluice login --url ${ctx.url}".`);
+        if (err instanceof ConnectionLostError) throw new CliError(`Lost the connection to ${ctx.url} ${err.attempts} times while watching job ${jobId}: ${(err.cause as Error)?.message ?? String(err.cause)}`);
+        throw err;
       }
       ({ job } = await client.request(JobDocument, { id: jobId }));
     }

@@ -3,6 +3,8 @@ import { print, type DocumentNode, type FormattedExecutionResult } from 'graphql
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
+import { JobUpdatedDocument, type JobEventFieldsFragment } from './generated';
+
 export * from './generated';
 
 /** A GraphQL response whose `errors` made the SDK throw. Keeps the operation and full response. */
@@ -146,5 +148,91 @@ export class SluiceClient {
   async close(): Promise<void> {
     await this.ws?.dispose();
     this.ws = undefined;
+  }
+}
+
+// ---------------------------------------------------------------- following a job
+
+/** graphql-ws close codes with which the service refuses a token: reconnecting cannot help. */
+export const TOKEN_CLOSE_CODES: ReadonlySet<number> = new Set([4401, 4403]);
+
+/** The service closed the socket because the token expired (4401) or was refused (4403). */
+export class TokenRefusedError extends Error {
+  constructor(readonly closeCode: number) {
+    super(`The service refused the token (close code ${closeCode})`);
+    this.name = 'TokenRefusedError';
+  }
+}
+
+/** Gave up after `maxReconnects` consecutive lost connections. */
+export class ConnectionLostError extends Error {
+  constructor(
+    readonly attempts: number,
+    readonly lastSeq: number,
+    override readonly cause: unknown,
+  ) {
+    super(`Lost the connection ${attempts} times (last event seen: ${lastSeq}): ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'ConnectionLostError';
+  }
+}
+
+export interface FollowJobOptions {
+  /** The last sequence number already seen (from `job.lastSeq`); events after it are delivered. Default 0. */
+  afterSeq?: number;
+  /** Consecutive lost connections tolerated before ConnectionLostError. Default 5; `Infinity` never gives up. */
+  maxReconnects?: number;
+  /** Delay before reconnect attempt `n` (1-based), in ms. Default 250 ms doubling, at most 5 s. */
+  backoffMs?: (attempt: number) => number;
+  /** Called before each reconnect, e.g. to tell the user. */
+  onReconnect?: (attempt: number, lastSeq: number, cause: unknown) => void;
+  /** Stops following (the iterator ends) when true; checked between events. */
+  stopped?: () => boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Follows one job's `jobUpdated` events until its terminal event. A dropped socket is resumed
+ * after the last sequence number seen, so no event is missed or delivered twice; the server's
+ * SNAPSHOT of each (re)connection is delivered too. Throws SluiceRequestError for GraphQL errors,
+ * TokenRefusedError for 4401/4403, ConnectionLostError after too many lost connections.
+ * The one copy of this logic, used by the CLI and the jobs page.
+ */
+export async function* followJob(client: SluiceClient, jobId: string, opts: FollowJobOptions = {}): AsyncGenerator<JobEventFieldsFragment> {
+  let lastSeq = opts.afterSeq ?? 0;
+  const maxReconnects = opts.maxReconnects ?? 5;
+  const backoff = opts.backoffMs ?? ((n: number) => Math.min(250 * 2 ** n, 5000));
+  let failures = 0;
+  for (;;) {
+    const it = client.subscribe(JobUpdatedDocument, { id: jobId, afterSeq: lastSeq });
+    try {
+      for await (const r of it) {
+        if (opts.stopped?.()) {
+          await it.return?.();
+          return;
+        }
+        if (r.errors?.length) throw new SluiceRequestError('JobUpdated', r, 200);
+        const e = r.data!.jobUpdated;
+        failures = 0;
+        if (e.seq <= lastSeq && e.kind !== 'SNAPSHOT') continue;
+        lastSeq = Math.max(lastSeq, e.seq);
+        yield e;
+        if (e.terminal) {
+          await it.return?.();
+          return;
+        }
+      }
+      // The subscription completed without a terminal event (the server ends it when the job is
+      // terminal): the caller reads the job to see how it ended.
+      return;
+    } catch (err) {
+      if (err instanceof SluiceRequestError) throw err;
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'number' && TOKEN_CLOSE_CODES.has(code)) throw new TokenRefusedError(code);
+      if (++failures > maxReconnects) throw new ConnectionLostError(failures, lastSeq, err);
+      opts.onReconnect?.(failures, lastSeq, err);
+      await sleep(backoff(failures));
+      if (opts.stopped?.()) return;
+    }
   }
 }

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateClientDocument, FileDocument, JobDocument, RunDiagnosticJobDocument, SignedUploadFileDocument } from '../../src/sdk/client';
+import { CreateClientDocument, FileDocument, FilesDocument, JobDocument, RunDiagnosticJobDocument, SignedUploadFileDocument } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { ADMIN_ID, ADMIN_SECRET, startTestApp, type TestApp } from '../helpers/app';
 import { runCli, show } from '../helpers/cli';
@@ -39,7 +39,7 @@ describe('sluice CLI', () => {
   it('lists its commands and exit codes; an unknown command or option fails with exit 1', async () => {
     const help = await runCli(['--help'], {});
     expect(help.code, show(help)).toBe(0);
-    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'import-url', 'bulk', 'credential-engine import', 'job watch']) expect(help.stdout).toContain(c);
+    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'import-url', 'bulk', 'credential-engine import', 'files', 'jobs', 'job watch', 'errors']) expect(help.stdout).toContain(c);
     expect(help.stdout).toMatch(/Exit codes: 0 success; 2 success with errors/);
     const upHelp = await runCli(['upload', '--help'], {});
     expect(upHelp.stdout).toContain('--on-invalid-rows');
@@ -144,6 +144,38 @@ describe('sluice CLI', () => {
     expect(human.stdout).toMatch(new RegExp(`GET ${t.url}/files/[0-9a-f-]{36}/errors\\.csv`));
   });
 
+  it('errors downloads the error report with the stored token; files and jobs list recent ones', async () => {
+    const { files: page } = await t.admin.request(FilesDocument, { spec: 'attendance', first: 1 });
+    const fileId = page.nodes[0]!.id;
+    const out = path.join(dir, 'report.csv');
+    const dl = await runCli(['errors', fileId, '-o', out], ingestorEnv);
+    expect(dl.code, show(dl)).toBe(0);
+    expect(dl.stderr).toMatch(/^Wrote .*report\.csv \(/m);
+    const report = (await fs.readFile(out, 'utf8')).trim().split('\n');
+    expect(report[0]).toContain('error_description');
+    expect(report).toHaveLength(21);
+    const toStdout = await runCli(['errors', fileId], ingestorEnv);
+    expect(toStdout.code, show(toStdout)).toBe(0);
+    expect(toStdout.stdout.trim().split('\n')).toEqual(report);
+    const unknown = await runCli(['errors', '00000000-0000-4000-8000-000000000000', '-o', path.join(dir, 'none.csv')], ingestorEnv);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NOT_FOUND');
+    await expect(fs.stat(path.join(dir, 'none.csv'))).rejects.toThrow();
+
+    const files = await runCli(['files', '--spec', 'attendance', '--limit', '5'], ingestorEnv);
+    expect(files.code, show(files)).toBe(0);
+    expect(files.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+SPEC\s+STATE/);
+    expect(files.stdout).toMatch(new RegExp(`^${fileId}\\s+attendance\\.csv\\s+attendance v1\\s+SUCCEEDED_WITH_ERRORS\\s+.*\\s2,000\\s+20\\s`, 'm'));
+    const jobs = await runCli(['jobs', '--state', 'succeeded_with_errors', '--json'], ingestorEnv);
+    expect(jobs.code, show(jobs)).toBe(0);
+    const listed = JSON.parse(jobs.stdout);
+    expect(listed.nodes.length).toBeGreaterThan(0);
+    expect(listed.nodes.every((j: { state: string }) => j.state === 'SUCCEEDED_WITH_ERRORS')).toBe(true);
+    const badState = await runCli(['jobs', '--state', 'DONE'], ingestorEnv);
+    expect(badState.code).toBe(1);
+    expect(badState.stderr).toContain('unknown state DONE');
+  });
+
   it('upload with --on-invalid-rows FAIL fails the job: exit 1 and the job error', async () => {
     const csv = path.join(dir, 'attendance-fail.csv');
     await fs.writeFile(csv, attendanceCsv(50, 10));
@@ -184,7 +216,7 @@ describe('sluice CLI', () => {
   });
 
   it('job watch shows progress lines for a running job and exits 1 when it fails', async () => {
-    const { runDiagnosticJob } = await t.admin.request(RunDiagnosticJobDocument, { input: { to: 20, stepMs: 100, failAt: 15 } });
+    const { runDiagnosticJob } = await t.admin.request(RunDiagnosticJobDocument, { input: { to: 60, stepMs: 100, failAt: 50 } });
     const watch = await runCli(['job', 'watch', runDiagnosticJob.id], adminEnv);
     expect(watch.code, show(watch)).toBe(1);
     expect(watch.stderr).toMatch(/^RUNNING .*rows/m);

@@ -1,5 +1,6 @@
 import { SpecsDocument } from '../../sdk/client';
 import { ExitCode, type Command } from '../command';
+import { printTable } from '../table';
 
 export const specsList: Command = {
   name: ['specs', 'list'],
@@ -14,8 +15,7 @@ export const specsList: Command = {
       return ExitCode.OK;
     }
     const rows = [['NAME', 'VERSION', 'KIND', 'PROGRAM', 'COLUMNS', 'CREATED'], ...specs.map((s) => [s.name, String(s.version), s.kind, s.program, String(s.columns.length), s.createdAt])];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) ctx.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    printTable(ctx.stdout, rows);
     return ExitCode.OK;
   },
 };

@@ -4,10 +4,11 @@ import {
   FileRowErrorsDocument,
   FilesDocument,
   IssueTokenDocument,
-  JobUpdatedDocument,
+  followJob,
   SluiceClient,
   SluiceRequestError,
   SpecsDocument,
+  TokenRefusedError,
   type FileQuery,
   type FileState,
   type JobEventFieldsFragment,
@@ -81,7 +82,6 @@ function fail(err: unknown): void {
   flash(messageOf(err));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- session
 
@@ -283,38 +283,28 @@ async function openFile(fileId: string): Promise<void> {
  * back-off; replay after `afterSeq` means no event is missed or shown twice.
  */
 async function watch(gen: number, jobId: string): Promise<void> {
-  let failures = 0;
-  while (gen === view.watchGen && client) {
-    const it = client.subscribe(JobUpdatedDocument, { id: jobId, afterSeq: view.lastSeq });
-    try {
-      for await (const r of it) {
-        if (gen !== view.watchGen) {
-          await it.return?.();
-          return;
-        }
-        if (r.errors?.length) throw new SluiceRequestError('JobUpdated', r, 200);
-        const e = r.data!.jobUpdated;
-        if (e.seq <= view.lastSeq && e.kind !== 'SNAPSHOT') continue;
-        applyEvent(e);
-        failures = 0;
-        flash(undefined);
-        if (e.terminal) {
-          await it.return?.();
-          const { file } = await client.request(FileDocument, { id: view.fileId! });
-          await finished(gen, file);
-          return;
-        }
-      }
-    } catch (err) {
-      if (err instanceof SluiceRequestError) return fail(err);
-      // graphql-ws closes with 4401/4403 when the token expired or was refused: retrying cannot help.
-      const code = (err as { code?: unknown } | null)?.code;
-      if (code === 4401 || code === 4403) return signOut('Your session ended; sign in again.');
-      failures++;
-      flash(`Connection lost; reconnecting (attempt ${failures})…`);
-      await sleep(Math.min(500 * 2 ** failures, 10_000));
+  if (!client) return;
+  try {
+    for await (const e of followJob(client, jobId, {
+      afterSeq: view.lastSeq,
+      maxReconnects: Infinity,
+      backoffMs: (n) => Math.min(500 * 2 ** n, 10_000),
+      onReconnect: (n) => flash(`Connection lost; reconnecting (attempt ${n})…`),
+      stopped: () => gen !== view.watchGen || !client,
+    })) {
+      applyEvent(e);
+      flash(undefined);
     }
+  } catch (err) {
+    if (err instanceof SluiceRequestError) return fail(err);
+    if (err instanceof TokenRefusedError) return signOut('Your session ended; sign in again.');
+    throw err;
   }
+  if (gen !== view.watchGen || !client) return;
+  const { file } = await client.request(FileDocument, { id: view.fileId! });
+  // The subscription can end without a terminal event (a server shutting down): follow on.
+  if (file.job && !TERMINAL.has(file.job.state)) return watch(gen, file.job.id);
+  await finished(gen, file);
 }
 
 async function finished(gen: number, file: FileData): Promise<void> {
