@@ -52,7 +52,9 @@ const resultOf = (job: JobFieldsFragment) => job.result as Result;
 /** Serves `/graph/<ctid>`: the fixture's framework node renamed to `ctid`, with these competencies. */
 async function serveFramework(ctid: string, competencies: Array<Record<string, unknown>>): Promise<void> {
   const doc = await fixtureGraph();
-  const fw = { ...doc['@graph'][0]!, '@id': `https://credentialengineregistry.org/resources/${ctid}`, 'ceterms:ctid': ctid };
+  // The fixture framework's hasTopChild names the fixture's competencies, not these: drop it.
+  const { 'ceasn:hasTopChild': _top, ...fixtureFramework } = doc['@graph'][0]!;
+  const fw = { ...fixtureFramework, '@id': `https://credentialengineregistry.org/resources/${ctid}`, 'ceterms:ctid': ctid };
   const nodes = competencies.map((c) => ({ '@type': 'ceasn:Competency', '@id': `https://credentialengineregistry.org/resources/${String(c['ceterms:ctid'])}`, ...c }));
   reg.routes.set(`/graph/${ctid}`, { body: { ...doc, '@graph': [fw, ...nodes] } });
 }
@@ -221,6 +223,45 @@ describe('importCredentialEngine', () => {
     expect(job.progress).toMatchObject({ total: 3, processed: 3, succeeded: 2, failed: 1 });
     expect(await skillByCtid(X(8))).toBeDefined();
     expect(await skillByCtid(X(9))).toBeUndefined();
+  });
+
+  it('reports dangling links and foreign competencies with their CTIDs; serves author, categories, alignments and occupations', async () => {
+    const F = X(12);
+    await serveFramework(F, [
+      {
+        'ceterms:ctid': X(13),
+        'ceasn:competencyText': { 'en-us': 'Configure a firewall' },
+        'ceasn:isPartOf': F.slice(3),
+        'ceasn:hasChild': [`https://credentialengineregistry.org/resources/${X(19)}`],
+        'ceasn:competencyCategory': [{ 'en-US': 'Networking' }, { 'en-US': 'Security' }],
+        'ceasn:author': 'Jane Roe',
+        'ceasn:exactAlignment': [{ '@id': 'https://example.org/competency/42' }],
+        'ceterms:occupationType': [{ 'ceterms:codedNotation': '15-1244.00', 'ceterms:targetNodeName': { 'en-US': 'Network and Computer Systems Administrators' }, 'ceterms:frameworkName': { 'en-US': 'O*NET' } }],
+      },
+      { 'ceterms:ctid': X(14), 'ceasn:competencyText': { en: 'Not ours' }, 'ceasn:isPartOf': `https://credentialengineregistry.org/resources/${X(15)}` },
+    ]);
+    const job = await importAndWait([F]);
+    expect(job.state).toBe('SUCCEEDED_WITH_ERRORS');
+    const fw = resultOf(job).frameworks[0]! as unknown as { problems: Array<{ code: string; ctid: string; skipped: boolean }>; problemCount: number };
+    expect(fw.problems.map((p) => [p.code, p.ctid, p.skipped])).toEqual([
+      ['OTHER_FRAMEWORK', X(14), true],
+      ['DANGLING_REFERENCE', X(13), false],
+    ]);
+    expect(fw.problemCount).toBe(2);
+    expect(resultOf(job).totals).toMatchObject({ competencies: 1, invalidCompetencies: 1, problems: 2 });
+    const id = (await skillByCtid(X(13)))!;
+    expect(await skillByCtid(X(14))).toBeUndefined();
+    const { skill } = await t.admin.request(SkillDocument, { id });
+    expect(skill).toMatchObject({
+      description: 'Configure a firewall',
+      category: 'Networking',
+      categories: ['Networking', 'Security'],
+      author: ['Jane Roe'],
+      creator: [],
+      alignments: [{ kind: 'EXACT', uri: 'https://example.org/competency/42', name: null }],
+      occupations: [{ code: '15-1244.00', name: 'Network and Computer Systems Administrators', framework: 'O*NET', uri: null }],
+      childNodes: [],
+    });
   });
 
   it('refuses bad entries before any job is made, naming them', async () => {

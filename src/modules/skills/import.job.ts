@@ -28,7 +28,10 @@ export interface FrameworkResult {
   created?: number;
   updated?: number;
   removed?: number;
+  /** Competencies skipped (problems with `skipped`). */
   invalidCompetencies?: number;
+  /** Every problem, skipped or not; `problems` lists the first MAX_PROBLEMS_SHOWN. */
+  problemCount?: number;
   problems?: CompetencyProblem[];
   error?: { code: string; message: string };
 }
@@ -67,25 +70,27 @@ export function importCredentialEngineJob(deps: ImportDeps): JobHandler<ImportIn
         try {
           const doc = await deps.registry.getJson(`/graph/${ref.ctid}`, ctx.signal);
           const fw = parseFrameworkDocument(doc, ref.ctid, deps.languages);
-          const items = fw.competencies.length + fw.problems.length;
+          const skipped = fw.problems.filter((p) => p.skipped).length;
+          const items = fw.competencies.length + skipped;
           c.total += items;
           ctx.progress({ total: c.total });
           await ctx.checkpoint();
           const w = await ctx.fenced((tx) => deps.store.writeFramework(tx, fw, ctx.jobId));
           c.processed += 1 + items;
           c.succeeded += 1 + fw.competencies.length;
-          c.failed += fw.problems.length;
+          c.failed += skipped;
           results.push({
             ctid: ref.ctid,
             source: ref.source,
-            state: fw.problems.length ? 'SUCCEEDED_WITH_ERRORS' : 'SUCCEEDED',
+            state: skipped ? 'SUCCEEDED_WITH_ERRORS' : 'SUCCEEDED',
             name: fw.name,
             competencies: fw.competencies.length,
             ...w,
-            invalidCompetencies: fw.problems.length,
+            invalidCompetencies: skipped,
+            problemCount: fw.problems.length,
             problems: fw.problems.slice(0, MAX_PROBLEMS_SHOWN),
           });
-          ctx.log.info({ framework: ref.ctid, competencies: fw.competencies.length, ...w, invalid: fw.problems.length }, 'framework imported');
+          ctx.log.info({ framework: ref.ctid, competencies: fw.competencies.length, ...w, invalid: skipped, problems: fw.problems.length }, 'framework imported');
         } catch (err) {
           if (err instanceof JobStopped || ctx.signal.aborted) throw err;
           let error: { code: string; message: string };
@@ -110,7 +115,7 @@ export function importCredentialEngineJob(deps: ImportDeps): JobHandler<ImportIn
 function outcome(results: FrameworkResult[], counters: JobOutcome['counters']): JobOutcome {
   const failed = results.filter((r) => r.state === 'FAILED');
   const ok = results.filter((r) => r.state !== 'FAILED');
-  const sum = (k: 'competencies' | 'created' | 'updated' | 'removed' | 'invalidCompetencies') => ok.reduce((n, r) => n + (r[k] ?? 0), 0);
+  const sum = (k: 'competencies' | 'created' | 'updated' | 'removed' | 'invalidCompetencies' | 'problemCount') => ok.reduce((n, r) => n + (r[k] ?? 0), 0);
   const result = {
     frameworks: results,
     totals: {
@@ -121,6 +126,8 @@ function outcome(results: FrameworkResult[], counters: JobOutcome['counters']): 
       updated: sum('updated'),
       removed: sum('removed'),
       invalidCompetencies: sum('invalidCompetencies'),
+      /** Every problem, including dropped tree links of kept competencies. */
+      problems: sum('problemCount'),
     },
   };
   const firstFailure = failed[0] && `${failed[0].ctid}: ${failed[0].error!.code}: ${failed[0].error!.message}`;

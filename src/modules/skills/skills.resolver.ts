@@ -8,7 +8,8 @@ import { SkillFilter } from './skills.inputs';
 import { skillLoader } from './skills.loader';
 import { DEFAULT_SKILLS_LIMIT, MAX_SKILLS_PAGE } from './skills.service';
 import type { SkillRecord } from './skills.store';
-import { SkillConnection, SkillType } from './skills.type';
+import { competencyDetails, type CompetencyDetails } from './ctdl';
+import { SkillAlignment, SkillConnection, SkillOccupation, SkillType } from './skills.type';
 
 export function toSkillType(s: SkillRecord): SkillType {
   return {
@@ -17,6 +18,16 @@ export function toSkillType(s: SkillRecord): SkillType {
     framework: s.frameworkCtid ? { ctid: s.frameworkCtid, name: s.frameworkName, uri: s.frameworkUri } : null,
     removedUpstream: s.removedAt !== null,
   };
+}
+
+/** Read from the stored source node, so a field always says exactly what the source published. */
+const detailsCache = new WeakMap<object, CompetencyDetails>();
+function details(s: SkillType, ctx: Context): CompetencyDetails {
+  const raw = s.raw;
+  if (typeof raw !== 'object' || raw === null) return competencyDetails(raw, ctx.services.env.ceLanguages);
+  let d = detailsCache.get(raw);
+  if (!d) detailsCache.set(raw, (d = competencyDetails(raw, ctx.services.env.ceLanguages)));
+  return d;
 }
 
 async function load(ctx: Context, ids: string[]): Promise<SkillType[]> {
@@ -70,6 +81,31 @@ export class SkillsResolver {
   async skill(@Arg('id', () => ID, { description: 'Skill id.' }) id: string, @Ctx() ctx: Context): Promise<SkillType> {
     requireViewer(ctx);
     return toSkillType(await ctx.services.skills.get(id));
+  }
+
+  @FieldResolver(() => [String], { description: 'Every competency category (ceasn:competencyCategory), in the preferred language.' })
+  categories(@Root() s: SkillType, @Ctx() ctx: Context): string[] {
+    return details(s, ctx).categories;
+  }
+
+  @FieldResolver(() => [String], { description: 'Authors as published (ceasn:author); empty where the source names none.' })
+  author(@Root() s: SkillType, @Ctx() ctx: Context): string[] {
+    return details(s, ctx).authors;
+  }
+
+  @FieldResolver(() => [String], { description: 'Creators, as agent URIs (ceasn:creator); empty where the source names none.' })
+  creator(@Root() s: SkillType, @Ctx() ctx: Context): string[] {
+    return details(s, ctx).creators;
+  }
+
+  @FieldResolver(() => [SkillAlignment], { description: 'Alignments to other competencies (ceasn:exactAlignment, broadAlignment, narrowAlignment, majorAlignment, minorAlignment, prerequisiteAlignment).' })
+  alignments(@Root() s: SkillType, @Ctx() ctx: Context): SkillAlignment[] {
+    return details(s, ctx).alignments as SkillAlignment[];
+  }
+
+  @FieldResolver(() => [SkillOccupation], { description: 'Occupations the skill is aligned to (ceterms:occupationType), e.g. O*NET codes; empty where the source gives none.' })
+  occupations(@Root() s: SkillType, @Ctx() ctx: Context): SkillOccupation[] {
+    return details(s, ctx).occupations;
   }
 
   @FieldResolver(() => SkillType, { nullable: true, description: 'The first parent skill; null at the top of the tree.' })

@@ -1,5 +1,5 @@
 import { GraphQLJSON } from 'graphql-scalars';
-import { Field, GraphQLISODateTime, ID, Int, ObjectType } from 'type-graphql';
+import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfo } from '../jobs/jobs.type';
 
 @ObjectType({ description: 'The competency framework a skill was imported from.' })
@@ -11,6 +11,55 @@ export class SkillFramework {
   name!: string | null;
 
   @Field(() => String, { nullable: true, description: 'Framework URI on the registry.' })
+  uri!: string | null;
+}
+
+/** How a competency is aligned to another resource; one value per CTDL-ASN alignment property. */
+export enum AlignmentKind {
+  EXACT = 'EXACT',
+  BROAD = 'BROAD',
+  NARROW = 'NARROW',
+  MAJOR = 'MAJOR',
+  MINOR = 'MINOR',
+  PREREQUISITE = 'PREREQUISITE',
+}
+registerEnumType(AlignmentKind, {
+  name: 'AlignmentKind',
+  description: 'The CTDL-ASN alignment property a link comes from.',
+  valuesConfig: {
+    EXACT: { description: 'ceasn:exactAlignment: the same competency elsewhere.' },
+    BROAD: { description: 'ceasn:broadAlignment: the target is broader.' },
+    NARROW: { description: 'ceasn:narrowAlignment: the target is narrower.' },
+    MAJOR: { description: 'ceasn:majorAlignment: a major overlap.' },
+    MINOR: { description: 'ceasn:minorAlignment: a minor overlap.' },
+    PREREQUISITE: { description: 'ceasn:prerequisiteAlignment: the target is a prerequisite.' },
+  },
+});
+
+@ObjectType({ description: 'A link from a skill to another competency or resource, as its source published it.' })
+export class SkillAlignment {
+  @Field(() => AlignmentKind, { description: 'Which alignment property the link comes from.' })
+  kind!: AlignmentKind;
+
+  @Field(() => String, { description: 'URI of the aligned resource.' })
+  uri!: string;
+
+  @Field(() => String, { nullable: true, description: 'Name of the aligned resource; null where the source document does not name it.' })
+  name!: string | null;
+}
+
+@ObjectType({ description: 'An occupation a skill is aligned to (ceterms:occupationType), for example an O*NET-SOC code.' })
+export class SkillOccupation {
+  @Field(() => String, { nullable: true, description: 'The occupation code (ceterms:codedNotation), e.g. 15-1252.00.' })
+  code!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The occupation name (ceterms:targetNodeName).' })
+  name!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The coding framework (ceterms:frameworkName), e.g. O*NET.' })
+  framework!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'URI of the occupation (ceterms:targetNode).' })
   uri!: string | null;
 }
 
@@ -52,7 +101,7 @@ export class SkillType {
   @Field(() => [String], { description: 'Concept keywords.' })
   keywords!: string[];
 
-  @Field(() => String, { nullable: true, description: 'Competency category.' })
+  @Field(() => String, { nullable: true, description: 'Competency category (the first, where ceasn:competencyCategory lists several).' })
   category!: string | null;
 
   @Field(() => GraphQLJSON, { description: 'The source node exactly as fetched.' })
