@@ -90,6 +90,29 @@ describe('specs', () => {
     expect((await t.admin.request(SpecDocument, { name: 'grade' })).spec.version).toBe(2);
   });
 
+  it('registers every shipped spec in test/fixtures through the API; only the known-defective one is refused, naming its problem', async () => {
+    const dir = path.join(fixtures, 'specs');
+    const outcomes: Record<string, string> = {};
+    for (const file of (await fs.readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
+      const [kind, name] = file.replace('.json', '').split('.') as [string, string];
+      const res = await t.admin.raw(RegisterSpecDocument, { kind: kind.toUpperCase() as 'EVENT' | 'DIMENSION', name: `all_${name}`, spec: JSON.parse(await readFixture(`specs/${file}`)) });
+      outcomes[file] = res.body.errors
+        ? `${codeOf(res.body)}: ${(res.body.errors[0]!.extensions!['problems'] as Array<{ code: string; path: string }>).map((p) => `${p.code} ${p.path}`).join(', ')}`
+        : 'registered';
+    }
+    expect(outcomes).toEqual({
+      'dimension.cluster.json': 'registered',
+      'dimension.district.json': 'registered',
+      'dimension.grade.json': 'registered',
+      'dimension.school.json': 'registered',
+      'event.dikshacontentplays.json': 'registered',
+      'event.dikshaenrolments.json': 'registered',
+      'event.studentattendance.json': 'BAD_USER_INPUT: REQUIRED_NOT_IN_PROPERTIES /input/required/3',
+      'event.teacherspresent.json': 'registered',
+      'event.totalteachers.json': 'registered',
+    });
+  });
+
   it('rejects a bad spec with every problem listed', async () => {
     const res = await t.admin.raw(RegisterSpecDocument, {
       kind: 'EVENT',

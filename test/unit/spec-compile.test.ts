@@ -30,15 +30,54 @@ function specWith(properties: Record<string, unknown>, required?: string[]): unk
 }
 
 describe('compileSpec on the cQube fixtures', () => {
-  const files = readdirSync(specsDir).filter((f) => f.endsWith('.json'));
+  const all = readdirSync(specsDir).filter((f) => f.endsWith('.json'));
+  /** The one shipped spec with a real defect: `required` names a column it never declares. */
+  const DEFECTIVE = 'event.studentattendance.json';
+  const files = all.filter((f) => f !== DEFECTIVE);
 
-  it('finds all five fixture specs', () => {
-    expect(files.sort()).toEqual([
+  it('finds every fixture spec', () => {
+    expect(all.sort()).toEqual([
+      'dimension.cluster.json',
       'dimension.district.json',
       'dimension.grade.json',
       'dimension.school.json',
+      'event.dikshacontentplays.json',
+      'event.dikshaenrolments.json',
+      'event.studentattendance.json',
       'event.teacherspresent.json',
       'event.totalteachers.json',
+    ]);
+  });
+
+  it('refuses the defective fixture, naming its problem', () => {
+    const r = compileSpec(loadFixture(DEFECTIVE), { name: 'studentattendance', kind: 'EVENT' });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems).toEqual([
+      { path: '/input/required/3', code: 'REQUIRED_NOT_IN_PROPERTIES', message: 'required column "students_marked" is not declared in input.properties' },
+    ]);
+  });
+
+  it('reads keywords in any letter case (shouldnotnull, ShouldNotNull, Required, Minimum), as real collections write them', () => {
+    const { spec } = compileOk(loadFixture('event.dikshaenrolments.json'), 'dikshaenrolments', 'EVENT');
+    expect(spec.columns.map((c) => [c.column, c.nullable, c.required])).toEqual([
+      ['date', false, true],
+      ['district_id', false, true],
+      ['course_id', false, true],
+      ['enrolments', false, true],
+    ]);
+    expect(compileOk(loadFixture('event.dikshacontentplays.json'), 'dikshacontentplays', 'EVENT').spec.columns.find((c) => c.column === 'plays')!.minimum).toBe(0);
+    expect(compileOk(loadFixture('dimension.cluster.json'), 'cluster', 'DIMENSION').spec.uniqueKey).toEqual(['cluster_id']);
+  });
+
+  it('an unknown keyword in any case is still a precise problem, and one keyword twice in two cases is refused', () => {
+    const r = compileSpec(
+      { program: 'p', input: { type: 'object', properties: { a: { type: 'string', shouldNotNull: true, SHOULDNOTNULL: false, minimun: 1 } } } },
+      { name: 'p', kind: 'EVENT' },
+    );
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems.map((p) => [p.path, p.code])).toEqual([
+      ['/input/properties/a/SHOULDNOTNULL', 'INVALID_CONSTRAINT'],
+      ['/input/properties/a/minimun', 'UNKNOWN_KEYWORD'],
     ]);
   });
 

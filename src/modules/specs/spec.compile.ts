@@ -61,21 +61,21 @@ export function compileSpec(raw: unknown, opts: CompileSpecOptions): CompileSpec
     out.error('', 'INVALID_JSON_SHAPE', `a spec must be a JSON object, got ${describe(raw)}`);
     return { ok: false, problems: out.errors };
   }
-  rejectUnknownKeywords(raw, TOP_KEYWORDS, '', out);
+  const top = canonicalKeywords(raw, TOP_KEYWORDS, '', out);
 
   let program = '';
-  if (typeof raw['program'] !== 'string') {
-    out.error('/program', 'INVALID_JSON_SHAPE', `program must be a string, got ${describe(raw['program'])}`);
+  if (typeof top['program'] !== 'string') {
+    out.error('/program', 'INVALID_JSON_SHAPE', `program must be a string, got ${describe(top['program'])}`);
   } else {
-    program = compileName(raw['program'], '/program', out);
+    program = compileName(top['program'], '/program', out);
   }
 
-  const input = raw['input'];
-  if (!isRecord(input)) {
-    out.error('/input', 'INVALID_JSON_SHAPE', `input must be an object, got ${describe(input)}`);
+  const rawInput = top['input'];
+  if (!isRecord(rawInput)) {
+    out.error('/input', 'INVALID_JSON_SHAPE', `input must be an object, got ${describe(rawInput)}`);
     return { ok: false, problems: out.errors };
   }
-  rejectUnknownKeywords(input, INPUT_KEYWORDS, '/input', out);
+  const input = canonicalKeywords(rawInput, INPUT_KEYWORDS, '/input', out);
   if (input['type'] !== undefined && input['type'] !== 'object') {
     out.error('/input/type', 'INVALID_JSON_SHAPE', `input.type must be "object", got ${describe(input['type'])}`);
   }
@@ -150,7 +150,7 @@ function compileColumns(properties: unknown, out: Problems): CompiledColumn[] {
 }
 
 /** Compiles one property; returns null when its name is unusable (problems are recorded). */
-function compileColumn(sourceName: string, def: unknown, path: string, out: Problems): CompiledColumn | null {
+function compileColumn(sourceName: string, rawDef: unknown, path: string, out: Problems): CompiledColumn | null {
   const column = normaliseIdentifier(sourceName);
   const nameProblem = identifierProblem(sourceName, column);
   if (nameProblem) out.error(path, 'INVALID_IDENTIFIER', nameProblem);
@@ -160,11 +160,11 @@ function compileColumn(sourceName: string, def: unknown, path: string, out: Prob
     out.warn(path, 'COLUMN_RENAMED', `${JSON.stringify(sourceName)} is stored in the column ${JSON.stringify(column)}`);
   }
 
-  if (!isRecord(def)) {
-    out.error(path, 'INVALID_JSON_SHAPE', `column ${JSON.stringify(sourceName)} must be an object, got ${describe(def)}`);
+  if (!isRecord(rawDef)) {
+    out.error(path, 'INVALID_JSON_SHAPE', `column ${JSON.stringify(sourceName)} must be an object, got ${describe(rawDef)}`);
     return null;
   }
-  rejectUnknownKeywords(def, COLUMN_KEYWORDS, path, out);
+  const def = canonicalKeywords(rawDef, COLUMN_KEYWORDS, path, out);
   const type = columnType(def, path, out);
   const check = new ConstraintReader(def, path, out, type);
 
@@ -339,12 +339,30 @@ function markRequired(required: unknown, columns: CompiledColumn[], out: Problem
   });
 }
 
-function rejectUnknownKeywords(obj: Record<string, unknown>, allowed: Set<string>, path: string, out: Problems): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) {
-      out.error(`${path}/${pointerToken(key)}`, 'UNKNOWN_KEYWORD', `unknown keyword ${JSON.stringify(key)}; allowed here: ${[...allowed].join(', ')}`);
+/**
+ * Matches keywords case-insensitively, as real cQube collections write them (`shouldnotnull`,
+ * `Required`), and returns the object with canonical keys. An unknown keyword, or one written
+ * twice in different cases, is a precise problem.
+ */
+function canonicalKeywords(obj: Record<string, unknown>, allowed: Set<string>, path: string, out: Problems): Record<string, unknown> {
+  const byLower = new Map([...allowed].map((k) => [k.toLowerCase(), k]));
+  const canonical: Record<string, unknown> = {};
+  const spelled = new Map<string, string>();
+  for (const [key, value] of Object.entries(obj)) {
+    const name = byLower.get(key.toLowerCase());
+    if (name === undefined) {
+      out.error(`${path}/${pointerToken(key)}`, 'UNKNOWN_KEYWORD', `unknown keyword ${JSON.stringify(key)}; allowed here: ${[...allowed].join(', ')} (in any letter case)`);
+      continue;
     }
+    const earlier = spelled.get(name);
+    if (earlier !== undefined) {
+      out.error(`${path}/${pointerToken(key)}`, 'INVALID_CONSTRAINT', `keyword ${JSON.stringify(key)} repeats ${JSON.stringify(earlier)} (keywords match in any letter case)`);
+      continue;
+    }
+    spelled.set(name, key);
+    canonical[name] = value;
   }
+  return canonical;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
