@@ -21,6 +21,11 @@ function sign(payload: object, opts: jwt.SignOptions, secret = JWT_SECRET): stri
   return jwt.sign(payload, secret, { algorithm: 'HS256', issuer: 'sluice', audience: 'sluice-api', subject: ADMIN_ID, expiresIn: 600, ...opts });
 }
 
+/** Signed with the right secret, with `payload`'s own exp (and iat unless given). */
+function signRaw(payload: object): string {
+  return jwt.sign({ iss: 'sluice', aud: 'sluice-api', sub: ADMIN_ID, ...payload }, JWT_SECRET, { algorithm: 'HS256', noTimestamp: 'iat' in payload });
+}
+
 describe('issueToken', () => {
   it('exchanges the bootstrap admin credentials for a JWT with sub, iss, aud, exp and roles', async () => {
     const { issueToken } = await t.anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
@@ -56,6 +61,10 @@ describe('token verification', () => {
     ['HS512 instead of pinned HS256', () => jwt.sign({ roles: ['ADMIN'] }, JWT_SECRET, { algorithm: 'HS512', issuer: 'sluice', audience: 'sluice-api', subject: ADMIN_ID, expiresIn: 600 })],
     ['garbage', () => 'not.a.jwt'],
     ['unknown subject', () => sign({ roles: ['ADMIN'] }, { subject: 'ghost' })],
+    ['correctly signed but exp 1e20', () => signRaw({ roles: ['ADMIN'], exp: 1e20 })],
+    ['correctly signed but lifetime over the TTL', () => sign({ roles: ['ADMIN'] }, { expiresIn: 3600 + 60 })],
+    ['correctly signed but issued in the future', () => sign({ roles: ['ADMIN'], iat: Math.floor(Date.now() / 1000) + 600 }, {})],
+    ['correctly signed but without iat', () => jwt.sign({ iss: 'sluice', aud: 'sluice-api', sub: ADMIN_ID, roles: ['ADMIN'], exp: Math.floor(Date.now() / 1000) + 600 }, JWT_SECRET, { algorithm: 'HS256', noTimestamp: true })],
   ];
   for (const [name, make] of cases) {
     it(`rejects a ${name} token with UNAUTHENTICATED`, async () => {
