@@ -127,6 +127,16 @@ const schema = z.object({
   SLUICE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /** Multipart part size for S3 writes, in bytes (S3 minimum 5 MiB); memory per write is about 3 parts. */
   SLUICE_S3_PART_SIZE_BYTES: int(5 * MiB, 512 * MiB).default(8 * MiB),
+  /** Time to open a connection to S3, in milliseconds. */
+  SLUICE_S3_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  /** Longest silence (no byte sent or received) on an S3 request, body reads and part uploads included, in milliseconds. */
+  SLUICE_S3_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  /** Longest wait for an S3 response's headers, the request body (a part) included, in milliseconds. */
+  SLUICE_S3_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(120_000),
+  /** Requests one object read may make when its connection fails mid-body (each resumes at the byte reached with a Range request). */
+  SLUICE_S3_READ_ATTEMPTS: int(1, 20).default(4),
+  /** Incomplete multipart uploads older than this are aborted by the orphan sweep, in seconds. */
+  SLUICE_S3_INCOMPLETE_UPLOAD_MAX_AGE_SECONDS: int(60, 30 * 24 * 3600).default(24 * 3600),
   /** Lifetime of a signed upload URL, in seconds (S3 allows at most 7 days). */
   SLUICE_UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(15 * 60),
   /** HMAC key of Sluice's own upload URLs (at least 32 characters). Unset: derived from the JWT secret. */

@@ -71,6 +71,7 @@ export function createServices(
       syncMaxWaitMs: env.SLUICE_IMPORT_SYNC_MAX_WAIT_MS,
       publicUrl: env.SLUICE_PUBLIC_URL,
       maxTokenFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
+      incompleteUploadMaxAgeSeconds: env.SLUICE_S3_INCOMPLETE_UPLOAD_MAX_AGE_SECONDS,
     },
     env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
   );

@@ -7,6 +7,7 @@ import { isUuid } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError } from '../../shared/errors';
 import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import type { Logger } from '../../shared/logger';
+import { sweepsIncompleteUploads } from '../../storage/s3';
 import { isPresigning, isValidKey, StorageError, type ObjectStorage } from '../../storage/storage';
 import { isTerminal } from '../jobs/job-state';
 import type { Job } from '../jobs/jobs.store';
@@ -81,6 +82,8 @@ export interface SignedUploadsConfig {
   syncMaxWaitMs: number;
   /** Base URL of Sluice's own upload URLs (SLUICE_PUBLIC_URL); else set by `useListenUrl`. */
   publicUrl?: string;
+  /** Incomplete S3 multipart uploads older than this are aborted by the orphan sweep, in seconds. Default 1 day. */
+  incompleteUploadMaxAgeSeconds?: number;
   /** PUTs with a tampered upload URL token allowed per address and per file id in any 60 s. Default 10. */
   maxTokenFailuresPerMinute?: number;
 }
@@ -489,6 +492,11 @@ export class SignedUploadsService {
     }
     if (batch.length) await flush();
     if (deleted) this.log.info({ count: deleted }, 'deleted orphaned upload objects');
+    if (sweepsIncompleteUploads(this.storage)) {
+      const olderThan = new Date(Date.now() - (this.config.incompleteUploadMaxAgeSeconds ?? 24 * 3600) * 1000);
+      const aborted = await this.storage.abortIncompleteUploads(olderThan);
+      if (aborted) this.log.info({ count: aborted, olderThan }, 'aborted incomplete multipart uploads');
+    }
     return deleted;
   }
 }
