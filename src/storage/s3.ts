@@ -374,7 +374,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       for (const u of page.Uploads ?? []) {
         // Only Sluice's own keys: the bucket may be shared with other tools.
         if (!u.Key || !u.UploadId || !isValidKey(u.Key) || !u.Initiated || u.Initiated >= olderThan) continue;
-        // A writer of this process still at work is never swept (its upload is not stale).
+        // Age is the only sign of staleness S3 gives: the bound must exceed the longest real upload.
         try {
           await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
           aborted++;

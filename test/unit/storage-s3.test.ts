@@ -1,5 +1,7 @@
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { createS3Storage, type S3Storage, type S3StorageOptions } from '../../src/storage/s3';
@@ -204,5 +206,53 @@ describe('S3 storage: network faults', () => {
 
   it('sweeps incomplete multipart uploads where the service lists them (s3rver does not: nothing to do, no error)', async () => {
     expect(await direct.abortIncompleteUploads(new Date())).toBe(0);
+  });
+});
+
+describe('S3 storage: sweeping incomplete multipart uploads', () => {
+  it('aborts Sluice’s uploads older than the bound, page by page, and leaves newer ones and foreign keys', async () => {
+    // s3rver does not implement ListMultipartUploads, so a minimal S3 endpoint answers these two calls.
+    const old = new Date(Date.now() - 48 * 3600_000).toISOString();
+    const recent = new Date().toISOString();
+    const pages = [
+      `<Upload><Key>uploads/2024-01-01/f1/a.csv</Key><UploadId>old-1</UploadId><Initiated>${old}</Initiated></Upload>` +
+        `<Upload><Key>uploads/2024-01-01/f2/b.csv</Key><UploadId>new-1</UploadId><Initiated>${recent}</Initiated></Upload>` +
+        `<IsTruncated>true</IsTruncated><NextKeyMarker>uploads/2024-01-01/f2/b.csv</NextKeyMarker><NextUploadIdMarker>new-1</NextUploadIdMarker>`,
+      `<Upload><Key>../evil</Key><UploadId>foreign-1</UploadId><Initiated>${old}</Initiated></Upload>` +
+        `<Upload><Key>process_input/p/01-Jan-2024/s-event.data.csv</Key><UploadId>old-2</UploadId><Initiated>${old}</Initiated></Upload>` +
+        `<IsTruncated>false</IsTruncated>`,
+    ];
+    const aborted: string[] = [];
+    const seenMarkers: Array<string | null> = [];
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      if (req.method === 'GET' && url.searchParams.has('uploads')) {
+        seenMarkers.push(url.searchParams.get('key-marker'));
+        const page = pages[url.searchParams.has('key-marker') ? 1 : 0]!;
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>b</Bucket>${page}</ListMultipartUploadsResult>`);
+      } else if (req.method === 'DELETE' && url.searchParams.has('uploadId')) {
+        aborted.push(`${decodeURIComponent(url.pathname)}#${url.searchParams.get('uploadId')}`);
+        res.writeHead(204).end();
+      } else {
+        res.writeHead(400).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const storage = createS3Storage({
+      bucket: 'b',
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      forcePathStyle: true,
+      credentials: s3.credentials,
+    });
+    try {
+      expect(await storage.abortIncompleteUploads(new Date(Date.now() - 24 * 3600_000))).toBe(2);
+      expect(aborted).toEqual(['/b/uploads/2024-01-01/f1/a.csv#old-1', '/b/process_input/p/01-Jan-2024/s-event.data.csv#old-2']);
+      expect(seenMarkers).toEqual([null, 'uploads/2024-01-01/f2/b.csv']);
+    } finally {
+      await storage.dispose();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
