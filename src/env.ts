@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { secretWeakness } from './shared/secret-strength';
 
 /** Byte units so limits read as `1 * GiB`, not as a bare number. */
 export const KiB = 1024;
@@ -50,6 +51,14 @@ const schema = z.object({
   SLUICE_JWT_AUDIENCE: z.string().min(1).default('sluice-api'),
   /** Lifetime of issued tokens, in seconds. */
   SLUICE_TOKEN_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
+  /** Failed issueToken calls (and failed upload URL tokens) allowed per client id and per remote address in any 60 s; more answer RATE_LIMITED. */
+  SLUICE_AUTH_MAX_FAILURES_PER_MINUTE: int(1, 100_000).default(10),
+  /** Client secret verifications (scrypt, about 0.1 s of CPU and 32 MiB each) running at once in this process. */
+  SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS: int(1, 64).default(2),
+  /** issueToken calls waiting for a verification slot; more answer RATE_LIMITED at once. */
+  SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS: int(0, 10_000).default(32),
+  /** Proxies in front of Sluice whose X-Forwarded-For is trusted for the client address (0: use the socket's address). */
+  SLUICE_TRUST_PROXY_HOPS: int(0, 10).default(0),
   /** Bootstrap admin client, created at the first start when no client exists. */
   SLUICE_ADMIN_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_.-]{3,64}$/, 'must be 3-64 of A-Z a-z 0-9 _ . -').optional(),
   SLUICE_ADMIN_CLIENT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -118,6 +127,16 @@ const schema = z.object({
   SLUICE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /** Multipart part size for S3 writes, in bytes (S3 minimum 5 MiB); memory per write is about 3 parts. */
   SLUICE_S3_PART_SIZE_BYTES: int(5 * MiB, 512 * MiB).default(8 * MiB),
+  /** Time to open a connection to S3, in milliseconds. */
+  SLUICE_S3_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  /** Longest silence (no byte sent or received) on an S3 request, body reads and part uploads included, in milliseconds. */
+  SLUICE_S3_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  /** Longest wait for an S3 response's headers, the request body (a part) included, in milliseconds. */
+  SLUICE_S3_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(120_000),
+  /** Requests one object read may make when its connection fails mid-body (each resumes at the byte reached with a Range request). */
+  SLUICE_S3_READ_ATTEMPTS: int(1, 20).default(4),
+  /** Incomplete multipart uploads older than this are aborted by the orphan sweep, in seconds. */
+  SLUICE_S3_INCOMPLETE_UPLOAD_MAX_AGE_SECONDS: int(60, 30 * 24 * 3600).default(24 * 3600),
   /** Lifetime of a signed upload URL, in seconds (S3 allows at most 7 days). */
   SLUICE_UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(15 * 60),
   /** HMAC key of Sluice's own upload URLs (at least 32 characters). Unset: derived from the JWT secret. */
@@ -174,6 +193,13 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production' && !raw.SLUICE_JWT_SECRET) {
     problems.push('SLUICE_JWT_SECRET: required when NODE_ENV=production');
+  }
+  if (raw.NODE_ENV === 'production') {
+    // Length alone accepts 32 spaces; a guessable signing key lets anyone mint an ADMIN token.
+    for (const name of ['SLUICE_JWT_SECRET', 'SLUICE_UPLOAD_URL_SECRET'] as const) {
+      const weakness = raw[name] === undefined ? undefined : secretWeakness(raw[name]);
+      if (weakness) problems.push(`${name}: ${weakness}; use a random value, e.g. \`openssl rand -base64 48\``);
+    }
   }
   if (Boolean(raw.SLUICE_ADMIN_CLIENT_ID) !== Boolean(raw.SLUICE_ADMIN_CLIENT_SECRET)) {
     problems.push('SLUICE_ADMIN_CLIENT_ID and SLUICE_ADMIN_CLIENT_SECRET: set both or neither');

@@ -70,6 +70,8 @@ export function createServices(
       maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES,
       syncMaxWaitMs: env.SLUICE_IMPORT_SYNC_MAX_WAIT_MS,
       publicUrl: env.SLUICE_PUBLIC_URL,
+      maxTokenFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
+      incompleteUploadMaxAgeSeconds: env.SLUICE_S3_INCOMPLETE_UPLOAD_MAX_AGE_SECONDS,
     },
     env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
   );
@@ -77,7 +79,11 @@ export function createServices(
     env,
     database,
     log,
-    clients: new ClientsService(new ClientsStore(database.db), tokens, log),
+    clients: new ClientsService(new ClientsStore(database.db), tokens, log, {
+      maxFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
+      maxConcurrentVerifications: env.SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS,
+      maxQueuedVerifications: env.SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS,
+    }),
     jobs,
     jobsStore,
     queue: infra.queue,

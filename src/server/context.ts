@@ -8,6 +8,8 @@ export interface Context {
   viewer: Viewer | null;
   /** Why the presented token was refused, reported by operations that need a viewer. */
   authError?: SluiceError;
+  /** The caller's address (HTTP: the socket's, or X-Forwarded-For with SLUICE_TRUST_PROXY_HOPS), for rate limits. */
+  remoteAddress?: string;
   services: Services;
   log: Logger;
 }

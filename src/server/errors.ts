@@ -31,6 +31,7 @@ export function formatError(log: Logger, formatted: GraphQLFormattedError, error
 }
 
 function stripStack(extensions: Record<string, unknown>): Record<string, unknown> {
-  const { stacktrace: _stack, exception: _exception, ...rest } = extensions;
+  // `http` (status and headers for Apollo, e.g. Retry-After) is transport, not part of the error.
+  const { stacktrace: _stack, exception: _exception, http: _http, ...rest } = extensions;
   return rest;
 }

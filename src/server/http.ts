@@ -19,14 +19,14 @@ export const GRAPHQL_PATH = '/graphql';
 
 /** Resolves the viewer from `Authorization: Bearer`. A bad token is remembered, not thrown, so
  * public operations (issueToken) still work; protected ones report the precise reason. */
-export async function httpContext(services: Services, authorization: string | undefined): Promise<Context> {
+export async function httpContext(services: Services, authorization: string | undefined, remoteAddress?: string): Promise<Context> {
   const log = services.log;
   try {
     const token = bearerToken(authorization);
-    if (!token) return { viewer: null, services, log };
-    return { viewer: await services.clients.authenticate(token), services, log };
+    if (!token) return { viewer: null, remoteAddress, services, log };
+    return { viewer: await services.clients.authenticate(token), remoteAddress, services, log };
   } catch (err) {
-    if (err instanceof SluiceError) return { viewer: null, authError: err, services, log };
+    if (err instanceof SluiceError) return { viewer: null, authError: err, remoteAddress, services, log };
     throw err;
   }
 }
@@ -59,6 +59,7 @@ const UPLOAD_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.CONFLICT]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+  [ErrorCode.RATE_LIMITED]: 429,
 };
 
 /** Bytes of a refused upload body still read (and discarded) so the client sees the answer. */
@@ -92,6 +93,8 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   const { env, log } = services;
   const app = express();
   app.disable('x-powered-by');
+  // req.ip (rate limits) is the socket's address unless the operator declares proxies in front.
+  app.set('trust proxy', env.SLUICE_TRUST_PROXY_HOPS || false);
   const server = http.createServer(app);
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
@@ -155,7 +158,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     graphqlUploadExpress({ maxFileSize: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES }),
     express.json({ limit: '2mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => httpContext(services, req.headers.authorization),
+      context: async ({ req }) => httpContext(services, req.headers.authorization, req.ip),
     }),
   );
 
@@ -165,13 +168,15 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     const length = req.headers['content-length'];
     const contentLength = length !== undefined && /^\d{1,15}$/.test(length) ? Number(length) : undefined;
     try {
-      const file = await services.signedUploads.receiveUpload(String(req.params['fileId']), token, req, contentLength);
+      const file = await services.signedUploads.receiveUpload(String(req.params['fileId']), token, req, contentLength, req.ip);
       res.json({ fileId: file.id, state: file.uploadState, size: file.size, sha256: file.sha256 });
     } catch (err) {
       const e = err instanceof SluiceError ? err : new SluiceError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
       if (!(err instanceof SluiceError)) log.error({ err }, 'upload failed');
       await settleBody(req, res);
-      res.status(UPLOAD_STATUS[e.code] ?? 500).json({ errors: [{ message: e.message, extensions: e.extensions }] });
+      const { http: _http, ...extensions } = e.extensions;
+      if (typeof extensions['retryAfterSeconds'] === 'number') res.set('retry-after', String(extensions['retryAfterSeconds']));
+      res.status(UPLOAD_STATUS[e.code] ?? 500).json({ errors: [{ message: e.message, extensions }] });
     }
   });
 

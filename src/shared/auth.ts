@@ -11,6 +11,9 @@ export interface Viewer {
   exp: number;
 }
 
+/** Clock difference tolerated between the signer and this process, in seconds. */
+const CLOCK_SKEW_SECONDS = 5;
+
 export interface TokenConfig {
   secret: string;
   issuer: string;
@@ -41,7 +44,7 @@ export function verifyToken(cfg: TokenConfig, token: string): Viewer {
       algorithms: ['HS256'],
       issuer: cfg.issuer,
       audience: cfg.audience,
-      clockTolerance: 5,
+      clockTolerance: CLOCK_SKEW_SECONDS,
     });
     if (typeof decoded === 'string') throw new UnauthenticatedError('Token payload must be a JSON object');
     payload = decoded;
@@ -53,6 +56,14 @@ export function verifyToken(cfg: TokenConfig, token: string): Viewer {
   const roles = Array.isArray(payload['roles']) ? payload['roles'].filter((r): r is Role => typeof r === 'string' && isRole(r)) : [];
   if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
     throw new UnauthenticatedError('Token is missing sub or exp');
+  }
+  // A token signed with the right secret must still be one Sluice could have issued: an `exp` of
+  // 1e20 would otherwise outlive any revocation window and key rotation.
+  if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) throw new UnauthenticatedError('Token is missing iat');
+  const nowSeconds = Date.now() / 1000;
+  if (payload.iat > nowSeconds + CLOCK_SKEW_SECONDS) throw new UnauthenticatedError('Token is issued in the future');
+  if (payload.exp - payload.iat > cfg.ttlSeconds + CLOCK_SKEW_SECONDS) {
+    throw new UnauthenticatedError(`Token lifetime exceeds the ${cfg.ttlSeconds} s allowed`);
   }
   return { clientId: payload.sub, roles, exp: payload.exp };
 }

@@ -30,6 +30,8 @@ export enum ErrorCode {
   CONFLICT = 'CONFLICT',
   /** A file or request exceeds a configured limit. */
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
+  RATE_LIMITED = 'RATE_LIMITED',
   /** A dependency (database) is not reachable right now; retrying later may work. */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   /** Anything unexpected. Details are logged, never sent. */
@@ -86,5 +88,21 @@ export class ConflictError extends SluiceError {
 export class PayloadTooLargeError extends SluiceError {
   constructor(message: string, details?: Record<string, unknown>) {
     super(ErrorCode.PAYLOAD_TOO_LARGE, message, details);
+  }
+}
+
+/**
+ * Too many failures or attempts at once. Over HTTP the response also carries `Retry-After`
+ * (Apollo turns `extensions.http` into response headers; the formatter strips it from the body).
+ */
+export class RateLimitedError extends SluiceError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(ErrorCode.RATE_LIMITED, message, {
+      retryAfterSeconds,
+      http: { headers: new Map([['retry-after', String(retryAfterSeconds)]]) },
+    });
+  }
+  get retryAfterSeconds(): number {
+    return this.extensions['retryAfterSeconds'] as number;
   }
 }

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -45,12 +48,31 @@ export interface S3StorageOptions {
   partSizeBytes?: number;
   /** Parts uploaded at the same time by one write. */
   queueSize?: number;
+  /** Time to open a TCP (and TLS) connection, in milliseconds. Default 5000. */
+  connectTimeoutMs?: number;
+  /** A request's socket may stay silent (no byte sent or received) this long, in milliseconds; also bounds a stalled body read. Default 30000. */
+  idleTimeoutMs?: number;
+  /** Time from sending a request until its response headers arrive (a part upload included), in milliseconds. Default 120000. */
+  requestTimeoutMs?: number;
+  /** Requests of an object read, the first one included, when the connection fails mid-body; each resumes at the byte reached. Default 4. */
+  readAttempts?: number;
 }
 
 export interface S3Storage extends ObjectStorage, PresigningStorage {
   readonly bucket: string;
+  /**
+   * Aborts multipart uploads begun before `olderThan` and never completed (a crash mid-write, an
+   * abort that failed on a dead link): their parts are invisible but billed. Returns how many were
+   * aborted; 0 when the service does not implement ListMultipartUploads.
+   */
+  abortIncompleteUploads(olderThan: Date): Promise<number>;
   /** Aborts writers still open (their multipart uploads are aborted); later calls fail with IO_ERROR. */
   dispose(): Promise<void>;
+}
+
+/** True for storage that can sweep incomplete multipart uploads (S3). */
+export function sweepsIncompleteUploads(s: object): s is Pick<S3Storage, 'abortIncompleteUploads'> {
+  return typeof (s as Partial<S3Storage>).abortIncompleteUploads === 'function';
 }
 
 const defaultPartSize = 8 * MiB;
@@ -81,11 +103,21 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     // S3-compatible servers; Sluice computes its own SHA-256 anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Why: without these a dead link hangs a request for minutes (Node's socket has no timeout).
+    // socketTimeout is inactivity, so a large part on a slow but live link is not cut off;
+    // requestTimeout only warns unless throwOnRequestTimeout is set.
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs ?? 5000,
+      socketTimeout: options.idleTimeoutMs ?? 30_000,
+      requestTimeout: options.requestTimeoutMs ?? 120_000,
+      throwOnRequestTimeout: true,
+    },
   };
   const client = new S3Client(config);
   const { bucket } = options;
   const partSize = Math.max(options.partSizeBytes ?? defaultPartSize, 5 * MiB);
   const queueSize = options.queueSize ?? 2;
+  const readAttempts = Math.max(1, options.readAttempts ?? 4);
   const aborters = new Set<() => Promise<void>>();
   let disposed = false;
 
@@ -173,16 +205,66 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
   }
 
+  async function getObject(key: string, range?: { from: number; etag: string | undefined }) {
+    try {
+      return await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range.from}-`, ...(range.etag ? { IfMatch: range.etag } : {}) } : {}) }),
+      );
+    } catch (err) {
+      if (isMissing(err)) throw new StorageError('NOT_FOUND', `No object at ${JSON.stringify(key)}`, key);
+      if (range && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) {
+        const changed = new StorageError('IO_ERROR', `Object ${JSON.stringify(key)} changed while it was being read`, key, { cause: err });
+        notRetryable.add(changed);
+        throw changed;
+      }
+      throw asStorageError(err, key, 'read');
+    }
+  }
+
+  /**
+   * The object's bytes. A connection that fails mid-body (reset, idle timeout) is not the end:
+   * the read resumes with a Range request from the byte reached, pinned to the first response's
+   * ETag, at most `readAttempts` requests in all; then it fails with IO_ERROR.
+   */
   async function get(key: string): Promise<Readable> {
     checkOpen();
     assertValidKey(key);
-    try {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return res.Body as Readable;
-    } catch (err) {
-      if (isMissing(err)) throw new StorageError('NOT_FOUND', `No object at ${JSON.stringify(key)}`, key);
-      throw asStorageError(err, key, 'read');
+    const first = await getObject(key);
+    const etag = first.ETag;
+    const size = first.ContentLength;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      let body = first.Body as Readable;
+      for (let attempt = 1; ; attempt++) {
+        let failure: unknown;
+        try {
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            offset += chunk.length;
+            yield chunk;
+          }
+          if (size === undefined || offset >= size) return;
+          failure = new Error(`body ended after ${offset} of ${size} bytes`);
+        } catch (err) {
+          failure = err;
+        }
+        body.destroy();
+        // Resume requests that fail are attempts too: a link that stays dead ends the read.
+        for (;;) {
+          if (attempt >= readAttempts) throw asStorageError(failure, key, `read (${attempt} attempts, ${offset} bytes received)`);
+          await sleep(Math.min(100 * 2 ** (attempt - 1), 2000));
+          if (disposed) throw abortedError(key);
+          try {
+            body = (await getObject(key, { from: offset, etag })).Body as Readable;
+            break;
+          } catch (err) {
+            if (err instanceof StorageError && (err.code === 'NOT_FOUND' || notRetryable.has(err))) throw err;
+            failure = err;
+            attempt++;
+          }
+        }
+      }
     }
+    return Readable.from(bytes(), { objectMode: false });
   }
 
   async function head(key: string): Promise<HeadResult | undefined> {
@@ -275,13 +357,44 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     }
   }
 
+  async function abortIncompleteUploads(olderThan: Date): Promise<number> {
+    checkOpen();
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        // s3rver and some S3-compatible servers do not implement it: nothing to sweep there.
+        if ((err as { name?: string }).name === 'NotImplemented') return aborted;
+        throw asStorageError(err, '', 'list of incomplete uploads');
+      }
+      for (const u of page.Uploads ?? []) {
+        // Only Sluice's own keys: the bucket may be shared with other tools.
+        if (!u.Key || !u.UploadId || !isValidKey(u.Key) || !u.Initiated || u.Initiated >= olderThan) continue;
+        // Age is the only sign of staleness S3 gives: the bound must exceed the longest real upload.
+        try {
+          await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+          aborted++;
+        } catch (err) {
+          if (!isMissing(err)) throw asStorageError(err, u.Key, 'abort of an incomplete upload');
+        }
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return aborted;
+  }
+
   async function dispose(): Promise<void> {
     disposed = true;
     await Promise.all([...aborters].map((abort) => abort()));
     client.destroy();
   }
 
-  return { bucket, put, openWriter, get, head, delete: remove, list, presignPut, verifiedSha256, dispose };
+  return { bucket, put, openWriter, get, head, delete: remove, list, presignPut, verifiedSha256, abortIncompleteUploads, dispose };
 }
 
 /** Counts, hashes and checks the bytes on their way to the multipart upload. */
@@ -339,6 +452,9 @@ function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 
+/** Read errors a resumed request cannot fix (the object changed). */
+const notRetryable = new WeakSet<StorageError>();
+
 function abortedError(key: string): StorageError {
   return new StorageError('IO_ERROR', `Write of ${JSON.stringify(key)} was aborted`, key);
 }
@@ -353,7 +469,9 @@ function asStorageError(err: unknown, key: string, action: string): StorageError
   if (err instanceof StorageError) return err;
   const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } } | null;
   const status = e?.$metadata?.httpStatusCode;
-  const reason = [e?.name ?? e?.code ?? 'unknown error', status ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
+  // Node's socket errors are all named "Error"; their code (ECONNRESET, ETIMEDOUT) says more.
+  const name = e?.name && e.name !== 'Error' ? e.name : (e?.code ?? e?.name ?? 'unknown error');
+  const reason = [name, status ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
   // Names the key and the S3 error name, never the endpoint or credentials: the message may reach clients.
   return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${reason})`, key, { cause: err });
 }

@@ -12,6 +12,10 @@ export function createStorageFromEnv(env: Env): ObjectStorage & { dispose(): Pro
       endpoint: env.SLUICE_S3_ENDPOINT,
       forcePathStyle: env.SLUICE_S3_FORCE_PATH_STYLE,
       partSizeBytes: env.SLUICE_S3_PART_SIZE_BYTES,
+      connectTimeoutMs: env.SLUICE_S3_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: env.SLUICE_S3_IDLE_TIMEOUT_MS,
+      requestTimeoutMs: env.SLUICE_S3_REQUEST_TIMEOUT_MS,
+      readAttempts: env.SLUICE_S3_READ_ATTEMPTS,
       ...(env.SLUICE_S3_ACCESS_KEY_ID && env.SLUICE_S3_SECRET_ACCESS_KEY
         ? { credentials: { accessKeyId: env.SLUICE_S3_ACCESS_KEY_ID, secretAccessKey: env.SLUICE_S3_SECRET_ACCESS_KEY } }
         : {}),

@@ -35,6 +35,8 @@ export interface FakeRegistry {
   routes: Map<string, Route>;
   /** Paths requested, in order. */
   requests: string[];
+  /** Request headers, in the same order. */
+  headers: http.IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
@@ -42,8 +44,10 @@ export interface FakeRegistry {
 export async function startFakeRegistry(): Promise<FakeRegistry> {
   const routes = new Map<string, Route>();
   const requests: string[] = [];
+  const headers: http.IncomingHttpHeaders[] = [];
   const server = http.createServer((req, res) => {
     requests.push(req.url ?? '');
+    headers.push(req.headers);
     const route = routes.get(req.url ?? '') ?? { status: 404, body: { error: 'not found' } };
     const payload = typeof route.body === 'string' || Buffer.isBuffer(route.body) ? route.body : JSON.stringify(route.body ?? null);
     const send = () => {
@@ -67,5 +71,5 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       server.close(() => resolve());
     });
   afterAll(close);
-  return { url: `http://127.0.0.1:${port}`, port, routes, requests, close };
+  return { url: `http://127.0.0.1:${port}`, port, routes, requests, headers, close };
 }

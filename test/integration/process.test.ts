@@ -33,6 +33,14 @@ describe('the service as a process', () => {
     for (const name of ['PORT', 'SLUICE_ROLE', 'SLUICE_JWT_SECRET']) expect(p.stderr()).toContain(name);
   });
 
+  it('in production, exits 1 naming a JWT secret without entropy (32 spaces)', async () => {
+    const p = spawnService({ NODE_ENV: 'production', SLUICE_JWT_SECRET: ' '.repeat(32), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    const { code } = await p.exited;
+    expect(code, p.stderr()).toBe(1);
+    expect(p.stderr()).toMatch(/Invalid configuration/);
+    expect(p.stderr()).toMatch(/SLUICE_JWT_SECRET: is only whitespace/);
+  });
+
   it('with no DATABASE_URL: starts embedded PostgreSQL, prints a generated admin secret once, and SIGTERM drains and exits 0', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-proc-'));
     await fs.chmod(dataDir, 0o755);

@@ -337,6 +337,52 @@ describe('Sluice’s own upload URLs (local storage)', () => {
   });
 });
 
+describe('brute force on Sluice’s own upload URLs', () => {
+  let t: TestApp;
+  let ingestor: SluiceClient;
+
+  beforeAll(async () => {
+    // Addresses come from X-Forwarded-For (one trusted proxy), so one test machine can be many callers.
+    t = await startTestApp({ ...FAST_JOBS, ...NO_TIMERS, SLUICE_AUTH_MAX_FAILURES_PER_MINUTE: '3', SLUICE_TRUST_PROXY_HOPS: '1' });
+    ingestor = await t.clientWith(['INGESTOR']);
+    await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
+  });
+
+  async function putFrom(address: string, u: UploadUrl, url: string) {
+    const res = await fetch(url, { method: 'PUT', headers: { ...Object.fromEntries(u.headers.map((h) => [h.name, h.value])), 'x-forwarded-for': address }, body: GOOD_CSV });
+    const json = (await res.json()) as { errors?: Array<{ message: string; extensions: Record<string, unknown> }> };
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), json };
+  }
+
+  const forged = (u: UploadUrl) => {
+    const [exp] = new URL(u.url).searchParams.get('token')!.split('.') as [string];
+    return `${u.url.split('?')[0]}?token=${exp}.${'A'.repeat(43)}`;
+  };
+
+  it('answers 429 RATE_LIMITED with Retry-After once an address has sent too many bad tokens, before checking the token', async () => {
+    const files = await Promise.all([0, 1, 2, 3].map(() => request(ingestor, GOOD_CSV)));
+    for (const f of files.slice(0, 3)) expect((await putFrom('198.51.100.1', f, forged(f))).status).toBe(403);
+    const limited = await putFrom('198.51.100.1', files[3]!, files[3]!.url);
+    expect(limited.status, JSON.stringify(limited.json)).toBe(429);
+    expect(limited.json.errors![0]!.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
+    const after = limited.json.errors![0]!.extensions['retryAfterSeconds'] as number;
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThanOrEqual(60);
+    expect(limited.retryAfter).toBe(String(after));
+    // Nothing was claimed: the genuine URL works from another address.
+    expect((await fileState(ingestor, files[3]!.fileId)).state).toBe('PENDING_UPLOAD');
+    expect((await putFrom('198.51.100.2', files[3]!, files[3]!.url)).status).toBe(200);
+  });
+
+  it('limits guesses at one file’s token from many addresses', async () => {
+    const f = await request(ingestor, GOOD_CSV);
+    for (let i = 0; i < 3; i++) expect((await putFrom(`203.0.113.${i + 1}`, f, forged(f))).status).toBe(403);
+    const limited = await putFrom('203.0.113.99', f, forged(f));
+    expect(limited.status, JSON.stringify(limited.json)).toBe(429);
+    expect(limited.json.errors![0]!.extensions['code']).toBe('RATE_LIMITED');
+  });
+});
+
 describe.each(backends)('expiry and sweeps on $name storage', (backend) => {
   let t: TestApp;
   let ingestor: SluiceClient;

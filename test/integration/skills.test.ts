@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ImportCredentialEngineDocument,
@@ -188,6 +189,26 @@ describe('importCredentialEngine', () => {
     expect(job.progress).toMatchObject({ total: 12, processed: 12, succeeded: 7, failed: 5 });
     const [{ n }] = (await t.database.sql`select count(*)::int as n from skill_frameworks where ce_ctid like 'ce-00000000-%'`) as unknown as [{ n: number }];
     expect(n).toBe(0);
+  });
+
+  it('fails compressed and binary replies with a coded problem, never INTERNAL_ERROR', async () => {
+    const graph = JSON.stringify(await fixtureGraph());
+    // Compressed although Sluice never asked for it (no Accept-Encoding): declared, and undeclared.
+    reg.routes.set(`/graph/${X(20)}`, { body: gzipSync(graph), headers: { 'content-encoding': 'gzip' } });
+    reg.routes.set(`/graph/${X(21)}`, { body: gzipSync(graph) });
+    reg.routes.set(`/graph/${X(22)}`, { body: Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00]) });
+    reg.routes.set(`/graph/${X(23)}`, { body: Buffer.concat([Buffer.from('{"@graph": ["'), Buffer.from([0xc3, 0x28]), Buffer.from('"]}')]) });
+    reg.routes.set(`/graph/${X(24)}`, { body: graph, headers: { 'content-encoding': 'br' } });
+    const job = await importAndWait([X(20), X(21), X(22), X(23), X(24)]);
+    expect(job.state, JSON.stringify(job, null, 2)).toBe('FAILED');
+    expect(job.error!.code).toBe('SOME_FRAMEWORKS_FAILED');
+    const byCtid = new Map(resultOf(job).frameworks.map((f) => [f.ctid, f]));
+    expect(byCtid.get(X(20))!.error).toMatchObject({ code: 'REGISTRY_BAD_ENCODING', message: expect.stringContaining('gzip') });
+    expect(byCtid.get(X(21))!.error).toMatchObject({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('gzip') });
+    expect(byCtid.get(X(22))!.error).toMatchObject({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('binary') });
+    expect(byCtid.get(X(23))!.error).toMatchObject({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('UTF-8') });
+    expect(byCtid.get(X(24))!.error).toMatchObject({ code: 'REGISTRY_BAD_ENCODING', message: expect.stringContaining('br') });
+    for (const f of resultOf(job).frameworks) expect(f.error!.message).not.toMatch(/[\u0000-\u0008\u000e-\u001f\ufffd]/);
   });
 
   it('leaves nothing half-written when storing a framework fails', async () => {

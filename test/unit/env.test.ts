@@ -43,7 +43,7 @@ describe('loadEnv', () => {
 
   it('requires a JWT secret in production, turns introspection off there, and wants admin id and secret together', () => {
     expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/SLUICE_JWT_SECRET: required/);
-    const prod = loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: 'x'.repeat(40) });
+    const prod = loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: 'pQ7vX2mK9sLw4ZtR8yBn3HcJ6dFg1VaE5uNk0Ti' });
     expect(prod.SLUICE_INTROSPECTION).toBe(false);
     expect(prod.SLUICE_PLAYGROUND).toBe(false);
     expect(loadEnv({}).SLUICE_PLAYGROUND).toBe(true);
@@ -54,6 +54,59 @@ describe('loadEnv', () => {
     expect(loadEnv({ SLUICE_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });
     expect(loadEnv({ SLUICE_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
     expect(loadEnv({ PORT: '' }).PORT).toBe(4000);
+  });
+});
+
+describe('loadEnv: secrets in production', () => {
+  const weak: Array<[string, RegExp]> = [
+    [' '.repeat(32), /only whitespace/],
+    ['\t \n'.repeat(12), /only whitespace/],
+    ['x'.repeat(40), /1 distinct character/],
+    ['abab'.repeat(10), /2 distinct characters/],
+    ['abcdefgh'.repeat(4), /repeats a 8-character pattern/],
+    ['password-password-password-password', /repeats a 9-character pattern/],
+    ['abcdefghijklmnopqrstuvwxyz0123456789', /simple sequence/],
+    ['aaaaaaaabbbbbbbbccccccccddddddddeeeefghh', /simple sequence|entropy/],
+  ];
+  for (const [secret, why] of weak) {
+    it(`refuses SLUICE_JWT_SECRET ${JSON.stringify(secret)}`, () => {
+      let error: unknown;
+      try {
+        loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: secret });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(EnvError);
+      const problems = (error as EnvError).problems;
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^SLUICE_JWT_SECRET: /);
+      expect(problems[0]).toMatch(why);
+    });
+  }
+
+  it('refuses a weak SLUICE_UPLOAD_URL_SECRET too, and lists both problems at once', () => {
+    let error: unknown;
+    try {
+      loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: ' '.repeat(32), SLUICE_UPLOAD_URL_SECRET: '1'.repeat(32) });
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as EnvError).problems.join('\n');
+    expect(problems).toMatch(/SLUICE_JWT_SECRET: is only whitespace/);
+    expect(problems).toMatch(/SLUICE_UPLOAD_URL_SECRET: uses only 1 distinct character/);
+  });
+
+  it('accepts random secrets (hex and base64, as openssl rand makes them)', async () => {
+    const { randomBytes } = await import('node:crypto');
+    for (let i = 0; i < 2000; i++) {
+      const hex = randomBytes(16).toString('hex');
+      const b64 = randomBytes(48).toString('base64');
+      expect(() => loadEnv({ NODE_ENV: 'production', SLUICE_JWT_SECRET: hex, SLUICE_UPLOAD_URL_SECRET: b64 }), hex).not.toThrow();
+    }
+  });
+
+  it('leaves development alone (a generated secret is used when none is set)', () => {
+    expect(() => loadEnv({ SLUICE_JWT_SECRET: 'x'.repeat(40) })).not.toThrow();
   });
 });
 

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isPrivateAddress, RegistryClient, RegistryError, type RegistryClientOptions } from '../../src/modules/skills/registry-client';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/registry';
@@ -35,6 +36,35 @@ describe('RegistryClient against a real HTTP server', () => {
     expect(await codeOf(client().getJson('/missing'))).toBe('REGISTRY_NOT_FOUND');
     expect(await codeOf(client().getJson('/e500'))).toBe('REGISTRY_HTTP_ERROR');
     expect(await codeOf(client().getJson('/bad'))).toBe('REGISTRY_BAD_JSON');
+  });
+
+  it('refuses compressed, binary and invalid UTF-8 bodies with a coded, printable message', async () => {
+    const json = JSON.stringify({ '@graph': [] });
+    reg.routes.set('/gz-declared', { body: gzipSync(json), headers: { 'content-encoding': 'gzip' } });
+    reg.routes.set('/gz-undeclared', { body: gzipSync(json) });
+    reg.routes.set('/zstd', { body: Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0]) });
+    reg.routes.set('/nul', { body: Buffer.concat([Buffer.from('{"a": "'), Buffer.from([0]), Buffer.from('"}')]) });
+    reg.routes.set('/latin1', { body: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0x93, 0x22, 0x7d]) });
+    reg.routes.set('/overlong', { body: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x7d]) });
+    reg.routes.set('/identity', { body: json, headers: { 'content-encoding': 'identity' } });
+    const failure = async (path: string) => {
+      try {
+        await client().getJson(path);
+      } catch (err) {
+        if (err instanceof RegistryError) return { code: err.code, message: err.message };
+        throw err;
+      }
+      throw new Error(`expected ${path} to fail`);
+    };
+    expect(await failure('/gz-declared')).toEqual({ code: 'REGISTRY_BAD_ENCODING', message: expect.stringContaining('"gzip"') });
+    expect(await failure('/gz-undeclared')).toEqual({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('gzip-compressed') });
+    expect(await failure('/zstd')).toEqual({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('zstd') });
+    expect(await failure('/nul')).toEqual({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('control byte 0x00') });
+    expect(await failure('/latin1')).toEqual({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('UTF-8') });
+    expect(await failure('/overlong')).toEqual({ code: 'REGISTRY_BAD_JSON', message: expect.stringContaining('UTF-8') });
+    expect(await client().getJson('/identity')).toEqual({ '@graph': [] });
+    // Sluice says it wants no compression.
+    expect(reg.headers.at(-1)?.['accept-encoding']).toBe('identity');
   });
 
   it('times out slow headers and slow bodies', async () => {

@@ -7,13 +7,16 @@ import { ApiClient, CreatedClient, IssuedTokenType, ViewerType } from './clients
 
 @Resolver()
 export class ClientsResolver {
-  @Mutation(() => IssuedTokenType, { description: 'Exchanges client credentials for a bearer token. Needs no token.' })
+  @Mutation(() => IssuedTokenType, {
+    description:
+      'Exchanges client credentials for a bearer token. Needs no token. Failed calls are limited per client id and per address (RATE_LIMITED with extensions.retryAfterSeconds).',
+  })
   async issueToken(
     @Arg('clientId', () => String, { description: 'The client id.' }) clientId: string,
     @Arg('clientSecret', () => String, { description: 'The client secret.' }) clientSecret: string,
     @Ctx() ctx: Context,
   ): Promise<IssuedTokenType> {
-    const issued = await ctx.services.clients.issueToken(clientId, clientSecret);
+    const issued = await ctx.services.clients.issueToken(clientId, clientSecret, ctx.remoteAddress);
     return { ...issued, tokenType: 'Bearer' };
   }
 

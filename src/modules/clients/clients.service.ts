@@ -1,4 +1,5 @@
-import { BadInputError, ConflictError, NotFoundError, UnauthenticatedError } from '../../shared/errors';
+import { BadInputError, ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../shared/errors';
+import { addressKey, FailureLimiter, Semaphore } from '../../shared/rate-limit';
 import { signToken, verifyToken, type TokenConfig, type Viewer } from '../../shared/auth';
 import { generateSecret, hashSecret, verifySecret } from '../../shared/secrets';
 import { isRole, type Role } from '../../shared/roles';
@@ -14,24 +15,70 @@ export interface IssuedToken {
   roles: Role[];
 }
 
+export interface AuthLimits {
+  /** Failed issueToken calls per client id and per remote address in any 60 s. */
+  maxFailuresPerMinute: number;
+  /** scrypt verifications running at once in this process. */
+  maxConcurrentVerifications: number;
+  /** issueToken calls waiting for a verification slot; more are refused at once. */
+  maxQueuedVerifications: number;
+}
+
+const DEFAULT_AUTH_LIMITS: AuthLimits = { maxFailuresPerMinute: 10, maxConcurrentVerifications: 2, maxQueuedVerifications: 32 };
+
 /** Client registry and token exchange: the rules; SQL lives in ClientsStore. */
 export class ClientsService {
+  private readonly failures: FailureLimiter;
+  private readonly verifications: Semaphore;
+
   constructor(
     private readonly store: ClientsStore,
     private readonly tokens: TokenConfig,
     private readonly log: Logger,
-  ) {}
+    limits: AuthLimits = DEFAULT_AUTH_LIMITS,
+  ) {
+    this.failures = new FailureLimiter({ maxFailures: limits.maxFailuresPerMinute, windowMs: 60_000 });
+    this.verifications = new Semaphore(limits.maxConcurrentVerifications, limits.maxQueuedVerifications);
+  }
 
-  async issueToken(clientId: string, clientSecret: string): Promise<IssuedToken> {
-    const client = CLIENT_ID_PATTERN.test(clientId) ? await this.store.findByClientId(clientId) : undefined;
-    // Always run scrypt, even for unknown ids, so response time does not reveal which ids exist.
-    const ok = await verifySecret(clientSecret, client?.secretHash);
-    if (!client || !ok || client.revokedAt) {
-      throw new UnauthenticatedError('Invalid client credentials');
+  /**
+   * Why the limits: each try costs about 0.1 s of scrypt CPU, so unbounded parallel guesses are a
+   * denial of service long before they are a guessing threat. A try counts against its client id
+   * and its address from the moment it starts (parallel guesses are counted before any finishes)
+   * and stops counting if it succeeds; over the limit, tries are refused before any scrypt runs.
+   */
+  async issueToken(clientId: string, clientSecret: string, remoteAddress?: string): Promise<IssuedToken> {
+    // Ids no client can have share one key, so junk ids cannot grow the limiter's memory.
+    const keys = [`client:${CLIENT_ID_PATTERN.test(clientId) ? clientId : '(invalid)'}`];
+    if (remoteAddress) keys.push(`address:${addressKey(remoteAddress)}`);
+    const attempt = this.failures.begin(keys);
+    if ('retryAfterSeconds' in attempt) {
+      this.log.warn({ clientId: keys[0], address: remoteAddress, retryAfterSeconds: attempt.retryAfterSeconds }, 'issueToken rate limited');
+      throw new RateLimitedError(
+        `Too many failed token requests for this client id or from this address; retry in ${attempt.retryAfterSeconds} s`,
+        attempt.retryAfterSeconds,
+      );
     }
-    const roles = client.roles.filter(isRole);
-    const { token, expiresAt } = signToken(this.tokens, client.clientId, roles);
-    return { accessToken: token, expiresAt, roles };
+    let failed = false;
+    try {
+      const client = CLIENT_ID_PATTERN.test(clientId) ? await this.store.findByClientId(clientId) : undefined;
+      // Always run scrypt, even for unknown ids, so response time does not reveal which ids exist.
+      const verified = await this.verifications.run(() => verifySecret(clientSecret, client?.secretHash));
+      if (!verified) {
+        throw new RateLimitedError('Too many token requests are being verified right now; retry in 1 s', 1);
+      }
+      if (!client || !verified.value || client.revokedAt) {
+        failed = true;
+        throw new UnauthenticatedError('Invalid client credentials');
+      }
+      const roles = client.roles.filter(isRole);
+      const { token, expiresAt } = signToken(this.tokens, client.clientId, roles);
+      return { accessToken: token, expiresAt, roles };
+    } finally {
+      // Only wrong credentials count; a full queue or a database fault is not the caller's guess.
+      if (failed) attempt.failed();
+      else attempt.succeeded();
+    }
   }
 
   /** Verifies a bearer token and that its client still exists and is not revoked. */

@@ -4,8 +4,10 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Viewer } from '../../shared/auth';
 import { isUuid } from '../../shared/cursor';
-import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, SluiceError } from '../../shared/errors';
+import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError } from '../../shared/errors';
+import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import type { Logger } from '../../shared/logger';
+import { sweepsIncompleteUploads } from '../../storage/s3';
 import { isPresigning, isValidKey, StorageError, type ObjectStorage } from '../../storage/storage';
 import { isTerminal } from '../jobs/job-state';
 import type { Job } from '../jobs/jobs.store';
@@ -80,6 +82,10 @@ export interface SignedUploadsConfig {
   syncMaxWaitMs: number;
   /** Base URL of Sluice's own upload URLs (SLUICE_PUBLIC_URL); else set by `useListenUrl`. */
   publicUrl?: string;
+  /** Incomplete S3 multipart uploads older than this are aborted by the orphan sweep, in seconds. Default 1 day. */
+  incompleteUploadMaxAgeSeconds?: number;
+  /** PUTs with a tampered upload URL token allowed per address and per file id in any 60 s. Default 10. */
+  maxTokenFailuresPerMinute?: number;
 }
 
 const FILE_NAME_MAX = 255;
@@ -106,6 +112,7 @@ function uploadError(code: ErrorCode, reason: UploadErrorReason, message: string
  */
 export class SignedUploadsService {
   private readonly signer: UploadUrlSigner;
+  private readonly tokenFailures: FailureLimiter;
   private baseUrl: string | undefined;
 
   constructor(
@@ -120,6 +127,7 @@ export class SignedUploadsService {
     secret: string,
   ) {
     this.signer = new UploadUrlSigner(secret);
+    this.tokenFailures = new FailureLimiter({ maxFailures: config.maxTokenFailuresPerMinute ?? 10, windowMs: 60_000 });
     this.baseUrl = config.publicUrl?.replace(/\/+$/, '');
   }
 
@@ -224,10 +232,18 @@ export class SignedUploadsService {
    * the way (nothing is stored when they do not match). A PUT that fails its checks frees the URL
    * again until it expires; a PUT that succeeded spends it.
    */
-  async receiveUpload(fileId: string, token: string | undefined, body: Readable, contentLength: number | undefined): Promise<FileRecord> {
+  async receiveUpload(fileId: string, token: string | undefined, body: Readable, contentLength: number | undefined, remoteAddress?: string): Promise<FileRecord> {
     if (!isUuid(fileId)) throw new NotFoundError('File', fileId);
+    // Tampered tokens count per file id and per address: a guesser is refused before any check.
+    const limitKeys = [`file:${fileId.toLowerCase()}`, ...(remoteAddress ? [`address:${addressKey(remoteAddress)}`] : [])];
+    const limited = this.tokenFailures.check(limitKeys);
+    if (limited) {
+      this.log.warn({ fileId, address: remoteAddress, retryAfterSeconds: limited.retryAfterSeconds }, 'upload URL token rate limited');
+      throw new RateLimitedError(`Too many invalid upload URL tokens for this file or from this address; retry in ${limited.retryAfterSeconds} s`, limited.retryAfterSeconds);
+    }
     const check = this.signer.verify(fileId, token);
     if (!check.ok && check.reason === 'INVALID') {
+      this.tokenFailures.fail(limitKeys);
       throw uploadError(ErrorCode.FORBIDDEN, UploadErrorReason.UPLOAD_URL_INVALID, 'The upload URL is not valid: its token is missing, malformed or does not match (was the URL changed?)');
     }
     if (!check.ok) throw this.expired(check.expiresAt!);
@@ -476,6 +492,11 @@ export class SignedUploadsService {
     }
     if (batch.length) await flush();
     if (deleted) this.log.info({ count: deleted }, 'deleted orphaned upload objects');
+    if (sweepsIncompleteUploads(this.storage)) {
+      const olderThan = new Date(Date.now() - (this.config.incompleteUploadMaxAgeSeconds ?? 24 * 3600) * 1000);
+      const aborted = await this.storage.abortIncompleteUploads(olderThan);
+      if (aborted) this.log.info({ count: aborted, olderThan }, 'aborted incomplete multipart uploads');
+    }
     return deleted;
   }
 }

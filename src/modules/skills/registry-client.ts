@@ -20,8 +20,45 @@ export enum RegistryErrorCode {
   REGISTRY_ADDRESS_REFUSED = 'REGISTRY_ADDRESS_REFUSED',
   /** DNS or connection failure. */
   REGISTRY_UNREACHABLE = 'REGISTRY_UNREACHABLE',
-  /** The body is not JSON. */
+  /** The body is not JSON (also: compressed or binary data, invalid UTF-8). */
   REGISTRY_BAD_JSON = 'REGISTRY_BAD_JSON',
+  /** The response declares a Content-Encoding (gzip, br...) although Sluice asks for identity. */
+  REGISTRY_BAD_ENCODING = 'REGISTRY_BAD_ENCODING',
+}
+
+/** Leading bytes of compressed or archive formats a registry must not send as JSON. */
+const COMPRESSED_MAGIC: Array<[string, number[]]> = [
+  ['gzip', [0x1f, 0x8b]],
+  ['zlib/deflate', [0x78, 0x9c]],
+  ['zlib/deflate', [0x78, 0xda]],
+  ['zip', [0x50, 0x4b, 0x03, 0x04]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+];
+
+/** Text from the network made safe for a stored message: no control characters, bounded length. */
+function printable(text: string, max = 200): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/**
+ * Why `body` cannot be a JSON document before it is parsed, or undefined. Why check at all:
+ * JSON.parse's message quotes the input, so compressed or binary bytes would carry NUL and
+ * other control characters into job results (jsonb refuses `\u0000`), and invalid UTF-8 would be
+ * replaced silently with U+FFFD.
+ */
+function notJsonReason(body: Buffer): string | undefined {
+  for (const [name, magic] of COMPRESSED_MAGIC) {
+    if (body.length >= magic.length && magic.every((b, i) => body[i] === b)) {
+      return `is ${name}-compressed data, not JSON (sent without a Content-Encoding header)`;
+    }
+  }
+  // JSON text has no control bytes other than tab, LF and CR (inside strings they are escaped).
+  const control = body.findIndex((b) => b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
+  if (control >= 0) return `is binary data, not JSON (control byte 0x${body[control]!.toString(16).padStart(2, '0')} at byte ${control})`;
+  return undefined;
 }
 
 export class RegistryError extends CodedError<RegistryErrorCode> {}
@@ -110,6 +147,9 @@ function checkedLookup(allowPrivate: boolean): LookupFunction {
   };
 }
 
+/** Strict: invalid UTF-8 is refused, never replaced with U+FFFD; a BOM is dropped. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** A response with the signals that decide how its errors are reported. */
 type Response = IncomingMessage & { timeoutSignal: AbortSignal; outer: AbortSignal | undefined };
 
@@ -176,7 +216,7 @@ export class RegistryClient {
         url,
         {
           method: 'GET',
-          headers: { accept: 'application/ld+json, application/json;q=0.9', 'user-agent': 'sluice-skills-import' },
+          headers: { accept: 'application/ld+json, application/json;q=0.9', 'accept-encoding': 'identity', 'user-agent': 'sluice-skills-import' },
           lookup: checkedLookup(this.options.allowPrivateAddresses),
           signal,
           agent: false,
@@ -206,6 +246,14 @@ export class RegistryClient {
       res.resume();
       throw new RegistryError(RegistryErrorCode.REGISTRY_HTTP_ERROR, `${url.pathname} answered HTTP ${status}`);
     }
+    const encoding = (res.headers['content-encoding'] ?? '').trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      res.destroy();
+      throw new RegistryError(
+        RegistryErrorCode.REGISTRY_BAD_ENCODING,
+        `${url.pathname} answered with Content-Encoding ${JSON.stringify(printable(encoding, 40))}; Sluice asks for uncompressed JSON (Accept-Encoding: identity)`,
+      );
+    }
     const max = this.options.maxBytes;
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > max) {
@@ -226,10 +274,19 @@ export class RegistryClient {
     } catch (err) {
       throw err instanceof RegistryError ? err : this.mapError(err, url, res.timeoutSignal, res.outer);
     }
+    const body = Buffer.concat(chunks, size);
+    const notJson = notJsonReason(body);
+    if (notJson) throw new RegistryError(RegistryErrorCode.REGISTRY_BAD_JSON, `${url.pathname} ${notJson}`);
+    let text: string;
     try {
-      return JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown;
+      text = utf8.decode(body);
+    } catch {
+      throw new RegistryError(RegistryErrorCode.REGISTRY_BAD_JSON, `${url.pathname} is not valid UTF-8, so it is not JSON`);
+    }
+    try {
+      return JSON.parse(text) as unknown;
     } catch (err) {
-      throw new RegistryError(RegistryErrorCode.REGISTRY_BAD_JSON, `${url.pathname} is not valid JSON (${(err as Error).message})`);
+      throw new RegistryError(RegistryErrorCode.REGISTRY_BAD_JSON, `${url.pathname} is not valid JSON (${printable((err as Error).message)})`);
     }
   }
 }
