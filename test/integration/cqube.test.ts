@@ -10,6 +10,7 @@ import {
   RegisterSpecDocument,
   RetryJobDocument,
   SpecDocument,
+  SpecsDocument,
   UploadFileDocument,
   UploadNationalProgramDocument,
   ValidateFileDocument,
@@ -99,6 +100,36 @@ describe('specs', () => {
     const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ code: string }>;
     expect(problems.map((p) => p.code)).toEqual(expect.arrayContaining(['UNKNOWN_TYPE', 'REQUIRED_NOT_IN_PROPERTIES']));
     expect(res.body.errors![0]!.message).toMatch(/missing/);
+  });
+
+  it('stores columns named after SQL key words (user, select, order, from, table, current_user) and loads rows into them', async () => {
+    const words = ['user', 'select', 'order', 'from', 'table', 'current_user'];
+    const properties = Object.fromEntries(words.map((w) => [w, { type: w === 'order' ? 'integer' : 'string', unique: w === 'user' }]));
+    const reg = await t.admin.raw(RegisterSpecDocument, { kind: 'EVENT', spec: { program: 'select', input: { type: 'object', properties, required: ['user'] } } });
+    expect(codeOf(reg.body), JSON.stringify(reg.body)).toBeUndefined();
+    const csv = `${words.join(',')}\nu1,s1,1,f1,t1,c1\nu2,s2,2,f2,t2,c2\nu1,s3,3,f3,t3,c3\n`;
+    const up = await upload(ingestor, csv, { spec: 'select', program: 'select' });
+    const { file } = await finished(ingestor, up.job.id, up.file.id);
+    expect(file).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', rows: { total: 3, valid: 2, invalid: 1 } });
+    const rows = await t.database.sql`select "user", "select", "order", "from", "table", "current_user" from ds_select_v1 where _file_id = ${file.id} order by _line`;
+    expect(rows).toEqual([
+      { user: 'u1', select: 's1', order: '1', from: 'f1', table: 't1', current_user: 'c1' },
+      { user: 'u2', select: 's2', order: '2', from: 'f2', table: 't2', current_user: 'c2' },
+    ]);
+    const { file: again } = await ingestor.request(FileRowErrorsDocument, { id: file.id, first: 10 });
+    expect(again.rowErrors.nodes).toMatchObject([{ line: 4, code: 'DUPLICATE_KEY' }]);
+  });
+
+  it('refuses columns named like PostgreSQL system columns, each with its own problem', async () => {
+    const system = ['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'TableOID'];
+    const properties = Object.fromEntries([...system, 'fine'].map((w) => [w, { type: 'string' }]));
+    const res = await t.admin.raw(RegisterSpecDocument, { kind: 'EVENT', spec: { program: 'sysnames', input: { type: 'object', properties } } });
+    expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
+    const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ path: string; code: string; message: string }>;
+    expect(problems.map((p) => [p.path, p.code])).toEqual(system.map((w) => [`/input/properties/${w}`, 'SYSTEM_COLUMN']));
+    expect(problems[5]!.message).toMatch(/"TableOID" normalises to "tableoid", a PostgreSQL system column/);
+    const { specs } = await t.admin.request(SpecsDocument, { name: 'sysnames' });
+    expect(specs).toHaveLength(0);
   });
 
   it('only ADMIN registers specs', async () => {

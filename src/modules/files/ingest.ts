@@ -6,7 +6,7 @@ import type { ObjectStorage, StorageWriter } from '../../storage/storage';
 import { JobErrorCode, JobFailure } from '../jobs/job-errors';
 import type { JobContext } from '../jobs/job-runner';
 import type { CompiledSpec } from '../specs/spec.model';
-import { assertIdentifier } from '../specs/specs.store';
+import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { keyWithFileId } from './storage-keys';
 import { isUuid } from '../../shared/cursor';
@@ -152,7 +152,7 @@ export async function ingestCsv(
  */
 async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<{ table: string; attach: () => Promise<void> }> {
   if (!isUuid(fileId)) throw new Error(`file id ${JSON.stringify(fileId)} is not a UUID`);
-  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${table})`;
+  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
   if (kind?.relkind !== 'p') {
     await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
     return { table, attach: async () => undefined };
@@ -164,20 +164,21 @@ async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileI
   const [existing] = await tx<{ parent: string | null }[]>`
     select p.relname as parent from pg_class c
     left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
-    where c.oid = to_regclass(${partition})`;
+    where c.oid = to_regclass(${quoteIdentifier(partition)})`;
   if (existing?.parent === table) {
-    await tx.unsafe(`truncate ${partition}`);
+    await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
     return { table: partition, attach: async () => undefined };
   }
   // Left in another spec version's table (the spec changed between attempts): moved out of it.
-  if (existing) await tx.unsafe(`drop table ${partition}`);
-  await tx.unsafe(`create table ${partition} (like ${table} including defaults, constraint ${partition}_file check (_file_id = '${fileId}'))`);
+  const p = quoteIdentifier(partition);
+  if (existing) await tx.unsafe(`drop table ${p}`);
+  await tx.unsafe(`create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}'))`);
   return {
     table: partition,
     attach: async () => {
       await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-      await tx.unsafe(`alter table ${partition} add constraint ${partition}_line unique (_line)`);
-      await tx.unsafe(`alter table ${table} attach partition ${partition} for values in ('${fileId}')`);
+      await tx.unsafe(`alter table ${p} add constraint ${quoteIdentifier(`${partition}_line`)} unique (_line)`);
+      await tx.unsafe(`alter table ${quoteIdentifier(table)} attach partition ${p} for values in ('${fileId}')`);
     },
   };
 }
