@@ -493,9 +493,12 @@ async function openGuarded(
 ): Promise<GuardedStream> {
   const guard = new EntryGuard(name, entry, max, budget);
   let failure: ZipError | undefined;
-  // Also keeps an error the caller never listens for from crashing the process.
+  // Also keeps an error the caller never listens for from crashing the process. Only ZipErrors
+  // count: the guard's own and the read and inflate failures (openEntry wraps them). Anything else
+  // is the caller destroying the stream, such as the AbortError of a `for await` left early (a
+  // CSV that fails on its header), which says nothing about the archive.
   guard.on('error', (err: unknown) => {
-    failure ??= asZipError(err, name);
+    if (err instanceof ZipError) failure ??= err;
   });
   await openEntry(zip, entry, name, guard);
   return { stream: guard, failure: () => failure, bytesRead: () => guard.bytesRead };

@@ -222,6 +222,17 @@ describe('readZipSafely: valid archives', () => {
     expect(outcome.result?.entries.map((e) => e.name)).toEqual(['a.csv', 'b.csv']);
   });
 
+  it('lets the caller leave a for-await loop early (an AbortError on the stream) and still reads the next', async () => {
+    const file = await save(await buildZip([{ name: 'a.csv', data: csvA.repeat(50_000) }, { name: 'b.csv', data: csvB }]));
+    const outcome = await read(file, {}, async (e) => {
+      for await (const chunk of e.stream) return chunk as Buffer;
+      return Buffer.alloc(0);
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.seen.map((e) => e.name)).toEqual(['a.csv', 'b.csv']);
+    expect(outcome.seen[1]!.bytes.toString()).toBe(csvB.slice(0, outcome.seen[1]!.bytes.length));
+  });
+
   it('exports documented defaults', () => {
     expect(defaultZipLimits).toEqual({
       maxEntries: 1000,
