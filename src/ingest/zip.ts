@@ -124,23 +124,12 @@ export async function readZipSafely(
   const { zip, closed } = await openZip(file);
   try {
     const { csv, skipped } = await inspect(zip, max);
-    await verifyAll(zip, csv, max, signal);
-    const budget: InflateBudget = { totalBytes: 0 };
-    const entries: ZipReadResult['entries'] = [];
-    for (const { entry, name } of csv) {
-      const guarded = await openGuarded(zip, entry, name, max, budget);
-      try {
-        await onEntry({ name, size: entry.uncompressedSize, stream: guarded.stream });
-      } catch (err) {
-        throw guarded.failure() ?? err;
-      } finally {
-        // The caller may stop early; release the file handle and the inflater either way.
-        guarded.stream.destroy();
-      }
-      const failure = guarded.failure();
-      if (failure) throw failure;
-      entries.push({ name, size: guarded.bytesRead() });
-    }
+    // The last step of the first pass: every CSV entry inflated whole, its bytes thrown away.
+    await eachGuarded(zip, csv, max, async (_entry, _name, stream) => {
+      signal?.throwIfAborted();
+      for await (const _ of stream) signal?.throwIfAborted();
+    });
+    const entries = await eachGuarded(zip, csv, max, (entry, name, stream) => onEntry({ name, size: entry.uncompressedSize, stream }));
     return { entries, skipped };
   } finally {
     zip.close();
@@ -361,25 +350,34 @@ function foldName(name: string): string {
 }
 
 /**
- * The last step of the first pass: every CSV entry inflated whole, with the limits on the actual
- * bytes and the CRC-32 checked (EntryGuard), its bytes thrown away. A budget of its own: the
- * second pass counts again from zero.
+ * Hands each CSV entry's guarded stream (limits on the actual bytes, CRC-32 at its end: see
+ * EntryGuard) to `use`, one after the other, and returns the bytes read from each. Each call gets
+ * a budget of its own: the second pass counts again from zero. If a limit is crossed while
+ * streaming, that ZipError is thrown even when `use` swallowed the stream error or wrapped it.
  */
-async function verifyAll(zip: ZipFile, csv: CsvEntry[], max: ZipLimits, signal: AbortSignal | undefined): Promise<void> {
+async function eachGuarded(
+  zip: ZipFile,
+  csv: CsvEntry[],
+  max: ZipLimits,
+  use: (entry: Entry, name: string, stream: Readable) => Promise<void>,
+): Promise<ZipReadResult['entries']> {
   const budget: InflateBudget = { totalBytes: 0 };
+  const entries: ZipReadResult['entries'] = [];
   for (const { entry, name } of csv) {
-    signal?.throwIfAborted();
     const guarded = await openGuarded(zip, entry, name, max, budget);
     try {
-      for await (const _ of guarded.stream) signal?.throwIfAborted();
+      await use(entry, name, guarded.stream);
     } catch (err) {
       throw guarded.failure() ?? err;
     } finally {
+      // The caller may stop early; release the file handle and the inflater either way.
       guarded.stream.destroy();
     }
     const failure = guarded.failure();
     if (failure) throw failure;
+    entries.push({ name, size: guarded.bytesRead() });
   }
+  return entries;
 }
 
 /** The first `sniffBytes` inflated bytes of an entry (fewer if it is shorter). */

@@ -293,21 +293,27 @@ describe('state program uploads', () => {
   });
 });
 
+/** Follows a job to its end, cancelling it at the first progress event that counts rows. */
+async function cancelAtFirstRows(jobId: string) {
+  let cancelled = false;
+  const events = await collectJobEvents(ingestor, jobId, {
+    afterSeq: 0,
+    onEvent: (e) => {
+      if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
+        cancelled = true;
+        void ingestor.request(CancelJobDocument, { id: jobId });
+      }
+    },
+  });
+  return { cancelled, events };
+}
+
 describe('cancelling an ingestion', () => {
   it('stops mid-file and leaves no row of it in the table', async () => {
     const lines = ['date,school_id,grade,present,note'];
     for (let i = 1; i <= 600_000; i++) lines.push(`01/03/23,c${i},${(i % 12) + 1},${i % 40},x`);
     const up = await upload(ingestor, lines.join('\n'), { spec: 'attendance' });
-    let cancelled = false;
-    const events = await collectJobEvents(ingestor, up.job.id, {
-      afterSeq: 0,
-      onEvent: (e) => {
-        if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
-          cancelled = true;
-          void ingestor.request(CancelJobDocument, { id: up.job.id });
-        }
-      },
-    });
+    const { cancelled, events } = await cancelAtFirstRows(up.job.id);
     expect(cancelled).toBe(true);
     expect(events.at(-1)).toMatchObject({ state: 'CANCELLED', terminal: true });
     expect(await tableCount('ds_attendance_v1', up.file.id)).toBe(0);
@@ -578,16 +584,7 @@ describe('every child of a ZIP reaches a final state', () => {
     for (let i = 1; i <= 600_000; i++) lines.push(`01/03/23,zc${i},${(i % 12) + 1},${i % 40},x`);
     const body = await zip([{ name: 'attendance.csv', body: lines.join('\n') }]);
     const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body, filename: 'big.zip' } });
-    let cancelled = false;
-    const events = await collectJobEvents(ingestor, up.job.id, {
-      afterSeq: 0,
-      onEvent: (e) => {
-        if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
-          cancelled = true;
-          void ingestor.request(CancelJobDocument, { id: up.job.id });
-        }
-      },
-    });
+    const { cancelled, events } = await cancelAtFirstRows(up.job.id);
     expect(cancelled).toBe(true);
     expect(events.at(-1)).toMatchObject({ state: 'CANCELLED', terminal: true });
     const { file } = await ingestor.request(FileDocument, { id: up.file.id });

@@ -15,7 +15,7 @@ import { normaliseIdentifier } from '../specs/spec.identifier';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
-import { clearFileRows, corruptOutcome, ingestCsv, type IngestOutcome } from './ingest';
+import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome } from './ingest';
 import { storageKeys } from './storage-keys';
 
 export interface IngestDeps {
@@ -290,8 +290,7 @@ async function refuseCorruptZip(ctx: JobContext<unknown>, deps: IngestDeps, zip:
     if (spec) await ctx.fenced((tx) => clearFileRows(tx, spec.tableName, child.id));
   }
   await deps.files.deleteChildren(zip.id);
-  const what = err.code === 'SIZE_MISMATCH' ? 'size' : 'SHA-256';
-  const message = `The stored upload of file ${zip.id} does not match what was recorded at upload (its ${what} differs); it was not read. Upload the file again.`;
+  const message = corruptionMessage(zip.id, err, 'it was not read');
   await failFile(deps, zip.id, { code: JobErrorCode.STORAGE_CORRUPT, message });
   return { state: JobState.FAILED, error: { code: JobErrorCode.STORAGE_CORRUPT, message } };
 }

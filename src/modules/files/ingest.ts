@@ -180,16 +180,18 @@ export async function corruptOutcome(
   await deps.files.deleteRowErrors(target.file.id);
   await ctx.fenced((tx) => clearFileRows(tx, assertIdentifier(target.table), target.file.id));
   ctx.log.warn({ fileId: target.file.id, key: err.key, reason: err.code, err: err.message }, 'stored upload does not match its record');
-  const what = err.code === 'SIZE_MISMATCH' ? 'size' : 'SHA-256';
   return {
     result: null,
-    failure: {
-      code: JobErrorCode.STORAGE_CORRUPT,
-      message: `The stored upload of file ${target.file.id} does not match what was recorded at upload (its ${what} differs); no row was kept. Upload the file again.`,
-    },
+    failure: { code: JobErrorCode.STORAGE_CORRUPT, message: corruptionMessage(target.file.id, err, 'no row was kept') },
     validOutputKey: null,
     errorOutputKey: null,
   };
+}
+
+/** The STORAGE_CORRUPT message: which check failed, and `consequence` (what was done about it). */
+export function corruptionMessage(fileId: string, err: StorageError, consequence: string): string {
+  const what = err.code === 'SIZE_MISMATCH' ? 'size' : 'SHA-256';
+  return `The stored upload of file ${fileId} does not match what was recorded at upload (its ${what} differs); ${consequence}. Upload the file again.`;
 }
 
 /** Removes the rows a committed attempt left for `fileId` in `table` (its partition, emptied). */
