@@ -7,7 +7,13 @@ import { GiB, KiB, MiB } from '../env';
 export type ZipErrorCode =
   /** Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up. */
   | 'ZIP_INVALID'
-  /** An entry name that could escape a folder: absolute, drive letter, `..`, `.`, empty segment, backslash, control character, or a duplicate. */
+  /** An entry's inflated bytes do not have the CRC-32 its central directory header records. */
+  | 'ZIP_CORRUPT'
+  /**
+   * An entry name that could escape a folder or be confused with another: absolute, drive letter,
+   * `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs
+   * from another only by letter case (one file on case-insensitive file systems).
+   */
   | 'ZIP_UNSAFE_PATH'
   /** An entry whose Unix mode marks it as a symbolic link. */
   | 'ZIP_SYMLINK'
@@ -58,6 +64,12 @@ export const defaultZipLimits: Readonly<ZipLimits> = Object.freeze({
   ratioExemptBytes: 1 * MiB,
 });
 
+/** How one archive is read: the limits, and a signal that stops the reading. */
+export interface ZipReadOptions extends Partial<ZipLimits> {
+  /** Aborting stops the verification pass at its next chunk (rejecting with the signal's reason). */
+  signal?: AbortSignal;
+}
+
 /** A CSV entry handed to the caller. */
 export interface ZipCsvEntry {
   /** Path inside the archive, `/`-separated, already checked by the path rules. */
@@ -85,44 +97,39 @@ export interface ZipReadResult {
 }
 
 /**
- * Reads the CSV files of a ZIP archive on disk, one at a time, refusing anything unsafe.
+ * Reads the CSV files of a ZIP archive on disk, one at a time, refusing anything unsafe or corrupt.
  *
- * Two passes. The first applies every rule that needs no full decompression to ALL entries: from
- * the central directory, names, symlinks, encryption, entry count, nested archives by name,
- * declared sizes and ratios; then, for each CSV entry, the archive signatures in its first
- * inflated bytes. So a bad archive fails before `onEntry` sees a single byte. The second pass
- * inflates each CSV entry and hands it to `onEntry`, which must consume or destroy the stream
- * before its promise settles; the size limits are enforced again on the actual inflated bytes,
- * because headers can lie. Entries are read one after the other, never in parallel.
+ * Two passes. The first checks the whole archive, cheapest rules first, and hands out nothing:
+ * from the central directory, for ALL entries, names, symlinks, encryption, entry count, nested
+ * archives by name, declared sizes and ratios; then, for each CSV entry, the archive signatures in
+ * its first inflated bytes; then each CSV entry is inflated whole, its actual size held to the
+ * limits and its CRC-32 compared with the header's. yauzl checks no CRC (its README: "No CRC-32
+ * Checking") and raw deflate carries none, so this is the only integrity check an entry gets. So
+ * a bad archive fails before `onEntry` sees a single byte, and a corrupt entry never turns into
+ * rows. The price: every CSV entry is inflated twice. The second pass inflates each CSV entry and
+ * hands it to `onEntry`, which must consume or destroy the stream before its promise settles; the
+ * same checks run again on the bytes handed out. Entries are read one after the other, never in
+ * parallel.
  *
  * If a limit is crossed while streaming, the ZipError is thrown even when `onEntry` swallowed the
  * stream error or wrapped it in its own.
  */
 export async function readZipSafely(
   file: string,
-  limits: Partial<ZipLimits>,
+  options: ZipReadOptions,
   onEntry: (entry: ZipCsvEntry) => Promise<void>,
 ): Promise<ZipReadResult> {
+  const { signal, ...limits } = options;
   const max = resolveLimits(limits);
   const { zip, closed } = await openZip(file);
   try {
     const { csv, skipped } = await inspect(zip, max);
-    const budget: InflateBudget = { totalBytes: 0 };
-    const entries: ZipReadResult['entries'] = [];
-    for (const { entry, name } of csv) {
-      const guarded = await openGuarded(zip, entry, name, max, budget);
-      try {
-        await onEntry({ name, size: entry.uncompressedSize, stream: guarded.stream });
-      } catch (err) {
-        throw guarded.failure() ?? err;
-      } finally {
-        // The caller may stop early; release the file handle and the inflater either way.
-        guarded.stream.destroy();
-      }
-      const failure = guarded.failure();
-      if (failure) throw failure;
-      entries.push({ name, size: guarded.bytesRead() });
-    }
+    // The last step of the first pass: every CSV entry inflated whole, its bytes thrown away.
+    await eachGuarded(zip, csv, max, async (_entry, _name, stream) => {
+      signal?.throwIfAborted();
+      for await (const _ of stream) signal?.throwIfAborted();
+    });
+    const entries = await eachGuarded(zip, csv, max, (entry, name, stream) => onEntry({ name, size: entry.uncompressedSize, stream }));
     return { entries, skipped };
   } finally {
     zip.close();
@@ -275,17 +282,23 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
   }
   const csv: CsvEntry[] = [];
   const skipped: ZipReadResult['skipped'] = [];
-  const seen = new Set<string>();
+  // By case-folded name: `a.csv` and `A.CSV` are one file wherever the archive may be unpacked.
+  const seen = new Map<string, string>();
   let declaredTotalBytes = 0;
   try {
     for await (const entry of zip.eachEntry()) {
       const name = entryName(entry);
       checkEntryRules(entry, name);
       if (name.endsWith('/')) continue;
-      if (seen.has(name)) {
+      const folded = foldName(name);
+      const earlier = seen.get(folded);
+      if (earlier === name) {
         throw new ZipError('ZIP_UNSAFE_PATH', `Entry ${quote(name)} appears more than once in the archive`, name);
       }
-      seen.add(name);
+      if (earlier !== undefined) {
+        throw new ZipError('ZIP_UNSAFE_PATH', `Entry ${quote(name)} differs from entry ${quote(earlier)} only by letter case; names must differ in more than case`, name);
+      }
+      seen.set(folded, name);
       if (isSystemFile(name)) {
         skipped.push({ name, reason: 'SYSTEM_FILE' });
         continue;
@@ -329,6 +342,42 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
     }
   }
   return { csv, skipped };
+}
+
+/** Case-folded name: `A.CSV` = `a.csv` (upper then lower also folds `ß` = `SS`), composed = decomposed accents. */
+function foldName(name: string): string {
+  return name.normalize('NFC').toUpperCase().toLowerCase();
+}
+
+/**
+ * Hands each CSV entry's guarded stream (limits on the actual bytes, CRC-32 at its end: see
+ * EntryGuard) to `use`, one after the other, and returns the bytes read from each. Each call gets
+ * a budget of its own: the second pass counts again from zero. If a limit is crossed while
+ * streaming, that ZipError is thrown even when `use` swallowed the stream error or wrapped it.
+ */
+async function eachGuarded(
+  zip: ZipFile,
+  csv: CsvEntry[],
+  max: ZipLimits,
+  use: (entry: Entry, name: string, stream: Readable) => Promise<void>,
+): Promise<ZipReadResult['entries']> {
+  const budget: InflateBudget = { totalBytes: 0 };
+  const entries: ZipReadResult['entries'] = [];
+  for (const { entry, name } of csv) {
+    const guarded = await openGuarded(zip, entry, name, max, budget);
+    try {
+      await use(entry, name, guarded.stream);
+    } catch (err) {
+      throw guarded.failure() ?? err;
+    } finally {
+      // The caller may stop early; release the file handle and the inflater either way.
+      guarded.stream.destroy();
+    }
+    const failure = guarded.failure();
+    if (failure) throw failure;
+    entries.push({ name, size: guarded.bytesRead() });
+  }
+  return entries;
 }
 
 /** The first `sniffBytes` inflated bytes of an entry (fewer if it is shorter). */
@@ -375,7 +424,8 @@ function entryName(entry: Entry): string {
 
 function pathProblem(name: string): string | undefined {
   if (name === '') return 'empty name';
-  if (/[\u0000-\u001f\u007f]/.test(name)) return name.includes('\0') ? 'contains NUL' : 'contains a control character';
+  // C0, DEL and C1 controls: they rewrite terminals and logs, and no file system needs them.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return name.includes('\0') ? 'contains NUL' : 'contains a control character';
   if (name.includes('\\')) return 'contains a backslash';
   if (name.startsWith('/')) return 'absolute path';
   if (/^[A-Za-z]:/.test(name)) return 'drive letter';
@@ -441,9 +491,12 @@ async function openGuarded(
 ): Promise<GuardedStream> {
   const guard = new EntryGuard(name, entry, max, budget);
   let failure: ZipError | undefined;
-  // Also keeps an error the caller never listens for from crashing the process.
+  // Also keeps an error the caller never listens for from crashing the process. Only ZipErrors
+  // count: the guard's own and the read and inflate failures (openEntry wraps them). Anything else
+  // is the caller destroying the stream, such as the AbortError of a `for await` left early (a
+  // CSV that fails on its header), which says nothing about the archive.
   guard.on('error', (err: unknown) => {
-    failure ??= asZipError(err, name);
+    if (err instanceof ZipError) failure ??= err;
   });
   await openEntry(zip, entry, name, guard);
   return { stream: guard, failure: () => failure, bytesRead: () => guard.bytesRead };
@@ -485,9 +538,10 @@ const readChunkBytes = 64 * KiB;
  */
 const sniffBytes = 512;
 
-/** Counts inflated bytes against the limits and the declared size. */
+/** Counts inflated bytes against the limits and the declared size, and checks their CRC-32. */
 class EntryGuard extends Transform {
   bytesRead = 0;
+  private crc = 0;
 
   constructor(
     private readonly entryName: string,
@@ -501,6 +555,7 @@ class EntryGuard extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.count(chunk.length);
+      this.crc = crc32(chunk, this.crc);
       callback(null, chunk);
     } catch (err) {
       callback(err as Error);
@@ -513,6 +568,17 @@ class EntryGuard extends Transform {
         new ZipError(
           'ZIP_INVALID',
           `Entry ${quote(this.entryName)} ends after ${bytes(this.bytesRead)}; its header declares ${bytes(this.entry.uncompressedSize)}`,
+          this.entryName,
+        ),
+      );
+      return;
+    }
+    // After the size: an entry cut short is reported as that, not as a checksum mismatch.
+    if (this.crc !== this.entry.crc32) {
+      callback(
+        new ZipError(
+          'ZIP_CORRUPT',
+          `Entry ${quote(this.entryName)} is corrupt: its data has CRC-32 ${hex32(this.crc)}, its header records ${hex32(this.entry.crc32)}`,
           this.entryName,
         ),
       );
@@ -570,6 +636,30 @@ function asZipError(err: unknown, name?: string): ZipError {
   }
   const where = name ? `entry ${quote(name)}` : 'archive';
   return new ZipError('ZIP_INVALID', `Not a readable ZIP (${where}): ${message}`, name, { cause: err });
+}
+
+/**
+ * CRC-32 (the ZIP polynomial), continuing from `value`. zlib's own since Node 20.15; the table
+ * version only runs on older Node 20 releases.
+ */
+const crc32: (data: Buffer, value: number) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (data, value) => zlib.crc32(data, value) : tableCrc32;
+
+let crcTable: Uint32Array | undefined;
+
+function tableCrc32(data: Buffer, value: number): number {
+  crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let crc = ~value >>> 0;
+  for (const byte of data) crc = crcTable[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+function hex32(n: number): string {
+  return n.toString(16).padStart(8, '0');
 }
 
 function quote(name: string): string {

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +12,7 @@ import {
   RegisterSpecDocument,
   RetryJobDocument,
   SpecDocument,
+  SpecsDocument,
   UploadFileDocument,
   UploadNationalProgramDocument,
   ValidateFileDocument,
@@ -122,6 +125,36 @@ describe('specs', () => {
     const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ code: string }>;
     expect(problems.map((p) => p.code)).toEqual(expect.arrayContaining(['UNKNOWN_TYPE', 'REQUIRED_NOT_IN_PROPERTIES']));
     expect(res.body.errors![0]!.message).toMatch(/missing/);
+  });
+
+  it('stores columns named after SQL key words (user, select, order, from, table, current_user) and loads rows into them', async () => {
+    const words = ['user', 'select', 'order', 'from', 'table', 'current_user'];
+    const properties = Object.fromEntries(words.map((w) => [w, { type: w === 'order' ? 'integer' : 'string', unique: w === 'user' }]));
+    const reg = await t.admin.raw(RegisterSpecDocument, { kind: 'EVENT', spec: { program: 'select', input: { type: 'object', properties, required: ['user'] } } });
+    expect(codeOf(reg.body), JSON.stringify(reg.body)).toBeUndefined();
+    const csv = `${words.join(',')}\nu1,s1,1,f1,t1,c1\nu2,s2,2,f2,t2,c2\nu1,s3,3,f3,t3,c3\n`;
+    const up = await upload(ingestor, csv, { spec: 'select', program: 'select' });
+    const { file } = await finished(ingestor, up.job.id, up.file.id);
+    expect(file).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', rows: { total: 3, valid: 2, invalid: 1 } });
+    const rows = await t.database.sql`select "user", "select", "order", "from", "table", "current_user" from ds_select_v1 where _file_id = ${file.id} order by _line`;
+    expect(rows).toEqual([
+      { user: 'u1', select: 's1', order: '1', from: 'f1', table: 't1', current_user: 'c1' },
+      { user: 'u2', select: 's2', order: '2', from: 'f2', table: 't2', current_user: 'c2' },
+    ]);
+    const { file: again } = await ingestor.request(FileRowErrorsDocument, { id: file.id, first: 10 });
+    expect(again.rowErrors.nodes).toMatchObject([{ line: 4, code: 'DUPLICATE_KEY' }]);
+  });
+
+  it('refuses columns named like PostgreSQL system columns, each with its own problem', async () => {
+    const system = ['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'TableOID'];
+    const properties = Object.fromEntries([...system, 'fine'].map((w) => [w, { type: 'string' }]));
+    const res = await t.admin.raw(RegisterSpecDocument, { kind: 'EVENT', spec: { program: 'sysnames', input: { type: 'object', properties } } });
+    expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
+    const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ path: string; code: string; message: string }>;
+    expect(problems.map((p) => [p.path, p.code])).toEqual(system.map((w) => [`/input/properties/${w}`, 'SYSTEM_COLUMN']));
+    expect(problems[5]!.message).toMatch(/"TableOID" normalises to "tableoid", a PostgreSQL system column/);
+    const { specs } = await t.admin.request(SpecsDocument, { name: 'sysnames' });
+    expect(specs).toHaveLength(0);
   });
 
   it('only ADMIN registers specs', async () => {
@@ -283,21 +316,27 @@ describe('state program uploads', () => {
   });
 });
 
+/** Follows a job to its end, cancelling it at the first progress event that counts rows. */
+async function cancelAtFirstRows(jobId: string) {
+  let cancelled = false;
+  const events = await collectJobEvents(ingestor, jobId, {
+    afterSeq: 0,
+    onEvent: (e) => {
+      if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
+        cancelled = true;
+        void ingestor.request(CancelJobDocument, { id: jobId });
+      }
+    },
+  });
+  return { cancelled, events };
+}
+
 describe('cancelling an ingestion', () => {
   it('stops mid-file and leaves no row of it in the table', async () => {
     const lines = ['date,school_id,grade,present,note'];
     for (let i = 1; i <= 600_000; i++) lines.push(`01/03/23,c${i},${(i % 12) + 1},${i % 40},x`);
     const up = await upload(ingestor, lines.join('\n'), { spec: 'attendance' });
-    let cancelled = false;
-    const events = await collectJobEvents(ingestor, up.job.id, {
-      afterSeq: 0,
-      onEvent: (e) => {
-        if (!cancelled && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0) {
-          cancelled = true;
-          void ingestor.request(CancelJobDocument, { id: up.job.id });
-        }
-      },
-    });
+    const { cancelled, events } = await cancelAtFirstRows(up.job.id);
     expect(cancelled).toBe(true);
     expect(events.at(-1)).toMatchObject({ state: 'CANCELLED', terminal: true });
     expect(await tableCount('ds_attendance_v1', up.file.id)).toBe(0);
@@ -325,9 +364,9 @@ describe('validateFile (dry run)', () => {
   });
 });
 
-function zip(entries: Array<{ name: string; body: string | Buffer; mode?: number }>): Promise<Buffer> {
+function zip(entries: Array<{ name: string; body: string | Buffer; mode?: number; compress?: boolean }>): Promise<Buffer> {
   const z = new yazl.ZipFile();
-  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name, e.mode ? { mode: e.mode } : {});
+  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name, { ...(e.mode ? { mode: e.mode } : {}), ...(e.compress === false ? { compress: false } : {}) });
   z.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -393,6 +432,189 @@ describe('national program ZIP uploads', () => {
       expect(file.error?.code).toMatch(/^ZIP_/);
     });
   }
+});
+
+/** The central directory and local header offsets of a ZIP entry (yazl archives: no extra fields). */
+function zipEntry(body: Buffer, name: string): { central: number; local: number; data: number } {
+  const eocd = body.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let at = body.readUInt32LE(eocd + 16);
+  for (let i = 0; i < body.readUInt16LE(eocd + 10); i++) {
+    const nameLength = body.readUInt16LE(at + 28);
+    const local = body.readUInt32LE(at + 42);
+    if (body.toString('utf8', at + 46, at + 46 + nameLength) === name) {
+      return { central: at, local, data: local + 30 + body.readUInt16LE(local + 26) + body.readUInt16LE(local + 28) };
+    }
+    at += 46 + nameLength + body.readUInt16LE(at + 30) + body.readUInt16LE(at + 32);
+  }
+  throw new Error(`no entry ${name}`);
+}
+
+const terminalStates = ['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED'];
+
+async function uploadZip(body: Buffer, filename = 'national.zip') {
+  const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body, filename } });
+  const events = await collectJobEvents(ingestor, up.job.id, { afterSeq: 0 });
+  const { file } = await ingestor.request(FileDocument, { id: up.file.id });
+  // Part of every ZIP test: no child is ever left RUNNING (or QUEUED) once its ZIP's job is over.
+  for (const child of file.children) expect(terminalStates, JSON.stringify(file.children)).toContain(child.state);
+  return { up, events, last: events.at(-1)!, file };
+}
+
+/** Marks a finished job FAILED (as a lost worker would) and retries it; returns the retry's last event. */
+async function failAndRetry(jobId: string, afterSeq: number) {
+  await t.database.sql`update jobs set state = 'FAILED', error = ${t.database.sql.json({ code: 'WORKER_LOST', message: 'test' })} where id = ${jobId}`;
+  await t.admin.request(RetryJobDocument, { id: jobId });
+  return (await collectJobEvents(ingestor, jobId, { afterSeq })).at(-1)!;
+}
+
+async function rewriteStored(key: string, change: (b: Buffer) => Buffer): Promise<void> {
+  const file = path.join(t.dataDir, 'storage', key);
+  await fs.writeFile(file, change(await fs.readFile(file)));
+}
+
+describe('stored bytes are verified before they become rows', () => {
+  const csv = 'date,school_id,present\n01/03/23,v1,10\n02/03/23,v2,12\n';
+  const corruptions: Array<[string, (b: Buffer) => Buffer]> = [
+    // Still a valid CSV: only the SHA-256 can tell.
+    ['a digit flipped in a row', (b) => Buffer.from(b.toString().replace('v1,10', 'v1,19'))],
+    // The file now fails on its header; the corruption is still what is reported.
+    ['a byte flipped in the header', (b) => Buffer.from(b.toString().replace('school_id', 'school_iX'))],
+    ['a row appended', (b) => Buffer.concat([b, Buffer.from('03/03/23,v3,1\n')])],
+    ['the file cut short', (b) => b.subarray(0, b.length - 12)],
+  ];
+  for (const [name, change] of corruptions) {
+    it(`fails a retried CSV with STORAGE_CORRUPT and keeps no row when ${name}`, async () => {
+      const up = await upload(ingestor, csv, { spec: 'attendance' });
+      const first = await finished(ingestor, up.job.id, up.file.id);
+      expect(first.file).toMatchObject({ state: 'SUCCEEDED', rows: { valid: 2 } });
+      expect(await tableCount('ds_attendance_v1', up.file.id)).toBe(2);
+
+      await rewriteStored(up.file.outputs.raw!, change);
+      const last = await failAndRetry(up.job.id, first.last.seq);
+      expect(last).toMatchObject({ state: 'FAILED', error: { code: 'STORAGE_CORRUPT' } });
+      const { file } = await ingestor.request(FileDocument, { id: up.file.id });
+      expect(file).toMatchObject({ state: 'FAILED', rows: { valid: 0 }, outputs: { valid: null, errors: null }, error: { code: 'STORAGE_CORRUPT' } });
+      expect(file.error!.message).toMatch(/does not match what was recorded at upload/);
+      expect(file.error!.message).not.toContain(t.dataDir);
+      // Nothing of the file stays visible: not this attempt's rows, not the first attempt's.
+      expect(await tableCount('ds_attendance_v1', up.file.id)).toBe(0);
+      const { file: errs } = await ingestor.request(FileRowErrorsDocument, { id: up.file.id, first: 10 });
+      expect(errs.rowErrors.totalCount).toBe(0);
+    });
+  }
+
+  it('fails a retried ZIP with STORAGE_CORRUPT and removes what its first attempt made', async () => {
+    const entry = csv.replace(/v(\d)/g, 'zv$1');
+    const body = await zip([{ name: 'attendance.csv', body: entry, compress: false }]);
+    const first = await uploadZip(body);
+    expect(first.last).toMatchObject({ state: 'SUCCEEDED' });
+    const childId = first.file.children[0]!.id;
+    expect(await tableCount('ds_attendance_v1', childId)).toBe(2);
+
+    // A consistent archive (the CRC-32 matches the changed data), just not the one uploaded.
+    await rewriteStored(first.file.outputs.raw!, (b) => {
+      const out = Buffer.from(b);
+      const h = zipEntry(out, 'attendance.csv');
+      out.write(entry.replace('zv1,10', 'zv1,19'), h.data);
+      const crc = zlib.crc32(out.subarray(h.data, h.data + entry.length));
+      out.writeUInt32LE(crc, h.central + 16);
+      out.writeUInt32LE(crc, h.local + 14);
+      return out;
+    });
+    const last = await failAndRetry(first.up.job.id, first.last.seq);
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'STORAGE_CORRUPT' } });
+    const { file } = await ingestor.request(FileDocument, { id: first.up.file.id });
+    expect(file).toMatchObject({ state: 'FAILED', error: { code: 'STORAGE_CORRUPT' }, children: [] });
+    expect(await tableCount('ds_attendance_v1', childId)).toBe(0);
+  });
+
+  it('refuses a ZIP whose stored entry does not match its CRC-32 (ZIP_CORRUPT), before any CSV of it is ingested', async () => {
+    const good = { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') };
+    const body = await zip([good, { name: 'attendance.csv', body: csv.replace(/v(\d)/g, 'cv$1'), compress: false }]);
+    const at = body.indexOf('cv1,10', zipEntry(body, 'attendance.csv').data);
+    body[at + 5] = '9'.charCodeAt(0);
+    const { last, file } = await uploadZip(body);
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
+    expect(file.error).toMatchObject({ code: 'ZIP_CORRUPT' });
+    expect(file.error!.message).toContain('"attendance.csv" is corrupt');
+    expect(file.children).toHaveLength(0);
+    expect(await t.database.sql`select 1 from ds_attendance_v1 where school_id like 'cv%'`).toHaveLength(0);
+  });
+
+  it('refuses a ZIP whose deflated entry does not match its CRC-32 (ZIP_CORRUPT)', async () => {
+    const body = await zip([{ name: 'attendance.csv', body: csv.repeat(3).replace(/v(\d)/g, 'dv$1') }]);
+    const h = zipEntry(body, 'attendance.csv');
+    expect(body.readUInt16LE(h.central + 10)).toBe(8);
+    body.writeUInt32LE((body.readUInt32LE(h.central + 16) ^ 0x10) >>> 0, h.central + 16);
+    body.writeUInt32LE((body.readUInt32LE(h.local + 14) ^ 0x10) >>> 0, h.local + 14);
+    const { last, file } = await uploadZip(body);
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
+    expect(file).toMatchObject({ error: { code: 'ZIP_CORRUPT' }, children: [] });
+  });
+
+  it('refuses a ZIP with two entries whose names differ only by case', async () => {
+    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: csv }, { name: 'ATTENDANCE.CSV', body: csv }]));
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
+    expect(file).toMatchObject({ error: { code: 'ZIP_UNSAFE_PATH' }, children: [] });
+    expect(file.error!.message).toContain('only by letter case');
+  });
+
+  it('refuses a ZIP with a control character in an entry name', async () => {
+    const body = await zip([{ name: 'attendanceX.csv', body: csv }]);
+    const h = zipEntry(body, 'attendanceX.csv');
+    for (const offset of [h.central + 46, h.local + 30]) body[offset + 'attendance'.length] = 0x1b;
+    const { last, file } = await uploadZip(body);
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
+    expect(file).toMatchObject({ error: { code: 'ZIP_UNSAFE_PATH' }, children: [] });
+    expect(file.error!.message).toContain('control character');
+  });
+});
+
+describe('every child of a ZIP reaches a final state', () => {
+  it('refuses a ZIP whose entry inflates past its declared size before any child exists', async () => {
+    const big = ['date,school_id,present', ...Array.from({ length: 20_000 }, (_, i) => `01/03/23,lie${i},1`)].join('\n');
+    const body = await zip([{ name: 'attendance.csv', body: 'date,school_id,present\n01/03/23,ok1,1\n' }, { name: 'district.csv', body: big }]);
+    const h = zipEntry(body, 'district.csv');
+    // The header now claims 1 KiB: every limit passes on the headers, the data says otherwise.
+    body.writeUInt32LE(1024, h.central + 24);
+    body.writeUInt32LE(1024, h.local + 22);
+    const { last, file } = await uploadZip(body);
+    expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
+    expect(file).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_BOMB' }, children: [] });
+    expect(await t.database.sql`select 1 from ds_attendance_v1 where school_id = 'ok1'`).toHaveLength(0);
+  });
+
+  it('fails a CSV with an overlong record alone; its siblings are ingested', async () => {
+    const runaway = `date,school_id,present\n01/03/23,"${randomBytes(800 * 1024).toString('base64')}`;
+    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: runaway }, { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') }]));
+    expect(last, JSON.stringify(file.error)).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', error: { code: 'SOME_FILES_FAILED' } });
+    const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
+    expect(byName['attendance.csv']).toMatchObject({ state: 'FAILED', error: { code: 'RECORD_TOO_LARGE' } });
+    expect(byName['district.csv']).toMatchObject({ state: 'SUCCEEDED', rows: { valid: 5 } });
+  });
+
+  it('fails a CSV with a bad header alone, even when the rest of it is never read', async () => {
+    const rows = Array.from({ length: 50_000 }, (_, i) => `01/03/23,h${i},1`).join('\n');
+    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: `wrong,header,here\n${rows}` }, { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') }]));
+    expect(last, JSON.stringify(file.error)).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', error: { code: 'SOME_FILES_FAILED' } });
+    const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
+    expect(byName['attendance.csv']).toMatchObject({ state: 'FAILED', error: { code: 'HEADER_INVALID' } });
+    expect(byName['district.csv']).toMatchObject({ state: 'SUCCEEDED', rows: { valid: 5 } });
+  });
+
+  it('marks the child being ingested CANCELLED when the ZIP job is cancelled', async () => {
+    const lines = ['date,school_id,grade,present,note'];
+    for (let i = 1; i <= 600_000; i++) lines.push(`01/03/23,zc${i},${(i % 12) + 1},${i % 40},x`);
+    const body = await zip([{ name: 'attendance.csv', body: lines.join('\n') }]);
+    const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body, filename: 'big.zip' } });
+    const { cancelled, events } = await cancelAtFirstRows(up.job.id);
+    expect(cancelled).toBe(true);
+    expect(events.at(-1)).toMatchObject({ state: 'CANCELLED', terminal: true });
+    const { file } = await ingestor.request(FileDocument, { id: up.file.id });
+    expect(file.children).toHaveLength(1);
+    expect(file.children[0]).toMatchObject({ state: 'CANCELLED', finished: true, error: { code: 'CANCELLED' } });
+    expect(await tableCount('ds_attendance_v1', file.children[0]!.id)).toBe(0);
+  });
 });
 
 describe('upload limits', () => {

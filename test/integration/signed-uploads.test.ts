@@ -1,11 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import yazl from 'yazl';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ImportFileDocument,
   RegisterSpecDocument,
   RequestUploadUrlDocument,
+  RetryJobDocument,
   SignedUploadFileDocument,
   UploadFileDocument,
   type RequestUploadUrlInput,
@@ -214,6 +218,71 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
     expect(importFile).toMatchObject({ finished: true, file: { error: null, sha256: sha256(GOOD_CSV) } });
   });
+
+  /** Changes a stored object behind Sluice's back: a flipped bit on disk, or a rewrite in the bucket. */
+  async function tamper(key: string, change: (b: Buffer) => Buffer): Promise<void> {
+    if (backend.name === 'local') {
+      const file = path.join(t.dataDir, 'storage', key);
+      await fs.writeFile(file, change(await fs.readFile(file)));
+      return;
+    }
+    const Bucket = t.env['SLUICE_S3_BUCKET']!;
+    const got = await s3.client.send(new GetObjectCommand({ Bucket, Key: key }));
+    const body = Buffer.from(await got.Body!.transformToByteArray());
+    await s3.client.send(new PutObjectCommand({ Bucket, Key: key, Body: change(body) }));
+  }
+
+  /** Marks a finished job FAILED (as a lost worker would) and retries it: the worker reads the stored object again. */
+  async function failAndRetry(jobId: string) {
+    const before = (await collectJobEvents(ingestor, jobId, { afterSeq: 0 })).at(-1)!.seq;
+    await t.database.sql`update jobs set state = 'FAILED', error = ${t.database.sql.json({ code: 'WORKER_LOST', message: 'test' })} where id = ${jobId}`;
+    await t.admin.request(RetryJobDocument, { id: jobId });
+    return (await collectJobEvents(ingestor, jobId, { afterSeq: before })).at(-1)!;
+  }
+
+  const flipDigit = (b: Buffer) => Buffer.from(b.toString().replace(',10', ',19'));
+
+  it('fails the job with STORAGE_CORRUPT and keeps no row when the stored CSV changes after the import', async () => {
+    const body = GOOD_CSV.replace('s1', 'k1').replace('s2', 'k2');
+    const u = await request(ingestor, body);
+    expect((await put(u, body)).status).toBe(200);
+    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
+    expect(importFile).toMatchObject({ finished: true, file: { state: 'SUCCEEDED', rows: { valid: 2 } } });
+    const rows = async () => (await t.database.sql`select count(*)::int as n from ds_attendance_v1 where _file_id = ${u.fileId}`)[0]!['n'];
+    expect(await rows()).toBe(2);
+
+    await tamper(importFile.file.outputs.raw!, flipDigit);
+    expect(await failAndRetry(importFile.job.id)).toMatchObject({ state: 'FAILED', error: { code: 'STORAGE_CORRUPT' } });
+    expect(await fileState(ingestor, u.fileId)).toMatchObject({ state: 'FAILED', rows: { valid: 0 }, error: { code: 'STORAGE_CORRUPT' } });
+    expect(await rows()).toBe(0);
+  });
+
+  it('fails the job with STORAGE_CORRUPT when the stored ZIP changes after the import', async () => {
+    const body = await zip([{ name: 'attendance.csv', body: 'date,school_id,present\n01/03/23,kz1,10\n' }]);
+    const u = await request(ingestor, body, { kind: 'ZIP', program: null, spec: null, fileName: 'attendance.zip' });
+    expect((await put(u, body)).status).toBe(200);
+    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
+    expect(importFile).toMatchObject({ finished: true, job: { state: 'SUCCEEDED' } });
+
+    await tamper(importFile.file.outputs.raw!, (b) => Buffer.concat([b, Buffer.from('trailing')]));
+    expect(await failAndRetry(importFile.job.id)).toMatchObject({ state: 'FAILED', error: { code: 'STORAGE_CORRUPT' } });
+    const children = await t.database.sql`select id from files where parent_id = ${u.fileId}`;
+    expect(children).toHaveLength(0);
+    expect(await t.database.sql`select 1 from ds_attendance_v1 where school_id = 'kz1'`).toHaveLength(0);
+  });
+
+  if (backend.name === 'local') {
+    it('fails the job with STORAGE_CORRUPT when the stored bytes change between the PUT and the import', async () => {
+      const body = GOOD_CSV.replace('s1', 'j1').replace('s2', 'j2');
+      const u = await request(ingestor, body);
+      expect((await put(u, body)).status).toBe(200);
+      await tamper((await fileState(ingestor, u.fileId)).outputs.raw!, flipDigit);
+      // The import trusts the SHA-256 Sluice computed while the PUT arrived; the job checks the bytes it reads.
+      const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
+      expect(importFile).toMatchObject({ finished: true, job: { state: 'FAILED', error: { code: 'STORAGE_CORRUPT' } }, file: { rows: { valid: 0 } } });
+      expect(await t.database.sql`select 1 from ds_attendance_v1 where _file_id = ${u.fileId}`).toHaveLength(0);
+    });
+  }
 
   it('refuses a body whose size is not the declared one', async () => {
     const u = await request(ingestor, GOOD_CSV);

@@ -212,6 +212,17 @@ describe('identifiers', () => {
     expect(spec.columns.map((c) => c.column)).toEqual(['file_id', 'line']);
   });
 
+  it('refuses PostgreSQL system column names and keeps SQL key words as column names', () => {
+    const problems = problemsOf(specWith({ ctid: { type: 'string' }, ' XMin ': { type: 'string' }, tableoid: { type: 'string' } }));
+    expect(problems.map((p) => [p.path, p.code])).toEqual([
+      ['/input/properties/ctid', 'SYSTEM_COLUMN'],
+      ['/input/properties/ XMin ', 'SYSTEM_COLUMN'],
+      ['/input/properties/tableoid', 'SYSTEM_COLUMN'],
+    ]);
+    const { spec } = compileOk(specWith({ user: { type: 'string' }, order: { type: 'integer' }, current_user: { type: 'string' }, oid: { type: 'string' } }));
+    expect(spec.columns.map((c) => c.column)).toEqual(['user', 'order', 'current_user', 'oid']);
+  });
+
   it('normalises program and spec names and warns, and rejects unusable ones', () => {
     const renamed = compileOk({ ...(specWith({ a: { type: 'string' } }) as object), program: 'Teachers Present' }, 'Attendance 2023');
     expect(renamed.spec.program).toBe('teachers_present');

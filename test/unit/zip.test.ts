@@ -90,10 +90,10 @@ function entryHeaders(zip: Buffer, name: string): Headers {
 }
 
 /** yazl refuses unsafe names, so entries are built with a same-length placeholder and renamed here. */
-function rename(zip: Buffer, from: string, to: string): Buffer {
+function rename(zip: Buffer, from: string, to: string, encoding: BufferEncoding = 'latin1'): Buffer {
   const out = Buffer.from(zip);
   const h = entryHeaders(zip, from);
-  const raw = Buffer.from(to, 'latin1');
+  const raw = Buffer.from(to, encoding);
   expect(raw.length).toBe(Buffer.byteLength(from));
   raw.copy(out, h.central + 46);
   raw.copy(out, h.local + 30);
@@ -222,6 +222,17 @@ describe('readZipSafely: valid archives', () => {
     expect(outcome.result?.entries.map((e) => e.name)).toEqual(['a.csv', 'b.csv']);
   });
 
+  it('lets the caller leave a for-await loop early (an AbortError on the stream) and still reads the next', async () => {
+    const file = await save(await buildZip([{ name: 'a.csv', data: csvA.repeat(50_000) }, { name: 'b.csv', data: csvB }]));
+    const outcome = await read(file, {}, async (e) => {
+      for await (const chunk of e.stream) return chunk as Buffer;
+      return Buffer.alloc(0);
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.seen.map((e) => e.name)).toEqual(['a.csv', 'b.csv']);
+    expect(outcome.seen[1]!.bytes.toString()).toBe(csvB.slice(0, outcome.seen[1]!.bytes.length));
+  });
+
   it('exports documented defaults', () => {
     expect(defaultZipLimits).toEqual({
       maxEntries: 1000,
@@ -259,6 +270,35 @@ describe('readZipSafely: entry rules are checked for every entry before any is h
   it('refuses a duplicate entry name', async () => {
     const outcome = await read(await save(await buildZip([good, { name: 'good.csv', data: csvB }])));
     expectRefused(outcome, 'ZIP_UNSAFE_PATH');
+    expect(outcome.seen).toEqual([]);
+  });
+
+  it.each([
+    ['a.csv', 'A.CSV'],
+    ['dir/x.csv', 'DIR/x.csv'],
+    ['notes.txt', 'Notes.TXT'],
+    ['caf\u00e9.csv', 'CAFE\u0301.csv'],
+  ])('refuses names that differ only by case: %s and %s', async (first, second) => {
+    const outcome = await read(await save(await buildZip([good, { name: first, data: csvA }, { name: second, data: csvB }])));
+    const err = expectRefused(outcome, 'ZIP_UNSAFE_PATH');
+    expect(err.entry).toBe(second);
+    expect(err.message).toContain(`differs from entry ${JSON.stringify(first)} only by letter case`);
+    expect(outcome.seen).toEqual([]);
+  });
+
+  it.each([
+    ['ESC', 'evil\u001b[31m.csv'],
+    ['DEL', 'evil\u007f.csv'],
+    ['C1 NEL', 'evil\u0085.csv'],
+    ['C1 CSI', 'evil\u009b.csv'],
+    ['newline', 'evil\n.csv'],
+  ])('refuses a name with a control character (%s)', async (_label, name) => {
+    const placeholder = 'x'.repeat(Buffer.byteLength(name, 'utf8') - 4) + '.csv';
+    const zip = rename(await buildZip([good, { name: placeholder, data: csvA }]), placeholder, name, 'utf8');
+    const outcome = await read(await save(zip));
+    const err = expectRefused(outcome, 'ZIP_UNSAFE_PATH');
+    expect(err.entry).toBe(name);
+    expect(err.message).toContain('control character');
     expect(outcome.seen).toEqual([]);
   });
 
@@ -362,14 +402,14 @@ describe('readZipSafely: size limits', () => {
     expect((await read(await save(zip), { maxTotalBytes: 2 * MiB })).error).toBeUndefined();
   });
 
-  it('enforces limits on the actual bytes when the header under-declares the size', async () => {
+  it('enforces limits on the actual bytes when the header under-declares the size, before any entry is handed out', async () => {
     // The header claims 200 KiB (ratio about 4:1, below every limit); the data inflates to 50 MiB.
     const declared = 200 * KiB;
     const outcome = await read(await save(setUncompressedSize(bomb, 'bomb.csv', declared)));
     const err = expectRefused(outcome, 'ZIP_BOMB');
     expect(err.message).toContain(`past the ${declared} bytes`);
-    expect(outcome.seen.map((e) => e.name)).toEqual(['good.csv', 'bomb.csv']);
-    expect(outcome.seen[1]?.bytes.length ?? 0).toBeLessThanOrEqual(declared);
+    // The first pass inflates every CSV whole, so not even good.csv (before the bomb) is handed out.
+    expect(outcome.seen).toEqual([]);
   });
 
   it('refuses the lie even when the caller swallows the stream error', async () => {
@@ -463,6 +503,43 @@ describe('readZipSafely: invalid input', () => {
     const err = expectRefused(outcome, 'ZIP_INVALID');
     expect(err.entry).toBe('bad.csv');
     expect(outcome.seen).toEqual([]);
+  });
+
+  it('refuses a stored entry whose data does not match its CRC-32, before any entry is handed out', async () => {
+    const zip = await buildZip([good, { name: 'b.csv', data: csvB, options: { compress: false } }]);
+    const h = entryHeaders(zip, 'b.csv');
+    // "X,10" becomes "X,19": still a valid CSV, only the checksum can tell.
+    const at = zip.indexOf('X,10', h.data);
+    zip[at + 3] = '9'.charCodeAt(0);
+    const outcome = await read(await save(zip));
+    const err = expectRefused(outcome, 'ZIP_CORRUPT');
+    expect(err.entry).toBe('b.csv');
+    expect(err.message).toMatch(/"b\.csv" is corrupt: its data has CRC-32 [0-9a-f]{8}, its header records [0-9a-f]{8}/);
+    expect(outcome.seen).toEqual([]);
+  });
+
+  it('refuses a deflated entry whose CRC-32 does not match its data, before any entry is handed out', async () => {
+    const zip = await buildZip([good, { name: 'b.csv', data: csvB.repeat(100) }]);
+    const h = entryHeaders(zip, 'b.csv');
+    expect(zip.readUInt16LE(h.central + 10)).toBe(8);
+    zip.writeUInt32LE(zip.readUInt32LE(h.central + 16) ^ 1, h.central + 16);
+    zip.writeUInt32LE(zip.readUInt32LE(h.local + 14) ^ 1, h.local + 14);
+    const outcome = await read(await save(zip));
+    expect(expectRefused(outcome, 'ZIP_CORRUPT').entry).toBe('b.csv');
+    expect(outcome.seen).toEqual([]);
+  });
+
+  it('checks the CRC-32 of an empty entry and of a valid archive without refusing it', async () => {
+    const outcome = await read(await save(await buildZip([{ name: 'empty.csv', data: '' }, { name: 's.csv', data: csvA, options: { compress: false } }, good])));
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.seen.map((e) => [e.name, e.bytes.toString()])).toEqual([['empty.csv', ''], ['s.csv', csvA], ['good.csv', csvA]]);
+  });
+
+  it('stops the verification pass when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    controller.abort(reason);
+    await expect(readZipSafely(await save(await buildZip([good])), { signal: controller.signal }, async () => undefined)).rejects.toBe(reason);
   });
 
   it('refuses an unsupported compression method', async () => {

@@ -11,9 +11,13 @@ import { Spec } from '../specs/specs.type';
 import type { FileRecord } from './files.store';
 import { FileConnection, FileKindEnum, FileState, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
 
-/** A CSV inside a ZIP has no job of its own: its state comes from its outcome. */
+/**
+ * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
+ * job left unfinished gets an error too (see settleChildren in ingest.job.ts), `CANCELLED` when
+ * the job was cancelled.
+ */
 function childState(f: FileRecord): FileState {
-  if (f.error) return FileState.FAILED;
+  if (f.error) return f.error.code === FileState.CANCELLED ? FileState.CANCELLED : FileState.FAILED;
   if (f.totalRows === null) return FileState.RUNNING;
   return (f.invalidRows ?? 0) > 0 ? FileState.SUCCEEDED_WITH_ERRORS : FileState.SUCCEEDED;
 }

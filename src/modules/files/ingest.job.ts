@@ -4,17 +4,18 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { readZipSafely, ZipError } from '../../ingest/zip';
+import { defaultZipLimits, readZipSafely, ZipError } from '../../ingest/zip';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
-import { JobErrorCode, JobFailure } from '../jobs/job-errors';
+import { checkStoredSize, isCorruptionError, verifyingRead, verifyStoredObject, type ExpectedObject } from '../../storage/verify';
+import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
 import type { JobContext, JobHandler, JobOutcome } from '../jobs/job-runner';
 import { JobState } from '../jobs/job-state';
 import { normaliseIdentifier } from '../specs/spec.identifier';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
-import { ingestCsv, type IngestOutcome } from './ingest';
+import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome } from './ingest';
 import { storageKeys } from './storage-keys';
 
 export interface IngestDeps {
@@ -41,9 +42,20 @@ async function loadFile(deps: IngestDeps, ctx: JobContext<FileInput>): Promise<F
   return file;
 }
 
+/** What was recorded about the stored upload when it arrived: what every read is checked against. */
+function recorded(file: FileRecord): ExpectedObject {
+  return { size: file.size, sha256: file.sha256 };
+}
+
+/**
+ * The stored upload, checked against its record as it is read (see storage/verify.ts): a size
+ * that differs fails at once, a SHA-256 that differs fails the stream before its end.
+ */
 async function openRaw(deps: IngestDeps, file: FileRecord) {
+  const key = file.storageKey!;
   try {
-    return await deps.storage.get(file.storageKey!);
+    await checkStoredSize(deps.storage, key, recorded(file));
+    return verifyingRead(await deps.storage.get(key), key, recorded(file));
   } catch (err) {
     if (err instanceof StorageError && err.code === 'NOT_FOUND') throw new JobFailure(JobErrorCode.FILE_MISSING, `The stored upload of file ${file.id} is missing`);
     throw err;
@@ -100,18 +112,25 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
       if (!file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.id} has no spec`);
       const spec = (await deps.specs.getById(file.specId))!;
       const at = file.createdAt;
-      const outcome = await ingestCsv(
-        ctx as JobContext<unknown>,
-        deps,
-        {
-          file,
-          spec: { ...spec.compiled, name: spec.name },
-          table: spec.tableName,
-          validKey: storageKeys.stateValid(file.program!, spec.name, spec.kind, at),
-          errorKey: storageKeys.stateErrors(file.program!, file.id, at),
-        },
-        await openRaw(deps, file),
-      );
+      const target = {
+        file,
+        spec: { ...spec.compiled, name: spec.name },
+        table: spec.tableName,
+        validKey: storageKeys.stateValid(file.program!, spec.name, spec.kind, at),
+        errorKey: storageKeys.stateErrors(file.program!, file.id, at),
+      };
+      let input;
+      try {
+        input = await openRaw(deps, file);
+      } catch (err) {
+        if (!isCorruptionError(err)) throw err;
+        return record(deps, file, await corruptOutcome(ctx as JobContext<unknown>, deps, target, err));
+      }
+      const outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
+        ...target,
+        // A file that failed before its end was read is read again whole to be checked.
+        verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))),
+      }, input);
       return record(deps, file, outcome);
     },
   };
@@ -123,10 +142,20 @@ function childId(parentId: string, entry: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+type ChildState = 'SUCCEEDED' | 'SUCCEEDED_WITH_ERRORS' | 'FAILED';
+
+/** A CSV of a ZIP that failed alone (no spec, an overlong record): its siblings still run. */
+function childFailure(err: JobFailure): IngestOutcome {
+  return { result: null, failure: { code: err.code, message: err.message }, validOutputKey: null, errorOutputKey: null };
+}
+
 /**
  * A national program's ZIP: every CSV inside is matched to the spec named like it
  * (`<program>.zip` containing `<program>.csv` is the cQube rule), ingested as a child file,
- * outputs under emission/ and emission-error/. Unsafe archives are refused before any row is read.
+ * outputs under emission/ and emission-error/. The archive is read from storage with its size and
+ * SHA-256 checked against the upload's record, and unsafe or corrupt archives are refused before
+ * any row is read (see readZipSafely). Every child this attempt creates ends in a final state,
+ * whatever stops the job.
  */
 export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
   return {
@@ -136,40 +165,57 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       const zip = await loadFile(deps, ctx);
       const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-zip-'));
       const tmp = path.join(tmpDir, 'upload.zip');
-      const children: Array<{ name: string; fileId: string; state: 'SUCCEEDED' | 'SUCCEEDED_WITH_ERRORS' | 'FAILED'; error?: string }> = [];
+      const children: Array<{ name: string; fileId: string; state: ChildState; error?: string }> = [];
+      // Children created by this attempt whose outcome is not recorded yet.
+      const unsettled = new Set<string>();
       let rows = { total: 0, valid: 0, invalid: 0 };
       try {
-        await pipeline(await openRaw(deps, zip), createWriteStream(tmp));
+        try {
+          await pipeline(await openRaw(deps, zip), createWriteStream(tmp));
+        } catch (err) {
+          if (!isCorruptionError(err)) throw err;
+          return await refuseCorruptZip(ctx as JobContext<unknown>, deps, zip, err);
+        }
         await deps.files.deleteChildren(zip.id);
-        await readZipSafely(tmp, {}, async (entry) => {
+        await readZipSafely(tmp, { signal: ctx.signal }, async (entry) => {
           await ctx.checkpoint();
           const base = path.basename(entry.name).replace(/\.csv$/i, '');
           const program = normaliseIdentifier(base);
           const id = childId(zip.id, entry.name);
           const spec = program ? await deps.specs.get(program) : undefined;
           const child = await deps.files.insertChild(zip, { id, program: program || null, fileName: entry.name, specId: spec?.id ?? null });
+          unsettled.add(id);
           if (!spec) {
             const message = `No spec named ${JSON.stringify(program)} for ${JSON.stringify(entry.name)}; register it or rename the CSV to <spec>.csv`;
             await failFile(deps, id, { code: JobErrorCode.SPEC_NOT_FOUND, message });
+            unsettled.delete(id);
             children.push({ name: entry.name, fileId: id, state: 'FAILED', error: message });
             entry.stream.resume();
             return;
           }
           const at = zip.createdAt;
-          const outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
-            file: child,
-            spec: { ...spec.compiled, name: spec.name },
-            table: spec.tableName,
-            validKey: storageKeys.nationalValid(entry.name, at),
-            errorKey: storageKeys.nationalErrors(program, id, at),
-            progressBase: rows,
-          }, entry.stream);
+          let outcome: IngestOutcome;
+          try {
+            outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
+              file: child,
+              spec: { ...spec.compiled, name: spec.name },
+              table: spec.tableName,
+              validKey: storageKeys.nationalValid(entry.name, at),
+              errorKey: storageKeys.nationalErrors(program, id, at),
+              progressBase: rows,
+            }, entry.stream);
+          } catch (err) {
+            if (!(err instanceof JobFailure)) throw err;
+            outcome = childFailure(err);
+          }
           const res = await record(deps, child, outcome);
+          unsettled.delete(id);
           rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
-          children.push({ name: entry.name, fileId: id, state: res.state as 'SUCCEEDED', error: res.error?.message });
+          children.push({ name: entry.name, fileId: id, state: res.state as ChildState, error: res.error?.message });
         });
       } catch (err) {
+        await settleChildren(ctx as JobContext<unknown>, deps, unsettled, err);
         if (err instanceof ZipError) {
           await failFile(deps, zip.id, { code: err.code, message: err.message });
           return { state: JobState.FAILED, error: { code: JobErrorCode.ZIP_REFUSED, message: `${err.code}: ${err.message}` } };
@@ -201,4 +247,50 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       return { state: JobState.SUCCEEDED, result, counters };
     },
   };
+}
+
+/** The file error a child gets when its ZIP's job ends before the child did (CANCELLED maps to that state). */
+function interruptedChildError(ctx: JobContext<unknown>, err: unknown): { code: string; message: string } | undefined {
+  const stop = err instanceof JobStopped ? err.reason : ctx.signal.aborted ? ctx.stopped : undefined;
+  // Shutdown and reassignment: the next attempt starts over and re-creates the children.
+  if (stop === 'fenced' || stop === 'shutdown') return undefined;
+  if (stop === 'cancelled') return { code: 'CANCELLED', message: 'The job was cancelled before this file was finished; no row of it was kept' };
+  if (err instanceof ZipError) return { code: err.code, message: `The archive was refused before this file was finished; no row of it was kept: ${err.message}` };
+  if (err instanceof JobFailure) return { code: err.code, message: err.message };
+  return { code: JobErrorCode.INTERNAL_ERROR, message: 'The job failed unexpectedly before this file was finished; no row of it was kept' };
+}
+
+/**
+ * Records a final outcome for every child the job is leaving unfinished, so none shows RUNNING
+ * forever. Fenced: a stale attempt cannot overwrite children a newer attempt created. Never
+ * masks the error that ended the job.
+ */
+async function settleChildren(ctx: JobContext<unknown>, deps: IngestDeps, unsettled: Set<string>, err: unknown): Promise<void> {
+  const error = unsettled.size > 0 ? interruptedChildError(ctx, err) : undefined;
+  if (!error) return;
+  try {
+    await ctx.fenced(async (tx) => {
+      for (const id of unsettled) {
+        await deps.files.setOutcome(tx, id, { totalRows: null, validRows: null, invalidRows: null, validOutputKey: null, errorOutputKey: null, error });
+      }
+    });
+  } catch (e) {
+    ctx.log.warn({ err: e, children: [...unsettled] }, 'could not record the outcome of unfinished ZIP children');
+  }
+}
+
+/**
+ * A stored ZIP whose bytes are not the ones recorded at upload: refused before it is opened, and
+ * what an earlier attempt made of it (children, their rows) is removed, so nothing stays visible.
+ */
+async function refuseCorruptZip(ctx: JobContext<unknown>, deps: IngestDeps, zip: FileRecord, err: StorageError): Promise<JobOutcome> {
+  ctx.log.warn({ fileId: zip.id, key: err.key, reason: err.code, err: err.message }, 'stored upload does not match its record');
+  for (const child of await deps.files.list({ parentId: zip.id }, defaultZipLimits.maxEntries + 1)) {
+    const spec = child.specId ? await deps.specs.getById(child.specId) : undefined;
+    if (spec) await ctx.fenced((tx) => clearFileRows(tx, spec.tableName, child.id));
+  }
+  await deps.files.deleteChildren(zip.id);
+  const message = corruptionMessage(zip.id, err, 'it was not read');
+  await failFile(deps, zip.id, { code: JobErrorCode.STORAGE_CORRUPT, message });
+  return { state: JobState.FAILED, error: { code: JobErrorCode.STORAGE_CORRUPT, message } };
 }

@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import { HeaderError, RecordTooLargeError, runCsvPipeline, type CsvPipelineResult } from '../../ingest/csv-pipeline';
-import type { ObjectStorage, StorageWriter } from '../../storage/storage';
+import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/storage';
+import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../jobs/job-errors';
 import type { JobContext } from '../jobs/job-runner';
 import type { CompiledSpec } from '../specs/spec.model';
-import { assertIdentifier } from '../specs/specs.store';
+import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { keyWithFileId } from './storage-keys';
 import { isUuid } from '../../shared/cursor';
@@ -20,6 +21,13 @@ export interface IngestTarget {
   errorKey: string;
   /** Counts of earlier files of the same job (CSVs of one ZIP), so progress keeps climbing. */
   progressBase?: { total: number; valid: number; invalid: number };
+  /**
+   * Resolves once every byte of the input has been checked against what was recorded at upload;
+   * rejects with SIZE_MISMATCH or CHECKSUM_MISMATCH otherwise (see storage/verify.ts). Called
+   * inside the COPY transaction before it commits, and when the file fails before its end was
+   * read, so a corrupt stored file is reported as STORAGE_CORRUPT whatever else is wrong with it.
+   */
+  verifyInput?: () => Promise<void>;
 }
 
 export interface IngestOutcome {
@@ -98,6 +106,8 @@ export async function ingestCsv(
       }
       copy.end();
       await finished(copy);
+      // Before anything of the file can commit (see IngestTarget.verifyInput).
+      await target.verifyInput?.();
       await flushErrors();
       const r = result!;
       if (r.empty) failure = { code: JobErrorCode.EMPTY_FILE, message: 'The file has no data rows' };
@@ -113,6 +123,11 @@ export async function ingestCsv(
     });
   } catch (err) {
     await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
+    const corrupt = await corruptionBehind(err, target);
+    if (corrupt) {
+      await errorWriter.abort();
+      return corruptOutcome(ctx, deps, target, corrupt);
+    }
     if (err instanceof Rollback) {
       const r = result as CsvPipelineResult | null;
       const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
@@ -137,6 +152,69 @@ export async function ingestCsv(
 }
 
 /**
+ * The corruption that `err` is, or that lies behind it: a file that failed before its end was
+ * read (a bad header, an overlong record) is verified whole, since its bytes may be the reason.
+ */
+async function corruptionBehind(err: unknown, target: IngestTarget): Promise<StorageError | undefined> {
+  if (isCorruptionError(err)) return err;
+  if (!(err instanceof HeaderError || err instanceof RecordTooLargeError) || !target.verifyInput) return undefined;
+  try {
+    await target.verifyInput();
+    return undefined;
+  } catch (e) {
+    if (isCorruptionError(e)) return e;
+    throw e;
+  }
+}
+
+/**
+ * A file whose stored bytes are not the ones recorded at upload: nothing of it stays visible,
+ * neither this attempt's row errors nor the rows an earlier attempt committed.
+ */
+export async function corruptOutcome(
+  ctx: JobContext<unknown>,
+  deps: { files: FilesStore },
+  target: Pick<IngestTarget, 'file' | 'table'>,
+  err: StorageError,
+): Promise<IngestOutcome> {
+  await deps.files.deleteRowErrors(target.file.id);
+  await ctx.fenced((tx) => clearFileRows(tx, assertIdentifier(target.table), target.file.id));
+  ctx.log.warn({ fileId: target.file.id, key: err.key, reason: err.code, err: err.message }, 'stored upload does not match its record');
+  return {
+    result: null,
+    failure: { code: JobErrorCode.STORAGE_CORRUPT, message: corruptionMessage(target.file.id, err, 'no row was kept') },
+    validOutputKey: null,
+    errorOutputKey: null,
+  };
+}
+
+/** The STORAGE_CORRUPT message: which check failed, and `consequence` (what was done about it). */
+export function corruptionMessage(fileId: string, err: StorageError, consequence: string): string {
+  const what = err.code === 'SIZE_MISMATCH' ? 'size' : 'SHA-256';
+  return `The stored upload of file ${fileId} does not match what was recorded at upload (its ${what} differs); ${consequence}. Upload the file again.`;
+}
+
+/** Removes the rows a committed attempt left for `fileId` in `table` (its partition, emptied). */
+export async function clearFileRows(tx: postgres.TransactionSql, table: string, fileId: string): Promise<void> {
+  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
+  if (!kind) return;
+  if (kind.relkind !== 'p') {
+    await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
+    return;
+  }
+  if ((await partitionParent(tx, filePartitionName(fileId))) === table) await tx.unsafe(`truncate ${quoteIdentifier(filePartitionName(fileId))}`);
+}
+
+/** The table `partition` is attached to: `null` when detached, `undefined` when it does not exist. */
+async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
+  const [existing] = await tx<{ parent: string | null }[]>`
+    select p.relname as parent from pg_class c
+    left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
+    where c.oid = to_regclass(${quoteIdentifier(partition)})`;
+  return existing ? existing.parent : undefined;
+}
+
+/**
  * Where a file's rows are COPYed. Spec tables are partitioned by file (LIST on `_file_id`): each
  * file is loaded into a fresh table of its own with no index, then gets its unique key and is
  * attached as the file's partition, all in the caller's transaction.
@@ -152,7 +230,7 @@ export async function ingestCsv(
  */
 async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<{ table: string; attach: () => Promise<void> }> {
   if (!isUuid(fileId)) throw new Error(`file id ${JSON.stringify(fileId)} is not a UUID`);
-  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${table})`;
+  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
   if (kind?.relkind !== 'p') {
     await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
     return { table, attach: async () => undefined };
@@ -161,23 +239,21 @@ async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileI
   // A retry over a committed attempt: the file's partition of this table is emptied and loaded
   // again as it is (TRUNCATE locks only the partition; dropping or detaching it would lock the
   // whole spec table, blocking its readers behind every other load in flight).
-  const [existing] = await tx<{ parent: string | null }[]>`
-    select p.relname as parent from pg_class c
-    left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
-    where c.oid = to_regclass(${partition})`;
-  if (existing?.parent === table) {
-    await tx.unsafe(`truncate ${partition}`);
+  const parent = await partitionParent(tx, partition);
+  if (parent === table) {
+    await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
     return { table: partition, attach: async () => undefined };
   }
   // Left in another spec version's table (the spec changed between attempts): moved out of it.
-  if (existing) await tx.unsafe(`drop table ${partition}`);
-  await tx.unsafe(`create table ${partition} (like ${table} including defaults, constraint ${partition}_file check (_file_id = '${fileId}'))`);
+  const p = quoteIdentifier(partition);
+  if (parent !== undefined) await tx.unsafe(`drop table ${p}`);
+  await tx.unsafe(`create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}'))`);
   return {
     table: partition,
     attach: async () => {
       await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-      await tx.unsafe(`alter table ${partition} add constraint ${partition}_line unique (_line)`);
-      await tx.unsafe(`alter table ${table} attach partition ${partition} for values in ('${fileId}')`);
+      await tx.unsafe(`alter table ${p} add constraint ${quoteIdentifier(`${partition}_line`)} unique (_line)`);
+      await tx.unsafe(`alter table ${quoteIdentifier(table)} attach partition ${p} for values in ('${fileId}')`);
     },
   };
 }

@@ -24,6 +24,8 @@ export enum JobErrorCode {
   RECORD_TOO_LARGE = 'RECORD_TOO_LARGE',
   /** The stored upload could not be read. */
   FILE_MISSING = 'FILE_MISSING',
+  /** The stored upload's size or SHA-256 differs from what was recorded at upload; no row was kept. */
+  STORAGE_CORRUPT = 'STORAGE_CORRUPT',
   /** A ZIP was refused: unsafe paths, symlinks, nesting, encryption, too large or not a ZIP. */
   ZIP_REFUSED = 'ZIP_REFUSED',
   /** A CSV in a ZIP matches no registered spec. */

@@ -1,4 +1,4 @@
-import { identifierProblem, isReservedColumn, normaliseIdentifier } from './spec.identifier';
+import { identifierProblem, isReservedColumn, isSystemColumn, normaliseIdentifier } from './spec.identifier';
 import {
   COLUMN_TYPES,
   COMPILED_SPEC_VERSION,
@@ -156,6 +156,8 @@ function compileColumn(sourceName: string, rawDef: unknown, path: string, out: P
   if (nameProblem) out.error(path, 'INVALID_IDENTIFIER', nameProblem);
   else if (isReservedColumn(column)) {
     out.error(path, 'RESERVED_COLUMN', `${JSON.stringify(sourceName)} normalises to ${JSON.stringify(column)}, a name Sluice reserves for its own columns`);
+  } else if (isSystemColumn(column)) {
+    out.error(path, 'SYSTEM_COLUMN', `${JSON.stringify(sourceName)} normalises to ${JSON.stringify(column)}, a PostgreSQL system column every table already has; rename the property`);
   } else if (column !== sourceName) {
     out.warn(path, 'COLUMN_RENAMED', `${JSON.stringify(sourceName)} is stored in the column ${JSON.stringify(column)}`);
   }

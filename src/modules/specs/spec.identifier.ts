@@ -10,6 +10,12 @@ export const RESERVED_COLUMNS: readonly string[] = ['_file_id', '_line', '_inges
 const RESERVED_PREFIX = '_sluice';
 
 /**
+ * PostgreSQL's system columns: every table has them, so `create table` refuses a column of that
+ * name ("column name conflicts with a system column name").
+ */
+export const SYSTEM_COLUMNS: readonly string[] = ['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid'];
+
+/**
  * Turns a spec name into a SQL-safe identifier candidate:
  * trim, lower-case, every run of characters outside [a-z0-9] becomes `_`, leading and trailing
  * `_` are dropped, and `_` is prefixed when the result starts with a digit.
@@ -33,6 +39,11 @@ export function isValidIdentifier(name: string): boolean {
 /** True for names Sluice adds to every ingestion table (exact names, or the `_sluice` prefix). */
 export function isReservedColumn(column: string): boolean {
   return RESERVED_COLUMNS.includes(column) || column.startsWith(RESERVED_PREFIX);
+}
+
+/** True for the names of PostgreSQL's system columns (`ctid`, `xmin`, ...). */
+export function isSystemColumn(column: string): boolean {
+  return SYSTEM_COLUMNS.includes(column);
 }
 
 /** Why `normalised` (from `original`) is not a usable identifier, or null when it is. */

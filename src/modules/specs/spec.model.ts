@@ -22,7 +22,10 @@ export const DEFAULT_DATE_FORMAT: DateFormat = 'YYYY-MM-DD';
 export const COMPILED_SPEC_VERSION = 1;
 
 export interface CompiledColumn {
-  /** SQL-safe name: matches IDENTIFIER_PATTERN and is never a reserved name. */
+  /**
+   * Matches IDENTIFIER_PATTERN and is never a reserved or system column name. It may be an SQL key
+   * word (`user`, `order`): always quote it in SQL (quoteIdentifier, or postgres.js `sql(name)`).
+   */
   column: string;
   /** The property name exactly as written in the spec (CSV headers are matched against it). */
   sourceName: string;
@@ -67,6 +70,8 @@ export const SPEC_PROBLEM_CODES = [
   'INVALID_IDENTIFIER',
   /** A column normalises to a name Sluice adds itself (`_file_id`, `_line`, `_ingested_at`, `_sluice*`). */
   'RESERVED_COLUMN',
+  /** A column normalises to a PostgreSQL system column (`ctid`, `xmin`, `xmax`, `cmin`, `cmax`, `tableoid`). */
+  'SYSTEM_COLUMN',
   /** Two properties normalise to the same column name. */
   'DUPLICATE_COLUMN',
   /** More than MAX_COLUMNS properties. */

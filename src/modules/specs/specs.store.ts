@@ -39,6 +39,16 @@ export function assertIdentifier(name: string): string {
   return name;
 }
 
+/**
+ * `name` as a quoted SQL identifier, for the SQL that has to be built as text (DDL). Why quote
+ * names that already passed the allowlist: the allowlist admits SQL key words (`user`, `select`,
+ * `order`, `current_user`), which PostgreSQL refuses or misreads unquoted. Allowlisted names hold
+ * no `"`, so quoting needs no escaping.
+ */
+export function quoteIdentifier(name: string): string {
+  return `"${assertIdentifier(name)}"`;
+}
+
 /** `ds_<name>_v<version>`, shortened with a hash when it would pass PostgreSQL's 63-byte limit. */
 export function tableNameFor(name: string, version: number): string {
   const full = `ds_${name}_v${version}`;
@@ -71,12 +81,12 @@ export class SpecsStore {
   }
 
   private async createTable(tx: Tx, table: string, spec: CompiledSpec): Promise<void> {
-    const columns = spec.columns.map((c) => `${assertIdentifier(c.column)} ${pgType(c)}`);
+    const columns = spec.columns.map((c) => `${quoteIdentifier(c.column)} ${pgType(c)}`);
     // Partitioned by file: each file's rows are a partition of their own, where (_file_id, _line)
     // is unique (see prepareRowTable in ingest.ts): a retried ingestion replaces its rows instead
     // of duplicating them.
     await tx.unsafe(
-      `create table ${assertIdentifier(table)} (
+      `create table ${quoteIdentifier(table)} (
         _file_id uuid not null,
         _line integer not null,
         _ingested_at timestamptz not null default now(),
