@@ -131,9 +131,13 @@ class Connection {
     return this.viewer !== undefined && this.viewer.exp * 1000 <= Date.now();
   }
 
+  /**
+   * Writes without waiting for the network. The backlog is measured before the write, so one
+   * message larger than the bound still goes to a client that keeps up; a client whose backlog
+   * already passes the bound is closed instead of queueing more.
+   */
   send(data: string): void {
     if (this.closing || this.socket.readyState !== WebSocket.OPEN) return;
-    this.socket.send(data);
     const buffered = this.socket.bufferedAmount;
     if (buffered > this.maxBufferedBytes) {
       this.log.warn({ clientId: this.viewer?.clientId, buffered, limit: this.maxBufferedBytes }, 'closing a slow WebSocket consumer');
@@ -141,7 +145,9 @@ class Connection {
       // A client that does not read will not read the close frame either: free its buffer.
       this.dropTimer = setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS);
       this.dropTimer.unref();
+      return;
     }
+    this.socket.send(data);
   }
 
   close(code: number, reason: string): void {
