@@ -51,8 +51,8 @@ export interface WsOptions {
   keepAliveMs?: number;
 }
 
-/** After closing a slow consumer, how long its close frame may wait behind the unsent bytes before the socket is dropped. */
-const SLOW_CONSUMER_GRACE_MS = 2000;
+/** How long a close frame may wait (behind a slow consumer's unsent bytes, or at shutdown) before the socket is dropped. */
+const CLOSE_GRACE_MS = 2000;
 /** setTimeout's largest delay; later expiries re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -143,7 +143,7 @@ class Connection {
       this.log.warn({ clientId: this.viewer?.clientId, buffered, limit: this.maxBufferedBytes }, 'closing a slow WebSocket consumer');
       this.close(WsCloseCode.SlowConsumer, 'Slow consumer: too many unsent bytes');
       // A client that does not read will not read the close frame either: free its buffer.
-      this.dropTimer = setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS);
+      this.dropTimer = setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS);
       this.dropTimer.unref();
       return;
     }
@@ -350,7 +350,12 @@ export function attachWebSocketServer(
     async dispose() {
       offRevocations();
       for (const conn of open) conn.close(WsCloseCode.GoingAway, 'Server shutting down');
+      // A client that does not read would hold shutdown for ws's 30 s close timeout.
+      const drop = setTimeout(() => {
+        for (const socket of wss.clients) socket.terminate();
+      }, CLOSE_GRACE_MS);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      clearTimeout(drop);
     },
   };
 }
