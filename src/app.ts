@@ -91,6 +91,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'client-revocations', fn: () => revocations.dispose() });
       const ws = attachWebSocketServer(http.server, schema, services, limits, {
         maxConnectionsPerClient: env.SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT,
+        maxSubscriptionsPerConnection: env.SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         maxBufferedBytes: env.SLUICE_WS_MAX_BUFFERED_BYTES,
         revocations,
       });

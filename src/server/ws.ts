@@ -40,6 +40,8 @@ export const WsCloseCode = {
 export interface WsOptions {
   /** Authenticated connections one client may hold on this instance. */
   maxConnectionsPerClient: number;
+  /** Operations running at once on one connection; the next one is refused with BAD_REQUEST. */
+  maxSubscriptionsPerConnection: number;
   /** Bytes written to a socket and not yet taken by the network before it is closed as a slow consumer. */
   maxBufferedBytes: number;
   /**
@@ -280,6 +282,10 @@ export function attachWebSocketServer(
       if (!viewer || conn.expired) {
         conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
         return [new SluiceError(ErrorCode.UNAUTHENTICATED, 'Token expired')];
+      }
+      // graphql-ws has already registered this one, so more than the limit means one too many.
+      if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
+        return [new SluiceError(ErrorCode.BAD_REQUEST, `Too many subscriptions: at most ${opts.maxSubscriptionsPerConnection} run at once on one connection`)];
       }
       let document: DocumentNode;
       try {

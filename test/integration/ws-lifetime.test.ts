@@ -6,7 +6,11 @@ import { CreateClientDocument, IssueTokenDocument, RevokeClientDocument } from '
 import { JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 
 // Small bounds so the limits are reached quickly: one connection per client, 64 KiB of unsent bytes.
-const SETTINGS = { SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '1', SLUICE_WS_MAX_BUFFERED_BYTES: String(64 * 1024) };
+const SETTINGS = {
+  SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '1',
+  SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '100',
+  SLUICE_WS_MAX_BUFFERED_BYTES: String(64 * 1024),
+};
 
 let a: TestApp;
 let b: TestApp;
@@ -141,6 +145,29 @@ describe('connection limits', () => {
     const later = await handshake(a, token);
     expect(later.acked).toBe(true);
     await Promise.all([closeRaw(third.ws), closeRaw(onB.ws), closeRaw(later.ws)]);
+  });
+
+  it('refuses a subscription beyond the per-connection limit with BAD_REQUEST and keeps the others', async () => {
+    const { token } = await newClient(a);
+    const { ws, acked } = await handshake(a, token);
+    expect(acked).toBe(true);
+    const messages: Array<{ id?: string; type: string; payload?: unknown }> = [];
+    ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+    // 100 quiet subscriptions (one beat a minute), then one more.
+    for (let i = 1; i <= 101; i++) ws.send(JSON.stringify({ id: String(i), type: 'subscribe', payload: heartbeat(60_000, 1) }));
+    const deadline = Date.now() + 10_000;
+    while (!messages.some((m) => m.type === 'error') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const errors = messages.filter((m) => m.type === 'error');
+    expect(errors, JSON.stringify(messages)).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ id: '101', payload: [{ extensions: { code: 'BAD_REQUEST' } }] });
+    expect(JSON.stringify(errors[0])).toMatch(/at most 100/);
+    // Completing one frees its place.
+    ws.send(JSON.stringify({ id: '1', type: 'complete' }));
+    ws.send(JSON.stringify({ id: '102', type: 'subscribe', payload: { query: '{ serviceInfo { version } }' } }));
+    while (!messages.some((m) => m.id === '102' && m.type === 'complete') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(messages.filter((m) => m.id === '102').map((m) => m.type), JSON.stringify(messages)).toEqual(['next', 'complete']);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    await closeRaw(ws);
   });
 
   it('still delivers one result larger than the bound to a client that reads', async () => {

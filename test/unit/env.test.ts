@@ -29,7 +29,8 @@ describe('loadEnv', () => {
   });
 
   it('bounds WebSocket connections per client and unsent bytes per socket', () => {
-    expect(loadEnv({})).toMatchObject({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 50, SLUICE_WS_MAX_BUFFERED_BYTES: 1 * MiB });
+    expect(loadEnv({})).toMatchObject({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 50, SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: 100, SLUICE_WS_MAX_BUFFERED_BYTES: 1 * MiB });
+    expect(() => loadEnv({ SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '0' })).toThrow(/SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION/);
     expect(loadEnv({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '2', SLUICE_WS_MAX_BUFFERED_BYTES: '65536' })).toMatchObject({
       SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 2,
       SLUICE_WS_MAX_BUFFERED_BYTES: 65536,
