@@ -124,6 +124,21 @@ describe('a subscription lives only as long as its token', () => {
     expect(again.acked).toBe(false);
     expect(again.code).toBe(4403);
   });
+
+  it('re-checks its connected clients when its LISTEN connection comes back, closing those revoked meanwhile', async () => {
+    const { clientId, token } = await newClient(a);
+    const sub = watchBeats(b, token, 50, 1000);
+    await sub.first;
+    // A revocation whose notification never arrived (committed without NOTIFY, as if sent while B's
+    // listener was disconnected); then B's listening connection is dropped and reconnects.
+    await b.database.sql`update api_clients set revoked_at = now() where client_id = ${clientId}`;
+    const droppedAt = Date.now();
+    await b.database.sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'`;
+    const closed = await sub.closed;
+    await sub.dispose();
+    expect(closed.code, JSON.stringify(closed)).toBe(4403);
+    expect(closed.at - droppedAt).toBeLessThan(10_000);
+  });
 });
 
 describe('connection limits', () => {
