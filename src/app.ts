@@ -15,6 +15,7 @@ import { jobHandlers } from './jobs';
 import { every } from './modules/files/signed-uploads.service';
 import { JobQueue } from './modules/jobs/job-queue';
 import { JobRunner } from './modules/jobs/job-runner';
+import { CLIENT_REVOKED_CHANNEL, type ClientRevoked } from './modules/clients/clients.store';
 import { JobState } from './modules/jobs/job-state';
 import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
 import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
@@ -86,7 +87,14 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const schema = await createSchema();
       const limits = createLimits(env);
       const http = await createHttpServer(schema, services, limits);
-      const ws = attachWebSocketServer(http.server, schema, services, limits);
+      const revocations = await NotificationBus.start<ClientRevoked>(database.sql, CLIENT_REVOKED_CHANNEL, log);
+      disposers.push({ name: 'client-revocations', fn: () => revocations.dispose() });
+      const ws = attachWebSocketServer(http.server, schema, services, limits, {
+        maxConnectionsPerClient: env.SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT,
+        maxSubscriptionsPerConnection: env.SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        maxBufferedBytes: env.SLUICE_WS_MAX_BUFFERED_BYTES,
+        revocations,
+      });
       http.onDrain.push(() => ws.dispose());
       await new Promise<void>((resolve, reject) => {
         http.server.once('error', reject);

@@ -75,6 +75,12 @@ const schema = z.object({
   SLUICE_MAX_ALIASES: int(0, 1000).default(15),
   SLUICE_MAX_COST: int(1).default(5000),
   SLUICE_MAX_TOKENS: int(1).default(2000),
+  /** Open graphql-ws connections one client may hold on one instance; the next one is closed with 4429. */
+  SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: int(1, 100_000).default(50),
+  /** Subscriptions active at once on one graphql-ws connection; the next one gets a BAD_REQUEST error. */
+  SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 100_000).default(100),
+  /** Bytes written to one graphql-ws socket and not yet taken by the network; past it the socket is closed with 1013 (slow consumer). */
+  SLUICE_WS_MAX_BUFFERED_BYTES: int(1 * KiB, 1 * GiB).default(1 * MiB),
   /** How long SIGTERM waits for requests, sockets and jobs to finish, in milliseconds. */
   SLUICE_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
   /** Jobs one worker process runs at the same time. */

@@ -9,28 +9,191 @@ import {
   type ExecutionArgs,
   type GraphQLSchema,
 } from 'graphql';
-import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { ClientRevoked } from '../modules/clients/clients.store';
 import type { Services } from '../services';
 import type { Viewer } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
 import type { Context } from './context';
 import { formatError } from './errors';
 import { GRAPHQL_PATH } from './http';
 import type { Limits } from './limits';
 
-/** Close codes Sluice uses beyond graphql-ws's own. */
+/** Close codes Sluice sends, beyond the protocol errors graphql-ws sends itself. */
 export const WsCloseCode = {
-  /** No token in connectionParams, or it expired during the connection. */
+  /** Going away: the server is shutting down. */
+  GoingAway: 1001,
+  /** Slow consumer: more than SLUICE_WS_MAX_BUFFERED_BYTES written and not taken by the network. Reconnect and resume (`afterSeq`). */
+  SlowConsumer: 1013,
+  /** No token in connectionParams, or the token reached its `exp` while connected. */
   Unauthorized: CloseCode.Unauthorized, // 4401
-  /** A token was presented and refused: forged, wrong audience, revoked client. */
+  /** A token was presented and refused (forged, wrong audience, revoked client), or the client was revoked while connected. */
   Forbidden: CloseCode.Forbidden, // 4403
+  /** The client already holds SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT connections on this instance. */
+  TooManyConnections: 4429,
+  /** Unexpected server error (logged). */
+  InternalServerError: CloseCode.InternalServerError, // 4500
 } as const;
 
-type ConnExtra = {
+export interface WsOptions {
+  /** Authenticated connections one client may hold on this instance. */
+  maxConnectionsPerClient: number;
+  /** Operations running at once on one connection; the next one is refused with BAD_REQUEST. */
+  maxSubscriptionsPerConnection: number;
+  /** Bytes written to a socket and not yet taken by the network before it is closed as a slow consumer. */
+  maxBufferedBytes: number;
+  /**
+   * Revocations committed on any instance (LISTEN/NOTIFY). `null`: the listener reconnected and
+   * may have missed some, so every connected client is checked again.
+   */
+  revocations: { on(listener: (message: ClientRevoked | null) => void): () => void };
+  /** Ping interval; a socket that does not answer within the next interval is dropped. Default 12 s. */
+  keepAliveMs?: number;
+}
+
+/** How long a close frame may wait (behind a slow consumer's unsent bytes, or at shutdown) before the socket is dropped. */
+const CLOSE_GRACE_MS = 2000;
+/** setTimeout's largest delay; later expiries re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type ConnExtra = { conn: Connection };
+
+/** The connections of each client on this instance, for the per-client cap and for revocation. */
+class Registry {
+  private readonly byClient = new Map<string, Set<Connection>>();
+
+  count(clientId: string): number {
+    return this.byClient.get(clientId)?.size ?? 0;
+  }
+
+  add(conn: Connection, clientId: string): void {
+    let set = this.byClient.get(clientId);
+    if (!set) this.byClient.set(clientId, (set = new Set()));
+    set.add(conn);
+  }
+
+  remove(conn: Connection): void {
+    const clientId = conn.viewer?.clientId;
+    if (clientId === undefined) return;
+    const set = this.byClient.get(clientId);
+    set?.delete(conn);
+    if (set?.size === 0) this.byClient.delete(clientId);
+  }
+
+  of(clientId: string): Connection[] {
+    return [...(this.byClient.get(clientId) ?? [])];
+  }
+
+  clientIds(): string[] {
+    return [...this.byClient.keys()];
+  }
+}
+
+/**
+ * One graphql-ws socket: bounded send buffer, keepalive, token expiry timer. Closing it ends its
+ * subscriptions at once (they are returned before the close handshake completes), so nothing is
+ * delivered after the decision to close.
+ */
+class Connection {
   viewer?: Viewer;
-};
+  closing = false;
+  /** graphql-ws's cleanup: returns every subscription. Set right after the socket is opened. */
+  onRelease?: (code: number, reason: string) => void;
+  private released = false;
+  private expiryTimer?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
+  private pongTimer?: NodeJS.Timeout;
+  private dropTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly registry: Registry,
+    private readonly maxBufferedBytes: number,
+    private readonly log: Logger,
+    keepAliveMs: number,
+  ) {
+    if (keepAliveMs > 0 && Number.isFinite(keepAliveMs)) {
+      this.pingTimer = setInterval(() => {
+        if (socket.readyState !== WebSocket.OPEN || this.pongTimer) return;
+        // A client that does not read (or a dead link) never answers: drop it.
+        this.pongTimer = setTimeout(() => socket.terminate(), keepAliveMs);
+        socket.once('pong', () => {
+          clearTimeout(this.pongTimer);
+          this.pongTimer = undefined;
+        });
+        socket.ping();
+      }, keepAliveMs);
+    }
+  }
+
+  /** The viewer's token has reached its `exp`. */
+  get expired(): boolean {
+    return this.viewer !== undefined && this.viewer.exp * 1000 <= Date.now();
+  }
+
+  /**
+   * Writes without waiting for the network. The backlog is measured before the write, so one
+   * message larger than the bound still goes to a client that keeps up; a client whose backlog
+   * already passes the bound is closed instead of queueing more.
+   */
+  send(data: string): void {
+    if (this.closing || this.socket.readyState !== WebSocket.OPEN) return;
+    const buffered = this.socket.bufferedAmount;
+    if (buffered > this.maxBufferedBytes) {
+      this.log.warn({ clientId: this.viewer?.clientId, buffered, limit: this.maxBufferedBytes }, 'closing a slow WebSocket consumer');
+      this.close(WsCloseCode.SlowConsumer, 'Slow consumer: too many unsent bytes');
+      // A client that does not read will not read the close frame either: free its buffer.
+      this.dropTimer = setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS);
+      this.dropTimer.unref();
+      return;
+    }
+    this.socket.send(data);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      this.socket.close(code, reason);
+    } catch (err) {
+      this.log.warn({ err, code }, 'WebSocket close failed; dropping the socket');
+      this.socket.terminate();
+    }
+    this.release(code, reason);
+  }
+
+  /** Closes with 4401 when the token reaches its `exp` (re-armed for expiries beyond one timer). */
+  armExpiry(): void {
+    const tick = () => {
+      if (!this.viewer || this.closing) return;
+      const ms = this.viewer.exp * 1000 - Date.now();
+      if (ms <= 0) return this.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
+      this.expiryTimer = setTimeout(tick, Math.min(ms, MAX_TIMER_MS));
+      this.expiryTimer.unref();
+    };
+    tick();
+  }
+
+  /** The socket closed (or we decided to close it): stop timers, leave the registry, end subscriptions. */
+  release(code: number, reason: string): void {
+    if (this.released) return;
+    this.released = true;
+    this.closing = true;
+    clearTimeout(this.expiryTimer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.registry.remove(this);
+    this.onRelease?.(code, reason);
+  }
+
+  /** The socket is gone for good. */
+  closed(code: number, reason: string): void {
+    clearTimeout(this.dropTimer);
+    this.release(code, reason);
+  }
+}
 
 function tokenFrom(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
   const raw = params?.['authorization'] ?? params?.['Authorization'] ?? params?.['token'];
@@ -39,8 +202,10 @@ function tokenFrom(params: Readonly<Record<string, unknown>> | undefined): strin
 }
 
 /**
- * graphql-ws on the HTTP server's port and path. Authenticates once at connection_init, re-checks
- * expiry per operation, and applies the same validation limits and error masking as HTTP.
+ * graphql-ws on the HTTP server's port and path, through a thin adapter over `ws` (modelled on
+ * graphql-ws's own `use/ws`) that bounds each socket's send buffer. Authenticates at
+ * connection_init, closes at the token's expiry and on revocation (any instance), caps the
+ * connections per client, and applies the same validation limits and error masking as HTTP.
  * Returns dispose(), which closes every socket with 1001 (going away).
  */
 export function attachWebSocketServer(
@@ -48,73 +213,155 @@ export function attachWebSocketServer(
   schema: GraphQLSchema,
   services: Services,
   limits: Limits,
+  opts: WsOptions,
 ): { dispose(): Promise<void> } {
   const { log } = services;
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  const keepAliveMs = opts.keepAliveMs ?? 12_000;
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024, handleProtocols });
   const rules = [...specifiedRules, ...limits.validationRules];
+  const registry = new Registry();
+  const open = new Set<Connection>();
 
-  const serverHandle = useServer<Record<string, unknown>, ConnExtra>(
-    {
-      schema,
-      connectionInitWaitTimeout: 10_000,
-      onConnect: async (ctx) => {
-        const token = tokenFrom(ctx.connectionParams);
-        if (!token) {
-          ctx.extra.socket.close(WsCloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization is required');
-          return false;
-        }
+  const closeClient = (clientId: string) => {
+    const conns = registry.of(clientId);
+    for (const conn of conns) conn.close(WsCloseCode.Forbidden, 'Forbidden: client revoked');
+    if (conns.length) log.info({ clientId, sockets: conns.length }, 'closed the WebSockets of a revoked client');
+  };
+  const offRevocations = opts.revocations.on((message) => {
+    if (message) return closeClient(message.clientId);
+    void (async () => {
+      for (const clientId of registry.clientIds()) {
         try {
-          ctx.extra.viewer = await services.clients.authenticate(token);
-          return true;
+          await services.clients.assertActive(clientId);
         } catch (err) {
-          if (!(err instanceof SluiceError)) throw err;
-          // Returning false makes graphql-ws close with 4403 Forbidden.
-          return false;
+          if (err instanceof SluiceError) closeClient(clientId);
+          else log.warn({ err, clientId }, 'could not re-check a connected client');
         }
-      },
-      onSubscribe: (ctx, _id, payload) => {
-        const viewer = ctx.extra.viewer;
-        if (!viewer || viewer.exp * 1000 <= Date.now()) {
-          ctx.extra.socket.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
-          return [new SluiceError(ErrorCode.UNAUTHENTICATED, 'Token expired')];
-        }
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query, { maxTokens: limits.maxTokens });
-        } catch (err) {
-          return [new SluiceError(ErrorCode.GRAPHQL_PARSE_FAILED, err instanceof Error ? err.message : 'Syntax error')];
-        }
-        const errors = validate(schema, document, rules);
-        if (errors.length) {
-          return errors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
-        }
-        if (!getOperationAST(document, payload.operationName ?? undefined)) {
-          return [new SluiceError(ErrorCode.OPERATION_RESOLUTION_FAILURE, 'Operation not found in the document')];
-        }
-        const contextValue: Context = { viewer, services, log };
-        const args: ExecutionArgs = {
-          schema,
-          document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-          contextValue,
-        };
-        return args;
-      },
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!result.errors?.length) return;
-        return { ...result, errors: result.errors.map((e) => formatError(log, e.toJSON(), e)) };
-      },
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(log, e instanceof GraphQLError ? e.toJSON() : { message: String(e) }, e)),
+      }
+    })();
+  });
+
+  const gql = makeServer<Record<string, unknown>, ConnExtra>({
+    schema,
+    connectionInitWaitTimeout: 10_000,
+    onConnect: async (ctx) => {
+      const { conn } = ctx.extra;
+      const token = tokenFrom(ctx.connectionParams);
+      if (!token) {
+        conn.close(WsCloseCode.Unauthorized, 'Unauthorized: connectionParams.authorization is required');
+        return false;
+      }
+      let viewer: Viewer;
+      try {
+        viewer = services.clients.verify(token);
+      } catch (err) {
+        if (!(err instanceof SluiceError)) throw err;
+        // Returning false makes graphql-ws close with 4403 Forbidden.
+        return false;
+      }
+      if (registry.count(viewer.clientId) >= opts.maxConnectionsPerClient) {
+        conn.close(WsCloseCode.TooManyConnections, 'Too many connections');
+        return false;
+      }
+      // Registered before the database check, so a revocation notified meanwhile closes it too.
+      conn.viewer = viewer;
+      registry.add(conn, viewer.clientId);
+      try {
+        await services.clients.assertActive(viewer.clientId);
+      } catch (err) {
+        if (!(err instanceof SluiceError)) throw err;
+        return false;
+      }
+      if (conn.closing) return false;
+      conn.armExpiry();
+      return true;
     },
-    wss,
-  );
+    onSubscribe: (ctx, _id, payload) => {
+      const { conn } = ctx.extra;
+      const viewer = conn.viewer;
+      if (!viewer || conn.expired) {
+        conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
+        return [new SluiceError(ErrorCode.UNAUTHENTICATED, 'Token expired')];
+      }
+      // graphql-ws has already registered this one, so more than the limit means one too many.
+      if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
+        return [new SluiceError(ErrorCode.BAD_REQUEST, `Too many subscriptions: at most ${opts.maxSubscriptionsPerConnection} run at once on one connection`)];
+      }
+      let document: DocumentNode;
+      try {
+        document = parse(payload.query, { maxTokens: limits.maxTokens });
+      } catch (err) {
+        return [new SluiceError(ErrorCode.GRAPHQL_PARSE_FAILED, err instanceof Error ? err.message : 'Syntax error')];
+      }
+      const errors = validate(schema, document, rules);
+      if (errors.length) {
+        return errors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
+      }
+      if (!getOperationAST(document, payload.operationName ?? undefined)) {
+        return [new SluiceError(ErrorCode.OPERATION_RESOLUTION_FAILURE, 'Operation not found in the document')];
+      }
+      const contextValue: Context = { viewer, services, log };
+      const args: ExecutionArgs = {
+        schema,
+        document,
+        operationName: payload.operationName,
+        variableValues: payload.variables,
+        contextValue,
+      };
+      return args;
+    },
+    onNext: (ctx, _id, _payload, _args, result) => {
+      // The timer closes at expiry; this catches an event produced in the same instant.
+      const { conn } = ctx.extra;
+      if (conn.expired) conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
+      if (!result.errors?.length) return;
+      return { ...result, errors: result.errors.map((e) => formatError(log, e.toJSON(), e)) };
+    },
+    onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(log, e instanceof GraphQLError ? e.toJSON() : { message: String(e) }, e)),
+  });
+
+  wss.on('connection', (socket) => {
+    const conn = new Connection(socket, registry, opts.maxBufferedBytes, log, keepAliveMs);
+    open.add(conn);
+    // ws closes the socket itself on protocol errors (bad frames, oversized messages); log only.
+    socket.on('error', (err) => log.debug({ err }, 'WebSocket error'));
+    const cleanup = gql.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) => conn.send(data),
+        close: (code, reason) => conn.close(code ?? WsCloseCode.InternalServerError, reason ?? ''),
+        onMessage: (cb) =>
+          socket.on('message', async (data) => {
+            if (conn.closing) return;
+            try {
+              await cb(String(data));
+            } catch (err) {
+              log.error({ err }, 'WebSocket message handling failed');
+              conn.close(WsCloseCode.InternalServerError, 'Internal server error');
+            }
+          }),
+      },
+      { conn },
+    );
+    conn.onRelease = (code, reason) => {
+      cleanup(code, reason).catch((err: unknown) => log.warn({ err }, 'WebSocket cleanup failed'));
+    };
+    socket.once('close', (code, reason) => {
+      open.delete(conn);
+      conn.closed(code, String(reason));
+    });
+  });
 
   return {
     async dispose() {
-      for (const client of wss.clients) client.close(1001, 'Server shutting down');
-      await serverHandle.dispose();
+      offRevocations();
+      for (const conn of open) conn.close(WsCloseCode.GoingAway, 'Server shutting down');
+      // A client that does not read would hold shutdown for ws's 30 s close timeout.
+      const drop = setTimeout(() => {
+        for (const socket of wss.clients) socket.terminate();
+      }, CLOSE_GRACE_MS);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      clearTimeout(drop);
     },
   };
 }

@@ -1,76 +1,82 @@
+/** One batch of a PullStream: the items read, and whether the stream ends after them. */
+export interface PullBatch<T> {
+  items: T[];
+  done: boolean;
+}
+
 /**
- * A push-to-pull bridge for subscriptions: producers push, the GraphQL executor pulls. Unbounded
- * only in theory: producers here push at most one item per stored event, and stop at `end()`.
+ * A pull-driven source for subscriptions whose truth lives in a table. `read()` runs only when the
+ * consumer asks for an item and the previous batch is used up; `wake()` (a notification) makes a
+ * waiting consumer read again. Nothing is read or queued for a consumer that stops asking, so a
+ * subscription holds at most one batch in memory whatever the speed of its client.
  * `return()` (client unsubscribed, socket closed) runs `onClose` exactly once.
  */
-export class PushStream<T> implements AsyncIterableIterator<T> {
-  private readonly queue: T[] = [];
-  private waiting?: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void };
-  private done = false;
-  private failure?: unknown;
+export class PullStream<T> implements AsyncIterableIterator<T> {
+  private batch: T[];
+  private finished: boolean;
+  /** Something may have changed since the last read. */
+  private dirty = true;
   private closed = false;
+  private failure?: { error: unknown };
+  private waiter?: () => void;
+  private readonly onClose: () => void;
 
-  constructor(private readonly onClose: () => void = () => undefined) {}
-
-  push(value: T): void {
-    if (this.done) return;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w.resolve({ value, done: false });
-    } else {
-      this.queue.push(value);
-    }
+  constructor(
+    private readonly read: () => Promise<PullBatch<T>>,
+    opts: { initial?: T[]; done?: boolean; onClose?: () => void } = {},
+  ) {
+    this.batch = [...(opts.initial ?? [])];
+    this.finished = opts.done ?? false;
+    this.onClose = opts.onClose ?? (() => undefined);
   }
 
-  /** Ends after the queued items are consumed. */
-  end(): void {
-    this.done = true;
-    if (this.waiting && this.queue.length === 0) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w.resolve({ value: undefined, done: true });
-      this.close();
-    }
+  /** Something changed: the next pull (or the one waiting) reads again. */
+  wake(): void {
+    this.dirty = true;
+    this.release();
   }
 
-  fail(err: unknown): void {
-    this.failure = err;
-    this.done = true;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w.reject(err);
-      this.close();
-    }
+  /** Ends the stream with `error`, thrown to the consumer after the batch it holds. */
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    this.release();
   }
 
   get isDone(): boolean {
-    return this.done;
+    return this.closed;
   }
 
-  next(): Promise<IteratorResult<T>> {
-    if (this.queue.length) return Promise.resolve({ value: this.queue.shift()!, done: false });
-    if (this.failure !== undefined) {
-      this.close();
-      return Promise.reject(this.failure);
+  async next(): Promise<IteratorResult<T>> {
+    while (!this.closed) {
+      if (this.batch.length) return { value: this.batch.shift()!, done: false };
+      if (this.failure) {
+        this.close();
+        throw this.failure.error;
+      }
+      if (this.finished) break;
+      if (!this.dirty) {
+        await new Promise<void>((resolve) => (this.waiter = resolve));
+        continue;
+      }
+      this.dirty = false;
+      let batch: PullBatch<T>;
+      try {
+        batch = await this.read();
+      } catch (err) {
+        this.close();
+        throw err;
+      }
+      this.batch = batch.items;
+      this.finished = batch.done;
+      // A full batch may have more behind it: read again once it is consumed.
+      if (batch.items.length) this.dirty = true;
     }
-    if (this.done) {
-      this.close();
-      return Promise.resolve({ value: undefined, done: true });
-    }
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-    });
+    this.close();
+    return { value: undefined, done: true };
   }
 
   return(): Promise<IteratorResult<T>> {
-    this.done = true;
-    this.queue.length = 0;
-    if (this.waiting) {
-      this.waiting.resolve({ value: undefined, done: true });
-      this.waiting = undefined;
-    }
+    this.batch = [];
     this.close();
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -79,9 +85,17 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
+  private release(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.batch = [];
+    this.release();
     this.onClose();
   }
 }

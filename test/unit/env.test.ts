@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, GiB, loadEnv } from '../../src/env';
+import { EnvError, GiB, MiB, loadEnv } from '../../src/env';
 
 describe('loadEnv', () => {
   it('has working defaults for a fresh machine', () => {
@@ -26,6 +26,17 @@ describe('loadEnv', () => {
       expect(() => loadEnv({ SLUICE_CE_REGISTRY_URL: bad }), bad).toThrow(/SLUICE_CE_REGISTRY_URL/);
     }
     expect(() => loadEnv({ SLUICE_CE_LANGUAGES: 'en;drop' })).toThrow(/SLUICE_CE_LANGUAGES/);
+  });
+
+  it('bounds WebSocket connections per client and unsent bytes per socket', () => {
+    expect(loadEnv({})).toMatchObject({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 50, SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: 100, SLUICE_WS_MAX_BUFFERED_BYTES: 1 * MiB });
+    expect(() => loadEnv({ SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '0' })).toThrow(/SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION/);
+    expect(loadEnv({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '2', SLUICE_WS_MAX_BUFFERED_BYTES: '65536' })).toMatchObject({
+      SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 2,
+      SLUICE_WS_MAX_BUFFERED_BYTES: 65536,
+    });
+    expect(() => loadEnv({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '0' })).toThrow(/SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT/);
+    expect(() => loadEnv({ SLUICE_WS_MAX_BUFFERED_BYTES: '100' })).toThrow(/SLUICE_WS_MAX_BUFFERED_BYTES/);
   });
 
   it('lists every problem at once', () => {

@@ -83,10 +83,20 @@ export class ClientsService {
 
   /** Verifies a bearer token and that its client still exists and is not revoked. */
   async authenticate(token: string): Promise<Viewer> {
-    const viewer = verifyToken(this.tokens, token);
-    const client = await this.store.findByClientId(viewer.clientId);
-    if (!client || client.revokedAt) throw new UnauthenticatedError('Client is revoked or unknown');
+    const viewer = this.verify(token);
+    await this.assertActive(viewer.clientId);
     return viewer;
+  }
+
+  /** The token's signature, issuer, audience and expiry only (no database read). */
+  verify(token: string): Viewer {
+    return verifyToken(this.tokens, token);
+  }
+
+  /** Throws UNAUTHENTICATED unless the client exists and is not revoked. */
+  async assertActive(clientId: string): Promise<void> {
+    const client = await this.store.findByClientId(clientId);
+    if (!client || client.revokedAt) throw new UnauthenticatedError('Client is revoked or unknown');
   }
 
   async createClient(
@@ -119,6 +129,8 @@ export class ClientsService {
     if (!existing.revokedAt && existing.roles.includes('ADMIN') && (await this.store.countActiveAdmins()) <= 1) {
       throw new ConflictError('Cannot revoke the last active ADMIN client');
     }
+    // The store notifies CLIENT_REVOKED_CHANNEL in the same transaction: every instance closes
+    // the client's WebSockets once the revocation is committed, never before.
     const row = await this.store.revoke(clientId);
     if (!row) throw new NotFoundError('Client', clientId);
     this.log.info({ clientId, by: by.clientId }, 'client revoked');

@@ -2,6 +2,14 @@ import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { apiClients, type ApiClientRow } from '../../db/schema';
 
+/** NOTIFY channel of client revocations; every API instance closes that client's WebSockets. */
+export const CLIENT_REVOKED_CHANNEL = 'sluice_client_revoked';
+
+/** Payload of a CLIENT_REVOKED_CHANNEL notification. */
+export interface ClientRevoked {
+  clientId: string;
+}
+
 export class ClientsStore {
   constructor(private readonly db: Db) {}
 
@@ -40,12 +48,19 @@ export class ClientsStore {
     return row?.n ?? 0;
   }
 
+  /** Marks the client revoked and notifies CLIENT_REVOKED_CHANNEL in the same transaction. */
   async revoke(clientId: string): Promise<ApiClientRow | undefined> {
-    const [row] = await this.db
-      .update(apiClients)
-      .set({ revokedAt: sql`coalesce(${apiClients.revokedAt}, now())` })
-      .where(eq(apiClients.clientId, clientId))
-      .returning();
-    return row;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(apiClients)
+        .set({ revokedAt: sql`coalesce(${apiClients.revokedAt}, now())` })
+        .where(eq(apiClients.clientId, clientId))
+        .returning();
+      if (row) {
+        const payload: ClientRevoked = { clientId: row.clientId };
+        await tx.execute(sql`select pg_notify(${CLIENT_REVOKED_CHANNEL}, ${JSON.stringify(payload)})`);
+      }
+      return row;
+    });
   }
 }

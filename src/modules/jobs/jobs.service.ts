@@ -1,17 +1,21 @@
 import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
-import { BadInputError, ConflictError, NotFoundError } from '../../shared/errors';
+import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
 import { hasRole, Role } from '../../shared/roles';
-import { PushStream } from '../../shared/stream';
+import { PullStream } from '../../shared/stream';
 import type { JobQueue } from './job-queue';
 import { isTerminal, JobState } from './job-state';
 import type { Job, JobEvent, JobsStore, ListFilter, Notification, Tx } from './jobs.store';
 
 export const JOB_CANCEL_CHANNEL = 'sluice_job_cancel';
 export const MAX_PAGE_SIZE = 100;
+/** Events `jobUpdated` reads (and holds) at a time. */
+export const WATCH_PAGE_SIZE = 100;
+/** Distinct changed jobs a `jobs` subscription may fall behind before it is ended. */
+export const WATCH_MAX_PENDING_JOBS = 10_000;
 
 export interface JobsPage {
   jobs: Job[];
@@ -146,8 +150,10 @@ export class JobsService {
 
   /**
    * Events of one job: those after `afterSeq` (replayed from the table), or a SNAPSHOT of the
-   * current state; then live ones in order; completes after the terminal event. LISTEN starts
-   * before the first read, so nothing falls between replay and live.
+   * current state; then live ones in order; completes after the terminal event. The stream reads
+   * a page of events only when its consumer asks (notifications just wake it), so a slow client
+   * costs one page of memory, never a queue. The listener starts before the first read, so
+   * nothing falls between replay and live.
    */
   async watch(viewer: Viewer, id: string, afterSeq: number | null | undefined): Promise<AsyncIterableIterator<JobUpdate>> {
     const job = await this.get(viewer, id);
@@ -155,29 +161,10 @@ export class JobsService {
       throw new BadInputError('afterSeq must be a non-negative integer', { field: 'afterSeq' });
     }
     let sent = afterSeq ?? job.lastSeq;
-    let pumping: Promise<void> = Promise.resolve();
-    const stream = new PushStream<JobUpdate>(() => off());
-    const pump = () => {
-      pumping = pumping.then(async () => {
-        while (!stream.isDone) {
-          const events = await this.store.events(id, sent, 500);
-          for (const e of events) {
-            sent = e.seq;
-            stream.push(toUpdate(e));
-            if (e.kind === 'STATE' && isTerminal(e.state)) {
-              stream.end();
-              return;
-            }
-          }
-          if (events.length < 500) return;
-        }
-      }).catch((err) => stream.fail(err));
-    };
-    const off = this.bus.on((n) => {
-      if (n === null || (n.id === id && n.seq > sent)) pump();
-    });
+    const initial: JobUpdate[] = [];
+    let done = false;
     if (afterSeq == null || afterSeq >= job.lastSeq) {
-      stream.push({
+      initial.push({
         jobId: id,
         seq: job.lastSeq,
         kind: 'SNAPSHOT',
@@ -187,34 +174,72 @@ export class JobsService {
         counters: { total: job.total, processed: job.processed, succeeded: job.succeeded, failed: job.failed, bytesTotal: job.bytesTotal, bytesProcessed: job.bytesProcessed, error: job.error },
       });
       sent = Math.max(sent, job.lastSeq);
-      if (isTerminal(job.state)) stream.end();
+      done = isTerminal(job.state);
     }
-    // Replay what the client missed, and anything committed between our read and LISTEN.
-    pump();
+    const stream = new PullStream<JobUpdate>(
+      async () => {
+        // Replays what the client missed, and anything committed between our read and LISTEN.
+        const events = await this.store.events(id, sent, WATCH_PAGE_SIZE);
+        const items: JobUpdate[] = [];
+        for (const e of events) {
+          sent = e.seq;
+          items.push(toUpdate(e));
+          if (e.kind === 'STATE' && isTerminal(e.state)) return { items, done: true };
+        }
+        return { items, done: false };
+      },
+      { initial, done, onClose: () => off() },
+    );
+    const off = this.bus.on((n) => {
+      if (n === null || (n.id === id && n.seq > sent)) stream.wake();
+    });
     return stream;
   }
 
-  /** Every change to the viewer's jobs (all jobs for ADMIN) matching the filter, as current rows. */
+  /**
+   * Every change to the viewer's jobs (all jobs for ADMIN) matching the filter, as current rows.
+   * Changes are coalesced per job into a bounded set of ids, read only when the consumer asks:
+   * a client that falls more than WATCH_MAX_PENDING_JOBS distinct jobs behind gets
+   * SERVICE_UNAVAILABLE and must subscribe again (and re-read with the `jobs` query).
+   */
   watchAll(viewer: Viewer, filter: ListFilter): AsyncIterableIterator<Job> {
     const admin = hasRole(viewer.roles, Role.ADMIN);
-    const stream = new PushStream<Job>(() => off());
-    let chain: Promise<void> = Promise.resolve();
+    const pending = new Set<string>();
+    // Last seq pushed per job (bounded: oldest entries go first), so each state is pushed once.
     const pushed = new Map<string, number>();
+    const remember = (jobId: string, seq: number) => {
+      pushed.delete(jobId);
+      pushed.set(jobId, seq);
+      if (pushed.size > WATCH_MAX_PENDING_JOBS) pushed.delete(pushed.keys().next().value!);
+    };
+    const stream = new PullStream<Job>(
+      async () => {
+        for (let next = pending.values().next(); !next.done; next = pending.values().next()) {
+          pending.delete(next.value);
+          const job = await this.store.get(next.value);
+          if (!job || stream.isDone) continue;
+          if (filter.types?.length && !filter.types.includes(job.type)) continue;
+          if ((pushed.get(job.id) ?? 0) >= job.lastSeq) continue;
+          remember(job.id, job.lastSeq);
+          return { items: [job], done: false };
+        }
+        return { items: [], done: false };
+      },
+      { onClose: () => off() },
+    );
     const off = this.bus.on((n) => {
       if (!n) return;
       if (!admin && n.by !== viewer.clientId) return;
       if (filter.states?.length && !filter.states.includes(n.state)) return;
-      chain = chain
-        .then(async () => {
-          const job = await this.store.get(n.id);
-          if (!job || stream.isDone) return;
-          if (filter.types?.length && !filter.types.includes(job.type)) return;
-          // Several notifications may be answered by one read; push each state of a job once.
-          if ((pushed.get(job.id) ?? 0) >= job.lastSeq) return;
-          pushed.set(job.id, job.lastSeq);
-          stream.push(job);
-        })
-        .catch((err) => this.log.warn({ err }, 'jobs subscription read failed'));
+      if (n.seq <= (pushed.get(n.id) ?? 0)) return;
+      pending.add(n.id);
+      if (pending.size > WATCH_MAX_PENDING_JOBS) {
+        pending.clear();
+        stream.fail(new SluiceError(ErrorCode.SERVICE_UNAVAILABLE, `More than ${WATCH_MAX_PENDING_JOBS} jobs changed faster than this subscription was read; subscribe again`));
+        off();
+        return;
+      }
+      stream.wake();
     });
     return stream;
   }
