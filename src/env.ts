@@ -68,7 +68,10 @@ const schema = z.object({
   /** Query limits, applied to HTTP and WebSocket operations alike. */
   SLUICE_MAX_DEPTH: int(1, 100).default(12),
   SLUICE_MAX_ALIASES: int(0, 1000).default(15),
-  SLUICE_MAX_COST: int(1).default(5000),
+  // Why 20,000: the cost multiplies by literal `first` page sizes. Every README example and every SDK
+  // operation with literal pages of 100 rows fits (largest: UploadStatus, 13,780; 5,000 refused five of
+  // them and the README's uploadStatus example); lists nested in lists (100 jobs x their events) do not.
+  SLUICE_MAX_COST: int(1).default(20_000),
   SLUICE_MAX_TOKENS: int(1).default(2000),
   /** How long SIGTERM waits for requests, sockets and jobs to finish, in milliseconds. */
   SLUICE_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),

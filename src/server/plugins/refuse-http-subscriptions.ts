@@ -12,7 +12,7 @@ export function refuseHttpSubscriptions(path: string): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, response }) {
-          if (operation.operation !== 'subscription') return;
+          if (operation?.operation !== 'subscription') return;
           response.http.status = 400;
           throw new SluiceError(
             ErrorCode.BAD_REQUEST,
