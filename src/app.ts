@@ -26,6 +26,8 @@ export interface App {
   services: Services;
   /** Base URL of the HTTP server, e.g. http://127.0.0.1:4000; undefined for SLUICE_ROLE=worker. */
   url?: string;
+  /** The embedded PostgreSQL, when DATABASE_URL is unset: its URL (for psql) and, if the wanted port was taken, that port. */
+  embeddedDatabase?: { url: string; busyPort?: number };
   /** Stops everything in reverse start order. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -52,10 +54,17 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
 
   try {
     let databaseUrl = env.DATABASE_URL;
+    let embeddedDatabase: App['embeddedDatabase'];
     if (!databaseUrl) {
-      const embedded = await startEmbeddedPostgres({ dir: path.join(env.dataDir, 'pg'), port: env.SLUICE_EMBEDDED_PG_PORT, log });
+      const embedded = await startEmbeddedPostgres({
+        dir: path.join(env.dataDir, 'pg'),
+        port: env.SLUICE_EMBEDDED_PG_PORT,
+        fallback: env.embeddedPgPortFallback,
+        log,
+      });
       disposers.push({ name: 'embedded-postgres', fn: () => embedded.dispose() });
       databaseUrl = embedded.url;
+      embeddedDatabase = { url: embedded.url, ...(embedded.busyPort ? { busyPort: embedded.busyPort } : {}) };
     }
     const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}` });
     disposers.push({ name: 'database', fn: () => database.dispose() });
@@ -133,7 +142,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
     }
 
-    return { services, url, dispose };
+    return { services, url, ...(embeddedDatabase ? { embeddedDatabase } : {}), dispose };
   } catch (err) {
     await dispose();
     throw err;

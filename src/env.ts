@@ -43,8 +43,12 @@ const schema = z.object({
   SLUICE_DATA_DIR: z.string().min(1).default('./.sluice'),
   /** Root folder of local file storage (raw uploads and outputs). Default: <SLUICE_DATA_DIR>/storage. */
   SLUICE_STORAGE_DIR: z.string().min(1).optional(),
-  /** Port of the embedded PostgreSQL; 0 picks a free one at every start. */
-  SLUICE_EMBEDDED_PG_PORT: int(0, 65535).default(0),
+  /**
+   * Port of the embedded PostgreSQL (on 127.0.0.1), stable so `psql` can reach it. Unset: 54329, or
+   * a free port (with a warning) when 54329 is taken. Set: exactly that port, refused at start when
+   * taken. 0: a free port at every start.
+   */
+  SLUICE_EMBEDDED_PG_PORT: int(0, 65535).optional(),
   /** HS256 signing secret (at least 32 characters). Unset outside production: generated once and kept in the data folder. */
   SLUICE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SLUICE_JWT_ISSUER: z.string().min(1).default('sluice'),
@@ -73,7 +77,10 @@ const schema = z.object({
   /** Query limits, applied to HTTP and WebSocket operations alike. */
   SLUICE_MAX_DEPTH: int(1, 100).default(12),
   SLUICE_MAX_ALIASES: int(0, 1000).default(15),
-  SLUICE_MAX_COST: int(1).default(5000),
+  // Why 20,000: the cost multiplies by literal `first` page sizes. Every README example and every SDK
+  // operation with literal pages of 100 rows fits (largest: UploadStatus, 13,780; 5,000 refused five of
+  // them and the README's uploadStatus example); lists nested in lists (100 jobs x their events) do not.
+  SLUICE_MAX_COST: int(1).default(20_000),
   SLUICE_MAX_TOKENS: int(1).default(2000),
   /** Open graphql-ws connections one client may hold on one instance; the next one is closed with 4429. */
   SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: int(1, 100_000).default(50),
@@ -162,9 +169,16 @@ const schema = z.object({
 
 export type RawEnv = z.infer<typeof schema>;
 
-export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_PLAYGROUND'> {
+/** The embedded PostgreSQL's port when SLUICE_EMBEDDED_PG_PORT is unset. */
+export const DEFAULT_EMBEDDED_PG_PORT = 54329;
+
+export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_PLAYGROUND' | 'SLUICE_EMBEDDED_PG_PORT'> {
   SLUICE_INTROSPECTION: boolean;
   SLUICE_PLAYGROUND: boolean;
+  /** SLUICE_EMBEDDED_PG_PORT, or DEFAULT_EMBEDDED_PG_PORT when unset. */
+  SLUICE_EMBEDDED_PG_PORT: number;
+  /** True when SLUICE_EMBEDDED_PG_PORT is unset: a taken default port falls back to a free one. */
+  embeddedPgPortFallback: boolean;
   /** Absolute path of SLUICE_DATA_DIR. */
   dataDir: string;
   /** Absolute path of local storage. */
@@ -225,6 +239,8 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     ...raw,
     SLUICE_INTROSPECTION: raw.SLUICE_INTROSPECTION ?? dev,
     SLUICE_PLAYGROUND: raw.SLUICE_PLAYGROUND ?? dev,
+    SLUICE_EMBEDDED_PG_PORT: raw.SLUICE_EMBEDDED_PG_PORT ?? DEFAULT_EMBEDDED_PG_PORT,
+    embeddedPgPortFallback: raw.SLUICE_EMBEDDED_PG_PORT === undefined,
     dataDir: path.resolve(raw.SLUICE_DATA_DIR),
     storageDir: path.resolve(raw.SLUICE_STORAGE_DIR ?? path.join(raw.SLUICE_DATA_DIR, 'storage')),
     runsApi: raw.SLUICE_ROLE !== 'worker',

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { startApp } from './app';
+import { startBanner } from './banner';
 import { EnvError, loadEnv, type Env } from './env';
 import { createLogger } from './shared/logger';
 
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(env.LOG_LEVEL);
   const app = await startApp(env, log);
+  process.stdout.write(startBanner(env, app));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -48,6 +50,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`Sluice failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // A configuration problem found while starting (a taken port) is explained, not traced.
+  const detail = err instanceof EnvError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`Sluice failed to start: ${detail}\n`);
   process.exit(1);
 });

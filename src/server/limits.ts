@@ -7,7 +7,9 @@ export function createLimits(env: Env) {
   const armor = new ApolloArmor({
     maxDepth: { n: env.SLUICE_MAX_DEPTH },
     maxAliases: { n: env.SLUICE_MAX_ALIASES },
-    costLimit: { maxCost: env.SLUICE_MAX_COST },
+    // Why flattenFragments: a fragment spread adds no depth to the response, so a selection costs the
+    // same written inline or through a fragment (unflattened, the SDK's own UploadStatus cost 6x more).
+    costLimit: { maxCost: env.SLUICE_MAX_COST, flattenFragments: true },
     // Token limits go through graphql-js's own parser option (Apollo parseOptions, ws parse()) so
     // syntax errors keep their GRAPHQL_PARSE_FAILED code; armor's version reports them as validation.
     maxTokens: { enabled: false },

@@ -11,7 +11,7 @@ const env = loadEnv();
 const log = createLogger(env.LOG_LEVEL);
 const embedded = env.DATABASE_URL
   ? undefined
-  : await startEmbeddedPostgres({ dir: path.join(env.dataDir, 'pg'), port: env.SLUICE_EMBEDDED_PG_PORT, log });
+  : await startEmbeddedPostgres({ dir: path.join(env.dataDir, 'pg'), port: env.SLUICE_EMBEDDED_PG_PORT, fallback: env.embeddedPgPortFallback, log });
 const database = connect(env.DATABASE_URL ?? embedded!.url, { max: 2, appName: 'sluice-migrate' });
 try {
   await runMigrations(database);

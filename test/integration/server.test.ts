@@ -47,6 +47,23 @@ describe('HTTP endpoints', () => {
 });
 
 describe('errors', () => {
+  it('refuses a subscription over HTTP with 400 BAD_REQUEST pointing to graphql-ws (GET: 405)', async () => {
+    const query = 'subscription { heartbeat(intervalMs: 1000, count: 1) { seq } }';
+    const auth = { authorization: `Bearer ${t.admin.options.token}` };
+    const res = await post({ query }, auth);
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.data).toBeUndefined();
+    expect(res.body.errors?.[0]?.extensions, JSON.stringify(res.body)).toEqual({ code: 'BAD_REQUEST' });
+    expect(res.body.errors?.[0]?.message).toMatch(/graphql-ws/);
+    const get = await fetch(`${t.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: 'application/json', ...auth, 'apollo-require-preflight': 'true' } });
+    const body = (await get.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+    // Over GET, Apollo's own rule answers first: only queries (405 with the same code).
+    expect(get.status, JSON.stringify(body)).toBe(405);
+    expect(codeOf(body)).toBe('BAD_REQUEST');
+    // Queries and mutations over HTTP are untouched.
+    expect((await post({ query: '{ me { clientId } }' }, auth)).status).toBe(200);
+  });
+
   it('syntax and validation errors carry stable codes', async () => {
     expect((await post({ query: '{ me { ' })).body.errors?.[0]?.extensions?.['code']).toBe('GRAPHQL_PARSE_FAILED');
     expect((await post({ query: '{ nope }' })).body.errors?.[0]?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');

@@ -155,6 +155,19 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     expect(await text(await storage().get(child['error_output_key'] as string))).toContain('bad');
   });
 
+  it('issues a ZIP URL when program and spec are left out, not only when they are null (as `sluice import-url x.zip` sends it)', async () => {
+    const body = await zip([{ name: 'attendance.csv', body: 'date,school_id,present\n01/03/23,o1,10\n' }]);
+    // Omitted keys arrive as undefined, which the database driver refused: a masked INTERNAL_SERVER_ERROR.
+    const res = await ingestor.raw(RequestUploadUrlDocument, {
+      input: { fileName: 'omitted.zip', kind: 'ZIP', size: body.length, sha256: sha256(body) },
+    });
+    expect(res.body.errors, JSON.stringify(res.body)).toBeUndefined();
+    const u = res.body.data!.requestUploadUrl;
+    expect((await put(u, body)).status).toBe(200);
+    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
+    expect(importFile).toMatchObject({ finished: true, job: { state: 'SUCCEEDED' } });
+  });
+
   it('serves direct uploads (uploadFile) from the same storage, and refuses to import them again', async () => {
     const body = GOOD_CSV.replace('s1', 'u1').replace('s2', 'u2');
     const { uploadFile } = await ingestor.upload(

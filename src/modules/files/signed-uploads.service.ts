@@ -146,7 +146,7 @@ export class SignedUploadsService {
       id,
       kind: input.kind,
       specId: spec?.id ?? null,
-      program: input.program,
+      program: input.program ?? null,
       fileName: input.fileName,
       contentType: v.contentType,
       storageKey: storageKeys.raw(id, input.fileName, now),
