@@ -133,6 +133,8 @@ const schema = z.object({
   /** Longest an importFile(mode: SYNC) call waits for the job to finish, in milliseconds. */
   SLUICE_IMPORT_SYNC_MAX_WAIT_MS: int(0, 600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` (one object per line), `pretty` (human lines, pino-pretty) or `auto`: pretty when stdout is a terminal. */
+  SLUICE_LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
 });
 
 export type RawEnv = z.infer<typeof schema>;

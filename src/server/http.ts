@@ -9,6 +9,7 @@ import { graphqlUploadExpress } from 'graphql-upload-minimal';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
+import { accessLog, accessLogPlugin, noteRequest } from './access-log';
 import type { Context } from './context';
 import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
@@ -24,7 +25,9 @@ export async function httpContext(services: Services, authorization: string | un
   try {
     const token = bearerToken(authorization);
     if (!token) return { viewer: null, services, log };
-    return { viewer: await services.clients.authenticate(token), services, log };
+    const viewer = await services.clients.authenticate(token);
+    noteRequest({ clientId: viewer.clientId });
+    return { viewer, services, log };
   } catch (err) {
     if (err instanceof SluiceError) return { viewer: null, authError: err, services, log };
     throw err;
@@ -95,6 +98,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   const server = http.createServer(app);
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
+  app.use(accessLog(log));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', role: env.SLUICE_ROLE, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
@@ -130,6 +134,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     },
     plugins: [
       ...limits.plugins,
+      accessLogPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: env.SLUICE_SHUTDOWN_TIMEOUT_MS }),
       {
         async serverWillStart() {
