@@ -13,6 +13,7 @@ import { accessLog, accessLogPlugin, noteRequest } from './access-log';
 import type { Context } from './context';
 import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
+import { METRICS_PATH, metricsRoute } from './metrics';
 import type { Limits } from './limits';
 import { webRoutes } from './web';
 
@@ -98,7 +99,8 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   const server = http.createServer(app);
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
-  app.use(accessLog(log));
+  app.use(accessLog(log, [(r) => services.metrics.observeRequest(r)]));
+  if (services.metrics.enabled && env.SLUICE_METRICS_PORT === undefined) app.get(METRICS_PATH, metricsRoute(services.metrics));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', role: env.SLUICE_ROLE, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });

@@ -52,6 +52,13 @@ export function attachWebSocketServer(
   const { log } = services;
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
   const rules = [...specifiedRules, ...limits.validationRules];
+  // Acknowledged connections, for the open-subscriptions gauge (streaming operations of each).
+  const connections = new Set<{ subscriptions: Record<string, unknown> }>();
+  services.metrics.countSubscriptionsWith(() => {
+    let open = 0;
+    for (const c of connections) for (const s of Object.values(c.subscriptions)) if (s) open++;
+    return open;
+  });
 
   const serverHandle = useServer<Record<string, unknown>, ConnExtra>(
     {
@@ -65,6 +72,7 @@ export function attachWebSocketServer(
         }
         try {
           ctx.extra.viewer = await services.clients.authenticate(token);
+          connections.add(ctx);
           return true;
         } catch (err) {
           if (!(err instanceof SluiceError)) throw err;
@@ -100,6 +108,9 @@ export function attachWebSocketServer(
           contextValue,
         };
         return args;
+      },
+      onClose: (ctx) => {
+        connections.delete(ctx);
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors?.length) return;

@@ -6,6 +6,7 @@ import type { Viewer } from '../../shared/auth';
 import { isUuid } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, SluiceError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { isPresigning, isValidKey, StorageError, type ObjectStorage } from '../../storage/storage';
 import { isTerminal } from '../jobs/job-state';
 import type { Job } from '../jobs/jobs.store';
@@ -118,6 +119,7 @@ export class SignedUploadsService {
     private readonly log: Logger,
     private readonly config: SignedUploadsConfig,
     secret: string,
+    private readonly metrics?: Metrics,
   ) {
     this.signer = new UploadUrlSigner(secret);
     this.baseUrl = config.publicUrl?.replace(/\/+$/, '');
@@ -377,6 +379,7 @@ export class SignedUploadsService {
       return job;
     });
     if (job) {
+      this.metrics?.observeUpload('signed_url', head.size);
       this.log.info({ fileId: f.id, jobId: job.id, by: viewer.clientId }, 'signed upload imported');
       return { job, created: true };
     }
