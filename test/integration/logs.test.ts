@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import { IssueTokenDocument, MeDocument, RegisterSpecDocument, RequestUploadUrlD
 import { ADMIN_ID, ADMIN_SECRET, createTestDatabase, JWT_SECRET } from '../helpers/app';
 import { attendanceSpec } from '../helpers/attendance';
 import { FAST_JOBS } from '../helpers/jobs';
-import { spawnService, type ServiceProcess } from '../helpers/process';
+import { repoRoot, spawnService, type ServiceProcess } from '../helpers/process';
 
 const dirs: string[] = [];
 const running: ServiceProcess[] = [];
@@ -118,6 +119,42 @@ describe('logs of the service process', () => {
     expect(out).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: Sluice is listening$/m);
     expect(out).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: GET \/readyz 200 [\d.]+ ms$/m);
     expect(out.split('\n').some((l) => l.startsWith('{"level"'))).toBe(false);
+  });
+
+  it('SLUICE_LOG_FORMAT unset (auto): pretty lines when stdout is a terminal (run under script(1) for a pty)', async () => {
+    const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+    expect(hasScript, 'util-linux script(1) gives the service a terminal here').toBe(true);
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-logs-tty-'));
+    dirs.push(dataDir);
+    const port = await freePort();
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      HOME: dataDir,
+      DATABASE_URL: (await createTestDatabase()).url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_JWT_SECRET: JWT_SECRET,
+      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
+      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+      LOG_LEVEL: 'info',
+    };
+    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} --import tsx src/main.ts`, '/dev/null'], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    try {
+      for (let i = 0; i < 900 && !/Sluice is listening/.test(out) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      for (let i = 0; i < 50 && !/GET \/readyz 200/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const plain = out.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '');
+    expect(plain, out).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: Sluice is listening$/m);
+    expect(plain).toMatch(/INFO: GET \/readyz 200 [\d.]+ ms$/m);
+    expect(plain).not.toMatch(/^\{"level"/m);
   });
 
   it('refuses an unknown SLUICE_LOG_FORMAT at start', async () => {
