@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { connect } from './db/client';
 import { startEmbeddedPostgres } from './db/embedded';
+import { startMetricsServer } from './server/metrics';
 import { runMigrations } from './db/migrate';
 import type { Env } from './env';
 import { createSchema } from './schema';
@@ -28,6 +29,8 @@ export interface App {
   url?: string;
   /** The embedded PostgreSQL, when DATABASE_URL is unset: its URL (for psql) and, if the wanted port was taken, that port. */
   embeddedDatabase?: { url: string; busyPort?: number };
+  /** Where this process serves Prometheus metrics; undefined when it does not (SLUICE_METRICS=off, or a worker without SLUICE_METRICS_PORT). */
+  metricsUrl?: string;
   /** Stops everything in reverse start order. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -124,6 +127,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
         heartbeatMs: env.SLUICE_JOB_HEARTBEAT_MS,
         staleMs: env.SLUICE_JOB_STALE_MS,
         progressIntervalMs: env.SLUICE_JOB_PROGRESS_INTERVAL_MS,
+        onJobEnd: (job) => services.metrics.observeJobEnd(job),
       });
       for (const handler of jobHandlers(services)) runner.register(handler);
       const cancels = await NotificationBus.start<{ id: string }>(database.sql, JOB_CANCEL_CHANNEL, log);
@@ -142,7 +146,18 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
     }
 
-    return { services, url, ...(embeddedDatabase ? { embeddedDatabase } : {}), dispose };
+    let metricsUrl: string | undefined;
+    if (services.metrics.enabled && env.SLUICE_METRICS_PORT !== undefined) {
+      const metricsServer = await startMetricsServer(services.metrics, env.HOST, env.SLUICE_METRICS_PORT, log);
+      disposers.push({ name: 'metrics', fn: () => metricsServer.dispose() });
+      metricsUrl = metricsServer.url;
+    } else if (services.metrics.enabled && env.runsApi && url) {
+      metricsUrl = `${url}/metrics`;
+    } else if (services.metrics.enabled) {
+      log.info('metrics: this process has no HTTP server (SLUICE_ROLE=worker); set SLUICE_METRICS_PORT to expose them');
+    }
+
+    return { services, url, metricsUrl, ...(embeddedDatabase ? { embeddedDatabase } : {}), dispose };
   } catch (err) {
     await dispose();
     throw err;

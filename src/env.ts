@@ -165,6 +165,12 @@ const schema = z.object({
   /** Longest an importFile(mode: SYNC) call waits for the job to finish, in milliseconds. */
   SLUICE_IMPORT_SYNC_MAX_WAIT_MS: int(0, 600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Prometheus metrics at `GET /metrics`: `on` or `off`. */
+  SLUICE_METRICS: z.enum(['on', 'off']).default('on'),
+  /** Serve /metrics on this port (on HOST) instead of the main one (0: a free port, logged); the only way a worker-only process exposes them. */
+  SLUICE_METRICS_PORT: int(0, 65535).optional(),
+  /** `json` (one object per line), `pretty` (human lines, pino-pretty) or `auto`: pretty when stdout is a terminal. */
+  SLUICE_LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
 });
 
 export type RawEnv = z.infer<typeof schema>;
@@ -232,6 +238,9 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   }
   if (Boolean(raw.SLUICE_S3_ACCESS_KEY_ID) !== Boolean(raw.SLUICE_S3_SECRET_ACCESS_KEY)) {
     problems.push('SLUICE_S3_ACCESS_KEY_ID and SLUICE_S3_SECRET_ACCESS_KEY: set both or neither');
+  }
+  if (raw.SLUICE_METRICS_PORT && raw.SLUICE_METRICS_PORT === raw.PORT) {
+    problems.push('SLUICE_METRICS_PORT: must differ from PORT (unset it to serve /metrics on the main port)');
   }
   if (problems.length) throw new EnvError(problems);
   const dev = raw.NODE_ENV !== 'production';

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(env.LOG_LEVEL);
+  const log = createLogger(env.LOG_LEVEL, env.SLUICE_LOG_FORMAT);
   const app = await startApp(env, log);
   process.stdout.write(startBanner(env, app));
 

@@ -2,6 +2,7 @@ import type { Database } from './db/client';
 import type { Env } from './env';
 import type { TokenConfig } from './shared/auth';
 import type { Logger } from './shared/logger';
+import { Metrics } from './shared/metrics';
 import type { NotificationBus } from './shared/pubsub';
 import { ClientsService } from './modules/clients/clients.service';
 import { ClientsStore } from './modules/clients/clients.store';
@@ -39,6 +40,7 @@ export interface Services {
   directory: DirectoryService;
   directoryStore: DirectoryStore;
   signedUploads: SignedUploadsService;
+  metrics: Metrics;
 }
 
 export function createServices(
@@ -48,6 +50,7 @@ export function createServices(
   tokens: TokenConfig,
   infra: { queue: JobQueue; jobEvents: NotificationBus<Notification>; storage: ObjectStorage },
 ): Services {
+  const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX + Math.ceil(env.DATABASE_POOL_MAX / 2), log, enabled: env.SLUICE_METRICS === 'on' });
   const jobsStore = new JobsStore(database.sql);
   const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS);
   const specsStore = new SpecsStore(database.sql);
@@ -55,7 +58,7 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
-  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES);
+  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics);
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
     files,
@@ -74,6 +77,7 @@ export function createServices(
       incompleteUploadMaxAgeSeconds: env.SLUICE_S3_INCOMPLETE_UPLOAD_MAX_AGE_SECONDS,
     },
     env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
+    metrics,
   );
   return {
     env,
@@ -97,8 +101,9 @@ export function createServices(
     directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
       maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
       maxRows: env.SLUICE_BULK_MAX_ROWS,
-    }),
+    }, metrics),
     directoryStore,
     signedUploads,
+    metrics,
   };
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { EnvError, loadCliEnv } from '../env';
 import { SluiceClient, SluiceRequestError } from '../sdk/client';
+import { VERSION } from '../version';
 import { CliError, ExitCode, UsageError, type CliContext, type Command, type OptionSpec, type OptionValues } from './command';
 import { commands } from './commands';
 import { CliConfigStore, normaliseUrl } from './config';
@@ -67,7 +68,8 @@ function commandHelp(c: Command): string {
   ].join('\n');
 }
 
-function generalHelp(): string {
+/** The text of `sluice --help`; the build stores it so bin/sluice.mjs prints it without loading the CLI. */
+export function generalHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.join(' ').length)) + 2;
   return [
     'Usage: sluice <command> [options]',
@@ -77,6 +79,7 @@ function generalHelp(): string {
     '',
     'Global options:',
     optionHelp(GLOBAL_OPTIONS),
+    `  ${'-V, --version'.padEnd(34)} Print the version`,
     '',
     'Exit codes: 0 success; 2 success with errors (some rows or items failed and were reported);',
     '1 failure (job failed or cancelled, request refused, bad usage, service unreachable).',
@@ -111,6 +114,10 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     stderr = terminalOf(io.stderr, env.NO_COLOR !== undefined);
     const stdout = terminalOf(io.stdout, env.NO_COLOR !== undefined);
     const { command, rest, words } = findCommand(argv);
+    if (!command && argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+      stdout.write(`${VERSION}\n`);
+      return ExitCode.OK;
+    }
     if (!command) {
       if (words.length && words[0] !== 'help') {
         stderr.write(`${paint(stderr, 'red', 'error:')} unknown command "${words.join(' ')}"\n\n${generalHelp()}`);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from './schema';
@@ -15,9 +16,11 @@ export interface Database {
 }
 
 export function connect(url: string, opts: { max: number; appName?: string }): Database {
+  // Why a random suffix: the metrics count this pool's connections in pg_stat_activity by name,
+  // and several processes (two workers) share a role.
   const base = {
     onnotice: () => undefined,
-    connection: { application_name: opts.appName ?? 'sluice' },
+    connection: { application_name: `${opts.appName ?? 'sluice'}:${randomBytes(3).toString('hex')}` },
   };
   const sql = postgres(url, { ...base, max: opts.max });
   // Why a second client: drizzle replaces the client's serializers and parsers (timestamps and

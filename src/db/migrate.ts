@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import { PACKAGE_ROOT } from '../shared/paths';
 import type { Database } from './client';
 
-export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+export const migrationsFolder = path.join(PACKAGE_ROOT, 'drizzle');
 
 /** Arbitrary constant; serialises migrations when several processes start on one database. */
 const MIGRATION_LOCK = 7_283_645_001;

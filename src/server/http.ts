@@ -9,9 +9,11 @@ import { graphqlUploadExpress } from 'graphql-upload-minimal';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
+import { accessLog, accessLogPlugin, noteRequest } from './access-log';
 import type { Context } from './context';
 import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
+import { METRICS_PATH, metricsRoute } from './metrics';
 import type { Limits } from './limits';
 import { refuseHttpSubscriptions } from './plugins/refuse-http-subscriptions';
 import { webRoutes } from './web';
@@ -25,7 +27,9 @@ export async function httpContext(services: Services, authorization: string | un
   try {
     const token = bearerToken(authorization);
     if (!token) return { viewer: null, remoteAddress, services, log };
-    return { viewer: await services.clients.authenticate(token), remoteAddress, services, log };
+    const viewer = await services.clients.authenticate(token);
+    noteRequest({ clientId: viewer.clientId });
+    return { viewer, remoteAddress, services, log };
   } catch (err) {
     if (err instanceof SluiceError) return { viewer: null, authError: err, remoteAddress, services, log };
     throw err;
@@ -99,6 +103,8 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   const server = http.createServer(app);
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
+  app.use(accessLog(log, [(r) => services.metrics.observeRequest(r)]));
+  if (services.metrics.enabled && env.SLUICE_METRICS_PORT === undefined) app.get(METRICS_PATH, metricsRoute(services.metrics));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', role: env.SLUICE_ROLE, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) });
@@ -135,6 +141,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     plugins: [
       ...limits.plugins,
       refuseHttpSubscriptions(GRAPHQL_PATH),
+      accessLogPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: env.SLUICE_SHUTDOWN_TIMEOUT_MS }),
       {
         async serverWillStart() {

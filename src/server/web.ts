@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
+import { PACKAGE_ROOT } from '../shared/paths';
 import { GRAPHQL_PATH } from './http';
 
 /** Where `vite build` (web/vite.config.ts) writes the jobs page and GraphiQL. */
-export const WEB_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
+export const WEB_DIST_DIR = path.join(PACKAGE_ROOT, 'web', 'dist');
 const GRAPHIQL_HTML = 'graphiql.html';
 
 function notBuilt(res: express.Response, what: string): void {

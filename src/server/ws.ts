@@ -221,6 +221,13 @@ export function attachWebSocketServer(
   const rules = [...specifiedRules, ...limits.validationRules];
   const registry = new Registry();
   const open = new Set<Connection>();
+  // Acknowledged connections' graphql-ws contexts, for the open-subscriptions gauge.
+  const acknowledged = new Map<Connection, { subscriptions: Record<string, unknown> }>();
+  services.metrics.countSubscriptionsWith(() => {
+    let n = 0;
+    for (const c of acknowledged.values()) for (const s of Object.values(c.subscriptions)) if (s) n++;
+    return n;
+  });
 
   const closeClient = (clientId: string) => {
     const conns = registry.of(clientId);
@@ -274,6 +281,7 @@ export function attachWebSocketServer(
       }
       if (conn.closing) return false;
       conn.armExpiry();
+      acknowledged.set(conn, ctx);
       return true;
     },
     onSubscribe: (ctx, _id, payload) => {
@@ -348,6 +356,7 @@ export function attachWebSocketServer(
     };
     socket.once('close', (code, reason) => {
       open.delete(conn);
+      acknowledged.delete(conn);
       conn.closed(code, String(reason));
     });
   });

@@ -8,7 +8,7 @@ import { createLogger } from '../shared/logger';
 
 /** `npm run db:migrate`: applies drizzle/ to DATABASE_URL, or to the embedded database. */
 const env = loadEnv();
-const log = createLogger(env.LOG_LEVEL);
+const log = createLogger(env.LOG_LEVEL, env.SLUICE_LOG_FORMAT);
 const embedded = env.DATABASE_URL
   ? undefined
   : await startEmbeddedPostgres({ dir: path.join(env.dataDir, 'pg'), port: env.SLUICE_EMBEDDED_PG_PORT, fallback: env.embeddedPgPortFallback, log });

@@ -14,9 +14,15 @@ export interface ServiceProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
-/** Runs `src/main.ts` as a real child process (node + tsx) with exactly `env` (plus PATH/HOME). */
-export function spawnService(env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** The service from its TypeScript sources (node + tsx), or compiled (`dist/main.js`, scripts/build.mjs). */
+export const SERVICE_ARGS = {
+  source: ['--import', 'tsx', 'src/main.ts'],
+  compiled: ['--enable-source-maps', 'dist/main.js'],
+} as const;
+
+/** Runs the service as a real child process (by default `src/main.ts` through tsx) with exactly `env` (plus PATH/HOME). */
+export function spawnService(env: Record<string, string>, entry: keyof typeof SERVICE_ARGS = 'source'): ServiceProcess {
+  const child = spawn(process.execPath, [...SERVICE_ARGS[entry]], {
     cwd: repoRoot,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -43,6 +43,8 @@ export const jobs = pgTable(
     index('jobs_created_by_created_at_idx').on(t.createdBy, t.createdAt.desc(), t.id.desc()),
     index('jobs_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_running_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.state} = 'RUNNING'`),
+    // The metrics gauge counts jobs not yet ended at every scrape; this keeps it off the job history.
+    index('jobs_active_state_type_idx').on(t.state, t.type).where(sql`${t.state} in ('QUEUED', 'RUNNING')`),
     uniqueIndex('jobs_idempotency_idx').on(t.createdBy, t.type, t.idempotencyKey),
   ],
 );

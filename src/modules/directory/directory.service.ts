@@ -4,6 +4,7 @@ import type { Viewer } from '../../shared/auth';
 import { isUuid } from '../../shared/cursor';
 import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
 import { discard, IDEMPOTENCY_KEY } from '../files/files.service';
@@ -72,6 +73,7 @@ export class DirectoryService {
     private readonly storage: ObjectStorage,
     private readonly log: Logger,
     private readonly limits: BulkLimits,
+    private readonly metrics?: Metrics,
   ) {}
 
   /**
@@ -110,6 +112,7 @@ export class DirectoryService {
       }
       throw err;
     }
+    this.metrics?.observeUpload('bulk', stored.size);
     let totalRows: number;
     try {
       totalRows = await this.scan(kind, key, locationType);

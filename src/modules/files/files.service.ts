@@ -6,6 +6,7 @@ import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
 import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
 import { HeaderError, runCsvPipeline } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
@@ -64,6 +65,7 @@ export class FilesService {
     private readonly storage: ObjectStorage,
     private readonly log: Logger,
     private readonly maxFileBytes: number,
+    private readonly metrics?: Metrics,
   ) {}
 
   private canSee(viewer: Viewer, f: FileRecord): boolean {
@@ -132,6 +134,7 @@ export class FilesService {
     const fileId = randomUUID();
     const at = new Date();
     const stored = await this.storeUpload(fileId, upload, at);
+    this.metrics?.observeUpload('multipart', stored.size);
     const type = input.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
     const res = await this.jobs.inTransaction(async (tx) => {
       const file = await this.store.insert(tx, {

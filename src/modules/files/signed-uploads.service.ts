@@ -7,6 +7,7 @@ import { isUuid } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError } from '../../shared/errors';
 import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { sweepsIncompleteUploads } from '../../storage/s3';
 import { isPresigning, isValidKey, StorageError, type ObjectStorage } from '../../storage/storage';
 import { isTerminal } from '../jobs/job-state';
@@ -125,6 +126,7 @@ export class SignedUploadsService {
     private readonly log: Logger,
     private readonly config: SignedUploadsConfig,
     secret: string,
+    private readonly metrics?: Metrics,
   ) {
     this.signer = new UploadUrlSigner(secret);
     this.tokenFailures = new FailureLimiter({ maxFailures: config.maxTokenFailuresPerMinute ?? 10, windowMs: 60_000 });
@@ -393,6 +395,7 @@ export class SignedUploadsService {
       return job;
     });
     if (job) {
+      this.metrics?.observeUpload('signed_url', head.size);
       this.log.info({ fileId: f.id, jobId: job.id, by: viewer.clientId }, 'signed upload imported');
       return { job, created: true };
     }

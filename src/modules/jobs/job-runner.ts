@@ -30,6 +30,8 @@ export interface RunnerOptions {
   heartbeatMs: number;
   staleMs: number;
   progressIntervalMs: number;
+  /** Called with a job's terminal row once its transaction committed (metrics). */
+  onJobEnd?: (job: Job) => void;
 }
 
 /** What a running handler may do. Every write is fenced on (state RUNNING, this attempt). */
@@ -260,15 +262,17 @@ export class JobRunner {
 
   /** The one terminal write, fenced on attempt: a stale worker's result is dropped. */
   private async finishAs(jobId: string, attempt: number, state: JobState, o: Partial<JobOutcome>): Promise<void> {
-    await this.store.begin(async (tx) => {
+    const ended = await this.store.begin(async (tx) => {
       const job = await this.store.getForUpdate(tx, jobId);
       if (!job || job.state !== JobState.RUNNING || job.attempt !== attempt) {
         this.log.warn({ jobId, attempt, state: job?.state, current: job?.attempt }, 'dropping the result of a fenced-out attempt');
-        return;
+        return undefined;
       }
-      await this.store.transition(tx, job, state, { ...(o.counters ?? {}), result: o.result, error: o.error, workerId: null });
+      const done = await this.store.transition(tx, job, state, { ...(o.counters ?? {}), result: o.result, error: o.error, workerId: null });
       this.log.info({ jobId, attempt, state, error: o.error?.code }, 'job finished');
+      return done;
     });
+    if (ended) this.opts.onJobEnd?.(ended);
   }
 
   private async requeue(jobId: string, attempt: number, log: Logger): Promise<void> {
@@ -283,7 +287,8 @@ export class JobRunner {
 
   /** Re-queues (or fails, past maxAttempts) RUNNING jobs whose worker stopped heartbeating. */
   async reap(): Promise<number> {
-    return this.store.begin(async (tx) => {
+    const ended: Job[] = [];
+    const count = await this.store.begin(async (tx) => {
       const stale = await this.store.lockStale(tx, this.opts.staleMs);
       let reaped = 0;
       for (const job of stale) {
@@ -291,10 +296,11 @@ export class JobRunner {
         if (!(await this.store.tryLockFence(tx, job.id))) continue;
         reaped++;
         if (job.attempt >= job.maxAttempts) {
-          await this.store.transition(tx, job, JobState.FAILED, {
+          const failed = await this.store.transition(tx, job, JobState.FAILED, {
             workerId: null,
             error: { code: JobErrorCode.WORKER_LOST, message: `The worker running this job was lost ${job.attempt} times (maxAttempts ${job.maxAttempts})` },
           });
+          ended.push(failed);
         } else {
           await this.store.transition(tx, job, JobState.QUEUED, { workerId: null });
           await this.queue.enqueue(tx, job.id);
@@ -303,6 +309,8 @@ export class JobRunner {
       }
       return reaped;
     });
+    for (const job of ended) this.opts.onJobEnd?.(job);
+    return count;
   }
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_active_state_type_idx" ON "jobs" USING btree ("state","type") WHERE "jobs"."state" in ('QUEUED', 'RUNNING');

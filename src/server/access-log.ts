@@ -1,0 +1,92 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestHandler } from 'express';
+import { ACCESS_LOG_KEY, type Logger } from '../shared/logger';
+
+/** What is known of one HTTP request when it ends: the access line's fields. */
+export interface RequestRecord {
+  method: string;
+  /** The path without its query string: signed-URL tokens travel in the query and stay out of logs. */
+  path: string;
+  /** Matched route pattern (`/files/:id/errors.csv`, `/graphql`), or `(other)`: bounded, for metrics. */
+  route: string;
+  /** GraphQL operation name, once the document has been parsed and the operation chosen. */
+  operation?: string;
+  /** The authenticated client, once its token has been verified. */
+  clientId?: string;
+  status: number;
+  durationMs: number;
+  /** The client went away before the response was complete. */
+  aborted: boolean;
+}
+
+type Notes = Pick<RequestRecord, 'operation' | 'clientId'>;
+
+const current = new AsyncLocalStorage<Notes>();
+
+/** Longest path and operation name written to a line; a hostile client cannot make lines huge. */
+const MAX_FIELD_CHARS = 200;
+
+function clip(s: string): string {
+  return s.length > MAX_FIELD_CHARS ? `${s.slice(0, MAX_FIELD_CHARS)}...` : s;
+}
+
+/** Adds facts about the request being handled (no-op outside one). */
+export function noteRequest(notes: Notes): void {
+  const n = current.getStore();
+  if (n) Object.assign(n, notes);
+}
+
+/** Records the operation Apollo chose (named in the document, not the client's claim). */
+export const accessLogPlugin: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation(rc) {
+        if (rc.operationName) noteRequest({ operation: clip(rc.operationName) });
+      },
+    };
+  },
+};
+
+/** Routes mounted with app.use have no req.route; named here so metrics labels stay bounded. */
+const MOUNTED_ROUTES = ['/graphql'];
+
+function routeOf(req: Parameters<RequestHandler>[0], path: string): string {
+  const pattern = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof pattern === 'string') return pattern;
+  return MOUNTED_ROUTES.find((r) => path === r || path.startsWith(`${r}/`)) ?? '(other)';
+}
+
+/**
+ * One line per HTTP request when it ends (`http.method`, `http.path`, `http.operation`,
+ * `http.status`, `http.durationMs`, `http.clientId`), then `observers` (metrics). Must be the first
+ * middleware, so later handlers run inside its context and can call noteRequest.
+ * Never logged: headers (Authorization), the query string (signed-URL tokens), bodies.
+ */
+export function accessLog(log: Logger, observers: Array<(r: RequestRecord) => void> = []): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const notes: Notes = {};
+    res.once('close', () => {
+      const url = req.originalUrl || req.url || '/';
+      const path = clip(url.split(/[?#]/, 1)[0] || '/');
+      const record: RequestRecord = {
+        method: req.method,
+        path,
+        route: routeOf(req, path),
+        ...notes,
+        status: res.statusCode,
+        durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+        aborted: !res.writableFinished,
+      };
+      const who = record.clientId ? ` client=${record.clientId}` : '';
+      const op = record.operation ? ` ${record.operation}` : '';
+      log.info(
+        { [ACCESS_LOG_KEY]: record },
+        `${record.method} ${record.path}${op} ${record.status} ${record.durationMs} ms${who}${record.aborted ? ' (aborted)' : ''}`,
+      );
+      for (const observe of observers) observe(record);
+    });
+    current.run(notes, next);
+  };
+}
