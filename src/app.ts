@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import { connect } from './db/client';
+import { connect, dbTimeouts } from './db/client';
 import { startEmbeddedPostgres } from './db/embedded';
-import { runMigrations } from './db/migrate';
+import { applyMigrations, withMigrationLock } from './db/migrate';
 import type { Env } from './env';
 import { createSchema } from './schema';
 import { createHttpServer } from './server/http';
@@ -56,11 +56,15 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'embedded-postgres', fn: () => embedded.dispose() });
       databaseUrl = embedded.url;
     }
-    const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}` });
+    const timeouts = dbTimeouts(env);
+    const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}`, timeouts });
     disposers.push({ name: 'database', fn: () => database.dispose() });
-    await runMigrations(database);
-
-    const queue = await JobQueue.start({ databaseUrl, supervise: env.runsWorkers, pollIntervalMs: env.SLUICE_JOB_POLL_INTERVAL_MS, log });
+    // pg-boss's schema and queue are created under the same lock as Sluice's migrations: several
+    // processes starting at once on a fresh database would otherwise deadlock in pg-boss.
+    const queue = await withMigrationLock(database, async () => {
+      await applyMigrations(database);
+      return JobQueue.start({ databaseUrl, supervise: env.runsWorkers, pollIntervalMs: env.SLUICE_JOB_POLL_INTERVAL_MS, log, timeouts });
+    });
     disposers.push({ name: 'queue', fn: () => queue.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
     const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
     disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
@@ -107,6 +111,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
         heartbeatMs: env.SLUICE_JOB_HEARTBEAT_MS,
         staleMs: env.SLUICE_JOB_STALE_MS,
         progressIntervalMs: env.SLUICE_JOB_PROGRESS_INTERVAL_MS,
+        retryDelayMs: env.SLUICE_JOB_RETRY_DELAY_MS,
       });
       for (const handler of jobHandlers(services)) runner.register(handler);
       const cancels = await NotificationBus.start<{ id: string }>(database.sql, JOB_CANCEL_CHANNEL, log);

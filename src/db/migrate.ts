@@ -9,13 +9,27 @@ export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.m
 const MIGRATION_LOCK = 7_283_645_001;
 
 export async function runMigrations(database: Database): Promise<void> {
+  await withMigrationLock(database, () => applyMigrations(database));
+}
+
+/** Applies pending migrations; the caller holds the migration lock (see withMigrationLock). */
+export async function applyMigrations(database: Database): Promise<void> {
+  await migrate(database.db, { migrationsFolder });
+}
+
+/**
+ * Runs `fn` holding the migration lock: schema changes of Sluice and of pg-boss (its own
+ * migrations and queue creation) happen one process at a time. Why: pg-boss's queue creation
+ * run by several processes at once on a fresh database can deadlock on its partition DDL.
+ */
+export async function withMigrationLock<T>(database: Database, fn: () => Promise<T>): Promise<T> {
   // Why a session lock on a reserved connection: drizzle's migrator runs its own transaction on the
   // pool, so the lock must outlive it; other processes block on the same lock until we finish.
   const reserved = await database.sql.reserve();
   try {
     await reserved`select pg_advisory_lock(${MIGRATION_LOCK})`;
     try {
-      await migrate(database.db, { migrationsFolder });
+      return await fn();
     } finally {
       await reserved`select pg_advisory_unlock(${MIGRATION_LOCK})`;
     }
