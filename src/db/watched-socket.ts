@@ -35,8 +35,35 @@ export function watchedSocketFactory(noAnswerMs: number): (target: SocketTarget)
       ? net.connect({ path: target.path })
       : net.connect({ host: target.host[next % target.host.length]!, port: target.port[next++ % target.port.length]! });
     watch(socket, noAnswerMs);
+    deferUnexpectedClose(socket);
     return socket;
   };
+}
+
+/** How long an unexpected 'close' is held back (see deferUnexpectedClose). */
+const CLOSE_DEFER_MS = 250;
+
+/**
+ * Works around porsager/postgres#1154 and #1208 (open in 3.4.9): when a connection closes under a
+ * transaction, postgres.js nulls its socket on 'close' and the transaction's ROLLBACK, written a
+ * moment later from a setImmediate, throws a TypeError no caller can catch, killing the process.
+ * Holding back a 'close' the client did not ask for lets that write reach the dead socket (where
+ * it fails harmlessly) before postgres.js forgets it; its 'error' has already failed the queries.
+ */
+function deferUnexpectedClose(socket: net.Socket): void {
+  let endedByClient = false;
+  const end = socket.end.bind(socket) as (...args: unknown[]) => net.Socket;
+  socket.end = ((...args: unknown[]) => {
+    // postgres.js ends with a Terminate message; Node's own end after the peer's FIN has none.
+    if (args[0] !== undefined && typeof args[0] !== 'function') endedByClient = true;
+    return end(...args);
+  }) as typeof socket.end;
+  const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+  socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event !== 'close' || endedByClient) return emit(event, ...args);
+    setTimeout(() => emit(event, ...args), CLOSE_DEFER_MS);
+    return true;
+  }) as typeof socket.emit;
 }
 
 function watch(socket: net.Socket, noAnswerMs: number): void {
