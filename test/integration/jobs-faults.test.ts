@@ -36,13 +36,14 @@ function states(events: JobEventFieldsFragment[]): string[] {
 describe('transient database faults', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ ...FAST_JOBS, SLUICE_JOB_RETRY_DELAY_MS: '200' });
+    // A stale timeout far beyond the test's wait: the reaper must not be what runs the job again.
+    t = await startTestApp({ ...FAST_JOBS, SLUICE_JOB_STALE_MS: '120000', SLUICE_JOB_RETRY_DELAY_MS: '200' });
     await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   });
 
   it('a COPY whose database session is terminated mid-load runs again and ends SUCCEEDED with exact rows', { timeout: 180_000 }, async () => {
     const up = await upload(t.admin, attendanceCsv(ROWS));
-    const done = collectJobEvents(t.admin, up.job.id, { afterSeq: 0, timeoutMs: 120_000 });
+    const done = collectJobEvents(t.admin, up.job.id, { afterSeq: 0, timeoutMs: 60_000 });
     // The load's session, found as an operator would: pg_stat_activity, query like 'COPY%'.
     let pid: number | undefined;
     const until = Date.now() + 60_000;
