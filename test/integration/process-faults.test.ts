@@ -37,9 +37,10 @@ async function stop(p: ServiceProcess): Promise<void> {
   await p.exited;
 }
 
-async function ready(url: string, timeoutMs: number): Promise<void> {
+async function ready(url: string, p: ServiceProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${url} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready`);
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.ok && ((await res.json()) as { status?: string }).status === 'ready') return;
@@ -56,7 +57,7 @@ describe('instances starting together', () => {
     const serverUrl = inject('adminDatabaseUrl');
     const admin = connect(serverUrl, { max: 1, appName: 'sluice-test' });
     try {
-      for (let round = 1; round <= 2; round++) {
+      for (let round = 1; round <= 3; round++) {
         const name = randomDbName(`${inject('templateDatabase').replace('_tpl_', '_t_')}_fresh`);
         await admin.sql.unsafe(`create database ${name}`);
         const procs: ServiceProcess[] = [];
@@ -69,7 +70,7 @@ describe('instances starting together', () => {
           }
           await Promise.all(
             ports.map((port, i) =>
-              ready(`http://127.0.0.1:${port}`, 150_000).catch((err: Error) => {
+              ready(`http://127.0.0.1:${port}`, procs[i]!, 150_000).catch((err: Error) => {
                 throw new Error(`round ${round}, instance ${i}: ${err.message}\nstdout:\n${procs[i]!.stdout()}\nstderr:\n${procs[i]!.stderr()}`);
               }),
             ),
