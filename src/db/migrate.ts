@@ -8,6 +8,9 @@ export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.m
 /** Arbitrary constant; serialises migrations when several processes start on one database. */
 const MIGRATION_LOCK = 7_283_645_001;
 
+/** How often a starting process retries the migration lock while another one holds it. */
+const LOCK_POLL_MS = 200;
+
 export async function runMigrations(database: Database): Promise<void> {
   await withMigrationLock(database, () => applyMigrations(database));
 }
@@ -27,7 +30,11 @@ export async function withMigrationLock<T>(database: Database, fn: () => Promise
   // pool, so the lock must outlive it; other processes block on the same lock until we finish.
   const reserved = await database.sql.reserve();
   try {
-    await reserved`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    // Why polling and not pg_advisory_lock: a statement that waits silently for another
+    // process's migrations would meet the statement timeout and the half-open bound of the pool.
+    while (!(await reserved<{ ok: boolean }[]>`select pg_try_advisory_lock(${MIGRATION_LOCK}) as ok`)[0]!.ok) {
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
     try {
       return await fn();
     } finally {

@@ -8,6 +8,9 @@ export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
 /** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
 const FENCE_LOCK_CLASS = 7283;
 
+/** How often a data transaction retries a job's fence lock held by another session. */
+const FENCE_POLL_MS = 100;
+
 export type Tx = postgres.TransactionSql | Sql;
 
 export interface Job {
@@ -294,7 +297,9 @@ export class JobsStore {
    */
   async lockFence(tx: Tx, id: string): Promise<void> {
     await tx`set local statement_timeout = 0`;
-    await tx`select pg_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id}))`;
+    // Polled, not waited for: the holder may be a stale attempt the reaper has yet to end, and a
+    // statement silent for that long would be taken for a half-open link.
+    while (!(await this.tryLockFence(tx, id))) await new Promise((r) => setTimeout(r, FENCE_POLL_MS));
   }
 
   async tryLockFence(tx: Tx, id: string): Promise<boolean> {
