@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { connect } from './db/client';
+import { connect, dbTimeouts } from './db/client';
 import { startEmbeddedPostgres } from './db/embedded';
 import { startMetricsServer } from './server/metrics';
-import { runMigrations } from './db/migrate';
+import { applyMigrations, withMigrationLock } from './db/migrate';
 import type { Env } from './env';
 import { createSchema } from './schema';
 import { createHttpServer } from './server/http';
@@ -69,11 +69,15 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       databaseUrl = embedded.url;
       embeddedDatabase = { url: embedded.url, ...(embedded.busyPort ? { busyPort: embedded.busyPort } : {}) };
     }
-    const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}` });
+    const timeouts = dbTimeouts(env);
+    const database = connect(databaseUrl, { max: env.DATABASE_POOL_MAX, appName: `sluice-${env.SLUICE_ROLE}`, timeouts });
     disposers.push({ name: 'database', fn: () => database.dispose() });
-    await runMigrations(database);
-
-    const queue = await JobQueue.start({ databaseUrl, supervise: env.runsWorkers, pollIntervalMs: env.SLUICE_JOB_POLL_INTERVAL_MS, log });
+    // pg-boss's schema and queue are created under the same lock as Sluice's migrations: several
+    // processes starting at once on a fresh database would otherwise deadlock in pg-boss.
+    const queue = await withMigrationLock(database, async () => {
+      await applyMigrations(database);
+      return JobQueue.start({ databaseUrl, supervise: env.runsWorkers, pollIntervalMs: env.SLUICE_JOB_POLL_INTERVAL_MS, log, timeouts });
+    });
     disposers.push({ name: 'queue', fn: () => queue.stop(env.SLUICE_SHUTDOWN_TIMEOUT_MS) });
     const jobEvents = await NotificationBus.start<Notification>(database.sql, JOB_EVENTS_CHANNEL, log);
     disposers.push({ name: 'job-events', fn: () => jobEvents.dispose() });
@@ -128,6 +132,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
         staleMs: env.SLUICE_JOB_STALE_MS,
         progressIntervalMs: env.SLUICE_JOB_PROGRESS_INTERVAL_MS,
         onJobEnd: (job) => services.metrics.observeJobEnd(job),
+        retryDelayMs: env.SLUICE_JOB_RETRY_DELAY_MS,
       });
       for (const handler of jobHandlers(services)) runner.register(handler);
       const cancels = await NotificationBus.start<{ id: string }>(database.sql, JOB_CANCEL_CHANNEL, log);

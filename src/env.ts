@@ -39,6 +39,23 @@ const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
   /** Maximum connections in this process's pool. */
   DATABASE_POOL_MAX: int(1, 1000).default(10),
+  /** Longest wait for a new database connection (TCP connect and login), in milliseconds. */
+  SLUICE_DB_CONNECT_TIMEOUT_MS: int(500, 600_000).default(10_000),
+  /**
+   * Server-side statement_timeout of every statement except fenced data transactions (COPY and key
+   * builds of a load), in milliseconds. The client also gives up on a connection that has not
+   * answered a request for this long plus 2 s (a half-open link), so it must exceed the longest
+   * silent step of a load.
+   */
+  SLUICE_DB_STATEMENT_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
+  /** Server-side idle_in_transaction_session_timeout: a session idle inside a transaction this long is ended, releasing its locks, in milliseconds. */
+  SLUICE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(1000, 3_600_000).default(60_000),
+  /** TCP keepalive idle time on both ends of every database connection (client and server side), in milliseconds. */
+  SLUICE_DB_KEEPALIVE_MS: int(1000, 3_600_000).default(10_000),
+  /** Idle pool connections are closed after this long, in milliseconds. */
+  SLUICE_DB_IDLE_TIMEOUT_MS: int(1000, 3_600_000).default(60_000),
+  /** Pool connections are replaced after this age, in milliseconds. */
+  SLUICE_DB_MAX_LIFETIME_MS: int(10_000, 24 * 3600_000).default(30 * 60_000),
   /** Folder for the embedded database, local file storage and generated secrets. */
   SLUICE_DATA_DIR: z.string().min(1).default('./.sluice'),
   /** Root folder of local file storage (raw uploads and outputs). Default: <SLUICE_DATA_DIR>/storage. */
@@ -98,8 +115,10 @@ const schema = z.object({
   SLUICE_JOB_HEARTBEAT_MS: int(100, 60_000).default(5000),
   /** A RUNNING job without a heartbeat for this long is re-queued for another worker, in milliseconds. */
   SLUICE_JOB_STALE_MS: int(500, 3_600_000).default(30_000),
-  /** Attempts (lost workers) before a job fails with WORKER_LOST. */
+  /** Attempts per job: a lost worker or a transient database fault costs one; past it the job fails WORKER_LOST or TRANSIENT_FAILURE. */
   SLUICE_JOB_MAX_ATTEMPTS: int(1, 100).default(3),
+  /** First delay before an attempt that hit a transient database fault (connection lost, deadlock, serialization failure) runs again; doubles per attempt, in milliseconds. */
+  SLUICE_JOB_RETRY_DELAY_MS: int(0, 3_600_000).default(2000),
   /** Minimum time between stored progress events of one job, in milliseconds (10 per second by default). */
   SLUICE_JOB_PROGRESS_INTERVAL_MS: int(0, 60_000).default(100),
   /** Credential Engine registry: the only host the skills import contacts (scheme, host and port; no path). */

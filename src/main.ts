@@ -4,6 +4,9 @@ import { startBanner } from './banner';
 import { EnvError, loadEnv, type Env } from './env';
 import { createLogger } from './shared/logger';
 
+/** Time allowed after the shutdown timeout to close pools and servers before the process exits anyway. */
+const SHUTDOWN_CLOSE_GRACE_MS = 3000;
+
 async function main(): Promise<void> {
   let env: Env;
   try {
@@ -24,11 +27,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    // A hard deadline so a stuck connection cannot keep the process alive forever.
+    // A hard deadline so a stuck connection (an unreachable database, a half-open link) cannot
+    // keep the process alive: draining gets the shutdown timeout, closing pools a short grace.
     const deadline = setTimeout(() => {
       log.error('shutdown timed out; exiting');
       process.exit(1);
-    }, env.SLUICE_SHUTDOWN_TIMEOUT_MS + 15_000);
+    }, env.SLUICE_SHUTDOWN_TIMEOUT_MS + SHUTDOWN_CLOSE_GRACE_MS);
     deadline.unref();
     app.dispose().then(
       () => {

@@ -36,6 +36,8 @@ export enum JobErrorCode {
   SOME_FRAMEWORKS_FAILED = 'SOME_FRAMEWORKS_FAILED',
   /** An import finished with some competencies skipped as invalid (SUCCEEDED_WITH_ERRORS summary). */
   SOME_COMPETENCIES_INVALID = 'SOME_COMPETENCIES_INVALID',
+  /** A transient database fault (connection lost, deadlock, serialization failure) ended every one of maxAttempts attempts. */
+  TRANSIENT_FAILURE = 'TRANSIENT_FAILURE',
   /** Something unexpected; details are in the server log, not here. */
   INTERNAL_ERROR = 'INTERNAL_ERROR',
 }

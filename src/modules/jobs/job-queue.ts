@@ -1,4 +1,5 @@
 import PgBoss from 'pg-boss';
+import { noAnswerMs, type DbTimeouts } from '../../db/client';
 import type { Logger } from '../../shared/logger';
 import type { Tx } from './jobs.store';
 
@@ -30,6 +31,29 @@ export interface JobQueueOptions {
   supervise: boolean;
   pollIntervalMs: number;
   log: Logger;
+  /** Bounds on pg-boss's own pool (node-postgres), as on Sluice's pools. */
+  timeouts?: DbTimeouts;
+}
+
+/** Redeliveries of a message whose handler failed before claiming its job (the database was unreachable). */
+const MESSAGE_RETRY_LIMIT = 8;
+
+/** node-postgres pool options for the same bounds as src/db/client.ts gives postgres.js. */
+function pgPoolOptions(t: DbTimeouts): Record<string, unknown> {
+  const keepAliveS = Math.max(1, Math.round(t.keepAliveMs / 1000));
+  return {
+    connectionTimeoutMillis: t.connectMs,
+    idleTimeoutMillis: t.idleMs,
+    maxLifetimeSeconds: Math.round(t.maxLifetimeMs / 1000),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: t.keepAliveMs,
+    statement_timeout: t.statementMs,
+    idle_in_transaction_session_timeout: t.idleInTransactionMs,
+    // Client side: a query unanswered past the server's own timeout is on a half-open link; the
+    // pool then discards its client instead of waiting on it for good.
+    query_timeout: noAnswerMs(t),
+    options: `-c tcp_keepalives_idle=${keepAliveS} -c tcp_keepalives_interval=${Math.max(1, Math.ceil(keepAliveS / 3))} -c tcp_keepalives_count=3`,
+  };
 }
 
 /** pg-boss, started once per process. Returns dispose() via stop(). */
@@ -48,12 +72,13 @@ export class JobQueue {
       supervise: opts.supervise,
       schedule: false,
       migrate: true,
-    });
+      ...(opts.timeouts ? pgPoolOptions(opts.timeouts) : {}),
+    } as PgBoss.ConstructorOptions);
     boss.on('error', (err) => opts.log.error({ err }, 'pg-boss error'));
     await boss.start();
     if (!(await boss.getQueue(QUEUE_NAME))) {
       try {
-        // No pg-boss retries: a lost or failed attempt is re-queued by Sluice itself, fenced.
+        // No pg-boss retries by default: a lost or failed attempt is re-queued by Sluice itself, fenced.
         await boss.createQueue(QUEUE_NAME, { name: QUEUE_NAME, retryLimit: 0, expireInSeconds: 12 * 3600 });
       } catch (err) {
         // Another process created it between our check and our insert.
@@ -63,10 +88,20 @@ export class JobQueue {
     return new JobQueue(boss, opts);
   }
 
-  /** Enqueues inside `tx`: the message exists if and only if the transaction commits. */
-  async enqueue(tx: Tx, jobId: string): Promise<void> {
+  /**
+   * Enqueues inside `tx`: the message exists if and only if the transaction commits. It is
+   * delivered after `delayMs` (rounded up to seconds). pg-boss redelivers it only when the
+   * handler failed before claiming the job: claims are idempotent, so a redelivery is harmless.
+   */
+  async enqueue(tx: Tx, jobId: string, delayMs = 0): Promise<void> {
     const message: QueueMessage = { jobId };
-    await this.boss.send(QUEUE_NAME, message as unknown as object, { db: txAdapter(tx), retryLimit: 0 });
+    await this.boss.send(QUEUE_NAME, message as unknown as object, {
+      db: txAdapter(tx),
+      retryLimit: MESSAGE_RETRY_LIMIT,
+      retryDelay: 1,
+      retryBackoff: true,
+      ...(delayMs > 0 ? { startAfter: Math.ceil(delayMs / 1000) } : {}),
+    });
   }
 
   /** Starts `concurrency` pollers, each handling one message at a time. */

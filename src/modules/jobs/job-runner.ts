@@ -6,6 +6,7 @@ import { JobErrorCode, JobFailure, JobStopped, type StopReason } from './job-err
 import type { JobQueue, QueueMessage } from './job-queue';
 import { JobState } from './job-state';
 import type { Counters, Job, JobError, JobsStore } from './jobs.store';
+import { transientCode } from './transient-errors';
 
 export type FinalState = JobState.SUCCEEDED | JobState.SUCCEEDED_WITH_ERRORS | JobState.FAILED;
 
@@ -32,7 +33,15 @@ export interface RunnerOptions {
   progressIntervalMs: number;
   /** Called with a job's terminal row once its transaction committed (metrics). */
   onJobEnd?: (job: Job) => void;
+  /** First delay before an attempt that hit a transient fault runs again; doubles per attempt. */
+  retryDelayMs: number;
 }
+
+/** Longest delay between attempts after transient faults. */
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
+
+/** How long the reaper waits for a stale worker's database session to exit once told to. */
+const TERMINATE_WAIT_MS = 5000;
 
 /** What a running handler may do. Every write is fenced on (state RUNNING, this attempt). */
 export class JobContext<I> {
@@ -175,8 +184,20 @@ export class JobRunner {
 
   private async handle({ jobId }: QueueMessage): Promise<void> {
     if (this.stopping) return;
+    // A failed claim throws: pg-boss redelivers the message later (the job is still QUEUED).
     const claimed = await this.claim(jobId);
     if (!claimed) return;
+    try {
+      await this.runClaimed(claimed);
+    } catch (err) {
+      // The job is ours now: its heartbeat has stopped, so the reaper re-queues it if this
+      // worker could not store its outcome. The message must not be redelivered.
+      this.log.error({ err, jobId }, 'could not store the outcome of a job; the reaper will re-queue it');
+    }
+  }
+
+  private async runClaimed(claimed: Job): Promise<void> {
+    const jobId = claimed.id;
     const handler = this.handlers.get(claimed.type);
     const log = this.log.child({ jobId, type: claimed.type, attempt: claimed.attempt });
     if (!handler) {
@@ -218,7 +239,15 @@ export class JobRunner {
   }
 
   private async fail(job: Job, err: unknown, log: Logger, ctx?: JobContext<unknown>): Promise<void> {
-    const stop = err instanceof JobStopped ? err.reason : ctx?.stopped && ctx.signal.aborted && isAbort(err) ? ctx.stopped : undefined;
+    const transient = err instanceof JobFailure ? undefined : transientCode(err);
+    // A fenced-out attempt is over whatever it failed with (its session may have been ended by
+    // the reaper); a stop also explains an abort or a connection it made us drop.
+    const stop =
+      err instanceof JobStopped
+        ? err.reason
+        : ctx?.stopped && (ctx.stopped === 'fenced' || (ctx.signal.aborted && (isAbort(err) || transient)))
+          ? ctx.stopped
+          : undefined;
     if (stop === 'fenced') {
       log.warn('job was reassigned while this worker ran it; its writes were refused');
       return;
@@ -230,6 +259,21 @@ export class JobRunner {
     if (stop === 'cancelled') {
       await this.finishAs(job.id, job.attempt, JobState.CANCELLED, { counters: ctx?.takePending() });
       log.info('job cancelled');
+      return;
+    }
+    if (transient) {
+      if (job.attempt < job.maxAttempts) {
+        const delayMs = Math.min(MAX_RETRY_DELAY_MS, this.opts.retryDelayMs * 2 ** (job.attempt - 1));
+        log.warn({ err, code: transient, delayMs }, 'transient database fault; the job runs again');
+        await this.requeue(job.id, job.attempt, log, delayMs);
+        return;
+      }
+      log.error({ err, code: transient }, 'transient database fault on the last attempt');
+      await this.finish(job.id, job.attempt, {
+        state: JobState.FAILED,
+        error: { code: JobErrorCode.TRANSIENT_FAILURE, message: `A transient database fault (${transient}) ended each of the ${job.maxAttempts} attempts` },
+        counters: ctx?.takePending(),
+      });
       return;
     }
     let error: JobError;
@@ -275,14 +319,16 @@ export class JobRunner {
     if (ended) this.opts.onJobEnd?.(ended);
   }
 
-  private async requeue(jobId: string, attempt: number, log: Logger): Promise<void> {
-    await this.store.begin(async (tx) => {
+  private async requeue(jobId: string, attempt: number, log: Logger, delayMs = 0): Promise<void> {
+    const done = await this.store.begin(async (tx) => {
       const job = await this.store.getForUpdate(tx, jobId);
-      if (!job || job.state !== JobState.RUNNING || job.attempt !== attempt) return;
+      if (!job || job.state !== JobState.RUNNING || job.attempt !== attempt) return false;
       await this.store.transition(tx, job, JobState.QUEUED, { workerId: null });
-      await this.queue.enqueue(tx, jobId);
+      await this.queue.enqueue(tx, jobId, delayMs);
+      return true;
     });
-    log.info('job returned to the queue for another worker');
+    if (done) log.info({ delayMs }, 'job returned to the queue');
+    else log.warn('job was reassigned while this worker ran it; not re-queued');
   }
 
   /** Re-queues (or fails, past maxAttempts) RUNNING jobs whose worker stopped heartbeating. */
@@ -292,8 +338,15 @@ export class JobRunner {
       const stale = await this.store.lockStale(tx, this.opts.staleMs);
       let reaped = 0;
       for (const job of stale) {
-        // A worker inside a fenced data transaction is alive, whatever its heartbeat says.
-        if (!(await this.store.tryLockFence(tx, job.id))) continue;
+        // The fence is held by the stale worker's open data transaction: the worker is frozen or
+        // its link is half-open (a live worker heartbeats beside its transaction). End that
+        // session: its transaction rolls back and the lock is free. Without this a frozen
+        // process, or a connection no one resets, would hold the job for as long as it lasts.
+        if (!(await this.store.tryLockFence(tx, job.id))) {
+          const ended = await this.store.terminateFenceHolders(tx, job.id, TERMINATE_WAIT_MS);
+          if (ended.length) this.log.warn({ jobId: job.id, attempt: job.attempt, lostWorker: job.workerId, pids: ended }, "ended a stale worker's database session holding the job's fence");
+          if (!(await this.store.tryLockFence(tx, job.id))) continue;
+        }
         reaped++;
         if (job.attempt >= job.maxAttempts) {
           const failed = await this.store.transition(tx, job, JobState.FAILED, {

@@ -8,6 +8,9 @@ export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
 /** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
 const FENCE_LOCK_CLASS = 7283;
 
+/** How often a data transaction retries a job's fence lock held by another session. */
+const FENCE_POLL_MS = 100;
+
 export type Tx = postgres.TransactionSql | Sql;
 
 export interface Job {
@@ -286,14 +289,38 @@ export class JobsStore {
     await tx`update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = ${id}`;
   }
 
-  /** Transaction-scoped fence lock of a job (see JobContext.fenced). */
+  /**
+   * Transaction-scoped fence lock of a job (see JobContext.fenced). Also lifts statement_timeout
+   * for the transaction: a load's COPY lasts as long as its file takes to stream. A silent
+   * server is still caught by the client's no-answer bound (src/db/watched-socket.ts), a vanished
+   * worker by the reaper.
+   */
   async lockFence(tx: Tx, id: string): Promise<void> {
-    await tx`select pg_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id}))`;
+    await tx`set local statement_timeout = 0`;
+    // Polled, not waited for: the holder may be a stale attempt the reaper has yet to end, and a
+    // statement silent for that long would be taken for a half-open link.
+    while (!(await this.tryLockFence(tx, id))) await new Promise((r) => setTimeout(r, FENCE_POLL_MS));
   }
 
   async tryLockFence(tx: Tx, id: string): Promise<boolean> {
     const [row] = await tx`select pg_try_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id})) as ok`;
     return row!['ok'] as boolean;
+  }
+
+  /**
+   * Ends the database sessions (other than this one) holding a job's fence lock: the open data
+   * transaction of a worker that stopped heartbeating (frozen, partitioned, half-open link). Its
+   * transaction rolls back, so nothing it wrote becomes visible. Waits up to `waitMs` for each to
+   * exit. Returns their process ids.
+   */
+  async terminateFenceHolders(tx: Tx, id: string, waitMs: number): Promise<number[]> {
+    const rows = await tx<{ pid: number }[]>`
+      select l.pid, pg_terminate_backend(l.pid, ${waitMs}::bigint) as ended
+      from pg_locks l
+      where l.locktype = 'advisory' and l.granted and l.pid <> pg_backend_pid()
+        and l.database = (select oid from pg_database where datname = current_database())
+        and l.classid = ${FENCE_LOCK_CLASS}::oid and l.objid = hashtext(${id})::oid and l.objsubid = 2`;
+    return rows.map((r) => r.pid);
   }
 
   /** RUNNING jobs whose worker stopped heartbeating, locked for the caller's transaction. */

@@ -1,0 +1,216 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connect } from '../../src/db/client';
+import { freePort } from '../../src/db/embedded';
+import { JobDocument, RunDiagnosticJobDocument } from '../../src/sdk/client';
+import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
+import { databaseUrl as urlOf, dropDatabase, randomDbName } from '../helpers/db';
+import { FAST_JOBS } from '../helpers/jobs';
+import { spawnService, type ServiceProcess } from '../helpers/process';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+function baseEnv(databaseUrl: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    SLUICE_JWT_SECRET: JWT_SECRET,
+    SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
+    SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+    SLUICE_SHUTDOWN_TIMEOUT_MS: '2000',
+    ...FAST_JOBS,
+    ...extra,
+  };
+}
+
+async function stop(p: ServiceProcess): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  await p.exited;
+}
+
+async function ready(url: string, p: ServiceProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${url} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok && ((await res.json()) as { status?: string }).status === 'ready') return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${url} never became ready`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('instances starting together', () => {
+  it('three processes started at once on a fresh (unmigrated) database all become ready', { timeout: 300_000 }, async () => {
+    const serverUrl = inject('adminDatabaseUrl');
+    const admin = connect(serverUrl, { max: 1, appName: 'sluice-test' });
+    try {
+      for (let round = 1; round <= 3; round++) {
+        const name = randomDbName(`${inject('templateDatabase').replace('_tpl_', '_t_')}_fresh`);
+        await admin.sql.unsafe(`create database ${name}`);
+        const procs: ServiceProcess[] = [];
+        try {
+          const ports = [await freePort(), await freePort(), await freePort()];
+          for (const port of ports) {
+            const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-start-'));
+            dirs.push(dataDir);
+            procs.push(spawnService(baseEnv(urlOf(serverUrl, name), { PORT: String(port), SLUICE_DATA_DIR: dataDir })));
+          }
+          await Promise.all(
+            ports.map((port, i) =>
+              ready(`http://127.0.0.1:${port}`, procs[i]!, 150_000).catch((err: Error) => {
+                throw new Error(`round ${round}, instance ${i}: ${err.message}\nstdout:\n${procs[i]!.stdout()}\nstderr:\n${procs[i]!.stderr()}`);
+              }),
+            ),
+          );
+          for (const p of procs) expect(p.child.exitCode, p.stderr()).toBeNull();
+        } finally {
+          await Promise.all(procs.map(stop));
+          await dropDatabase(admin.sql, name);
+        }
+      }
+    } finally {
+      await admin.dispose();
+    }
+  });
+});
+
+/**
+ * A TCP proxy to PostgreSQL whose link can go half-open: freeze() stops forwarding on every open
+ * connection without closing it (packets dropped, no reset, for good: as when a NAT or firewall
+ * forgets the flow); connections opened while frozen wait, as a SYN would be retransmitted, and go
+ * through after restore().
+ */
+class HalfOpenProxy {
+  private frozen = false;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly waiting: net.Socket[] = [];
+  private readonly live = new Set<{ client: net.Socket; server: net.Socket }>();
+  private server!: net.Server;
+  port = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.server = net.createServer((client) => {
+      this.sockets.add(client);
+      client.on('error', () => undefined);
+      if (this.frozen) {
+        client.pause();
+        this.waiting.push(client);
+      } else this.forward(client);
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  private forward(client: net.Socket): void {
+    const server = net.connect(this.targetPort, this.host);
+    this.sockets.add(server);
+    server.on('error', () => undefined);
+    const pair = { client, server };
+    this.live.add(pair);
+    client.on('data', (d) => server.write(d));
+    server.on('data', (d) => client.write(d));
+    client.on('close', () => this.live.has(pair) && server.destroy());
+    server.on('close', () => this.live.has(pair) && client.destroy());
+    client.resume();
+  }
+
+  freeze(): void {
+    this.frozen = true;
+    for (const pair of this.live) {
+      for (const s of [pair.client, pair.server]) {
+        s.removeAllListeners('data');
+        s.removeAllListeners('close');
+        s.pause();
+      }
+    }
+    this.live.clear();
+  }
+
+  restore(): void {
+    this.frozen = false;
+    for (const c of this.waiting.splice(0)) this.forward(c);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('a worker whose database link goes half-open', () => {
+  let db: { url: string };
+  let t: TestApp;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' }, { databaseUrl: db.url });
+  });
+
+  it('resumes fetching jobs once the link is back, and SIGTERM while frozen exits within the shutdown timeout', { timeout: 240_000 }, async () => {
+    const target = new URL(db.url);
+    const proxy = new HalfOpenProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const viaProxy = new URL(db.url);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const worker = spawnService(
+      baseEnv(viaProxy.toString(), {
+        SLUICE_ROLE: 'worker',
+        PORT: '0',
+        SLUICE_DATA_DIR: '/tmp/sluice-unused-data-dir',
+        // Short bounds so the test runs in seconds: an unanswered request is dropped after 1 s + 2 s.
+        SLUICE_DB_STATEMENT_TIMEOUT_MS: '1000',
+        SLUICE_DB_CONNECT_TIMEOUT_MS: '2000',
+      }),
+    );
+    const runJob = async (timeoutMs: number) => {
+      const { runDiagnosticJob: job } = await t.admin.request(RunDiagnosticJobDocument, { input: { to: 3, stepMs: 10 } });
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const { job: now } = await t.admin.request(JobDocument, { id: job.id });
+        if (now.state === 'SUCCEEDED') return now;
+        if (Date.now() > until) throw new Error(`job ${job.id} still ${now.state} after ${timeoutMs} ms\nworker stdout:\n${worker.stdout().slice(-5000)}\nstderr:\n${worker.stderr()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      await worker.waitFor(/job workers started/);
+      await runJob(30_000);
+
+      // Half-open for a while: every pooled connection (pg-boss's and Sluice's) is cut mid-flight.
+      proxy.freeze();
+      await new Promise((r) => setTimeout(r, 4000));
+      proxy.restore();
+      const after = await runJob(60_000);
+      expect(after).toMatchObject({ state: 'SUCCEEDED', attempt: 1 });
+      expect(worker.child.exitCode).toBeNull();
+
+      // Half-open again, then SIGTERM: shutdown timeout 2 s, plus 3 s to close, plus slack for a loaded machine.
+      proxy.freeze();
+      await new Promise((r) => setTimeout(r, 1000));
+      const sent = Date.now();
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+      expect(Date.now() - sent, worker.stdout().slice(-3000)).toBeLessThan(9000);
+    } finally {
+      await stop(worker).catch(() => undefined);
+      await proxy.close();
+    }
+  });
+});
