@@ -31,6 +31,7 @@ export function formatError(log: Logger, formatted: GraphQLFormattedError, error
 }
 
 function stripStack(extensions: Record<string, unknown>): Record<string, unknown> {
-  const { stacktrace: _stack, exception: _exception, ...rest } = extensions;
+  // `http` is the HTTP status a request-level error asked for (see withHttpStatus), not for clients.
+  const { stacktrace: _stack, exception: _exception, http: _http, ...rest } = extensions;
   return rest;
 }

@@ -30,6 +30,10 @@ export enum ErrorCode {
   CONFLICT = 'CONFLICT',
   /** A file or request exceeds a configured limit. */
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408). */
+  REQUEST_TIMEOUT = 'REQUEST_TIMEOUT',
+  /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
+  STORAGE_FULL = 'STORAGE_FULL',
   /** A dependency (database) is not reachable right now; retrying later may work. */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   /** Anything unexpected. Details are logged, never sent. */
@@ -87,4 +91,30 @@ export class PayloadTooLargeError extends SluiceError {
   constructor(message: string, details?: Record<string, unknown>) {
     super(ErrorCode.PAYLOAD_TOO_LARGE, message, details);
   }
+}
+
+export class StorageFullError extends SluiceError {
+  constructor() {
+    super(ErrorCode.STORAGE_FULL, 'The file store is full; nothing was stored. Try again later');
+  }
+}
+
+/**
+ * Sets the HTTP status a request-level failure answers with. Apollo reads `extensions.http` from
+ * errors thrown in resolvers and removes it from the response; formatError strips it as well.
+ */
+export function withHttpStatus<T extends SluiceError>(err: T, status: number): T {
+  (err.extensions as Record<string, unknown>)['http'] = { status };
+  return err;
+}
+
+/**
+ * The SluiceError that caused `err`, looking through `cause` links: a stream consumer (storage)
+ * wraps the error its source stream (the upload body) failed with, and that one names the reason.
+ */
+export function sluiceErrorIn(err: unknown): SluiceError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof SluiceError) return e;
+  }
+  return undefined;
 }
