@@ -271,7 +271,7 @@ function parseMultipart(req: IncomingMessage, res: ServerResponse, opts: Multipa
     });
 
     req.pipe(parser);
-    stopIdle = watchIdleBody(req, opts.idleTimeoutMs, () => fail(uploadStalled(opts.idleTimeoutMs)));
+    stopIdle = watchIdleBody(req, opts.idleTimeoutMs, () => fail(withHttpStatus(uploadStalled(opts.idleTimeoutMs), 408)));
   });
 }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { MiB } from '../env';
-import { ErrorCode, SluiceError, withHttpStatus } from '../shared/errors';
+import { ErrorCode, SluiceError } from '../shared/errors';
 
 /** How long an unwanted request body is still read (and dropped) after the answer went out, in milliseconds. */
 const LINGER_MS = 2000;
@@ -89,12 +89,9 @@ export function closeUnfinishedBodyAfterAnswer(req: IncomingMessage, res: Server
   res.once('close', onAnswered);
 }
 
-/** The error of an upload whose client went silent (HTTP 408). */
+/** The error of an upload whose client went silent (answered with HTTP 408). */
 export function uploadStalled(idleTimeoutMs: number): SluiceError {
-  return withHttpStatus(
-    new SluiceError(ErrorCode.REQUEST_TIMEOUT, `The upload stalled: no bytes arrived for ${idleTimeoutMs} ms`, { idleTimeoutMs }),
-    408,
-  );
+  return new SluiceError(ErrorCode.REQUEST_TIMEOUT, `The upload stalled: no bytes arrived for ${idleTimeoutMs} ms`, { idleTimeoutMs });
 }
 
 /**

@@ -262,7 +262,7 @@ describe('signed upload PUT: oversize and stalled bodies are answered, not reset
       },
     });
     expect(res.status, show(res)).toBe(408);
-    expect(codeOf(res.json!), show(res)).toBe('REQUEST_TIMEOUT');
+    expect(res.json!.errors![0]!.extensions, show(res)).toEqual({ code: 'REQUEST_TIMEOUT', idleTimeoutMs: IDLE_MS });
     expect(await uploadTemps()).toEqual([]);
     // The failed PUT released the single-use URL: a retry is judged on its bytes (wrong checksum here).
     const retry = await rawRequest(t.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body: Buffer.alloc(1000, 'a') });
