@@ -13,7 +13,7 @@ import { errorReportRoute } from './downloads';
 import { formatError } from './errors';
 import type { Limits } from './limits';
 import { multipartUploads } from './multipart';
-import { guardUploadBody } from './request-body';
+import { closeUnfinishedBodyAfterAnswer, guardUploadBody } from './request-body';
 import { webRoutes } from './web';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -42,6 +42,7 @@ function jsonError(res: express.Response, status: number, code: ErrorCode, messa
  */
 const requirePreflightForUploads: RequestHandler = (req, res, next) => {
   if (req.is('multipart/form-data') && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
+    closeUnfinishedBodyAfterAnswer(req, res);
     jsonError(
       res,
       400,

@@ -64,6 +64,14 @@ describe('malformed multipart requests get 400 BAD_REQUEST and the process keeps
     }
   });
 
+  it('an endless body without the preflight header is refused 400, answered rather than reset', async () => {
+    const { 'apollo-require-preflight': _omitted, ...headers } = multipartHeaders(auth);
+    const res = await rawRequest(t.url, { headers, timeoutMs: 30_000, stream: filler(0, { endless: true, pauseMs: 5 }) });
+    expect(res.status, show(res)).toBe(400);
+    expect(codeOf(res.json!), show(res)).toBe('BAD_REQUEST');
+    await stillServing();
+  });
+
   it('a multipart Content-Type without a boundary', async () => {
     const res = await rawRequest(t.url, { headers: { ...multipartHeaders(auth), 'content-type': 'multipart/form-data' }, body: Buffer.from('x') });
     expect(res.status, show(res)).toBe(400);
