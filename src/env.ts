@@ -87,6 +87,11 @@ const schema = z.object({
   SLUICE_MAX_FILE_SIZE_BYTES: int(1).default(1 * GiB),
   /** Most files in one multipart request. */
   SLUICE_MAX_FILES: int(1, 1000).default(10),
+  /**
+   * Longest silence allowed while an upload body arrives (multipart and PUT /uploads), in
+   * milliseconds; past it the request ends with REQUEST_TIMEOUT (HTTP 408) and nothing is kept.
+   */
+  SLUICE_UPLOAD_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   /** Introspection; default on except in production. */
   SLUICE_INTROSPECTION: bool.optional(),
   /** GraphiQL (bundled, served locally) at `GET /graphql` for browsers; default on except in production. */
@@ -181,6 +186,12 @@ const schema = z.object({
   SLUICE_UPLOAD_SWEEP_INTERVAL_MS: int(0, 24 * 3600_000).default(60_000),
   /** How often workers delete upload objects no file refers to, in milliseconds; 0 turns it off. */
   SLUICE_ORPHAN_SWEEP_INTERVAL_MS: int(0, 7 * 24 * 3600_000).default(3600_000),
+  /**
+   * Age (time since the last write) after which the orphan sweep deletes a local storage temp file
+   * (`.tmp-*`, a write a crash interrupted) or an empty folder, in seconds. Must exceed the longest
+   * pause between two writes of a live write (an output file of a long job).
+   */
+  SLUICE_STALE_TEMP_SECONDS: int(60, 30 * 24 * 3600).default(3600),
   /** Longest an importFile(mode: SYNC) call waits for the job to finish, in milliseconds. */
   SLUICE_IMPORT_SYNC_MAX_WAIT_MS: int(0, 600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -70,6 +70,7 @@ export function createServices(
     {
       urlTtlSeconds: env.SLUICE_UPLOAD_URL_TTL_SECONDS,
       graceSeconds: env.SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS,
+      staleTempSeconds: env.SLUICE_STALE_TEMP_SECONDS,
       maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES,
       syncMaxWaitMs: env.SLUICE_IMPORT_SYNC_MAX_WAIT_MS,
       publicUrl: env.SLUICE_PUBLIC_URL,

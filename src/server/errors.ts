@@ -31,7 +31,7 @@ export function formatError(log: Logger, formatted: GraphQLFormattedError, error
 }
 
 function stripStack(extensions: Record<string, unknown>): Record<string, unknown> {
-  // `http` (status and headers for Apollo, e.g. Retry-After) is transport, not part of the error.
+  // `http` (status and headers for Apollo, e.g. Retry-After, or the status withHttpStatus asked for) is transport, not for clients.
   const { stacktrace: _stack, exception: _exception, http: _http, ...rest } = extensions;
   return rest;
 }

@@ -5,7 +5,6 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { GraphQLSchema } from 'graphql';
-import { graphqlUploadExpress } from 'graphql-upload-minimal';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
@@ -16,6 +15,8 @@ import { formatError } from './errors';
 import { METRICS_PATH, metricsRoute } from './metrics';
 import type { Limits } from './limits';
 import { refuseHttpSubscriptions } from './plugins/refuse-http-subscriptions';
+import { multipartUploads } from './multipart';
+import { closeUnfinishedBodyAfterAnswer, guardUploadBody } from './request-body';
 import { webRoutes } from './web';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -46,6 +47,7 @@ function jsonError(res: express.Response, status: number, code: ErrorCode, messa
  */
 const requirePreflightForUploads: RequestHandler = (req, res, next) => {
   if (req.is('multipart/form-data') && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
+    closeUnfinishedBodyAfterAnswer(req, res);
     jsonError(
       res,
       400,
@@ -59,33 +61,16 @@ const requirePreflightForUploads: RequestHandler = (req, res, next) => {
 
 /** HTTP status of an upload refused with each code. */
 const UPLOAD_STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.BAD_REQUEST]: 400,
   [ErrorCode.BAD_USER_INPUT]: 400,
   [ErrorCode.FORBIDDEN]: 403,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.CONFLICT]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
   [ErrorCode.RATE_LIMITED]: 429,
+  [ErrorCode.REQUEST_TIMEOUT]: 408,
+  [ErrorCode.STORAGE_FULL]: 507,
 };
-
-/** Bytes of a refused upload body still read (and discarded) so the client sees the answer. */
-const DRAIN_LIMIT_BYTES = 1024 * 1024;
-
-/**
- * A refused upload's body may still be arriving. A small rest is read and discarded so the client
- * can read the error; a large one is cut off (Connection: close) rather than received for nothing.
- */
-async function settleBody(req: express.Request, res: express.Response): Promise<void> {
-  if (req.complete || req.destroyed) return;
-  const length = Number(req.headers['content-length'] ?? Number.NaN);
-  if (Number.isFinite(length) && length <= DRAIN_LIMIT_BYTES) {
-    await new Promise<void>((resolve) => {
-      req.once('end', resolve).once('error', () => resolve()).once('close', resolve);
-      req.resume();
-    });
-    return;
-  }
-  res.set('connection', 'close');
-}
 
 export interface HttpServer {
   server: http.Server;
@@ -164,7 +149,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   app.use(
     GRAPHQL_PATH,
     requirePreflightForUploads,
-    graphqlUploadExpress({ maxFileSize: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES }),
+    multipartUploads({ maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES, idleTimeoutMs: env.SLUICE_UPLOAD_IDLE_TIMEOUT_MS }),
     express.json({ limit: '2mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }) => httpContext(services, req.headers.authorization, req.ip),
@@ -177,12 +162,12 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     const length = req.headers['content-length'];
     const contentLength = length !== undefined && /^\d{1,15}$/.test(length) ? Number(length) : undefined;
     try {
-      const file = await services.signedUploads.receiveUpload(String(req.params['fileId']), token, req, contentLength, req.ip);
+      const body = guardUploadBody(req, res, env.SLUICE_UPLOAD_IDLE_TIMEOUT_MS);
+      const file = await services.signedUploads.receiveUpload(String(req.params['fileId']), token, body, contentLength, req.ip);
       res.json({ fileId: file.id, state: file.uploadState, size: file.size, sha256: file.sha256 });
     } catch (err) {
       const e = err instanceof SluiceError ? err : new SluiceError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
       if (!(err instanceof SluiceError)) log.error({ err }, 'upload failed');
-      await settleBody(req, res);
       const { http: _http, ...extensions } = e.extensions;
       if (typeof extensions['retryAfterSeconds'] === 'number') res.set('retry-after', String(extensions['retryAfterSeconds']));
       res.status(UPLOAD_STATUS[e.code] ?? 500).json({ errors: [{ message: e.message, extensions }] });

@@ -32,6 +32,10 @@ export enum ErrorCode {
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
   RATE_LIMITED = 'RATE_LIMITED',
+  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408). */
+  REQUEST_TIMEOUT = 'REQUEST_TIMEOUT',
+  /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
+  STORAGE_FULL = 'STORAGE_FULL',
   /** A dependency (database) is not reachable right now; retrying later may work. */
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   /** Anything unexpected. Details are logged, never sent. */
@@ -105,4 +109,29 @@ export class RateLimitedError extends SluiceError {
   get retryAfterSeconds(): number {
     return this.extensions['retryAfterSeconds'] as number;
   }
+}
+export class StorageFullError extends SluiceError {
+  constructor() {
+    super(ErrorCode.STORAGE_FULL, 'The file store is full; nothing was stored. Try again later');
+  }
+}
+
+/**
+ * Sets the HTTP status a request-level failure answers with. Apollo reads `extensions.http` from
+ * errors thrown in resolvers and removes it from the response; formatError strips it as well.
+ */
+export function withHttpStatus<T extends SluiceError>(err: T, status: number): T {
+  (err.extensions as Record<string, unknown>)['http'] = { status };
+  return err;
+}
+
+/**
+ * The SluiceError that caused `err`, looking through `cause` links: a stream consumer (storage)
+ * wraps the error its source stream (the upload body) failed with, and that one names the reason.
+ */
+export function sluiceErrorIn(err: unknown): SluiceError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof SluiceError) return e;
+  }
+  return undefined;
 }

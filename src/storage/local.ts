@@ -1,6 +1,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { KiB } from '../env';
@@ -13,6 +13,7 @@ import {
   putThroughWriter,
   StorageError,
   type HeadResult,
+  type LeftoverSweeping,
   type ListItem,
   type ObjectStorage,
   type PutOptions,
@@ -28,7 +29,7 @@ export interface LocalStorageOptions {
   root: string;
 }
 
-export interface LocalStorage extends ObjectStorage {
+export interface LocalStorage extends ObjectStorage, LeftoverSweeping {
   /** Absolute, symlink-free path of the root folder. */
   readonly root: string;
   /** Aborts writers still open (their temp files are removed); later calls fail with IO_ERROR. */
@@ -45,7 +46,8 @@ const writerBufferBytes = 64 * KiB;
  * of `<name>` for `head`.
  *
  * Known differences from S3: a key cannot also be a "folder" of other keys (`a/b` and `a/b/c`
- * cannot coexist: IO_ERROR), and empty folders stay behind after `delete`.
+ * cannot coexist: IO_ERROR), and empty folders stay behind after `delete` (until
+ * `sweepLeftovers`, with the temp files of writes a crash interrupted).
  */
 export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   // Sync once at startup: resolving symlinks in the root lets the containment check below compare
@@ -156,7 +158,15 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
     await Promise.all([...writers].map((w) => w.abort()));
   }
 
-  return { root, put, openWriter, get, head, delete: remove, list, dispose };
+  async function sweepLeftovers(olderThan: Date): Promise<{ tempFiles: number; folders: number }> {
+    checkOpen();
+    const live = new Set([...writers].map((w) => w.tempPath));
+    const counts = { tempFiles: 0, folders: 0 };
+    await sweepDir(root, olderThan.getTime(), live, counts, true);
+    return counts;
+  }
+
+  return { root, put, openWriter, get, head, delete: remove, list, dispose, sweepLeftovers };
 }
 
 /**
@@ -196,6 +206,55 @@ async function* walk(dir: string, dirKey: string, prefix: string): AsyncGenerato
   }
 }
 
+/**
+ * Post-order walk for sweepLeftovers: removes stale `.tmp-*` files, then the folder itself when it
+ * is left empty and was stale (or emptied by this walk). Everything is best effort and racy by
+ * nature (another process may be writing): a file or folder that changed or vanished meanwhile is
+ * simply kept or skipped, and a writer whose folder vanishes recreates it (LocalWriter.openTemp).
+ * Returns whether `dir` is gone.
+ */
+async function sweepDir(dir: string, cutoffMs: number, live: Set<string>, counts: { tempFiles: number; folders: number }, isRoot = false): Promise<boolean> {
+  let stats: Stats;
+  let entries;
+  try {
+    stats = await lstat(dir);
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  const staleDir = stats.mtimeMs < cutoffMs;
+  let remaining = entries.length;
+  let removedAny = false;
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (await sweepDir(full, cutoffMs, live, counts)) {
+        remaining--;
+        removedAny = true;
+      }
+    } else if (e.isFile() && e.name.startsWith('.tmp-') && !live.has(full)) {
+      try {
+        if ((await lstat(full)).mtimeMs >= cutoffMs) continue;
+        await unlink(full);
+        counts.tempFiles++;
+        remaining--;
+        removedAny = true;
+      } catch {
+        // Renamed into place or removed meanwhile: not ours to sweep.
+      }
+    }
+  }
+  if (isRoot || remaining > 0 || !(staleDir || removedAny)) return false;
+  try {
+    await rmdir(dir);
+    counts.folders++;
+    return true;
+  } catch {
+    // ENOTEMPTY: a write started in it meanwhile.
+    return false;
+  }
+}
+
 interface MetaFile {
   sha256: string;
   contentType?: string;
@@ -231,7 +290,7 @@ async function readMeta(file: string, stats: Stats): Promise<MetaFile | undefine
  */
 class LocalWriter extends Writable {
   private readonly dir: string;
-  private readonly tempPath: string;
+  readonly tempPath: string;
   private readonly hash: Hash = createHash('sha256');
   private handle: FileHandle | undefined;
   private size = 0;
@@ -307,6 +366,16 @@ class LocalWriter extends Writable {
   }
 
   private async openTemp(): Promise<void> {
+    try {
+      await this.createTemp();
+    } catch (err) {
+      // The orphan sweep removed the (empty, stale) folder between mkdir and open: once more.
+      if (!hasCode(err, 'ENOENT')) throw err;
+      await this.createTemp();
+    }
+  }
+
+  private async createTemp(): Promise<void> {
     const created = await mkdir(this.dir, { recursive: true });
     // Each new folder is an entry in its parent: fsync those parents so the path survives a crash.
     if (created) {
@@ -401,6 +470,9 @@ function isMissing(err: unknown): boolean {
 function asStorageError(err: unknown, key: string, action: string): StorageError {
   if (err instanceof StorageError) return err;
   const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    return new StorageError('STORAGE_FULL', `Storage ${action} of ${JSON.stringify(key)} failed: no space left (${errno})`, key, { cause: err });
+  }
   // Names the key and the errno code, never the absolute path: the message may reach clients.
   return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${errno})`, key, { cause: err });
 }

@@ -90,7 +90,9 @@ export type StorageErrorCode =
   | 'CHECKSUM_MISMATCH'
   /** The body's size differs from `expectedSize`. */
   | 'SIZE_MISMATCH'
-  /** The backend failed (disk full, permissions, network), or the body stream itself failed. */
+  /** The backend has no room left (local disk full: ENOSPC, or over quota: EDQUOT). */
+  | 'STORAGE_FULL'
+  /** The backend failed (permissions, network), or the body stream itself failed. */
   | 'IO_ERROR';
 
 /** Every error a storage backend raises. Callers branch on `code`, never on the message. */
@@ -204,6 +206,22 @@ export interface PresigningStorage {
    * metadata: an uploader with a presigned URL may be able to choose that.
    */
   verifiedSha256(key: string): Promise<string | undefined>;
+}
+
+/**
+ * A backend that can be left with debris by a crash mid-write (the local disk: `.tmp-*` files of
+ * interrupted writes, folders emptied by deletes). S3 writes leave none of that.
+ */
+export interface LeftoverSweeping {
+  /**
+   * Deletes temp files last written before `olderThan` and empty folders last changed before it
+   * (never the root, never a live write of this process). Returns what was removed.
+   */
+  sweepLeftovers(olderThan: Date): Promise<{ tempFiles: number; folders: number }>;
+}
+
+export function sweepsLeftovers(storage: ObjectStorage): storage is ObjectStorage & LeftoverSweeping {
+  return typeof (storage as Partial<LeftoverSweeping>).sweepLeftovers === 'function';
 }
 
 export function isPresigning(storage: ObjectStorage): storage is ObjectStorage & PresigningStorage {

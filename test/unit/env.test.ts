@@ -126,6 +126,12 @@ describe('loadEnv: storage and signed uploads', () => {
     expect(loadEnv({})).toMatchObject({ SLUICE_STORAGE: 'local', SLUICE_UPLOAD_URL_TTL_SECONDS: 900, SLUICE_S3_FORCE_PATH_STYLE: false, SLUICE_S3_REGION: 'us-east-1' });
   });
 
+  it('bounds uploads in time: a 30 s idle timeout, temp files swept after an hour', () => {
+    expect(loadEnv({})).toMatchObject({ SLUICE_UPLOAD_IDLE_TIMEOUT_MS: 30_000, SLUICE_STALE_TEMP_SECONDS: 3600 });
+    expect(() => loadEnv({ SLUICE_UPLOAD_IDLE_TIMEOUT_MS: '0' })).toThrow(/SLUICE_UPLOAD_IDLE_TIMEOUT_MS/);
+    expect(() => loadEnv({ SLUICE_STALE_TEMP_SECONDS: '5' })).toThrow(/SLUICE_STALE_TEMP_SECONDS/);
+  });
+
   it('requires a bucket for S3 and both explicit credentials or neither', () => {
     expect(() => loadEnv({ SLUICE_STORAGE: 's3' })).toThrow(/SLUICE_S3_BUCKET: required when SLUICE_STORAGE=s3/);
     expect(() => loadEnv({ SLUICE_STORAGE: 's3', SLUICE_S3_BUCKET: 'data', SLUICE_S3_ACCESS_KEY_ID: 'k' })).toThrow(/set both or neither/);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -88,5 +88,63 @@ describe('local storage: disk layout', () => {
     const err = await rejection(storage.put('../outside/evil.csv', body('x')));
     expect(err.message).toContain('"../outside/evil.csv"');
     expect(await readdir(path.join(dir, 'outside'))).toEqual([]);
+  });
+});
+
+describe('local storage: sweepLeftovers', () => {
+  let dir: string;
+  let storage: LocalStorage;
+  const old = new Date(Date.now() - 3600_000);
+  const cutoff = () => new Date(Date.now() - 60_000);
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-storage-'));
+    storage = createLocalStorage({ root: path.join(dir, 'root') });
+  });
+
+  afterEach(async () => {
+    await storage.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('removes stale temp files and the folders they leave empty; keeps objects, sidecars, fresh temps and the root', async () => {
+    await storage.put('keep/a.csv', body('a'));
+    await mkdir(path.join(storage.root, 'crash', 'deep'), { recursive: true });
+    await writeFile(path.join(storage.root, 'crash', 'deep', '.tmp-1'), 'half');
+    await writeFile(path.join(storage.root, 'keep', '.tmp-2'), 'half');
+    await writeFile(path.join(storage.root, 'keep', '.tmp-fresh'), 'half');
+    for (const f of ['crash/deep/.tmp-1', 'keep/.tmp-2', 'crash/deep', 'crash']) await utimes(path.join(storage.root, f), old, old);
+    expect(await storage.sweepLeftovers(cutoff())).toEqual({ tempFiles: 2, folders: 2 });
+    expect(await filesOnDisk(storage.root)).toEqual(['keep/.a.csv.meta.json', 'keep/.tmp-fresh', 'keep/a.csv']);
+    expect((await stat(storage.root)).isDirectory()).toBe(true);
+  });
+
+  it('never takes the temp file of a write still open in this process, however old', async () => {
+    const writer = storage.openWriter('out/slow.csv');
+    writer.stream.write('a,b\n');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const [temp] = (await filesOnDisk(storage.root)).filter((f) => f.includes('.tmp-'));
+    await utimes(path.join(storage.root, temp!), old, old);
+    expect(await storage.sweepLeftovers(cutoff())).toEqual({ tempFiles: 0, folders: 0 });
+    writer.stream.write('1,2\n');
+    expect((await writer.done()).size).toBe(8);
+  });
+
+  it('does not follow symlinks out of the root', async () => {
+    const outside = path.join(dir, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, '.tmp-x'), 'not ours');
+    await utimes(path.join(outside, '.tmp-x'), old, old);
+    await symlink(outside, path.join(storage.root, 'link'));
+    await storage.sweepLeftovers(cutoff());
+    expect(await readdir(outside)).toEqual(['.tmp-x']);
+  });
+
+  it('a write into a folder the sweep just removed recreates it', async () => {
+    await mkdir(path.join(storage.root, 'gone'));
+    await utimes(path.join(storage.root, 'gone'), old, old);
+    expect(await storage.sweepLeftovers(cutoff())).toEqual({ tempFiles: 0, folders: 1 });
+    await storage.put('gone/a.csv', body('a'));
+    expect(await storage.head('gone/a.csv')).toBeDefined();
   });
 });

@@ -6,8 +6,8 @@ import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
-import { StorageError, type ObjectStorage } from '../../storage/storage';
-import { discard, IDEMPOTENCY_KEY } from '../files/files.service';
+import type { ObjectStorage } from '../../storage/storage';
+import { discard, IDEMPOTENCY_KEY, uploadStoreError } from '../files/files.service';
 import { storageKeys } from '../files/storage-keys';
 import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
@@ -106,11 +106,7 @@ export class DirectoryService {
     try {
       stored = await this.storage.put(key, upload.createReadStream(), { maxBytes: this.limits.maxFileBytes, contentType: upload.mimetype });
     } catch (err) {
-      const e = err as { status?: number };
-      if ((err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') || e.status === 413) {
-        throw new PayloadTooLargeError(`File ${JSON.stringify(upload.filename)} exceeds the bulk upload limit of ${this.limits.maxFileBytes} bytes`, { limitBytes: this.limits.maxFileBytes });
-      }
-      throw err;
+      throw uploadStoreError(err, `File ${JSON.stringify(upload.filename)} exceeds the bulk upload limit of ${this.limits.maxFileBytes} bytes`, this.limits.maxFileBytes);
     }
     this.metrics?.observeUpload('bulk', stored.size);
     let totalRows: number;

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
-import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
+import { BadInputError, NotFoundError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
@@ -46,6 +46,20 @@ export function checkIdempotencyKey(key: string | null | undefined): void {
   if (key != null && !IDEMPOTENCY_KEY.test(key)) {
     throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
   }
+}
+
+/**
+ * What a client is told when storing its multipart upload failed: the upload's own failure (the
+ * multipart layer destroyed the stream with a coded error: too large, malformed, stalled), the
+ * store's size limit (PAYLOAD_TOO_LARGE, 413) or a full store (STORAGE_FULL, 507); anything else
+ * is unexpected and stays as it is (masked by the error formatter).
+ */
+export function uploadStoreError(err: unknown, tooLargeMessage: string, limitBytes: number): unknown {
+  const cause = sluiceErrorIn(err);
+  if (cause) return cause;
+  if (err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') return withHttpStatus(new PayloadTooLargeError(tooLargeMessage, { limitBytes }), 413);
+  if (err instanceof StorageError && err.code === 'STORAGE_FULL') return withHttpStatus(new StorageFullError(), 507);
+  return err;
 }
 
 /** Drains an unwanted upload so the multipart request completes. */
@@ -104,11 +118,7 @@ export class FilesService {
     try {
       return await this.storage.put(key, upload.createReadStream(), { maxBytes: this.maxFileBytes, contentType: upload.mimetype });
     } catch (err) {
-      const e = err as { code?: string; status?: number; message?: string };
-      if ((err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') || e.status === 413) {
-        throw new PayloadTooLargeError(`File ${JSON.stringify(upload.filename)} exceeds the limit of ${this.maxFileBytes} bytes`, { limitBytes: this.maxFileBytes });
-      }
-      throw err;
+      throw uploadStoreError(err, `File ${JSON.stringify(upload.filename)} exceeds the limit of ${this.maxFileBytes} bytes`, this.maxFileBytes);
     }
   }
 
@@ -203,9 +213,7 @@ export class FilesService {
           errors: [],
         };
       }
-      const e = err as { status?: number };
-      if (e.status === 413) throw new PayloadTooLargeError(`File exceeds the limit of ${this.maxFileBytes} bytes`, { limitBytes: this.maxFileBytes });
-      throw err;
+      throw uploadStoreError(err, `File exceeds the limit of ${this.maxFileBytes} bytes`, this.maxFileBytes);
     }
   }
 

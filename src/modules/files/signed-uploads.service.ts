@@ -4,12 +4,12 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Viewer } from '../../shared/auth';
 import { isUuid } from '../../shared/cursor';
-import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError } from '../../shared/errors';
+import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError, sluiceErrorIn, StorageFullError } from '../../shared/errors';
 import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { sweepsIncompleteUploads } from '../../storage/s3';
-import { isPresigning, isValidKey, StorageError, type ObjectStorage } from '../../storage/storage';
+import { isPresigning, isValidKey, StorageError, sweepsLeftovers, type ObjectStorage } from '../../storage/storage';
 import { isTerminal } from '../jobs/job-state';
 import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
@@ -77,6 +77,8 @@ export interface SignedUploadsConfig {
   urlTtlSeconds: number;
   /** After the URL expires, how long the file may still be imported, in seconds. */
   graceSeconds: number;
+  /** Age after which the sweep deletes local storage temp files and empty folders, in seconds. */
+  staleTempSeconds?: number;
   /** Largest accepted file, in bytes. */
   maxFileBytes: number;
   /** Longest importFile(SYNC) wait, in milliseconds. */
@@ -303,8 +305,11 @@ export class SignedUploadsService {
   }
 
   private mapStorageError(err: unknown, f: FileRecord): SluiceError {
-    if (err instanceof SluiceError) return err;
+    // The body itself failed with a reason of its own (stalled: REQUEST_TIMEOUT).
+    const cause = sluiceErrorIn(err);
+    if (cause) return cause;
     if (err instanceof StorageError) {
+      if (err.code === 'STORAGE_FULL') return new StorageFullError();
       if (err.code === 'SIZE_MISMATCH') {
         return uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.SIZE_MISMATCH, `The body does not have the declared ${f.declaredSize} bytes`, { declaredSize: f.declaredSize });
       }
@@ -468,10 +473,21 @@ export class SignedUploadsService {
   }
 
   /**
+   * Temp files of writes a crash interrupted (uploads and outputs alike) and the empty folders
+   * left behind, once nothing has written to them for SLUICE_STALE_TEMP_SECONDS (local storage).
+   */
+  async sweepLeftovers(): Promise<{ tempFiles: number; folders: number }> {
+    if (!sweepsLeftovers(this.storage)) return { tempFiles: 0, folders: 0 };
+    const swept = await this.storage.sweepLeftovers(new Date(Date.now() - (this.config.staleTempSeconds ?? 3600) * 1000));
+    if (swept.tempFiles || swept.folders) this.log.info(swept, 'deleted stale temp files and empty folders');
+    return swept;
+  }
+
+  /**
    * Deletes objects under uploads/ that no file refers to (a crash between storing and recording,
    * a PUT after the file expired), once they are older than the grace period, so an upload being
-   * recorded right now is never taken. Outputs (process_input/, ingestion_error/, emission/,
-   * emission-error/) are never touched.
+   * recorded right now is never taken. Output objects (process_input/, ingestion_error/,
+   * emission/, emission-error/) are never touched; then sweeps leftovers (sweepLeftovers).
    */
   async sweepOrphans(): Promise<number> {
     const cutoff = Date.now() - this.config.graceSeconds * 1000;
@@ -500,6 +516,7 @@ export class SignedUploadsService {
       const aborted = await this.storage.abortIncompleteUploads(olderThan);
       if (aborted) this.log.info({ count: aborted, olderThan }, 'aborted incomplete multipart uploads');
     }
+    await this.sweepLeftovers();
     return deleted;
   }
 }
