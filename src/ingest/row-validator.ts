@@ -1,5 +1,6 @@
 import { dateParser } from '../modules/specs/spec.dates';
 import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
+import { MAX_PATTERN_INPUT_LENGTH } from '../modules/specs/spec.pattern';
 import { COPY_NULL, copyEscape } from './csv-escape';
 
 /** Every reason a data row can be rejected. Closed: clients branch on these, never on messages. */
@@ -213,6 +214,7 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const allowed = col.enum ? new Set(col.enum.map(String)) : null;
   const { minLength, maxLength } = col;
   const regex = col.pattern === null ? null : new RegExp(col.pattern, 'u');
+  const patternLimit = MAX_PATTERN_INPUT_LENGTH;
   const enumText = col.enum ? col.enum.map((v) => JSON.stringify(v)).join(', ') : '';
   return (text) => {
     if (text.indexOf('\u0000') !== -1) return fail('INVALID_CHARACTER', `${show(text)} contains a NUL character`);
@@ -223,6 +225,9 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
       if (minLength !== null && length < minLength) return fail('TOO_SHORT', `${show(text)} has ${length} characters; the minimum is ${minLength}`);
       if (maxLength !== null && length > maxLength) return fail('TOO_LONG', `${show(text)} has ${length} characters; the maximum is ${maxLength}`);
     }
+    // Why a bound: the patterns let through (spec.pattern.ts) backtrack at most quadratically,
+    // which is cheap on a code or an e-mail address and not on a 1 MiB cell.
+    if (regex && text.length > patternLimit) return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
     if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);
     return copyEscape(text);
   };
@@ -255,13 +260,32 @@ function numericLimits(col: CompiledColumn, fail: Fail): (n: number, text: strin
   };
 }
 
-/** Plain decimal notation only: no exponent, no Infinity/NaN, no hex, no thousands separators. */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+/**
+ * Plain decimal notation only (`[+-]digits[.digits]`, `.5`, `7.`): no exponent, no Infinity/NaN,
+ * no hex, no thousands separators. One pass over the characters: the regex it replaces
+ * (`^[+-]?(?:\d+\.?\d*|\.\d+)$`) backtracked quadratically on a long run of digits followed by
+ * a letter (100,000 digits took 7 s).
+ */
+export function isPlainDecimal(text: string): boolean {
+  let i = 0;
+  const n = text.length;
+  const first = text.charCodeAt(0);
+  if (first === 43 || first === 45) i++;
+  let digits = 0;
+  let dot = false;
+  for (; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch >= 48 && ch <= 57) digits++;
+    else if (ch === 46 && !dot) dot = true;
+    else return false;
+  }
+  return digits > 0;
+}
 
 function numberCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const limits = numericLimits(col, fail);
   return (text) => {
-    if (!DECIMAL.test(text)) return fail('NOT_A_NUMBER', `${show(text)} is not a number in plain decimal notation (like -12.5)`);
+    if (!isPlainDecimal(text)) return fail('NOT_A_NUMBER', `${show(text)} is not a number in plain decimal notation (like -12.5)`);
     const n = Number(text);
     if (!Number.isFinite(n)) return fail('NOT_A_NUMBER', `${show(text)} is beyond the double precision range (about 1.8e308)`);
     const bad = limits(n, text);
@@ -303,7 +327,8 @@ const BOOLEANS = new Map([
 ]);
 
 function booleanCheck(fail: Fail): CellCheck {
-  return (text) => BOOLEANS.get(text.toLowerCase()) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
+  // The longest accepted value is `false`: a longer cell is not lower-cased (a copy) first.
+  return (text) => (text.length <= 5 ? BOOLEANS.get(text.toLowerCase()) : undefined) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
 }
 
 function dateCheck(col: CompiledColumn, fail: Fail): CellCheck {
