@@ -29,6 +29,8 @@ export const ROW_ERROR_CODES = [
   'MALFORMED_QUOTES',
   /** A NUL character, which PostgreSQL text cannot store. */
   'INVALID_CHARACTER',
+  /** The cell's bytes are not valid UTF-8 (a Windows-1252 or Latin-1 file, or damaged bytes). */
+  'INVALID_UTF8',
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 
@@ -51,7 +53,25 @@ export interface HeaderMapping {
   sourceIndex: number[];
 }
 
-export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER';
+export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER' | 'INVALID_CHARACTER' | 'INVALID_UTF8';
+
+/**
+ * Problems listed (in a header check, a spec, a file's error); the rest are counted. A 120,000-column
+ * header once produced an 8.3 MB error, stored twice and sent back as a 16.6 MB reply.
+ */
+export const MAX_PROBLEMS_LISTED = 20;
+
+/**
+ * Marks bytes that were not valid UTF-8 in decoded text (see csv-pipeline.ts). A lone low
+ * surrogate: no valid UTF-8 decodes to one, so it cannot be mistaken for input text.
+ */
+export const INVALID_UTF8_MARK = '\udfff';
+
+/** User text made safe to quote and store: NUL and invalid-byte marks become U+FFFD, cut to `max` characters. */
+export function printable(text: string, max = 200): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  return /[\u0000\udfff]/.test(cut) ? cut.replace(/[\u0000\udfff]/g, '\ufffd') : cut;
+}
 
 export interface HeaderProblem {
   code: HeaderProblemCode;
@@ -60,7 +80,8 @@ export interface HeaderProblem {
   message: string;
 }
 
-export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[] };
+/** `problems` holds at most MAX_PROBLEMS_LISTED; `problemCount` counts them all. */
+export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[]; problemCount: number };
 
 export interface HeaderOptions {
   /**
@@ -85,18 +106,31 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
   });
 
   const problems: HeaderProblem[] = [];
+  let problemCount = 0;
+  const push = (p: HeaderProblem) => {
+    if (problemCount++ < MAX_PROBLEMS_LISTED) problems.push(p);
+  };
   const sourceIndex = spec.columns.map(() => -1);
   headerCells.forEach((cell, i) => {
-    const text = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
+    const raw = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
+    const text = printable(raw);
     const position = `header cell ${i + 1}`;
-    if (text === '') {
-      problems.push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+    if (raw.indexOf(INVALID_UTF8_MARK) !== -1) {
+      push({ code: 'INVALID_UTF8', column: text, message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8` });
       return;
     }
-    const col = lookup.get(text.toLowerCase());
+    if (raw.indexOf('\u0000') !== -1) {
+      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character` });
+      return;
+    }
+    if (raw === '') {
+      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+      return;
+    }
+    const col = lookup.get(raw.toLowerCase());
     if (col === undefined) {
       if (opts.unknownColumns !== 'ignore') {
-        problems.push({
+        push({
           code: 'UNKNOWN_COLUMN',
           column: text,
           message: `${position} ${JSON.stringify(text)} is not a column of spec ${JSON.stringify(spec.name)}`,
@@ -106,7 +140,7 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     }
     const first = sourceIndex[col]!;
     if (first >= 0) {
-      problems.push({
+      push({
         code: 'DUPLICATE_COLUMN',
         column: text,
         message: `${position} ${JSON.stringify(text)} names the column ${JSON.stringify(spec.columns[col]!.sourceName)} again (first at header cell ${first + 1})`,
@@ -119,9 +153,9 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     if (sourceIndex[i] !== -1 || (!c.required && c.nullable)) return;
     // An absent shouldNotNull column would fail every row one by one; one header problem says it better.
     const why = c.required ? 'is not in the header' : 'is not in the header, and shouldNotNull needs a value in every row';
-    problems.push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
+    push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
   });
-  if (problems.length > 0) return { ok: false, problems };
+  if (problemCount > 0) return { ok: false, problems, problemCount };
   return { ok: true, mapping: { fieldCount: headerCells.length, sourceIndex } };
 }
 
