@@ -227,8 +227,11 @@ export class ValidationReportType {
   @Field(() => [String], { description: 'The header as read.' })
   header!: string[];
 
-  @Field(() => [HeaderProblemType], { description: 'Header problems (the rows are not read when there are any).' })
+  @Field(() => [HeaderProblemType], { description: 'Header problems (the rows are not read when there are any); the first 20 at most.' })
   headerProblems!: HeaderProblemType[];
+
+  @Field(() => Int, { description: 'How many header problems there are in all (headerProblems lists the first 20).' })
+  headerProblemCount!: number;
 
   @Field(() => GraphQLSafeInt, { description: 'Data rows read.' })
   total!: number;
