@@ -357,7 +357,9 @@ function writeUint(out: Buffer, o: number, v: number): number {
  * Reads a CSV from `input` (bytes, UTF-8, optional BOM, LF/CRLF/CR, RFC 4180 quoting), validates
  * every record against `spec`, writes valid rows to `sinks.copy` (and `sinks.validCsv`) and reports
  * invalid ones. Memory stays flat in the file size except for the unique-key set (see below).
- * Rejects with HeaderError, RecordTooLargeError, AbortError, or a sink's error.
+ * Bytes that are not valid UTF-8 make their record an INVALID_UTF8 row error (never U+FFFD in a
+ * stored value). Rejects with NotCsvError or UnsupportedEncodingError (from the first SNIFF_BYTES),
+ * MixedLineEndingsError, HeaderError, RecordTooLargeError, AbortError, or a sink's error.
  */
 export async function runCsvPipeline(
   input: Readable,

@@ -75,13 +75,13 @@ export class FileOutputs {
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
   code!: string;
 
   @Field(() => String, { description: 'Explanation.' })
   message!: string;
 
-  @Field(() => GraphQLJSON, { nullable: true, description: 'Details, e.g. the header problems.' })
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Details, e.g. the header problems (the first 20; the message gives the count).' })
   problems!: unknown;
 }
 
