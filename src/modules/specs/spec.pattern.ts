@@ -28,6 +28,9 @@ export const MAX_PATTERN_LENGTH = 200;
 /** Longest cell (UTF-16 units) a pattern is run on; longer cells are a TOO_LONG row error. */
 export const MAX_PATTERN_INPUT_LENGTH = 1000;
 
+/** The bound for a stored pattern that the screen refuses today (registered before rule 4). */
+export const LEGACY_PATTERN_INPUT_LENGTH = 64;
+
 /** Variable-length parts in a row that may match the same characters (see rule 4). */
 const MAX_BACKTRACK_DEGREE = 2;
 
