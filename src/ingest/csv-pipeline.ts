@@ -7,6 +7,9 @@ import { isUtf8 } from 'node:buffer';
 import {
   checkHeader,
   compileCellChecks,
+  INVALID_UTF8_MARK,
+  MAX_PROBLEMS_LISTED,
+  printable,
   compileRowValidator,
   type CellCheck,
   type HeaderMapping,
@@ -126,12 +129,63 @@ export interface CsvPipelineResult extends CsvPipelineCounts {
 export const DEFAULT_PROGRESS_EVERY_ROWS = 10_000;
 export const DEFAULT_MAX_RECORD_LENGTH = 1 * MiB;
 
-/** The header does not fit the spec; nothing was written to the COPY sink. */
+/** Longest message built from a list of problems, in characters. */
+export const MAX_MESSAGE_LENGTH = 2000;
+
+/** `prefix` and the problems' messages joined, saying how many there are in all; at most MAX_MESSAGE_LENGTH. */
+export function problemsMessage(prefix: string, messages: readonly string[], count = messages.length): string {
+  const more = count > messages.length ? ` (${count} problems; the first ${messages.length} are listed)` : '';
+  const text = `${prefix}${more}: ${messages.join('; ')}`;
+  return text.length > MAX_MESSAGE_LENGTH ? `${text.slice(0, MAX_MESSAGE_LENGTH - 3)}...` : text;
+}
+
+/**
+ * The header does not fit the spec; nothing was written to the COPY sink. `problems` lists at most
+ * MAX_PROBLEMS_LISTED of them; `problemCount` counts them all.
+ */
 export class HeaderError extends Error {
   readonly code = 'INVALID_HEADER';
-  constructor(readonly problems: HeaderProblem[]) {
-    super(`The CSV header does not match the spec: ${problems.map((p) => p.message).join('; ')}`);
+  readonly problemCount: number;
+  constructor(
+    readonly problems: HeaderProblem[],
+    problemCount = problems.length,
+  ) {
+    super(problemsMessage('The CSV header does not match the spec', problems.map((p) => p.message), problemCount));
     this.name = 'HeaderError';
+    this.problemCount = problemCount;
+  }
+}
+
+/** The input is not text at all (an archive, an executable, an image): refused before any row. */
+export class NotCsvError extends Error {
+  readonly code = 'NOT_A_CSV';
+  constructor(readonly looksLike: string) {
+    super(`The file is not a CSV: it looks like ${looksLike}`);
+    this.name = 'NotCsvError';
+  }
+}
+
+/** The input is text in an encoding other than UTF-8 (UTF-16, UTF-32): refused before any row. */
+export class UnsupportedEncodingError extends Error {
+  readonly code = 'UNSUPPORTED_ENCODING';
+  constructor(readonly encoding: string) {
+    super(`The file is encoded as ${encoding}; only UTF-8 (with or without a BOM) is read. Save it as UTF-8 CSV`);
+    this.name = 'UnsupportedEncodingError';
+  }
+}
+
+/**
+ * The file mixes CR-only line ends with LF or CRLF ones, so its records cannot be told apart the
+ * same way everywhere (a CR-only file read as LF merges its records into one cell). Refused.
+ */
+export class MixedLineEndingsError extends Error {
+  readonly code = 'MIXED_LINE_ENDINGS';
+  constructor(
+    readonly line: number,
+    readonly detected: string,
+  ) {
+    super(`Line ${line} ends with a different line break than the file's first line (${detected}); use one kind of line ending throughout`);
+    this.name = 'MixedLineEndingsError';
   }
 }
 
@@ -156,6 +210,124 @@ export class AbortError extends Error {
 }
 
 type Newline = '\n' | '\r\n' | '\r';
+
+/** Bytes looked at before the first record is read, to refuse binary files and UTF-16/32. */
+export const SNIFF_BYTES = 1024;
+
+/** Magic numbers of files people upload as CSV by mistake; each holds bytes no CSV starts with. */
+const MAGIC: Array<[string, number[]]> = [
+  ['a ZIP archive (an .xlsx or .zip file)', [0x50, 0x4b, 0x03, 0x04]],
+  ['an empty ZIP archive', [0x50, 0x4b, 0x05, 0x06]],
+  ['a spanned ZIP archive', [0x50, 0x4b, 0x07, 0x08]],
+  ['a gzip file', [0x1f, 0x8b]],
+  ['an ELF executable', [0x7f, 0x45, 0x4c, 0x46]],
+  ['a PDF document', [0x25, 0x50, 0x44, 0x46, 0x2d]],
+  ['a PNG image', [0x89, 0x50, 0x4e, 0x47]],
+  ['a JPEG image', [0xff, 0xd8, 0xff]],
+  ['a legacy Office document (an .xls file)', [0xd0, 0xcf, 0x11, 0xe0]],
+  ['an xz archive', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['a 7-Zip archive', [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]],
+  ['a zstd archive', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['a bzip2 archive', [0x42, 0x5a, 0x68]],
+  ['a Mach-O executable', [0xcf, 0xfa, 0xed, 0xfe]],
+  ['a WebAssembly module', [0x00, 0x61, 0x73, 0x6d]],
+  ['an SQLite database', [0x53, 0x51, 0x4c, 0x69, 0x74, 0x65, 0x20, 0x66, 0x6f, 0x72, 0x6d, 0x61, 0x74]],
+];
+
+const startsWith = (b: Buffer, magic: readonly number[]) => b.length >= magic.length && magic.every((m, i) => b[i] === m);
+
+/**
+ * Refuses, from the first bytes of a file, what is not UTF-8 text: UTF-16/UTF-32 (by BOM, or by
+ * NULs in every other byte), known binary formats (magic numbers), and anything else with many
+ * control bytes. A single NUL is left to the row checks (INVALID_CHARACTER).
+ */
+function sniff(head: Buffer): void {
+  if (startsWith(head, [0xff, 0xfe, 0x00, 0x00])) throw new UnsupportedEncodingError('UTF-32LE');
+  if (startsWith(head, [0x00, 0x00, 0xfe, 0xff])) throw new UnsupportedEncodingError('UTF-32BE');
+  if (startsWith(head, [0xff, 0xfe])) throw new UnsupportedEncodingError('UTF-16LE');
+  if (startsWith(head, [0xfe, 0xff])) throw new UnsupportedEncodingError('UTF-16BE');
+  // bzip2 is "BZh" and a block size digit: "BZh" alone could start a header cell.
+  for (const [what, magic] of MAGIC) {
+    if (startsWith(head, magic) && (magic[0] !== 0x42 || (head[3]! >= 0x31 && head[3]! <= 0x39 && head[4] === 0x31))) throw new NotCsvError(what);
+  }
+  let evenNul = 0;
+  let oddNul = 0;
+  let control = 0;
+  for (let i = 0; i < head.length; i++) {
+    const b = head[i]!;
+    if (b === 0) {
+      if (i % 2 === 0) evenNul++;
+      else oddNul++;
+    }
+    if (b < 9 || (b > 13 && b < 32 && b !== 27)) control++;
+  }
+  const pairs = head.length >> 1;
+  if (pairs >= 2) {
+    // ASCII text in UTF-16 has a NUL in every other byte: odd offsets for LE, even for BE.
+    if (oddNul * 2 >= pairs && evenNul * 10 < pairs) throw new UnsupportedEncodingError('UTF-16LE (no BOM)');
+    if (evenNul * 2 >= pairs && oddNul * 10 < pairs) throw new UnsupportedEncodingError('UTF-16BE (no BOM)');
+  }
+  if (control >= 2 && control * 16 >= head.length) throw new NotCsvError(`binary data (${control} control bytes in the first ${head.length})`);
+}
+
+/**
+ * `buf[start, end)` as text; bytes that are not valid UTF-8 become INVALID_UTF8_MARK (one per bad
+ * sequence) instead of U+FFFD, so a record holding them is refused, not stored. Valid input (the
+ * usual case) is decoded by Node in one call; only an invalid region is walked here.
+ */
+function decodeMarked(buf: Buffer, start = 0, end = buf.length): string {
+  const part = buf.subarray(start, end);
+  if (isUtf8(part)) return part.toString('utf8');
+  let out = '';
+  let from = 0;
+  let i = 0;
+  const n = part.length;
+  while (i < n) {
+    const b = part[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    const len = utf8SequenceLength(part, i);
+    if (len > 0) {
+      i += len;
+      continue;
+    }
+    out += part.toString('utf8', from, i) + INVALID_UTF8_MARK;
+    i++;
+    // Continuation bytes of the broken sequence are part of the same mark.
+    while (i < n && (part[i]! & 0xc0) === 0x80) i++;
+    from = i;
+  }
+  return out + part.toString('utf8', from, n);
+}
+
+/** Length of the well-formed UTF-8 sequence at `i` (RFC 3629: no overlongs, no surrogates), or 0. */
+function utf8SequenceLength(b: Buffer, i: number): number {
+  const c = b[i]!;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k]! >= lo && b[i + k]! <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+/** Text with INVALID_UTF8_MARKs back to bytes; each mark becomes 0xFF, which is never valid UTF-8. */
+function encodeMarked(text: string): Buffer {
+  if (text.indexOf(INVALID_UTF8_MARK) === -1) return Buffer.from(text, 'utf8');
+  const parts = text.split(INVALID_UTF8_MARK);
+  const bytes: Buffer[] = [];
+  parts.forEach((p, k) => {
+    if (k > 0) bytes.push(INVALID_BYTE);
+    bytes.push(Buffer.from(p, 'utf8'));
+  });
+  return Buffer.concat(bytes);
+}
+const INVALID_BYTE = Buffer.from([0xff]);
 
 const EMPTY = Buffer.alloc(0);
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -185,7 +357,9 @@ function writeUint(out: Buffer, o: number, v: number): number {
  * Reads a CSV from `input` (bytes, UTF-8, optional BOM, LF/CRLF/CR, RFC 4180 quoting), validates
  * every record against `spec`, writes valid rows to `sinks.copy` (and `sinks.validCsv`) and reports
  * invalid ones. Memory stays flat in the file size except for the unique-key set (see below).
- * Rejects with HeaderError, RecordTooLargeError, AbortError, or a sink's error.
+ * Bytes that are not valid UTF-8 make their record an INVALID_UTF8 row error (never U+FFFD in a
+ * stored value). Rejects with NotCsvError or UnsupportedEncodingError (from the first SNIFF_BYTES),
+ * MixedLineEndingsError, HeaderError, RecordTooLargeError, AbortError, or a sink's error.
  */
 export async function runCsvPipeline(
   input: Readable,
@@ -248,6 +422,8 @@ class PipelineRun {
   private header: string[] | null = null;
   private mapping: HeaderMapping | null = null;
   private lastProgressAt = 0;
+  /** Bytes that are not valid UTF-8 were seen (and marked): records are searched for the mark. */
+  private marked = false;
 
   // Byte mode (Buffer input): see feedBytes.
   private readonly checks: CellCheck[];
@@ -312,7 +488,7 @@ class PipelineRun {
   async feedText(chunk: string): Promise<void> {
     let text = chunk;
     if (this.pendingBytes.length > 0) {
-      text = this.pendingBytes.toString('utf8') + text;
+      text = this.decode(this.pendingBytes) + text;
       this.pendingBytes = EMPTY;
     }
     if (!this.started) {
@@ -331,7 +507,7 @@ class PipelineRun {
   async feedBytes(chunk: Buffer): Promise<void> {
     if (this.pending.length > 0) {
       // Text chunks came first (mixed input): continue in bytes.
-      this.pendingBytes = Buffer.from(this.pending, 'utf8');
+      this.pendingBytes = encodeMarked(this.pending);
       this.pending = '';
     }
     let buf = chunk;
@@ -350,12 +526,13 @@ class PipelineRun {
       }
     }
     if (!this.started) {
-      if (buf.length < 3 && BOM.subarray(0, buf.length).equals(buf)) {
+      // The first SNIFF_BYTES (or the whole file, if shorter: see finish) are judged first.
+      if (buf.length < SNIFF_BYTES) {
         this.pendingBytes = buf;
         return;
       }
+      this.start(buf);
       if (startsWithBom(buf)) buf = buf.subarray(BOM.length);
-      this.started = true;
     }
     let end = buf.lastIndexOf(this.newline === '\r' ? 13 : 10) + 1;
     if (end === 0 && this.newline === null) end = buf.lastIndexOf(13) + 1;
@@ -383,19 +560,35 @@ class PipelineRun {
       this.reportProgress();
       return EMPTY;
     }
-    await this.feed(buf.toString('utf8', at, end), false);
+    await this.feed(this.decode(buf, at, end), false);
     if (this.pending.length === 0) return EMPTY;
-    const open = Buffer.from(this.pending, 'utf8');
+    const open = encodeMarked(this.pending);
     this.pending = '';
     return open;
+  }
+
+  /** The first bytes of the input: refused when they are not UTF-8 text (see sniff). */
+  private start(head: Buffer): void {
+    sniff(head.subarray(0, SNIFF_BYTES));
+    this.started = true;
+  }
+
+  /** Bytes as text, invalid UTF-8 marked (and remembered: records are then searched for marks). */
+  private decode(buf: Buffer, start = 0, end = buf.length): string {
+    const text = decodeMarked(buf, start, end);
+    if (!this.marked && text.indexOf(INVALID_UTF8_MARK) !== -1) this.marked = true;
+    return text;
   }
 
   /** The end of the input: the last line (without a line break) and whatever papaparse holds. */
   async finish(): Promise<void> {
     let buf = this.pendingBytes;
     this.pendingBytes = EMPTY;
-    if (!this.started && startsWithBom(buf)) buf = buf.subarray(BOM.length);
-    await this.feed(buf.toString('utf8'), true);
+    if (!this.started) {
+      this.start(buf);
+      if (startsWithBom(buf)) buf = buf.subarray(BOM.length);
+    }
+    await this.feed(this.decode(buf), true);
     if (this.binary) {
       this.copyBytes.ensure(PGCOPY_TRAILER.length);
       this.copyBytes.at += PGCOPY_TRAILER.copy(this.copyBytes.buf, this.copyBytes.at);
@@ -676,7 +869,12 @@ class PipelineRun {
    */
   private takeRecord(cells: string[], line: number, invalid: InvalidRow[], malformed: boolean): void {
     this.counts.total++;
-    let result: RowResult = malformed ? malformedResult() : this.validate(cells, this.mapping!);
+    const badBytes = this.marked ? invalidUtf8Result(cells, this.mapping!, this.spec) : null;
+    if (badBytes) {
+      // Shown as U+FFFD in the error file and the report; never validated, never stored.
+      for (let i = 0; i < cells.length; i++) cells[i] = printable(cells[i]!, Infinity);
+    }
+    let result: RowResult = badBytes ?? (malformed ? malformedResult() : this.validate(cells, this.mapping!));
     if (result.ok && this.seenKeys !== null) result = this.checkKey(result, line);
     if (result.ok) {
       this.counts.valid++;
@@ -727,10 +925,34 @@ class PipelineRun {
       this.newline = newline;
       this.parser = new Papa.Parser({ delimiter: ',', newline, quoteChar: '"', escapeChar: '"' });
     }
+    this.checkLineEndings(aggregate, final);
     const parsed = this.parser.parse(aggregate, 0, !final) as Papa.ParseResult<string[]>;
     this.keepPending(final ? '' : aggregate.slice(parsed.meta.cursor));
     await this.handleRecords(parsed, aggregate.indexOf('"') !== -1);
     this.reportProgress();
+  }
+
+  /**
+   * Refuses a file whose unquoted line breaks are not all of the kind its first line set: a bare
+   * CR in an LF or CRLF file, an LF in a CR-only file (LF inside a CRLF file stays cell text, as
+   * spreadsheets write it). `text` starts at a record boundary, so quote parity tells quoted from
+   * unquoted. A CR at the very end of the text may be half of a CRLF split across chunks.
+   */
+  private checkLineEndings(text: string, final: boolean): void {
+    const foreign = this.newline === '\r' ? '\n' : '\r';
+    let at = text.indexOf(foreign);
+    if (at === -1) return;
+    let quotes = 0;
+    let counted = 0;
+    for (; at !== -1; at = text.indexOf(foreign, at + 1)) {
+      if (foreign === '\r' && (text.charCodeAt(at + 1) === 10 || at === text.length - 1)) continue;
+      for (let q = text.indexOf('"', counted); q !== -1 && q < at; q = text.indexOf('"', q + 1)) quotes++;
+      counted = at;
+      if (quotes % 2 === 0) {
+        const line = this.nextLine + countOf(text, this.newline === '\r' ? '\r' : '\n', at);
+        throw new MixedLineEndingsError(line, this.newline === '\r' ? 'CR' : this.newline === '\n' ? 'LF' : 'CRLF');
+      }
+    }
   }
 
   private keepPending(rest: string): void {
@@ -766,7 +988,7 @@ class PipelineRun {
 
   private acceptHeader(cells: string[]): void {
     const checked = checkHeader(this.spec, cells, { unknownColumns: this.opts.unknownColumns });
-    if (!checked.ok) throw new HeaderError(checked.problems);
+    if (!checked.ok) throw new HeaderError(checked.problems, checked.problemCount);
     this.header = cells;
     this.mapping = checked.mapping;
     const columns = planFastColumns(this.spec, checked.mapping, this.checks);
@@ -823,6 +1045,29 @@ function detectNewline(text: string, final: boolean): Newline | null {
   if (unquoted[at] === '\n') return '\n';
   if (at + 1 < unquoted.length) return unquoted[at + 1] === '\n' ? '\r\n' : '\r';
   return final ? '\r' : null;
+}
+
+/** Occurrences of `ch` in `text[0, end)`. */
+function countOf(text: string, ch: string, end: number): number {
+  let n = 0;
+  for (let at = text.indexOf(ch); at !== -1 && at < end; at = text.indexOf(ch, at + 1)) n++;
+  return n;
+}
+
+/**
+ * INVALID_UTF8 errors, one per cell holding bytes that were not valid UTF-8, or null when the
+ * record has none. Named by the spec column the cell feeds, or by its position.
+ */
+function invalidUtf8Result(cells: readonly string[], mapping: HeaderMapping, spec: CompiledSpec): RowResult | null {
+  let errors: RowError[] | null = null;
+  for (let i = 0; i < cells.length; i++) {
+    if (cells[i]!.indexOf(INVALID_UTF8_MARK) === -1) continue;
+    const c = mapping.sourceIndex.indexOf(i);
+    const column = c >= 0 ? spec.columns[c]!.column : '';
+    const label = c >= 0 ? spec.columns[c]!.sourceName : `cell ${i + 1}`;
+    (errors ??= []).push({ column, code: 'INVALID_UTF8', message: `${label}: cell ${i + 1} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8` });
+  }
+  return errors && { ok: false, errors };
 }
 
 function physicalLines(cells: string[], lineBreak: string): number {

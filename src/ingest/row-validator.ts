@@ -1,5 +1,6 @@
 import { dateParser } from '../modules/specs/spec.dates';
 import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
+import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../modules/specs/spec.pattern';
 import { COPY_NULL, copyEscape } from './csv-escape';
 
 /** Every reason a data row can be rejected. Closed: clients branch on these, never on messages. */
@@ -28,6 +29,8 @@ export const ROW_ERROR_CODES = [
   'MALFORMED_QUOTES',
   /** A NUL character, which PostgreSQL text cannot store. */
   'INVALID_CHARACTER',
+  /** The cell's bytes are not valid UTF-8 (a Windows-1252 or Latin-1 file, or damaged bytes). */
+  'INVALID_UTF8',
 ] as const;
 export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
 
@@ -50,7 +53,25 @@ export interface HeaderMapping {
   sourceIndex: number[];
 }
 
-export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER';
+export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER' | 'INVALID_CHARACTER' | 'INVALID_UTF8';
+
+/**
+ * Problems listed (in a header check, a spec, a file's error); the rest are counted. A 120,000-column
+ * header once produced an 8.3 MB error, stored twice and sent back as a 16.6 MB reply.
+ */
+export const MAX_PROBLEMS_LISTED = 20;
+
+/**
+ * Marks bytes that were not valid UTF-8 in decoded text (see csv-pipeline.ts). A lone low
+ * surrogate: no valid UTF-8 decodes to one, so it cannot be mistaken for input text.
+ */
+export const INVALID_UTF8_MARK = '\udfff';
+
+/** User text made safe to quote and store: NUL and invalid-byte marks become U+FFFD, cut to `max` characters. */
+export function printable(text: string, max = 200): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  return /[\u0000\udfff]/.test(cut) ? cut.replace(/[\u0000\udfff]/g, '\ufffd') : cut;
+}
 
 export interface HeaderProblem {
   code: HeaderProblemCode;
@@ -59,7 +80,8 @@ export interface HeaderProblem {
   message: string;
 }
 
-export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[] };
+/** `problems` holds at most MAX_PROBLEMS_LISTED; `problemCount` counts them all. */
+export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[]; problemCount: number };
 
 export interface HeaderOptions {
   /**
@@ -84,18 +106,31 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
   });
 
   const problems: HeaderProblem[] = [];
+  let problemCount = 0;
+  const push = (p: HeaderProblem) => {
+    if (problemCount++ < MAX_PROBLEMS_LISTED) problems.push(p);
+  };
   const sourceIndex = spec.columns.map(() => -1);
   headerCells.forEach((cell, i) => {
-    const text = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
+    const raw = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
+    const text = printable(raw);
     const position = `header cell ${i + 1}`;
-    if (text === '') {
-      problems.push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+    if (raw.indexOf(INVALID_UTF8_MARK) !== -1) {
+      push({ code: 'INVALID_UTF8', column: text, message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8` });
       return;
     }
-    const col = lookup.get(text.toLowerCase());
+    if (raw.indexOf('\u0000') !== -1) {
+      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character` });
+      return;
+    }
+    if (raw === '') {
+      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+      return;
+    }
+    const col = lookup.get(raw.toLowerCase());
     if (col === undefined) {
       if (opts.unknownColumns !== 'ignore') {
-        problems.push({
+        push({
           code: 'UNKNOWN_COLUMN',
           column: text,
           message: `${position} ${JSON.stringify(text)} is not a column of spec ${JSON.stringify(spec.name)}`,
@@ -105,7 +140,7 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     }
     const first = sourceIndex[col]!;
     if (first >= 0) {
-      problems.push({
+      push({
         code: 'DUPLICATE_COLUMN',
         column: text,
         message: `${position} ${JSON.stringify(text)} names the column ${JSON.stringify(spec.columns[col]!.sourceName)} again (first at header cell ${first + 1})`,
@@ -118,9 +153,9 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     if (sourceIndex[i] !== -1 || (!c.required && c.nullable)) return;
     // An absent shouldNotNull column would fail every row one by one; one header problem says it better.
     const why = c.required ? 'is not in the header' : 'is not in the header, and shouldNotNull needs a value in every row';
-    problems.push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
+    push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
   });
-  if (problems.length > 0) return { ok: false, problems };
+  if (problemCount > 0) return { ok: false, problems, problemCount };
   return { ok: true, mapping: { fieldCount: headerCells.length, sourceIndex } };
 }
 
@@ -213,6 +248,9 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const allowed = col.enum ? new Set(col.enum.map(String)) : null;
   const { minLength, maxLength } = col;
   const regex = col.pattern === null ? null : new RegExp(col.pattern, 'u');
+  // A spec stored before the polynomial rule (spec.pattern.ts, rule 4) may hold a pattern it now
+  // refuses: such a pattern only ever sees short cells.
+  const patternLimit = col.pattern !== null && !checkPattern(col.pattern).ok ? LEGACY_PATTERN_INPUT_LENGTH : MAX_PATTERN_INPUT_LENGTH;
   const enumText = col.enum ? col.enum.map((v) => JSON.stringify(v)).join(', ') : '';
   return (text) => {
     if (text.indexOf('\u0000') !== -1) return fail('INVALID_CHARACTER', `${show(text)} contains a NUL character`);
@@ -223,6 +261,9 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
       if (minLength !== null && length < minLength) return fail('TOO_SHORT', `${show(text)} has ${length} characters; the minimum is ${minLength}`);
       if (maxLength !== null && length > maxLength) return fail('TOO_LONG', `${show(text)} has ${length} characters; the maximum is ${maxLength}`);
     }
+    // Why a bound: the patterns let through (spec.pattern.ts) backtrack at most quadratically,
+    // which is cheap on a code or an e-mail address and not on a 1 MiB cell.
+    if (regex && text.length > patternLimit) return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
     if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);
     return copyEscape(text);
   };
@@ -255,13 +296,32 @@ function numericLimits(col: CompiledColumn, fail: Fail): (n: number, text: strin
   };
 }
 
-/** Plain decimal notation only: no exponent, no Infinity/NaN, no hex, no thousands separators. */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+/**
+ * Plain decimal notation only (`[+-]digits[.digits]`, `.5`, `7.`): no exponent, no Infinity/NaN,
+ * no hex, no thousands separators. One pass over the characters: the regex it replaces
+ * (`^[+-]?(?:\d+\.?\d*|\.\d+)$`) backtracked quadratically on a long run of digits followed by
+ * a letter (100,000 digits took 7 s).
+ */
+export function isPlainDecimal(text: string): boolean {
+  let i = 0;
+  const n = text.length;
+  const first = text.charCodeAt(0);
+  if (first === 43 || first === 45) i++;
+  let digits = 0;
+  let dot = false;
+  for (; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch >= 48 && ch <= 57) digits++;
+    else if (ch === 46 && !dot) dot = true;
+    else return false;
+  }
+  return digits > 0;
+}
 
 function numberCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const limits = numericLimits(col, fail);
   return (text) => {
-    if (!DECIMAL.test(text)) return fail('NOT_A_NUMBER', `${show(text)} is not a number in plain decimal notation (like -12.5)`);
+    if (!isPlainDecimal(text)) return fail('NOT_A_NUMBER', `${show(text)} is not a number in plain decimal notation (like -12.5)`);
     const n = Number(text);
     if (!Number.isFinite(n)) return fail('NOT_A_NUMBER', `${show(text)} is beyond the double precision range (about 1.8e308)`);
     const bad = limits(n, text);
@@ -303,7 +363,8 @@ const BOOLEANS = new Map([
 ]);
 
 function booleanCheck(fail: Fail): CellCheck {
-  return (text) => BOOLEANS.get(text.toLowerCase()) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
+  // The longest accepted value is `false`: a longer cell is not lower-cased (a copy) first.
+  return (text) => (text.length <= 5 ? BOOLEANS.get(text.toLowerCase()) : undefined) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
 }
 
 function dateCheck(col: CompiledColumn, fail: Fail): CellCheck {

@@ -5,15 +5,19 @@ import { COPY_NULL, copyEscape, csvEscape, csvLine, neutraliseFormula } from '..
 import {
   AbortError,
   HeaderError,
+  MAX_MESSAGE_LENGTH,
+  MixedLineEndingsError,
+  NotCsvError,
   RecordTooLargeError,
   runCsvPipeline,
+  UnsupportedEncodingError,
   type CsvPipelineCounts,
   type CsvPipelineOptions,
   type InvalidRow,
 } from '../../src/ingest/csv-pipeline';
 import { KeyIndex } from '../../src/ingest/key-index';
 import { mulberry32 } from '../../bench/lib/attendance-data';
-import { checkHeader, compileRowValidator, type HeaderMapping } from '../../src/ingest/row-validator';
+import { checkHeader, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
 
 const cqube = new URL('../fixtures/cqube/', import.meta.url);
@@ -583,6 +587,7 @@ describe('headers', () => {
     const checked = checkHeader(spec, ['district_id', 'extra', '', 'District ID', 'note']);
     expect(checked).toEqual({
       ok: false,
+      problemCount: 4,
       problems: [
         { code: 'UNKNOWN_COLUMN', column: 'extra', message: 'header cell 2 "extra" is not a column of spec "spec"' },
         { code: 'EMPTY_HEADER', column: '', message: 'header cell 3 is empty; every column needs a name' },
@@ -604,6 +609,7 @@ describe('headers', () => {
     const strict = specWith({ id: { type: 'integer' }, name: { type: 'string', shouldNotNull: true } }, ['id']);
     expect(checkHeader(strict, ['id'])).toEqual({
       ok: false,
+      problemCount: 1,
       problems: [
         {
           code: 'MISSING_REQUIRED_COLUMN',
@@ -797,7 +803,7 @@ describe('the byte-level fast path', () => {
     let text = lines.join(eol) + (r() < 0.5 ? eol : '');
     if (seed % 5 === 0) text = `\uFEFF${text}`;
     const bytes = Buffer.from(text, 'utf8');
-    // Now and then an invalid UTF-8 byte, which both paths must turn into U+FFFD the same way.
+    // Now and then an invalid UTF-8 byte, which both paths must report as INVALID_UTF8 the same way.
     if (seed % 7 === 0) bytes[Math.floor(bytes.length / 2)] = 0xff;
     return bytes;
   }
@@ -811,6 +817,8 @@ describe('the byte-level fast path', () => {
           const slow = await run(csv, spec, { fastPath: false }, size);
           const view = (x: Run) => ({ result: x.result, copy: x.copy.text, valid: x.valid.text, errors: x.errors.text, invalid: x.invalid });
           expect({ seed, eol, size, ...view(fast) }).toEqual({ seed, eol, size, ...view(slow) });
+          if (seed % 7 === 0) expect(fast.invalid.some((r) => r.errors.some((e) => e.code === 'INVALID_UTF8'))).toBe(true);
+          expect(fast.copy.text).not.toMatch(/\ufffd|\udfff/);
         }
       }
     }
@@ -883,5 +891,118 @@ describe('the byte-level fast path', () => {
     expect(valid.text).toBe(csv);
     // y and dl are not in this file: NULL.
     expect(copy.lines).toEqual(['f1\t2\tk1\tनाम\t7\t40\t2024-02-29\t2024-02-01\tt\tA\t\\N\t\\N', 'f1\t3\tk2\t\\N\t0\t\\N\t\\N\t\\N\t\\N\tB\t\\N\t\\N']);
+  });
+});
+
+describe('bad bytes', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string' } }, ['id']);
+
+  /** Runs both paths in every chunking, requires they agree, and returns the whole run (or the error). */
+  async function both(csv: Buffer): Promise<Run | Error> {
+    const outcomes: unknown[] = [];
+    for (const fastPath of [true, false]) {
+      for (const size of [0, 1, 7, 300]) {
+        const r = await run(csv, spec, { fastPath }, size).catch((e: unknown) => e as Error);
+        outcomes.push(r instanceof Error ? { error: r.name, message: r.message } : { result: r.result, copy: r.copy.text, errors: r.errors.text, invalid: r.invalid });
+      }
+    }
+    for (const o of outcomes) expect(o).toEqual(outcomes[0]);
+    return run(csv, spec, {}, 0).catch((e: unknown) => e as Error);
+  }
+
+  it.each([
+    ['0x93 (Windows-1252 quote)', Buffer.from([0x93])],
+    ['C3 28 (a lead byte without its continuation)', Buffer.from([0xc3, 0x28])],
+    ['C0 AF (overlong /)', Buffer.from([0xc0, 0xaf])],
+    ['ED A0 80 (a surrogate)', Buffer.from([0xed, 0xa0, 0x80])],
+    ['F4 90 80 80 (beyond U+10FFFF)', Buffer.from([0xf4, 0x90, 0x80, 0x80])],
+  ])('reports invalid UTF-8 %s as INVALID_UTF8 with line and column, never stored', async (_label, bad) => {
+    const pad = 'x'.repeat(2000); // past the sniffed head, so the row checks see it
+    for (const quoted of [false, true]) {
+      const q = quoted ? '"' : '';
+      const csv = Buffer.concat([Buffer.from(`id,name\n1,${pad}\n2,${q}ab`), bad, Buffer.from(`cd${q}\n3,ok\n`)]);
+      const r = (await both(csv)) as Run;
+      expect(r.result).toMatchObject({ total: 3, valid: 2, invalid: 1 });
+      expect(r.copy.lines.map((l) => l.split('\t')[1])).toEqual(['2', '4']);
+      expect(r.invalid).toHaveLength(1);
+      expect(r.invalid[0]).toMatchObject({
+        line: 3,
+        errors: [{ column: 'name', code: 'INVALID_UTF8', message: 'name: cell 2 holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' }],
+      });
+      expect(r.invalid[0]!.cells[1]).toMatch(/^ab\ufffd+(\(|\/)?cd$/);
+      expect(r.copy.text).not.toMatch(/\ufffd|\udfff/);
+    }
+  });
+
+  it('keeps a real U+FFFD in the file as text', async () => {
+    const r = (await both(Buffer.from('id,name\n1,a\ufffdb\n'))) as Run;
+    expect(r.copy.lines).toEqual(['f1\t2\t1\ta\ufffdb']);
+  });
+
+  it('refuses a header with invalid UTF-8 or a NUL, naming the cell, with the text made printable', async () => {
+    const bad = (await both(Buffer.concat([Buffer.from('id,na'), Buffer.from([0x93]), Buffer.from('me\n1,a\n')]))) as HeaderError;
+    expect(bad).toBeInstanceOf(HeaderError);
+    expect(bad.problems).toEqual([
+      { code: 'INVALID_UTF8', column: 'na\ufffdme', message: 'header cell 2 "na\ufffdme" holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' },
+    ]);
+    const nul = (await both(Buffer.from('id,na\u0000me\n1,a\n'))) as HeaderError;
+    expect(nul.problems).toEqual([{ code: 'INVALID_CHARACTER', column: 'na\ufffdme', message: 'header cell 2 "na\ufffdme" contains a NUL character' }]);
+    expect(JSON.stringify(nul.problems) + nul.message).not.toMatch(/\u0000|\\u0000/);
+  });
+
+  it('caps the header problem list and the message, and counts every problem', async () => {
+    const header = Array.from({ length: 120_000 }, (_, i) => `column_${i}_${'y'.repeat(20)}`).join(',');
+    const error = (await run(`${header}\n1\n`, spec).catch((e: unknown) => e)) as HeaderError;
+    expect(error).toBeInstanceOf(HeaderError);
+    expect(error.problemCount).toBe(120_001); // every cell is unknown, and id is missing
+    expect(error.problems).toHaveLength(MAX_PROBLEMS_LISTED);
+    expect(error.message.length).toBeLessThanOrEqual(MAX_MESSAGE_LENGTH);
+    expect(error.message).toContain('(120001 problems; the first 20 are listed)');
+  });
+
+  it.each([
+    ['a ZIP (xlsx)', Buffer.from('504b0304140000000800', 'hex'), NotCsvError, 'The file is not a CSV: it looks like a ZIP archive (an .xlsx or .zip file)'],
+    ['gzip', Buffer.from('1f8b0800000000000003', 'hex'), NotCsvError, 'The file is not a CSV: it looks like a gzip file'],
+    ['ELF', Buffer.concat([Buffer.from('7f454c46020101', 'hex'), Buffer.alloc(60)]), NotCsvError, 'The file is not a CSV: it looks like an ELF executable'],
+    ['random binary', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)), NotCsvError, /binary data \(\d+ control bytes in the first 1024\)/],
+    ['UTF-16LE with BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,name\r\n1,a\r\n', 'utf16le')]), UnsupportedEncodingError, /encoded as UTF-16LE;/],
+    ['UTF-16BE with BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('id,name\n1,a\n', 'utf16le').swap16()]), UnsupportedEncodingError, /encoded as UTF-16BE;/],
+    ['UTF-16LE without BOM', Buffer.from('id,name\n1,a\n', 'utf16le'), UnsupportedEncodingError, /UTF-16LE \(no BOM\)/],
+    ['UTF-32LE', Buffer.from('fffe0000690000006400', 'hex'), UnsupportedEncodingError, /UTF-32LE/],
+  ])('refuses %s before reading any row', async (_label, bytes, type, message) => {
+    const error = await both(bytes);
+    expect(error).toBeInstanceOf(type);
+    if (typeof message === 'string') expect((error as Error).message).toBe(message);
+    else expect((error as Error).message).toMatch(message);
+  });
+
+  it('leaves a single NUL in a data cell to the row checks', async () => {
+    const r = (await both(Buffer.from('id,name\n1,a\u0000b\n2,c\n'))) as Run;
+    expect(r.invalid.map((x) => [x.line, x.errors[0]!.code])).toEqual([[2, 'INVALID_CHARACTER']]);
+  });
+});
+
+describe('mixed line endings', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string' } }, ['id']);
+
+  it.each([
+    ['LF, then CR-only', 'id,name\n1,a\n2,b\r3,c\r4,d\n', 3, 'LF'],
+    ['CRLF, then CR-only', 'id,name\r\n1,a\r\n2,b\r3,c\r\n', 3, 'CRLF'],
+    ['CR-only, then LF', 'id,name\r1,a\r2,b\n3,c\n', 3, 'CR'],
+  ])('refuses %s with MIXED_LINE_ENDINGS in both paths', async (_label, csv, line, kind) => {
+    for (const fastPath of [true, false]) {
+      for (const size of [0, 1, 5]) {
+        const error = await run(csv, spec, { fastPath }, size).catch((e: unknown) => e);
+        expect(error, `fastPath ${fastPath}, chunks of ${size}`).toBeInstanceOf(MixedLineEndingsError);
+        expect(error).toMatchObject({ code: 'MIXED_LINE_ENDINGS', line, detected: kind });
+      }
+    }
+  });
+
+  it('still reads line breaks of another kind inside quotes, LF inside CRLF files and a CRLF line in an LF file', async () => {
+    const { copy } = await runEveryWay('id,name\n1,"a\rb"\n2,c\r\n3,d\n', spec);
+    expect(copy.lines).toEqual(['f1\t2\t1\ta\\rb', 'f1\t3\t2\tc\\r', 'f1\t4\t3\td']);
+    const cr = await runEveryWay('id,name\r1,"a\nb"\r2,c', spec);
+    expect(cr.copy.lines).toEqual(['f1\t2\t1\ta\\nb', 'f1\t3\t2\tc']);
   });
 });

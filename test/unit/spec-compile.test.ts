@@ -400,6 +400,27 @@ describe('pattern screening', () => {
     expect(!checked.ok && checked.message).toContain(reason);
   });
 
+  it.each([
+    ['^\\d+\\d+\\d+x', 'has 3 variable-length parts in a row'],
+    ['\\d+\\d+x', 'an unanchored pattern counts one more'],
+    ['\\d*\\d*\\d*x', 'has 4 variable-length parts in a row'],
+    ['^a?a?a?aaa$', 'has 3 variable-length parts in a row'],
+    ['^\\d*5\\d*5\\d*$', 'has 3 variable-length parts in a row'],
+    ['.*foo.*', 'an unanchored pattern counts one more'],
+  ])('rejects %s, whose overlapping quantifiers backtrack polynomially', (pattern, reason) => {
+    const checked = checkPattern(pattern);
+    expect(!checked.ok && checked.code).toBe('UNSAFE_PATTERN');
+    expect(!checked.ok && checked.message).toContain(reason);
+  });
+
+  it.each(['^\\w+@\\w+\\.\\w+$', '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$', '^\\d+\\d+x', 'a+b', '^[^,]+,[^,]+$', '^.*foo.*$', '^[A-Z]+[a-z]+[A-Z]+$'])(
+    'accepts %s, whose quantifiers are separated or at most two deep',
+    (pattern) => {
+      const checked = checkPattern(pattern);
+      expect(checked.ok ? null : checked.message).toBeNull();
+    },
+  );
+
   it('rejects patterns over the length limit, naming the length and the limit', () => {
     const checked = checkPattern('a'.repeat(MAX_PATTERN_LENGTH + 1));
     expect(checked).toEqual({ ok: false, code: 'UNSAFE_PATTERN', message: 'pattern is 201 characters long; the limit is 200' });

@@ -1,3 +1,5 @@
+import { problemsMessage } from '../../ingest/csv-pipeline';
+import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import type postgres from 'postgres';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
@@ -169,7 +171,10 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
       for await (const rec of readCsv(stream)) {
         if (!header) {
           const parsed = parseHeader(p.kind, rec.cells);
-          if (!parsed.header) throw new JobFailure(JobErrorCode.HEADER_INVALID, parsed.problems.map((x) => x.message).join('; '));
+          if (!parsed.header) {
+            const listed = parsed.problems.slice(0, MAX_PROBLEMS_LISTED);
+            throw new JobFailure(JobErrorCode.HEADER_INVALID, problemsMessage('The header is wrong', listed.map((x) => x.message), parsed.problems.length));
+          }
           header = parsed.header;
           continue;
         }

@@ -1,3 +1,4 @@
+import { printable } from '../../ingest/row-validator';
 /**
  * The CSV columns of each bulk upload kind, as Sunbird names them. A header cell matches a column
  * by its display name (`SCHOOL NAME`) or its internal name (`orgName`), compared case-insensitively
@@ -98,12 +99,12 @@ export function parseHeader(kind: BulkKind, cells: readonly string[]): { header?
   trimmed.forEach((cell, i) => {
     const def = byName.get(normalise(cell));
     if (!def) {
-      problems.push({ code: 'UNKNOWN_COLUMN', column: cell, message: `Column ${i + 1} ${JSON.stringify(cell)} is not a ${kind} column` });
+      problems.push({ code: 'UNKNOWN_COLUMN', column: printable(cell), message: `Column ${i + 1} ${JSON.stringify(printable(cell))} is not a ${kind} column` });
       keys.push('');
       return;
     }
     if (present.has(def.key)) {
-      problems.push({ code: 'DUPLICATE_COLUMN', column: cell, message: `Column ${JSON.stringify(cell)} appears twice (as ${def.display})` });
+      problems.push({ code: 'DUPLICATE_COLUMN', column: printable(cell), message: `Column ${JSON.stringify(printable(cell))} appears twice (as ${def.display})` });
     }
     present.add(def.key);
     keys.push(def.key);

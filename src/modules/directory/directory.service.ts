@@ -1,3 +1,5 @@
+import { problemsMessage } from '../../ingest/csv-pipeline';
+import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import { randomUUID } from 'node:crypto';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
@@ -154,8 +156,11 @@ export class DirectoryService {
           headerSeen = true;
           const { header, problems } = parseHeader(kind, rec.cells);
           if (!header) {
-            throw new BadInputError(`The ${kind} CSV header is wrong: ${problems.map((p) => p.message).join('; ')}. Valid columns: ${validColumnList(kind)}`, {
-              problems,
+            // Bounded: the first MAX_PROBLEMS_LISTED problems and their count.
+            const listed = problems.slice(0, MAX_PROBLEMS_LISTED);
+            throw new BadInputError(`${problemsMessage(`The ${kind} CSV header is wrong`, listed.map((p) => p.message), problems.length)}. Valid columns: ${validColumnList(kind)}`, {
+              problems: listed,
+              problemCount: problems.length,
               validColumns: validColumnList(kind).split(', '),
             });
           }

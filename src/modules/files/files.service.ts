@@ -8,7 +8,7 @@ import { BadInputError, NotFoundError, PayloadTooLargeError, sluiceErrorIn, Stor
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
-import { HeaderError, runCsvPipeline } from '../../ingest/csv-pipeline';
+import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
 import type { Job } from '../jobs/jobs.store';
@@ -27,6 +27,7 @@ export interface ValidationReport {
   valid: boolean;
   header: string[];
   headerProblems: Array<{ code: string; column: string | null; message: string }>;
+  headerProblemCount: number;
   total: number;
   validRows: number;
   invalidRows: number;
@@ -133,6 +134,10 @@ export class FilesService {
     if (input.program !== null) this.checkProgram(input.program);
     this.checkIdempotencyKey(input.idempotencyKey);
     const upload = await input.file;
+    if (/[\u0000-\u001f\u007f]/.test(upload.filename)) {
+      await discard(upload.createReadStream());
+      throw new BadInputError('The file name must not contain control characters', { field: 'file' });
+    }
     const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
     if (input.idempotencyKey) {
       const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
@@ -199,19 +204,23 @@ export class FilesService {
         },
         { fileId: '00000000-0000-0000-0000-000000000000' },
       );
-      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
+      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], headerProblemCount: 0, total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
     } catch (err) {
       if (err instanceof HeaderError) {
         return {
           valid: false,
           header: [],
           headerProblems: err.problems.map((p) => ({ code: p.code, column: p.column ?? null, message: p.message })),
+          headerProblemCount: err.problemCount,
           total: 0,
           validRows: 0,
           invalidRows: 0,
           empty: false,
           errors: [],
         };
+      }
+      if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {
+        throw new BadInputError(err.message, { field: 'file', reason: err.code });
       }
       throw uploadStoreError(err, `File exceeds the limit of ${this.maxFileBytes} bytes`, this.maxFileBytes);
     }

@@ -75,13 +75,13 @@ export class FileOutputs {
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
   code!: string;
 
   @Field(() => String, { description: 'Explanation.' })
   message!: string;
 
-  @Field(() => GraphQLJSON, { nullable: true, description: 'Details, e.g. the header problems.' })
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Details, e.g. the header problems (the first 20; the message gives the count).' })
   problems!: unknown;
 }
 
@@ -227,8 +227,11 @@ export class ValidationReportType {
   @Field(() => [String], { description: 'The header as read.' })
   header!: string[];
 
-  @Field(() => [HeaderProblemType], { description: 'Header problems (the rows are not read when there are any).' })
+  @Field(() => [HeaderProblemType], { description: 'Header problems (the rows are not read when there are any); the first 20 at most.' })
   headerProblems!: HeaderProblemType[];
+
+  @Field(() => Int, { description: 'How many header problems there are in all (headerProblems lists the first 20).' })
+  headerProblemCount!: number;
 
   @Field(() => GraphQLSafeInt, { description: 'Data rows read.' })
   total!: number;

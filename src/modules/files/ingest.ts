@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
-import { HeaderError, RecordTooLargeError, runCsvPipeline, type CsvPipelineResult } from '../../ingest/csv-pipeline';
+import { HeaderError, MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError, type CsvPipelineResult } from '../../ingest/csv-pipeline';
 import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/storage';
 import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../jobs/job-errors';
@@ -134,21 +134,32 @@ export async function ingestCsv(
       return { result: r, failure, validOutputKey: null, errorOutputKey };
     }
     if (err instanceof HeaderError) {
+      // Both lists are bounded (HeaderError keeps the first MAX_PROBLEMS_LISTED and counts the rest).
       const problems = err.problems;
       return {
         result: null,
-        failure: { code: JobErrorCode.HEADER_INVALID, message: `The header does not match the spec: ${problems.map((p) => p.message).join('; ')}`, problems },
+        failure: { code: JobErrorCode.HEADER_INVALID, message: problemsMessage('The header does not match the spec', problems.map((p) => p.message), err.problemCount), problems },
         validOutputKey: null,
         errorOutputKey: null,
       };
     }
     if (err instanceof RecordTooLargeError) throw new JobFailure(JobErrorCode.RECORD_TOO_LARGE, err.message);
+    const refused = refusedFile(err);
+    if (refused) return { result: null, failure: refused, validOutputKey: null, errorOutputKey: null };
     throw err;
   }
   const r = result as unknown as CsvPipelineResult;
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey };
+}
+
+/** A file the pipeline refused as a whole for its bytes (binary, encoding, line endings), or null. */
+function refusedFile(err: unknown): IngestOutcome['failure'] {
+  if (err instanceof NotCsvError) return { code: JobErrorCode.NOT_A_CSV, message: err.message };
+  if (err instanceof UnsupportedEncodingError) return { code: JobErrorCode.UNSUPPORTED_ENCODING, message: err.message };
+  if (err instanceof MixedLineEndingsError) return { code: JobErrorCode.MIXED_LINE_ENDINGS, message: err.message };
+  return null;
 }
 
 /**

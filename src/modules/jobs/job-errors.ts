@@ -22,6 +22,12 @@ export enum JobErrorCode {
   SOME_ROWS_INVALID = 'SOME_ROWS_INVALID',
   /** One record is longer than the parser accepts (often an unclosed quote). */
   RECORD_TOO_LARGE = 'RECORD_TOO_LARGE',
+  /** The file is not text (an archive, executable or image uploaded as CSV). */
+  NOT_A_CSV = 'NOT_A_CSV',
+  /** The file is text in an encoding Sluice does not read (UTF-16, UTF-32); save it as UTF-8. */
+  UNSUPPORTED_ENCODING = 'UNSUPPORTED_ENCODING',
+  /** The file mixes CR-only line ends with LF or CRLF ones. */
+  MIXED_LINE_ENDINGS = 'MIXED_LINE_ENDINGS',
   /** The stored upload could not be read. */
   FILE_MISSING = 'FILE_MISSING',
   /** The stored upload's size or SHA-256 differs from what was recorded at upload; no row was kept. */

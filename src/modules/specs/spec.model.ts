@@ -92,6 +92,8 @@ export const SPEC_PROBLEM_CODES = [
   'INVALID_PATTERN',
   /** `dateFormat` is not one of DATE_FORMATS. */
   'INVALID_DATE_FORMAT',
+  /** A key or string of the spec holds a NUL character, which PostgreSQL cannot store. */
+  'INVALID_CHARACTER',
   /** Warning: a program or spec name was changed by normalisation. */
   'NAME_NORMALISED',
   /** Warning: a property name was changed by normalisation; CSV headers still match the original. */

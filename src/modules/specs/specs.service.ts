@@ -1,6 +1,8 @@
 import type { Viewer } from '../../shared/auth';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
+import { problemsMessage } from '../../ingest/csv-pipeline';
 import { compileSpec } from './spec.compile';
 import { IDENTIFIER_PATTERN } from './spec.identifier';
 import type { SpecKind, SpecProblem } from './spec.model';
@@ -16,11 +18,16 @@ export class SpecsService {
   async register(viewer: Viewer, input: { name?: string | null; kind: SpecKind; spec: unknown }): Promise<{ spec: SpecRecord; warnings: SpecProblem[] }> {
     const rawProgram = (input.spec as { program?: unknown } | null)?.program;
     const name = input.name ?? (typeof rawProgram === 'string' ? rawProgram : '');
-    const compiled = compileSpec(input.spec, { name, kind: input.kind });
+    const nul = nulProblems(input.spec);
+    const compiled = nul.length > 0 ? { ok: false as const, problems: nul } : compileSpec(input.spec, { name, kind: input.kind });
     if (!compiled.ok) {
-      const lines = compiled.problems.map((p) => `${p.path || '(spec)'}: ${p.message}`);
-      throw new BadInputError(`The spec is invalid (${compiled.problems.length} problem${compiled.problems.length === 1 ? '' : 's'}): ${lines.join('; ')}`, {
-        problems: compiled.problems,
+      // Bounded: a spec with 100,000 bad properties gets the first problems and their count.
+      const all = compiled.problems;
+      const problems = all.slice(0, MAX_PROBLEMS_LISTED);
+      const lines = problems.map((p) => `${p.path || '(spec)'}: ${p.message}`);
+      throw new BadInputError(problemsMessage(`The spec is invalid (${all.length} problem${all.length === 1 ? '' : 's'})`, lines, all.length), {
+        problems,
+        problemCount: all.length,
       });
     }
     const spec = await this.store.insertVersion({
@@ -53,4 +60,28 @@ export class SpecsService {
   list(opts: { name?: string | null; allVersions?: boolean }): Promise<SpecRecord[]> {
     return this.store.list(opts);
   }
+}
+
+/**
+ * Every key or string of the spec holding a NUL (PostgreSQL text and jsonb cannot store one), as
+ * problems with their JSON Pointer; the first MAX_PROBLEMS_LISTED + 1 at most are collected.
+ */
+function nulProblems(raw: unknown): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const token = (k: string) => k.replace(/\u0000/g, '\\u0000').replace(/~/g, '~0').replace(/\//g, '~1');
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (out.length > MAX_PROBLEMS_LISTED || depth > 64) return;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) out.push({ path, code: 'INVALID_CHARACTER', message: 'the string holds a NUL character (\\u0000), which cannot be stored' });
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => walk(v, `${path}/${i}`, depth + 1));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (k.includes('\u0000')) out.push({ path: `${path}/${token(k)}`, code: 'INVALID_CHARACTER', message: 'the key holds a NUL character (\\u0000), which cannot be stored' });
+        walk(v, `${path}/${token(k)}`, depth + 1);
+      }
+    }
+  };
+  walk(raw, '', 0);
+  return out;
 }
