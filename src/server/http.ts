@@ -15,6 +15,7 @@ import { formatError } from './errors';
 import { METRICS_PATH, metricsRoute } from './metrics';
 import type { Limits } from './limits';
 import { refuseHttpSubscriptions } from './plugins/refuse-http-subscriptions';
+import { refuseNul } from './plugins/refuse-nul';
 import { multipartUploads } from './multipart';
 import { closeUnfinishedBodyAfterAnswer, guardUploadBody } from './request-body';
 import { webRoutes } from './web';
@@ -126,6 +127,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     plugins: [
       ...limits.plugins,
       refuseHttpSubscriptions(GRAPHQL_PATH),
+      refuseNul(),
       accessLogPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server, stopGracePeriodMillis: env.SLUICE_SHUTDOWN_TIMEOUT_MS }),
       {

@@ -14,6 +14,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { ClientRevoked } from '../modules/clients/clients.store';
 import type { Services } from '../services';
 import type { Viewer } from '../shared/auth';
+import { checkedVariables, documentHasNul, nulError, nulPath } from './plugins/refuse-nul';
 import { ErrorCode, SluiceError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { Context } from './context';
@@ -305,6 +306,8 @@ export function attachWebSocketServer(
       if (errors.length) {
         return errors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
       }
+      const nulAt = nulPath(checkedVariables(getOperationAST(document, payload.operationName ?? undefined), payload.variables ?? {})) ?? (documentHasNul(document) ? 'a string in the query' : null);
+      if (nulAt) return [nulError(nulAt)];
       if (!getOperationAST(document, payload.operationName ?? undefined)) {
         return [new SluiceError(ErrorCode.OPERATION_RESOLUTION_FAILURE, 'Operation not found in the document')];
       }

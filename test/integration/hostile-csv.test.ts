@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileDocument, FileRowErrorsDocument, RegisterSpecDocument, UploadFileDocument, ValidateFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { CreateClientDocument, FileDocument, FileRowErrorsDocument, FilesDocument, JobUpdatedDocument, RegisterSpecDocument, UploadFileDocument, ValidateFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
@@ -169,5 +169,40 @@ describe('bad bytes get a coded answer', () => {
     expect(ext['problems'] as unknown[]).toHaveLength(20);
     expect(ext['problemCount']).toBe(5001);
     expect(many.body.errors![0]!.message.length).toBeLessThanOrEqual(2000);
+  });
+});
+
+describe('no user text reaches PostgreSQL with a NUL', () => {
+  it('a NUL in any string variable or literal is BAD_USER_INPUT naming where, over HTTP, multipart and graphql-ws', async () => {
+    // A query variable (it would reach a SQL parameter: PostgreSQL refuses U+0000 in text).
+    const byVariable = await ingestor.raw(FilesDocument, { program: 'host\u0000ile', first: 5 });
+    expect(byVariable.status).toBe(400);
+    expect(byVariable.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'variables.program' } });
+    // A nested input value, and a key of it.
+    const nested = await t.admin.raw(CreateClientDocument, { input: { clientId: 'nul-client', name: 'Bad\u0000name', roles: ['VIEWER'] } });
+    expect(nested.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'variables.input.name' } });
+    // A literal in the document.
+    const res = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestor.options.token}` },
+      body: JSON.stringify({ query: '{ files(program: "a\\u0000b", first: 1) { totalCount } }' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+    // A multipart upload's variables.
+    const upload = await ingestor.uploadRaw(UploadFileDocument, { program: 'hostile', spec: 'hos\u0000tile', file: null }, { file: { body: 'id\n1\n', filename: 'x.csv' } });
+    expect(upload.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'variables.spec' } });
+    // graphql-ws.
+    // (graphql-ws delivers an operation's refusal as an `error` message, which the iterator throws.)
+    const it = ingestor.subscribe(JobUpdatedDocument, { id: 'a\u0000b' });
+    const refused = await it.next().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(refused).toEqual([expect.objectContaining({ message: expect.stringContaining('variables.id contains a NUL'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    // Nothing was stored, and the service is fine.
+    const [{ n }] = (await t.database.sql`select count(*)::int as n from api_clients where client_id = 'nul-client'`) as unknown as [{ n: number }];
+    expect(n).toBe(0);
+    expect((await ingestor.request(FilesDocument, { first: 1 })).files).toBeDefined();
   });
 });
