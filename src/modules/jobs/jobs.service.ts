@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
 import { hasRole, Role } from '../../shared/roles';
 import { PullStream } from '../../shared/stream';
+import { retryTransientRead } from './transient-errors';
 import type { JobQueue } from './job-queue';
 import { isTerminal, JobState } from './job-state';
 import type { Job, JobEvent, JobsStore, ListFilter, Notification, Tx } from './jobs.store';
@@ -179,7 +180,7 @@ export class JobsService {
     const stream = new PullStream<JobUpdate>(
       async () => {
         // Replays what the client missed, and anything committed between our read and LISTEN.
-        const events = await this.store.events(id, sent, WATCH_PAGE_SIZE);
+        const events = await retryTransientRead(() => this.store.events(id, sent, WATCH_PAGE_SIZE));
         const items: JobUpdate[] = [];
         for (const e of events) {
           sent = e.seq;
@@ -216,7 +217,8 @@ export class JobsService {
       async () => {
         for (let next = pending.values().next(); !next.done; next = pending.values().next()) {
           pending.delete(next.value);
-          const job = await this.store.get(next.value);
+          const jobId = next.value;
+          const job = await retryTransientRead(() => this.store.get(jobId));
           if (!job || stream.isDone) continue;
           if (filter.types?.length && !filter.types.includes(job.type)) continue;
           if ((pushed.get(job.id) ?? 0) >= job.lastSeq) continue;

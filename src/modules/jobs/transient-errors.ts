@@ -49,3 +49,19 @@ export function transientCode(err: unknown, depth = 0): string | undefined {
   }
   return transientCode((err as { cause?: unknown }).cause, depth + 1);
 }
+
+/**
+ * Runs a read again when it hits a transient fault (a pool connection terminated under it), up to
+ * `attempts` times with a short pause. For reads only: a write may have committed before the fault.
+ * Subscriptions use it so that one lost connection does not end a client's stream.
+ */
+export async function retryTransientRead<T>(read: () => Promise<T>, attempts = 3, pauseMs = 100): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= attempts || !transientCode(err)) throw err;
+      await new Promise((r) => setTimeout(r, pauseMs * attempt));
+    }
+  }
+}
