@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 /** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
 export const SIGNATURE_HEADER = 'Sluice-Signature';
@@ -11,20 +11,10 @@ export function generateSigningSecret(): string {
   return `whsec_${randomBytes(32).toString('base64url')}`;
 }
 
-/** The Stripe-style header value for `body` signed at `timestampSeconds`. */
+/** The Stripe-style header value for `body` signed at `timestampSeconds` (the README shows the receiver's check). */
 export function signatureHeader(secret: string, body: string, timestampSeconds: number): string {
   const v1 = createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex');
   return `t=${timestampSeconds},v1=${v1}`;
-}
-
-/** What a receiver does (the README's snippet is the same logic): true when the header matches `body` and is fresh. */
-export function verifySignature(secret: string, body: string, header: string, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
-  const parts = Object.fromEntries(header.split(',').map((kv) => kv.split('=', 2) as [string, string]));
-  const t = Number(parts['t']);
-  if (!Number.isInteger(t) || Math.abs(nowSeconds - t) > toleranceSeconds || !parts['v1']) return false;
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'));
-  const got = Buffer.from(parts['v1']);
-  return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
 /**
