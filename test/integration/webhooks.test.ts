@@ -14,7 +14,7 @@ import {
   type SluiceClient,
   type WebhookDeliveriesQuery,
 } from '../../src/sdk/client';
-import { codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { codeOf, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
 /** The receiver-side check, as the README documents it for Node. */
@@ -354,4 +354,41 @@ describe('webhooks without SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', () => {
     );
     await collectJobEvents(client, uploadFile.job.id, { afterSeq: 0 });
   }
+});
+
+describe('webhook deliveries across a restart', () => {
+  it('an event whose first attempt failed is delivered by the next process (the queue is in PostgreSQL)', async () => {
+    const { url: databaseUrl } = await createTestDatabase();
+    const first = await startTestApp(WEBHOOK_ENV, { databaseUrl });
+    await first.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec });
+    const clientId = `restart-${Date.now()}`;
+    const { createClient } = await first.admin.request(CreateClientDocument, { input: { clientId, name: clientId, roles: ['INGESTOR'] } });
+    const login = async (app: TestApp) => app.anon.withToken((await app.anon.request(IssueTokenDocument, { clientId, clientSecret: createClient.clientSecret })).issueToken.accessToken);
+    const before = await login(first);
+    const fail = (res: http.ServerResponse) => res.writeHead(503).end('down for maintenance');
+    const { createWebhook } = await before.request(CreateWebhookDocument, { input: { url: receiver.script('/restart', fail) } });
+    await runJob(before);
+    await until('the failed first attempt', async () => ((await deliveries(before, createWebhook.webhook.id)).length ? true : undefined));
+    await before.close();
+    await first.app.dispose();
+
+    const second = await startTestApp(WEBHOOK_ENV, { databaseUrl });
+    const after = await login(second);
+    try {
+      const ds = await until('the retry by the new process', async () => {
+        const d = await deliveries(after, createWebhook.webhook.id);
+        return d.some((x) => x.ok) ? d : undefined;
+      });
+      expect(ds.map((d) => [d.attempt, d.statusCode])).toEqual([
+        [1, 503],
+        [2, 200],
+      ]);
+      const posts = receiver.at('/restart');
+      expect(posts).toHaveLength(2);
+      expect(posts[0]!.headers['sluice-event-id']).toBe(posts[1]!.headers['sluice-event-id']);
+      expect(verifySluiceSignature(createWebhook.secret, posts[1]!.body, posts[1]!.headers['sluice-signature'] as string)).toBe(true);
+    } finally {
+      await after.close();
+    }
+  });
 });
