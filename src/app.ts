@@ -93,6 +93,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       { secret, issuer: env.SLUICE_JWT_ISSUER, audience: env.SLUICE_JWT_AUDIENCE, ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS },
       { queue, jobEvents, storage },
     );
+    await services.webhooks.start();
     await services.clients.bootstrap(
       { clientId: env.SLUICE_ADMIN_CLIENT_ID, clientSecret: env.SLUICE_ADMIN_CLIENT_SECRET },
       opts.print ?? ((m) => process.stdout.write(`${m}\n`)),
@@ -139,6 +140,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       cancels.on((m) => m && runner.cancelLocal(m.id));
       disposers.push({ name: 'job-cancel-listener', fn: () => cancels.dispose() });
       await runner.start();
+      await services.webhooks.work(env.SLUICE_WEBHOOK_CONCURRENCY);
       // Every QUEUED event (from any instance, via NOTIFY) wakes this process's idle pollers.
       const offWake = jobEvents.on((n) => {
         if (n?.state === JobState.QUEUED) queue.wake();

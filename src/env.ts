@@ -144,6 +144,22 @@ const schema = z.object({
   SLUICE_CE_MAX_REDIRECTS: int(0, 10).default(3),
   /** Allow registry hosts that resolve to private, loopback or link-local addresses (tests, private mirrors). */
   SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
+  /** Allow webhook URLs that resolve to private, loopback or link-local addresses (tests, in-cluster receivers). */
+  SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool.default(false),
+  /** Time allowed for one webhook delivery (connect, send, response headers and the capped body), in milliseconds. */
+  SLUICE_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  /** Delivery attempts per event before it is given up (FAILED). */
+  SLUICE_WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  /** Base of the exponential retry delay (pg-boss backoff: attempt n+1 waits base * 2^(n-1) to twice that), in seconds. */
+  SLUICE_WEBHOOK_RETRY_DELAY_SECONDS: int(1, 3600).default(10),
+  /** Bytes of a receiver's response body read and kept for webhookDeliveries; the rest is not read. */
+  SLUICE_WEBHOOK_RESPONSE_MAX_BYTES: int(0, 64 * KiB).default(2 * KiB),
+  /** Webhook deliveries one worker process runs at once. */
+  SLUICE_WEBHOOK_CONCURRENCY: int(1, 100).default(4),
+  /** Most webhooks one client may have. */
+  SLUICE_WEBHOOK_MAX_PER_CLIENT: int(1, 1000).default(20),
+  /** Key that encrypts stored webhook signing secrets (at least 32 characters). Unset: derived from the JWT secret, so changing that secret makes existing webhooks unsignable. */
+  SLUICE_WEBHOOK_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Most frameworks in one importCredentialEngine call. */
   SLUICE_CE_MAX_FRAMEWORKS: int(1, 1000).default(50),
   /** Largest accepted directory bulk upload CSV (locations, organisations, users), in bytes. */
@@ -252,7 +268,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   }
   if (raw.NODE_ENV === 'production') {
     // Length alone accepts 32 spaces; a guessable signing key lets anyone mint an ADMIN token.
-    for (const name of ['SLUICE_JWT_SECRET', 'SLUICE_UPLOAD_URL_SECRET'] as const) {
+    for (const name of ['SLUICE_JWT_SECRET', 'SLUICE_UPLOAD_URL_SECRET', 'SLUICE_WEBHOOK_SECRET_KEY'] as const) {
       const weakness = raw[name] === undefined ? undefined : secretWeakness(raw[name]);
       if (weakness) problems.push(`${name}: ${weakness}; use a random value, e.g. \`openssl rand -base64 48\``);
     }

@@ -11,8 +11,9 @@ import { SkillsResolver } from './modules/skills/skills.resolver';
 import { SignedUploadsResolver } from './modules/files/signed-uploads.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
 import { DirectoryResolver } from './modules/directory/directory.resolver';
+import { WebhooksResolver } from './modules/webhooks/webhooks.resolver';
 
-export const resolvers = [ClientsResolver, DirectoryResolver, FilesResolver, JobsResolver, SignedUploadsResolver, SkillsResolver, SpecsResolver, SystemResolver] as const;
+export const resolvers = [ClientsResolver, DirectoryResolver, FilesResolver, JobsResolver, SignedUploadsResolver, SkillsResolver, SpecsResolver, SystemResolver, WebhooksResolver] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

@@ -20,6 +20,8 @@ import { SkillsStore } from './modules/skills/skills.store';
 import type { ObjectStorage } from './storage/storage';
 import { DirectoryService } from './modules/directory/directory.service';
 import { DirectoryStore } from './modules/directory/directory.store';
+import { WebhooksService } from './modules/webhooks/webhooks.service';
+import { WebhooksStore } from './modules/webhooks/webhooks.store';
 
 /** Everything resolvers and workers reach. Built once per process. */
 export interface Services {
@@ -40,6 +42,7 @@ export interface Services {
   directory: DirectoryService;
   directoryStore: DirectoryStore;
   signedUploads: SignedUploadsService;
+  webhooks: WebhooksService;
   metrics: Metrics;
 }
 
@@ -80,6 +83,16 @@ export function createServices(
     env.SLUICE_UPLOAD_URL_SECRET ?? tokens.secret,
     metrics,
   );
+  const webhooks = new WebhooksService(new WebhooksStore(database.sql), infra.queue, log, {
+    allowPrivateAddresses: env.SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES,
+    timeoutMs: env.SLUICE_WEBHOOK_TIMEOUT_MS,
+    maxAttempts: env.SLUICE_WEBHOOK_MAX_ATTEMPTS,
+    retryDelaySeconds: env.SLUICE_WEBHOOK_RETRY_DELAY_SECONDS,
+    maxResponseBytes: env.SLUICE_WEBHOOK_RESPONSE_MAX_BYTES,
+    maxPerClient: env.SLUICE_WEBHOOK_MAX_PER_CLIENT,
+    secretKey: env.SLUICE_WEBHOOK_SECRET_KEY ?? tokens.secret,
+  });
+  jobsStore.onStateEvent = (tx, job) => webhooks.enqueueForTransition(tx, job);
   return {
     env,
     database,
@@ -105,6 +118,7 @@ export function createServices(
     }, metrics),
     directoryStore,
     signedUploads,
+    webhooks,
     metrics,
   };
 }

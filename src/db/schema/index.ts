@@ -3,3 +3,4 @@ export * from './jobs';
 export * from './specs';
 export * from './skills';
 export * from './directory';
+export * from './webhooks';

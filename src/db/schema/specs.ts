@@ -75,6 +75,8 @@ export const files = pgTable(
     folder: text('folder'),
     tags: text('tags').array(),
     metadata: jsonb('metadata'),
+    /** A signed upload imported with onDuplicateContent: SKIP whose content matched this earlier file; its object was deleted. */
+    duplicateOf: uuid('duplicate_of'),
   },
   (t) => [
     uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),
@@ -82,6 +84,8 @@ export const files = pgTable(
     index('files_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
     index('files_file_name_idx').on(t.fileName),
     index('files_parent_idx').on(t.parentId),
+    // onDuplicateContent: SKIP looks up an earlier upload of the same bytes by the same client.
+    index('files_content_idx').on(t.createdBy, t.sha256).where(sql`${t.parentId} is null`),
   ],
 );
 

@@ -8,8 +8,9 @@ import { toJobType } from '../jobs/jobs.mapper';
 import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
+import type { Job } from '../jobs/jobs.store';
 import type { FileRecord } from './files.store';
-import { FileConnection, FileKindEnum, FileState, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
+import { FileConnection, FileKindEnum, FileState, FileType, OnDuplicateContentEnum, OnInvalidRowsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
 
 /**
  * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
@@ -48,8 +49,20 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
     error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
+    duplicateOfId: f.duplicateOf,
   };
 }
+
+/** How an upload or import call's result came about. */
+export function uploadOutcome(res: { created: boolean; duplicateOf?: FileRecord }): UploadOutcome {
+  if (res.duplicateOf) return UploadOutcome.DUPLICATE_CONTENT;
+  return res.created ? UploadOutcome.CREATED : UploadOutcome.REPLAYED;
+}
+
+const onDuplicateContentArg = {
+  defaultValue: OnDuplicateContentEnum.INGEST,
+  description: 'SKIP: if an earlier file of yours with the same SHA-256 (same kind, spec version and program) ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return it instead of ingesting again.',
+};
 
 @Resolver(() => FileType)
 export class FilesResolver {
@@ -72,10 +85,11 @@ export class FilesResolver {
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows });
-    return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent });
+    return this.result(res);
   }
 
   @Authorized(Role.INGESTOR)
@@ -87,10 +101,16 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The ZIP.' }) file: Promise<FileUpload>,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows });
-    return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent });
+    return this.result(res);
+  }
+
+  private result(res: { file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }): UploadResult {
+    const file = toFileType(res.file, res.job.state);
+    return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null };
   }
 
   @Authorized(Role.VIEWER)
@@ -139,6 +159,12 @@ export class FilesResolver {
   async job(@Root() f: FileType, @Ctx() ctx: Context): Promise<JobType | null> {
     const j = f.jobId ? await ctx.services.jobsStore.get(f.jobId) : undefined;
     return j ? toJobType(j) : null;
+  }
+
+  @FieldResolver(() => FileType, { nullable: true, description: 'A signed upload imported with onDuplicateContent: SKIP whose content was already ingested: that earlier file.' })
+  async duplicateOf(@Root() f: FileType, @Ctx() ctx: Context): Promise<FileType | null> {
+    if (!f.duplicateOfId) return null;
+    return this.withState(ctx, await ctx.services.files.get(requireViewer(ctx), f.duplicateOfId));
   }
 
   @FieldResolver(() => [FileType], { description: 'CSV files of a ZIP.' })

@@ -15,7 +15,7 @@ import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
-import type { FileFilter, FileRecord, FilesStore, OnInvalidRows, RowErrorRecord } from './files.store';
+import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
 import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
@@ -129,8 +129,17 @@ export class FilesService {
    */
   async upload(
     viewer: Viewer,
-    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows },
-  ): Promise<{ file: FileRecord; job: Job; created: boolean }> {
+    input: {
+      kind: 'CSV' | 'ZIP';
+      program: string | null;
+      spec: string | null;
+      specVersion?: number | null;
+      file: Promise<FileUpload>;
+      idempotencyKey?: string | null;
+      onInvalidRows: OnInvalidRows;
+      onDuplicateContent?: OnDuplicateContent;
+    },
+  ): Promise<{ file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }> {
     if (input.program !== null) this.checkProgram(input.program);
     this.checkIdempotencyKey(input.idempotencyKey);
     const upload = await input.file;
@@ -150,6 +159,15 @@ export class FilesService {
     const at = new Date();
     const stored = await this.storeUpload(fileId, upload, at);
     this.metrics?.observeUpload('multipart', stored.size);
+    if (input.onDuplicateContent === 'SKIP') {
+      // The SHA-256 is known only once the bytes are stored; a duplicate's copy is removed again.
+      const dup = await this.store.findIngestedDuplicate({ createdBy: viewer.clientId, sha256: stored.sha256, kind: input.kind, specId: spec?.id ?? null, program: input.program });
+      if (dup) {
+        await this.storage.delete(stored.key);
+        this.log.info({ duplicateOf: dup.id, sha256: stored.sha256, by: viewer.clientId }, 'duplicate upload skipped');
+        return { file: dup, job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
+      }
+    }
     const type = input.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
     const res = await this.jobs.inTransaction(async (tx) => {
       const file = await this.store.insert(tx, {

@@ -37,7 +37,11 @@ export interface FileRecord {
   folder: string | null;
   tags: string[] | null;
   metadata: Record<string, unknown> | null;
+  /** Set on a signed upload whose import found this earlier file with the same content (onDuplicateContent: SKIP). */
+  duplicateOf: string | null;
 }
+
+export type OnDuplicateContent = 'INGEST' | 'SKIP';
 
 export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTED' | 'EXPIRED';
 
@@ -84,6 +88,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     folder: (r['folder'] as string | null) ?? null,
     tags: (r['tags'] as string[] | null) ?? null,
     metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
+    duplicateOf: (r['duplicate_of'] as string | null) ?? null,
   };
 }
 
@@ -97,6 +102,38 @@ export interface FileFilter {
 
 export class FilesStore {
   constructor(private readonly sql: Sql) {}
+
+  /**
+   * The earliest top-level file of `createdBy` with the same bytes, kind, spec version and program
+   * whose job ended SUCCEEDED or SUCCEEDED_WITH_ERRORS (onDuplicateContent: SKIP). Files still
+   * running, failed or cancelled do not count: their content is not in yet.
+   */
+  async findIngestedDuplicate(v: { createdBy: string; sha256: string; kind: 'CSV' | 'ZIP'; specId: string | null; program: string | null; excludeId?: string }): Promise<FileRecord | undefined> {
+    const [row] = await this.sql`
+      select f.* from files f join jobs j on j.id = f.job_id
+      where f.created_by = ${v.createdBy} and f.sha256 = ${v.sha256} and f.parent_id is null
+        and f.kind = ${v.kind}::file_kind
+        and f.spec_id is not distinct from ${v.specId}::uuid and f.program is not distinct from ${v.program}::text
+        and f.id <> ${v.excludeId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+        and j.state in ('SUCCEEDED', 'SUCCEEDED_WITH_ERRORS')
+      order by f.created_at, f.id
+      limit 1`;
+    return row ? toFile(row) : undefined;
+  }
+
+  /**
+   * A signed upload that duplicates `duplicateOf`: final (EXPIRED, as a file never imported), its
+   * object gone, pointing at the earlier file. Only from a state that had not been imported.
+   */
+  async markDuplicate(id: string, duplicateOf: string, v: { size: number; sha256: string }): Promise<FileRecord | undefined> {
+    const error = { code: 'DUPLICATE_CONTENT', message: `Same content as file ${duplicateOf}, which is already ingested; nothing was ingested again (onDuplicateContent: SKIP)` };
+    const [row] = await this.sql`
+      update files set upload_state = 'EXPIRED', duplicate_of = ${duplicateOf}, storage_key = null, size = ${v.size}, sha256 = ${v.sha256},
+        error = ${this.sql.json(error)}, updated_at = now()
+      where id = ${id} and upload_state in ('PENDING_UPLOAD', 'UPLOADED')
+      returning *`;
+    return row ? toFile(row) : undefined;
+  }
 
   async insert(
     tx: Tx,

@@ -12,6 +12,26 @@ registerEnumType(OnInvalidRowsEnum, {
   description: 'SKIP: keep valid rows, report invalid ones (SUCCEEDED_WITH_ERRORS). FAIL: any invalid row fails the file and keeps no row.',
 });
 
+export enum OnDuplicateContentEnum {
+  INGEST = 'INGEST',
+  SKIP = 'SKIP',
+}
+registerEnumType(OnDuplicateContentEnum, {
+  name: 'OnDuplicateContent',
+  description:
+    'INGEST: always ingest. SKIP: when an earlier file of yours with the same SHA-256, kind, spec version and program ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return that file and its job instead (outcome DUPLICATE_CONTENT); the new bytes are deleted.',
+});
+
+export enum UploadOutcome {
+  CREATED = 'CREATED',
+  REPLAYED = 'REPLAYED',
+  DUPLICATE_CONTENT = 'DUPLICATE_CONTENT',
+}
+registerEnumType(UploadOutcome, {
+  name: 'UploadOutcome',
+  description: 'CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.',
+});
+
 export enum FileKindEnum {
   CSV = 'CSV',
   ZIP = 'ZIP',
@@ -181,6 +201,7 @@ export class FileType {
   specId!: string | null;
   jobId!: string | null;
   parentId!: string | null;
+  duplicateOfId!: string | null;
 }
 
 @ObjectType({ description: 'A page of files, newest first.' })
@@ -203,8 +224,14 @@ export class UploadResult {
   @Field(() => JobType, { description: 'The job; watch it with jobUpdated.' })
   job!: JobType;
 
-  @Field(() => Boolean, { description: 'False when the idempotency key returned an earlier upload.' })
+  @Field(() => Boolean, { description: 'False when the idempotency key, or onDuplicateContent: SKIP, returned an earlier upload.' })
   created!: boolean;
+
+  @Field(() => UploadOutcome, { description: 'Why this file and job were returned.' })
+  outcome!: UploadOutcome;
+
+  @Field(() => FileType, { nullable: true, description: 'With outcome DUPLICATE_CONTENT: the earlier file whose content matched (the same as `file`).' })
+  duplicateOf!: FileType | null;
 }
 
 @ObjectType({ description: 'A header problem found by validateFile.' })

@@ -3,7 +3,8 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
-import { toFileType } from './files.resolver';
+import { toFileType, uploadOutcome } from './files.resolver';
+import { OnDuplicateContentEnum } from './files.type';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
 
@@ -40,9 +41,15 @@ export class SignedUploadsResolver {
     @Arg('fileId', () => ID, { description: 'fileId from requestUploadUrl.' }) fileId: string,
     @Arg('mode', () => ImportModeEnum, { defaultValue: ImportModeEnum.ASYNC, description: 'ASYNC returns at once; SYNC waits for the job to finish (up to waitSeconds).' }) mode: ImportModeEnum,
     @Arg('waitSeconds', () => Int, { nullable: true, description: 'SYNC only: longest wait, in seconds; capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS, which is also the default.' }) waitSeconds: number | null,
+    @Arg('onDuplicateContent', () => OnDuplicateContentEnum, {
+      defaultValue: OnDuplicateContentEnum.INGEST,
+      description: 'SKIP: if an earlier file of yours with the same SHA-256 (same kind, spec version and program) ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return it instead of ingesting again.',
+    })
+    onDuplicateContent: OnDuplicateContentEnum,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000);
-    return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created, finished: res.finished };
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent);
+    const file = toFileType(res.file, res.job.state);
+    return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null, finished: res.finished };
   }
 }

@@ -15,7 +15,7 @@ import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
 import type { SpecsService } from '../specs/specs.service';
 import { checkIdempotencyKey, checkProgram, INGEST_FILE_JOB, INGEST_ZIP_JOB, type FilesService } from './files.service';
-import type { FileRecord, FilesStore, OnInvalidRows } from './files.store';
+import type { FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows } from './files.store';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { storageKeys } from './storage-keys';
 import { UploadUrlSigner, wholeSeconds } from './upload-token';
@@ -341,25 +341,38 @@ export class SignedUploadsService {
    * second import returns the first one's job. SYNC then waits for the job to finish, at most
    * `waitMs` (capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS).
    */
-  async importFile(viewer: Viewer, fileId: string, mode: ImportMode, waitMs?: number | null): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean }> {
+  async importFile(
+    viewer: Viewer,
+    fileId: string,
+    mode: ImportMode,
+    waitMs?: number | null,
+    onDuplicateContent: OnDuplicateContent = 'INGEST',
+  ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean; duplicateOf?: FileRecord }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
     let job: Job;
     let created = false;
-    if (f.uploadState === 'IMPORTED') {
+    let duplicateOf: FileRecord | undefined;
+    if (f.duplicateOf) {
+      // Imported before with SKIP and found to be a duplicate: the same answer again.
+      duplicateOf = await this.files.get(viewer, f.duplicateOf);
+      job = await this.jobs.get(viewer, duplicateOf.jobId!);
+    } else if (f.uploadState === 'IMPORTED') {
       job = await this.jobs.get(viewer, f.jobId!);
     } else {
-      const res = await this.verifyAndQueue(viewer, f);
+      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent);
       job = res.job;
       created = res.created;
+      duplicateOf = res.duplicateOf;
     }
+    if (duplicateOf) return { file: duplicateOf, job, created: false, finished: isTerminal(job.state), duplicateOf };
     if (mode === 'SYNC' && !isTerminal(job.state)) {
       job = await this.waitForJob(viewer, job, Math.min(waitMs ?? this.config.syncMaxWaitMs, this.config.syncMaxWaitMs));
     }
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
   }
 
-  private async verifyAndQueue(viewer: Viewer, f: FileRecord): Promise<{ job: Job; created: boolean }> {
+  private async verifyAndQueue(viewer: Viewer, f: FileRecord, onDuplicateContent: OnDuplicateContent): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
     switch (f.uploadState) {
       case null:
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
@@ -391,6 +404,14 @@ export class SignedUploadsService {
       await this.refuseObject(f, { code: UploadErrorReason.CHECKSUM_MISMATCH, message });
       throw uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.CHECKSUM_MISMATCH, message, { sha256, declaredSha256: f.declaredSha256 });
     }
+    if (onDuplicateContent === 'SKIP') {
+      const dup = await this.filesStore.findIngestedDuplicate({ createdBy: f.createdBy, sha256, kind: f.kind, specId: f.specId, program: f.program, excludeId: f.id });
+      if (dup && (await this.filesStore.markDuplicate(f.id, dup.id, { size: head.size, sha256 }))) {
+        await this.storage.delete(key);
+        this.log.info({ fileId: f.id, duplicateOf: dup.id, by: viewer.clientId }, 'duplicate signed upload skipped');
+        return { job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: await this.files.get(viewer, dup.id) };
+      }
+    }
     const type = f.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
     const job = await this.jobs.inTransaction(async (tx) => {
       const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256 });
@@ -407,7 +428,11 @@ export class SignedUploadsService {
     // A concurrent import (or the expiry sweep) changed the file between our read and our update.
     const now = (await this.filesStore.get(f.id))!;
     if (now.uploadState === 'IMPORTED') return { job: await this.jobs.get(viewer, now.jobId!), created: false };
-    return this.verifyAndQueue(viewer, now);
+    if (now.duplicateOf) {
+      const dup = await this.files.get(viewer, now.duplicateOf);
+      return { job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
+    }
+    return this.verifyAndQueue(viewer, now, onDuplicateContent);
   }
 
   /**

@@ -104,6 +104,46 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Another queue in the same pg-boss (e.g. webhook deliveries), whose failed messages pg-boss
+   * retries itself: `retryLimit` times, `retryDelaySeconds` apart, doubling when `retryBackoff`.
+   */
+  async ensureQueue(name: string, opts: { retryLimit: number; retryDelaySeconds: number; retryBackoff: boolean; expireInSeconds: number }): Promise<void> {
+    const options = { name, retryLimit: opts.retryLimit, retryDelay: opts.retryDelaySeconds, retryBackoff: opts.retryBackoff, expireInSeconds: opts.expireInSeconds };
+    if (await this.boss.getQueue(name)) {
+      // Settings may have changed since the queue was created; new messages take the queue's values.
+      await this.boss.updateQueue(name, options);
+      return;
+    }
+    try {
+      await this.boss.createQueue(name, options);
+    } catch (err) {
+      if (!(await this.boss.getQueue(name))) throw err;
+    }
+  }
+
+  /** Sends `data` to queue `name` inside `tx`: the message exists if and only if the transaction commits. */
+  async sendIn(tx: Tx, name: string, data: object): Promise<void> {
+    await this.boss.send(name, data, { db: txAdapter(tx) });
+  }
+
+  /** `concurrency` pollers of queue `name`; a handler that throws fails the message (pg-boss retries it). */
+  async workOn<T extends object>(name: string, concurrency: number, handler: (data: T) => Promise<void>): Promise<void> {
+    for (let i = 0; i < concurrency; i++) {
+      const id = await this.boss.work<T>(name, { batchSize: 1, pollingIntervalSeconds: Math.max(0.5, this.opts.pollIntervalMs / 1000) }, async ([job]) => {
+        if (job) await handler(job.data);
+      });
+      this.otherWorkerIds.push(id);
+    }
+  }
+
+  /** Makes idle pollers of the other queues fetch now. */
+  wakeOthers(): void {
+    for (const id of this.otherWorkerIds) this.boss.notifyWorker(id);
+  }
+
+  private readonly otherWorkerIds: string[] = [];
+
   /** Starts `concurrency` pollers, each handling one message at a time. */
   async work(concurrency: number, handler: (message: QueueMessage) => Promise<void>): Promise<void> {
     for (let i = 0; i < concurrency; i++) {

@@ -152,6 +152,12 @@ export interface ListFilter {
 export class JobsStore {
   constructor(private readonly sql: Sql) {}
 
+  /**
+   * Runs inside the transaction of every STATE event (the webhook outbox): whatever it writes
+   * commits with the transition or not at all.
+   */
+  onStateEvent?: (tx: Tx, job: Job) => Promise<void>;
+
   begin<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
     return this.sql.begin(fn) as Promise<T>;
   }
@@ -338,6 +344,7 @@ export class JobsStore {
     await tx`
       insert into job_events (job_id, seq, kind, state, attempt, payload)
       values (${job.id}, ${job.lastSeq}, ${kind}, ${job.state}::job_state, ${job.attempt}, ${tx.json(payloadOf(job) as unknown as postgres.JSONValue)})`;
+    if (kind === 'STATE' && this.onStateEvent) await this.onStateEvent(tx, job);
     const note: Notification = { id: job.id, seq: job.lastSeq, state: job.state, by: job.createdBy };
     // Delivered at commit, so listeners never see an event before it can be read.
     await tx`select pg_notify(${JOB_EVENTS_CHANNEL}, ${JSON.stringify(note)})`;

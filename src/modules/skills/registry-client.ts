@@ -1,7 +1,7 @@
-import dns from 'node:dns';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import net, { type LookupFunction } from 'node:net';
+import net from 'node:net';
+import { guardedLookup, isPrivateAddress } from '../../shared/address-guard';
 import { CodedError } from './coded-error';
 
 /** Why a registry request failed. Closed: stored in job results, documented in the README. */
@@ -63,6 +63,8 @@ function notJsonReason(body: Buffer): string | undefined {
 
 export class RegistryError extends CodedError<RegistryErrorCode> {}
 
+export { isPrivateAddress };
+
 export interface RegistryClientOptions {
   /** Origin of the registry, e.g. https://credentialengineregistry.org. Only this host is contacted. */
   baseUrl: string;
@@ -74,77 +76,6 @@ export interface RegistryClientOptions {
   maxRedirects: number;
   /** Allow addresses in private, loopback and link-local ranges (tests, private mirrors). */
   allowPrivateAddresses: boolean;
-}
-
-// Ranges no public registry lives in: a request there is SSRF into the deployment's own network.
-const blocked = new net.BlockList();
-for (const [net4, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(net4, prefix, 'ipv4');
-}
-for (const [net6, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net6, prefix, 'ipv6');
-}
-
-/** True for addresses in private, loopback, link-local, multicast, reserved or documentation ranges. */
-export function isPrivateAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    // IPv4-mapped (::ffff:a.b.c.d or ::ffff:xxxx:xxxx) is judged by its IPv4 address.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
-    if (hex) {
-      const n = (parseInt(hex[1]!, 16) << 16) | parseInt(hex[2]!, 16);
-      return blocked.check([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), 'ipv4');
-    }
-    return blocked.check(address, 'ipv6');
-  }
-  return true;
-}
-
-/**
- * A DNS lookup that refuses private addresses. Why here and not before the request: the address
- * checked is the address connected to, so a name that re-resolves (DNS rebinding) cannot slip by.
- */
-function checkedLookup(allowPrivate: boolean): LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '', 4);
-      const list = addresses as dns.LookupAddress[];
-      const bad = list.find((a) => isPrivateAddress(a.address));
-      if (!list.length) return callback(new RegistryError(RegistryErrorCode.REGISTRY_UNREACHABLE, `${hostname} has no address`), '', 4);
-      if (bad && !allowPrivate) {
-        return callback(new RegistryError(RegistryErrorCode.REGISTRY_ADDRESS_REFUSED, `${hostname} resolves to ${bad.address}, a private or reserved address`), '', 4);
-      }
-      if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-      return callback(null, list[0]!.address, list[0]!.family);
-    });
-  };
 }
 
 /** Strict: invalid UTF-8 is refused, never replaced with U+FFFD; a BOM is dropped. */
@@ -217,7 +148,9 @@ export class RegistryClient {
         {
           method: 'GET',
           headers: { accept: 'application/ld+json, application/json;q=0.9', 'accept-encoding': 'identity', 'user-agent': 'sluice-skills-import' },
-          lookup: checkedLookup(this.options.allowPrivateAddresses),
+          lookup: guardedLookup(this.options.allowPrivateAddresses, (refused, message) =>
+            new RegistryError(refused ? RegistryErrorCode.REGISTRY_ADDRESS_REFUSED : RegistryErrorCode.REGISTRY_UNREACHABLE, message),
+          ),
           signal,
           agent: false,
         },
