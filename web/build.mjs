@@ -6,23 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newestMtime as newest } from '../scripts/dist-state.mjs';
 
 const webDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(webDir);
 const dist = path.join(webDir, 'dist');
 const stamp = path.join(dist, '.build-stamp');
 const inputs = [path.join(webDir, 'src'), path.join(webDir, 'public'), path.join(webDir, 'index.html'), path.join(webDir, 'graphiql.html'), path.join(webDir, 'vite.config.ts'), path.join(repoRoot, 'src/sdk'), path.join(repoRoot, 'package-lock.json')];
-
-function newest(p) {
-  let st;
-  try {
-    st = fs.statSync(p);
-  } catch {
-    return 0;
-  }
-  if (!st.isDirectory()) return st.mtimeMs;
-  return Math.max(st.mtimeMs, ...fs.readdirSync(p).map((n) => newest(path.join(p, n))));
-}
 
 const force = process.argv.includes('--force');
 const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
