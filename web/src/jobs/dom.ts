@@ -23,13 +23,18 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 }
 
 /** A table of rows of text cells, with a caption for screen readers. */
-export function table(caption: string, head: string[], rows: Array<Array<Child>>, attrs: Attrs = {}): HTMLTableElement {
+export function table(caption: string, head: string[], rows: Array<Array<Child>>, attrs: Attrs = {}): HTMLElement {
+  // Wide tables scroll inside their box, so the page never scrolls sideways on a phone.
   return h(
+    'div',
+    { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
+    h(
     'table',
     attrs,
     h('caption', { class: 'sr-only' }, caption),
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))),
+    ),
   );
 }
 
