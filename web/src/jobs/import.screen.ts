@@ -168,7 +168,7 @@ async function showPreview(): Promise<void> {
 
 function choose(files: File[]): void {
   chosen = files.filter((f) => f.name);
-  $('chosen').textContent = chosen.length ? chosen.map((f) => `${f.name} (${formatBytes(f.size)})`).join(', ') : 'No file chosen';
+  $('chosen').textContent = chosen.length ? chosen.map((f) => `${f.name} (${formatBytes(f.size)})`).join(', ') : '';
   void showPreview().catch(fail);
 }
 
