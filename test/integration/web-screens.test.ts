@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { createHash } from 'node:crypto';
+import { ImportFileDocument, JobDocument, RegisterSpecDocument, RequestUploadUrlDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { announceBrowserSkip, launchChromium, runBrowserTests } from '../helpers/browser';
@@ -110,6 +111,7 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await cells.nth(0).textContent()).toBe('x');
     expect(await cells.nth(0).getAttribute('data-error')).toMatch(/not a number/);
     expect(await cells.nth(1).textContent()).toBe('31/02/23');
+    expect(await page.$$eval('[data-testid=preview-problems] li', (els) => els.map((e) => e.textContent))).toEqual([expect.stringMatching(/^Line 3, present: /), expect.stringMatching(/^Line 4, date: /)]);
     await audit(page, 'preview');
     await shoot(page, 'preview');
 
@@ -234,6 +236,16 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
   }, 240_000);
 
   it('lists every job type with filters, paging and live updates, and opens each job', async () => {
+    // A signed-URL import: URL, PUT, importFile.
+    const body = attendanceCsv(7);
+    const { requestUploadUrl: u } = await ingestor.request(RequestUploadUrlDocument, {
+      input: { fileName: 'signed.csv', program: 'attendance', spec: 'attendance', size: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') },
+    });
+    const put = await fetch(u.url, { method: 'PUT', headers: Object.fromEntries(u.headers.map((x) => [x.name, x.value])), body });
+    expect(put.status, await put.text()).toBeLessThan(300);
+    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId });
+    await collectJobEvents(ingestor, importFile.job!.id, { afterSeq: 0 });
+
     await page.goto(`${t.url}/?view=jobs`);
     await page.waitForSelector('[data-testid=jobs-table] [data-testid=job-row]');
     const text = () => page.textContent('[data-testid=jobs-table]');
@@ -244,6 +256,9 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await page.textContent('[data-testid=jobs-page]')).toMatch(/page 1 of 1 · 1[0-9] jobs/);
     await audit(page, 'jobs list');
 
+    await page.selectOption('[data-testid=jobs-type]', 'signed');
+    await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(1);
+    expect(await text()).toMatch(/signed\.csv.*Signed-URL import/s);
     await page.selectOption('[data-testid=jobs-type]', 'directory.bulk-upload');
     await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(6);
     await page.selectOption('[data-testid=jobs-type]', '');
@@ -252,7 +267,7 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await text()).toContain('header-broken.csv');
     await page.selectOption('[data-testid=jobs-state]', '');
     await page.selectOption('[data-testid=jobs-spec]', 'attendance');
-    await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(4);
+    await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(5);
     await page.selectOption('[data-testid=jobs-spec]', '');
     await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBeGreaterThan(10);
 

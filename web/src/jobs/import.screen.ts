@@ -159,7 +159,8 @@ async function showPreview(): Promise<void> {
         ? `The first ${formatCount(report.total)} rows are valid.`
         : `${formatCount(bad)} of the first ${formatCount(report.total)} rows have problems (highlighted; hover or focus a cell for the reason). They would be ${field<HTMLSelectElement>('onInvalidRows').value === 'FAIL' ? 'refused with the whole file' : 'skipped and reported'}.`;
     status.dataset['tone'] = bad === 0 ? 'success' : 'warning';
-    problems.replaceChildren();
+    // The same problems as text, for screen readers and narrow screens where cells are cut off.
+    problems.replaceChildren(...report.errors.filter((e) => e.line <= (p.rows.at(-1)?.line ?? 0)).map((e) => h('li', {}, `Line ${e.line}${e.column ? `, ${e.column}` : ''}: ${e.message}`)));
   }
   // MERGE DIFF (issue 18, part 2) goes here for dimension specs: inserts, updates with before and
   // after, unchanged and deletes need `mode: MERGE` and a diff from the API, which do not exist yet.
