@@ -232,6 +232,14 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await page.locator('[data-testid=skills-results] li').count()).toBeGreaterThan(0);
     await audit(page, 'skills');
     await shoot(page, 'skills');
+
+    // Recent activity on the import tab lists every kind of job and takes new ones live.
+    await page.click('#tab-import');
+    await page.waitForSelector('#recent:not([hidden])');
+    await expect.poll(() => page.textContent('[data-testid=recent]')).toContain('Credential Engine import');
+    await expect.poll(() => page.textContent('[data-testid=recent]')).toContain('locations-bad.csv · Directory upload');
+    await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: attendanceCsv(4), filename: 'recent-live.csv', contentType: 'text/csv' } });
+    await expect.poll(() => page.textContent('[data-testid=recent] li:first-child'), { timeout: 30_000 }).toMatch(/recent-live\.csv · State CSV upload · done/);
     expect(pageErrors).toEqual([]);
   }, 240_000);
 
@@ -267,7 +275,7 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await text()).toContain('header-broken.csv');
     await page.selectOption('[data-testid=jobs-state]', '');
     await page.selectOption('[data-testid=jobs-spec]', 'attendance');
-    await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(5);
+    await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBe(6);
     await page.selectOption('[data-testid=jobs-spec]', '');
     await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBeGreaterThan(10);
 
