@@ -189,6 +189,9 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
       await page.waitForSelector('[data-testid=job-detail]:not([hidden]) [data-testid=bulk-successes]', { timeout: 30_000 });
       expect(await page.textContent('[data-testid=job-error]'), file).toMatch(/rows were stored/);
       expect(await page.locator('[data-testid=bulk-successes] tbody tr').count(), file).toBeGreaterThan(0);
+      // The form is free for the next file, and the upload line does not outlive the job.
+      expect(await page.isDisabled('#directory-form button[type=submit]')).toBe(false);
+      await expect.poll(() => page.isHidden('#directory-progress')).toBe(true);
     }
     // The user file has bad rows: each with its line, column and a plain message.
     expect(await page.textContent('[data-testid=job-error]')).toMatch(/had problems and were skipped/);

@@ -39,7 +39,12 @@ export function initDirectoryScreen(): void {
       line.textContent = `${file.name} is stored; its rows are applied below.`;
       form.reset();
       sync();
-      await openJob(res.bulkUpload.status.job!.id);
+      // The form is free again once the file is stored; the line goes when the job card has the outcome.
+      void openJob(res.bulkUpload.status.job!.id)
+        .then(() => {
+          if (line.textContent?.startsWith(file.name)) line.hidden = true;
+        })
+        .catch(fail);
     } catch (err) {
       line.textContent = `${file.name} was not uploaded: ${messageOf(err)}`;
       fail(err);

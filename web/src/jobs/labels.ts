@@ -67,5 +67,5 @@ export function toneOf(state: string): Tone {
 export function rowsOutcome(total: number, valid: number, invalid: number, noun = 'rows'): string {
   if (invalid === 0) return `All ${formatCount(total)} ${noun} were stored.`;
   if (valid === 0) return `None of the ${formatCount(total)} ${noun} could be stored.`;
-  return `${formatCount(valid)} of ${formatCount(total)} ${noun} were stored. ${formatCount(invalid)} had problems and were skipped: they are listed below.`;
+  return `${formatCount(valid)} of ${formatCount(total)} ${noun} were stored. ${formatCount(invalid)} ${invalid === 1 ? 'had a problem and was' : 'had problems and were'} skipped: ${invalid === 1 ? 'it is' : 'they are'} listed below.`;
 }

@@ -62,8 +62,10 @@ export function initSkillsScreen(): void {
     try {
       const { importCredentialEngine: job } = await client().request(ImportCredentialEngineDocument, { competencyFrameworks: list });
       form.reset();
-      await openJob(job.id);
-      await search();
+      // The form is free again at once; the job card follows the import, then the tree reloads.
+      void openJob(job.id)
+        .then(search)
+        .catch(fail);
     } catch (err) {
       fail(err);
     } finally {
