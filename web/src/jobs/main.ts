@@ -1,122 +1,56 @@
-import {
-  CancelJobDocument,
-  FileDocument,
-  FileRowErrorsDocument,
-  FilesDocument,
-  IssueTokenDocument,
-  followJob,
-  SluiceClient,
-  SluiceRequestError,
-  SpecsDocument,
-  TokenRefusedError,
-  type FileQuery,
-  type FileState,
-  type JobEventFieldsFragment,
-  type JobState,
-  type SpecsQuery,
-} from '../../../src/sdk/client';
-import { averageRate, formatBytes, formatCount, formatDuration, formatRate, RateMeter } from '../../../src/sdk/progress';
-import { clearSession, loadSession, saveSession, type Session } from './session';
-import { downloadErrorReport, uploadFile } from './upload';
+import { IssueTokenDocument, SluiceClient, SluiceRequestError } from '../../../src/sdk/client';
+import { app, currentRoute, fail, loadSpecs, messageOf, navigate, onRoute, onSignOut, signOut, startJobFeed, stopJobFeed, type Route } from './app';
+import { initDirectoryScreen } from './directory.screen';
+import { $, flash } from './dom';
+import { initImportScreen, showImportScreen } from './import.screen';
+import { closeJob, CURRENT_FILE_KEY, initJobScreen, openFile, openJob, rememberedJob } from './job.screen';
+import { initJobsScreen, showJobsScreen } from './jobs.screen';
+import { initRecent, loadRecent } from './recent';
+import { clearSession, loadSession, saveSession } from './session';
+import { initSkillsScreen, showSkillsScreen } from './skills.screen';
 
 /**
- * The jobs page: sign in, upload a CSV for a spec, watch its job live over graphql-ws
- * (`jobUpdated`), then page through its row errors. The open file is kept in the URL (`?file=`)
- * and localStorage, so a reload resumes: the job is read once, then the subscription continues
- * after the last sequence number the page has.
+ * The jobs page: sign in, then four tabs (Import a CSV, Jobs, Directory, Skills) and the job card
+ * they share. The open job is kept in the URL (`?file=` or `?job=`) and localStorage, so a reload
+ * resumes it; `?view=` names the tab.
  */
 
-type FileData = FileQuery['file'];
-type Spec = SpecsQuery['specs'][number];
+const VIEWS = ['import', 'jobs', 'directory', 'skills'] as const;
+const SECTIONS: Record<string, string[]> = { import: ['upload', 'queue-wrap', 'recent'], jobs: ['jobs'], directory: ['directory'], skills: ['ce', 'skills'] };
+let started = false;
 
-const TERMINAL: ReadonlySet<FileState> = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED', 'EXPIRED']);
-const ERRORS_PAGE = 20;
-const CURRENT_FILE_KEY = 'sluice.file';
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} missing from index.html`);
-  return el as T;
-};
-
-let session: Session | undefined = loadSession();
-let client: SluiceClient | undefined;
-let specs: Spec[] = [];
-
-/** The file and job on screen. `watchGen` stops a superseded watch loop. */
-const view = {
-  fileId: undefined as string | undefined,
-  jobId: undefined as string | undefined,
-  lastSeq: 0,
-  state: undefined as FileState | undefined,
-  startedAt: undefined as string | undefined,
-  finishedAt: undefined as string | undefined,
-  processed: 0,
-  rate: new RateMeter(),
-  watchGen: 0,
-  errorCursors: [null] as Array<string | null>,
-};
-
-// ---------------------------------------------------------------- helpers
-
-function flash(message: string | undefined): void {
-  const el = $('flash');
-  el.textContent = message ?? '';
-  el.hidden = !message;
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof SluiceRequestError) {
-    const e = err.response.errors?.[0];
-    return e ? `${e.message} (${String(e.extensions?.['code'] ?? 'ERROR')})` : err.message;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** A request failed: an expired or revoked token signs out, anything else is shown. */
-function fail(err: unknown): void {
-  if (err instanceof SluiceRequestError && err.code === 'UNAUTHENTICATED') {
-    signOut('Your session ended; sign in again.');
-    return;
-  }
-  flash(messageOf(err));
-}
-
-
-// ---------------------------------------------------------------- session
-
-function showSignedIn(s: Session): void {
-  client = new SluiceClient({ url: window.location.origin, token: s.token });
+function showSignedIn(): void {
+  const s = app.session!;
+  app.client = new SluiceClient({ url: window.location.origin, token: s.token });
   $('signin').hidden = true;
-  $('upload').hidden = false;
-  $('recent').hidden = false;
+  $('tabs').hidden = false;
   $('who').hidden = false;
   $('who').textContent = `${s.clientId} (${s.roles.join(', ')})`;
   $('signout').hidden = false;
 }
 
-function signOut(message?: string): void {
-  view.watchGen++;
-  void client?.close();
-  client = undefined;
-  session = undefined;
+onSignOut((message) => {
+  closeJob();
+  stopJobFeed();
+  void app.client?.close();
+  app.client = undefined;
+  app.session = undefined;
+  started = false;
   clearSession();
-  for (const id of ['upload', 'recent', 'job', 'errors', 'who', 'signout']) $(id).hidden = true;
+  for (const id of ['tabs', 'who', 'signout', ...Object.values(SECTIONS).flat()]) $(id).hidden = true;
   $('signin').hidden = false;
   flash(message);
-}
+});
 
 $('signin-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const form = new FormData(ev.target as HTMLFormElement);
   try {
     const anon = new SluiceClient({ url: window.location.origin });
-    const { issueToken } = await anon.request(IssueTokenDocument, {
-      clientId: String(form.get('clientId')).trim(),
-      clientSecret: String(form.get('clientSecret')),
-    });
-    session = { clientId: String(form.get('clientId')).trim(), token: issueToken.accessToken, expiresAt: issueToken.expiresAt, roles: issueToken.roles };
-    saveSession(session);
+    const clientId = String(form.get('clientId')).trim();
+    const { issueToken } = await anon.request(IssueTokenDocument, { clientId, clientSecret: String(form.get('clientSecret')) });
+    app.session = { clientId, token: issueToken.accessToken, expiresAt: issueToken.expiresAt, roles: issueToken.roles };
+    saveSession(app.session);
     (ev.target as HTMLFormElement).reset();
     flash(undefined);
     await start();
@@ -124,270 +58,82 @@ $('signin-form').addEventListener('submit', async (ev) => {
     flash(messageOf(err));
   }
 });
-
 $('signout').addEventListener('click', () => signOut());
 
-// ---------------------------------------------------------------- upload
-
-async function loadSpecs(): Promise<void> {
-  ({ specs } = await client!.request(SpecsDocument, {}));
-  const select = $<HTMLSelectElement>('upload-form').querySelector<HTMLSelectElement>('select[name=spec]')!;
-  select.replaceChildren(
-    ...specs.map((s) => {
-      const o = document.createElement('option');
-      o.value = s.name;
-      o.textContent = `${s.name} (v${s.version}, ${s.kind.toLowerCase()})`;
-      return o;
-    }),
-  );
-  if (!specs.length) flash('No specs registered yet: an ADMIN registers them (npx sluice specs register <file.json>).');
-  fillProgram();
+for (const v of VIEWS) {
+  $(`tab-${v}`).addEventListener('click', (ev) => {
+    ev.preventDefault();
+    closeJob();
+    localStorage.removeItem(CURRENT_FILE_KEY);
+    navigate({ view: v });
+  });
 }
 
-/** The program defaults to the spec's own; a typed value is kept. */
-function fillProgram(): void {
-  const form = $<HTMLFormElement>('upload-form');
-  const program = form.querySelector<HTMLInputElement>('input[name=program]')!;
-  const spec = specs.find((s) => s.name === form.querySelector<HTMLSelectElement>('select[name=spec]')!.value);
-  if (spec && (!program.value || program.dataset['auto'] === '1')) {
-    program.value = spec.program.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-    program.dataset['auto'] = '1';
+let shownJob = '';
+/** Shows the tab the URL names and the job it names, if any. */
+async function show(r: Route): Promise<void> {
+  if (!app.client) return;
+  const view = (VIEWS as readonly string[]).includes(r.view) ? r.view : 'import';
+  for (const v of VIEWS) {
+    const tab = $(`tab-${v}`);
+    if (v === view) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+    for (const id of SECTIONS[v]!) $(id).hidden = v !== view;
   }
-}
-$('upload-form').querySelector('select[name=spec]')!.addEventListener('change', fillProgram);
-$('upload-form').querySelector('input[name=program]')!.addEventListener('input', (ev) => {
-  (ev.target as HTMLInputElement).dataset['auto'] = '0';
-});
-
-$('upload-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const formEl = ev.target as HTMLFormElement;
-  const form = new FormData(formEl);
-  const file = form.get('file');
-  if (!(file instanceof File) || !file.name) return;
-  const button = formEl.querySelector('button')!;
-  const line = $('upload-progress');
-  const bar = line.querySelector('progress')!;
-  const label = line.querySelector('span')!;
-  const meter = new RateMeter();
-  button.disabled = true;
-  line.hidden = false;
-  flash(undefined);
+  document.title = `Sluice · ${$(`tab-${view}`).textContent}`;
+  const target = rememberedJob(r.params);
+  const key = target ? JSON.stringify(target) : '';
   try {
-    const res = await uploadFile(
-      session!.token,
-      { spec: String(form.get('spec')), program: String(form.get('program')), onInvalidRows: form.get('onInvalidRows') === 'FAIL' ? 'FAIL' : 'SKIP' },
-      file,
-      (sent, total) => {
-        meter.push(sent);
-        bar.value = total ? (sent / total) * 100 : 0;
-        label.textContent = `Uploading ${formatBytes(sent)} of ${formatBytes(total)} · ${formatBytes(meter.perSecond() ?? 0)}/s`;
-      },
-    );
-    label.textContent = `Uploaded ${file.name} (${formatBytes(res.file.size)}), job queued.`;
-    await openFile(res.file.id);
-  } catch (err) {
-    line.hidden = true;
-    fail(err);
-  } finally {
-    button.disabled = false;
-  }
-});
-
-// ---------------------------------------------------------------- job
-
-function remember(fileId: string): void {
-  localStorage.setItem(CURRENT_FILE_KEY, fileId);
-  const url = new URL(window.location.href);
-  url.searchParams.set('file', fileId);
-  window.history.replaceState(null, '', url);
-}
-
-/** A file's state is its job's state, or (signed-URL uploads) its upload phase before the job. */
-function renderState(state: JobState | FileState, percent: number | null): void {
-  view.state = state;
-  const badge = $('job-state');
-  badge.textContent = state.replaceAll('_', ' ').toLowerCase();
-  badge.dataset['state'] = state;
-  const bar = $<HTMLProgressElement>('job-bar');
-  const done = TERMINAL.has(state);
-  const value = done && state !== 'FAILED' && state !== 'CANCELLED' ? 100 : percent;
-  if (value === null) bar.removeAttribute('value');
-  else bar.value = value;
-  $('job-percent').textContent = value === null ? (state === 'QUEUED' ? 'waiting for a worker' : '') : `${value.toFixed(value < 10 ? 1 : 0)} %`;
-  $('job-cancel').hidden = done;
-}
-
-function renderCounts(c: { processed: number | null; valid: number | null; invalid: number | null }): void {
-  $('c-processed').textContent = formatCount(c.processed);
-  $('c-valid').textContent = formatCount(c.valid);
-  $('c-invalid').textContent = formatCount(c.invalid);
-}
-
-function renderTiming(): void {
-  const running = view.state === 'RUNNING';
-  const rate = running ? view.rate.perSecond() : averageRate(view.processed, view.startedAt, view.finishedAt);
-  $('c-rate').textContent = view.startedAt ? formatRate(rate) : '–';
-  const end = view.finishedAt ? Date.parse(view.finishedAt) : Date.now();
-  $('c-elapsed').textContent = view.startedAt ? formatDuration(end - Date.parse(view.startedAt)) : '–';
-}
-setInterval(() => view.state === 'RUNNING' && renderTiming(), 1000);
-
-function renderError(e: { code: string; message: string } | null | undefined): void {
-  $('job-error').hidden = !e;
-  $('job-error').textContent = e ? `${e.code}: ${e.message}` : '';
-}
-
-function renderFile(f: FileData): void {
-  const job = f.job;
-  $('job').hidden = false;
-  $('job-id').textContent = job?.id ?? '–';
-  $('job-file').textContent = `${f.fileName} · ${formatBytes(f.size)} · spec ${f.spec ? `${f.spec.name} v${f.spec.version}` : '–'} · program ${f.program ?? '–'}`;
-  view.startedAt = job?.startedAt ?? undefined;
-  view.finishedAt = job?.finishedAt ?? undefined;
-  view.processed = job?.progress.processed ?? 0;
-  renderState(f.state, job?.progress.percent ?? null);
-  if (f.finished && f.rows.total !== null) renderCounts({ processed: f.rows.total, valid: f.rows.valid, invalid: f.rows.invalid });
-  else renderCounts({ processed: job?.progress.processed ?? 0, valid: job?.progress.succeeded ?? 0, invalid: job?.progress.failed ?? 0 });
-  renderError(f.error ?? job?.error);
-  renderTiming();
-}
-
-function applyEvent(e: JobEventFieldsFragment): void {
-  view.lastSeq = e.seq;
-  if (e.kind === 'STATE' && e.state === 'RUNNING') view.startedAt ??= e.at;
-  if (e.terminal) view.finishedAt = e.at;
-  view.processed = e.progress.processed;
-  view.rate.push(e.progress.processed, Date.parse(e.at));
-  renderState(e.state, e.progress.percent);
-  renderCounts({ processed: e.progress.processed, valid: e.progress.succeeded, invalid: e.progress.failed });
-  renderError(e.error);
-  renderTiming();
-}
-
-/** Shows a file and, while its job runs, follows it. */
-async function openFile(fileId: string): Promise<void> {
-  const gen = ++view.watchGen;
-  remember(fileId);
-  $('errors').hidden = true;
-  const { file } = await client!.request(FileDocument, { id: fileId });
-  if (gen !== view.watchGen) return;
-  Object.assign(view, { fileId, jobId: file.job?.id, lastSeq: file.job?.lastSeq ?? 0, rate: new RateMeter() });
-  renderFile(file);
-  if (file.job && !TERMINAL.has(file.job.state)) await watch(gen, file.job.id);
-  else await finished(gen, file);
-}
-
-/**
- * Follows `jobUpdated` from the last seen sequence number. A dropped socket is retried with
- * back-off; replay after `afterSeq` means no event is missed or shown twice.
- */
-async function watch(gen: number, jobId: string): Promise<void> {
-  if (!client) return;
-  try {
-    for await (const e of followJob(client, jobId, {
-      afterSeq: view.lastSeq,
-      maxReconnects: Infinity,
-      backoffMs: (n) => Math.min(500 * 2 ** n, 10_000),
-      onReconnect: (n) => flash(`Connection lost; reconnecting (attempt ${n})…`),
-      stopped: () => gen !== view.watchGen || !client,
-    })) {
-      applyEvent(e);
-      flash(undefined);
-    }
-  } catch (err) {
-    if (err instanceof SluiceRequestError) return fail(err);
-    if (err instanceof TokenRefusedError) return signOut('Your session ended; sign in again.');
-    throw err;
-  }
-  if (gen !== view.watchGen || !client) return;
-  const { file } = await client.request(FileDocument, { id: view.fileId! });
-  // The subscription can end without a terminal event (a server shutting down): follow on.
-  if (file.job && !TERMINAL.has(file.job.state)) return watch(gen, file.job.id);
-  await finished(gen, file);
-}
-
-async function finished(gen: number, file: FileData): Promise<void> {
-  if (gen !== view.watchGen) return;
-  renderFile(file);
-  void loadRecent();
-  view.errorCursors = [null];
-  if ((file.rows.invalid ?? 0) > 0 || file.error) await loadErrors(0);
-}
-
-// ---------------------------------------------------------------- row errors
-
-async function loadErrors(page: number): Promise<void> {
-  const fileId = view.fileId!;
-  const { file } = await client!.request(FileRowErrorsDocument, { id: fileId, first: ERRORS_PAGE, after: view.errorCursors[page] ?? null });
-  const { rowErrors } = file;
-  $('errors').hidden = rowErrors.totalCount === 0;
-  $('errors-total').textContent = `${formatCount(rowErrors.totalCount)} in all`;
-  $('errors-body').replaceChildren(
-    ...rowErrors.nodes.map((e) => {
-      const tr = document.createElement('tr');
-      for (const v of [String(e.line), e.column ?? '', e.code, e.message]) {
-        const td = document.createElement('td');
-        td.textContent = v;
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-  view.errorCursors.length = page + 1;
-  if (rowErrors.pageInfo.hasNextPage) view.errorCursors.push(rowErrors.pageInfo.endCursor);
-  const pages = Math.max(1, Math.ceil(rowErrors.totalCount / ERRORS_PAGE));
-  $('errors-page').textContent = `page ${page + 1} of ${pages}`;
-  $('errors-page').dataset['page'] = String(page);
-  $<HTMLButtonElement>('errors-prev').disabled = page === 0;
-  $<HTMLButtonElement>('errors-next').disabled = !rowErrors.pageInfo.hasNextPage;
-}
-
-const errorsPage = () => Number($('errors-page').dataset['page'] ?? 0);
-$('errors-prev').addEventListener('click', () => loadErrors(errorsPage() - 1).catch(fail));
-$('errors-next').addEventListener('click', () => loadErrors(errorsPage() + 1).catch(fail));
-$('errors-download').addEventListener('click', () => downloadErrorReport(session!.token, view.fileId!).catch(fail));
-$('job-cancel').addEventListener('click', () => client!.request(CancelJobDocument, { id: view.jobId! }).catch(fail));
-
-// ---------------------------------------------------------------- recent files
-
-async function loadRecent(): Promise<void> {
-  const { files } = await client!.request(FilesDocument, { first: 10 });
-  $('recent-list').replaceChildren(
-    ...files.nodes.map((f) => {
-      const li = document.createElement('li');
-      const a = document.createElement('a');
-      a.textContent = f.fileName;
-      a.href = `?file=${f.id}`;
-      a.addEventListener('click', (ev) => {
-        ev.preventDefault();
-        openFile(f.id).catch(fail);
-      });
-      li.append(a, ` · ${f.spec?.name ?? f.kind} · ${f.state.replaceAll('_', ' ').toLowerCase()} · ${new Date(f.createdAt).toLocaleString()}`);
-      return li;
-    }),
-  );
-}
-
-// ---------------------------------------------------------------- start
-
-async function start(): Promise<void> {
-  if (!session) return signOut();
-  showSignedIn(session);
-  try {
-    await Promise.all([loadSpecs(), loadRecent()]);
-    const fileId = new URL(window.location.href).searchParams.get('file') ?? localStorage.getItem(CURRENT_FILE_KEY);
-    if (fileId) {
-      await openFile(fileId).catch((err: unknown) => {
-        // A remembered file from another server or client: forget it quietly.
+    if (view === 'import') {
+      await showImportScreen();
+      await loadRecent();
+    } else if (view === 'jobs') await showJobsScreen();
+    else if (view === 'skills') await showSkillsScreen();
+    if (key && key !== shownJob && view !== 'jobs') {
+      shownJob = key;
+      await (target!.file ? openFile(target!.file) : openJob(target!.job!)).catch((err: unknown) => {
+        // A remembered job from another server or client: forget it quietly.
         if (!(err instanceof SluiceRequestError && err.code === 'NOT_FOUND')) throw err;
         localStorage.removeItem(CURRENT_FILE_KEY);
-        $('job').hidden = true;
+        closeJob();
       });
+    }
+    if (!key || view === 'jobs') {
+      shownJob = '';
+      closeJob();
     }
   } catch (err) {
     fail(err);
   }
 }
 
+async function start(): Promise<void> {
+  app.session ??= loadSession();
+  if (!app.session) {
+    $('signin').hidden = false;
+    return;
+  }
+  showSignedIn();
+  if (!started) {
+    started = true;
+    void startJobFeed();
+  }
+  try {
+    await loadSpecs();
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  shownJob = '';
+  // Keep the old page's `?file=` links working: they open on the import tab.
+  await show(currentRoute());
+}
+
+initJobScreen();
+initImportScreen();
+initJobsScreen();
+initDirectoryScreen();
+initSkillsScreen();
+initRecent();
+onRoute((r) => void show(r));
 void start();

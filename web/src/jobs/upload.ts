@@ -1,20 +1,30 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { SluiceRequestError, UploadFileDocument, type UploadFileMutation, type UploadFileMutationVariables } from '../../../src/sdk/client';
+import { SluiceRequestError } from '../../../src/sdk/client';
+
+function operationName(doc: TypedDocumentNode<unknown, unknown>): string {
+  const def = doc.definitions.find((d) => d.kind === 'OperationDefinition');
+  return (def && 'name' in def && def.name?.value) || 'Upload';
+}
 
 /**
- * `uploadFile` as a GraphQL multipart request, sent with XMLHttpRequest because fetch reports no
- * upload progress. The browser streams the File from disk.
+ * A GraphQL multipart request with one file (in variable `file`), sent with XMLHttpRequest because
+ * fetch reports no upload progress. The browser streams the File from disk. `onStored` fires when
+ * the last byte is sent (the server then answers once it has stored the file).
  */
-export function uploadFile(
+export function uploadWithProgress<TData, TVars>(
   token: string,
-  variables: Omit<UploadFileMutationVariables, 'file'>,
-  file: File,
+  doc: TypedDocumentNode<TData, TVars>,
+  variables: Omit<TVars, 'file'>,
+  file: Blob,
+  fileName: string,
   onProgress: (sent: number, total: number) => void,
-): Promise<UploadFileMutation['uploadFile']> {
+): Promise<TData> {
+  const name = operationName(doc as TypedDocumentNode<unknown, unknown>);
   const form = new FormData();
-  form.append('operations', JSON.stringify({ query: print(UploadFileDocument), variables: { ...variables, file: null }, operationName: 'UploadFile' }));
+  form.append('operations', JSON.stringify({ query: print(doc), variables: { ...variables, file: null }, operationName: name }));
   form.append('map', JSON.stringify({ 0: ['variables.file'] }));
-  form.append('0', file, file.name);
+  form.append('0', file, fileName);
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/graphql');
@@ -23,21 +33,21 @@ export function uploadFile(
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onerror = () => reject(new Error('Network error while uploading'));
     xhr.onload = () => {
-      let body: { data?: UploadFileMutation | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+      let body: { data?: TData | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
       try {
         body = JSON.parse(xhr.responseText);
       } catch {
         reject(new Error(`Upload failed: HTTP ${xhr.status}`));
         return;
       }
-      if (body.errors?.length || !body.data) reject(new SluiceRequestError('UploadFile', body, xhr.status));
-      else resolve(body.data.uploadFile);
+      if (body.errors?.length || !body.data) reject(new SluiceRequestError(name, body, xhr.status));
+      else resolve(body.data);
     };
     xhr.send(form);
   });
 }
 
-/** Fetches the file's error report with the bearer token and hands it to the browser as a download. */
+/** Fetches a file's error report with the bearer token and hands it to the browser as a download. */
 export async function downloadErrorReport(token: string, fileId: string): Promise<void> {
   const res = await fetch(`/files/${encodeURIComponent(fileId)}/errors.csv`, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) {
