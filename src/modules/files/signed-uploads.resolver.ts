@@ -3,7 +3,10 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
-import { toFileType } from './files.resolver';
+import { GraphQLJSON } from 'graphql-scalars';
+import { COLUMN_MAP_ARG, ON_UNKNOWN_COLUMNS_ARG, toFileType } from './files.resolver';
+import { OnUnknownColumnsEnum } from './files.type';
+import { headerPolicyOf } from './header-policy';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
 
@@ -40,9 +43,12 @@ export class SignedUploadsResolver {
     @Arg('fileId', () => ID, { description: 'fileId from requestUploadUrl.' }) fileId: string,
     @Arg('mode', () => ImportModeEnum, { defaultValue: ImportModeEnum.ASYNC, description: 'ASYNC returns at once; SYNC waits for the job to finish (up to waitSeconds).' }) mode: ImportModeEnum,
     @Arg('waitSeconds', () => Int, { nullable: true, description: 'SYNC only: longest wait, in seconds; capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS, which is also the default.' }) waitSeconds: number | null,
+    @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
+    @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000);
+    const headers = headerPolicyOf(onUnknownColumns, columnMap);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, headers);
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created, finished: res.finished };
   }
 }
