@@ -9,6 +9,7 @@ import {
   RegisterSpecDocument,
   RequestUploadUrlDocument,
   RetryJobDocument,
+  SpecDocument,
   UploadFileDocument,
   UploadNationalProgramDocument,
   ValidateFileDocument,
@@ -134,6 +135,8 @@ describe('onUnknownColumns', () => {
     expect(byDefault.file).toMatchObject({ state: 'SUCCEEDED', warnings: [{ code: 'IGNORED_COLUMNS', columns: [{ name: 'remarks', position: 3 }] }] });
     const overridden = await uploadAndWait(csv, { spec: 'lenient', onUnknownColumns: 'REJECT' });
     expect(overridden.file).toMatchObject({ state: 'FAILED', error: { code: 'HEADER_INVALID' } });
+    const { spec } = await ingestor.request(SpecDocument, { name: 'lenient' });
+    expect(spec).toMatchObject({ onUnknownColumns: 'IGNORE', columns: [{ column: 'school_id', aliases: ['School Code', 'udise'] }, { column: 'present', aliases: [], nullable: false }] });
     const bad = await t.admin.raw(RegisterSpecDocument, { kind: 'DATASET', name: 'bad_policy', spec: { ...lenientSpec, onunknowncolumns: 'sometimes' } });
     expect(codeOf(bad.body)).toBe('BAD_USER_INPUT');
     expect(bad.body.errors![0]!.extensions!['problems']).toEqual([expect.objectContaining({ code: 'INVALID_CONSTRAINT', path: '/onUnknownColumns' })]);

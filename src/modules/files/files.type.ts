@@ -1,7 +1,7 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { JobType, PageInfo } from '../jobs/jobs.type';
-import { Spec } from '../specs/specs.type';
+import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
@@ -12,16 +12,7 @@ registerEnumType(OnInvalidRowsEnum, {
   description: 'SKIP: keep valid rows, report invalid ones (SUCCEEDED_WITH_ERRORS). FAIL: any invalid row fails the file and keeps no row.',
 });
 
-export enum OnUnknownColumnsEnum {
-  REJECT = 'REJECT',
-  IGNORE = 'IGNORE',
-}
-
-registerEnumType(OnUnknownColumnsEnum, {
-  name: 'OnUnknownColumns',
-  description:
-    'What header cells that name no spec column (nor an alias, nor a columnMap entry) do to a file. REJECT: a header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID. IGNORE: those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required.',
-});
+export { OnUnknownColumnsEnum };
 
 @ObjectType({ description: 'A column a file warning is about.' })
 export class FileWarningColumn {
