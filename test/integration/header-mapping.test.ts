@@ -248,5 +248,18 @@ describe('signed-URL imports and national program ZIPs', () => {
     expect(events.at(-1)).toMatchObject({ state: 'SUCCEEDED' });
     const { file } = await ingestor.request(FileDocument, { id: up.file.id });
     expect(file.children).toEqual([expect.objectContaining({ fileName: 'district.csv', state: 'SUCCEEDED', warnings: [expect.objectContaining(IGNORED_DISTRICT_EXTRAS)] })]);
+
+    // Two headers for one column of a CSV's spec can only be seen per CSV: that CSV fails HEADER_INVALID.
+    const clash = await ingestor.upload(
+      UploadNationalProgramDocument,
+      { file: null, columnMap: { a: 'state_id', b: 'STATE_ID' } },
+      { file: { body, filename: 'district2.zip', contentType: 'application/zip' } },
+    );
+    const clashEvents = await collectJobEvents(ingestor, clash.uploadNationalProgram.job.id, { afterSeq: 0 });
+    expect(clashEvents.at(-1)).toMatchObject({ state: 'FAILED' });
+    const clashed = await ingestor.request(FileDocument, { id: clash.uploadNationalProgram.file.id });
+    expect(clashed.file.children).toEqual([
+      expect.objectContaining({ state: 'FAILED', error: expect.objectContaining({ code: 'HEADER_INVALID', message: expect.stringContaining('maps both "a" and "b" to the column "state_id"') }) }),
+    ]);
   });
 });
