@@ -15,6 +15,7 @@ import {
   type HeaderMapping,
   type HeaderOptions,
   type HeaderProblem,
+  type IgnoredColumn,
   type RowError,
   type RowResult,
   type RowValidator,
@@ -88,6 +89,8 @@ export interface CsvPipelineOptions {
   progressEveryRows?: number;
   /** What to do with header cells that name no spec column. Default `reject`. */
   unknownColumns?: HeaderOptions['unknownColumns'];
+  /** Header cell (trimmed, lower-cased) -> spec column index (see resolveColumnMap). */
+  columnMap?: HeaderOptions['columnMap'];
   /**
    * Longest record, in UTF-16 characters. An unterminated quote makes the rest of the file one
    * record, which is re-parsed with every chunk until it ends; this bound keeps that from growing
@@ -124,6 +127,11 @@ export interface CsvPipelineResult extends CsvPipelineCounts {
   empty: boolean;
   /** The header cells as read (BOM removed); empty when the file is empty. */
   header: string[];
+  /**
+   * Header cells dropped under `unknownColumns: 'ignore'` (the first MAX_IGNORED_LISTED) and how
+   * many in all; absent when none was.
+   */
+  ignored?: { columns: IgnoredColumn[]; count: number };
 }
 
 export const DEFAULT_PROGRESS_EVERY_ROWS = 10_000;
@@ -421,6 +429,7 @@ class PipelineRun {
   private nextLine = 1;
   private header: string[] | null = null;
   private mapping: HeaderMapping | null = null;
+  private ignored: CsvPipelineResult['ignored'];
   private lastProgressAt = 0;
   /** Bytes that are not valid UTF-8 were seen (and marked): records are searched for the mark. */
   private marked = false;
@@ -987,9 +996,10 @@ class PipelineRun {
   }
 
   private acceptHeader(cells: string[]): void {
-    const checked = checkHeader(this.spec, cells, { unknownColumns: this.opts.unknownColumns });
+    const checked = checkHeader(this.spec, cells, { unknownColumns: this.opts.unknownColumns, columnMap: this.opts.columnMap });
     if (!checked.ok) throw new HeaderError(checked.problems, checked.problemCount);
     this.header = cells;
+    this.ignored = checked.ignored;
     this.mapping = checked.mapping;
     const columns = planFastColumns(this.spec, checked.mapping, this.checks);
     // An absent column that needs a value fails every row: not a case worth a fast path.
@@ -1029,7 +1039,7 @@ class PipelineRun {
   }
 
   result(): CsvPipelineResult {
-    return { ...this.counts, empty: this.counts.total === 0, header: this.header ?? [] };
+    return { ...this.counts, empty: this.counts.total === 0, header: this.header ?? [], ...(this.ignored ? { ignored: this.ignored } : {}) };
   }
 }
 

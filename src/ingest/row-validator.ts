@@ -2,6 +2,7 @@ import { dateParser } from '../modules/specs/spec.dates';
 import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
 import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../modules/specs/spec.pattern';
 import { COPY_NULL, copyEscape } from './csv-escape';
+import { closest, looseName, namesOf } from './header-match';
 
 /** Every reason a data row can be rejected. Closed: clients branch on these, never on messages. */
 export const ROW_ERROR_CODES = [
@@ -78,32 +79,65 @@ export interface HeaderProblem {
   /** The header cell as written (trimmed), or the spec's name for a missing column; empty for EMPTY_HEADER. */
   column: string;
   message: string;
+  /**
+   * The closest name on the other side, when one is close: for an unknown header cell, the spec
+   * column it may mean; for a missing column, the header cell that may be it. Absent otherwise.
+   */
+  suggestion?: string;
 }
 
+/** A header cell that names no spec column, dropped under `unknownColumns: 'ignore'`. */
+export interface IgnoredColumn {
+  /** The header cell as written (trimmed, made printable). */
+  name: string;
+  /** 1-based position in the header. */
+  position: number;
+  /** The spec column it may mean (see HeaderProblem.suggestion), or null. */
+  suggestion: string | null;
+}
+
+/** Ignored columns listed (the rest are counted); a header can have 100,000 cells. */
+export const MAX_IGNORED_LISTED = 100;
+
 /** `problems` holds at most MAX_PROBLEMS_LISTED; `problemCount` counts them all. */
-export type HeaderCheck = { ok: true; mapping: HeaderMapping } | { ok: false; problems: HeaderProblem[]; problemCount: number };
+export type HeaderCheck =
+  | { ok: true; mapping: HeaderMapping; ignored?: { columns: IgnoredColumn[]; count: number } }
+  | { ok: false; problems: HeaderProblem[]; problemCount: number };
 
 export interface HeaderOptions {
   /**
    * `reject` (default): a header cell that names no spec column is UNKNOWN_COLUMN.
-   * `ignore`: such cells are skipped (cQube exports often carry extra columns).
+   * `ignore`: such cells are skipped (cQube exports often carry extra columns) and listed in
+   * the check's `ignored` (the first MAX_IGNORED_LISTED, and how many in all).
    */
   unknownColumns?: 'reject' | 'ignore';
+  /**
+   * Header cell (trimmed, lower-cased) -> spec column index, from a client's columnMap (see
+   * resolveColumnMap). Takes precedence over the spec's names and aliases.
+   */
+  columnMap?: ReadonlyMap<string, number>;
 }
+
+/** Unknown header cells considered as the maybe-misspelt form of a missing column. */
+const MAX_SUGGESTION_CELLS = 256;
 
 /**
  * Matches a CSV header against a spec. A cell matches a column when, trimmed and lower-cased,
- * it equals the column's spec name (trimmed, lower-cased) or its SQL name. A leading BOM on the
- * first cell is ignored. Columns in `required`, and `shouldNotNull` columns, must be present;
- * other columns may be absent (their values are NULL). Lists every problem.
+ * it is a key of `opts.columnMap`, or equals the column's spec name (trimmed, lower-cased), its
+ * SQL name or one of its `aliases`. A leading BOM on the first cell is ignored. Columns in
+ * `required`, and `shouldNotNull` columns, must be present; other columns may be absent (their
+ * values are NULL). Lists every problem, each unknown or missing name with the closest name on
+ * the other side when one is close ("did you mean").
  */
 export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], opts: HeaderOptions = {}): HeaderCheck {
   const lookup = new Map<string, number>();
   spec.columns.forEach((c, i) => {
-    const bySource = c.sourceName.trim().toLowerCase();
-    if (!lookup.has(bySource)) lookup.set(bySource, i);
-    if (!lookup.has(c.column)) lookup.set(c.column, i);
+    for (const name of namesOf(c)) {
+      const key = name.trim().toLowerCase();
+      if (!lookup.has(key)) lookup.set(key, i);
+    }
   });
+  const ignore = opts.unknownColumns === 'ignore';
 
   const problems: HeaderProblem[] = [];
   let problemCount = 0;
@@ -111,30 +145,38 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     if (problemCount++ < MAX_PROBLEMS_LISTED) problems.push(p);
   };
   const sourceIndex = spec.columns.map(() => -1);
+  // Header cells naming no column, by position; suggestions are filled in once all cells are matched.
+  const unknown: Array<{ position: number; text: string; problem: HeaderProblem | null }> = [];
+  let ignoredCount = 0;
   headerCells.forEach((cell, i) => {
     const raw = (i === 0 ? cell.replace(/^\uFEFF/, '') : cell).trim();
     const text = printable(raw);
     const position = `header cell ${i + 1}`;
     if (raw.indexOf(INVALID_UTF8_MARK) !== -1) {
-      push({ code: 'INVALID_UTF8', column: text, message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8` });
+      push({ code: 'INVALID_UTF8', column: text, message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8`});
       return;
     }
     if (raw.indexOf('\u0000') !== -1) {
-      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character` });
+      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character`});
       return;
     }
     if (raw === '') {
-      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
+      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name`});
       return;
     }
-    const col = lookup.get(raw.toLowerCase());
+    const key = raw.toLowerCase();
+    const col = opts.columnMap?.get(key) ?? lookup.get(key);
     if (col === undefined) {
-      if (opts.unknownColumns !== 'ignore') {
-        push({
+      if (ignore) {
+        if (ignoredCount++ < MAX_IGNORED_LISTED) unknown.push({ position: i + 1, text, problem: null });
+      } else {
+        const problem: HeaderProblem = {
           code: 'UNKNOWN_COLUMN',
           column: text,
           message: `${position} ${JSON.stringify(text)} is not a column of spec ${JSON.stringify(spec.name)}`,
-        });
+        };
+        if (problemCount < MAX_PROBLEMS_LISTED || unknown.length < MAX_SUGGESTION_CELLS) unknown.push({ position: i + 1, text, problem: problemCount < MAX_PROBLEMS_LISTED ? problem : null });
+        push(problem);
       }
       return;
     }
@@ -149,14 +191,35 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     }
     sourceIndex[col] = i;
   });
+
+  // "Did you mean": unknown cells against the columns no cell matched, and back.
+  const unmatched = spec.columns.filter((_, i) => sourceIndex[i] === -1);
+  const columnNames = unmatched.flatMap((c) => namesOf(c).map((n) => [looseName(n), c.sourceName] as const));
+  const ignored: IgnoredColumn[] = [];
+  for (const u of unknown) {
+    const suggestion = u.problem || ignore ? closest(u.text, columnNames) : null;
+    if (u.problem && suggestion) {
+      u.problem.suggestion = suggestion;
+      u.problem.message += `; did you mean ${JSON.stringify(suggestion)}?`;
+    }
+    if (ignore) ignored.push({ name: u.text, position: u.position, suggestion });
+  }
+  const cellNames = unknown.slice(0, MAX_SUGGESTION_CELLS).map((u) => [looseName(u.text), u.text] as const);
   spec.columns.forEach((c, i) => {
     if (sourceIndex[i] !== -1 || (!c.required && c.nullable)) return;
     // An absent shouldNotNull column would fail every row one by one; one header problem says it better.
     const why = c.required ? 'is not in the header' : 'is not in the header, and shouldNotNull needs a value in every row';
-    push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}` });
+    let suggestion: string | null = null;
+    for (const name of namesOf(c)) {
+      suggestion ??= closest(name, cellNames);
+    }
+    const hint = suggestion ? `; did you mean the header cell ${JSON.stringify(suggestion)}? (map it with columnMap, or add it to the column's aliases)` : '';
+    push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}${hint}`, ...(suggestion ? { suggestion } : {}) });
   });
   if (problemCount > 0) return { ok: false, problems, problemCount };
-  return { ok: true, mapping: { fieldCount: headerCells.length, sourceIndex } };
+  const mapping = { fieldCount: headerCells.length, sourceIndex };
+  // Present only when a cell was dropped.
+  return ignoredCount > 0 ? { ok: true, mapping, ignored: { columns: ignored, count: ignoredCount } } : { ok: true, mapping };
 }
 
 /** Validates and converts one record (cells in CSV header order). */

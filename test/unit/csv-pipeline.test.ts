@@ -16,6 +16,7 @@ import {
   type InvalidRow,
 } from '../../src/ingest/csv-pipeline';
 import { KeyIndex } from '../../src/ingest/key-index';
+import { boundedDistance, parseColumnMap, resolveColumnMap } from '../../src/ingest/header-match';
 import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
@@ -756,8 +757,7 @@ describe('the byte-level fast path', () => {
   const rng = mulberry32;
   const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
-  const spec = specWith(
-    {
+  const properties = {
       id: { type: 'string', shouldNotNull: true, unique: true },
       name: { type: 'string' },
       n: { type: 'integer', minimum: 0, maximum: 1000 },
@@ -768,9 +768,8 @@ describe('the byte-level fast path', () => {
       code: { type: 'string', enum: ['A', 'B'], shouldNotNull: true },
       y: { type: 'number', minimum: 0, maximum: 100 },
       dl: { type: 'date', dateFormat: 'DD/MM/YYYY', unique: true },
-    },
-    ['id', 'code'],
-  );
+  };
+  const spec = specWith(properties, ['id', 'code']);
   const cells: Record<string, readonly string[]> = {
     id: ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', '', ' k9', 'k\\1', 'k\t2', 'é1'],
     name: ['plain', '', ' padded ', 'tab\there', 'back\\slash', 'नाम', '"quoted, comma"', '"two\nlines"', 'nul\u0000x', '=cmd', '  '],
@@ -785,19 +784,35 @@ describe('the byte-level fast path', () => {
   };
   const header = Object.keys(cells);
 
-  function randomCsv(seed: number, eol: '\n' | '\r\n'): Buffer {
+  /** Cells of columns no spec declares (onUnknownColumns IGNORE): every kind of text the paths treat apart. */
+  const extraCells = ['7', '', 'x y', '"q,uoted"', '"multi\nline"', 'nul\u0000', 'back\\slash', 'tab\tx', 'ünï', '  ', '=1+1'];
+  /** Where extra columns go: first, in the middle and last. */
+  const extraAt = [0, 5, header.length + 2];
+
+  /**
+   * A random file of the spec's columns. `extras`: unknown columns inserted at `extraAt`;
+   * `rename`: header cells written differently (a columnMap or aliases then maps them back).
+   */
+  function randomCsv(seed: number, eol: '\n' | '\r\n', opts: { extras?: boolean; rename?: Record<string, string> } = {}): Buffer {
     const r = rng(seed);
-    const lines: string[] = [r() < 0.5 ? header.join(',') : header.map((h) => h.toUpperCase()).join(',')];
+    const withExtras = (row: string[], names?: boolean): string[] => {
+      if (!opts.extras) return row;
+      const out = [...row];
+      extraAt.forEach((at, k) => out.splice(Math.min(at, out.length), 0, names ? `${k === 0 ? 'schoolcategory_id' : k === 1 ? 'Grade State' : 'note'}` : r() < 0.8 ? extraCells[Math.floor(r() * 3)]! : pick(r, extraCells)));
+      return out;
+    };
+    const named = header.map((h) => opts.rename?.[h] ?? h);
+    const lines: string[] = [withExtras(r() < 0.5 ? named : named.map((h) => h.toUpperCase()), true).join(',')];
     for (let i = 0; i < 400; i++) {
       const roll = r();
       if (roll < 0.03) lines.push('');
       else if (roll < 0.05) lines.push('   ');
-      else if (roll < 0.08) lines.push(header.slice(0, 3).map((h) => pick(r, cells[h]!)).join(','));
-      else if (roll < 0.1) lines.push([...header.map((h) => pick(r, cells[h]!)), 'extra'].join(','));
+      else if (roll < 0.08) lines.push(withExtras(header.slice(0, 3).map((h) => pick(r, cells[h]!))).join(','));
+      else if (roll < 0.1) lines.push(withExtras([...header.map((h) => pick(r, cells[h]!)), 'extra']).join(','));
       else {
         // Mostly clean rows, so long fast runs alternate with rows the fast path hands over.
         const clean = r() < 0.7;
-        lines.push(header.map((h) => (clean ? cells[h]![Math.floor(r() * 3)]! : pick(r, cells[h]!))).join(','));
+        lines.push(withExtras(header.map((h) => (clean ? cells[h]![Math.floor(r() * 3)]! : pick(r, cells[h]!)))).join(','));
       }
     }
     let text = lines.join(eol) + (r() < 0.5 ? eol : '');
@@ -819,6 +834,33 @@ describe('the byte-level fast path', () => {
           expect({ seed, eol, size, ...view(fast) }).toEqual({ seed, eol, size, ...view(slow) });
           if (seed % 7 === 0) expect(fast.invalid.some((r) => r.errors.some((e) => e.code === 'INVALID_UTF8'))).toBe(true);
           expect(fast.copy.text).not.toMatch(/\ufffd|\udfff/);
+        }
+      }
+    }
+  });
+
+  it('gives exactly what the papaparse path gives with unknown columns dropped and headers mapped', async () => {
+    const rename = { name: 'Full Name', flag: 'is_flagged' };
+    const columnMap = new Map([['full name', spec.columns.findIndex((c) => c.column === 'name')]]);
+    const aliased = specWith({ ...properties, flag: { type: 'boolean', aliases: ['IS_FLAGGED'] } }, ['id', 'code']);
+    for (let seed = 1; seed <= 10; seed++) {
+      for (const eol of ['\n', '\r\n'] as const) {
+        const csv = randomCsv(seed, eol, { extras: true, rename });
+        for (const size of seed % 4 === 0 ? [0, 1, 13, 4096] : [0, 13, 4096]) {
+          const opts = { unknownColumns: 'ignore', columnMap } as const;
+          const fast = await run(csv, aliased, { ...opts, fastPath: true }, size);
+          const slow = await run(csv, aliased, { ...opts, fastPath: false }, size);
+          const view = (x: Run) => ({ result: x.result, copy: x.copy.text, valid: x.valid.text, errors: x.errors.text, invalid: x.invalid });
+          expect({ seed, eol, size, ...view(fast) }).toEqual({ seed, eol, size, ...view(slow) });
+          expect(fast.result.ignored).toEqual({
+            count: 3,
+            columns: [
+              { name: expect.stringMatching(/^schoolcategory_id$/i), position: 1, suggestion: null },
+              { name: expect.stringMatching(/^grade state$/i), position: 6, suggestion: null },
+              { name: expect.stringMatching(/^note$/i), position: header.length + 3, suggestion: null },
+            ],
+          });
+          expect(fast.result.valid).toBeGreaterThan(0);
         }
       }
     }
@@ -1004,5 +1046,115 @@ describe('mixed line endings', () => {
     expect(copy.lines).toEqual(['f1\t2\t1\ta\\rb', 'f1\t3\t2\tc\\r', 'f1\t4\t3\td']);
     const cr = await runEveryWay('id,name\r1,"a\nb"\r2,c', spec);
     expect(cr.copy.lines).toEqual(['f1\t2\t1\ta\\nb', 'f1\t3\t2\tc']);
+  });
+});
+
+describe('header policy and header mapping', () => {
+  const district = districtSpec();
+  const plainCsv = fixture('data/district-dimension.data.csv');
+  const extraCsv = fixture('data/district-dimension.extra-columns.csv');
+
+  it('drops undeclared columns under ignore, loading exactly what the file without them loads, in both paths', async () => {
+    const plain = await runEveryWay(plainCsv, district);
+    for (const fastPath of [true, false]) {
+      const { result, copy, invalid } = await runEveryWay(extraCsv, district, { unknownColumns: 'ignore', fastPath });
+      expect(invalid).toEqual([]);
+      expect(copy.text).toBe(plain.copy.text);
+      expect(result.ignored).toEqual({
+        count: 3,
+        columns: [
+          { name: 'Sl No', position: 1, suggestion: null },
+          { name: 'district_lgd_code', position: 4, suggestion: null },
+          { name: 'grade_state', position: 9, suggestion: null },
+        ],
+      });
+    }
+    const rejected = await run(extraCsv, district).catch((e: unknown) => e);
+    expect((rejected as HeaderError).problems.map((p) => p.code)).toEqual(['UNKNOWN_COLUMN', 'UNKNOWN_COLUMN', 'UNKNOWN_COLUMN']);
+  });
+
+  it('still requires the required columns when ignoring the others', () => {
+    const check = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'extra'], { unknownColumns: 'ignore' });
+    expect(check).toMatchObject({ ok: false, problems: [{ code: 'MISSING_REQUIRED_COLUMN', column: 'longitude' }] });
+  });
+
+  it('suggests the closest spec column for an unknown header, and the closest header for a missing column', () => {
+    const check = checkHeader(district, ['district_id', 'distrct_name', 'State-ID', 'state_name', 'latitude', 'longitude', 'zzz']);
+    expect(check.ok).toBe(false);
+    if (check.ok) return;
+    expect(check.problems.map((p) => [p.code, p.column, p.suggestion])).toEqual([
+      ['UNKNOWN_COLUMN', 'distrct_name', 'district_name'],
+      ['UNKNOWN_COLUMN', 'State-ID', 'state_id'],
+      ['UNKNOWN_COLUMN', 'zzz', undefined],
+      ['MISSING_REQUIRED_COLUMN', 'district_name', 'distrct_name'],
+      ['MISSING_REQUIRED_COLUMN', 'state_id', 'State-ID'],
+    ]);
+    expect(check.problems[0]!.message).toBe('header cell 2 "distrct_name" is not a column of spec "district"; did you mean "district_name"?');
+    expect(check.problems[3]!.message).toContain('did you mean the header cell "distrct_name"?');
+    // Under ignore the dropped columns carry the suggestion too.
+    const ignored = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'Longitud'], { unknownColumns: 'ignore' });
+    expect(ignored).toMatchObject({ ok: false, problems: [{ code: 'MISSING_REQUIRED_COLUMN', column: 'longitude', suggestion: 'Longitud' }] });
+    const dropped = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'longitude', 'latitude2'], { unknownColumns: 'ignore' });
+    expect(dropped).toMatchObject({ ok: true, ignored: { count: 1, columns: [{ name: 'latitude2', position: 7, suggestion: null }] } });
+  });
+
+  it('never suggests for short or far names, and bounds the work on huge headers', () => {
+    const spec = specWith({ id: { type: 'string' }, ab: { type: 'string' } }, []);
+    const check = checkHeader(spec, ['id', 'xy', 'abcd']);
+    expect(check.ok).toBe(false);
+    if (!check.ok) expect(check.problems.every((p) => p.suggestion === undefined)).toBe(true);
+    const huge = Array.from({ length: 100_000 }, (_, i) => `column_number_${i}`);
+    const started = performance.now();
+    const big = checkHeader(district, [...plainCsv.toString().split('\n')[0]!.split(','), ...huge], { unknownColumns: 'ignore' });
+    expect(big.ok && big.ignored).toMatchObject({ count: 100_000 });
+    if (big.ok) expect(big.ignored!.columns).toHaveLength(100);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('maps headers through a columnMap and through spec aliases, in any letter case', async () => {
+    const aliased = compile({
+      program: 'district',
+      input: {
+        type: 'object',
+        properties: { district_id: { type: 'string', shouldNotNull: true, aliases: ['District Code', 'dist_id'] }, district_name: { type: 'string' } },
+        required: ['district_id'],
+      },
+    });
+    expect(aliased.columns[0]!.aliases).toEqual(['District Code', 'dist_id']);
+    expect(aliased.columns[1]!.aliases).toBeUndefined();
+    const byAlias = await runEveryWay(' DISTRICT CODE ,Name of District\n7,Seven\n', aliased, { columnMap: new Map([['name of district', 1]]) });
+    expect(byAlias.copy.lines).toEqual(['f1\t2\t7\tSeven']);
+    // The map wins over names: "district_name" mapped onto district_id.
+    const swapped = checkHeader(aliased, ['district_name', 'x'], { columnMap: new Map([['district_name', 0], ['x', 1]]) });
+    expect(swapped).toMatchObject({ ok: true, mapping: { sourceIndex: [0, 1] } });
+  });
+
+  it('validates a columnMap: shape, unknown target (with a suggestion), two headers for one column', () => {
+    expect(parseColumnMap({ 'School Id': 'school_id' })).toEqual({ ok: true, entries: [{ header: 'School Id', column: 'school_id' }] });
+    expect(parseColumnMap([{ header: 'a', column: 'b' }])).toEqual({ ok: true, entries: [{ header: 'a', column: 'b' }] });
+    expect(parseColumnMap('nope')).toMatchObject({ ok: false });
+    expect(parseColumnMap([{ header: 'a', column: 1 }])).toMatchObject({ ok: false, problems: ['entry 1: column must be a string'] });
+    expect(parseColumnMap([{ header: 'a', column: 'x', other: 1 }])).toMatchObject({ ok: false });
+    expect(parseColumnMap({ A: 'x', a: 'y' })).toMatchObject({ ok: false, problems: [expect.stringContaining('mapped twice')] });
+    expect(parseColumnMap(Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`h${i}`, 'x'])))).toMatchObject({ ok: false });
+
+    expect(resolveColumnMap(district, [{ header: 'Dist', column: 'District_Name' }])).toEqual({ ok: true, map: new Map([['dist', 1]]) });
+    expect(resolveColumnMap(district, [{ header: 'h', column: 'distrct_id' }])).toEqual({
+      ok: false,
+      problems: ['columnMap maps "h" to "distrct_id", which is not a column of spec "district"; did you mean "district_id"?'],
+    });
+    expect(resolveColumnMap(district, [{ header: 'a', column: 'state_id' }, { header: 'b', column: 'STATE_ID' }])).toMatchObject({ ok: false, problems: [expect.stringContaining('maps both "a" and "b"')] });
+    expect(resolveColumnMap(district, [{ header: 'h', column: 'nothing' }], { skipUnknownTargets: true })).toEqual({ ok: true, map: new Map() });
+  });
+
+  it('bounded Levenshtein agrees with the plain one within its bound', () => {
+    const plain = (a: string, b: string): number => {
+      const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+      for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+      for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      return d[a.length]![b.length]!;
+    };
+    const words = ['', 'a', 'ab', 'ba', 'abc', 'school', 'scohol', 'schol', 'schools', 'chool', 'xschoolx', 'district', 'distrct', 'dsitrict'];
+    for (const a of words) for (const b of words) for (const k of [0, 1, 2, 3]) expect([a, b, k, boundedDistance(a, b, k)]).toEqual([a, b, k, Math.min(plain(a, b), k + 1)]);
   });
 });

@@ -487,3 +487,24 @@ describe('date formats', () => {
     expect(iso('2023-01-01T00:00')).toBeNull();
   });
 });
+
+describe('header extensions: aliases and onUnknownColumns', () => {
+  it('compiles aliases onto their column and onUnknownColumns (any letter case) onto the spec; absent stays absent', () => {
+    const { spec } = compileOk({ ...(specWith({ school_id: { type: 'string', Aliases: ['School Code', 'udise'] }, n: { type: 'integer' } }) as object), OnUnknownColumns: 'ignore' });
+    expect(spec.columns[0]!.aliases).toEqual(['School Code', 'udise']);
+    expect('aliases' in spec.columns[1]!).toBe(false);
+    expect(spec.onUnknownColumns).toBe('IGNORE');
+    expect('onUnknownColumns' in compileOk(specWith({ a: { type: 'string' } })).spec).toBe(false);
+  });
+
+  it('refuses bad aliases and policies with a precise path', () => {
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: 'b' } }))).toEqual([expect.objectContaining({ path: '/input/properties/a/aliases', code: 'INVALID_CONSTRAINT' })]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['ok', ''] } }))).toEqual([expect.objectContaining({ path: '/input/properties/a/aliases/1', code: 'INVALID_CONSTRAINT' })]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: Array.from({ length: 21 }, (_, i) => `x${i}`) } }))).toEqual([expect.objectContaining({ code: 'INVALID_CONSTRAINT', message: expect.stringContaining('limit is 20') })]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['B '] }, b: { type: 'string' } }))).toEqual([
+      expect.objectContaining({ path: '/input/properties/a/aliases/0', code: 'DUPLICATE_COLUMN', message: 'alias "B " of "a" already names the column "b"' }),
+    ]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['x'] }, b: { type: 'string', aliases: ['X'] } }))).toEqual([expect.objectContaining({ path: '/input/properties/b/aliases/0', code: 'DUPLICATE_COLUMN' })]);
+    expect(problemsOf({ ...(specWith({ a: { type: 'string' } }) as object), onUnknownColumns: true })).toEqual([expect.objectContaining({ path: '/onUnknownColumns', code: 'INVALID_CONSTRAINT' })]);
+  });
+});

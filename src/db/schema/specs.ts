@@ -56,6 +56,8 @@ export const files = pgTable(
     errorOutputKey: text('error_output_key'),
     /** `{ code, message, problems? }` when the file as a whole failed (header, empty, ZIP). */
     error: jsonb('error'),
+    /** File-level warnings of the last processing (`[{ code, message, columns, count }]`); NULL = none. */
+    warnings: jsonb('warnings'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
     /** Milliseconds, as JavaScript dates and list cursors carry them: a cursor then names a row exactly. */

@@ -10,7 +10,20 @@ import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { Job } from '../jobs/jobs.store';
 import type { FileRecord } from './files.store';
-import { FileConnection, FileKindEnum, FileState, FileType, OnDuplicateContentEnum, OnInvalidRowsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
+import { GraphQLJSON } from 'graphql-scalars';
+import { FileConnection, FileKindEnum, FileState, FileType, OnDuplicateContentEnum, OnInvalidRowsEnum, OnUnknownColumnsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
+import { headerPolicyOf } from './header-policy';
+
+/** Argument descriptions shared by every mutation that reads a cQube CSV. */
+export const ON_UNKNOWN_COLUMNS_ARG = {
+  nullable: true,
+  description: 'What header cells that name no spec column do: REJECT (HEADER_INVALID) or IGNORE (dropped, listed in the file’s warnings). Default: the spec’s onUnknownColumns, else REJECT.',
+} as const;
+export const COLUMN_MAP_ARG = {
+  nullable: true,
+  description:
+    'CSV header -> spec column, for headers that differ from the spec’s names: a JSON object {"School Id": "school_id"} or a list [{"header": "School Id", "column": "school_id"}]. Headers match trimmed, in any letter case; a column is named by its spec name or SQL name. At most 500 entries. An unknown column or two headers for one column is BAD_USER_INPUT. For a ZIP, one map serves every CSV: entries naming a column a CSV’s spec lacks are skipped for that CSV.',
+} as const;
 
 /**
  * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
@@ -86,9 +99,12 @@ export class FilesResolver {
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' }) onInvalidRows: OnInvalidRowsEnum,
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
+    @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
+    @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent });
+    const headers = headerPolicyOf(onUnknownColumns, columnMap);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers });
     return this.result(res);
   }
 
@@ -102,9 +118,12 @@ export class FilesResolver {
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' }) onInvalidRows: OnInvalidRowsEnum,
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
+    @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
+    @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent });
+    const headers = headerPolicyOf(onUnknownColumns, columnMap);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers });
     return this.result(res);
   }
 
@@ -120,9 +139,11 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('maxErrors', () => Int, { defaultValue: 100, description: 'Row errors to return, 0-1000.' }) maxErrors: number,
+    @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
+    @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
-    return ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors });
+    return ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap) });
   }
 
   @Authorized(Role.VIEWER)

@@ -16,6 +16,7 @@ import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
+import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
 import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
@@ -26,13 +27,14 @@ export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 export interface ValidationReport {
   valid: boolean;
   header: string[];
-  headerProblems: Array<{ code: string; column: string | null; message: string }>;
+  headerProblems: Array<{ code: string; column: string | null; message: string; suggestion: string | null }>;
   headerProblemCount: number;
   total: number;
   validRows: number;
   invalidRows: number;
   empty: boolean;
   errors: Array<RowErrorRecord>;
+  warnings: FileWarning[];
 }
 
 
@@ -138,6 +140,7 @@ export class FilesService {
       idempotencyKey?: string | null;
       onInvalidRows: OnInvalidRows;
       onDuplicateContent?: OnDuplicateContent;
+      headers?: HeaderPolicy;
     },
   ): Promise<{ file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }> {
     if (input.program !== null) this.checkProgram(input.program);
@@ -148,6 +151,15 @@ export class FilesService {
       throw new BadInputError('The file name must not contain control characters', { field: 'file' });
     }
     const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
+    const headers = input.headers ?? DEFAULT_HEADER_POLICY;
+    if (spec) {
+      try {
+        checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
+      } catch (err) {
+        await discard(upload.createReadStream());
+        throw err;
+      }
+    }
     if (input.idempotencyKey) {
       const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
       if (existing) {
@@ -185,7 +197,7 @@ export class FilesService {
         createdBy: viewer.clientId,
       });
       if (!file) return undefined;
-      const { job } = await this.jobs.submit(viewer, type, { fileId }, { tx });
+      const { job } = await this.jobs.submit(viewer, type, { fileId, headers: policyToJson(headers) }, { tx });
       await this.store.setJob(tx, fileId, job.id);
       return { file: { ...file, jobId: job.id }, job };
     });
@@ -200,18 +212,29 @@ export class FilesService {
   }
 
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
-  async validate(_viewer: Viewer, input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number }): Promise<ValidationReport> {
+  async validate(
+    _viewer: Viewer,
+    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy },
+  ): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
     }
     const spec = await this.specs.get(input.spec, input.specVersion);
+    const compiled = { ...spec.compiled, name: spec.name };
     const upload = await input.file;
+    let headerOptions;
+    try {
+      headerOptions = pipelineHeaderOptions(compiled, input.headers ?? DEFAULT_HEADER_POLICY);
+    } catch (err) {
+      await discard(upload.createReadStream());
+      throw err;
+    }
     const errors: RowErrorRecord[] = [];
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
     try {
       const r = await runCsvPipeline(
         upload.createReadStream(),
-        { ...spec.compiled, name: spec.name },
+        compiled,
         {
           copy: sink,
           onInvalid: (row) => {
@@ -220,21 +243,33 @@ export class FilesService {
             });
           },
         },
-        { fileId: '00000000-0000-0000-0000-000000000000' },
+        { fileId: '00000000-0000-0000-0000-000000000000', ...headerOptions },
       );
-      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], headerProblemCount: 0, total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
+      return {
+        valid: r.invalid === 0 && !r.empty,
+        header: r.header,
+        headerProblems: [],
+        headerProblemCount: 0,
+        total: r.total,
+        validRows: r.valid,
+        invalidRows: r.invalid,
+        empty: r.empty,
+        errors,
+        warnings: warningsOf(r),
+      };
     } catch (err) {
       if (err instanceof HeaderError) {
         return {
           valid: false,
           header: [],
-          headerProblems: err.problems.map((p) => ({ code: p.code, column: p.column ?? null, message: p.message })),
+          headerProblems: err.problems.map((p) => ({ code: p.code, column: p.column ?? null, message: p.message, suggestion: p.suggestion ?? null })),
           headerProblemCount: err.problemCount,
           total: 0,
           validRows: 0,
           invalidRows: 0,
           empty: false,
           errors: [],
+          warnings: [],
         };
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {

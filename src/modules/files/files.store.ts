@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
+import type { FileWarning } from './header-policy';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
 
@@ -23,6 +24,8 @@ export interface FileRecord {
   validOutputKey: string | null;
   errorOutputKey: string | null;
   error: { code: string; message: string; problems?: unknown } | null;
+  /** See header-policy.ts FileWarning; empty when none. */
+  warnings: FileWarning[];
   idempotencyKey: string | null;
   createdBy: string;
   createdAt: Date;
@@ -75,6 +78,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     validOutputKey: (r['valid_output_key'] as string | null) ?? null,
     errorOutputKey: (r['error_output_key'] as string | null) ?? null,
     error: (r['error'] as FileRecord['error']) ?? null,
+    warnings: (r['warnings'] as FileWarning[] | null) ?? [],
     idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
     createdBy: r['created_by'] as string,
     createdAt: r['created_at'] as Date,
@@ -201,13 +205,23 @@ export class FilesStore {
   async setOutcome(
     tx: Tx | undefined,
     id: string,
-    o: { totalRows: number | null; validRows: number | null; invalidRows: number | null; validOutputKey: string | null; errorOutputKey: string | null; error: FileRecord['error'] },
+    o: {
+      totalRows: number | null;
+      validRows: number | null;
+      invalidRows: number | null;
+      validOutputKey: string | null;
+      errorOutputKey: string | null;
+      error: FileRecord['error'];
+      /** Replaces the file's warnings; none when absent (a retried attempt starts clean). */
+      warnings?: FileWarning[];
+    },
   ): Promise<void> {
     tx ??= this.sql;
+    const warnings = o.warnings && o.warnings.length > 0 ? tx.json(o.warnings as unknown as postgres.JSONValue) : null;
     await tx`
       update files set total_rows = ${o.totalRows}, valid_rows = ${o.validRows}, invalid_rows = ${o.invalidRows},
         valid_output_key = ${o.validOutputKey}, error_output_key = ${o.errorOutputKey},
-        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, updated_at = now()
+        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, warnings = ${warnings}, updated_at = now()
       where id = ${id}`;
   }
 

@@ -1,7 +1,7 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { JobType, PageInfo } from '../jobs/jobs.type';
-import { Spec } from '../specs/specs.type';
+import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
@@ -31,6 +31,35 @@ registerEnumType(UploadOutcome, {
   name: 'UploadOutcome',
   description: 'CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.',
 });
+
+export { OnUnknownColumnsEnum };
+
+@ObjectType({ description: 'A column a file warning is about.' })
+export class FileWarningColumn {
+  @Field(() => String, { description: 'The header cell as written (trimmed).' })
+  name!: string;
+
+  @Field(() => Int, { description: '1-based position of the cell in the header.' })
+  position!: number;
+
+  @Field(() => String, { nullable: true, description: 'The spec column it may have meant (a close name that no header cell matched), if any.' })
+  suggestion!: string | null;
+}
+
+@ObjectType({ description: 'Something in a file that was not used, though the file loaded.' })
+export class FileWarning {
+  @Field(() => String, { description: 'Stable code. IGNORED_COLUMNS: columns the spec does not declare were dropped (onUnknownColumns IGNORE).' })
+  code!: string;
+
+  @Field(() => String, { description: 'Explanation naming the columns.' })
+  message!: string;
+
+  @Field(() => [FileWarningColumn], { description: 'The columns concerned (the first 100; count says how many in all).' })
+  columns!: FileWarningColumn[];
+
+  @Field(() => Int, { description: 'How many columns in all.' })
+  count!: number;
+}
 
 export enum FileKindEnum {
   CSV = 'CSV',
@@ -167,6 +196,9 @@ export class FileType {
   @Field(() => FileError, { nullable: true, description: 'Why the file failed as a whole.' })
   error!: FileError | null;
 
+  @Field(() => [FileWarning], { description: 'File-level warnings of its last processing, e.g. IGNORED_COLUMNS; empty when none.' })
+  warnings!: FileWarning[];
+
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;
 
@@ -236,7 +268,7 @@ export class UploadResult {
 
 @ObjectType({ description: 'A header problem found by validateFile.' })
 export class HeaderProblemType {
-  @Field(() => String, { description: 'MISSING_REQUIRED_COLUMN, UNKNOWN_COLUMN, DUPLICATE_COLUMN or EMPTY_HEADER.' })
+  @Field(() => String, { description: 'MISSING_REQUIRED_COLUMN, UNKNOWN_COLUMN, DUPLICATE_COLUMN, EMPTY_HEADER, INVALID_CHARACTER or INVALID_UTF8.' })
   code!: string;
 
   @Field(() => String, { nullable: true, description: 'The column concerned.' })
@@ -244,6 +276,12 @@ export class HeaderProblemType {
 
   @Field(() => String, { description: 'Explanation.' })
   message!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'The closest name on the other side, when one is close: for UNKNOWN_COLUMN the spec column it may mean; for MISSING_REQUIRED_COLUMN the header cell that may be it.',
+  })
+  suggestion!: string | null;
 }
 
 @ObjectType({ description: 'Result of a dry run: nothing was stored.' })
@@ -274,6 +312,9 @@ export class ValidationReportType {
 
   @Field(() => [RowErrorType], { description: 'The first maxErrors row errors.' })
   errors!: RowErrorType[];
+
+  @Field(() => [FileWarning], { description: 'What an upload of this file would be warned about, e.g. IGNORED_COLUMNS.' })
+  warnings!: FileWarning[];
 }
 
 export { Spec };

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { defaultZipLimits, readZipSafely, ZipError } from '../../ingest/zip';
+import { BadInputError } from '../../shared/errors';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
 import { checkStoredSize, isCorruptionError, verifyingRead, verifyStoredObject, type ExpectedObject } from '../../storage/verify';
@@ -12,10 +13,12 @@ import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
 import type { JobContext, JobHandler, JobOutcome } from '../jobs/job-runner';
 import { JobState } from '../jobs/job-state';
 import { normaliseIdentifier } from '../specs/spec.identifier';
+import type { CompiledSpec } from '../specs/spec.model';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
-import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome } from './ingest';
+import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
+import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingest';
 import { storageKeys } from './storage-keys';
 
 export interface IngestDeps {
@@ -26,12 +29,29 @@ export interface IngestDeps {
 
 interface FileInput {
   fileId: string;
+  /** How headers are matched (onUnknownColumns, columnMap), as the upload or importFile asked. */
+  headers: HeaderPolicy;
 }
 
 function parseFileInput(raw: unknown): FileInput {
   const id = (raw as { fileId?: unknown } | null)?.fileId;
   if (typeof id !== 'string') throw new JobFailure(JobErrorCode.INVALID_INPUT, 'input.fileId is missing');
-  return { fileId: id };
+  const headers = policyFromJson((raw as { headers?: unknown }).headers);
+  if (!headers) throw new JobFailure(JobErrorCode.INVALID_INPUT, 'input.headers is not a header policy');
+  return { fileId: id, headers };
+}
+
+/**
+ * The pipeline's header options for one CSV, or the file failure when the columnMap cannot serve
+ * its spec (two headers mapped to one of its columns: a ZIP's map is only checked per CSV).
+ */
+function headerOptionsFor(spec: CompiledSpec, headers: HeaderPolicy, inZip: boolean): { options: IngestTarget['headers'] } | { failure: IngestOutcome } {
+  try {
+    return { options: pipelineHeaderOptions(spec, headers, { inZip }) };
+  } catch (err) {
+    if (!(err instanceof BadInputError)) throw err;
+    return { failure: { result: null, failure: { code: JobErrorCode.HEADER_INVALID, message: `columnMap does not fit spec ${JSON.stringify(spec.name)}: ${err.message}` }, validOutputKey: null, errorOutputKey: null } };
+  }
 }
 
 /** The job's file, with its size reported as the job's byte total. */
@@ -72,6 +92,7 @@ async function record(deps: IngestDeps, file: FileRecord, o: IngestOutcome): Pro
     validOutputKey: o.validOutputKey,
     errorOutputKey: o.errorOutputKey,
     error: o.failure,
+    warnings: warningsOf(o.result),
   });
   const counters = r ? { total: r.total, processed: r.total, succeeded: o.failure ? 0 : r.valid, failed: r.invalid, bytesProcessed: r.bytes } : {};
   if (o.failure) return { state: JobState.FAILED, error: { code: o.failure.code, message: o.failure.message }, counters, result: summary(file, o) };
@@ -112,12 +133,16 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
       if (!file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.id} has no spec`);
       const spec = (await deps.specs.getById(file.specId))!;
       const at = file.createdAt;
+      const compiled = { ...spec.compiled, name: spec.name };
+      const headers = headerOptionsFor(compiled, ctx.input.headers, false);
+      if ('failure' in headers) return record(deps, file, headers.failure);
       const target = {
         file,
-        spec: { ...spec.compiled, name: spec.name },
+        spec: compiled,
         table: spec.tableName,
         validKey: storageKeys.stateValid(file.program!, spec.name, spec.kind, at),
         errorKey: storageKeys.stateErrors(file.program!, file.id, at),
+        headers: headers.options,
       };
       let input;
       try {
@@ -194,19 +219,27 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
             return;
           }
           const at = zip.createdAt;
+          const compiled = { ...spec.compiled, name: spec.name };
+          const headers = headerOptionsFor(compiled, ctx.input.headers, true);
           let outcome: IngestOutcome;
-          try {
-            outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
-              file: child,
-              spec: { ...spec.compiled, name: spec.name },
-              table: spec.tableName,
-              validKey: storageKeys.nationalValid(entry.name, at),
-              errorKey: storageKeys.nationalErrors(program, id, at),
-              progressBase: rows,
-            }, entry.stream);
-          } catch (err) {
-            if (!(err instanceof JobFailure)) throw err;
-            outcome = childFailure(err);
+          if ('failure' in headers) {
+            outcome = headers.failure;
+            entry.stream.resume();
+          } else {
+            try {
+              outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
+                file: child,
+                spec: compiled,
+                table: spec.tableName,
+                validKey: storageKeys.nationalValid(entry.name, at),
+                errorKey: storageKeys.nationalErrors(program, id, at),
+                progressBase: rows,
+                headers: headers.options,
+              }, entry.stream);
+            } catch (err) {
+              if (!(err instanceof JobFailure)) throw err;
+              outcome = childFailure(err);
+            }
           }
           const res = await record(deps, child, outcome);
           unsettled.delete(id);

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
-import { HeaderError, MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError, type CsvPipelineResult } from '../../ingest/csv-pipeline';
+import { HeaderError, MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError, type CsvPipelineOptions, type CsvPipelineResult } from '../../ingest/csv-pipeline';
 import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/storage';
 import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../jobs/job-errors';
@@ -28,6 +28,8 @@ export interface IngestTarget {
    * read, so a corrupt stored file is reported as STORAGE_CORRUPT whatever else is wrong with it.
    */
   verifyInput?: () => Promise<void>;
+  /** How the header is matched (see header-policy.ts pipelineHeaderOptions); the spec's names only when absent. */
+  headers?: Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'>;
 }
 
 export interface IngestOutcome {
@@ -91,6 +93,7 @@ export async function ingestCsv(
             },
           },
           {
+            ...target.headers,
             fileId: file.id,
             copyFormat: 'binary',
             signal: ctx.signal,

@@ -3,8 +3,10 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
-import { toFileType, uploadOutcome } from './files.resolver';
-import { OnDuplicateContentEnum } from './files.type';
+import { GraphQLJSON } from 'graphql-scalars';
+import { COLUMN_MAP_ARG, ON_UNKNOWN_COLUMNS_ARG, toFileType, uploadOutcome } from './files.resolver';
+import { OnDuplicateContentEnum, OnUnknownColumnsEnum } from './files.type';
+import { headerPolicyOf } from './header-policy';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
 
@@ -46,9 +48,12 @@ export class SignedUploadsResolver {
       description: 'SKIP: if an earlier file of yours with the same SHA-256 (same kind, spec version and program) ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return it instead of ingesting again.',
     })
     onDuplicateContent: OnDuplicateContentEnum,
+    @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
+    @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent);
+    const headers = headerPolicyOf(onUnknownColumns, columnMap);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent, headers);
     const file = toFileType(res.file, res.job.state);
     return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null, finished: res.finished };
   }

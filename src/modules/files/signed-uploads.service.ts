@@ -17,6 +17,7 @@ import type { SpecsService } from '../specs/specs.service';
 import { checkIdempotencyKey, checkProgram, INGEST_FILE_JOB, INGEST_ZIP_JOB, type FilesService } from './files.service';
 import type { FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows } from './files.store';
 import type { SignedUploadsStore } from './signed-uploads.store';
+import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, policyToJson, type HeaderPolicy } from './header-policy';
 import { storageKeys } from './storage-keys';
 import { UploadUrlSigner, wholeSeconds } from './upload-token';
 
@@ -347,6 +348,7 @@ export class SignedUploadsService {
     mode: ImportMode,
     waitMs?: number | null,
     onDuplicateContent: OnDuplicateContent = 'INGEST',
+    headers: HeaderPolicy = DEFAULT_HEADER_POLICY,
   ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean; duplicateOf?: FileRecord }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
@@ -360,7 +362,11 @@ export class SignedUploadsService {
     } else if (f.uploadState === 'IMPORTED') {
       job = await this.jobs.get(viewer, f.jobId!);
     } else {
-      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent);
+      if (f.specId) {
+        const spec = await this.specs.getById(f.specId);
+        if (spec) checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
+      }
+      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers);
       job = res.job;
       created = res.created;
       duplicateOf = res.duplicateOf;
@@ -372,7 +378,7 @@ export class SignedUploadsService {
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
   }
 
-  private async verifyAndQueue(viewer: Viewer, f: FileRecord, onDuplicateContent: OnDuplicateContent): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
+  private async verifyAndQueue(viewer: Viewer, f: FileRecord, onDuplicateContent: OnDuplicateContent, headers: HeaderPolicy): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
     switch (f.uploadState) {
       case null:
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
@@ -416,7 +422,7 @@ export class SignedUploadsService {
     const job = await this.jobs.inTransaction(async (tx) => {
       const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256 });
       if (!imported) return undefined;
-      const { job } = await this.jobs.submit(viewer, type, { fileId: f.id }, { tx });
+      const { job } = await this.jobs.submit(viewer, type, { fileId: f.id, headers: policyToJson(headers) }, { tx });
       await this.filesStore.setJob(tx, f.id, job.id);
       return job;
     });
@@ -432,7 +438,7 @@ export class SignedUploadsService {
       const dup = await this.files.get(viewer, now.duplicateOf);
       return { job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
     }
-    return this.verifyAndQueue(viewer, now, onDuplicateContent);
+    return this.verifyAndQueue(viewer, now, onDuplicateContent, headers);
   }
 
   /**

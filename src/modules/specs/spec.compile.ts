@@ -12,6 +12,7 @@ import {
   type SpecKind,
   type SpecProblem,
   type SpecProblemCode,
+  type UnknownColumnsPolicy,
 } from './spec.model';
 import { checkPattern } from './spec.pattern';
 
@@ -29,7 +30,7 @@ export interface CompileSpecOptions {
 
 /** Keywords that document a spec and change nothing; accepted and dropped. */
 const ANNOTATIONS = new Set(['description', 'title', '$comment', 'examples']);
-const TOP_KEYWORDS = new Set(['program', 'input', '$schema', ...ANNOTATIONS]);
+const TOP_KEYWORDS = new Set(['program', 'input', '$schema', 'onUnknownColumns', ...ANNOTATIONS]);
 const INPUT_KEYWORDS = new Set(['type', 'properties', 'required', ...ANNOTATIONS]);
 const COLUMN_KEYWORDS = new Set([
   'type',
@@ -43,8 +44,13 @@ const COLUMN_KEYWORDS = new Set([
   'minLength',
   'maxLength',
   'pattern',
+  'aliases',
   ...ANNOTATIONS,
 ]);
+
+/** Most `aliases` one column may list, and the longest alias, in characters. */
+export const MAX_ALIASES = 20;
+export const MAX_ALIAS_LENGTH = 200;
 
 /**
  * Validates a cQube spec (`{ program, input: { type: "object", properties, required } }`) and
@@ -82,6 +88,8 @@ export function compileSpec(raw: unknown, opts: CompileSpecOptions): CompileSpec
 
   const columns = compileColumns(input['properties'], out);
   markRequired(input['required'], columns, out);
+  checkAliasClashes(columns, out);
+  const onUnknownColumns = unknownColumnsPolicy(top['onUnknownColumns'], out);
 
   if (out.errors.length > 0) return { ok: false, problems: out.errors };
   return {
@@ -93,6 +101,7 @@ export function compileSpec(raw: unknown, opts: CompileSpecOptions): CompileSpec
       kind: opts.kind,
       columns,
       uniqueKey: columns.filter((c) => c.unique).map((c) => c.column),
+      ...(onUnknownColumns ? { onUnknownColumns } : {}),
     },
     warnings: out.warnings,
   };
@@ -185,6 +194,8 @@ function compileColumn(sourceName: string, rawDef: unknown, path: string, out: P
     pattern: check.pattern(),
     dateFormat: check.dateFormat(),
   };
+  const aliases = check.aliases();
+  if (aliases) compiled.aliases = aliases;
   if (compiled.minimum !== null && compiled.maximum !== null && compiled.minimum > compiled.maximum) {
     out.error(`${path}/minimum`, 'INVALID_CONSTRAINT', `minimum ${compiled.minimum} is greater than maximum ${compiled.maximum}`);
   }
@@ -306,6 +317,26 @@ class ConstraintReader {
     return value as DateFormat;
   }
 
+  /** `aliases`: other header names for the column (a Sluice extension), or null when absent. */
+  aliases(): string[] | null {
+    const value = this.def['aliases'];
+    if (value === undefined) return null;
+    if (!Array.isArray(value)) {
+      this.bad('aliases', `aliases must be an array of header names, got ${describe(value)}`);
+      return null;
+    }
+    if (value.length > MAX_ALIASES) {
+      this.bad('aliases', `aliases lists ${value.length} names; the limit is ${MAX_ALIASES}`);
+      return null;
+    }
+    const wrong = value.findIndex((v) => typeof v !== 'string' || v.trim() === '' || v.length > MAX_ALIAS_LENGTH || /[\u0000-\u001f\u007f]/.test(v));
+    if (wrong >= 0) {
+      this.out.error(`${this.path}/aliases/${wrong}`, 'INVALID_CONSTRAINT', `aliases[${wrong}] must be a non-empty header name of at most ${MAX_ALIAS_LENGTH} characters without control characters, got ${describe(value[wrong])}`);
+      return null;
+    }
+    return value as string[];
+  }
+
   private applies(key: string, types: ColumnType[]): boolean {
     if (this.type === null) return false;
     if (types.includes(this.type)) return true;
@@ -339,6 +370,38 @@ function markRequired(required: unknown, columns: CompiledColumn[], out: Problem
     if (column) column.required = true;
     else out.error(`${path}/${i}`, 'REQUIRED_NOT_IN_PROPERTIES', `required column ${JSON.stringify(name)} is not declared in input.properties`);
   });
+}
+
+/**
+ * An alias must name one column only: it may not repeat another column's spec name, SQL name or
+ * alias (header names match trimmed, in any letter case), or a header would be ambiguous.
+ */
+function checkAliasClashes(columns: CompiledColumn[], out: Problems): void {
+  const owner = new Map<string, CompiledColumn>();
+  for (const c of columns) {
+    for (const name of [c.sourceName, c.column]) {
+      const key = name.trim().toLowerCase();
+      if (!owner.has(key)) owner.set(key, c);
+    }
+  }
+  for (const c of columns) {
+    (c.aliases ?? []).forEach((alias, i) => {
+      const key = alias.trim().toLowerCase();
+      const other = owner.get(key);
+      if (other && other !== c) {
+        out.error(`/input/properties/${pointerToken(c.sourceName)}/aliases/${i}`, 'DUPLICATE_COLUMN', `alias ${JSON.stringify(alias)} of ${JSON.stringify(c.sourceName)} already names the column ${JSON.stringify(other.sourceName)}`);
+      } else owner.set(key, c);
+    });
+  }
+}
+
+/** The spec's `onUnknownColumns` (REJECT or IGNORE, any letter case), or null when absent. */
+function unknownColumnsPolicy(value: unknown, out: Problems): UnknownColumnsPolicy | null {
+  if (value === undefined) return null;
+  const policy = typeof value === 'string' ? value.toUpperCase() : null;
+  if (policy === 'REJECT' || policy === 'IGNORE') return policy;
+  out.error('/onUnknownColumns', 'INVALID_CONSTRAINT', `onUnknownColumns must be "REJECT" or "IGNORE", got ${describe(value)}`);
+  return null;
 }
 
 /**

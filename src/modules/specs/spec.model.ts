@@ -47,7 +47,16 @@ export interface CompiledColumn {
   pattern: string | null;
   /** Set for date columns only. */
   dateFormat: DateFormat | null;
+  /**
+   * Other header names this column is read from (the spec's `aliases`, a Sluice extension to
+   * cQube specs), matched like the spec name: trimmed, in any letter case. Absent in specs
+   * compiled before aliases existed.
+   */
+  aliases?: string[];
 }
+
+/** What header cells naming no column do to a file (the spec's `onUnknownColumns`, a Sluice extension). */
+export type UnknownColumnsPolicy = 'REJECT' | 'IGNORE';
 
 export interface CompiledSpec {
   version: typeof COMPILED_SPEC_VERSION;
@@ -60,6 +69,11 @@ export interface CompiledSpec {
   columns: CompiledColumn[];
   /** Columns (by `column`) whose values together must be unique within a file; empty = no key. */
   uniqueKey: string[];
+  /**
+   * The spec's default for uploads that do not say: REJECT (a header problem) or IGNORE (the
+   * columns are dropped with a warning). Null or absent: REJECT.
+   */
+  onUnknownColumns?: UnknownColumnsPolicy | null;
 }
 
 /** Every reason a spec can be rejected or warned about. Clients branch on these, never on messages. */

@@ -4,10 +4,16 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import type { SpecRecord } from './specs.store';
-import { RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
+import { OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
 
 export function toSpecType(s: SpecRecord): Spec {
-  return { ...s, kind: s.kind as SpecKindEnum, columns: s.compiled.columns.map((c) => ({ ...c, enum: c.enum?.map(String) ?? null })), uniqueKey: s.compiled.uniqueKey };
+  return {
+    ...s,
+    kind: s.kind as SpecKindEnum,
+    columns: s.compiled.columns.map((c) => ({ ...c, enum: c.enum?.map(String) ?? null, aliases: c.aliases ?? [] })),
+    uniqueKey: s.compiled.uniqueKey,
+    onUnknownColumns: (s.compiled.onUnknownColumns as OnUnknownColumnsEnum | undefined) ?? null,
+  };
 }
 
 @Resolver(() => Spec)

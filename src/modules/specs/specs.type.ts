@@ -8,6 +8,18 @@ export enum SpecKindEnum {
 }
 registerEnumType(SpecKindEnum, { name: 'SpecKind', description: 'cQube spec kinds.' });
 
+/** Defined here (not in files.type.ts, which imports this module) because a spec carries a default. */
+export enum OnUnknownColumnsEnum {
+  REJECT = 'REJECT',
+  IGNORE = 'IGNORE',
+}
+
+registerEnumType(OnUnknownColumnsEnum, {
+  name: 'OnUnknownColumns',
+  description:
+    'What header cells that name no spec column (nor an alias, nor a columnMap entry) do to a file. REJECT: a header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID. IGNORE: those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required.',
+});
+
 @ObjectType({ description: 'One column of a spec, as compiled.' })
 export class SpecColumn {
   @Field(() => String, { description: 'SQL-safe column name in the spec’s table.' })
@@ -48,6 +60,9 @@ export class SpecColumn {
 
   @Field(() => String, { nullable: true, description: 'Regular expression a string must match.' })
   pattern!: string | null;
+
+  @Field(() => [String], { description: 'Other header names the column is read from (the spec’s `aliases`, a Sluice extension); matched trimmed, in any letter case.' })
+  aliases!: string[];
 }
 
 @ObjectType({ description: 'A registered dataset schema version.' })
@@ -72,6 +87,12 @@ export class Spec {
 
   @Field(() => [String], { description: 'Columns whose values together must be unique within a file.' })
   uniqueKey!: string[];
+
+  @Field(() => OnUnknownColumnsEnum, {
+    nullable: true,
+    description: 'The spec’s `onUnknownColumns` (REJECT or IGNORE, a Sluice extension): the default for uploads that do not pass onUnknownColumns. Null: REJECT.',
+  })
+  onUnknownColumns!: OnUnknownColumnsEnum | null;
 
   @Field(() => String, { description: 'PostgreSQL table holding this version’s valid rows.' })
   tableName!: string;
