@@ -9,7 +9,7 @@ import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { FileRecord } from './files.store';
-import { FileConnection, FileKindEnum, FileState, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
+import { FileConnection, FileKindEnum, FileState, FileType, IngestModeEnum, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
 
 /**
  * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
@@ -44,6 +44,7 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     tags: f.tags ?? [],
     kind: f.kind as FileKindEnum,
     onInvalidRows: f.onInvalidRows as OnInvalidRowsEnum,
+    mode: f.ingestMode as IngestModeEnum | null,
     state: f.parentId ? childState(f) : (uploadPhase(f) ?? (jobState as FileState | undefined) ?? FileState.QUEUED),
     rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
@@ -72,9 +73,11 @@ export class FilesResolver {
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND; default MERGE for a DIMENSION spec with unique columns, APPEND otherwise. MERGE on any other spec is refused (BAD_USER_INPUT).' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot; keys of the current table it does not have are removed. Any invalid row then fails the file.' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows });
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, mode, deleteMissing });
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
   }
 
@@ -87,22 +90,30 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The ZIP.' }) file: Promise<FileUpload>,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'APPEND: every CSV appends. MERGE or omitted: CSVs of DIMENSION specs with unique columns merge, the others append.' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'For the CSVs that merge: each is a full snapshot of its dimension (see uploadFile).' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows });
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, mode, deleteMissing });
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
   }
 
   @Authorized(Role.VIEWER)
-  @Mutation(() => ValidationReportType, { description: 'Dry run: the same header and row checks as an upload; nothing is stored. Returns the counts and the first maxErrors errors.' })
+  @Mutation(() => ValidationReportType, {
+    description:
+      'Dry run: the same header and row checks as an upload; nothing is stored. Returns the counts and the first maxErrors errors, and for MERGE the diff an upload would apply to the current table.',
+  })
   async validateFile(
     @Arg('spec', () => String, { description: 'Spec name.' }) spec: string,
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('maxErrors', () => Int, { defaultValue: 100, description: 'Row errors to return, 0-1000.' }) maxErrors: number,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'As in uploadFile. MERGE also returns the diff an upload would apply (diff), computed in a transaction that is rolled back.' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'As in uploadFile: the diff then counts the keys that would be deleted.' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
-    return ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors });
+    const r = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, mode, deleteMissing });
+    return { ...r, mode: r.mode as IngestModeEnum };
   }
 
   @Authorized(Role.VIEWER)

@@ -16,6 +16,8 @@ import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnInvalidRows, RowErrorRecord } from './files.store';
+import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
+import type { MergeDiff } from './merge.store';
 import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
@@ -33,6 +35,9 @@ export interface ValidationReport {
   invalidRows: number;
   empty: boolean;
   errors: Array<RowErrorRecord>;
+  mode: IngestMode;
+  /** MERGE: the diff an upload would apply now; null for APPEND or a refused header. */
+  diff: MergeDiff | null;
 }
 
 
@@ -129,7 +134,8 @@ export class FilesService {
    */
   async upload(
     viewer: Viewer,
-    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows },
+    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows;
+      mode?: IngestMode | null; deleteMissing?: boolean | null },
   ): Promise<{ file: FileRecord; job: Job; created: boolean }> {
     if (input.program !== null) this.checkProgram(input.program);
     this.checkIdempotencyKey(input.idempotencyKey);
@@ -139,6 +145,17 @@ export class FilesService {
       throw new BadInputError('The file name must not contain control characters', { field: 'file' });
     }
     const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
+    let ingest: { mode: IngestMode | null; deleteMissing: boolean };
+    try {
+      if (spec) ingest = resolveIngestMode({ ...spec.compiled, name: spec.name }, input.mode, input.deleteMissing);
+      else {
+        checkZipMode(input.mode, input.deleteMissing);
+        ingest = { mode: input.mode ?? null, deleteMissing: Boolean(input.deleteMissing) };
+      }
+    } catch (err) {
+      await discard(upload.createReadStream());
+      throw err;
+    }
     if (input.idempotencyKey) {
       const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
       if (existing) {
@@ -165,6 +182,8 @@ export class FilesService {
         onInvalidRows: input.onInvalidRows,
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
+        ingestMode: ingest.mode,
+        deleteMissing: ingest.deleteMissing,
       });
       if (!file) return undefined;
       const { job } = await this.jobs.submit(viewer, type, { fileId }, { tx });
@@ -182,29 +201,63 @@ export class FilesService {
   }
 
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
-  async validate(_viewer: Viewer, input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number }): Promise<ValidationReport> {
+  async validate(
+    _viewer: Viewer,
+    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; mode?: IngestMode | null; deleteMissing?: boolean | null },
+  ): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
     }
     const spec = await this.specs.get(input.spec, input.specVersion);
     const upload = await input.file;
-    const errors: RowErrorRecord[] = [];
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    let ingest: { mode: IngestMode; deleteMissing: boolean };
     try {
-      const r = await runCsvPipeline(
+      ingest = resolveIngestMode({ ...spec.compiled, name: spec.name }, input.mode, input.deleteMissing);
+    } catch (err) {
+      await discard(upload.createReadStream());
+      throw err;
+    }
+    const errors: RowErrorRecord[] = [];
+    const compiled = { ...spec.compiled, name: spec.name };
+    const run = (copy: Writable, copyFormat?: 'binary') =>
+      runCsvPipeline(
         upload.createReadStream(),
-        { ...spec.compiled, name: spec.name },
+        compiled,
         {
-          copy: sink,
+          copy,
           onInvalid: (row) => {
             row.errors.forEach((e: RowError, idx) => {
               if (errors.length < input.maxErrors) errors.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
             });
           },
         },
-        { fileId: '00000000-0000-0000-0000-000000000000' },
+        { fileId: '00000000-0000-0000-0000-000000000000', ...(copyFormat ? { copyFormat } : {}) },
       );
-      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], headerProblemCount: 0, total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
+    try {
+      let diff: MergeDiff | null = null;
+      let r: Awaited<ReturnType<typeof run>>;
+      if (ingest.mode === 'MERGE') {
+        // The rows an upload would COPY, COPYed the same way into a rolled-back transaction.
+        const columns = ['_file_id', '_line', ...compiled.columns.map((c) => c.column)];
+        const dry = await this.store.dryRunMerge({ tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns }, (copy) => run(copy, 'binary'));
+        r = dry.result;
+        if (!r.empty) diff = dry.diff;
+      } else {
+        r = await run(new Writable({ write: (_c, _e, cb) => cb() }));
+      }
+      return {
+        valid: r.invalid === 0 && !r.empty,
+        header: r.header,
+        headerProblems: [],
+        headerProblemCount: 0,
+        total: r.total,
+        validRows: r.valid,
+        invalidRows: r.invalid,
+        empty: r.empty,
+        errors,
+        mode: ingest.mode,
+        diff,
+      };
     } catch (err) {
       if (err instanceof HeaderError) {
         return {
@@ -217,6 +270,8 @@ export class FilesService {
           invalidRows: 0,
           empty: false,
           errors: [],
+          mode: ingest.mode,
+          diff: null,
         };
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {

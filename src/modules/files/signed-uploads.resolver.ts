@@ -4,6 +4,7 @@ import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
 import { toFileType } from './files.resolver';
+import { IngestModeEnum } from './files.type';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
 
@@ -40,9 +41,11 @@ export class SignedUploadsResolver {
     @Arg('fileId', () => ID, { description: 'fileId from requestUploadUrl.' }) fileId: string,
     @Arg('mode', () => ImportModeEnum, { defaultValue: ImportModeEnum.ASYNC, description: 'ASYNC returns at once; SYNC waits for the job to finish (up to waitSeconds).' }) mode: ImportModeEnum,
     @Arg('waitSeconds', () => Int, { nullable: true, description: 'SYNC only: longest wait, in seconds; capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS, which is also the default.' }) waitSeconds: number | null,
+    @Arg('ingestMode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND, as `mode` of uploadFile (for a ZIP, of uploadNationalProgram); named apart from the SYNC/ASYNC mode.' }) ingestMode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot (see uploadFile).' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, { mode: ingestMode, deleteMissing });
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created, finished: res.finished };
   }
 }

@@ -16,6 +16,7 @@ import type { JobsService } from '../jobs/jobs.service';
 import type { SpecsService } from '../specs/specs.service';
 import { checkIdempotencyKey, checkProgram, INGEST_FILE_JOB, INGEST_ZIP_JOB, type FilesService } from './files.service';
 import type { FileRecord, FilesStore, OnInvalidRows } from './files.store';
+import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { storageKeys } from './storage-keys';
 import { UploadUrlSigner, wholeSeconds } from './upload-token';
@@ -341,7 +342,13 @@ export class SignedUploadsService {
    * second import returns the first one's job. SYNC then waits for the job to finish, at most
    * `waitMs` (capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS).
    */
-  async importFile(viewer: Viewer, fileId: string, mode: ImportMode, waitMs?: number | null): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean }> {
+  async importFile(
+    viewer: Viewer,
+    fileId: string,
+    mode: ImportMode,
+    waitMs?: number | null,
+    ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null } = {},
+  ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
     let job: Job;
@@ -349,7 +356,7 @@ export class SignedUploadsService {
     if (f.uploadState === 'IMPORTED') {
       job = await this.jobs.get(viewer, f.jobId!);
     } else {
-      const res = await this.verifyAndQueue(viewer, f);
+      const res = await this.verifyAndQueue(viewer, f, await this.ingestModeOf(f, ingest));
       job = res.job;
       created = res.created;
     }
@@ -359,7 +366,15 @@ export class SignedUploadsService {
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
   }
 
-  private async verifyAndQueue(viewer: Viewer, f: FileRecord): Promise<{ job: Job; created: boolean }> {
+  /** The mode the import records on the file (see resolveIngestMode; a ZIP's CSVs resolve theirs). */
+  private async ingestModeOf(f: FileRecord, ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null }): Promise<{ mode: IngestMode | null; deleteMissing: boolean }> {
+    const spec = f.specId ? await this.specs.getById(f.specId) : undefined;
+    if (spec) return resolveIngestMode({ ...spec.compiled, name: spec.name }, ingest.mode, ingest.deleteMissing);
+    checkZipMode(ingest.mode, ingest.deleteMissing);
+    return { mode: ingest.mode ?? null, deleteMissing: Boolean(ingest.deleteMissing) };
+  }
+
+  private async verifyAndQueue(viewer: Viewer, f: FileRecord, ingest: { mode: IngestMode | null; deleteMissing: boolean }): Promise<{ job: Job; created: boolean }> {
     switch (f.uploadState) {
       case null:
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
@@ -393,7 +408,7 @@ export class SignedUploadsService {
     }
     const type = f.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
     const job = await this.jobs.inTransaction(async (tx) => {
-      const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256 });
+      const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256, ingestMode: ingest.mode, deleteMissing: ingest.deleteMissing });
       if (!imported) return undefined;
       const { job } = await this.jobs.submit(viewer, type, { fileId: f.id }, { tx });
       await this.filesStore.setJob(tx, f.id, job.id);
@@ -407,7 +422,7 @@ export class SignedUploadsService {
     // A concurrent import (or the expiry sweep) changed the file between our read and our update.
     const now = (await this.filesStore.get(f.id))!;
     if (now.uploadState === 'IMPORTED') return { job: await this.jobs.get(viewer, now.jobId!), created: false };
-    return this.verifyAndQueue(viewer, now);
+    return this.verifyAndQueue(viewer, now, ingest);
   }
 
   /**
