@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FileMergeDocument,
+  ImportFileWithModeDocument,
   JobDocument,
+  RequestUploadUrlDocument,
   RegisterSpecDocument,
   UploadFileWithModeDocument,
   UploadNationalProgramWithModeDocument,
@@ -265,5 +268,40 @@ describe('national program ZIPs', () => {
       ['APPEND', null],
       ['APPEND', null],
     ]);
+  });
+});
+
+describe('signed-URL imports', () => {
+  async function signed(body: string) {
+    const { requestUploadUrl: u } = await ingestor.request(RequestUploadUrlDocument, {
+      input: { fileName: 'mgrade.csv', program: 'state_prog', spec: 'mgrade', size: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') },
+    });
+    const res = await fetch(u.url, { method: 'PUT', headers: Object.fromEntries(u.headers.map((h) => [h.name, h.value])), body });
+    expect(res.status).toBeLessThan(300);
+    return u.fileId;
+  }
+
+  it('importFile takes ingestMode and deleteMissing: the import merges like a direct upload', async () => {
+    const body = 'board,grade,label\n,1,ONE\nCBSE,1,Uno\nCBSE,2,Two\nICSE,5,Five\n';
+    const id = await signed(body);
+    const bad = await ingestor.raw(ImportFileWithModeDocument, { fileId: id, ingestMode: 'APPEND', deleteMissing: true });
+    expect(codeOf(bad.body), JSON.stringify(bad.body)).toBe('BAD_USER_INPUT');
+    const { importFile } = await ingestor.request(ImportFileWithModeDocument, { fileId: id, mode: 'SYNC', waitSeconds: 30, deleteMissing: true });
+    expect(importFile.finished).toBe(true);
+    expect(importFile.file).toMatchObject({ state: 'SUCCEEDED', mode: 'MERGE', deleteMissing: true, merge: { inserted: 0, updated: 0, unchanged: 4, deleted: 0 } });
+  });
+});
+
+describe('specs registered before merges', () => {
+  it('a dimension spec version without a current table gets one at its first merge; a dry run creates nothing', async () => {
+    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mlegacy', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    await t.database.sql`drop table ds_mlegacy_v1_current`;
+    const dry = await validate('mlegacy', 'id,v\na,1\nb,2\n');
+    expect(dry.diff).toEqual({ inserted: 2, updated: 0, unchanged: 0, deleted: 0, changes: [] });
+    const [gone] = await t.database.sql`select to_regclass('ds_mlegacy_v1_current')::text as t`;
+    expect(gone!['t']).toBeNull();
+    const { file } = await upload('mlegacy', 'id,v\na,1\nb,2\n');
+    expect(file.merge).toEqual({ inserted: 2, updated: 0, unchanged: 0, deleted: 0 });
+    expect((await current('ds_mlegacy_v1_current', 'id')).map((r) => r['id'])).toEqual(['a', 'b']);
   });
 });
