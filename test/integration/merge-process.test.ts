@@ -1,5 +1,13 @@
+import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileMergeDocument, JobDocument, RegisterSpecDocument, UploadFileWithModeDocument, type JobEventFieldsFragment } from '../../src/sdk/client';
+import {
+  FileMergeDocument,
+  JobDocument,
+  RegisterSpecDocument,
+  UploadFileWithModeDocument,
+  UploadNationalProgramWithModeDocument,
+  type JobEventFieldsFragment,
+} from '../../src/sdk/client';
 import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { spawnService, type ServiceProcess } from '../helpers/process';
@@ -21,6 +29,7 @@ beforeAll(async () => {
   // The API runs in-process without workers; workers are real child processes sharing its storage.
   t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' }, { databaseUrl });
   await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec });
+  for (const program of ['zipa', 'zipb']) await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { ...spec, program } });
 });
 
 function worker(): ServiceProcess {
@@ -53,12 +62,30 @@ async function upload(body: string) {
 
 const currentRows = async () => (await t.database.sql`select code, name, size, _file_id, _line, _updated_at from ds_crashdim_v1_current order by code`).map((r) => ({ ...r }));
 
-/** The backend of a merge statement waiting for a lock on the current table, if there is one. */
-async function mergeWaiting(): Promise<boolean> {
+/** Whether a merge statement into `table` waits for a lock. */
+async function mergeWaiting(table = 'ds_crashdim_v1_current'): Promise<boolean> {
   const rows = await t.database.sql`
     select pid from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into "ds_crashdim_v1_current"%'`;
+    where datname = current_database() and wait_event_type = 'Lock' and query like ${`insert into "${table}"%`}`;
   return rows.length > 0;
+}
+
+async function untilMergeWaits(table: string, w: ServiceProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await mergeWaiting(table))) {
+    if (Date.now() > deadline) throw new Error(`the merge into ${table} never waited on the lock\nworker stdout:\n${w.stdout()}\nstderr:\n${w.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function zip(entries: Array<{ name: string; body: string }>): Promise<Buffer> {
+  const z = new yazl.ZipFile();
+  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name);
+  z.end();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+  });
 }
 
 describe('merge crash safety', () => {
@@ -78,11 +105,7 @@ describe('merge crash safety', () => {
       await blocker`begin`;
       await blocker`select code from ds_crashdim_v1_current where code = 'A' for update`;
       const corrected = await upload('code,name,size\nA,Alpha,10\nB,Beta,2\nD,Delta,4\n');
-      const deadline = Date.now() + 30_000;
-      while (!(await mergeWaiting())) {
-        if (Date.now() > deadline) throw new Error(`the merge never waited on the lock\nworker stdout:\n${w1.stdout()}\nstderr:\n${w1.stderr()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilMergeWaits('ds_crashdim_v1_current', w1);
       w1.child.kill('SIGKILL');
       expect((await w1.exited).signal).toBe('SIGKILL');
       expect(await currentRows()).toEqual(before);
@@ -112,6 +135,53 @@ describe('merge crash safety', () => {
       const [history] = await t.database.sql`select count(*)::int as n from ds_crashdim_v1 where _file_id = ${corrected.file.id}`;
       expect(history!['n']).toBe(3);
       expect(w2.stdout()).toContain(corrected.job.id);
+    } finally {
+      await blocker`rollback`.catch(() => undefined);
+      blocker.release();
+      await stop(w1).catch(() => undefined);
+      if (w2) await stop(w2);
+    }
+  });
+
+  it('a ZIP job killed after one CSV merged: the retry does not merge that CSV again (a later change to its rows stays)', async () => {
+    const w1 = worker();
+    let w2: ServiceProcess | undefined;
+    const blocker = await t.database.sql.reserve();
+    try {
+      await w1.waitFor(/job workers started/);
+      const seed = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
+        file: { body: await zip([{ name: 'zipa.csv', body: 'code,name\nK,old\n' }, { name: 'zipb.csv', body: 'code,name\nX,x\n' }]), filename: 'seed.zip' },
+      });
+      await collectJobEvents(t.admin, seed.uploadNationalProgram.job.id, { afterSeq: 0 });
+
+      await blocker`begin`;
+      await blocker`select code from ds_zipb_v1_current where code = 'X' for update`;
+      const { uploadNationalProgram: up } = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
+        file: { body: await zip([{ name: 'zipa.csv', body: 'code,name\nK,zip\nL,new\n' }, { name: 'zipb.csv', body: 'code,name\nX,changed\n' }]), filename: 'p.zip' },
+      });
+      // zipa.csv committed its merge; zipb.csv waits inside its own.
+      await untilMergeWaits('ds_zipb_v1_current', w1);
+      w1.child.kill('SIGKILL');
+      await w1.exited;
+      await blocker`rollback`;
+      // A later change to a row the committed CSV wrote (as another file's merge would make).
+      await t.database.sql`update ds_zipa_v1_current set name = 'later' where code = 'K'`;
+
+      w2 = worker();
+      await collectJobEvents(t.admin, up.job.id, { afterSeq: 0, timeoutMs: 60_000 });
+      const { file } = await t.admin.request(FileMergeDocument, { id: up.file.id });
+      const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
+      expect(file.state).toBe('SUCCEEDED');
+      // The counts of the attempt that merged it, and its rows left as they are now.
+      expect(byName['zipa.csv']!.merge).toEqual({ inserted: 1, updated: 1, unchanged: 0, deleted: 0 });
+      expect(byName['zipb.csv']!.merge).toEqual({ inserted: 0, updated: 1, unchanged: 0, deleted: 0 });
+      const a = await t.database.sql`select code, name from ds_zipa_v1_current order by code`;
+      expect(a.map((r) => [r['code'], r['name']])).toEqual([
+        ['K', 'later'],
+        ['L', 'new'],
+      ]);
+      const b = await t.database.sql`select code, name from ds_zipb_v1_current order by code`;
+      expect(b.map((r) => [r['code'], r['name']])).toEqual([['X', 'changed']]);
     } finally {
       await blocker`rollback`.catch(() => undefined);
       blocker.release();
