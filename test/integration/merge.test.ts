@@ -6,6 +6,7 @@ import {
   ImportFileWithModeDocument,
   JobDocument,
   RequestUploadUrlDocument,
+  SpecDocument,
   RegisterSpecDocument,
   UploadFileWithModeDocument,
   UploadNationalProgramWithModeDocument,
@@ -85,9 +86,9 @@ async function uploadRaw(spec: string, body: string, opts: UploadOpts) {
   return ingestor.uploadRaw(UploadFileWithModeDocument, { program: 'state_prog', spec, file: null, ...opts }, { file: { body, filename: `${spec}.csv` } });
 }
 
-/** The current table, ordered by key, values as text. */
-async function current(table: string, key = 'school_id') {
-  return (await t.database.sql.unsafe(`select * from "${table}" order by ${key}`)).map((r) => ({ ...r, _updated_at: undefined }));
+/** The current table, ordered by key (with _updated_at: a row no merge wrote keeps it). */
+async function current(table: string, key = 'school_id'): Promise<Array<Record<string, unknown>>> {
+  return (await t.database.sql.unsafe(`select * from "${table}" order by ${key}`)).map((r) => ({ ...(r as Record<string, unknown>) }));
 }
 
 async function historyCount(table: string, fileId: string): Promise<number> {
@@ -105,6 +106,8 @@ describe('dimension merges', () => {
     expect(file).toMatchObject({ state: 'SUCCEEDED', mode: 'MERGE', deleteMissing: false, merge: { inserted: 3, updated: 0, unchanged: 0, deleted: 0 } });
     const { job } = await ingestor.request(JobDocument, { id: last.jobId });
     expect(job.result).toMatchObject({ fileId: file.id, merge: { inserted: 3, updated: 0, unchanged: 0, deleted: 0 } });
+    const { spec } = await ingestor.request(SpecDocument, { name: 'mschool' });
+    expect(spec).toMatchObject({ tableName: 'ds_mschool_v1', currentTableName: 'ds_mschool_v1_current' });
     const rows = await current('ds_mschool_v1_current');
     expect(rows.map((r) => [r['school_id'], r['name'], Number(r['students']), r['active'], r['_file_id'], r['_line']])).toEqual([
       ['S1', 'Alpha', 10, true, first, 2],

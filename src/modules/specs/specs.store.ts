@@ -14,6 +14,8 @@ export interface SpecRecord {
   raw: unknown;
   compiled: CompiledSpec;
   tableName: string;
+  /** A DIMENSION with unique columns: the table of its current rows (see currentTableNameFor). */
+  currentTableName: string | null;
   createdBy: string;
   createdAt: Date;
 }
@@ -28,6 +30,7 @@ function toSpec(r: Record<string, unknown>): SpecRecord {
     raw: r['raw'],
     compiled: r['compiled'] as CompiledSpec,
     tableName: r['table_name'] as string,
+    currentTableName: hasCurrentTable(r['compiled'] as CompiledSpec) ? currentTableNameFor(r['table_name'] as string) : null,
     createdBy: r['created_by'] as string,
     createdAt: r['created_at'] as Date,
   };
