@@ -1,4 +1,3 @@
-import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FileMergeDocument,
@@ -10,6 +9,7 @@ import {
 } from '../../src/sdk/client';
 import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
+import { zipOf } from '../helpers/zip';
 import { spawnService, type ServiceProcess } from '../helpers/process';
 
 let databaseUrl: string;
@@ -78,15 +78,6 @@ async function untilMergeWaits(table: string, w: ServiceProcess): Promise<void> 
   }
 }
 
-function zip(entries: Array<{ name: string; body: string }>): Promise<Buffer> {
-  const z = new yazl.ZipFile();
-  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name);
-  z.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-  });
-}
 
 describe('merge crash safety', () => {
   it('a worker SIGKILLed mid-merge leaves the current table exactly as before; the retried job merges the file once', async () => {
@@ -150,14 +141,14 @@ describe('merge crash safety', () => {
     try {
       await w1.waitFor(/job workers started/);
       const seed = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
-        file: { body: await zip([{ name: 'zipa.csv', body: 'code,name\nK,old\n' }, { name: 'zipb.csv', body: 'code,name\nX,x\n' }]), filename: 'seed.zip' },
+        file: { body: await zipOf([{ name: 'zipa.csv', body: 'code,name\nK,old\n' }, { name: 'zipb.csv', body: 'code,name\nX,x\n' }]), filename: 'seed.zip' },
       });
       await collectJobEvents(t.admin, seed.uploadNationalProgram.job.id, { afterSeq: 0 });
 
       await blocker`begin`;
       await blocker`select code from ds_zipb_v1_current where code = 'X' for update`;
       const { uploadNationalProgram: up } = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
-        file: { body: await zip([{ name: 'zipa.csv', body: 'code,name\nK,zip\nL,new\n' }, { name: 'zipb.csv', body: 'code,name\nX,changed\n' }]), filename: 'p.zip' },
+        file: { body: await zipOf([{ name: 'zipa.csv', body: 'code,name\nK,zip\nL,new\n' }, { name: 'zipb.csv', body: 'code,name\nX,changed\n' }]), filename: 'p.zip' },
       });
       // zipa.csv committed its merge; zipb.csv waits inside its own.
       await untilMergeWaits('ds_zipb_v1_current', w1);

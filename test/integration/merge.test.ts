@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FileMergeDocument,
@@ -16,6 +15,7 @@ import {
 } from '../../src/sdk/client';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
+import { zipOf } from '../helpers/zip';
 
 let t: TestApp;
 let ingestor: SluiceClient;
@@ -219,6 +219,27 @@ describe('dimension merges', () => {
   });
 });
 
+describe('dry runs and concurrent merges', () => {
+  it('a dry run of a file with a refused header reports it without a diff; bytes that are no CSV are BAD_USER_INPUT', async () => {
+    const dry = await ingestor.upload(ValidateFileWithModeDocument, { spec: 'mschool', file: null, mode: 'MERGE' }, { file: { body: 'nope,name\nS1,x\n', filename: 'x.csv' } });
+    expect(dry.validateFile).toMatchObject({ valid: false, mode: 'MERGE', diff: null });
+    const binary = await ingestor.uploadRaw(ValidateFileWithModeDocument, { spec: 'mschool', file: null }, { file: { body: Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 1, 2]), filename: 'x.csv' } });
+    expect(codeOf(binary.body), JSON.stringify(binary.body)).toBe('BAD_USER_INPUT');
+  });
+
+  it('merges into one dimension run one at a time: concurrent files insert each key once', async () => {
+    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mconc', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    const body = (from: number) => `id,v\n${Array.from({ length: 200 }, (_, i) => `k${from + i},${from}`).join('\n')}\n`;
+    const [a, b] = await Promise.all([upload('mconc', body(0)), upload('mconc', body(100))]);
+    expect([a.file.state, b.file.state]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    // 300 keys; the 100 shared ones were inserted by one file and updated by the other.
+    expect(a.file.merge!.inserted + b.file.merge!.inserted).toBe(300);
+    expect(a.file.merge!.updated + b.file.merge!.updated).toBe(100);
+    const [n] = await t.database.sql`select count(*)::int as n from ds_mconc_v1_current`;
+    expect(n!['n']).toBe(300);
+  });
+});
+
 describe('modes that do not apply', () => {
   it('event specs stay append-only: APPEND by default; MERGE or deleteMissing is BAD_USER_INPUT', async () => {
     const { file } = await upload('mvisits', 'visit_id,school_id\nV1,S1\n');
@@ -240,19 +261,10 @@ describe('modes that do not apply', () => {
   });
 });
 
-function zip(entries: Array<{ name: string; body: string }>): Promise<Buffer> {
-  const z = new yazl.ZipFile();
-  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name);
-  z.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-  });
-}
 
 describe('national program ZIPs', () => {
   it('dimension CSVs of a ZIP merge, event CSVs append; APPEND on the ZIP makes every CSV append', async () => {
-    const body = await zip([
+    const body = await zipOf([
       { name: 'mgrade.csv', body: 'board,grade,label\nICSE,5,Five\n,1,ONE\n' },
       { name: 'mvisits.csv', body: 'visit_id,school_id\nV7,S1\n' },
     ]);
