@@ -319,4 +319,23 @@ describe('specs registered before merges', () => {
     expect(file.merge).toEqual({ inserted: 2, updated: 0, unchanged: 0, deleted: 0 });
     expect((await current('ds_mlegacy_v1_current', 'id')).map((r) => r['id'])).toEqual(['a', 'b']);
   });
+
+  it('a spec table from before partitioning (one table for every file) merges from the file’s rows in it', async () => {
+    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mflat', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    await t.database.sql`drop table ds_mflat_v1`;
+    await t.database.sql`create table ds_mflat_v1 (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), id text, v text)`;
+    const a = await upload('mflat', 'id,v\na,1\nb,2\n');
+    const b = await upload('mflat', 'id,v\na,1\nb,3\nc,4\n');
+    expect([a.file.merge, b.file.merge]).toEqual([
+      { inserted: 2, updated: 0, unchanged: 0, deleted: 0 },
+      { inserted: 1, updated: 1, unchanged: 1, deleted: 0 },
+    ]);
+    expect((await current('ds_mflat_v1_current', 'id')).map((r) => [r['id'], r['v']])).toEqual([
+      ['a', '1'],
+      ['b', '3'],
+      ['c', '4'],
+    ]);
+    const dry = await validate('mflat', 'id,v\na,9\n', { deleteMissing: true });
+    expect(dry.diff).toMatchObject({ inserted: 0, updated: 1, unchanged: 0, deleted: 2 });
+  });
 });

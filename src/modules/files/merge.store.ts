@@ -51,6 +51,7 @@ class MergeSql {
   private readonly values: string[];
   private readonly join: string;
 
+  /** `source`: a quoted relation name, or a parenthesised SELECT of the file's rows. */
   constructor(
     readonly spec: CompiledSpec,
     tableName: string,
@@ -73,7 +74,9 @@ class MergeSql {
 
   /** The file's rows, one per key. */
   private get rows(): string {
-    return `(select distinct on (${this.key.join(', ')}) * from ${this.source} order by ${this.key.join(', ')}, _line desc)`;
+    // Aliased: `source` may be a subquery (a spec table from before partitioning), which
+    // PostgreSQL before 16 accepts in FROM only with an alias.
+    return `(select distinct on (${this.key.join(', ')}) * from ${this.source} as file_rows order by ${this.key.join(', ')}, _line desc)`;
   }
 
   private changed(a: string, b: string): string {
