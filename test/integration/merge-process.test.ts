@@ -4,10 +4,11 @@ import {
   JobDocument,
   RegisterSpecDocument,
   UploadFileWithModeDocument,
+  ValidateFileWithModeDocument,
   UploadNationalProgramWithModeDocument,
   type JobEventFieldsFragment,
 } from '../../src/sdk/client';
-import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
+import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, codeOf, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { zipOf } from '../helpers/zip';
 import { spawnService, type ServiceProcess } from '../helpers/process';
@@ -27,7 +28,7 @@ const spec = {
 beforeAll(async () => {
   databaseUrl = (await createTestDatabase()).url;
   // The API runs in-process without workers; workers are real child processes sharing its storage.
-  t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' }, { databaseUrl });
+  t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api', SLUICE_DRY_RUN_DIFF_TIMEOUT_MS: '500' }, { databaseUrl });
   await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec });
   for (const program of ['zipa', 'zipb']) await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { ...spec, program } });
 });
@@ -178,6 +179,26 @@ describe('merge crash safety', () => {
       blocker.release();
       await stop(w1).catch(() => undefined);
       if (w2) await stop(w2);
+    }
+  });
+});
+
+describe('dry-run bounds', () => {
+  it('a diff that cannot finish within SLUICE_DRY_RUN_DIFF_TIMEOUT_MS ends with REQUEST_TIMEOUT (DIFF_TIMEOUT); nothing is kept', async () => {
+    const blocker = await t.database.sql.reserve();
+    try {
+      // Nothing can read the current table while this lock is held: the diff waits, and is cancelled.
+      await blocker`begin`;
+      await blocker`lock table ds_crashdim_v1_current in access exclusive mode`;
+      const res = await t.admin.uploadRaw(ValidateFileWithModeDocument, { spec: 'crashdim', file: null, mode: 'MERGE' }, { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } });
+      expect(codeOf(res.body), JSON.stringify(res.body)).toBe('REQUEST_TIMEOUT');
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({ reason: 'DIFF_TIMEOUT', timeoutMs: 500 });
+      await blocker`rollback`;
+      const ok = await t.admin.upload(ValidateFileWithModeDocument, { spec: 'crashdim', file: null, mode: 'MERGE' }, { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } });
+      expect(ok.validateFile.diff).toMatchObject({ updated: 1 });
+    } finally {
+      await blocker`rollback`.catch(() => undefined);
+      blocker.release();
     }
   });
 });

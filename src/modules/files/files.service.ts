@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
-import { BadInputError, NotFoundError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
+import { BadInputError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
@@ -17,7 +17,7 @@ import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnInvalidRows, RowErrorRecord } from './files.store';
 import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
-import type { MergeDiff } from './merge.store';
+import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
@@ -86,6 +86,7 @@ export class FilesService {
     private readonly log: Logger,
     private readonly maxFileBytes: number,
     private readonly metrics?: Metrics,
+    private readonly opts: { dryRunDiffTimeoutMs?: number } = {},
   ) {}
 
   private canSee(viewer: Viewer, f: FileRecord): boolean {
@@ -239,7 +240,7 @@ export class FilesService {
       if (ingest.mode === 'MERGE') {
         // The rows an upload would COPY, COPYed the same way into a rolled-back transaction.
         const columns = ['_file_id', '_line', ...compiled.columns.map((c) => c.column)];
-        const dry = await this.store.dryRunMerge({ tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns }, (copy) => run(copy, 'binary'));
+        const dry = await this.store.dryRunMerge({ tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns, timeoutMs: this.opts.dryRunDiffTimeoutMs ?? 30_000 }, (copy) => run(copy, 'binary'));
         r = dry.result;
         if (!r.empty) diff = dry.diff;
       } else {
@@ -273,6 +274,12 @@ export class FilesService {
           mode: ingest.mode,
           diff: null,
         };
+      }
+      if (err instanceof DiffTimeoutError) {
+        throw new SluiceError(ErrorCode.REQUEST_TIMEOUT, `${err.message} (SLUICE_DRY_RUN_DIFF_TIMEOUT_MS); nothing was kept. Retry later, or upload without a dry run`, {
+          reason: 'DIFF_TIMEOUT',
+          timeoutMs: err.timeoutMs,
+        });
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {
         throw new BadInputError(err.message, { field: 'file', reason: err.code });

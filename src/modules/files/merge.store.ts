@@ -183,6 +183,16 @@ const DRY_RUN_TABLE = 'sluice_dry_run';
 
 class DryRunRollback extends Error {}
 
+/** A dry run's diff query ran past its time limit (PostgreSQL cancelled it). */
+export class DiffTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`The diff against the current table took longer than ${timeoutMs} ms`);
+  }
+}
+
+/** SQLSTATE query_canceled: what statement_timeout raises. */
+const QUERY_CANCELED = '57014';
+
 /**
  * A dry-run merge: `load` COPYs the file's valid rows (binary format, as an ingestion does) into
  * a temp table inside a transaction that is always rolled back; the diff against the current table
@@ -191,7 +201,7 @@ class DryRunRollback extends Error {}
  */
 export async function dryRunMerge<T>(
   sql: Sql,
-  m: { tableName: string; spec: CompiledSpec; deleteMissing: boolean; columns: string[] },
+  m: { tableName: string; spec: CompiledSpec; deleteMissing: boolean; columns: string[]; timeoutMs: number },
   load: (copy: Writable) => Promise<T>,
 ): Promise<{ result: T; diff: MergeDiff }> {
   let out: { result: T; diff: MergeDiff } | undefined;
@@ -209,6 +219,9 @@ export async function dryRunMerge<T>(
       }
       copy.end();
       await finished(copy);
+      // The COPY ran as long as the upload did; what follows is bounded.
+      if (!Number.isSafeInteger(m.timeoutMs) || m.timeoutMs < 1) throw new Error(`bad timeout ${m.timeoutMs}`);
+      await tx.unsafe(`set local statement_timeout = ${m.timeoutMs}`);
       const [exists] = await tx<Array<{ oid: string | null }>>`select to_regclass(${quoteIdentifier(currentTableNameFor(m.tableName))})::text as oid`;
       if (!exists?.oid) await lockCurrent(tx, m.tableName, m.spec);
       const q = new MergeSql(m.spec, m.tableName, quoteIdentifier(DRY_RUN_TABLE));
@@ -218,6 +231,7 @@ export async function dryRunMerge<T>(
       throw new DryRunRollback();
     });
   } catch (err) {
+    if ((err as { code?: unknown }).code === QUERY_CANCELED) throw new DiffTimeoutError(m.timeoutMs);
     if (!(err instanceof DryRunRollback)) throw err;
   }
   return out!;
