@@ -92,6 +92,12 @@ const schema = z.object({
    * milliseconds; past it the request ends with REQUEST_TIMEOUT (HTTP 408) and nothing is kept.
    */
   SLUICE_UPLOAD_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  /**
+   * Longest each query of a validateFile(mode: MERGE) diff against a dimension's current table
+   * may run (after the file was read), in milliseconds; past it the call ends with REQUEST_TIMEOUT
+   * (reason DIFF_TIMEOUT) and nothing is kept.
+   */
+  SLUICE_DRY_RUN_DIFF_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   /** Introspection; default on except in production. */
   SLUICE_INTROSPECTION: bool.optional(),
   /** GraphiQL (bundled, served locally) at `GET /graphql` for browsers; default on except in production. */

@@ -61,7 +61,7 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
-  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics);
+  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, { dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS });
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
     files,

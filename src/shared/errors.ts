@@ -32,7 +32,7 @@ export enum ErrorCode {
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
   /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
   RATE_LIMITED = 'RATE_LIMITED',
-  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408). */
+  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT). */
   REQUEST_TIMEOUT = 'REQUEST_TIMEOUT',
   /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
   STORAGE_FULL = 'STORAGE_FULL',

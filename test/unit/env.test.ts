@@ -132,6 +132,11 @@ describe('loadEnv: storage and signed uploads', () => {
     expect(() => loadEnv({ SLUICE_STALE_TEMP_SECONDS: '5' })).toThrow(/SLUICE_STALE_TEMP_SECONDS/);
   });
 
+  it('bounds dry-run diffs in time: 30 s per query by default, at least 100 ms', () => {
+    expect(loadEnv({})).toMatchObject({ SLUICE_DRY_RUN_DIFF_TIMEOUT_MS: 30_000 });
+    expect(() => loadEnv({ SLUICE_DRY_RUN_DIFF_TIMEOUT_MS: '50' })).toThrow(/SLUICE_DRY_RUN_DIFF_TIMEOUT_MS/);
+  });
+
   it('requires a bucket for S3 and both explicit credentials or neither', () => {
     expect(() => loadEnv({ SLUICE_STORAGE: 's3' })).toThrow(/SLUICE_S3_BUCKET: required when SLUICE_STORAGE=s3/);
     expect(() => loadEnv({ SLUICE_STORAGE: 's3', SLUICE_S3_BUCKET: 'data', SLUICE_S3_ACCESS_KEY_ID: 'k' })).toThrow(/set both or neither/);

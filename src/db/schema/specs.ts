@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
 
@@ -79,6 +79,16 @@ export const files = pgTable(
     metadata: jsonb('metadata'),
     /** A signed upload imported with onDuplicateContent: SKIP whose content matched this earlier file; its object was deleted. */
     duplicateOf: uuid('duplicate_of'),
+    /**
+     * MERGE (dimension rows are merged by key into the spec version's current table) or APPEND
+     * (history only). NULL for files stored before modes existed (APPEND), and for a ZIP uploaded
+     * without a mode (each CSV gets its spec's default).
+     */
+    ingestMode: text('ingest_mode'),
+    /** MERGE only: keys of the current table absent from the file are removed (a full snapshot). */
+    deleteMissing: boolean('delete_missing').notNull().default(false),
+    /** `{ inserted, updated, unchanged, deleted }`, written in the transaction that merged the file. */
+    merge: jsonb('merge'),
   },
   (t) => [
     uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),

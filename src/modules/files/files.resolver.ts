@@ -11,7 +11,7 @@ import { Spec } from '../specs/specs.type';
 import type { Job } from '../jobs/jobs.store';
 import type { FileRecord } from './files.store';
 import { GraphQLJSON } from 'graphql-scalars';
-import { FileConnection, FileKindEnum, FileState, FileType, OnDuplicateContentEnum, OnInvalidRowsEnum, OnUnknownColumnsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
+import { FileConnection, FileKindEnum, FileState, FileType, IngestModeEnum, OnDuplicateContentEnum, OnInvalidRowsEnum, OnUnknownColumnsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
 import { headerPolicyOf } from './header-policy';
 
 /** Argument descriptions shared by every mutation that reads a cQube CSV. */
@@ -58,6 +58,7 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     tags: f.tags ?? [],
     kind: f.kind as FileKindEnum,
     onInvalidRows: f.onInvalidRows as OnInvalidRowsEnum,
+    mode: f.ingestMode as IngestModeEnum | null,
     state: f.parentId ? childState(f) : (uploadPhase(f) ?? (jobState as FileState | undefined) ?? FileState.QUEUED),
     rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
@@ -101,10 +102,12 @@ export class FilesResolver {
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND; default MERGE for a DIMENSION spec with unique columns, APPEND otherwise. MERGE on any other spec is refused (BAD_USER_INPUT).' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot; keys of the current table it does not have are removed. Any invalid row then fails the file.' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers });
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing });
     return this.result(res);
   }
 
@@ -120,10 +123,12 @@ export class FilesResolver {
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'APPEND: every CSV appends. MERGE or omitted: CSVs of DIMENSION specs with unique columns merge, the others append.' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'For the CSVs that merge: each is a full snapshot of its dimension (see uploadFile).' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers });
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing });
     return this.result(res);
   }
 
@@ -133,7 +138,10 @@ export class FilesResolver {
   }
 
   @Authorized(Role.VIEWER)
-  @Mutation(() => ValidationReportType, { description: 'Dry run: the same header and row checks as an upload; nothing is stored. Returns the counts and the first maxErrors errors.' })
+  @Mutation(() => ValidationReportType, {
+    description:
+      'Dry run: the same header and row checks as an upload; nothing is stored. Returns the counts and the first maxErrors errors, and for MERGE the diff an upload would apply to the current table.',
+  })
   async validateFile(
     @Arg('spec', () => String, { description: 'Spec name.' }) spec: string,
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
@@ -141,9 +149,12 @@ export class FilesResolver {
     @Arg('maxErrors', () => Int, { defaultValue: 100, description: 'Row errors to return, 0-1000.' }) maxErrors: number,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
+    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'As in uploadFile. MERGE also returns the diff an upload would apply (diff), computed in a transaction that is rolled back.' }) mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'As in uploadFile: the diff then counts the keys that would be deleted.' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
-    return ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap) });
+    const r = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap), mode, deleteMissing });
+    return { ...r, mode: r.mode as IngestModeEnum };
   }
 
   @Authorized(Role.VIEWER)

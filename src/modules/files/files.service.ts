@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
-import { BadInputError, NotFoundError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
+import { BadInputError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
@@ -17,6 +17,8 @@ import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
+import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
+import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { storageKeys } from './storage-keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
@@ -35,6 +37,9 @@ export interface ValidationReport {
   empty: boolean;
   errors: Array<RowErrorRecord>;
   warnings: FileWarning[];
+  mode: IngestMode;
+  /** MERGE: the diff an upload would apply now; null for APPEND or a refused header. */
+  diff: MergeDiff | null;
 }
 
 
@@ -83,6 +88,7 @@ export class FilesService {
     private readonly log: Logger,
     private readonly maxFileBytes: number,
     private readonly metrics?: Metrics,
+    private readonly opts: { dryRunDiffTimeoutMs?: number } = {},
   ) {}
 
   private canSee(viewer: Viewer, f: FileRecord): boolean {
@@ -141,6 +147,8 @@ export class FilesService {
       onInvalidRows: OnInvalidRows;
       onDuplicateContent?: OnDuplicateContent;
       headers?: HeaderPolicy;
+      mode?: IngestMode | null;
+      deleteMissing?: boolean | null;
     },
   ): Promise<{ file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }> {
     if (input.program !== null) this.checkProgram(input.program);
@@ -152,13 +160,18 @@ export class FilesService {
     }
     const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
     const headers = input.headers ?? DEFAULT_HEADER_POLICY;
-    if (spec) {
-      try {
+    let ingest: { mode: IngestMode | null; deleteMissing: boolean };
+    try {
+      if (spec) {
         checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
-      } catch (err) {
-        await discard(upload.createReadStream());
-        throw err;
+        ingest = resolveIngestMode({ ...spec.compiled, name: spec.name }, input.mode, input.deleteMissing);
+      } else {
+        checkZipMode(input.mode, input.deleteMissing);
+        ingest = { mode: input.mode ?? null, deleteMissing: Boolean(input.deleteMissing) };
       }
+    } catch (err) {
+      await discard(upload.createReadStream());
+      throw err;
     }
     if (input.idempotencyKey) {
       const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
@@ -195,6 +208,8 @@ export class FilesService {
         onInvalidRows: input.onInvalidRows,
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
+        ingestMode: ingest.mode,
+        deleteMissing: ingest.deleteMissing,
       });
       if (!file) return undefined;
       const { job } = await this.jobs.submit(viewer, type, { fileId, headers: policyToJson(headers) }, { tx });
@@ -214,7 +229,7 @@ export class FilesService {
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
   async validate(
     _viewer: Viewer,
-    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy },
+    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy; mode?: IngestMode | null; deleteMissing?: boolean | null },
   ): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
@@ -223,28 +238,41 @@ export class FilesService {
     const compiled = { ...spec.compiled, name: spec.name };
     const upload = await input.file;
     let headerOptions;
+    let ingest: { mode: IngestMode; deleteMissing: boolean };
     try {
       headerOptions = pipelineHeaderOptions(compiled, input.headers ?? DEFAULT_HEADER_POLICY);
+      ingest = resolveIngestMode(compiled, input.mode, input.deleteMissing);
     } catch (err) {
       await discard(upload.createReadStream());
       throw err;
     }
     const errors: RowErrorRecord[] = [];
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    try {
-      const r = await runCsvPipeline(
+    const run = (copy: Writable, copyFormat?: 'binary') =>
+      runCsvPipeline(
         upload.createReadStream(),
         compiled,
         {
-          copy: sink,
+          copy,
           onInvalid: (row) => {
             row.errors.forEach((e: RowError, idx) => {
               if (errors.length < input.maxErrors) errors.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
             });
           },
         },
-        { fileId: '00000000-0000-0000-0000-000000000000', ...headerOptions },
+        { fileId: '00000000-0000-0000-0000-000000000000', ...headerOptions, ...(copyFormat ? { copyFormat } : {}) },
       );
+    try {
+      let diff: MergeDiff | null = null;
+      let r: Awaited<ReturnType<typeof run>>;
+      if (ingest.mode === 'MERGE') {
+        // The rows an upload would COPY, COPYed the same way into a rolled-back transaction.
+        const columns = ['_file_id', '_line', ...compiled.columns.map((c) => c.column)];
+        const dry = await this.store.dryRunMerge({ tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns, timeoutMs: this.opts.dryRunDiffTimeoutMs ?? 30_000 }, (copy) => run(copy, 'binary'));
+        r = dry.result;
+        if (!r.empty) diff = dry.diff;
+      } else {
+        r = await run(new Writable({ write: (_c, _e, cb) => cb() }));
+      }
       return {
         valid: r.invalid === 0 && !r.empty,
         header: r.header,
@@ -256,6 +284,8 @@ export class FilesService {
         empty: r.empty,
         errors,
         warnings: warningsOf(r),
+        mode: ingest.mode,
+        diff,
       };
     } catch (err) {
       if (err instanceof HeaderError) {
@@ -270,7 +300,15 @@ export class FilesService {
           empty: false,
           errors: [],
           warnings: [],
+          mode: ingest.mode,
+          diff: null,
         };
+      }
+      if (err instanceof DiffTimeoutError) {
+        throw new SluiceError(ErrorCode.REQUEST_TIMEOUT, `${err.message} (SLUICE_DRY_RUN_DIFF_TIMEOUT_MS); nothing was kept. Retry later, or upload without a dry run`, {
+          reason: 'DIFF_TIMEOUT',
+          timeoutMs: err.timeoutMs,
+        });
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {
         throw new BadInputError(err.message, { field: 'file', reason: err.code });

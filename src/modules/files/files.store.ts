@@ -1,7 +1,9 @@
+import type { Writable } from 'node:stream';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
 import type { FileWarning } from './header-policy';
+import { dryRunMerge, type MergeCounts } from './merge.store';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
 
@@ -42,6 +44,11 @@ export interface FileRecord {
   metadata: Record<string, unknown> | null;
   /** Set on a signed upload whose import found this earlier file with the same content (onDuplicateContent: SKIP). */
   duplicateOf: string | null;
+  /** See files.ingest_mode: null = APPEND for a CSV, each CSV's default for a ZIP. */
+  ingestMode: 'MERGE' | 'APPEND' | null;
+  deleteMissing: boolean;
+  /** What the merge of this file did to the current table (MERGE only, once it committed). */
+  merge: MergeCounts | null;
 }
 
 export type OnDuplicateContent = 'INGEST' | 'SKIP';
@@ -93,6 +100,9 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     tags: (r['tags'] as string[] | null) ?? null,
     metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
     duplicateOf: (r['duplicate_of'] as string | null) ?? null,
+    ingestMode: (r['ingest_mode'] as 'MERGE' | 'APPEND' | null) ?? null,
+    deleteMissing: (r['delete_missing'] as boolean | undefined) ?? false,
+    merge: (r['merge'] as MergeCounts | null) ?? null,
   };
 }
 
@@ -155,12 +165,15 @@ export class FilesStore {
       onInvalidRows: OnInvalidRows;
       idempotencyKey: string | null;
       createdBy: string;
+      ingestMode?: 'MERGE' | 'APPEND' | null;
+      deleteMissing?: boolean;
     },
   ): Promise<FileRecord | undefined> {
     const [row] = await tx`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by)
+      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by,
+                         ingest_mode, delete_missing)
       values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
-              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy})
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.ingestMode ?? null}, ${v.deleteMissing ?? false})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toFile(row) : undefined;
@@ -230,12 +243,34 @@ export class FilesStore {
     await this.sql`delete from files where parent_id = ${parentId}`;
   }
 
-  async insertChild(parent: FileRecord, v: { id: string; program: string | null; fileName: string; specId: string | null }): Promise<FileRecord> {
+  async insertChild(
+    parent: FileRecord,
+    v: { id: string; program: string | null; fileName: string; specId: string | null; ingestMode?: 'MERGE' | 'APPEND' | null; deleteMissing?: boolean; merge?: MergeCounts | null },
+  ): Promise<FileRecord> {
     const [row] = await this.sql`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by)
-      values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy})
+      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, ingest_mode, delete_missing, merge)
+      values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy},
+              ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.merge ? this.sql.json(v.merge as unknown as postgres.JSONValue) : null})
       returning *`;
     return toFile(row!);
+  }
+
+  /**
+   * The merge counts a committed attempt recorded for `fileId`, with the file's row locked for
+   * the caller's transaction: a retry finds them and does not merge the file a second time.
+   */
+  async lockMerge(tx: postgres.TransactionSql, fileId: string): Promise<MergeCounts | null> {
+    const [row] = await tx`select merge from files where id = ${fileId} for update`;
+    return (row?.['merge'] as MergeCounts | null | undefined) ?? null;
+  }
+
+  async setMerge(tx: postgres.TransactionSql, fileId: string, counts: MergeCounts): Promise<void> {
+    await tx`update files set merge = ${tx.json(counts as unknown as postgres.JSONValue)}, updated_at = now() where id = ${fileId}`;
+  }
+
+  /** See dryRunMerge: `load` COPYs into a temp table of a transaction that is rolled back. */
+  dryRunMerge<T>(m: Parameters<typeof dryRunMerge>[1], load: (copy: Writable) => Promise<T>) {
+    return dryRunMerge(this.sql, m, load);
   }
 
   async deleteRowErrors(fileId: string): Promise<void> {

@@ -61,6 +61,80 @@ export class FileWarning {
   count!: number;
 }
 
+export enum IngestModeEnum {
+  MERGE = 'MERGE',
+  APPEND = 'APPEND',
+}
+registerEnumType(IngestModeEnum, {
+  name: 'IngestMode',
+  description:
+    'How a file’s valid rows are kept. Both keep them per file (the history). MERGE (default for a DIMENSION spec with unique columns) also merges them by key into the spec version’s current table: new keys inserted, changed rows updated, unchanged ones counted. APPEND (default otherwise; the only mode of EVENT and DATASET specs) keeps the history only.',
+  valuesConfig: {
+    MERGE: { description: 'Merge by the spec’s unique key into the current table (DIMENSION specs with unique columns only).' },
+    APPEND: { description: 'Keep the file’s rows as a snapshot of their own; no current table is changed.' },
+  },
+});
+
+@ObjectType({ description: 'What a merge did (or a dry run would do) to a dimension’s current table, in keys.' })
+export class MergeCounts {
+  @Field(() => GraphQLSafeInt, { description: 'Keys of the file that were not in the current table.' })
+  inserted!: number;
+
+  @Field(() => GraphQLSafeInt, { description: 'Keys whose row differs in at least one column; the file’s values replace it.' })
+  updated!: number;
+
+  @Field(() => GraphQLSafeInt, { description: 'Keys whose row is the same; left as they are (they keep the file that wrote them).' })
+  unchanged!: number;
+
+  @Field(() => GraphQLSafeInt, { description: 'deleteMissing: keys of the current table that the file does not have, removed. 0 otherwise.' })
+  deleted!: number;
+}
+
+@ObjectType({ description: 'A value of one column.' })
+export class ColumnValue {
+  @Field(() => String, { description: 'Column name.' })
+  column!: string;
+
+  @Field(() => String, { nullable: true, description: 'The value as PostgreSQL prints it (dates YYYY-MM-DD, booleans true/false); null for NULL.' })
+  value!: string | null;
+}
+
+@ObjectType({ description: 'One column of a changed row: before (current table) and after (the file).' })
+export class ColumnChange {
+  @Field(() => String, { description: 'Column name.' })
+  column!: string;
+
+  @Field(() => String, { nullable: true, description: 'Value in the current table; null for NULL.' })
+  before!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Value in the file; null for NULL (an empty cell).' })
+  after!: string | null;
+}
+
+@ObjectType({ description: 'A key whose row the merge would change.' })
+export class MergeChange {
+  @Field(() => Int, { description: 'Line of the row in the file (header = 1).' })
+  line!: number;
+
+  @Field(() => [ColumnValue], { description: 'The key columns and their values.' })
+  key!: ColumnValue[];
+
+  @Field(() => ID, { description: 'The file that last wrote the current row.' })
+  previousFileId!: string;
+
+  @Field(() => Int, { description: 'Its line in that file.' })
+  previousLine!: number;
+
+  @Field(() => [ColumnChange], { description: 'Only the columns that change.' })
+  changes!: ColumnChange[];
+}
+
+@ObjectType({ description: 'The diff a MERGE upload of the file would apply to the current table now.' })
+export class MergeDiff extends MergeCounts {
+  @Field(() => [MergeChange], { description: 'The first 20 updated keys, by line (updated counts all of them).' })
+  changes!: MergeChange[];
+}
+
 export enum FileKindEnum {
   CSV = 'CSV',
   ZIP = 'ZIP',
@@ -190,6 +264,15 @@ export class FileType {
   @Field(() => FileRows, { description: 'Row counts.' })
   rows!: FileRows;
 
+  @Field(() => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND. Null for a ZIP uploaded without a mode (each CSV has its own), a signed upload not imported yet (importFile chooses it) and files from before modes (they appended).' })
+  mode!: IngestModeEnum | null;
+
+  @Field(() => Boolean, { description: 'MERGE: keys absent from the file are removed from the current table (a full snapshot).' })
+  deleteMissing!: boolean;
+
+  @Field(() => MergeCounts, { nullable: true, description: 'MERGE: what the merge did to the current table, once it committed. Null otherwise.' })
+  merge!: MergeCounts | null;
+
   @Field(() => FileOutputs, { description: 'Storage keys of the upload and its outputs.' })
   outputs!: FileOutputs;
 
@@ -315,6 +398,11 @@ export class ValidationReportType {
 
   @Field(() => [FileWarning], { description: 'What an upload of this file would be warned about, e.g. IGNORED_COLUMNS.' })
   warnings!: FileWarning[];
+  @Field(() => IngestModeEnum, { description: 'The mode the file was checked with (the upload default when not given).' })
+  mode!: IngestModeEnum;
+
+  @Field(() => MergeDiff, { nullable: true, description: 'MERGE: what an upload of this file would do to the current table now (valid rows only). Null for APPEND or when the header is refused.' })
+  diff!: MergeDiff | null;
 }
 
 export { Spec };

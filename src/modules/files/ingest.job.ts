@@ -19,6 +19,8 @@ import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
 import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
 import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingest';
+import { childMode } from './ingest-mode';
+import type { MergeCounts } from './merge.store';
 import { storageKeys } from './storage-keys';
 
 export interface IngestDeps {
@@ -120,6 +122,7 @@ function summary(file: FileRecord, o: IngestOutcome) {
     invalidRows: o.result?.invalid ?? 0,
     validOutputKey: o.validOutputKey,
     errorOutputKey: o.errorOutputKey,
+    ...(o.merge ? { merge: o.merge } : {}),
   };
 }
 
@@ -143,6 +146,8 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
         validKey: storageKeys.stateValid(file.program!, spec.name, spec.kind, at),
         errorKey: storageKeys.stateErrors(file.program!, file.id, at),
         headers: headers.options,
+        // Files stored before modes existed have none: they append, as they did.
+        merge: file.ingestMode === 'MERGE' ? { deleteMissing: file.deleteMissing } : null,
       };
       let input;
       try {
@@ -190,7 +195,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       const zip = await loadFile(deps, ctx);
       const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-zip-'));
       const tmp = path.join(tmpDir, 'upload.zip');
-      const children: Array<{ name: string; fileId: string; state: ChildState; error?: string }> = [];
+      const children: Array<{ name: string; fileId: string; state: ChildState; error?: string; merge?: MergeCounts }> = [];
       // Children created by this attempt whose outcome is not recorded yet.
       const unsettled = new Set<string>();
       let rows = { total: 0, valid: 0, invalid: 0 };
@@ -201,6 +206,8 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           if (!isCorruptionError(err)) throw err;
           return await refuseCorruptZip(ctx as JobContext<unknown>, deps, zip, err);
         }
+        // What committed attempts merged stays recorded: their children are re-created below.
+        const merged = new Map((await deps.files.list({ parentId: zip.id }, defaultZipLimits.maxEntries + 1)).filter((c) => c.merge).map((c) => [c.id, c.merge]));
         await deps.files.deleteChildren(zip.id);
         await readZipSafely(tmp, { signal: ctx.signal }, async (entry) => {
           await ctx.checkpoint();
@@ -208,7 +215,16 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           const program = normaliseIdentifier(base);
           const id = childId(zip.id, entry.name);
           const spec = program ? await deps.specs.get(program) : undefined;
-          const child = await deps.files.insertChild(zip, { id, program: program || null, fileName: entry.name, specId: spec?.id ?? null });
+          const mode = spec ? childMode(zip, spec.compiled) : null;
+          const child = await deps.files.insertChild(zip, {
+            id,
+            program: program || null,
+            fileName: entry.name,
+            specId: spec?.id ?? null,
+            ingestMode: mode?.mode ?? null,
+            deleteMissing: mode?.deleteMissing ?? false,
+            merge: merged.get(id) ?? null,
+          });
           unsettled.add(id);
           if (!spec) {
             const message = `No spec named ${JSON.stringify(program)} for ${JSON.stringify(entry.name)}; register it or rename the CSV to <spec>.csv`;
@@ -235,6 +251,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
                 errorKey: storageKeys.nationalErrors(program, id, at),
                 progressBase: rows,
                 headers: headers.options,
+                merge: mode?.mode === 'MERGE' ? { deleteMissing: mode.deleteMissing } : null,
               }, entry.stream);
             } catch (err) {
               if (!(err instanceof JobFailure)) throw err;
@@ -245,7 +262,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           unsettled.delete(id);
           rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
-          children.push({ name: entry.name, fileId: id, state: res.state as ChildState, error: res.error?.message });
+          children.push({ name: entry.name, fileId: id, state: res.state as ChildState, error: res.error?.message, ...(outcome.merge ? { merge: outcome.merge } : {}) });
         });
       } catch (err) {
         await settleChildren(ctx as JobContext<unknown>, deps, unsettled, err);

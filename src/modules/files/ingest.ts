@@ -9,6 +9,7 @@ import type { JobContext } from '../jobs/job-runner';
 import type { CompiledSpec } from '../specs/spec.model';
 import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
+import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from './storage-keys';
 import { isUuid } from '../../shared/cursor';
 
@@ -30,6 +31,13 @@ export interface IngestTarget {
   verifyInput?: () => Promise<void>;
   /** How the header is matched (see header-policy.ts pipelineHeaderOptions); the spec's names only when absent. */
   headers?: Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'>;
+  /**
+   * MERGE: after the COPY, the file's rows are merged into the spec version's current table in
+   * the same fenced transaction (see merge.store.ts). deleteMissing makes the file a full
+   * snapshot, so any invalid row fails it (as onInvalidRows FAIL): a key whose row was refused
+   * would otherwise be deleted.
+   */
+  merge?: { deleteMissing: boolean } | null;
 }
 
 export interface IngestOutcome {
@@ -38,6 +46,8 @@ export interface IngestOutcome {
   failure: { code: JobErrorCode; message: string; problems?: unknown } | null;
   validOutputKey: string | null;
   errorOutputKey: string | null;
+  /** MERGE: what the merge did to the current table. */
+  merge?: MergeCounts | null;
 }
 
 /** Rows of errors are written in batches of this many (separate from the data transaction). */
@@ -74,6 +84,7 @@ export async function ingestCsv(
 
   let result: CsvPipelineResult | null = null;
   let failure: IngestOutcome['failure'] = null;
+  let merge: MergeCounts | null = null;
   try {
     const started = performance.now();
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
@@ -117,12 +128,15 @@ export async function ingestCsv(
       else if (r.valid === 0) failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${r.total} rows are invalid; see rowErrors` };
       else if (r.invalid > 0 && file.onInvalidRows === 'FAIL') {
         failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and onInvalidRows is FAIL; no row was kept` };
+      } else if (r.invalid > 0 && target.merge?.deleteMissing) {
+        failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and deleteMissing needs a complete snapshot; no row was kept and nothing was merged` };
       }
       // Nothing of a failed file stays in its table.
       if (failure) throw new Rollback();
       const copied = performance.now();
       await into.attach();
       ctx.log.info({ fileId: file.id, rows: r.valid, copyMs: Math.round(copied - started), keyMs: Math.round(performance.now() - copied) }, 'rows loaded');
+      if (target.merge) merge = await mergeOnce(ctx, tx, deps.files, target, into.table === table ? `(select * from ${quoteIdentifier(table)} where _file_id = '${file.id}')` : quoteIdentifier(into.table));
     });
   } catch (err) {
     await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
@@ -154,7 +168,27 @@ export async function ingestCsv(
   const r = result as unknown as CsvPipelineResult;
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
-  return { result: r, failure: null, validOutputKey, errorOutputKey };
+  return { result: r, failure: null, validOutputKey, errorOutputKey, merge };
+}
+
+/**
+ * Merges the loaded file into the current table, once: the counts are recorded on the file in
+ * the same transaction, so an attempt that runs after one that committed (a worker that died
+ * before reporting) keeps them and does not merge again, which would put back values that later
+ * files changed meanwhile.
+ */
+async function mergeOnce(ctx: JobContext<unknown>, tx: postgres.TransactionSql, files: FilesStore, target: IngestTarget, source: string): Promise<MergeCounts> {
+  const { file, spec } = target;
+  const earlier = await files.lockMerge(tx, file.id);
+  if (earlier) {
+    ctx.log.info({ fileId: file.id, merge: earlier }, 'file was merged by an earlier attempt; not merged again');
+    return earlier;
+  }
+  const started = performance.now();
+  const counts = await mergeFileRows(tx, { tableName: target.table, spec, source, deleteMissing: target.merge!.deleteMissing });
+  await files.setMerge(tx, file.id, counts);
+  ctx.log.info({ fileId: file.id, ...counts, mergeMs: Math.round(performance.now() - started) }, 'rows merged');
+  return counts;
 }
 
 /** A file the pipeline refused as a whole for its bytes (binary, encoding, line endings), or null. */

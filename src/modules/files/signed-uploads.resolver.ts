@@ -5,7 +5,7 @@ import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
 import { GraphQLJSON } from 'graphql-scalars';
 import { COLUMN_MAP_ARG, ON_UNKNOWN_COLUMNS_ARG, toFileType, uploadOutcome } from './files.resolver';
-import { OnDuplicateContentEnum, OnUnknownColumnsEnum } from './files.type';
+import { IngestModeEnum, OnDuplicateContentEnum, OnUnknownColumnsEnum } from './files.type';
 import { headerPolicyOf } from './header-policy';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
@@ -50,10 +50,12 @@ export class SignedUploadsResolver {
     onDuplicateContent: OnDuplicateContentEnum,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
+    @Arg('ingestMode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND, as `mode` of uploadFile (for a ZIP, of uploadNationalProgram); named apart from the SYNC/ASYNC mode.' }) ingestMode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot (see uploadFile).' }) deleteMissing: boolean,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent, headers);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent, headers, { mode: ingestMode, deleteMissing });
     const file = toFileType(res.file, res.job.state);
     return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null, finished: res.finished };
   }

@@ -16,6 +16,7 @@ import type { JobsService } from '../jobs/jobs.service';
 import type { SpecsService } from '../specs/specs.service';
 import { checkIdempotencyKey, checkProgram, INGEST_FILE_JOB, INGEST_ZIP_JOB, type FilesService } from './files.service';
 import type { FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows } from './files.store';
+import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, policyToJson, type HeaderPolicy } from './header-policy';
 import { storageKeys } from './storage-keys';
@@ -349,6 +350,7 @@ export class SignedUploadsService {
     waitMs?: number | null,
     onDuplicateContent: OnDuplicateContent = 'INGEST',
     headers: HeaderPolicy = DEFAULT_HEADER_POLICY,
+    ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null } = {},
   ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean; duplicateOf?: FileRecord }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
@@ -366,7 +368,7 @@ export class SignedUploadsService {
         const spec = await this.specs.getById(f.specId);
         if (spec) checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
       }
-      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers);
+      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers, await this.ingestModeOf(f, ingest));
       job = res.job;
       created = res.created;
       duplicateOf = res.duplicateOf;
@@ -378,7 +380,21 @@ export class SignedUploadsService {
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
   }
 
-  private async verifyAndQueue(viewer: Viewer, f: FileRecord, onDuplicateContent: OnDuplicateContent, headers: HeaderPolicy): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
+  /** The mode the import records on the file (see resolveIngestMode; a ZIP's CSVs resolve theirs). */
+  private async ingestModeOf(f: FileRecord, ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null }): Promise<{ mode: IngestMode | null; deleteMissing: boolean }> {
+    const spec = f.specId ? await this.specs.getById(f.specId) : undefined;
+    if (spec) return resolveIngestMode({ ...spec.compiled, name: spec.name }, ingest.mode, ingest.deleteMissing);
+    checkZipMode(ingest.mode, ingest.deleteMissing);
+    return { mode: ingest.mode ?? null, deleteMissing: Boolean(ingest.deleteMissing) };
+  }
+
+  private async verifyAndQueue(
+    viewer: Viewer,
+    f: FileRecord,
+    onDuplicateContent: OnDuplicateContent,
+    headers: HeaderPolicy,
+    ingest: { mode: IngestMode | null; deleteMissing: boolean },
+  ): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
     switch (f.uploadState) {
       case null:
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
@@ -420,7 +436,7 @@ export class SignedUploadsService {
     }
     const type = f.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
     const job = await this.jobs.inTransaction(async (tx) => {
-      const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256 });
+      const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256, ingestMode: ingest.mode, deleteMissing: ingest.deleteMissing });
       if (!imported) return undefined;
       const { job } = await this.jobs.submit(viewer, type, { fileId: f.id, headers: policyToJson(headers) }, { tx });
       await this.filesStore.setJob(tx, f.id, job.id);
@@ -438,7 +454,7 @@ export class SignedUploadsService {
       const dup = await this.files.get(viewer, now.duplicateOf);
       return { job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
     }
-    return this.verifyAndQueue(viewer, now, onDuplicateContent, headers);
+    return this.verifyAndQueue(viewer, now, onDuplicateContent, headers, ingest);
   }
 
   /**

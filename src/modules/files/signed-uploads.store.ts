@@ -76,9 +76,10 @@ export class SignedUploadsStore {
    * PENDING_UPLOAD | UPLOADED -> IMPORTED inside the transaction that submits the job. `undefined`
    * when another import (or the expiry sweep) changed the row first.
    */
-  async markImported(tx: Tx, id: string, v: { size: number; sha256: string }): Promise<FileRecord | undefined> {
+  async markImported(tx: Tx, id: string, v: { size: number; sha256: string; ingestMode?: 'MERGE' | 'APPEND' | null; deleteMissing?: boolean }): Promise<FileRecord | undefined> {
     const [row] = await tx`
       update files set upload_state = 'IMPORTED', size = ${v.size}, sha256 = ${v.sha256}, uploaded_at = coalesce(uploaded_at, now()),
+        ingest_mode = ${v.ingestMode ?? null}, delete_missing = ${v.deleteMissing ?? false},
         error = null, updated_at = now()
       where id = ${id} and upload_state in ('PENDING_UPLOAD', 'UPLOADED')
       returning *`;

@@ -14,6 +14,8 @@ export interface SpecRecord {
   raw: unknown;
   compiled: CompiledSpec;
   tableName: string;
+  /** A DIMENSION with unique columns: the table of its current rows (see currentTableNameFor). */
+  currentTableName: string | null;
   createdBy: string;
   createdAt: Date;
 }
@@ -28,6 +30,7 @@ function toSpec(r: Record<string, unknown>): SpecRecord {
     raw: r['raw'],
     compiled: r['compiled'] as CompiledSpec,
     tableName: r['table_name'] as string,
+    currentTableName: hasCurrentTable(r['compiled'] as CompiledSpec) ? currentTableNameFor(r['table_name'] as string) : null,
     createdBy: r['created_by'] as string,
     createdAt: r['created_at'] as Date,
   };
@@ -57,6 +60,43 @@ export function tableNameFor(name: string, version: number): string {
   return assertIdentifier(`ds_${name.slice(0, 40)}_${hash}_v${version}`);
 }
 
+/**
+ * The current table of a dimension spec version (`<table>_current`): one row per key, the values
+ * of the file that last wrote it. Shortened with a hash of the table name past 63 bytes.
+ */
+export function currentTableNameFor(tableName: string): string {
+  const full = `${tableName}_current`;
+  if (full.length <= 63) return assertIdentifier(full);
+  const hash = createHash('sha256').update(tableName).digest('hex').slice(0, 8);
+  return assertIdentifier(`${tableName.slice(0, 45)}_${hash}_current`);
+}
+
+/** A spec whose files can be merged by key: a DIMENSION with `unique` columns. */
+export function hasCurrentTable(spec: Pick<CompiledSpec, 'kind' | 'uniqueKey'>): boolean {
+  return spec.kind === 'DIMENSION' && spec.uniqueKey.length > 0;
+}
+
+/**
+ * Creates the current table of a dimension spec version when it does not exist (specs registered
+ * before merges get theirs at their first merge). The key is unique with NULLS NOT DISTINCT: an
+ * empty key cell is one key, as the in-file duplicate check counts it. Callers serialise on the
+ * table (see the merge lock in files/merge.store.ts), so `if not exists` cannot race.
+ */
+export async function createCurrentTable(tx: Tx, tableName: string, spec: CompiledSpec): Promise<string> {
+  const current = currentTableNameFor(tableName);
+  const columns = spec.columns.map((c) => `${quoteIdentifier(c.column)} ${pgType(c)}`);
+  await tx.unsafe(
+    `create table if not exists ${quoteIdentifier(current)} (
+      ${columns.join(',\n      ')},
+      _file_id uuid not null,
+      _line integer not null,
+      _updated_at timestamptz not null default now(),
+      unique nulls not distinct (${spec.uniqueKey.map(quoteIdentifier).join(', ')})
+    )`,
+  );
+  return current;
+}
+
 /** Arbitrary fixed key: serialises version numbering of one spec name. */
 const SPEC_LOCK_CLASS = 7284;
 
@@ -76,6 +116,7 @@ export class SpecsStore {
                 ${tx.json(compiled as unknown as postgres.JSONValue)}, ${tableName}, ${v.createdBy})
         returning *`;
       await this.createTable(tx, tableName, compiled);
+      if (hasCurrentTable(compiled)) await createCurrentTable(tx, tableName, compiled);
       return toSpec(row!);
     }) as Promise<SpecRecord>;
   }

@@ -97,6 +97,9 @@ export class Spec {
   @Field(() => String, { description: 'PostgreSQL table holding this version’s valid rows.' })
   tableName!: string;
 
+  @Field(() => String, { nullable: true, description: 'DIMENSION specs with unique columns: the PostgreSQL table of current rows (one per key, the values of the file that last merged it; _file_id, _line, _updated_at say which). Null otherwise.' })
+  currentTableName!: string | null;
+
   @Field(() => GraphQLJSON, { description: 'The spec JSON as registered.' })
   raw!: unknown;
 

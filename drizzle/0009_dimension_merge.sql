@@ -1,0 +1,3 @@
+ALTER TABLE "files" ADD COLUMN "ingest_mode" text;--> statement-breakpoint
+ALTER TABLE "files" ADD COLUMN "delete_missing" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE "files" ADD COLUMN "merge" jsonb;
