@@ -75,6 +75,8 @@ export interface InvalidRow {
   cells: string[];
   /** The record re-serialised as one CSV line (equivalent to the source text, not byte-identical). */
   raw: string;
+  /** Where each spec column's cell is in `cells` (the header's mapping). */
+  mapping?: HeaderMapping;
 }
 
 export interface CsvPipelineOptions {
@@ -108,6 +110,11 @@ export interface CsvPipelineOptions {
    * through papaparse and the string validator: the reference the fast path is tested against.
    */
   fastPath?: boolean;
+  /**
+   * Lead every error-file record with a `_line` column (the record's line number), as the
+   * corrections round-trip needs to put fixed rows back where they were. Default false.
+   */
+  errorLineColumn?: boolean;
 }
 
 export interface CsvPipelineCounts {
@@ -883,7 +890,7 @@ class PipelineRun {
       return;
     }
     this.counts.invalid++;
-    invalid.push({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(',') });
+    invalid.push({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(','), mapping: this.mapping! });
   }
 
   /** A valid row's COPY text values into the COPY bytes, in the run's COPY format. */
@@ -902,7 +909,8 @@ class PipelineRun {
     const { errorCsv, onInvalid } = this.sinks;
     if (errorCsv) {
       let errorOut = errorHeader;
-      for (const row of invalid) errorOut += safeCsvLine(errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
+      const lineColumn = this.opts.errorLineColumn === true;
+      for (const row of invalid) errorOut += safeCsvLine(lineColumn ? [String(row.line), ...errorRecord(row.cells, this.mapping!.fieldCount, row.errors)] : errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
       await this.write(errorCsv, errorOut);
     }
     if (onInvalid) {
@@ -978,7 +986,7 @@ class PipelineRun {
       if (this.mapping === null) {
         this.acceptHeader(cells);
         if (this.sinks.validCsv) this.validBytes.writeString(csvLine(cells));
-        errorHeader = safeCsvLine([...cells, 'error_description']);
+        errorHeader = safeCsvLine([...(this.opts.errorLineColumn ? ['_line'] : []), ...cells, 'error_description']);
         continue;
       }
       this.takeRecord(cells, line, invalid, malformed?.has(r) ?? false);

@@ -75,6 +75,10 @@ export const files = pgTable(
     folder: text('folder'),
     tags: text('tags').array(),
     metadata: jsonb('metadata'),
+    /** Error analytics `{ total, byCode, byColumn }` computed while the rows streamed (see ingest/error-summary.ts). */
+    errorSummary: jsonb('error_summary'),
+    /** A corrections upload: the file whose error report it fixes (its rows join that file's). */
+    correctsFileId: uuid('corrects_file_id'),
   },
   (t) => [
     uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),
@@ -82,6 +86,7 @@ export const files = pgTable(
     index('files_created_at_idx').on(t.createdAt.desc(), t.id.desc()),
     index('files_file_name_idx').on(t.fileName),
     index('files_parent_idx').on(t.parentId),
+    index('files_corrects_idx').on(t.correctsFileId),
   ],
 );
 

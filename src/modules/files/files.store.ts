@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
+import type { ErrorSummary } from '../../ingest/error-summary';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
 
@@ -37,6 +38,8 @@ export interface FileRecord {
   folder: string | null;
   tags: string[] | null;
   metadata: Record<string, unknown> | null;
+  /** Error analytics of the rows read; null until processed or when the file failed as a whole. */
+  errorSummary: ErrorSummary | null;
 }
 
 export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTED' | 'EXPIRED';
@@ -84,6 +87,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     folder: (r['folder'] as string | null) ?? null,
     tags: (r['tags'] as string[] | null) ?? null,
     metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
+    errorSummary: (r['error_summary'] as ErrorSummary | null) ?? null,
   };
 }
 
@@ -164,13 +168,23 @@ export class FilesStore {
   async setOutcome(
     tx: Tx | undefined,
     id: string,
-    o: { totalRows: number | null; validRows: number | null; invalidRows: number | null; validOutputKey: string | null; errorOutputKey: string | null; error: FileRecord['error'] },
+    o: {
+      totalRows: number | null;
+      validRows: number | null;
+      invalidRows: number | null;
+      validOutputKey: string | null;
+      errorOutputKey: string | null;
+      error: FileRecord['error'];
+      errorSummary?: ErrorSummary | null;
+    },
   ): Promise<void> {
     tx ??= this.sql;
+    const summary = o.errorSummary ?? null;
     await tx`
       update files set total_rows = ${o.totalRows}, valid_rows = ${o.validRows}, invalid_rows = ${o.invalidRows},
         valid_output_key = ${o.validOutputKey}, error_output_key = ${o.errorOutputKey},
-        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, updated_at = now()
+        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null},
+        error_summary = ${summary ? tx.json(summary as unknown as postgres.JSONValue) : null}, updated_at = now()
       where id = ${id}`;
   }
 

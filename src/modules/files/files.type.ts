@@ -112,6 +112,53 @@ export class RowErrorConnection {
   totalCount!: number;
 }
 
+@ObjectType({ description: 'How many row errors carry one code.' })
+export class ErrorCodeCount {
+  @Field(() => String, { description: 'Row error code, e.g. NOT_A_NUMBER.' })
+  code!: string;
+
+  @Field(() => GraphQLSafeInt, { description: 'Row errors with this code.' })
+  count!: number;
+}
+
+@ObjectType({ description: 'One of the most frequent offending values of a column.' })
+export class ErrorValueCount {
+  @Field(() => String, { description: 'The cell text (cut at 200 characters); "••••" for a column the spec marks sensitive.' })
+  value!: string;
+
+  @Field(() => GraphQLSafeInt, {
+    description: 'Row errors with this value. Exact while the column has at most 64 distinct bad values; beyond that an estimate that may be too high by at most the smallest kept count (Space-Saving sketch).',
+  })
+  count!: number;
+}
+
+@ObjectType('ColumnErrorSummary', { description: 'Row errors of one column.' })
+export class ColumnErrorSummaryType {
+  @Field(() => String, { description: 'Column (SQL name; the unique key columns joined by commas for DUPLICATE_KEY).' })
+  column!: string;
+
+  @Field(() => GraphQLSafeInt, { description: 'Row errors about this column.' })
+  count!: number;
+
+  @Field(() => [ErrorCodeCount], { description: 'By code, most frequent first.' })
+  byCode!: ErrorCodeCount[];
+
+  @Field(() => [ErrorValueCount], { description: 'The 10 most frequent offending values, most frequent first (bounded memory: not every value is kept).' })
+  topValues!: ErrorValueCount[];
+}
+
+@ObjectType('ErrorSummary', { description: 'Error analytics of a file, computed while its rows streamed.' })
+export class ErrorSummaryType {
+  @Field(() => GraphQLSafeInt, { description: 'Row errors in all (an invalid row may have several).' })
+  total!: number;
+
+  @Field(() => [ErrorCodeCount], { description: 'By code, most frequent first.' })
+  byCode!: ErrorCodeCount[];
+
+  @Field(() => [ColumnErrorSummaryType], { description: 'By column, most errors first; errors about a whole row (WRONG_FIELD_COUNT, MALFORMED_QUOTES) have no column.' })
+  byColumn!: ColumnErrorSummaryType[];
+}
+
 @ObjectType('File', { description: 'An uploaded file (or a CSV inside an uploaded ZIP) and what became of it.' })
 export class FileType {
   @Field(() => ID, { description: 'File id.' })
@@ -146,6 +193,12 @@ export class FileType {
 
   @Field(() => FileError, { nullable: true, description: 'Why the file failed as a whole.' })
   error!: FileError | null;
+
+  @Field(() => ErrorSummaryType, {
+    nullable: true,
+    description: 'Row error analytics: counts by code and by column, top offending values per column. Null until processed, or when the file failed before its rows were read. A ZIP sums its CSVs.',
+  })
+  errorSummary!: ErrorSummaryType | null;
 
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;

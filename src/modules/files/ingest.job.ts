@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
 import { defaultZipLimits, readZipSafely, ZipError } from '../../ingest/zip';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
@@ -72,6 +73,7 @@ async function record(deps: IngestDeps, file: FileRecord, o: IngestOutcome): Pro
     validOutputKey: o.validOutputKey,
     errorOutputKey: o.errorOutputKey,
     error: o.failure,
+    errorSummary: o.errorSummary ?? null,
   });
   const counters = r ? { total: r.total, processed: r.total, succeeded: o.failure ? 0 : r.valid, failed: r.invalid, bytesProcessed: r.bytes } : {};
   if (o.failure) return { state: JobState.FAILED, error: { code: o.failure.code, message: o.failure.message }, counters, result: summary(file, o) };
@@ -169,6 +171,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       // Children created by this attempt whose outcome is not recorded yet.
       const unsettled = new Set<string>();
       let rows = { total: 0, valid: 0, invalid: 0 };
+      const summaries: ErrorSummary[] = [];
       try {
         try {
           await pipeline(await openRaw(deps, zip), createWriteStream(tmp));
@@ -209,6 +212,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
             outcome = childFailure(err);
           }
           const res = await record(deps, child, outcome);
+          if (outcome.errorSummary) summaries.push(outcome.errorSummary);
           unsettled.delete(id);
           rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
@@ -225,7 +229,15 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
         await fs.rm(tmpDir, { recursive: true, force: true });
       }
       const counters = { total: rows.total, processed: rows.total, succeeded: rows.valid, failed: rows.invalid };
-      await deps.files.setOutcome(undefined, zip.id, { totalRows: rows.total, validRows: rows.valid, invalidRows: rows.invalid, validOutputKey: null, errorOutputKey: null, error: null });
+      await deps.files.setOutcome(undefined, zip.id, {
+        totalRows: rows.total,
+        validRows: rows.valid,
+        invalidRows: rows.invalid,
+        validOutputKey: null,
+        errorOutputKey: null,
+        error: null,
+        errorSummary: mergeErrorSummaries(summaries),
+      });
       const failed = children.filter((c) => c.state === 'FAILED');
       const result = { files: children };
       if (children.length === 0) {

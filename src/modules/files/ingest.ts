@@ -11,6 +11,7 @@ import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { keyWithFileId } from './storage-keys';
 import { isUuid } from '../../shared/cursor';
+import { ErrorSummaryBuilder, type ErrorSummary } from '../../ingest/error-summary';
 
 export interface IngestTarget {
   file: FileRecord;
@@ -36,6 +37,8 @@ export interface IngestOutcome {
   failure: { code: JobErrorCode; message: string; problems?: unknown } | null;
   validOutputKey: string | null;
   errorOutputKey: string | null;
+  /** Error analytics of the rows read (null when the file failed before its rows were read). */
+  errorSummary?: ErrorSummary | null;
 }
 
 /** Rows of errors are written in batches of this many (separate from the data transaction). */
@@ -63,6 +66,7 @@ export async function ingestCsv(
   const validKey = target.validKey ? await freeKey(deps.storage, target.validKey, file.id) : null;
   const validWriter: StorageWriter | null = validKey ? deps.storage.openWriter(validKey, { contentType: 'text/csv' }) : null;
   const errorWriter = deps.storage.openWriter(target.errorKey, { contentType: 'text/csv' });
+  const summary = new ErrorSummaryBuilder(spec);
   let pending: RowErrorRecord[] = [];
   const flushErrors = async () => {
     const batch = pending;
@@ -87,12 +91,14 @@ export async function ingestCsv(
             errorCsv: errorWriter.stream,
             onInvalid: async (row) => {
               row.errors.forEach((e, idx) => pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message }));
+              summary.addRow(row.errors, row.cells, row.mapping);
               if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
             },
           },
           {
             fileId: file.id,
             copyFormat: 'binary',
+            errorLineColumn: true,
             signal: ctx.signal,
             onProgress: (c) => {
               const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
@@ -131,7 +137,7 @@ export async function ingestCsv(
     if (err instanceof Rollback) {
       const r = result as CsvPipelineResult | null;
       const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
-      return { result: r, failure, validOutputKey: null, errorOutputKey };
+      return { result: r, failure, validOutputKey: null, errorOutputKey, errorSummary: r ? summary.result() : null };
     }
     if (err instanceof HeaderError) {
       // Both lists are bounded (HeaderError keeps the first MAX_PROBLEMS_LISTED and counts the rest).
@@ -151,7 +157,7 @@ export async function ingestCsv(
   const r = result as unknown as CsvPipelineResult;
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
-  return { result: r, failure: null, validOutputKey, errorOutputKey };
+  return { result: r, failure: null, validOutputKey, errorOutputKey, errorSummary: summary.result() };
 }
 
 /** A file the pipeline refused as a whole for its bytes (binary, encoding, line endings), or null. */
