@@ -63,8 +63,11 @@ export interface CsvPipelineSinks {
   validCsv?: Writable;
   /** Invalid rows as CSV plus `error_description`, formula-neutralised (the `ingestion_error/...` file). Not ended. */
   errorCsv?: Writable;
-  /** Called for each invalid row, in file order; a returned promise is awaited before going on. */
-  onInvalid?: (row: InvalidRow) => void | Promise<void>;
+  /**
+   * Called for each invalid row, in file order, with the header's mapping (where each spec
+   * column's cell is in `row.cells`); a returned promise is awaited before going on.
+   */
+  onInvalid?: (row: InvalidRow, mapping: HeaderMapping) => void | Promise<void>;
 }
 
 export interface InvalidRow {
@@ -75,8 +78,6 @@ export interface InvalidRow {
   cells: string[];
   /** The record re-serialised as one CSV line (equivalent to the source text, not byte-identical). */
   raw: string;
-  /** Where each spec column's cell is in `cells` (the header's mapping). */
-  mapping?: HeaderMapping;
 }
 
 export interface CsvPipelineOptions {
@@ -890,7 +891,7 @@ class PipelineRun {
       return;
     }
     this.counts.invalid++;
-    invalid.push({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(','), mapping: this.mapping! });
+    invalid.push({ line, errors: result.errors, cells, raw: cells.map(csvEscape).join(',') });
   }
 
   /** A valid row's COPY text values into the COPY bytes, in the run's COPY format. */
@@ -915,7 +916,7 @@ class PipelineRun {
     }
     if (onInvalid) {
       for (const row of invalid) {
-        const pendingCall = onInvalid(row);
+        const pendingCall = onInvalid(row, this.mapping!);
         if (pendingCall) await pendingCall;
       }
     }

@@ -89,9 +89,9 @@ export async function ingestCsv(
             copy,
             validCsv: validWriter?.stream,
             errorCsv: errorWriter.stream,
-            onInvalid: async (row) => {
+            onInvalid: async (row, mapping) => {
               row.errors.forEach((e, idx) => pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message }));
-              summary.addRow(row.errors, row.cells, row.mapping);
+              summary.addRow(row.errors, row.cells, mapping);
               if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
             },
           },
