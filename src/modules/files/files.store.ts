@@ -40,6 +40,8 @@ export interface FileRecord {
   metadata: Record<string, unknown> | null;
   /** Error analytics of the rows read; null until processed or when the file failed as a whole. */
   errorSummary: ErrorSummary | null;
+  /** A corrections upload: the file whose error report it corrects. */
+  correctsFileId: string | null;
 }
 
 export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTED' | 'EXPIRED';
@@ -88,6 +90,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     tags: (r['tags'] as string[] | null) ?? null,
     metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
     errorSummary: (r['error_summary'] as ErrorSummary | null) ?? null,
+    correctsFileId: (r['corrects_file_id'] as string | null) ?? null,
   };
 }
 
@@ -97,6 +100,7 @@ export interface FileFilter {
   specIds?: string[];
   fileName?: string | null;
   parentId?: string | null;
+  correctsFileId?: string | null;
 }
 
 export class FilesStore {
@@ -118,12 +122,13 @@ export class FilesStore {
       onInvalidRows: OnInvalidRows;
       idempotencyKey: string | null;
       createdBy: string;
+      correctsFileId?: string | null;
     },
   ): Promise<FileRecord | undefined> {
     const [row] = await tx`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by)
+      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by, corrects_file_id)
       values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
-              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy})
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.correctsFileId ?? null})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toFile(row) : undefined;
@@ -151,6 +156,7 @@ export class FilesStore {
     if (f.specIds) parts.push(s`spec_id = any(${f.specIds}::uuid[])`);
     if (f.fileName) parts.push(s`file_name = ${f.fileName}`);
     if (f.parentId) parts.push(s`parent_id = ${f.parentId}`);
+    if (f.correctsFileId) parts.push(s`corrects_file_id = ${f.correctsFileId}`);
     if (after) parts.push(s`(created_at, id) < (${after.createdAt}, ${after.id}::uuid)`);
     return parts.reduce((acc, p) => s`${acc} and ${p}`);
   }

@@ -75,7 +75,7 @@ export class FileOutputs {
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
   code!: string;
 
   @Field(() => String, { description: 'Explanation.' })
@@ -93,7 +93,9 @@ export class RowErrorType {
   @Field(() => String, { nullable: true, description: 'Column, when the problem is one cell.' })
   column!: string | null;
 
-  @Field(() => String, { description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY.' })
+  @Field(() => String, {
+    description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY; for corrections uploads also ALREADY_CORRECTED (the line is in the file’s data already) and UNKNOWN_LINE (not an invalid line of the file).',
+  })
   code!: string;
 
   @Field(() => String, { description: 'Explanation naming the value and the rule.' })
@@ -199,6 +201,9 @@ export class FileType {
     description: 'Row error analytics: counts by code and by column, top offending values per column. Null until processed, or when the file failed before its rows were read. A ZIP sums its CSVs.',
   })
   errorSummary!: ErrorSummaryType | null;
+
+  @Field(() => ID, { nullable: true, description: 'A corrections upload (uploadCorrections): the file whose error report it corrects.' })
+  correctsFileId!: string | null;
 
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;

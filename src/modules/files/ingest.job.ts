@@ -18,6 +18,9 @@ import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
 import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome } from './ingest';
 import { storageKeys } from './storage-keys';
+import { correctionRows, parentLastLine, withSkipped, type CorrectionsTally } from './corrections';
+import { CorrectionsFormatError, restoreCorrectedCsv } from '../../ingest/corrections-csv';
+import { Readable } from 'node:stream';
 
 export interface IngestDeps {
   storage: ObjectStorage;
@@ -111,6 +114,7 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
     parseInput: parseFileInput,
     async run(ctx) {
       const file = await loadFile(deps, ctx);
+      if (file.correctsFileId) return ingestCorrections(deps, ctx as JobContext<unknown>, file);
       if (!file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.id} has no spec`);
       const spec = (await deps.specs.getById(file.specId))!;
       const at = file.createdAt;
@@ -136,6 +140,50 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
       return record(deps, file, outcome);
     },
   };
+}
+
+/**
+ * A corrections upload (uploadCorrections): the corrected error report is turned back into the
+ * parent's CSV shape at the parent's line numbers and goes through the same validation, with the
+ * parent's spec version; its valid rows join the parent's rows (see corrections.ts).
+ */
+async function ingestCorrections(deps: IngestDeps, ctx: JobContext<unknown>, file: FileRecord): Promise<JobOutcome> {
+  const parent = await deps.files.get(file.correctsFileId!);
+  const spec = parent?.specId ? await deps.specs.getById(parent.specId) : undefined;
+  if (!parent || !spec) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.correctsFileId} to correct does not exist or has no spec`);
+  const compiled = { ...spec.compiled, name: spec.name };
+  const tally: CorrectionsTally = { applied: 0, already: 0, unknown: 0, duplicate: 0 };
+  const target = {
+    file,
+    spec: compiled,
+    table: spec.tableName,
+    validKey: null,
+    errorKey: storageKeys.stateErrors(parent.program ?? spec.name, file.id, file.createdAt),
+    rows: correctionRows(parent, file, compiled, tally),
+  };
+  let input;
+  try {
+    input = await openRaw(deps, file);
+  } catch (err) {
+    if (!isCorruptionError(err)) throw err;
+    return record(deps, file, await corruptOutcome(ctx, deps, target, err));
+  }
+  const lastLine = await ctx.fenced((tx) => parentLastLine(tx, spec.tableName, parent.id));
+  let outcome: IngestOutcome;
+  try {
+    outcome = await ingestCsv(ctx, deps, { ...target, verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))) }, Readable.from(restoreCorrectedCsv(input, lastLine)));
+  } catch (err) {
+    if (!(err instanceof CorrectionsFormatError)) throw err;
+    await deps.files.deleteRowErrors(file.id);
+    outcome = { result: null, failure: { code: JobErrorCode.CORRECTIONS_INVALID, message: err.message }, validOutputKey: null, errorOutputKey: null, errorSummary: null };
+  }
+  const r = outcome.result;
+  if (r && !outcome.failure) {
+    const skipped = tally.already + tally.unknown + tally.duplicate;
+    outcome = { ...outcome, result: { ...r, valid: tally.applied, invalid: r.invalid + skipped }, errorSummary: withSkipped(outcome.errorSummary, compiled, tally) };
+    if (tally.applied === 0) outcome.failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `None of the ${r.total} rows was applied; see rowErrors` };
+  }
+  return record(deps, file, outcome);
 }
 
 /** Child file ids are derived from the ZIP and the entry name, so a retried attempt replaces its rows. */

@@ -29,6 +29,12 @@ export interface IngestTarget {
    * read, so a corrupt stored file is reported as STORAGE_CORRUPT whatever else is wrong with it.
    */
   verifyInput?: () => Promise<void>;
+  /**
+   * Where the valid rows go instead of the file's own partition, and the `_file_id` they carry
+   * (a corrections upload: its parent's id, see corrections.ts). `prepare` runs in the load's
+   * transaction; its `attach` runs after the COPY, before the commit.
+   */
+  rows?: { fileId: string; prepare: (tx: postgres.TransactionSql, table: string) => Promise<{ table: string; attach: () => Promise<void> }> };
 }
 
 export interface IngestOutcome {
@@ -79,7 +85,7 @@ export async function ingestCsv(
   try {
     const started = performance.now();
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
-      const into = await prepareRowTable(tx, table, file.id);
+      const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
       const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
       try {
         result = await runCsvPipeline(
@@ -96,7 +102,7 @@ export async function ingestCsv(
             },
           },
           {
-            fileId: file.id,
+            fileId: target.rows?.fileId ?? file.id,
             copyFormat: 'binary',
             errorLineColumn: true,
             signal: ctx.signal,
@@ -223,7 +229,7 @@ export async function clearFileRows(tx: postgres.TransactionSql, table: string, 
 }
 
 /** The table `partition` is attached to: `null` when detached, `undefined` when it does not exist. */
-async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
+export async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
   const [existing] = await tx<{ parent: string | null }[]>`
     select p.relname as parent from pg_class c
     left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
@@ -276,7 +282,7 @@ async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileI
 }
 
 /** Memory PostgreSQL may use to sort one file's key (per load, released at commit). */
-const KEY_BUILD_MEMORY = '128MB';
+export const KEY_BUILD_MEMORY = '128MB';
 
 /** The partition holding one file's rows: `dsf_<file id without dashes>` (36 characters). */
 export function filePartitionName(fileId: string): string {
