@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
 import { DEFAULT_MAX_RECORD_LENGTH } from './csv-pipeline';
@@ -32,7 +31,17 @@ const OUT_CHUNK_CHARS = 64 * 1024;
  * bounded by the parent's own length.
  */
 export async function* restoreCorrectedCsv(input: Readable, maxLine: number, maxRecordLength = DEFAULT_MAX_RECORD_LENGTH): AsyncGenerator<Buffer> {
-  const decoder = new StringDecoder('utf8');
+  // Fatal: a replacement character must not reach a stored value (the pipeline reports such bytes
+  // as INVALID_UTF8, which this re-serialisation would hide).
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const decode = (chunk: Buffer | undefined): string => {
+    try {
+      return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+    } catch {
+      throw new CorrectionsFormatError('The corrections are not valid UTF-8 text; save the report as UTF-8 CSV');
+    }
+  };
+  let first = true;
   let pending = '';
   let parser: Papa.Parser | null = null;
   let header: { description: number } | null = null;
@@ -85,15 +94,30 @@ export async function* restoreCorrectedCsv(input: Readable, maxLine: number, max
   };
 
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    feed(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
+    if (first && typeof chunk !== 'string') {
+      first = false;
+      // Not text, or not UTF-8 text: passed on as it is, for the pipeline's own refusal (NOT_A_CSV, UNSUPPORTED_ENCODING).
+      if (looksBinary(chunk)) {
+        yield chunk;
+        for await (const rest of input as AsyncIterable<Buffer>) yield rest;
+        return;
+      }
+    }
+    feed(typeof chunk === 'string' ? chunk : decode(chunk), false);
     if (out.length >= OUT_CHUNK_CHARS) {
       yield Buffer.from(out);
       out = '';
     }
   }
-  feed(decoder.end(), true);
+  feed(decode(undefined), true);
   if (header === null && out === '') return;
   if (out) yield Buffer.from(out);
+}
+
+/** A NUL byte or a UTF-16/32 byte order mark in the first bytes. */
+function looksBinary(head: Buffer): boolean {
+  const start = head.subarray(0, 1024);
+  return start.includes(0) || (start[0] === 0xff && start[1] === 0xfe) || (start[0] === 0xfe && start[1] === 0xff);
 }
 
 function countLf(text: string): number {
