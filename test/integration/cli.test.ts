@@ -141,7 +141,21 @@ describe('sluice CLI', () => {
     expect(human.stdout).toContain('2,000 rows, 1,980 valid, 20 invalid');
     expect(human.stdout).toMatch(/line 101 present: NOT_A_NUMBER/);
     expect(human.stdout).toContain('… and 10 more');
+    expect(human.stdout).toContain('Error summary: 20 row errors (NOT_A_NUMBER 20)');
     expect(human.stdout).toMatch(new RegExp(`GET ${t.url}/files/[0-9a-f-]{36}/errors\\.csv`));
+  });
+
+  it('errors --summary prints the error analytics of a file', async () => {
+    const { files: page } = await t.admin.request(FilesDocument, { spec: 'attendance', first: 1 });
+    const fileId = page.nodes[0]!.id;
+    const human = await runCli(['errors', fileId, '--summary'], ingestorEnv);
+    expect(human.code, show(human)).toBe(0);
+    expect(human.stdout).toContain('Error summary: 20 row errors (NOT_A_NUMBER 20)');
+    expect(human.stdout).toMatch(/^ {2}present: 20 \(NOT_A_NUMBER 20\)$/m);
+    expect(human.stdout).toContain('top values: "x" ×20');
+    const json = await runCli(['errors', fileId, '--summary', '--json'], ingestorEnv);
+    expect(json.code, show(json)).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ total: 20, byCode: [{ code: 'NOT_A_NUMBER', count: 20 }] });
   });
 
   it('errors downloads the error report with the stored token; files and jobs list recent ones', async () => {
