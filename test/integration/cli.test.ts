@@ -190,6 +190,25 @@ describe('sluice CLI', () => {
     expect(badState.stderr).toContain('unknown state DONE');
   });
 
+  it('correct sends a fixed error report back: the rows join the file once', async () => {
+    const { files: page } = await t.admin.request(FilesDocument, { spec: 'attendance', first: 1 });
+    const fileId = page.nodes[0]!.id;
+    const out = path.join(dir, 'to-fix.csv');
+    expect((await runCli(['errors', fileId, '-o', out], ingestorEnv)).code).toBe(0);
+    const fixed = path.join(dir, 'fixed.csv');
+    await fs.writeFile(fixed, (await fs.readFile(out, 'utf8')).replace(/,x,"present/g, ',7,"present'));
+    const applied = await runCli(['correct', fileId, fixed], ingestorEnv);
+    expect(applied.code, show(applied)).toBe(0);
+    expect(applied.stderr).toMatch(new RegExp(`^Stored corrections [0-9a-f-]{36} for file ${fileId}`, 'm'));
+    expect(applied.stdout).toContain('20 rows, 20 valid, 0 invalid');
+    const { file } = await t.admin.request(FileDocument, { id: fileId });
+    expect(file.rows).toEqual({ total: 2000, valid: 2000, invalid: 0 });
+    const again = await runCli(['correct', fileId, fixed], ingestorEnv);
+    expect(again.code, show(again)).toBe(1);
+    expect(again.stdout).toMatch(/line 101: ALREADY_CORRECTED/);
+    expect(again.stdout).toContain('Error summary: 20 row errors (ALREADY_CORRECTED 20)');
+  });
+
   it('upload with --on-invalid-rows FAIL fails the job: exit 1 and the job error', async () => {
     const csv = path.join(dir, 'attendance-fail.csv');
     await fs.writeFile(csv, attendanceCsv(50, 10));

@@ -139,6 +139,15 @@ describe('corrections round-trip', () => {
     expect(withCorrections.corrections.every((c) => c.correctsFileId === parentId)).toBe(true);
   });
 
+  it('two corrections of the same line sent at once apply it once', async () => {
+    const parentId = await uploadParent();
+    const fixed = (await report(parentId)).replace('3,01/03/23,s2,x,', '3,01/03/23,s2,2,');
+    const [a, b] = await Promise.all([correct(parentId, fixed), correct(parentId, fixed)]);
+    expect([a.file.rows.valid, b.file.rows.valid].sort()).toEqual([0, 1]);
+    expect((await fileOf(parentId)).rows).toEqual({ total: 9, valid: 6, invalid: 3 });
+    expect((await dataRows(parentId)).filter((r) => r['_line'] === 3)).toHaveLength(1);
+  });
+
   it('a parent that kept no row (all invalid) gets its corrected rows', async () => {
     const parentId = await uploadParent('date,school_id,present,note\n01/03/23,a1,x,\n01/03/23,a2,y,\n');
     expect(await fileOf(parentId)).toMatchObject({ state: 'FAILED', error: { code: 'ALL_ROWS_INVALID' } });
@@ -156,6 +165,18 @@ describe('corrections round-trip', () => {
     expect(res.last).toMatchObject({ state: 'FAILED', error: { code: 'ALL_ROWS_INVALID' } });
     expect(await errorLines(res.file.id)).toEqual([[3, 'DUPLICATE_KEY']]);
     expect((await fileOf(parentId)).rows).toEqual({ total: 2, valid: 1, invalid: 1 });
+  });
+
+  it('an idempotency key returns the first corrections upload; a key of another upload is a CONFLICT', async () => {
+    const parentId = await uploadParent();
+    const text = await report(parentId);
+    const send = (key: string) => ingestor.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null, idempotencyKey: key }, { file: { body: text, filename: 'c.csv' } });
+    const first = await send('fix-1');
+    const second = await send('fix-1');
+    expect(first.body.data?.uploadCorrections.created, JSON.stringify(first.body)).toBe(true);
+    expect(second.body.data?.uploadCorrections).toMatchObject({ created: false, file: { id: first.body.data!.uploadCorrections.file.id } });
+    await ingestor.upload(UploadFileDocument, { program: 'state_prog', spec: 'visits', file: null, idempotencyKey: 'plain-1' }, { file: { body: PARENT_CSV, filename: 'v.csv' } });
+    expect(codeOf((await send('plain-1')).body)).toBe('CONFLICT');
   });
 
   it('refuses corrections that cannot be put back, with stable codes, and changes nothing', async () => {

@@ -203,6 +203,9 @@ export class FilesService {
       if (!parent.errorOutputKey) throw new ConflictError(`File ${parent.id} has no error report to correct (no invalid rows, or not processed yet)`, { fileId: parent.id });
       if (input.idempotencyKey) {
         const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
+        if (existing && existing.correctsFileId !== parent.id) {
+          throw new ConflictError(`idempotencyKey ${JSON.stringify(input.idempotencyKey)} was used for another upload (file ${existing.id})`, { field: 'idempotencyKey' });
+        }
         if (existing) {
           await discard(upload.createReadStream());
           return { file: existing, job: await this.jobs.get(viewer, existing.jobId!), created: false };
