@@ -69,7 +69,7 @@ export class FileOutputs {
   @Field(() => String, { nullable: true, description: 'Valid rows as CSV (process_input/… or emission/…).' })
   valid!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Invalid rows plus error_description (ingestion_error/… or emission-error/…).' })
+  @Field(() => String, { nullable: true, description: 'Invalid rows as CSV: a leading _line column (the line number), the original cells, error_description (ingestion_error/… or emission-error/…). Fixed and sent back with uploadCorrections.' })
   errors!: string | null;
 }
 
