@@ -312,7 +312,25 @@ async function finished(gen: number, file: FileData): Promise<void> {
   renderFile(file);
   void loadRecent();
   view.errorCursors = [null];
+  renderErrorSummary(file);
   if ((file.rows.invalid ?? 0) > 0 || file.error) await loadErrors(0);
+}
+
+/** The file's error analytics above the row errors: one line per column, with its most frequent bad values. */
+function renderErrorSummary(file: FileData): void {
+  const s = file.errorSummary;
+  const codes = (list: ReadonlyArray<{ code: string; count: number }>) => list.map((c) => `${c.code} ${formatCount(c.count)}`).join(', ');
+  const items = !s || s.total === 0 ? [] : [`${formatCount(s.total)} errors: ${codes(s.byCode)}`, ...s.byColumn.map((c) => {
+    const top = c.topValues.slice(0, 3).map((v) => `${JSON.stringify(v.value)} ×${formatCount(v.count)}`).join(', ');
+    return `${c.column}: ${formatCount(c.count)} (${codes(c.byCode)})${top ? `; most frequent ${top}` : ''}`;
+  })];
+  $('errors-summary').replaceChildren(
+    ...items.map((text) => {
+      const li = document.createElement('li');
+      li.textContent = text;
+      return li;
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- row errors
