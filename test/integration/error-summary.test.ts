@@ -10,7 +10,7 @@ import {
   UploadNationalProgramDocument,
   type SluiceClient,
 } from '../../src/sdk/client';
-import { startTestApp, type TestApp } from '../helpers/app';
+import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
 /** `student` is sensitive: its values must never appear in the summary. */
@@ -120,6 +120,16 @@ describe('file.errorSummary', () => {
     expect(key).toMatchObject({ count: 3, byCode: [{ code: 'DUPLICATE_KEY', count: 3 }] });
     expect(key.topValues[0]!.count).toBe(3);
     expect(s.byColumn.map((c) => c.column).sort()).toEqual(['school_id', 'score', 'student']);
+  });
+
+  it('sensitive is a spec keyword that takes true or false only', async () => {
+    const res = await t.admin.raw(RegisterSpecDocument, {
+      kind: 'EVENT',
+      spec: { program: 'p', input: { type: 'object', properties: { a: { type: 'string', sensitive: 'yes' } }, required: [] } },
+    });
+    expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
+    const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ path: string; message: string }>;
+    expect(problems).toContainEqual(expect.objectContaining({ path: '/input/properties/a/sensitive', message: 'sensitive must be true or false, got string "yes"' }));
   });
 
   it('counts nothing for a clean file and is null for a file refused before its rows', async () => {
