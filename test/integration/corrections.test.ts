@@ -188,6 +188,7 @@ describe('corrections round-trip', () => {
       ['lines out of order', text.replace('\n5,', '\n2,'), /out of order/],
       ['a line beyond the file', text.replace('\n12,', '\n99999999,'), /beyond the last line \(12\)/],
       ['no error_description column', text.replace(',error_description', ''), /error_description/],
+      ['an unterminated quote', `${text}12,"${'a'.repeat(1_100_000)}`, /longer than 1048576 characters/],
     ];
     for (const [name, body, message] of cases) {
       const res = await correct(parentId, body);
