@@ -1,6 +1,7 @@
 import { FileDocument, FileRowErrorsDocument, type JobFieldsFragment } from '../sdk/client';
 import { formatCount } from '../sdk/progress';
 import type { CliContext, ExitCode } from './command';
+import { formatErrorSummary } from './error-summary';
 import { summariseJob } from './watch-job';
 
 /** Row errors printed after a file with invalid rows; the full list is the error report. */
@@ -28,6 +29,7 @@ export async function reportFileOutcome(ctx: CliContext, fileId: string, watched
     for (const e of errors.nodes) ctx.stdout.write(`  line ${e.line}${e.column ? ` ${e.column}` : ''}: ${e.code}: ${e.message}\n`);
     if (errors.totalCount > errors.nodes.length) ctx.stdout.write(`  … and ${formatCount(errors.totalCount - errors.nodes.length)} more\n`);
   }
+  if (done.errorSummary && done.errorSummary.total > 0) for (const line of formatErrorSummary(done.errorSummary)) ctx.stdout.write(`${line}\n`);
   for (const c of done.children) {
     const rows = c.rows.total === null ? '' : `: ${formatCount(c.rows.total)} rows, ${formatCount(c.rows.valid)} valid, ${formatCount(c.rows.invalid)} invalid`;
     ctx.stdout.write(`  ${c.fileName} (${c.spec?.name ?? 'no spec'}) ${c.state}${rows}${c.error ? ` — ${c.error.code}: ${c.error.message}` : ''}\n`);

@@ -64,8 +64,11 @@ export interface CsvPipelineSinks {
   validCsv?: Writable;
   /** Invalid rows as CSV plus `error_description`, formula-neutralised (the `ingestion_error/...` file). Not ended. */
   errorCsv?: Writable;
-  /** Called for each invalid row, in file order; a returned promise is awaited before going on. */
-  onInvalid?: (row: InvalidRow) => void | Promise<void>;
+  /**
+   * Called for each invalid row, in file order, with the header's mapping (where each spec
+   * column's cell is in `row.cells`); a returned promise is awaited before going on.
+   */
+  onInvalid?: (row: InvalidRow, mapping: HeaderMapping) => void | Promise<void>;
 }
 
 export interface InvalidRow {
@@ -111,6 +114,11 @@ export interface CsvPipelineOptions {
    * through papaparse and the string validator: the reference the fast path is tested against.
    */
   fastPath?: boolean;
+  /**
+   * Lead every error-file record with a `_line` column (the record's line number), as the
+   * corrections round-trip needs to put fixed rows back where they were. Default false.
+   */
+  errorLineColumn?: boolean;
 }
 
 export interface CsvPipelineCounts {
@@ -911,12 +919,13 @@ class PipelineRun {
     const { errorCsv, onInvalid } = this.sinks;
     if (errorCsv) {
       let errorOut = errorHeader;
-      for (const row of invalid) errorOut += safeCsvLine(errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
+      const lineColumn = this.opts.errorLineColumn === true;
+      for (const row of invalid) errorOut += safeCsvLine(lineColumn ? [String(row.line), ...errorRecord(row.cells, this.mapping!.fieldCount, row.errors)] : errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
       await this.write(errorCsv, errorOut);
     }
     if (onInvalid) {
       for (const row of invalid) {
-        const pendingCall = onInvalid(row);
+        const pendingCall = onInvalid(row, this.mapping!);
         if (pendingCall) await pendingCall;
       }
     }
@@ -987,7 +996,7 @@ class PipelineRun {
       if (this.mapping === null) {
         this.acceptHeader(cells);
         if (this.sinks.validCsv) this.validBytes.writeString(csvLine(cells));
-        errorHeader = safeCsvLine([...cells, 'error_description']);
+        errorHeader = safeCsvLine([...(this.opts.errorLineColumn ? ['_line'] : []), ...cells, 'error_description']);
         continue;
       }
       this.takeRecord(cells, line, invalid, malformed?.has(r) ?? false);

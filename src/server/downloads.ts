@@ -15,7 +15,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 /**
  * `GET /files/:id/errors.csv` with `Authorization: Bearer <token>`: streams a file's error report
- * (its invalid rows with an `error_description` column) from storage. The same visibility as the
+ * (its invalid rows, led by a `_line` column with each row's line number and followed by the
+ * `error_description` column; uploadCorrections takes it back once fixed) from storage. The same visibility as the
  * `file` query: your own files, or any for ADMIN. GraphQL cannot carry a byte stream; this route
  * is the one download the jobs page and the CLI need.
  */

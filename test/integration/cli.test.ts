@@ -141,7 +141,21 @@ describe('sluice CLI', () => {
     expect(human.stdout).toContain('2,000 rows, 1,980 valid, 20 invalid');
     expect(human.stdout).toMatch(/line 101 present: NOT_A_NUMBER/);
     expect(human.stdout).toContain('… and 10 more');
+    expect(human.stdout).toContain('Error summary: 20 row errors (NOT_A_NUMBER 20)');
     expect(human.stdout).toMatch(new RegExp(`GET ${t.url}/files/[0-9a-f-]{36}/errors\\.csv`));
+  });
+
+  it('errors --summary prints the error analytics of a file', async () => {
+    const { files: page } = await t.admin.request(FilesDocument, { spec: 'attendance', first: 1 });
+    const fileId = page.nodes[0]!.id;
+    const human = await runCli(['errors', fileId, '--summary'], ingestorEnv);
+    expect(human.code, show(human)).toBe(0);
+    expect(human.stdout).toContain('Error summary: 20 row errors (NOT_A_NUMBER 20)');
+    expect(human.stdout).toMatch(/^ {2}present: 20 \(NOT_A_NUMBER 20\)$/m);
+    expect(human.stdout).toContain('top values: "x" ×20');
+    const json = await runCli(['errors', fileId, '--summary', '--json'], ingestorEnv);
+    expect(json.code, show(json)).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ total: 20, byCode: [{ code: 'NOT_A_NUMBER', count: 20 }] });
   });
 
   it('errors downloads the error report with the stored token; files and jobs list recent ones', async () => {
@@ -174,6 +188,25 @@ describe('sluice CLI', () => {
     const badState = await runCli(['jobs', '--state', 'DONE'], ingestorEnv);
     expect(badState.code).toBe(1);
     expect(badState.stderr).toContain('unknown state DONE');
+  });
+
+  it('correct sends a fixed error report back: the rows join the file once', async () => {
+    const { files: page } = await t.admin.request(FilesDocument, { spec: 'attendance', first: 1 });
+    const fileId = page.nodes[0]!.id;
+    const out = path.join(dir, 'to-fix.csv');
+    expect((await runCli(['errors', fileId, '-o', out], ingestorEnv)).code).toBe(0);
+    const fixed = path.join(dir, 'fixed.csv');
+    await fs.writeFile(fixed, (await fs.readFile(out, 'utf8')).replace(/,x,"present/g, ',7,"present'));
+    const applied = await runCli(['correct', fileId, fixed], ingestorEnv);
+    expect(applied.code, show(applied)).toBe(0);
+    expect(applied.stderr).toMatch(new RegExp(`^Stored corrections [0-9a-f-]{36} for file ${fileId}`, 'm'));
+    expect(applied.stdout).toContain('20 rows, 20 valid, 0 invalid');
+    const { file } = await t.admin.request(FileDocument, { id: fileId });
+    expect(file.rows).toEqual({ total: 2000, valid: 2000, invalid: 0 });
+    const again = await runCli(['correct', fileId, fixed], ingestorEnv);
+    expect(again.code, show(again)).toBe(1);
+    expect(again.stdout).toMatch(/line 101: ALREADY_CORRECTED/);
+    expect(again.stdout).toContain('Error summary: 20 row errors (ALREADY_CORRECTED 20)');
   });
 
   it('upload with --on-invalid-rows FAIL fails the job: exit 1 and the job error', async () => {

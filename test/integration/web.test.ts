@@ -176,6 +176,8 @@ describe.runIf(runBrowserTests)('in Chromium', () => {
     await page.waitForSelector('[data-testid=errors]:not([hidden])');
     expect(await page.locator('#errors-body tr').count()).toBe(20);
     expect(await page.textContent('#errors-page')).toBe('page 1 of 3');
+    expect(await page.textContent('[data-testid=errors-summary] li:first-child')).toBe(`${invalid} errors: NOT_A_NUMBER ${invalid}`);
+    expect(await page.textContent('[data-testid=errors-summary] li:nth-child(2)')).toBe(`present: ${invalid} (NOT_A_NUMBER ${invalid}); most frequent "x" ×${invalid}`);
     expect(await page.textContent('#errors-body tr:first-child td:first-child')).toBe('5001');
     await page.click('#errors-next');
     await expect.poll(() => page.textContent('#errors-page')).toBe('page 2 of 3');

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { FileDocument } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
+import { formatErrorSummary } from '../error-summary';
 import { CliError, ExitCode, UsageError, type Command } from '../command';
 
 export const errors: Command = {
@@ -12,18 +14,32 @@ export const errors: Command = {
   args: '<file-id>',
   options: {
     output: { type: 'string', short: 'o', arg: '<file>', description: 'Write the report to this file (default: standard output)' },
+    summary: { type: 'boolean', description: "Print the file's error analytics (counts by code and column, top bad values) instead of the report" },
   },
   help: `
 The report streams from the service (GET /files/<file-id>/errors.csv) with the stored token; with
 -o it is written to a temporary file beside the target and renamed once complete, so a broken
 download never leaves a truncated report.
 
-Example:
-  sluice errors 0b5c...e1 -o attendance_errors.csv`,
+With --summary, prints the file's error summary instead (with --json, the summary as JSON).
+
+Examples:
+  sluice errors 0b5c...e1 -o attendance_errors.csv
+  sluice errors 0b5c...e1 --summary`,
   async run(ctx, positionals, options) {
     const [id, ...extra] = positionals;
     if (!id || extra.length) throw new UsageError('give exactly one file id');
     const client = ctx.client();
+    if (options['summary']) {
+      const { file } = await client.request(FileDocument, { id });
+      if (ctx.json) {
+        ctx.stdout.write(`${JSON.stringify(file.errorSummary)}\n`);
+        return ExitCode.OK;
+      }
+      if (!file.errorSummary) throw new CliError(`File ${id} has no error summary (not processed yet, or it failed before its rows were read${file.error ? `: ${file.error.code}` : ''})`);
+      for (const line of formatErrorSummary(file.errorSummary)) ctx.stdout.write(`${line}\n`);
+      return ExitCode.OK;
+    }
     const res = await fetch(`${ctx.url}/files/${encodeURIComponent(id)}/errors.csv`, {
       headers: client.options.token ? { authorization: `Bearer ${client.options.token}` } : {},
     });

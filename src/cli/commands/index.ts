@@ -1,5 +1,6 @@
 import type { Command } from '../command';
 import { bulk } from './bulk';
+import { correct } from './correct';
 import { credentialEngineImport } from './credential-engine-import';
 import { errors } from './errors';
 import { files } from './files';
@@ -16,4 +17,4 @@ import { whoami } from './whoami';
  * Every CLI command, in the order `sluice --help` lists them. A new command is one file in this
  * folder exporting a `Command`, plus one line here.
  */
-export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, importUrl, bulk, credentialEngineImport, files, jobs, jobWatch, errors];
+export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, importUrl, bulk, credentialEngineImport, files, jobs, jobWatch, errors, correct];

@@ -89,6 +89,10 @@ export const files = pgTable(
     deleteMissing: boolean('delete_missing').notNull().default(false),
     /** `{ inserted, updated, unchanged, deleted }`, written in the transaction that merged the file. */
     merge: jsonb('merge'),
+    /** Error analytics `{ total, byCode, byColumn }` computed while the rows streamed (see ingest/error-summary.ts). */
+    errorSummary: jsonb('error_summary'),
+    /** A corrections upload: the file whose error report it fixes (its rows join that file's). */
+    correctsFileId: uuid('corrects_file_id'),
   },
   (t) => [
     uniqueIndex('files_idempotency_idx').on(t.createdBy, t.idempotencyKey),
@@ -98,6 +102,7 @@ export const files = pgTable(
     index('files_parent_idx').on(t.parentId),
     // onDuplicateContent: SKIP looks up an earlier upload of the same bytes by the same client.
     index('files_content_idx').on(t.createdBy, t.sha256).where(sql`${t.parentId} is null`),
+    index('files_corrects_idx').on(t.correctsFileId),
   ],
 );
 

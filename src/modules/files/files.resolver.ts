@@ -137,6 +137,21 @@ export class FilesResolver {
     return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null };
   }
 
+  @Authorized(Role.INGESTOR)
+  @Mutation(() => UploadResult, {
+    description:
+      'Sends back a corrected error report of a file (multipart): the report as GET /files/{id}/errors.csv serves it, cells fixed, its _line column kept (error_description is ignored). A job validates the rows with the file’s spec version; valid ones join the file’s rows under their original line numbers (file.rows and rowErrors of the file follow), still-invalid ones become row errors of the corrections file (its own error report is the next round). A line is applied once: again, it is skipped as ALREADY_CORRECTED. CONFLICT when the file has no error report or failed as a whole (other than ALL_ROWS_INVALID).',
+  })
+  async uploadCorrections(
+    @Arg('fileId', () => ID, { description: 'The file whose error report was corrected (a corrections file id means its original).' }) fileId: string,
+    @Arg('file', () => GraphQLUpload, { description: 'The corrected error report (CSV).' }) file: Promise<FileUpload>,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same corrections file and job.' }) idempotencyKey: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<UploadResult> {
+    const res = await ctx.services.files.uploadCorrections(requireViewer(ctx), { fileId, file, idempotencyKey });
+    return this.result(res);
+  }
+
   @Authorized(Role.VIEWER)
   @Mutation(() => ValidationReportType, {
     description:
@@ -204,6 +219,12 @@ export class FilesResolver {
     if (f.kind !== FileKindEnum.ZIP) return [];
     const { files } = await ctx.services.files.list(requireViewer(ctx), {}, 100, null, f.id);
     return files.map((c) => toFileType(c));
+  }
+
+  @FieldResolver(() => [FileType], { description: 'Corrections uploaded for this file (uploadCorrections), newest first, at most 100.' })
+  async corrections(@Root() f: FileType, @Ctx() ctx: Context): Promise<FileType[]> {
+    if (f.kind !== FileKindEnum.CSV) return [];
+    return Promise.all((await ctx.services.files.corrections(f.id, 100)).map((c) => this.withState(ctx, c)));
   }
 
   @FieldResolver(() => RowErrorConnection, { description: 'Invalid rows, by line.' })

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
-import { BadInputError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
+import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
@@ -224,6 +224,78 @@ export class FilesService {
     }
     this.log.info({ fileId, jobId: res.job.id, size: stored.size, sha256: stored.sha256, by: viewer.clientId }, 'file stored and queued');
     return { ...res, created: true };
+  }
+
+  /**
+   * A corrected error report for `fileId` (its rows fixed, its `_line` column kept): stored, then
+   * ingested by the same job type as an upload, with the parent's spec version; its valid rows
+   * join the parent's (see corrections.ts). A correction of a correction corrects the original.
+   * Refused (CONFLICT) while the parent has no error report or when it failed as a whole for
+   * another reason than every row being invalid (its rows were not kept).
+   */
+  async uploadCorrections(viewer: Viewer, input: { fileId: string; file: Promise<FileUpload>; idempotencyKey?: string | null }): Promise<{ file: FileRecord; job: Job; created: boolean }> {
+    this.checkIdempotencyKey(input.idempotencyKey);
+    const upload = await input.file;
+    let parent: FileRecord;
+    try {
+      if (/[\u0000-\u001f\u007f]/.test(upload.filename)) throw new BadInputError('The file name must not contain control characters', { field: 'file' });
+      parent = await this.get(viewer, input.fileId);
+      if (parent.correctsFileId) parent = await this.get(viewer, parent.correctsFileId);
+      if (parent.kind !== 'CSV' || !parent.specId) throw new BadInputError(`File ${parent.id} is a ZIP; correct each of its CSVs (file.children) instead`, { field: 'fileId' });
+      if (parent.error && parent.error.code !== 'ALL_ROWS_INVALID') {
+        throw new ConflictError(`File ${parent.id} failed as a whole (${parent.error.code}) and kept no row; upload it again instead of correcting it`, { fileId: parent.id });
+      }
+      if (!parent.errorOutputKey) throw new ConflictError(`File ${parent.id} has no error report to correct (no invalid rows, or not processed yet)`, { fileId: parent.id });
+      if (input.idempotencyKey) {
+        const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
+        if (existing && existing.correctsFileId !== parent.id) {
+          throw new ConflictError(`idempotencyKey ${JSON.stringify(input.idempotencyKey)} was used for another upload (file ${existing.id})`, { field: 'idempotencyKey' });
+        }
+        if (existing) {
+          await discard(upload.createReadStream());
+          return { file: existing, job: await this.jobs.get(viewer, existing.jobId!), created: false };
+        }
+      }
+    } catch (err) {
+      await discard(upload.createReadStream());
+      throw err;
+    }
+    const fileId = randomUUID();
+    const stored = await this.storeUpload(fileId, upload, new Date());
+    this.metrics?.observeUpload('multipart', stored.size);
+    const res = await this.jobs.inTransaction(async (tx) => {
+      const file = await this.store.insert(tx, {
+        id: fileId,
+        kind: 'CSV',
+        specId: parent.specId,
+        program: parent.program,
+        fileName: upload.filename,
+        contentType: upload.mimetype ?? null,
+        storageKey: stored.key,
+        size: stored.size,
+        sha256: stored.sha256,
+        onInvalidRows: 'SKIP',
+        idempotencyKey: input.idempotencyKey ?? null,
+        createdBy: viewer.clientId,
+        correctsFileId: parent.id,
+      });
+      if (!file) return undefined;
+      const { job } = await this.jobs.submit(viewer, INGEST_FILE_JOB, { fileId }, { tx });
+      await this.store.setJob(tx, fileId, job.id);
+      return { file: { ...file, jobId: job.id }, job };
+    });
+    if (!res) {
+      await this.storage.delete(stored.key);
+      const winner = (await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!;
+      return { file: winner, job: await this.jobs.get(viewer, winner.jobId!), created: false };
+    }
+    this.log.info({ fileId, parentId: parent.id, jobId: res.job.id, size: stored.size, by: viewer.clientId }, 'corrections stored and queued');
+    return { ...res, created: true };
+  }
+
+  /** The corrections uploaded for a file, newest first (at most `limit`). */
+  corrections(fileId: string, limit: number): Promise<FileRecord[]> {
+    return this.store.list({ correctsFileId: fileId }, limit);
   }
 
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */

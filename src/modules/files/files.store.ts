@@ -4,6 +4,7 @@ import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
 import type { FileWarning } from './header-policy';
 import { dryRunMerge, type MergeCounts } from './merge.store';
+import type { ErrorSummary } from '../../ingest/error-summary';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
 
@@ -49,6 +50,10 @@ export interface FileRecord {
   deleteMissing: boolean;
   /** What the merge of this file did to the current table (MERGE only, once it committed). */
   merge: MergeCounts | null;
+  /** Error analytics of the rows read; null until processed or when the file failed as a whole. */
+  errorSummary: ErrorSummary | null;
+  /** A corrections upload: the file whose error report it corrects. */
+  correctsFileId: string | null;
 }
 
 export type OnDuplicateContent = 'INGEST' | 'SKIP';
@@ -103,6 +108,8 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     ingestMode: (r['ingest_mode'] as 'MERGE' | 'APPEND' | null) ?? null,
     deleteMissing: (r['delete_missing'] as boolean | undefined) ?? false,
     merge: (r['merge'] as MergeCounts | null) ?? null,
+    errorSummary: (r['error_summary'] as ErrorSummary | null) ?? null,
+    correctsFileId: (r['corrects_file_id'] as string | null) ?? null,
   };
 }
 
@@ -112,6 +119,7 @@ export interface FileFilter {
   specIds?: string[];
   fileName?: string | null;
   parentId?: string | null;
+  correctsFileId?: string | null;
 }
 
 export class FilesStore {
@@ -167,13 +175,14 @@ export class FilesStore {
       createdBy: string;
       ingestMode?: 'MERGE' | 'APPEND' | null;
       deleteMissing?: boolean;
+      correctsFileId?: string | null;
     },
   ): Promise<FileRecord | undefined> {
     const [row] = await tx`
       insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by,
-                         ingest_mode, delete_missing)
+                         ingest_mode, delete_missing, corrects_file_id)
       values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
-              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.ingestMode ?? null}, ${v.deleteMissing ?? false})
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.correctsFileId ?? null})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toFile(row) : undefined;
@@ -201,6 +210,7 @@ export class FilesStore {
     if (f.specIds) parts.push(s`spec_id = any(${f.specIds}::uuid[])`);
     if (f.fileName) parts.push(s`file_name = ${f.fileName}`);
     if (f.parentId) parts.push(s`parent_id = ${f.parentId}`);
+    if (f.correctsFileId) parts.push(s`corrects_file_id = ${f.correctsFileId}`);
     if (after) parts.push(s`(created_at, id) < (${after.createdAt}, ${after.id}::uuid)`);
     return parts.reduce((acc, p) => s`${acc} and ${p}`);
   }
@@ -227,14 +237,17 @@ export class FilesStore {
       error: FileRecord['error'];
       /** Replaces the file's warnings; none when absent (a retried attempt starts clean). */
       warnings?: FileWarning[];
+      errorSummary?: ErrorSummary | null;
     },
   ): Promise<void> {
     tx ??= this.sql;
     const warnings = o.warnings && o.warnings.length > 0 ? tx.json(o.warnings as unknown as postgres.JSONValue) : null;
+    const summary = o.errorSummary ?? null;
     await tx`
       update files set total_rows = ${o.totalRows}, valid_rows = ${o.validRows}, invalid_rows = ${o.invalidRows},
         valid_output_key = ${o.validOutputKey}, error_output_key = ${o.errorOutputKey},
-        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, warnings = ${warnings}, updated_at = now()
+        error = ${o.error ? tx.json(o.error as postgres.JSONValue) : null}, warnings = ${warnings},
+        error_summary = ${summary ? tx.json(summary as unknown as postgres.JSONValue) : null}, updated_at = now()
       where id = ${id}`;
   }
 

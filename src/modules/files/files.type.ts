@@ -192,13 +192,13 @@ export class FileOutputs {
   @Field(() => String, { nullable: true, description: 'Valid rows as CSV (process_input/… or emission/…).' })
   valid!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Invalid rows plus error_description (ingestion_error/… or emission-error/…).' })
+  @Field(() => String, { nullable: true, description: 'Invalid rows as CSV: a leading _line column (the line number), the original cells, error_description (ingestion_error/… or emission-error/…). Fixed and sent back with uploadCorrections.' })
   errors!: string | null;
 }
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
   code!: string;
 
   @Field(() => String, { description: 'Explanation.' })
@@ -216,7 +216,9 @@ export class RowErrorType {
   @Field(() => String, { nullable: true, description: 'Column, when the problem is one cell.' })
   column!: string | null;
 
-  @Field(() => String, { description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY.' })
+  @Field(() => String, {
+    description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY; for corrections uploads also ALREADY_CORRECTED (the line is in the file’s data already) and UNKNOWN_LINE (not an invalid line of the file).',
+  })
   code!: string;
 
   @Field(() => String, { description: 'Explanation naming the value and the rule.' })
@@ -233,6 +235,53 @@ export class RowErrorConnection {
 
   @Field(() => Int, { description: 'All errors of the file.' })
   totalCount!: number;
+}
+
+@ObjectType({ description: 'How many row errors carry one code.' })
+export class ErrorCodeCount {
+  @Field(() => String, { description: 'Row error code, e.g. NOT_A_NUMBER.' })
+  code!: string;
+
+  @Field(() => GraphQLSafeInt, { description: 'Row errors with this code.' })
+  count!: number;
+}
+
+@ObjectType({ description: 'One of the most frequent offending values of a column.' })
+export class ErrorValueCount {
+  @Field(() => String, { description: 'The cell text (cut at 200 characters); "••••" for a column the spec marks sensitive.' })
+  value!: string;
+
+  @Field(() => GraphQLSafeInt, {
+    description: 'Row errors with this value. Exact while the column has at most 64 distinct bad values; beyond that an estimate that may be too high by at most the smallest kept count (Space-Saving sketch).',
+  })
+  count!: number;
+}
+
+@ObjectType('ColumnErrorSummary', { description: 'Row errors of one column.' })
+export class ColumnErrorSummaryType {
+  @Field(() => String, { description: 'Column (SQL name; the unique key columns joined by commas for DUPLICATE_KEY).' })
+  column!: string;
+
+  @Field(() => GraphQLSafeInt, { description: 'Row errors about this column.' })
+  count!: number;
+
+  @Field(() => [ErrorCodeCount], { description: 'By code, most frequent first.' })
+  byCode!: ErrorCodeCount[];
+
+  @Field(() => [ErrorValueCount], { description: 'The 10 most frequent offending values, most frequent first (bounded memory: not every value is kept).' })
+  topValues!: ErrorValueCount[];
+}
+
+@ObjectType('ErrorSummary', { description: 'Error analytics of a file, computed while its rows streamed.' })
+export class ErrorSummaryType {
+  @Field(() => GraphQLSafeInt, { description: 'Row errors in all (an invalid row may have several).' })
+  total!: number;
+
+  @Field(() => [ErrorCodeCount], { description: 'By code, most frequent first.' })
+  byCode!: ErrorCodeCount[];
+
+  @Field(() => [ColumnErrorSummaryType], { description: 'By column, most errors first; errors about a whole row (WRONG_FIELD_COUNT, MALFORMED_QUOTES) have no column.' })
+  byColumn!: ColumnErrorSummaryType[];
 }
 
 @ObjectType('File', { description: 'An uploaded file (or a CSV inside an uploaded ZIP) and what became of it.' })
@@ -281,6 +330,14 @@ export class FileType {
 
   @Field(() => [FileWarning], { description: 'File-level warnings of its last processing, e.g. IGNORED_COLUMNS; empty when none.' })
   warnings!: FileWarning[];
+  @Field(() => ErrorSummaryType, {
+    nullable: true,
+    description: 'Row error analytics: counts by code and by column, top offending values per column. Null until processed, or when the file failed before its rows were read. A ZIP sums its CSVs.',
+  })
+  errorSummary!: ErrorSummaryType | null;
+
+  @Field(() => ID, { nullable: true, description: 'A corrections upload (uploadCorrections): the file whose error report it corrects.' })
+  correctsFileId!: string | null;
 
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;

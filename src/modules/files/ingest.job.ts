@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
 import { defaultZipLimits, readZipSafely, ZipError } from '../../ingest/zip';
 import { BadInputError } from '../../shared/errors';
 import type { ObjectStorage } from '../../storage/storage';
@@ -22,6 +23,9 @@ import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type Inges
 import { childMode } from './ingest-mode';
 import type { MergeCounts } from './merge.store';
 import { storageKeys } from './storage-keys';
+import { correctionRows, parentLastLine, withSkipped, type CorrectionsTally } from './corrections';
+import { CorrectionsFormatError, restoreCorrectedCsv } from '../../ingest/corrections-csv';
+import { Readable } from 'node:stream';
 
 export interface IngestDeps {
   storage: ObjectStorage;
@@ -95,6 +99,7 @@ async function record(deps: IngestDeps, file: FileRecord, o: IngestOutcome): Pro
     errorOutputKey: o.errorOutputKey,
     error: o.failure,
     warnings: warningsOf(o.result),
+    errorSummary: o.errorSummary ?? null,
   });
   const counters = r ? { total: r.total, processed: r.total, succeeded: o.failure ? 0 : r.valid, failed: r.invalid, bytesProcessed: r.bytes } : {};
   if (o.failure) return { state: JobState.FAILED, error: { code: o.failure.code, message: o.failure.message }, counters, result: summary(file, o) };
@@ -133,6 +138,7 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
     parseInput: parseFileInput,
     async run(ctx) {
       const file = await loadFile(deps, ctx);
+      if (file.correctsFileId) return ingestCorrections(deps, ctx as JobContext<unknown>, file);
       if (!file.specId) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.id} has no spec`);
       const spec = (await deps.specs.getById(file.specId))!;
       const at = file.createdAt;
@@ -164,6 +170,50 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
       return record(deps, file, outcome);
     },
   };
+}
+
+/**
+ * A corrections upload (uploadCorrections): the corrected error report is turned back into the
+ * parent's CSV shape at the parent's line numbers and goes through the same validation, with the
+ * parent's spec version; its valid rows join the parent's rows (see corrections.ts).
+ */
+async function ingestCorrections(deps: IngestDeps, ctx: JobContext<unknown>, file: FileRecord): Promise<JobOutcome> {
+  const parent = await deps.files.get(file.correctsFileId!);
+  const spec = parent?.specId ? await deps.specs.getById(parent.specId) : undefined;
+  if (!parent || !spec) throw new JobFailure(JobErrorCode.INVALID_INPUT, `File ${file.correctsFileId} to correct does not exist or has no spec`);
+  const compiled = { ...spec.compiled, name: spec.name };
+  const tally: CorrectionsTally = { applied: 0, already: 0, unknown: 0, duplicate: 0 };
+  const target = {
+    file,
+    spec: compiled,
+    table: spec.tableName,
+    validKey: null,
+    errorKey: storageKeys.stateErrors(parent.program ?? spec.name, file.id, file.createdAt),
+    rows: correctionRows(parent, file, compiled, tally),
+  };
+  let input;
+  try {
+    input = await openRaw(deps, file);
+  } catch (err) {
+    if (!isCorruptionError(err)) throw err;
+    return record(deps, file, await corruptOutcome(ctx, deps, target, err));
+  }
+  const lastLine = await ctx.fenced((tx) => parentLastLine(tx, spec.tableName, parent.id));
+  let outcome: IngestOutcome;
+  try {
+    outcome = await ingestCsv(ctx, deps, { ...target, verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))) }, Readable.from(restoreCorrectedCsv(input, lastLine)));
+  } catch (err) {
+    if (!(err instanceof CorrectionsFormatError)) throw err;
+    await deps.files.deleteRowErrors(file.id);
+    outcome = { result: null, failure: { code: JobErrorCode.CORRECTIONS_INVALID, message: err.message }, validOutputKey: null, errorOutputKey: null, errorSummary: null };
+  }
+  const r = outcome.result;
+  if (r && !outcome.failure) {
+    const skipped = tally.already + tally.unknown + tally.duplicate;
+    outcome = { ...outcome, result: { ...r, valid: tally.applied, invalid: r.invalid + skipped }, errorSummary: withSkipped(outcome.errorSummary, compiled, tally) };
+    if (tally.applied === 0) outcome.failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `None of the ${r.total} rows was applied; see rowErrors` };
+  }
+  return record(deps, file, outcome);
 }
 
 /** Child file ids are derived from the ZIP and the entry name, so a retried attempt replaces its rows. */
@@ -199,6 +249,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
       // Children created by this attempt whose outcome is not recorded yet.
       const unsettled = new Set<string>();
       let rows = { total: 0, valid: 0, invalid: 0 };
+      const summaries: ErrorSummary[] = [];
       try {
         try {
           await pipeline(await openRaw(deps, zip), createWriteStream(tmp));
@@ -259,6 +310,7 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
             }
           }
           const res = await record(deps, child, outcome);
+          if (outcome.errorSummary) summaries.push(outcome.errorSummary);
           unsettled.delete(id);
           rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
@@ -275,7 +327,15 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
         await fs.rm(tmpDir, { recursive: true, force: true });
       }
       const counters = { total: rows.total, processed: rows.total, succeeded: rows.valid, failed: rows.invalid };
-      await deps.files.setOutcome(undefined, zip.id, { totalRows: rows.total, validRows: rows.valid, invalidRows: rows.invalid, validOutputKey: null, errorOutputKey: null, error: null });
+      await deps.files.setOutcome(undefined, zip.id, {
+        totalRows: rows.total,
+        validRows: rows.valid,
+        invalidRows: rows.invalid,
+        validOutputKey: null,
+        errorOutputKey: null,
+        error: null,
+        errorSummary: mergeErrorSummaries(summaries),
+      });
       const failed = children.filter((c) => c.state === 'FAILED');
       const result = { files: children };
       if (children.length === 0) {

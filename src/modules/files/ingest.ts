@@ -12,6 +12,7 @@ import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from './storage-keys';
 import { isUuid } from '../../shared/cursor';
+import { ErrorSummaryBuilder, type ErrorSummary } from '../../ingest/error-summary';
 
 export interface IngestTarget {
   file: FileRecord;
@@ -38,6 +39,12 @@ export interface IngestTarget {
    * would otherwise be deleted.
    */
   merge?: { deleteMissing: boolean } | null;
+  /**
+   * Where the valid rows go instead of the file's own partition, and the `_file_id` they carry
+   * (a corrections upload: its parent's id, see corrections.ts). `prepare` runs in the load's
+   * transaction; its `attach` runs after the COPY, before the commit.
+   */
+  rows?: { fileId: string; prepare: (tx: postgres.TransactionSql, table: string) => Promise<{ table: string; attach: () => Promise<void> }> };
 }
 
 export interface IngestOutcome {
@@ -48,6 +55,8 @@ export interface IngestOutcome {
   errorOutputKey: string | null;
   /** MERGE: what the merge did to the current table. */
   merge?: MergeCounts | null;
+  /** Error analytics of the rows read (null when the file failed before its rows were read). */
+  errorSummary?: ErrorSummary | null;
 }
 
 /** Rows of errors are written in batches of this many (separate from the data transaction). */
@@ -75,6 +84,7 @@ export async function ingestCsv(
   const validKey = target.validKey ? await freeKey(deps.storage, target.validKey, file.id) : null;
   const validWriter: StorageWriter | null = validKey ? deps.storage.openWriter(validKey, { contentType: 'text/csv' }) : null;
   const errorWriter = deps.storage.openWriter(target.errorKey, { contentType: 'text/csv' });
+  const summary = new ErrorSummaryBuilder(spec);
   let pending: RowErrorRecord[] = [];
   const flushErrors = async () => {
     const batch = pending;
@@ -88,7 +98,7 @@ export async function ingestCsv(
   try {
     const started = performance.now();
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
-      const into = await prepareRowTable(tx, table, file.id);
+      const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
       const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
       try {
         result = await runCsvPipeline(
@@ -98,15 +108,17 @@ export async function ingestCsv(
             copy,
             validCsv: validWriter?.stream,
             errorCsv: errorWriter.stream,
-            onInvalid: async (row) => {
+            onInvalid: async (row, mapping) => {
               row.errors.forEach((e, idx) => pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message }));
+              summary.addRow(row.errors, row.cells, mapping);
               if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
             },
           },
           {
             ...target.headers,
-            fileId: file.id,
+            fileId: target.rows?.fileId ?? file.id,
             copyFormat: 'binary',
+            errorLineColumn: true,
             signal: ctx.signal,
             onProgress: (c) => {
               const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
@@ -148,7 +160,7 @@ export async function ingestCsv(
     if (err instanceof Rollback) {
       const r = result as CsvPipelineResult | null;
       const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
-      return { result: r, failure, validOutputKey: null, errorOutputKey };
+      return { result: r, failure, validOutputKey: null, errorOutputKey, errorSummary: r ? summary.result() : null };
     }
     if (err instanceof HeaderError) {
       // Both lists are bounded (HeaderError keeps the first MAX_PROBLEMS_LISTED and counts the rest).
@@ -168,7 +180,7 @@ export async function ingestCsv(
   const r = result as unknown as CsvPipelineResult;
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
-  return { result: r, failure: null, validOutputKey, errorOutputKey, merge };
+  return { result: r, failure: null, validOutputKey, errorOutputKey, merge, errorSummary: summary.result() };
 }
 
 /**
@@ -254,7 +266,7 @@ export async function clearFileRows(tx: postgres.TransactionSql, table: string, 
 }
 
 /** The table `partition` is attached to: `null` when detached, `undefined` when it does not exist. */
-async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
+export async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
   const [existing] = await tx<{ parent: string | null }[]>`
     select p.relname as parent from pg_class c
     left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
@@ -307,7 +319,7 @@ async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileI
 }
 
 /** Memory PostgreSQL may use to sort one file's key (per load, released at commit). */
-const KEY_BUILD_MEMORY = '128MB';
+export const KEY_BUILD_MEMORY = '128MB';
 
 /** The partition holding one file's rows: `dsf_<file id without dashes>` (36 characters). */
 export function filePartitionName(fileId: string): string {

@@ -12,6 +12,11 @@ export enum JobErrorCode {
   REQUESTED_FAILURE = 'REQUESTED_FAILURE',
   /** The uploaded file has no data rows (0 bytes or a header only). */
   EMPTY_FILE = 'EMPTY_FILE',
+  /**
+   * A corrections upload cannot be put back where its rows came from: no `_line` column, a
+   * `_line` that is not a line number, out of order or beyond the corrected file; nothing applied.
+   */
+  CORRECTIONS_INVALID = 'CORRECTIONS_INVALID',
   /** The CSV header does not match the spec: missing required, unknown or duplicate columns. */
   HEADER_INVALID = 'HEADER_INVALID',
   /** Some rows are invalid and the upload's policy is onInvalidRows: FAIL; no row was kept. */

@@ -38,6 +38,7 @@ const COLUMN_KEYWORDS = new Set([
   'dateFormat',
   'shouldNotNull',
   'unique',
+  'sensitive',
   'enum',
   'minimum',
   'maximum',
@@ -186,6 +187,8 @@ function compileColumn(sourceName: string, rawDef: unknown, path: string, out: P
     nullable: !check.boolean('shouldNotNull'),
     required: false,
     unique: check.boolean('unique'),
+    // Only when set: specs compiled before the keyword existed read the same.
+    ...(check.boolean('sensitive') ? { sensitive: true } : {}),
     enum: check.enumValues(),
     minimum: check.number('minimum', ['number', 'integer']),
     maximum: check.number('maximum', ['number', 'integer']),
@@ -236,7 +239,7 @@ class ConstraintReader {
     private readonly type: ColumnType | null,
   ) {}
 
-  boolean(key: 'shouldNotNull' | 'unique'): boolean {
+  boolean(key: 'shouldNotNull' | 'unique' | 'sensitive'): boolean {
     const value = this.def[key];
     if (value === undefined) return false;
     if (typeof value !== 'boolean') {

@@ -36,6 +36,11 @@ export interface CompiledColumn {
   required: boolean;
   /** Part of the spec's composite unique key. */
   unique: boolean;
+  /**
+   * `sensitive: true`: the column's values never appear in error analytics (masked as "••••",
+   * counts kept). Absent from specs compiled before the keyword existed (read as false).
+   */
+  sensitive?: boolean;
   /** Allowed values: strings for string columns, numbers for number and integer columns. */
   enum: string[] | number[] | null;
   minimum: number | null;

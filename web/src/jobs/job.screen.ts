@@ -272,6 +272,7 @@ async function finished(gen: number): Promise<void> {
     renderFile(file);
     view.errorCursors = [null];
     if (file.kind === 'ZIP') renderZipChildren(file);
+    renderErrorSummary(file);
     if ((file.rows.invalid ?? 0) > 0 || file.error) await loadErrors(0);
     return;
   }
@@ -283,6 +284,22 @@ async function finished(gen: number): Promise<void> {
 }
 
 // ---------------------------------------------------------------- CSV row errors
+
+/** The file's error analytics above the row errors: one line per column, with its most frequent bad values. */
+function renderErrorSummary(file: { errorSummary?: FileQuery['file']['errorSummary'] }): void {
+  const s = file.errorSummary;
+  const codes = (list: ReadonlyArray<{ code: string; count: number }>) => list.map((c) => `${c.code} ${formatCount(c.count)}`).join(', ');
+  const items = !s || s.total === 0
+    ? []
+    : [
+        `${formatCount(s.total)} errors: ${codes(s.byCode)}`,
+        ...s.byColumn.map((c) => {
+          const top = c.topValues.slice(0, 3).map((v) => `${JSON.stringify(v.value)} ×${formatCount(v.count)}`).join(', ');
+          return `${c.column}: ${formatCount(c.count)} (${codes(c.byCode)})${top ? `; most frequent ${top}` : ''}`;
+        }),
+      ];
+  $('errors-summary').replaceChildren(...items.map((text) => h('li', {}, text)));
+}
 
 export async function loadErrors(page: number): Promise<void> {
   const fileId = view.file!.id;
