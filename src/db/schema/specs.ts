@@ -56,6 +56,8 @@ export const files = pgTable(
     errorOutputKey: text('error_output_key'),
     /** `{ code, message, problems? }` when the file as a whole failed (header, empty, ZIP). */
     error: jsonb('error'),
+    /** `{ requested: { encoding?, delimiter? }, detected?: { delimiter, encoding, bom, lineEnding } }`: how the CSV is to be and was read. */
+    dialect: jsonb('dialect'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
     /** Milliseconds, as JavaScript dates and list cursors carry them: a cursor then names a row exactly. */

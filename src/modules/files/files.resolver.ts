@@ -9,6 +9,7 @@ import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { FileRecord } from './files.store';
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions, toFileDialectType } from './dialect.type';
 import { FileConnection, FileKindEnum, FileState, FileType, OnInvalidRowsEnum, RowErrorConnection, UploadResult, ValidationReportType } from './files.type';
 
 /**
@@ -48,6 +49,7 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
     error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
+    dialect: toFileDialectType(f.dialect?.detected),
   };
 }
 
@@ -72,9 +74,12 @@ export class FilesResolver {
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, dialect });
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
   }
 
@@ -87,9 +92,12 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The ZIP.' }) file: Promise<FileUpload>,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
     @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of every CSV in the ZIP; detected per CSV when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter of every CSV in the ZIP; detected per CSV when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, dialect });
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created };
   }
 
@@ -100,9 +108,13 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('maxErrors', () => Int, { defaultValue: 100, description: 'Row errors to return, 0-1000.' }) maxErrors: number,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
-    return ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors });
+    const dialect = dialectOptions(encoding, delimiter);
+    const report = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, dialect });
+    return { ...report, dialect: toFileDialectType(report.dialect) };
   }
 
   @Authorized(Role.VIEWER)

@@ -1,3 +1,4 @@
+import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -33,6 +34,7 @@ export interface ValidationReport {
   invalidRows: number;
   empty: boolean;
   errors: Array<RowErrorRecord>;
+  dialect: CsvDialect | null;
 }
 
 
@@ -129,7 +131,7 @@ export class FilesService {
    */
   async upload(
     viewer: Viewer,
-    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows },
+    input: { kind: 'CSV' | 'ZIP'; program: string | null; spec: string | null; specVersion?: number | null; file: Promise<FileUpload>; idempotencyKey?: string | null; onInvalidRows: OnInvalidRows; dialect?: CsvDialectOptions },
   ): Promise<{ file: FileRecord; job: Job; created: boolean }> {
     if (input.program !== null) this.checkProgram(input.program);
     this.checkIdempotencyKey(input.idempotencyKey);
@@ -163,6 +165,7 @@ export class FilesService {
         size: stored.size,
         sha256: stored.sha256,
         onInvalidRows: input.onInvalidRows,
+        dialect: input.dialect,
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
       });
@@ -182,7 +185,7 @@ export class FilesService {
   }
 
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
-  async validate(_viewer: Viewer, input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number }): Promise<ValidationReport> {
+  async validate(_viewer: Viewer, input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; dialect?: CsvDialectOptions }): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
     }
@@ -202,9 +205,9 @@ export class FilesService {
             });
           },
         },
-        { fileId: '00000000-0000-0000-0000-000000000000' },
+        { fileId: '00000000-0000-0000-0000-000000000000', dialect: input.dialect },
       );
-      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], headerProblemCount: 0, total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors };
+      return { valid: r.invalid === 0 && !r.empty, header: r.header, headerProblems: [], headerProblemCount: 0, total: r.total, validRows: r.valid, invalidRows: r.invalid, empty: r.empty, errors, dialect: r.dialect };
     } catch (err) {
       if (err instanceof HeaderError) {
         return {
@@ -217,6 +220,7 @@ export class FilesService {
           invalidRows: 0,
           empty: false,
           errors: [],
+          dialect: null,
         };
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {

@@ -1,8 +1,19 @@
+import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
+
+export interface StoredDialect {
+  requested?: CsvDialectOptions;
+  detected?: CsvDialect;
+}
+
+/** The jsonb value of a new file's `dialect` column. */
+function storedDialect(requested: CsvDialectOptions | undefined): postgres.JSONValue {
+  return { requested: { ...requested } } as postgres.JSONValue;
+}
 
 export interface FileRecord {
   id: string;
@@ -23,6 +34,8 @@ export interface FileRecord {
   validOutputKey: string | null;
   errorOutputKey: string | null;
   error: { code: string; message: string; problems?: unknown } | null;
+  /** What the upload asked for (encoding, delimiter) and, once read, what the pipeline found. */
+  dialect: StoredDialect | null;
   idempotencyKey: string | null;
   createdBy: string;
   createdAt: Date;
@@ -65,6 +78,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     sha256: (r['sha256'] as string | null) ?? null,
     jobId: (r['job_id'] as string | null) ?? null,
     onInvalidRows: r['on_invalid_rows'] as OnInvalidRows,
+    dialect: (r['dialect'] as StoredDialect | null) ?? null,
     totalRows: num(r['total_rows']),
     validRows: num(r['valid_rows']),
     invalidRows: num(r['invalid_rows']),
@@ -114,12 +128,14 @@ export class FilesStore {
       onInvalidRows: OnInvalidRows;
       idempotencyKey: string | null;
       createdBy: string;
+      /** Encoding and delimiter asked for; absent ones are detected. */
+      dialect?: CsvDialectOptions;
     },
   ): Promise<FileRecord | undefined> {
     const [row] = await tx`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by)
+      insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by, dialect)
       values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
-              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy})
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${tx.json(storedDialect(v.dialect))})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toFile(row) : undefined;
@@ -181,10 +197,21 @@ export class FilesStore {
 
   async insertChild(parent: FileRecord, v: { id: string; program: string | null; fileName: string; specId: string | null }): Promise<FileRecord> {
     const [row] = await this.sql`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by)
-      values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy})
+      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, dialect)
+      values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy},
+              ${this.sql.json(storedDialect(parent.dialect?.requested))})
       returning *`;
     return toFile(row!);
+  }
+
+  /** Records the dialect the pipeline read the file in (kept beside what was asked for). */
+  async setDetectedDialect(fileId: string, detected: CsvDialect): Promise<void> {
+    await this.sql`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${this.sql.json({ detected } as never)}, updated_at = now() where id = ${fileId}`;
+  }
+
+  /** Replaces what the upload asks for (importFile may name it after requestUploadUrl). */
+  async setRequestedDialect(tx: Tx, fileId: string, requested: CsvDialectOptions): Promise<void> {
+    await tx`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${tx.json({ requested } as never)}, updated_at = now() where id = ${fileId}`;
   }
 
   async deleteRowErrors(fileId: string): Promise<void> {

@@ -2,6 +2,7 @@ import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { JobType, PageInfo } from '../jobs/jobs.type';
 import { Spec } from '../specs/specs.type';
+import { FileDialectType } from './dialect.type';
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
@@ -147,6 +148,9 @@ export class FileType {
   @Field(() => FileError, { nullable: true, description: 'Why the file failed as a whole.' })
   error!: FileError | null;
 
+  @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read (delimiter, encoding, BOM, line ending); null until its header has been read, and for a ZIP.' })
+  dialect!: FileDialectType | null;
+
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;
 
@@ -247,6 +251,9 @@ export class ValidationReportType {
 
   @Field(() => [RowErrorType], { description: 'The first maxErrors row errors.' })
   errors!: RowErrorType[];
+
+  @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read; null when it was refused before its header was read.' })
+  dialect!: FileDialectType | null;
 }
 
 export { Spec };

@@ -92,6 +92,7 @@ export async function ingestCsv(
           },
           {
             fileId: file.id,
+            dialect: file.dialect?.requested,
             copyFormat: 'binary',
             signal: ctx.signal,
             onProgress: (c) => {
@@ -130,6 +131,7 @@ export async function ingestCsv(
     }
     if (err instanceof Rollback) {
       const r = result as CsvPipelineResult | null;
+      if (r) await deps.files.setDetectedDialect(file.id, r.dialect);
       const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
       return { result: r, failure, validOutputKey: null, errorOutputKey };
     }
@@ -149,6 +151,7 @@ export async function ingestCsv(
     throw err;
   }
   const r = result as unknown as CsvPipelineResult;
+  await deps.files.setDetectedDialect(file.id, r.dialect);
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey };

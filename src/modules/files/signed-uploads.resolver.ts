@@ -1,3 +1,4 @@
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from './dialect.type';
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
@@ -40,9 +41,12 @@ export class SignedUploadsResolver {
     @Arg('fileId', () => ID, { description: 'fileId from requestUploadUrl.' }) fileId: string,
     @Arg('mode', () => ImportModeEnum, { defaultValue: ImportModeEnum.ASYNC, description: 'ASYNC returns at once; SYNC waits for the job to finish (up to waitSeconds).' }) mode: ImportModeEnum,
     @Arg('waitSeconds', () => Int, { nullable: true, description: 'SYNC only: longest wait, in seconds; capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS, which is also the default.' }) waitSeconds: number | null,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV (of every CSV of a ZIP); detected (UTF-8, or UTF-16 by its BOM) when omitted. Only the first import counts.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted. Only the first import counts.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000);
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, dialect);
     return { file: toFileType(res.file, res.job.state), job: toJobType(res.job), created: res.created, finished: res.finished };
   }
 }

@@ -1,3 +1,4 @@
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -341,7 +342,7 @@ export class SignedUploadsService {
    * second import returns the first one's job. SYNC then waits for the job to finish, at most
    * `waitMs` (capped by SLUICE_IMPORT_SYNC_MAX_WAIT_MS).
    */
-  async importFile(viewer: Viewer, fileId: string, mode: ImportMode, waitMs?: number | null): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean }> {
+  async importFile(viewer: Viewer, fileId: string, mode: ImportMode, waitMs?: number | null, dialect: CsvDialectOptions = {}): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
     let job: Job;
@@ -349,7 +350,7 @@ export class SignedUploadsService {
     if (f.uploadState === 'IMPORTED') {
       job = await this.jobs.get(viewer, f.jobId!);
     } else {
-      const res = await this.verifyAndQueue(viewer, f);
+      const res = await this.verifyAndQueue(viewer, f, dialect);
       job = res.job;
       created = res.created;
     }
@@ -359,7 +360,7 @@ export class SignedUploadsService {
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
   }
 
-  private async verifyAndQueue(viewer: Viewer, f: FileRecord): Promise<{ job: Job; created: boolean }> {
+  private async verifyAndQueue(viewer: Viewer, f: FileRecord, dialect: CsvDialectOptions): Promise<{ job: Job; created: boolean }> {
     switch (f.uploadState) {
       case null:
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
@@ -395,6 +396,7 @@ export class SignedUploadsService {
     const job = await this.jobs.inTransaction(async (tx) => {
       const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256 });
       if (!imported) return undefined;
+      await this.filesStore.setRequestedDialect(tx, f.id, dialect);
       const { job } = await this.jobs.submit(viewer, type, { fileId: f.id }, { tx });
       await this.filesStore.setJob(tx, f.id, job.id);
       return job;
@@ -407,7 +409,7 @@ export class SignedUploadsService {
     // A concurrent import (or the expiry sweep) changed the file between our read and our update.
     const now = (await this.filesStore.get(f.id))!;
     if (now.uploadState === 'IMPORTED') return { job: await this.jobs.get(viewer, now.jobId!), created: false };
-    return this.verifyAndQueue(viewer, now);
+    return this.verifyAndQueue(viewer, now, dialect);
   }
 
   /**
