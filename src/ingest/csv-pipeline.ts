@@ -544,6 +544,12 @@ class PipelineRun {
 
   /** A text chunk (a stream with an encoding set): the papaparse path. */
   async feedText(chunk: string): Promise<void> {
+    // Text is decoded already: no encoding to decide (raw bytes gathered before it are read as UTF-8).
+    if (this.rawHead !== null) {
+      const head = this.rawHead;
+      this.rawHead = null;
+      if (head.length > 0) await this.feedBytes(head);
+    }
     let text = chunk;
     if (this.pendingBytes.length > 0) {
       text = this.decode(this.pendingBytes) + text;

@@ -196,4 +196,10 @@ describe('dialects: encodings, delimiters and the quote rule through uploadFile'
     expect(JSON.stringify(file)).toContain('MALFORMED_QUOTES');
     expect((await rowsOf(id)).map((r) => r['name'])).toEqual(['x"y']);
   });
+  it('validateFile takes the same encoding and delimiter arguments and reports the dialect it read', async () => {
+    const body = Buffer.concat([Buffer.from('id|name\n1|caf'), Buffer.from([0xe9]), Buffer.from('\n2|x"y\n')]);
+    const { validateFile } = await ingestor.upload(ValidateFileDocument, { spec: 'hostile', file: null, encoding: 'ISO_8859_1', delimiter: 'PIPE' }, { file: { body, filename: 'v.csv' } });
+    expect(validateFile).toMatchObject({ valid: false, total: 2, validRows: 1, invalidRows: 1, dialect: { delimiter: 'PIPE', encoding: 'ISO_8859_1', bom: false, lineEnding: 'LF' } });
+    expect(validateFile.errors.map((e) => [e.line, e.code])).toEqual([[3, 'MALFORMED_QUOTES']]);
+  });
 });
