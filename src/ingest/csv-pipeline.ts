@@ -22,6 +22,18 @@ import {
 } from './row-validator';
 import { KeyIndex } from './key-index';
 import {
+  bomEncoding,
+  detectDelimiter,
+  strayQuoteRows,
+  STRAY_QUOTE_MESSAGE,
+  Transcoder,
+  UnsupportedEncodingError,
+  type CsvDelimiter,
+  type CsvDialect,
+  type CsvDialectOptions,
+  type CsvEncoding,
+} from './csv-dialect';
+import {
   binaryTypeOf,
   ByteSink,
   FastKind,
@@ -119,6 +131,8 @@ export interface CsvPipelineOptions {
    * corrections round-trip needs to put fixed rows back where they were. Default false.
    */
   errorLineColumn?: boolean;
+  /** Encoding and delimiter of the file; what is absent is detected (see csv-dialect.ts). */
+  dialect?: CsvDialectOptions;
 }
 
 export interface CsvPipelineCounts {
@@ -140,6 +154,8 @@ export interface CsvPipelineResult extends CsvPipelineCounts {
    * many in all; absent when none was.
    */
   ignored?: { columns: IgnoredColumn[]; count: number };
+  /** How the file was read (detected or as asked). */
+  dialect: CsvDialect;
 }
 
 export const DEFAULT_PROGRESS_EVERY_ROWS = 10_000;
@@ -181,14 +197,7 @@ export class NotCsvError extends Error {
   }
 }
 
-/** The input is text in an encoding other than UTF-8 (UTF-16, UTF-32): refused before any row. */
-export class UnsupportedEncodingError extends Error {
-  readonly code = 'UNSUPPORTED_ENCODING';
-  constructor(readonly encoding: string) {
-    super(`The file is encoded as ${encoding}; only UTF-8 (with or without a BOM) is read. Save it as UTF-8 CSV`);
-    this.name = 'UnsupportedEncodingError';
-  }
-}
+export { UnsupportedEncodingError };
 
 /**
  * The file mixes CR-only line ends with LF or CRLF ones, so its records cannot be told apart the
@@ -225,7 +234,7 @@ export class AbortError extends Error {
   }
 }
 
-type Newline = '\n' | '\r\n' | '\r';
+export type Newline = '\n' | '\r\n' | '\r';
 
 /** Bytes looked at before the first record is read, to refuse binary files and UTF-16/32. */
 export const SNIFF_BYTES = 1024;
@@ -252,20 +261,27 @@ const MAGIC: Array<[string, number[]]> = [
 
 const startsWith = (b: Buffer, magic: readonly number[]) => b.length >= magic.length && magic.every((m, i) => b[i] === m);
 
+/** What `head` is by its magic number (a known binary format), or null. */
+export function binaryMagic(head: Buffer): string | null {
+  for (const [what, magic] of MAGIC) {
+    // bzip2 is "BZh" and a block size digit: "BZh" alone could start a header cell.
+    if (startsWith(head, magic) && (magic[0] !== 0x42 || (head[3]! >= 0x31 && head[3]! <= 0x39 && head[4] === 0x31))) return what;
+  }
+  return null;
+}
+
 /**
  * Refuses, from the first bytes of a file, what is not UTF-8 text: UTF-16/UTF-32 (by BOM, or by
  * NULs in every other byte), known binary formats (magic numbers), and anything else with many
  * control bytes. A single NUL is left to the row checks (INVALID_CHARACTER).
  */
-function sniff(head: Buffer): void {
+export function sniff(head: Buffer): void {
   if (startsWith(head, [0xff, 0xfe, 0x00, 0x00])) throw new UnsupportedEncodingError('UTF-32LE');
   if (startsWith(head, [0x00, 0x00, 0xfe, 0xff])) throw new UnsupportedEncodingError('UTF-32BE');
   if (startsWith(head, [0xff, 0xfe])) throw new UnsupportedEncodingError('UTF-16LE');
   if (startsWith(head, [0xfe, 0xff])) throw new UnsupportedEncodingError('UTF-16BE');
-  // bzip2 is "BZh" and a block size digit: "BZh" alone could start a header cell.
-  for (const [what, magic] of MAGIC) {
-    if (startsWith(head, magic) && (magic[0] !== 0x42 || (head[3]! >= 0x31 && head[3]! <= 0x39 && head[4] === 0x31))) throw new NotCsvError(what);
-  }
+  const what = binaryMagic(head);
+  if (what !== null) throw new NotCsvError(what);
   let evenNul = 0;
   let oddNul = 0;
   let control = 0;
@@ -291,7 +307,7 @@ function sniff(head: Buffer): void {
  * sequence) instead of U+FFFD, so a record holding them is refused, not stored. Valid input (the
  * usual case) is decoded by Node in one call; only an invalid region is walked here.
  */
-function decodeMarked(buf: Buffer, start = 0, end = buf.length): string {
+export function decodeMarked(buf: Buffer, start = 0, end = buf.length): string {
   const part = buf.subarray(start, end);
   if (isUtf8(part)) return part.toString('utf8');
   let out = '';
@@ -333,7 +349,7 @@ function utf8SequenceLength(b: Buffer, i: number): number {
 }
 
 /** Text with INVALID_UTF8_MARKs back to bytes; each mark becomes 0xFF, which is never valid UTF-8. */
-function encodeMarked(text: string): Buffer {
+export function encodeMarked(text: string): Buffer {
   if (text.indexOf(INVALID_UTF8_MARK) === -1) return Buffer.from(text, 'utf8');
   const parts = text.split(INVALID_UTF8_MARK);
   const bytes: Buffer[] = [];
@@ -346,14 +362,14 @@ function encodeMarked(text: string): Buffer {
 const INVALID_BYTE = Buffer.from([0xff]);
 
 const EMPTY = Buffer.alloc(0);
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+export const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-function startsWithBom(buf: Buffer): boolean {
+export function startsWithBom(buf: Buffer): boolean {
   return buf.length >= BOM.length && buf[0] === BOM[0] && buf[1] === BOM[1] && buf[2] === BOM[2];
 }
 
 /** A blank (or whitespace-only) line: skipped wherever it is, as spreadsheets leave them. */
-function isBlank(cells: readonly string[]): boolean {
+export function isBlank(cells: readonly string[]): boolean {
   return cells.length === 1 && cells[0]!.trim() === '';
 }
 /** Fast-path cell flags: a byte below 32 or a backslash; a byte of a multi-byte character. */
@@ -402,7 +418,7 @@ export async function runCsvPipeline(
         await run.feedText(chunk);
       } else {
         run.counts.bytes += chunk.byteLength;
-        await run.feedBytes(chunk);
+        await run.feedRaw(chunk);
       }
     }
     await run.finish();
@@ -441,6 +457,17 @@ class PipelineRun {
   private lastProgressAt = 0;
   /** Bytes that are not valid UTF-8 were seen (and marked): records are searched for the mark. */
   private marked = false;
+
+  // Dialect (see csv-dialect.ts): decided from the first bytes and the header line.
+  /** Raw bytes gathered until the encoding is decided; null once it is. */
+  private rawHead: Buffer | null = EMPTY;
+  /** Set when the file is not UTF-8: every raw chunk is transcoded to UTF-8 first. */
+  private transcoder: Transcoder | null = null;
+  private encoding: CsvEncoding = 'UTF_8';
+  private bom = false;
+  private delimiter: CsvDelimiter = ',';
+  /** `delimiter` as a byte, for the fast path. */
+  private delimiterByte = 44;
 
   // Byte mode (Buffer input): see feedBytes.
   private readonly checks: CellCheck[];
@@ -501,14 +528,52 @@ class PipelineRun {
     };
   }
 
+  /**
+   * A raw chunk of the input. The first SNIFF_BYTES decide the encoding (a BOM, else the
+   * `dialect.encoding` option, else UTF-8); a UTF-8 file is then read as it is (no extra pass),
+   * any other is transcoded to UTF-8 chunk by chunk.
+   */
+  async feedRaw(chunk: Buffer): Promise<void> {
+    if (this.rawHead === null) {
+      await this.feedBytes(this.transcoder === null ? chunk : this.transcoder.write(chunk));
+      return;
+    }
+    const head = this.rawHead.length === 0 ? chunk : Buffer.concat([this.rawHead, chunk]);
+    if (head.length < SNIFF_BYTES) {
+      this.rawHead = head;
+      return;
+    }
+    this.rawHead = null;
+    this.decideEncoding(head);
+    await this.feedBytes(this.transcoder === null ? head : this.transcoder.write(head));
+  }
+
+  private decideEncoding(head: Buffer): void {
+    const marked = bomEncoding(head);
+    this.encoding = marked ?? this.opts.dialect?.encoding ?? 'UTF_8';
+    this.bom = marked !== null;
+    if (this.encoding === 'UTF_8') return;
+    // Checked on the raw bytes: transcoded, a binary file's magic number would be lost.
+    const what = binaryMagic(head.subarray(0, SNIFF_BYTES));
+    if (what !== null) throw new NotCsvError(what);
+    this.transcoder = new Transcoder(this.encoding);
+  }
+
   /** A text chunk (a stream with an encoding set): the papaparse path. */
   async feedText(chunk: string): Promise<void> {
+    // Text is decoded already: no encoding to decide (raw bytes gathered before it are read as UTF-8).
+    if (this.rawHead !== null) {
+      const head = this.rawHead;
+      this.rawHead = null;
+      if (head.length > 0) await this.feedBytes(head);
+    }
     let text = chunk;
     if (this.pendingBytes.length > 0) {
       text = this.decode(this.pendingBytes) + text;
       this.pendingBytes = EMPTY;
     }
     if (!this.started) {
+      this.bom = text.startsWith('\uFEFF');
       text = text.replace(/^\uFEFF/, '');
       this.started = true;
     }
@@ -549,7 +614,10 @@ class PipelineRun {
         return;
       }
       this.start(buf);
-      if (startsWithBom(buf)) buf = buf.subarray(BOM.length);
+      if (startsWithBom(buf)) {
+        buf = buf.subarray(BOM.length);
+        this.bom = true;
+      }
     }
     let end = buf.lastIndexOf(this.newline === '\r' ? 13 : 10) + 1;
     if (end === 0 && this.newline === null) end = buf.lastIndexOf(13) + 1;
@@ -599,11 +667,24 @@ class PipelineRun {
 
   /** The end of the input: the last line (without a line break) and whatever papaparse holds. */
   async finish(): Promise<void> {
+    if (this.rawHead !== null) {
+      const head = this.rawHead;
+      this.rawHead = null;
+      this.decideEncoding(head);
+      await this.feedBytes(this.transcoder === null ? head : this.transcoder.write(head));
+    }
+    if (this.transcoder !== null) {
+      const rest = this.transcoder.end();
+      if (rest.length > 0) await this.feedBytes(rest);
+    }
     let buf = this.pendingBytes;
     this.pendingBytes = EMPTY;
     if (!this.started) {
       this.start(buf);
-      if (startsWithBom(buf)) buf = buf.subarray(BOM.length);
+      if (startsWithBom(buf)) {
+        buf = buf.subarray(BOM.length);
+        this.bom = true;
+      }
     }
     await this.feed(this.decode(buf), true);
     if (this.binary) {
@@ -636,6 +717,9 @@ class PipelineRun {
     const count = cols.length;
     const fieldCount = this.mapping!.fieldCount;
     const crlf = this.newline === '\r\n';
+    const delim = this.delimiterByte;
+    // Valid rows of a file not separated by commas are written to the valid-rows file as commas.
+    const asIs = delim === 44;
     const cs = this.cellStarts;
     const ce = this.cellEnds;
     const cf = this.cellFlags;
@@ -665,7 +749,7 @@ class PipelineRun {
       let contentEnd = 0;
       for (;;) {
         const b = buf[i]!;
-        if (b === 44) {
+        if (b === delim) {
           if (n < fieldCount) {
             cs[n] = cellStart;
             ce[n] = i;
@@ -715,7 +799,7 @@ class PipelineRun {
           this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
-        const cells = buf.toString('utf8', lineStart, contentEnd).split(',');
+        const cells = buf.toString('utf8', lineStart, contentEnd).split(this.delimiter);
         if (!isBlank(cells)) this.takeRecord(cells, line, invalid, false);
         continue;
       }
@@ -843,7 +927,7 @@ class PipelineRun {
           this.appendValidRun(buf, runStart, runEnd);
           runStart = -1;
         }
-        this.takeRecord(buf.toString('utf8', lineStart, contentEnd).split(','), line, invalid, false);
+        this.takeRecord(buf.toString('utf8', lineStart, contentEnd).split(this.delimiter), line, invalid, false);
         continue;
       }
       if (!bin) out[o++] = 10;
@@ -851,7 +935,9 @@ class PipelineRun {
       this.counts.total++;
       this.counts.valid++;
       if (valid) {
-        if (!crlf) {
+        if (!asIs) {
+          this.appendCells(buf, fieldCount);
+        } else if (!crlf) {
           if (runStart < 0) runStart = lineStart;
           else if (runEnd !== lineStart) {
             this.appendValidRun(buf, runStart, runEnd);
@@ -872,6 +958,32 @@ class PipelineRun {
     return stop;
   }
 
+  /**
+   * The fast path's current row (cells `cellStarts`/`cellEnds`) into the valid-rows file as a
+   * comma-separated line, as csvLine writes it: a cell is quoted when it holds a comma (it holds
+   * no quote, CR or LF, or the fast path would not have taken its line).
+   */
+  private appendCells(buf: Buffer, count: number): void {
+    const valid = this.validBytes;
+    const cs = this.cellStarts;
+    const ce = this.cellEnds;
+    valid.ensure(2 * count + ce[count - 1]! - cs[0]! + 1);
+    const vb = valid.buf;
+    let at = valid.at;
+    for (let c = 0; c < count; c++) {
+      if (c > 0) vb[at++] = 44;
+      const s = cs[c]!;
+      const e = ce[c]!;
+      let quote = false;
+      for (let k = s; k < e && !quote; k++) quote = buf[k] === 44;
+      if (quote) vb[at++] = 34;
+      at += buf.copy(vb, at, s, e);
+      if (quote) vb[at++] = 34;
+    }
+    vb[at++] = 10;
+    valid.at = at;
+  }
+
   /** Source bytes `buf[start, end)` (whole valid lines) into the valid-rows file. */
   private appendValidRun(buf: Buffer, start: number, end: number): void {
     const valid = this.validBytes;
@@ -884,14 +996,14 @@ class PipelineRun {
    * string validator and the key check; a valid row goes into the byte sinks, an invalid one into
    * `invalid` for flushRows.
    */
-  private takeRecord(cells: string[], line: number, invalid: InvalidRow[], malformed: boolean): void {
+  private takeRecord(cells: string[], line: number, invalid: InvalidRow[], malformed: string | false): void {
     this.counts.total++;
-    const badBytes = this.marked ? invalidUtf8Result(cells, this.mapping!, this.spec) : null;
+    const badBytes = this.marked ? invalidUtf8Result(cells, this.mapping!, this.spec, this.encoding) : null;
     if (badBytes) {
       // Shown as U+FFFD in the error file and the report; never validated, never stored.
       for (let i = 0; i < cells.length; i++) cells[i] = printable(cells[i]!, Infinity);
     }
-    let result: RowResult = badBytes ?? (malformed ? malformedResult() : this.validate(cells, this.mapping!));
+    let result: RowResult = badBytes ?? (malformed !== false ? malformedResult(malformed) : this.validate(cells, this.mapping!));
     if (result.ok && this.seenKeys !== null) result = this.checkKey(result, line);
     if (result.ok) {
       this.counts.valid++;
@@ -936,41 +1048,21 @@ class PipelineRun {
     const aggregate = this.pending + text;
     if (this.parser === null) {
       const newline = detectNewline(aggregate, final);
-      if (newline === null) {
+      const delimiter = newline === null ? null : (this.opts.dialect?.delimiter ?? detectDelimiter(aggregate, newline, final));
+      if (newline === null || delimiter === null) {
         this.keepPending(aggregate);
         return;
       }
       this.newline = newline;
-      this.parser = new Papa.Parser({ delimiter: ',', newline, quoteChar: '"', escapeChar: '"' });
+      this.delimiter = delimiter;
+      this.delimiterByte = delimiter.charCodeAt(0);
+      this.parser = new Papa.Parser({ delimiter, newline, quoteChar: '"', escapeChar: '"' });
     }
-    this.checkLineEndings(aggregate, final);
+    checkLineEndings(aggregate, this.newline!, this.nextLine);
     const parsed = this.parser.parse(aggregate, 0, !final) as Papa.ParseResult<string[]>;
     this.keepPending(final ? '' : aggregate.slice(parsed.meta.cursor));
-    await this.handleRecords(parsed, aggregate.indexOf('"') !== -1);
+    await this.handleRecords(parsed, aggregate);
     this.reportProgress();
-  }
-
-  /**
-   * Refuses a file whose unquoted line breaks are not all of the kind its first line set: a bare
-   * CR in an LF or CRLF file, an LF in a CR-only file (LF inside a CRLF file stays cell text, as
-   * spreadsheets write it). `text` starts at a record boundary, so quote parity tells quoted from
-   * unquoted. A CR at the very end of the text may be half of a CRLF split across chunks.
-   */
-  private checkLineEndings(text: string, final: boolean): void {
-    const foreign = this.newline === '\r' ? '\n' : '\r';
-    let at = text.indexOf(foreign);
-    if (at === -1) return;
-    let quotes = 0;
-    let counted = 0;
-    for (; at !== -1; at = text.indexOf(foreign, at + 1)) {
-      if (foreign === '\r' && (text.charCodeAt(at + 1) === 10 || at === text.length - 1)) continue;
-      for (let q = text.indexOf('"', counted); q !== -1 && q < at; q = text.indexOf('"', q + 1)) quotes++;
-      counted = at;
-      if (quotes % 2 === 0) {
-        const line = this.nextLine + countOf(text, this.newline === '\r' ? '\r' : '\n', at);
-        throw new MixedLineEndingsError(line, this.newline === '\r' ? 'CR' : this.newline === '\n' ? 'LF' : 'CRLF');
-      }
-    }
   }
 
   private keepPending(rest: string): void {
@@ -978,9 +1070,10 @@ class PipelineRun {
     this.pending = rest;
   }
 
-  private async handleRecords(parsed: Papa.ParseResult<string[]>, quoted: boolean): Promise<void> {
+  private async handleRecords(parsed: Papa.ParseResult<string[]>, text: string): Promise<void> {
     const rows = parsed.data;
-    const malformed = malformedRows(parsed.errors, rows.length);
+    const quoted = text.indexOf('"') !== -1;
+    const malformed = quoteProblems(parsed, text, quoted, this.delimiter, this.newline!);
     // A record spans several lines only through newlines inside quoted cells, or through a bare
     // LF inside a CRLF file; otherwise counting is skipped (it is most of the per-row cost).
     const lineBreak = this.newline === '\r' ? '\r' : '\n';
@@ -999,7 +1092,7 @@ class PipelineRun {
         errorHeader = safeCsvLine([...(this.opts.errorLineColumn ? ['_line'] : []), ...cells, 'error_description']);
         continue;
       }
-      this.takeRecord(cells, line, invalid, malformed?.has(r) ?? false);
+      this.takeRecord(cells, line, invalid, malformed?.get(r) ?? false);
     }
     await this.flushRows(invalid, errorHeader);
   }
@@ -1048,7 +1141,14 @@ class PipelineRun {
   }
 
   result(): CsvPipelineResult {
-    return { ...this.counts, empty: this.counts.total === 0, header: this.header ?? [], ...(this.ignored ? { ignored: this.ignored } : {}) };
+    const lineEnding = this.newline === '\r\n' ? 'CRLF' : this.newline === '\r' ? 'CR' : 'LF';
+    return {
+      ...this.counts,
+      empty: this.counts.total === 0,
+      header: this.header ?? [],
+      ...(this.ignored ? { ignored: this.ignored } : {}),
+      dialect: { delimiter: this.delimiter, encoding: this.encoding, bom: this.bom, lineEnding },
+    };
   }
 }
 
@@ -1056,7 +1156,7 @@ class PipelineRun {
  * Decides the line terminator from the first chunk, ignoring quoted text (a quoted cell may hold
  * a different break). Null when more input is needed to decide.
  */
-function detectNewline(text: string, final: boolean): Newline | null {
+export function detectNewline(text: string, final: boolean): Newline | null {
   // `("|$)` also drops a quoted cell still open at the end of the text: its breaks are data.
   const unquoted = text.replace(/"[^"]*("|$)/g, '');
   const at = unquoted.search(/[\r\n]/);
@@ -1064,6 +1164,30 @@ function detectNewline(text: string, final: boolean): Newline | null {
   if (unquoted[at] === '\n') return '\n';
   if (at + 1 < unquoted.length) return unquoted[at + 1] === '\n' ? '\r\n' : '\r';
   return final ? '\r' : null;
+}
+
+/**
+ * Refuses a file whose unquoted line breaks are not all of the kind its first line set: a bare
+ * CR in an LF or CRLF file, an LF in a CR-only file (LF inside a CRLF file stays cell text, as
+ * spreadsheets write it). `text` starts at a record boundary (physical line `nextLine`), so quote
+ * parity tells quoted from unquoted. A CR at the very end of the text may be half of a CRLF split
+ * across chunks.
+ */
+export function checkLineEndings(text: string, newline: Newline, nextLine: number): void {
+  const foreign = newline === '\r' ? '\n' : '\r';
+  let at = text.indexOf(foreign);
+  if (at === -1) return;
+  let quotes = 0;
+  let counted = 0;
+  for (; at !== -1; at = text.indexOf(foreign, at + 1)) {
+    if (foreign === '\r' && (text.charCodeAt(at + 1) === 10 || at === text.length - 1)) continue;
+    for (let q = text.indexOf('"', counted); q !== -1 && q < at; q = text.indexOf('"', q + 1)) quotes++;
+    counted = at;
+    if (quotes % 2 === 0) {
+      const line = nextLine + countOf(text, newline === '\r' ? '\r' : '\n', at);
+      throw new MixedLineEndingsError(line, newline === '\r' ? 'CR' : newline === '\n' ? 'LF' : 'CRLF');
+    }
+  }
 }
 
 /** Occurrences of `ch` in `text[0, end)`. */
@@ -1077,19 +1201,20 @@ function countOf(text: string, ch: string, end: number): number {
  * INVALID_UTF8 errors, one per cell holding bytes that were not valid UTF-8, or null when the
  * record has none. Named by the spec column the cell feeds, or by its position.
  */
-function invalidUtf8Result(cells: readonly string[], mapping: HeaderMapping, spec: CompiledSpec): RowResult | null {
+function invalidUtf8Result(cells: readonly string[], mapping: HeaderMapping, spec: CompiledSpec, encoding: CsvEncoding): RowResult | null {
+  const why = encoding === 'UTF_8' ? 'bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' : `bytes that are not valid ${encoding} (shown as U+FFFD); check the encoding argument`;
   let errors: RowError[] | null = null;
   for (let i = 0; i < cells.length; i++) {
     if (cells[i]!.indexOf(INVALID_UTF8_MARK) === -1) continue;
     const c = mapping.sourceIndex.indexOf(i);
     const column = c >= 0 ? spec.columns[c]!.column : '';
     const label = c >= 0 ? spec.columns[c]!.sourceName : `cell ${i + 1}`;
-    (errors ??= []).push({ column, code: 'INVALID_UTF8', message: `${label}: cell ${i + 1} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8` });
+    (errors ??= []).push({ column, code: 'INVALID_UTF8', message: `${label}: cell ${i + 1} holds ${why}` });
   }
   return errors && { ok: false, errors };
 }
 
-function physicalLines(cells: string[], lineBreak: string): number {
+export function physicalLines(cells: string[], lineBreak: string): number {
   let lines = 1;
   for (let i = 0; i < cells.length; i++) {
     const cell = cells[i]!;
@@ -1102,19 +1227,31 @@ function physicalLines(cells: string[], lineBreak: string): number {
  * Rows (by index in this parse) with quote errors. Errors pointing past the last returned row
  * belong to the held-back partial record, which is parsed again with the next chunk.
  */
-function malformedRows(errors: Papa.ParseError[], rowCount: number): Set<number> | null {
-  let rows: Set<number> | null = null;
+export function malformedRows(errors: Papa.ParseError[], rowCount: number): Map<number, string> | null {
+  let rows: Map<number, string> | null = null;
   for (const e of errors) {
-    if (e.type === 'Quotes' && e.row !== undefined && e.row < rowCount) (rows ??= new Set()).add(e.row);
+    if (e.type === 'Quotes' && e.row !== undefined && e.row < rowCount) (rows ??= new Map()).set(e.row, UNCLOSED_QUOTE_MESSAGE);
   }
   return rows;
 }
 
-function malformedResult(): RowResult {
-  return {
-    ok: false,
-    errors: [{ column: '', code: 'MALFORMED_QUOTES', message: 'a quoted cell is not closed, or its closing quote is followed by other text' }],
-  };
+export const UNCLOSED_QUOTE_MESSAGE = 'a quoted cell is not closed, or its closing quote is followed by other text';
+
+/**
+ * Records of one parse that break the quote rules, with why: papaparse's quote errors (an
+ * unclosed quote, text after a closing quote) and quotes inside unquoted cells (strayQuoteRows).
+ */
+export function quoteProblems(parsed: Papa.ParseResult<string[]>, text: string, quoted: boolean, delimiter: string, newline: string): Map<number, string> | null {
+  const rows = parsed.data;
+  let problems = malformedRows(parsed.errors, rows.length);
+  if (!quoted) return problems;
+  const stray = strayQuoteRows(text, rows, delimiter, newline);
+  if (stray) for (const r of stray) if (!problems?.has(r)) (problems ??= new Map()).set(r, STRAY_QUOTE_MESSAGE);
+  return problems;
+}
+
+function malformedResult(message: string): RowResult {
+  return { ok: false, errors: [{ column: '', code: 'MALFORMED_QUOTES', message }] };
 }
 
 /**

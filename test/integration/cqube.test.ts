@@ -208,7 +208,7 @@ describe('state program uploads', () => {
   it('a 1,000-row file with every 10th row bad: 900 kept, 100 reported with line numbers, error CSV neutralised', async () => {
     const lines = ['Date,School_ID,grade,present,note'];
     for (let i = 1; i <= 1000; i++) {
-      if (i % 10 === 0) lines.push(`31/02/23,s${i},13,-1,=HYPERLINK("x")`);
+      if (i % 10 === 0) lines.push(`31/02/23,s${i},13,-1,"=HYPERLINK(""x"")"`);
       else lines.push(`01/03/23,s${i},${(i % 12) + 1},${i % 40},"note, with comma ""quoted"""`);
     }
     const up = await upload(ingestor, `\uFEFF${lines.join('\r\n')}\r\n`, { spec: 'attendance' });

@@ -9,6 +9,8 @@ import {
   UploadStatusDocument,
   UsersDocument,
   type BulkUploadKind,
+  type CsvDelimiter,
+  type CsvEncoding,
   type LocationType,
   type SluiceClient,
 } from '../../src/sdk/client';
@@ -35,24 +37,26 @@ interface UploadOpts {
   locationType?: LocationType;
   name?: string;
   idempotencyKey?: string;
+  encoding?: CsvEncoding;
+  delimiter?: CsvDelimiter;
 }
 
-function uploadRaw(client: SluiceClient, kind: BulkUploadKind, body: string, opts: UploadOpts = {}) {
+function uploadRaw(client: SluiceClient, kind: BulkUploadKind, body: string | Uint8Array, opts: UploadOpts = {}) {
   return client.uploadRaw(
     BulkUploadDocument,
-    { kind, file: null, locationType: opts.locationType, idempotencyKey: opts.idempotencyKey },
+    { kind, file: null, locationType: opts.locationType, idempotencyKey: opts.idempotencyKey, encoding: opts.encoding, delimiter: opts.delimiter },
     { file: { body, filename: opts.name ?? `${kind.toLowerCase()}.csv`, contentType: 'text/csv' } },
   );
 }
 
-async function upload(client: SluiceClient, kind: BulkUploadKind, body: string, opts: UploadOpts = {}) {
+async function upload(client: SluiceClient, kind: BulkUploadKind, body: string | Uint8Array, opts: UploadOpts = {}) {
   const res = await uploadRaw(client, kind, body, opts);
   if (!res.body.data) throw new Error(`bulkUpload failed: ${JSON.stringify(res.body)}`);
   return res.body.data.bulkUpload;
 }
 
 /** Uploads, follows the job to its end through jobUpdated, returns every event and the full status. */
-async function run(client: SluiceClient, kind: BulkUploadKind, body: string, opts: UploadOpts = {}) {
+async function run(client: SluiceClient, kind: BulkUploadKind, body: string | Uint8Array, opts: UploadOpts = {}) {
   const up = await upload(client, kind, body, opts);
   const events = await collectJobEvents(client, up.status.job.id, { afterSeq: 0, timeoutMs: 120_000 });
   const { uploadStatus } = await client.request(UploadStatusDocument, { processId: up.processId, first: 1000 });
@@ -298,6 +302,31 @@ describe('organisations and users: the Sunbird fixtures', () => {
       [5, null, null, 'MISSING_FIELD'],
     ]);
     expect(r.ok[0]).toMatchObject({ line: 6, operation: 'CREATE', data: { status: 'active', organisationType: 'school' } });
+  });
+
+  it('a quote inside an unquoted cell is MALFORMED_QUOTES, as in cQube uploads, and nothing of the row is stored', async () => {
+    const csv = ['SCHOOL NAME,BLOCK CODE,STATUS,SCHOOL ID,EXTERNAL ID', 'St "Mary,APBLK101,active,,APSCHQ01', '"St ""Joseph""",APBLK101,active,,APSCHQ02'].join('\n');
+    const r = await run(ingestor, 'ORGANISATION', csv);
+    expect(r.failed.map((f) => [f.line, f.errorCode])).toEqual([[2, 'MALFORMED_QUOTES']]);
+    expect(r.failed[0]!.errorMessage).toMatch(/does not start with a quote/);
+    expect(r.ok.map((o) => [o.line, o.operation])).toEqual([[3, 'CREATE']]);
+    const names = await t.database.sql`select name from organisations where external_id in ('APSCHQ01', 'APSCHQ02')`;
+    expect(names.map((n) => n['name'])).toEqual(['St "Joseph"']);
+  });
+
+  it('reads the dialects cQube uploads read: semicolons detected, Windows-1252 when named, UTF-16 by its BOM', async () => {
+    const cp = Buffer.concat([Buffer.from('SCHOOL NAME;BLOCK CODE;STATUS;SCHOOL ID;EXTERNAL ID\nCaf'), Buffer.from([0xe9]), Buffer.from(' School;APBLK101;active;;APSCHD01\n')]);
+    const r = await run(ingestor, 'ORGANISATION', cp, { encoding: 'WINDOWS_1252' });
+    expect(r.failed).toEqual([]);
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('SCHOOL NAME\tBLOCK CODE\tSTATUS\tSCHOOL ID\tEXTERNAL ID\r\nनाम School\tAPBLK101\tactive\t\tAPSCHD02\r\n', 'utf16le')]);
+    const u = await run(ingestor, 'ORGANISATION', utf16);
+    expect(u.failed).toEqual([]);
+    const names = await t.database.sql`select name from organisations where external_id in ('APSCHD01', 'APSCHD02') order by external_id`;
+    expect(names.map((n) => n['name'])).toEqual(['Café School', 'नाम School']);
+    // UTF-16 without a BOM is refused at upload with the reason, as cQube uploads refuse it.
+    const res = await uploadRaw(ingestor, 'ORGANISATION', Buffer.from('SCHOOL NAME,BLOCK CODE\nA,APBLK101\n', 'utf16le'));
+    expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
+    expect(res.body.errors![0]!.extensions).toMatchObject({ reason: 'UNSUPPORTED_ENCODING' });
   });
 
   it('user fixture: every rule, then a re-upload updates the same users', async () => {

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CreateClientDocument, FileDocument, FileRowErrorsDocument, FilesDocument, JobUpdatedDocument, RegisterSpecDocument, UploadFileDocument, ValidateFileDocument, type SluiceClient } from '../../src/sdk/client';
+import type { CsvDelimiter, CsvEncoding } from '../../src/sdk/generated';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
@@ -32,10 +33,10 @@ beforeAll(async () => {
   await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec });
 });
 
-async function ingest(body: Uint8Array | string, name = 'hostile.csv') {
+async function ingest(body: Uint8Array | string, name = 'hostile.csv', dialect: { encoding?: CsvEncoding; delimiter?: CsvDelimiter } = {}) {
   const { uploadFile } = await ingestor.upload(
     UploadFileDocument,
-    { program: 'hostile', spec: 'hostile', file: null },
+    { program: 'hostile', spec: 'hostile', file: null, ...dialect },
     { file: { body: typeof body === 'string' ? Buffer.from(body) : body, filename: name, contentType: 'text/csv' } },
   );
   const events = await collectJobEvents(ingestor, uploadFile.job.id, { afterSeq: 0, timeoutMs: 60_000 });
@@ -91,7 +92,6 @@ describe('bad bytes get a coded answer', () => {
     ['a ZIP (xlsx) uploaded as CSV', async () => zipOf('hostile.csv', 'id\n1\n'), 'NOT_A_CSV'],
     ['a gzip file', async () => gzipSync(Buffer.from('id,amount\n1,2\n')), 'NOT_A_CSV'],
     ['an ELF executable', async () => Buffer.concat([Buffer.from('7f454c4602010100', 'hex'), Buffer.alloc(2000)]), 'NOT_A_CSV'],
-    ['a UTF-16LE file with BOM', async () => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,amount\r\n1,2\r\n', 'utf16le')]), 'UNSUPPORTED_ENCODING'],
     ['a UTF-16LE file without BOM', async () => Buffer.from('id,amount\n1,2\n', 'utf16le'), 'UNSUPPORTED_ENCODING'],
     ['mixed CR-only and LF line endings', async () => Buffer.from('id,name\n1,a\n2,b\r3,c\r4,d\n'), 'MIXED_LINE_ENDINGS'],
   ])('%s fails the file with %s and stores no row', async (_label, body, code) => {
@@ -204,5 +204,37 @@ describe('no user text reaches PostgreSQL with a NUL', () => {
     const [{ n }] = (await t.database.sql`select count(*)::int as n from api_clients where client_id = 'nul-client'`) as unknown as [{ n: number }];
     expect(n).toBe(0);
     expect((await ingestor.request(FilesDocument, { first: 1 })).files).toBeDefined();
+  });
+});
+
+describe('dialects: encodings, delimiters and the quote rule through uploadFile', () => {
+  it('reads a UTF-16LE file with a BOM and semicolons (Excel "Unicode Text"), reporting file.dialect', async () => {
+    const body = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id;amount;name\r\n1;2.5;नाम\r\n2;3;é\r\n', 'utf16le')]);
+    const { last, file, id } = await ingest(body);
+    expect(last).toMatchObject({ state: 'SUCCEEDED' });
+    expect(file.dialect).toEqual({ delimiter: 'SEMICOLON', encoding: 'UTF_16LE', bom: true, lineEnding: 'CRLF' });
+    expect((await rowsOf(id)).map((r) => r['name'])).toEqual(['नाम', 'é']);
+  });
+
+  it('reads Windows-1252 with tabs when the upload names them', async () => {
+    const body = Buffer.concat([Buffer.from('id\tname\n1\tcaf'), Buffer.from([0xe9, 0x80]), Buffer.from('\n')]);
+    const { last, file, id } = await ingest(body, 'cp.csv', { encoding: 'WINDOWS_1252', delimiter: 'TAB' });
+    expect(last).toMatchObject({ state: 'SUCCEEDED' });
+    expect(file.dialect).toEqual({ delimiter: 'TAB', encoding: 'WINDOWS_1252', bom: false, lineEnding: 'LF' });
+    expect((await rowsOf(id)).map((r) => r['name'])).toEqual(['café€']);
+  });
+
+  it('makes a quote inside an unquoted cell a MALFORMED_QUOTES row error', async () => {
+    const { last, id } = await ingest('id,name\n1,ab"c\n2,"x""y"\n', 'q.csv');
+    expect(last).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS' });
+    const { file } = await ingestor.request(FileRowErrorsDocument, { id, first: 10 });
+    expect(JSON.stringify(file)).toContain('MALFORMED_QUOTES');
+    expect((await rowsOf(id)).map((r) => r['name'])).toEqual(['x"y']);
+  });
+  it('validateFile takes the same encoding and delimiter arguments and reports the dialect it read', async () => {
+    const body = Buffer.concat([Buffer.from('id|name\n1|caf'), Buffer.from([0xe9]), Buffer.from('\n2|x"y\n')]);
+    const { validateFile } = await ingestor.upload(ValidateFileDocument, { spec: 'hostile', file: null, encoding: 'ISO_8859_1', delimiter: 'PIPE' }, { file: { body, filename: 'v.csv' } });
+    expect(validateFile).toMatchObject({ valid: false, total: 2, validRows: 1, invalidRows: 1, dialect: { delimiter: 'PIPE', encoding: 'ISO_8859_1', bom: false, lineEnding: 'LF' } });
+    expect(validateFile.errors.map((e) => [e.line, e.code])).toEqual([[3, 'MALFORMED_QUOTES']]);
   });
 });

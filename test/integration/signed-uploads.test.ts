@@ -28,7 +28,7 @@ const MIXED_CSV = 'date,school_id,present\n01/03/23,m1,10\nnot-a-date,m2,12\n';
 /** No background sweeps: the tests run them when they want to. */
 const NO_TIMERS = { SLUICE_UPLOAD_SWEEP_INTERVAL_MS: '0', SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0' };
 
-function zip(entries: Array<{ name: string; body: string }>): Promise<Buffer> {
+function zip(entries: Array<{ name: string; body: string | Buffer }>): Promise<Buffer> {
   const z = new yazl.ZipFile();
   for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name);
   z.end();
@@ -153,6 +153,19 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     expect(child['error_output_key']).toMatch(/^emission-error\/\d{2}-[A-Z][a-z]{2}-\d{4}\/attendance_[0-9a-f-]+_errors\.csv$/);
     expect(await text(await storage().get(child['valid_output_key'] as string))).toContain('z1');
     expect(await text(await storage().get(child['error_output_key'] as string))).toContain('bad');
+  });
+
+  it('imports with a named encoding and a detected delimiter; every CSV of a ZIP is read so, and reports its dialect', async () => {
+    const member = Buffer.concat([Buffer.from('date;school_id;present\r\n01/03/23;caf'), Buffer.from([0xe9]), Buffer.from(';10\r\n')]);
+    const body = await zip([{ name: 'attendance.csv', body: member }]);
+    const u = await request(ingestor, body, { kind: 'ZIP', program: null, spec: null, fileName: 'attendance.zip' });
+    expect((await put(u, body)).status).toBe(200);
+    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC', encoding: 'WINDOWS_1252' });
+    expect(importFile).toMatchObject({ finished: true, job: { state: 'SUCCEEDED' } });
+    const child = (await t.database.sql`select valid_output_key, dialect from files where parent_id = ${u.fileId}`)[0]!;
+    expect(child['dialect']).toEqual({ requested: { encoding: 'WINDOWS_1252' }, detected: { delimiter: ';', encoding: 'WINDOWS_1252', bom: false, lineEnding: 'CRLF' } });
+    // The valid-rows file is UTF-8 with commas.
+    expect(await text(await storage().get(child['valid_output_key'] as string))).toBe('date,school_id,present\n01/03/23,café,10\n');
   });
 
   it('issues a ZIP URL when program and spec are left out, not only when they are null (as `sluice import-url x.zip` sends it)', async () => {

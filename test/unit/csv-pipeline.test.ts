@@ -17,6 +17,7 @@ import {
 } from '../../src/ingest/csv-pipeline';
 import { KeyIndex } from '../../src/ingest/key-index';
 import { boundedDistance, parseColumnMap, resolveColumnMap } from '../../src/ingest/header-match';
+import iconv from 'iconv-lite';
 import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
@@ -129,6 +130,7 @@ describe('runCsvPipeline on the cQube fixtures', () => {
       bytes: fixture('data/district-dimension.data.csv').length,
       empty: false,
       header: ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'longitude'],
+      dialect: { delimiter: ',', encoding: 'UTF_8', bom: false, lineEnding: 'LF' },
     });
     expect(invalid).toEqual([]);
     expect(copy.lines).toEqual([
@@ -281,7 +283,15 @@ describe('empty input', () => {
     ['blank lines only', '\n\r\n\n'],
   ])('returns empty for %s', async (_label, csv) => {
     const { result, copy } = await runEveryWay(csv, spec);
-    expect(result).toEqual({ total: 0, valid: 0, invalid: 0, bytes: Buffer.byteLength(csv), empty: true, header: [] });
+    expect(result).toEqual({
+      total: 0,
+      valid: 0,
+      invalid: 0,
+      bytes: Buffer.byteLength(csv),
+      empty: true,
+      header: [],
+      dialect: { delimiter: ',', encoding: 'UTF_8', bom: csv.startsWith('\uFEFF'), lineEnding: 'LF' },
+    });
     expect(copy.text).toBe('');
   });
 
@@ -499,7 +509,7 @@ describe('formula neutralisation in the error file', () => {
     const spec = specWith({ n: { type: 'number' }, note: { type: 'string' }, k: { type: 'integer' } });
     const csv = [
       'n,note,k',
-      '-5,=HYPERLINK("http://x"),1', // valid: kept as is in the valid file
+      '-5,"=HYPERLINK(""http://x"")",1', // valid: kept as is in the valid file
       '-5,@SUM(A1),x',
       '-2+3,+cmd|calc,-7',
       '=1+1,"\tlead tab",1',
@@ -772,7 +782,7 @@ describe('the byte-level fast path', () => {
   const spec = specWith(properties, ['id', 'code']);
   const cells: Record<string, readonly string[]> = {
     id: ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', '', ' k9', 'k\\1', 'k\t2', 'é1'],
-    name: ['plain', '', ' padded ', 'tab\there', 'back\\slash', 'नाम', '"quoted, comma"', '"two\nlines"', 'nul\u0000x', '=cmd', '  '],
+    name: ['plain', '', ' padded ', 'tab\there', 'back\\slash', 'नाम', '"quoted, comma"', '"two\nlines"', 'nul\u0000x', '=cmd', '  ', 'stray"quote', '"esc""aped"', 'semi;colon', 'pi|pe', 'comma,cell'],
     n: ['0', '7', '1000', '1001', '-1', '+5', '007', ' 12 ', '1.5', 'x', '', '123456789012345678'],
     x: ['1', '2', '3.5', '40', '3.50', '04', '5', 'NaN', '', ' 2'],
     d: ['2024-02-29', '2023-02-29', '2024-13-01', '2024-1-01', ' 2024-01-01', '', '0000-01-01', '2024-04-31', '9999-12-31'],
@@ -784,6 +794,24 @@ describe('the byte-level fast path', () => {
   };
   const header = Object.keys(cells);
 
+  /** How a random file is written: its delimiter and encoding (UTF-16 and Windows-1252 get transcoded). */
+  interface Dialect {
+    delimiter: ',' | ';' | '\t' | '|';
+    encoding: 'UTF_8' | 'UTF_16LE' | 'UTF_16BE' | 'WINDOWS_1252';
+  }
+  const dialects: Dialect[] = [
+    { delimiter: ',', encoding: 'UTF_8' },
+    { delimiter: ';', encoding: 'UTF_8' },
+    { delimiter: '\t', encoding: 'UTF_8' },
+    { delimiter: '|', encoding: 'UTF_8' },
+    { delimiter: ';', encoding: 'UTF_16LE' },
+    { delimiter: ',', encoding: 'UTF_16BE' },
+    { delimiter: '\t', encoding: 'WINDOWS_1252' },
+  ];
+
+  /** Windows-1252 has no BOM; UTF-16 is always written with one. */
+  const hasBom = (seed: number, dialect: Dialect) => dialect.encoding.startsWith('UTF_16') || (seed % 5 === 0 && dialect.encoding === 'UTF_8');
+
   /** Cells of columns no spec declares (onUnknownColumns IGNORE): every kind of text the paths treat apart. */
   const extraCells = ['7', '', 'x y', '"q,uoted"', '"multi\nline"', 'nul\u0000', 'back\\slash', 'tab\tx', 'ünï', '  ', '=1+1'];
   /** Where extra columns go: first, in the middle and last. */
@@ -791,10 +819,14 @@ describe('the byte-level fast path', () => {
 
   /**
    * A random file of the spec's columns. `extras`: unknown columns inserted at `extraAt`;
-   * `rename`: header cells written differently (a columnMap or aliases then maps them back).
+   * `rename`: header cells written differently (a columnMap or aliases then maps them back);
+   * `dialect`: its delimiter and encoding. A Dialect alone may be passed as the options.
    */
-  function randomCsv(seed: number, eol: '\n' | '\r\n', opts: { extras?: boolean; rename?: Record<string, string> } = {}): Buffer {
+  function randomCsv(seed: number, eol: '\n' | '\r\n', options: { extras?: boolean; rename?: Record<string, string>; dialect?: Dialect } | Dialect = {}): Buffer {
+    const opts = 'delimiter' in options ? { dialect: options } : options;
+    const dialect = opts.dialect ?? dialects[0]!;
     const r = rng(seed);
+    const d = dialect.delimiter;
     const withExtras = (row: string[], names?: boolean): string[] => {
       if (!opts.extras) return row;
       const out = [...row];
@@ -802,21 +834,26 @@ describe('the byte-level fast path', () => {
       return out;
     };
     const named = header.map((h) => opts.rename?.[h] ?? h);
-    const lines: string[] = [withExtras(r() < 0.5 ? named : named.map((h) => h.toUpperCase()), true).join(',')];
+    const lines: string[] = [withExtras(r() < 0.5 ? named : named.map((h) => h.toUpperCase()), true).join(d)];
     for (let i = 0; i < 400; i++) {
       const roll = r();
       if (roll < 0.03) lines.push('');
       else if (roll < 0.05) lines.push('   ');
-      else if (roll < 0.08) lines.push(withExtras(header.slice(0, 3).map((h) => pick(r, cells[h]!))).join(','));
-      else if (roll < 0.1) lines.push(withExtras([...header.map((h) => pick(r, cells[h]!)), 'extra']).join(','));
+      else if (roll < 0.08) lines.push(withExtras(header.slice(0, 3).map((h) => pick(r, cells[h]!))).join(d));
+      else if (roll < 0.1) lines.push(withExtras([...header.map((h) => pick(r, cells[h]!)), 'extra']).join(d));
       else {
         // Mostly clean rows, so long fast runs alternate with rows the fast path hands over.
         const clean = r() < 0.7;
-        lines.push(withExtras(header.map((h) => (clean ? cells[h]![Math.floor(r() * 3)]! : pick(r, cells[h]!)))).join(','));
+        lines.push(withExtras(header.map((h) => (clean ? cells[h]![Math.floor(r() * 3)]! : pick(r, cells[h]!)))).join(d));
       }
     }
     let text = lines.join(eol) + (r() < 0.5 ? eol : '');
-    if (seed % 5 === 0) text = `\uFEFF${text}`;
+    if (hasBom(seed, dialect)) text = `\uFEFF${text}`;
+    if (dialect.encoding !== 'UTF_8') {
+      const bytes = iconv.encode(text, dialect.encoding.toLowerCase().replace('_', '-').replace('_', ''));
+      if (seed % 7 === 0) bytes[Math.floor(bytes.length / 2)] = 0x81; // undefined in Windows-1252
+      return bytes;
+    }
     const bytes = Buffer.from(text, 'utf8');
     // Now and then an invalid UTF-8 byte, which both paths must report as INVALID_UTF8 the same way.
     if (seed % 7 === 0) bytes[Math.floor(bytes.length / 2)] = 0xff;
@@ -861,6 +898,27 @@ describe('the byte-level fast path', () => {
             ],
           });
           expect(fast.result.valid).toBeGreaterThan(0);
+        }
+      }
+    }
+  });
+
+  it('gives exactly what the papaparse path gives for every delimiter and encoding, detected or named', async () => {
+    const view = (x: Run) => ({ result: x.result, copy: x.copy.text, valid: x.valid.text, errors: x.errors.text, invalid: x.invalid });
+    for (const dialect of dialects) {
+      for (let seed = 1; seed <= 6; seed++) {
+        const eol = seed % 2 === 0 ? '\n' : '\r\n';
+        const csv = randomCsv(seed, eol, dialect);
+        // UTF-16 is found by its BOM; Windows-1252 must be named. The delimiter is detected, or named on odd seeds.
+        const named = { encoding: dialect.encoding === 'WINDOWS_1252' ? dialect.encoding : undefined, delimiter: seed % 2 === 1 ? dialect.delimiter : undefined };
+        for (const size of [0, 13, 4096]) {
+          const fast = await run(csv, spec, { fastPath: true, dialect: named }, size);
+          const slow = await run(csv, spec, { fastPath: false, dialect: named }, size);
+          expect({ dialect, seed, size, ...view(fast) }).toEqual({ dialect, seed, size, ...view(slow) });
+          expect(fast.result.dialect).toEqual({ delimiter: dialect.delimiter, encoding: dialect.encoding, bom: hasBom(seed, dialect), lineEnding: eol === '\n' ? 'LF' : 'CRLF' });
+          expect(fast.result.header).toHaveLength(header.length);
+          expect(fast.result.valid).toBeGreaterThan(0);
+          expect(fast.copy.text).not.toMatch(/\ufffd|\udfff/);
         }
       }
     }
@@ -1007,8 +1065,6 @@ describe('bad bytes', () => {
     ['gzip', Buffer.from('1f8b0800000000000003', 'hex'), NotCsvError, 'The file is not a CSV: it looks like a gzip file'],
     ['ELF', Buffer.concat([Buffer.from('7f454c46020101', 'hex'), Buffer.alloc(60)]), NotCsvError, 'The file is not a CSV: it looks like an ELF executable'],
     ['random binary', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)), NotCsvError, /binary data \(\d+ control bytes in the first 1024\)/],
-    ['UTF-16LE with BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,name\r\n1,a\r\n', 'utf16le')]), UnsupportedEncodingError, /encoded as UTF-16LE;/],
-    ['UTF-16BE with BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('id,name\n1,a\n', 'utf16le').swap16()]), UnsupportedEncodingError, /encoded as UTF-16BE;/],
     ['UTF-16LE without BOM', Buffer.from('id,name\n1,a\n', 'utf16le'), UnsupportedEncodingError, /UTF-16LE \(no BOM\)/],
     ['UTF-32LE', Buffer.from('fffe0000690000006400', 'hex'), UnsupportedEncodingError, /UTF-32LE/],
   ])('refuses %s before reading any row', async (_label, bytes, type, message) => {
@@ -1156,5 +1212,91 @@ describe('header policy and header mapping', () => {
     };
     const words = ['', 'a', 'ab', 'ba', 'abc', 'school', 'scohol', 'schol', 'schools', 'chool', 'xschoolx', 'district', 'distrct', 'dsitrict'];
     for (const a of words) for (const b of words) for (const k of [0, 1, 2, 3]) expect([a, b, k, boundedDistance(a, b, k)]).toEqual([a, b, k, Math.min(plain(a, b), k + 1)]);
+  });
+});
+
+describe('dialects: encodings, delimiters, the quote rule', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string' } }, ['id']);
+  const utf16 = (text: string, be = false) => {
+    const b = Buffer.from(`\uFEFF${text}`, 'utf16le');
+    return be ? b.swap16() : b;
+  };
+
+  it('reads UTF-16 LE and BE with a BOM, transcoded in every chunking (odd chunks split code units)', async () => {
+    for (const be of [false, true]) {
+      const { result, copy, valid } = await runEveryWay(utf16('id,name\r\n1,नाम😀\r\n2,é\r\n', be), spec);
+      expect(result.dialect).toEqual({ delimiter: ',', encoding: be ? 'UTF_16BE' : 'UTF_16LE', bom: true, lineEnding: 'CRLF' });
+      expect(copy.lines).toEqual(['f1\t2\t1\tनाम😀', 'f1\t3\t2\té']);
+      // The valid-rows file is UTF-8.
+      expect(valid.text).toBe('id,name\n1,नाम😀\n2,é\n');
+    }
+  });
+
+  it('still refuses UTF-16 without a BOM unless the encoding is named', async () => {
+    const bytes = Buffer.from('id,name\n1,a\n', 'utf16le');
+    await expect(run(bytes, spec)).rejects.toBeInstanceOf(UnsupportedEncodingError);
+    const { copy, result } = await runEveryWay(bytes, spec, { dialect: { encoding: 'UTF_16LE' } });
+    expect(copy.lines).toEqual(['f1\t2\t1\ta']);
+    expect(result.dialect).toMatchObject({ encoding: 'UTF_16LE', bom: false });
+  });
+
+  it('reads Windows-1252 and ISO-8859-1 when named; without it the same bytes are INVALID_UTF8 rows', async () => {
+    const bytes = Buffer.concat([Buffer.from('id,name\n1,caf'), Buffer.from([0xe9]), Buffer.from('\n2,'), Buffer.from([0x80, 0x93]), Buffer.from('x\n')]);
+    const cp = await runEveryWay(bytes, spec, { dialect: { encoding: 'WINDOWS_1252' } });
+    expect(cp.copy.lines).toEqual(['f1\t2\t1\tcafé', 'f1\t3\t2\t€“x']);
+    const latin = await runEveryWay(bytes, spec, { dialect: { encoding: 'ISO_8859_1' } });
+    expect(latin.copy.lines[0]).toBe('f1\t2\t1\tcafé');
+    const plain = await runEveryWay(bytes, spec);
+    expect(plain.invalid.map((r) => [r.line, r.errors.map((e) => e.code)])).toEqual([
+      [2, ['INVALID_UTF8']],
+      [3, ['INVALID_UTF8']],
+    ]);
+  });
+
+  it('makes a byte the named code page leaves undefined an INVALID_UTF8 row, never U+FFFD in a value', async () => {
+    const bytes = Buffer.concat([Buffer.from('id,name\n1,a'), Buffer.from([0x81]), Buffer.from('b\n2,ok\n')]);
+    const { copy, invalid } = await runEveryWay(bytes, spec, { dialect: { encoding: 'WINDOWS_1252' } });
+    expect(copy.lines).toEqual(['f1\t3\t2\tok']);
+    expect(invalid[0]!.errors).toEqual([{ column: 'name', code: 'INVALID_UTF8', message: 'name: cell 2 holds bytes that are not valid WINDOWS_1252 (shown as U+FFFD); check the encoding argument' }]);
+  });
+
+  it('refuses a binary file even when an encoding is named', async () => {
+    await expect(run(Buffer.from('504b0304140000000800', 'hex'), spec, { dialect: { encoding: 'WINDOWS_1252' } })).rejects.toBeInstanceOf(NotCsvError);
+  });
+
+  it.each([
+    ['semicolon', 'id;name\n1;a,b\n', ';'],
+    ['tab', 'id\tname\n1\ta,b\n', '\t'],
+    ['pipe', 'id|name\n1|a,b\n', '|'],
+    ['comma', 'id,name\n1,"a,b"\n', ','],
+    ['semicolon after blank lines, quoted commas not counted', '\n\n"i,d";name\n1;a,b\n', ';'],
+  ])('detects the %s delimiter from the header line', async (_label, csv, delimiter) => {
+    const s = csv.includes('i,d') ? specWith({ 'i,d': { type: 'integer' }, name: { type: 'string' } }, []) : spec;
+    const { copy, valid, result } = await runEveryWay(csv, s);
+    expect(result.dialect.delimiter).toBe(delimiter);
+    expect(copy.lines).toEqual([`f1\t${csv.startsWith('\n') ? 4 : 2}\t1\ta,b`]);
+    // The valid-rows file is written with commas whatever the source delimiter.
+    expect(valid.text.split('\n')[1]).toBe('1,"a,b"');
+  });
+
+  it('counts a tie as comma, and takes a named delimiter over detection', async () => {
+    const tie = await run('id;name,x\n1;a,b\n', specWith({ 'id;name': { type: 'string' }, x: { type: 'string' } }, []));
+    expect(tie.result.dialect.delimiter).toBe(',');
+    const piped = specWith({ 'x|y|z': { type: 'string' }, name: { type: 'string' } }, []);
+    const named = await runEveryWay('x|y|z;name\n1|2|3;a\n', piped, { dialect: { delimiter: ';' } });
+    expect(named.result.dialect.delimiter).toBe(';');
+    expect(named.copy.lines).toEqual(['f1\t2\t1|2|3\ta']);
+  });
+
+  it('makes a quote inside an unquoted cell a MALFORMED_QUOTES row, in both paths; escaped quotes stay text', async () => {
+    for (const fastPath of [true, false]) {
+      const { copy, invalid } = await runEveryWay('id,name\n1,ab"c\n2,"x""y"\n3,ok\n4,a"b,c"d\n', spec, { fastPath });
+      expect(copy.lines).toEqual(['f1\t3\t2\tx"y', 'f1\t4\t3\tok']);
+      expect(invalid.map((r) => [r.line, r.errors.map((e) => e.code)])).toEqual([
+        [2, ['MALFORMED_QUOTES']],
+        [5, ['MALFORMED_QUOTES']],
+      ]);
+      expect(invalid[0]!.errors[0]!.message).toMatch(/does not start with a quote/);
+    }
   });
 });

@@ -92,6 +92,8 @@ export const bulkProcesses = pgTable(
     sha256: text('sha256').notNull(),
     /** Data rows counted when the upload was accepted. */
     totalRows: integer('total_rows').notNull(),
+    /** The encoding and delimiter the upload named (`{ encoding?, delimiter? }`); absent ones are detected. */
+    dialect: jsonb('dialect'),
     jobId: uuid('job_id'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),

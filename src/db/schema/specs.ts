@@ -58,6 +58,8 @@ export const files = pgTable(
     error: jsonb('error'),
     /** File-level warnings of the last processing (`[{ code, message, columns, count }]`); NULL = none. */
     warnings: jsonb('warnings'),
+    /** `{ requested: { encoding?, delimiter? }, detected?: { delimiter, encoding, bom, lineEnding } }`: how the CSV is to be and was read. */
+    dialect: jsonb('dialect'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
     /** Milliseconds, as JavaScript dates and list cursors carry them: a cursor then names a row exactly. */

@@ -1,4 +1,5 @@
-import { problemsMessage } from '../../ingest/csv-pipeline';
+import { MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
+import type { CsvRecordProblem } from '../../ingest/csv-records';
 import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import type postgres from 'postgres';
 import type { ObjectStorage } from '../../storage/storage';
@@ -40,6 +41,8 @@ interface PendingRow {
   line: number;
   values: Record<string, string>;
   cells: number;
+  /** The record could not be read as it is (quotes, bytes): it fails with this. */
+  problem: CsvRecordProblem | null;
 }
 
 /** Which unique index a refused write hit -> the row error it means. */
@@ -69,7 +72,7 @@ type Writer = (tx: postgres.TransactionSql, writes: unknown[]) => Promise<void>;
 async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkProcess, header: ParsedHeader, rows: PendingRow[], seen: SeenKeys): Promise<BulkResult[]> {
   const store = deps.directory;
   const width = header.keys.length;
-  const readable = rows.filter((r) => r.cells === width).map((r) => r.values);
+  const readable = rows.filter((r) => r.cells === width && !r.problem).map((r) => r.values);
   let plan: (r: PendingRow) => Planned<unknown>;
   let write: Writer;
   if (p.kind === BulkKind.LOCATION) {
@@ -87,6 +90,10 @@ async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkPr
     write = (t, w) => store.writeUsers(t, w as never);
   }
   const planned = rows.map((r): Planned<unknown> => {
+    if (r.problem) {
+      rememberRow(p.kind, r.values, r.line, seen);
+      return { ok: false, operation: null, id: null, data: r.values, code: RowErrorCode[r.problem.code], column: null, message: r.problem.message };
+    }
     if (r.cells !== width) {
       rememberRow(p.kind, r.values, r.line, seen);
       return { ok: false, operation: null, id: null, data: r.values, code: RowErrorCode.WRONG_FIELD_COUNT, column: null, message: `The record has ${r.cells} cells; the header has ${width}` };
@@ -131,6 +138,19 @@ async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkPr
   return results;
 }
 
+/** The records, with the reader's refusals of the whole file as job failures with their codes. */
+async function* readRecords<T>(records: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    yield* records;
+  } catch (err) {
+    if (err instanceof NotCsvError) throw new JobFailure(JobErrorCode.NOT_A_CSV, err.message);
+    if (err instanceof UnsupportedEncodingError) throw new JobFailure(JobErrorCode.UNSUPPORTED_ENCODING, err.message);
+    if (err instanceof MixedLineEndingsError) throw new JobFailure(JobErrorCode.MIXED_LINE_ENDINGS, err.message);
+    if (err instanceof RecordTooLargeError) throw new JobFailure(JobErrorCode.RECORD_TOO_LARGE, err.message);
+    throw err;
+  }
+}
+
 /**
  * Applies a stored bulk upload CSV row by row, in batches. Resumable: results are keyed by
  * (process, line) and committed with the rows they describe, so a new attempt (lost worker,
@@ -168,7 +188,7 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
         for (const r of results) r.ok ? succeeded++ : failed++;
         ctx.progress({ processed: succeeded + failed, succeeded, failed });
       };
-      for await (const rec of readCsv(stream)) {
+      for await (const rec of readRecords(readCsv(stream, p.dialect))) {
         if (!header) {
           const parsed = parseHeader(p.kind, rec.cells);
           if (!parsed.header) {
@@ -183,7 +203,7 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
           rememberRow(p.kind, values, rec.line, seen);
           continue;
         }
-        batch.push({ line: rec.line, values, cells: rec.cells.length });
+        batch.push({ line: rec.line, values, cells: rec.cells.length, problem: rec.problem });
         if (batch.length >= BULK_BATCH_ROWS) await flush();
       }
       if (batch.length) await flush();

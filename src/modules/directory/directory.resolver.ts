@@ -1,3 +1,4 @@
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from '../files/dialect.type';
 import { GraphQLUpload, type FileUpload } from 'graphql-upload-minimal';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../server/context';
@@ -69,9 +70,12 @@ export class DirectoryResolver {
     @Arg('locationType', () => LocationType, { nullable: true, description: 'LOCATION only: the type of every row (a `type` column may give each row its own instead).' })
     locationType: LocationType | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same process.' }) idempotencyKey: string | null,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<BulkUploadResult> {
-    const res = await ctx.services.directory.bulkUpload(requireViewer(ctx), { kind, file, locationType, idempotencyKey });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.directory.bulkUpload(requireViewer(ctx), { kind, file, locationType, idempotencyKey, dialect });
     const counts = await ctx.services.directory.counts(res.process);
     return { processId: res.process.id, created: res.created, status: toStatus(res.process, res.job, counts) };
   }

@@ -31,6 +31,10 @@ export enum RowErrorCode {
   VALUE_TOO_LONG = 'VALUE_TOO_LONG',
   /** The record has more cells than the header. */
   WRONG_FIELD_COUNT = 'WRONG_FIELD_COUNT',
+  /** A quoted cell is not closed, text follows its closing quote, or a cell that does not start with a quote holds one (`ab"c`). */
+  MALFORMED_QUOTES = 'MALFORMED_QUOTES',
+  /** The record holds bytes that are not valid in the file's encoding (UTF-8 unless the upload named another). */
+  INVALID_UTF8 = 'INVALID_UTF8',
   /** A `type` cell (or the upload's locationType) is not state, district, block, cluster or school. */
   INVALID_LOCATION_TYPE = 'INVALID_LOCATION_TYPE',
   /** The code exists with another location type (a code never changes type). */

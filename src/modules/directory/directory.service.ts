@@ -1,4 +1,5 @@
-import { problemsMessage } from '../../ingest/csv-pipeline';
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
+import { MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import { randomUUID } from 'node:crypto';
 import type { FileUpload } from 'graphql-upload-minimal';
@@ -86,7 +87,7 @@ export class DirectoryService {
    */
   async bulkUpload(
     viewer: Viewer,
-    input: { kind: BulkKind; file: Promise<FileUpload>; locationType?: LocationType | null; idempotencyKey?: string | null },
+    input: { kind: BulkKind; file: Promise<FileUpload>; locationType?: LocationType | null; idempotencyKey?: string | null; dialect?: CsvDialectOptions },
   ): Promise<{ process: BulkProcess; job: Job; created: boolean }> {
     const { kind, idempotencyKey } = input;
     const locationType = input.locationType ?? null;
@@ -113,7 +114,7 @@ export class DirectoryService {
     this.metrics?.observeUpload('bulk', stored.size);
     let totalRows: number;
     try {
-      totalRows = await this.scan(kind, key, locationType);
+      totalRows = await this.scan(kind, key, locationType, input.dialect ?? {});
     } catch (err) {
       await this.storage.delete(key);
       throw err;
@@ -128,6 +129,7 @@ export class DirectoryService {
         size: stored.size,
         sha256: stored.sha256,
         totalRows,
+        dialect: input.dialect,
         idempotencyKey: idempotencyKey ?? null,
         createdBy: viewer.clientId,
       });
@@ -147,11 +149,11 @@ export class DirectoryService {
   }
 
   /** Header check and row count of the stored file; throws the synchronous errors. */
-  private async scan(kind: BulkKind, key: string, locationType: LocationType | null): Promise<number> {
+  private async scan(kind: BulkKind, key: string, locationType: LocationType | null, dialect: CsvDialectOptions): Promise<number> {
     let rows = 0;
     let headerSeen = false;
     try {
-      for await (const rec of readCsv(await this.storage.get(key))) {
+      for await (const rec of readCsv(await this.storage.get(key), dialect)) {
         if (!headerSeen) {
           headerSeen = true;
           const { header, problems } = parseHeader(kind, rec.cells);
@@ -175,6 +177,10 @@ export class DirectoryService {
       }
     } catch (err) {
       if (err instanceof MalformedCsvError) throw new BadInputError(err.message);
+      // Refused for its bytes, as validateFile refuses them.
+      if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {
+        throw new BadInputError(err.message, { field: 'file', reason: err.code });
+      }
       throw err;
     }
     if (!headerSeen) throw new BadInputError(`The file is empty; expected a header with the columns: ${validColumnList(kind)}`, { validColumns: validColumnList(kind).split(', ') });

@@ -1,3 +1,4 @@
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
@@ -30,6 +31,8 @@ export interface BulkProcess {
   size: number;
   sha256: string;
   totalRows: number;
+  /** Encoding and delimiter the upload named; absent ones are detected. */
+  dialect: CsvDialectOptions;
   jobId: string | null;
   idempotencyKey: string | null;
   createdBy: string;
@@ -76,6 +79,7 @@ function toProcess(r: Row): BulkProcess {
     size: Number(r['size']),
     sha256: r['sha256'] as string,
     totalRows: r['total_rows'] as number,
+    dialect: (r['dialect'] as CsvDialectOptions | null) ?? {},
     jobId: (r['job_id'] as string | null) ?? null,
     idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
     createdBy: r['created_by'] as string,
@@ -122,11 +126,12 @@ export class DirectoryStore {
 
   async insertProcess(
     tx: Tx,
-    v: { id: string; kind: BulkKind; locationType: LocationType | null; fileName: string; storageKey: string; size: number; sha256: string; totalRows: number; idempotencyKey: string | null; createdBy: string },
+    v: { id: string; kind: BulkKind; locationType: LocationType | null; fileName: string; storageKey: string; size: number; sha256: string; totalRows: number; idempotencyKey: string | null; createdBy: string; dialect?: CsvDialectOptions },
   ): Promise<BulkProcess | undefined> {
     const [row] = await tx`
-      insert into bulk_processes (id, kind, location_type, file_name, storage_key, size, sha256, total_rows, idempotency_key, created_by)
-      values (${v.id}, ${v.kind}::bulk_kind, ${v.locationType}::location_type, ${v.fileName}, ${v.storageKey}, ${v.size}, ${v.sha256}, ${v.totalRows}, ${v.idempotencyKey}, ${v.createdBy})
+      insert into bulk_processes (id, kind, location_type, file_name, storage_key, size, sha256, total_rows, idempotency_key, created_by, dialect)
+      values (${v.id}, ${v.kind}::bulk_kind, ${v.locationType}::location_type, ${v.fileName}, ${v.storageKey}, ${v.size}, ${v.sha256}, ${v.totalRows}, ${v.idempotencyKey}, ${v.createdBy},
+              ${tx.json({ ...v.dialect } as postgres.JSONValue)})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toProcess(row) : undefined;

@@ -24,6 +24,7 @@ export const COLUMN_MAP_ARG = {
   description:
     'CSV header -> spec column, for headers that differ from the spec’s names: a JSON object {"School Id": "school_id"} or a list [{"header": "School Id", "column": "school_id"}]. Headers match trimmed, in any letter case; a column is named by its spec name or SQL name. At most 500 entries. An unknown column or two headers for one column is BAD_USER_INPUT. For a ZIP, one map serves every CSV: entries naming a column a CSV’s spec lacks are skipped for that CSV.',
 } as const;
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions, toFileDialectType } from './dialect.type';
 
 /**
  * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
@@ -64,6 +65,7 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
     error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
     duplicateOfId: f.duplicateOf,
+    dialect: toFileDialectType(f.dialect?.detected),
   };
 }
 
@@ -104,10 +106,13 @@ export class FilesResolver {
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND; default MERGE for a DIMENSION spec with unique columns, APPEND otherwise. MERGE on any other spec is refused (BAD_USER_INPUT).' }) mode: IngestModeEnum | null,
     @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot; keys of the current table it does not have are removed. Any invalid row then fails the file.' }) deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing, dialect });
     return this.result(res);
   }
 
@@ -125,10 +130,13 @@ export class FilesResolver {
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'APPEND: every CSV appends. MERGE or omitted: CSVs of DIMENSION specs with unique columns merge, the others append.' }) mode: IngestModeEnum | null,
     @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'For the CSVs that merge: each is a full snapshot of its dimension (see uploadFile).' }) deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of every CSV in the ZIP; detected per CSV when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter of every CSV in the ZIP; detected per CSV when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing, dialect });
     return this.result(res);
   }
 
@@ -166,10 +174,13 @@ export class FilesResolver {
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'As in uploadFile. MERGE also returns the diff an upload would apply (diff), computed in a transaction that is rolled back.' }) mode: IngestModeEnum | null,
     @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'As in uploadFile: the diff then counts the keys that would be deleted.' }) deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
-    const r = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap), mode, deleteMissing });
-    return { ...r, mode: r.mode as IngestModeEnum };
+    const dialect = dialectOptions(encoding, delimiter);
+    const r = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap), mode, deleteMissing, dialect });
+    return { ...r, mode: r.mode as IngestModeEnum, dialect: toFileDialectType(r.dialect) };
   }
 
   @Authorized(Role.VIEWER)

@@ -1,3 +1,4 @@
+import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -40,6 +41,7 @@ export interface ValidationReport {
   mode: IngestMode;
   /** MERGE: the diff an upload would apply now; null for APPEND or a refused header. */
   diff: MergeDiff | null;
+  dialect: CsvDialect | null;
 }
 
 
@@ -149,6 +151,7 @@ export class FilesService {
       headers?: HeaderPolicy;
       mode?: IngestMode | null;
       deleteMissing?: boolean | null;
+      dialect?: CsvDialectOptions;
     },
   ): Promise<{ file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }> {
     if (input.program !== null) this.checkProgram(input.program);
@@ -206,6 +209,7 @@ export class FilesService {
         size: stored.size,
         sha256: stored.sha256,
         onInvalidRows: input.onInvalidRows,
+        dialect: input.dialect,
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
         ingestMode: ingest.mode,
@@ -301,7 +305,7 @@ export class FilesService {
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
   async validate(
     _viewer: Viewer,
-    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy; mode?: IngestMode | null; deleteMissing?: boolean | null },
+    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy; mode?: IngestMode | null; deleteMissing?: boolean | null; dialect?: CsvDialectOptions },
   ): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
@@ -331,7 +335,7 @@ export class FilesService {
             });
           },
         },
-        { fileId: '00000000-0000-0000-0000-000000000000', ...headerOptions, ...(copyFormat ? { copyFormat } : {}) },
+        { fileId: '00000000-0000-0000-0000-000000000000', ...headerOptions, dialect: input.dialect, ...(copyFormat ? { copyFormat } : {}) },
       );
     try {
       let diff: MergeDiff | null = null;
@@ -358,6 +362,7 @@ export class FilesService {
         warnings: warningsOf(r),
         mode: ingest.mode,
         diff,
+        dialect: r.dialect,
       };
     } catch (err) {
       if (err instanceof HeaderError) {
@@ -374,6 +379,7 @@ export class FilesService {
           warnings: [],
           mode: ingest.mode,
           diff: null,
+          dialect: null,
         };
       }
       if (err instanceof DiffTimeoutError) {

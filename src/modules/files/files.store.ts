@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
@@ -7,6 +8,16 @@ import { dryRunMerge, type MergeCounts } from './merge.store';
 import type { ErrorSummary } from '../../ingest/error-summary';
 
 export type OnInvalidRows = 'SKIP' | 'FAIL';
+
+export interface StoredDialect {
+  requested?: CsvDialectOptions;
+  detected?: CsvDialect;
+}
+
+/** The jsonb value of a new file's `dialect` column. */
+function storedDialect(requested: CsvDialectOptions | undefined): postgres.JSONValue {
+  return { requested: { ...requested } } as postgres.JSONValue;
+}
 
 export interface FileRecord {
   id: string;
@@ -29,6 +40,8 @@ export interface FileRecord {
   error: { code: string; message: string; problems?: unknown } | null;
   /** See header-policy.ts FileWarning; empty when none. */
   warnings: FileWarning[];
+  /** What the upload asked for (encoding, delimiter) and, once read, what the pipeline found. */
+  dialect: StoredDialect | null;
   idempotencyKey: string | null;
   createdBy: string;
   createdAt: Date;
@@ -84,6 +97,7 @@ export function toFile(r: Record<string, unknown>): FileRecord {
     sha256: (r['sha256'] as string | null) ?? null,
     jobId: (r['job_id'] as string | null) ?? null,
     onInvalidRows: r['on_invalid_rows'] as OnInvalidRows,
+    dialect: (r['dialect'] as StoredDialect | null) ?? null,
     totalRows: num(r['total_rows']),
     validRows: num(r['valid_rows']),
     invalidRows: num(r['invalid_rows']),
@@ -176,13 +190,16 @@ export class FilesStore {
       ingestMode?: 'MERGE' | 'APPEND' | null;
       deleteMissing?: boolean;
       correctsFileId?: string | null;
+      /** Encoding and delimiter asked for; absent ones are detected. */
+      dialect?: CsvDialectOptions;
     },
   ): Promise<FileRecord | undefined> {
     const [row] = await tx`
       insert into files (id, kind, parent_id, spec_id, program, file_name, content_type, storage_key, size, sha256, on_invalid_rows, idempotency_key, created_by,
-                         ingest_mode, delete_missing, corrects_file_id)
+                         ingest_mode, delete_missing, corrects_file_id, dialect)
       values (${v.id}, ${v.kind}::file_kind, ${v.parentId ?? null}, ${v.specId}, ${v.program}, ${v.fileName}, ${v.contentType}, ${v.storageKey},
-              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.correctsFileId ?? null})
+              ${v.size}, ${v.sha256}, ${v.onInvalidRows}, ${v.idempotencyKey}, ${v.createdBy}, ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.correctsFileId ?? null},
+              ${tx.json(storedDialect(v.dialect))})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? toFile(row) : undefined;
@@ -261,9 +278,10 @@ export class FilesStore {
     v: { id: string; program: string | null; fileName: string; specId: string | null; ingestMode?: 'MERGE' | 'APPEND' | null; deleteMissing?: boolean; merge?: MergeCounts | null },
   ): Promise<FileRecord> {
     const [row] = await this.sql`
-      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, ingest_mode, delete_missing, merge)
+      insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, ingest_mode, delete_missing, merge, dialect)
       values (${v.id}, 'CSV', ${parent.id}, ${v.specId}, ${v.program}, ${v.fileName}, ${parent.jobId}, ${parent.onInvalidRows}, ${parent.createdBy},
-              ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.merge ? this.sql.json(v.merge as unknown as postgres.JSONValue) : null})
+              ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.merge ? this.sql.json(v.merge as unknown as postgres.JSONValue) : null},
+              ${this.sql.json(storedDialect(parent.dialect?.requested))})
       returning *`;
     return toFile(row!);
   }
@@ -284,6 +302,17 @@ export class FilesStore {
   /** See dryRunMerge: `load` COPYs into a temp table of a transaction that is rolled back. */
   dryRunMerge<T>(m: Parameters<typeof dryRunMerge>[1], load: (copy: Writable) => Promise<T>) {
     return dryRunMerge(this.sql, m, load);
+
+  }
+
+  /** Records the dialect the pipeline read the file in (kept beside what was asked for). */
+  async setDetectedDialect(fileId: string, detected: CsvDialect): Promise<void> {
+    await this.sql`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${this.sql.json({ detected } as never)}, updated_at = now() where id = ${fileId}`;
+  }
+
+  /** Replaces what the upload asks for (importFile may name it after requestUploadUrl). */
+  async setRequestedDialect(tx: Tx, fileId: string, requested: CsvDialectOptions): Promise<void> {
+    await tx`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${tx.json({ requested } as never)}, updated_at = now() where id = ${fileId}`;
   }
 
   async deleteRowErrors(fileId: string): Promise<void> {

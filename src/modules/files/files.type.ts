@@ -2,6 +2,7 @@ import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { JobType, PageInfo } from '../jobs/jobs.type';
 import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
+import { FileDialectType } from './dialect.type';
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
@@ -339,6 +340,9 @@ export class FileType {
   @Field(() => ID, { nullable: true, description: 'A corrections upload (uploadCorrections): the file whose error report it corrects.' })
   correctsFileId!: string | null;
 
+  @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read (delimiter, encoding, BOM, line ending); null until its header has been read, and for a ZIP.' })
+  dialect!: FileDialectType | null;
+
   @Field(() => String, { description: 'clientId that uploaded it.' })
   createdBy!: string;
 
@@ -460,6 +464,9 @@ export class ValidationReportType {
 
   @Field(() => MergeDiff, { nullable: true, description: 'MERGE: what an upload of this file would do to the current table now (valid rows only). Null for APPEND or when the header is refused.' })
   diff!: MergeDiff | null;
+
+  @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read; null when it was refused before its header was read.' })
+  dialect!: FileDialectType | null;
 }
 
 export { Spec };

@@ -117,6 +117,7 @@ export async function ingestCsv(
           {
             ...target.headers,
             fileId: target.rows?.fileId ?? file.id,
+            dialect: file.dialect?.requested,
             copyFormat: 'binary',
             errorLineColumn: true,
             signal: ctx.signal,
@@ -159,6 +160,7 @@ export async function ingestCsv(
     }
     if (err instanceof Rollback) {
       const r = result as CsvPipelineResult | null;
+      if (r) await deps.files.setDetectedDialect(file.id, r.dialect);
       const errorOutputKey = r && r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
       return { result: r, failure, validOutputKey: null, errorOutputKey, errorSummary: r ? summary.result() : null };
     }
@@ -178,6 +180,7 @@ export async function ingestCsv(
     throw err;
   }
   const r = result as unknown as CsvPipelineResult;
+  await deps.files.setDetectedDialect(file.id, r.dialect);
   const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey, merge, errorSummary: summary.result() };

@@ -1,3 +1,4 @@
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from './dialect.type';
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
@@ -52,10 +53,13 @@ export class SignedUploadsResolver {
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
     @Arg('ingestMode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND, as `mode` of uploadFile (for a ZIP, of uploadNationalProgram); named apart from the SYNC/ASYNC mode.' }) ingestMode: IngestModeEnum | null,
     @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot (see uploadFile).' }) deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV (of every CSV of a ZIP); detected (UTF-8, or UTF-16 by its BOM) when omitted. Only the first import counts.' }) encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted. Only the first import counts.' }) delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<ImportResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
-    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent, headers, { mode: ingestMode, deleteMissing });
+    const dialect = dialectOptions(encoding, delimiter);
+    const res = await ctx.services.signedUploads.importFile(requireViewer(ctx), fileId, mode, waitSeconds == null ? null : waitSeconds * 1000, onDuplicateContent, headers, { mode: ingestMode, deleteMissing }, dialect);
     const file = toFileType(res.file, res.job.state);
     return { file, job: toJobType(res.job), created: res.created, outcome: uploadOutcome(res), duplicateOf: res.duplicateOf ? file : null, finished: res.finished };
   }

@@ -1,3 +1,4 @@
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -351,6 +352,7 @@ export class SignedUploadsService {
     onDuplicateContent: OnDuplicateContent = 'INGEST',
     headers: HeaderPolicy = DEFAULT_HEADER_POLICY,
     ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null } = {},
+    dialect: CsvDialectOptions = {},
   ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean; duplicateOf?: FileRecord }> {
     if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
@@ -368,7 +370,7 @@ export class SignedUploadsService {
         const spec = await this.specs.getById(f.specId);
         if (spec) checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
       }
-      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers, await this.ingestModeOf(f, ingest));
+      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers, await this.ingestModeOf(f, ingest), dialect);
       job = res.job;
       created = res.created;
       duplicateOf = res.duplicateOf;
@@ -394,6 +396,7 @@ export class SignedUploadsService {
     onDuplicateContent: OnDuplicateContent,
     headers: HeaderPolicy,
     ingest: { mode: IngestMode | null; deleteMissing: boolean },
+    dialect: CsvDialectOptions,
   ): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
     switch (f.uploadState) {
       case null:
@@ -438,6 +441,7 @@ export class SignedUploadsService {
     const job = await this.jobs.inTransaction(async (tx) => {
       const imported = await this.store.markImported(tx, f.id, { size: head.size, sha256, ingestMode: ingest.mode, deleteMissing: ingest.deleteMissing });
       if (!imported) return undefined;
+      await this.filesStore.setRequestedDialect(tx, f.id, dialect);
       const { job } = await this.jobs.submit(viewer, type, { fileId: f.id, headers: policyToJson(headers) }, { tx });
       await this.filesStore.setJob(tx, f.id, job.id);
       return job;
@@ -454,7 +458,7 @@ export class SignedUploadsService {
       const dup = await this.files.get(viewer, now.duplicateOf);
       return { job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
     }
-    return this.verifyAndQueue(viewer, now, onDuplicateContent, headers, ingest);
+    return this.verifyAndQueue(viewer, now, onDuplicateContent, headers, ingest, dialect);
   }
 
   /**

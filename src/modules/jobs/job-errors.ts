@@ -29,7 +29,7 @@ export enum JobErrorCode {
   RECORD_TOO_LARGE = 'RECORD_TOO_LARGE',
   /** The file is not text (an archive, executable or image uploaded as CSV). */
   NOT_A_CSV = 'NOT_A_CSV',
-  /** The file is text in an encoding Sluice does not read (UTF-16, UTF-32); save it as UTF-8. */
+  /** The file is text in an encoding Sluice cannot read: UTF-32, or UTF-16 without a BOM when no `encoding` argument names it; save it as UTF-8 or pass encoding. */
   UNSUPPORTED_ENCODING = 'UNSUPPORTED_ENCODING',
   /** The file mixes CR-only line ends with LF or CRLF ones. */
   MIXED_LINE_ENDINGS = 'MIXED_LINE_ENDINGS',
