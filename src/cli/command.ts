@@ -106,13 +106,49 @@ export function optionalEnum<T extends string>(options: OptionValues, name: stri
   return up;
 }
 
-/** `--spec-version` and `--on-invalid-rows`: how every command that ingests a CSV names them. */
+/** How every command that ingests a CSV names its options. */
 export const CSV_INGEST_OPTIONS: Record<'spec-version' | 'on-invalid-rows', OptionSpec> = {
   'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
   'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
 };
 
+/** How the CSV is read: its dialect and header handling (the same arguments the API takes). */
+export const CSV_READ_OPTIONS: Record<'encoding' | 'delimiter' | 'on-unknown-columns' | 'column-map', OptionSpec> = {
+  encoding: { type: 'string', arg: '<encoding>', description: 'UTF_8, UTF_16LE, UTF_16BE, WINDOWS_1252, ISO_8859_1, ISO_8859_15, WINDOWS_1250, WINDOWS_1251 (default: detected)' },
+  delimiter: { type: 'string', arg: 'COMMA|SEMICOLON|TAB|PIPE', description: 'Cell delimiter (default: detected from the header line)' },
+  'on-unknown-columns': { type: 'string', arg: 'REJECT|IGNORE', description: "Header cells naming no spec column: refuse the file, or drop them with a warning (default: the spec's, else REJECT)" },
+  'column-map': { type: 'string', arg: '<json>', description: 'CSV header -> spec column, as JSON: \'{"School Id":"school_id"}\'' },
+};
+
+const ENCODINGS = ['UTF_8', 'UTF_16LE', 'UTF_16BE', 'WINDOWS_1252', 'ISO_8859_1', 'ISO_8859_15', 'WINDOWS_1250', 'WINDOWS_1251'] as const;
+const DELIMITERS = ['COMMA', 'SEMICOLON', 'TAB', 'PIPE'] as const;
+
 /** The values of CSV_INGEST_OPTIONS, checked. */
 export function csvIngestOptions(options: OptionValues): { specVersion: number | undefined; onInvalidRows: 'SKIP' | 'FAIL' | undefined } {
   return { specVersion: optionalInt(options, 'spec-version'), onInvalidRows: optionalEnum(options, 'on-invalid-rows', ['SKIP', 'FAIL'] as const) };
+}
+
+/** The values of CSV_READ_OPTIONS, checked; absent ones are left out. */
+export function csvReadOptions(options: OptionValues): {
+  encoding?: (typeof ENCODINGS)[number];
+  delimiter?: (typeof DELIMITERS)[number];
+  onUnknownColumns?: 'REJECT' | 'IGNORE';
+  columnMap?: unknown;
+} {
+  const out: ReturnType<typeof csvReadOptions> = {};
+  const encoding = optionalEnum(options, 'encoding', ENCODINGS);
+  if (encoding) out.encoding = encoding;
+  const delimiter = optionalEnum(options, 'delimiter', DELIMITERS);
+  if (delimiter) out.delimiter = delimiter;
+  const policy = optionalEnum(options, 'on-unknown-columns', ['REJECT', 'IGNORE'] as const);
+  if (policy) out.onUnknownColumns = policy;
+  const map = options['column-map'];
+  if (map !== undefined) {
+    try {
+      out.columnMap = JSON.parse(String(map));
+    } catch {
+      throw new UsageError(`--column-map must be JSON such as '{"School Id":"school_id"}', got ${JSON.stringify(map)}`);
+    }
+  }
+  return out;
 }

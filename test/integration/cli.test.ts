@@ -209,6 +209,27 @@ describe('sluice CLI', () => {
     expect(again.stdout).toContain('Error summary: 20 row errors (ALREADY_CORRECTED 20)');
   });
 
+  it('upload reads a semicolon Windows-1252 file with an extra column and a renamed header when told how', async () => {
+    const csv = path.join(dir, 'attendance-excel.csv');
+    const text = 'Datum;School;present;grade_state\n01/03/23;s1;3;Sa\xe9\n01/03/23;s2;4;Sb\n';
+    await fs.writeFile(csv, Buffer.from(text, 'latin1'));
+    const refused = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--delimiter', 'SEMICOLON'], ingestorEnv);
+    expect(refused.code, show(refused)).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain('HEADER_INVALID');
+    const up = await runCli(
+      ['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--json', '--delimiter', 'SEMICOLON', '--encoding', 'WINDOWS_1252', '--on-unknown-columns', 'IGNORE', '--column-map', '{"Datum":"date","School":"school_id"}'],
+      ingestorEnv,
+    );
+    expect(up.code, show(up)).toBe(0);
+    const out = JSON.parse(up.stdout);
+    expect(out.file.rows).toEqual({ total: 2, valid: 2, invalid: 0 });
+    const bad = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--column-map', '{nope'], ingestorEnv);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--column-map must be JSON');
+    const badEnum = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--delimiter', 'colon'], ingestorEnv);
+    expect(badEnum.stderr).toContain('--delimiter must be one of COMMA, SEMICOLON, TAB, PIPE');
+  });
+
   it('upload with --on-invalid-rows FAIL fails the job: exit 1 and the job error', async () => {
     const csv = path.join(dir, 'attendance-fail.csv');
     await fs.writeFile(csv, attendanceCsv(50, 10));

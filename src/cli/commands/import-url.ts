@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ImportFileDocument, RequestUploadUrlDocument, type FileKind, type ImportMode } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
-import { CSV_INGEST_OPTIONS, csvIngestOptions, optionalEnum, requireString, UsageError, type Command } from '../command';
+import { CSV_INGEST_OPTIONS, CSV_READ_OPTIONS, csvIngestOptions, csvReadOptions, optionalEnum, requireString, UsageError, type Command } from '../command';
 import { reportFileOutcome, SHOWN_ROW_ERRORS } from '../file-outcome';
 import { fileSize, putFile } from '../send-file';
 import { sha256File } from '../upload-stream';
@@ -15,6 +15,7 @@ export const importUrl: Command = {
     program: { type: 'string', arg: '<program>', description: 'Program name (lower-case identifier). Required for a CSV; not for a ZIP' },
     spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required for a CSV; not for a ZIP' },
     ...CSV_INGEST_OPTIONS,
+    ...CSV_READ_OPTIONS,
     mode: { type: 'string', arg: 'ASYNC|SYNC', description: 'ASYNC: importFile returns once the job is queued (default); SYNC: it waits for the job (bounded by the service)' },
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key gets the same file and URL while it waits for its bytes' },
   },
@@ -41,6 +42,7 @@ Examples:
     }
     const target = kind === 'CSV' ? { program: requireString(options, 'program'), spec: requireString(options, 'spec') } : {};
     const { specVersion, onInvalidRows } = csvIngestOptions(options);
+    const read = csvReadOptions(options);
     const mode = optionalEnum<ImportMode>(options, 'mode', ['ASYNC', 'SYNC']);
 
     const size = await fileSize(filePath);
@@ -64,7 +66,7 @@ Examples:
     const headers = Object.fromEntries(u.headers.filter((h) => h.name.toLowerCase() !== 'content-length').map((h) => [h.name, h.value]));
     await putFile(ctx, u.url, filePath, headers);
 
-    const { importFile } = await client.request(ImportFileDocument, { fileId: u.fileId, mode });
+    const { importFile } = await client.request(ImportFileDocument, { fileId: u.fileId, mode, ...read });
     ctx.stderr.write(`Imported file ${u.fileId}; job ${importFile.job.id}\n`);
     const watched = await watchJob(ctx, importFile.job.id, { label: path.basename(filePath) });
     return reportFileOutcome(ctx, u.fileId, watched);

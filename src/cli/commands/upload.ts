@@ -1,6 +1,6 @@
 import { UploadFileDocument } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
-import { CSV_INGEST_OPTIONS, csvIngestOptions, ExitCode, requireString, UsageError, type Command } from '../command';
+import { CSV_INGEST_OPTIONS, CSV_READ_OPTIONS, csvIngestOptions, csvReadOptions, ExitCode, requireString, UsageError, type Command } from '../command';
 import { reportFileOutcome, SHOWN_ROW_ERRORS } from '../file-outcome';
 import { sendFile } from '../send-file';
 import { watchJob } from '../watch-job';
@@ -13,6 +13,7 @@ export const upload: Command = {
     program: { type: 'string', arg: '<program>', description: 'Program name (lower-case identifier); names the output folders. Required' },
     spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required' },
     ...CSV_INGEST_OPTIONS,
+    ...CSV_READ_OPTIONS,
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key returns the first upload and its job' },
     'no-wait': { type: 'boolean', description: 'Print the file and job ids and exit once the upload is stored' },
   },
@@ -32,6 +33,7 @@ Example:
       program: requireString(options, 'program'),
       spec: requireString(options, 'spec'),
       ...csvIngestOptions(options),
+      ...csvReadOptions(options),
       idempotencyKey: options['idempotency-key'] as string | undefined,
       file: null,
     };
