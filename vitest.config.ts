@@ -15,6 +15,9 @@ export default defineConfig({
     globalSetup: ['test/helpers/global-setup.ts'],
     setupFiles: ['test/helpers/setup.ts'],
     pool: 'forks',
+    // Why two: most of a test file's time is spent waiting on PostgreSQL, child processes and
+    // sockets, so two files at once use a 2-core machine fully (one at a time took ~10 minutes).
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Why no retry: a flaky test is a bug to fix, not to hide.
