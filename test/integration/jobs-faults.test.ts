@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FileDocument, JobDocument, RegisterSpecDocument, UploadFileDocument, type JobEventFieldsFragment, type SluiceClient } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
-import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
+import { createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, expectContiguous, FAST_JOBS } from '../helpers/jobs';
-import { spawnService, type ServiceProcess } from '../helpers/process';
+import { spawnWorker, type ServiceProcess } from '../helpers/process';
 
 /** Big enough that its load lasts well over the time the test needs to hit it mid-COPY. */
 const ROWS = 600_000;
@@ -78,23 +78,7 @@ describe('a frozen worker', () => {
     await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   });
 
-  function worker(): ServiceProcess {
-    return spawnService({
-      NODE_ENV: 'test',
-      DATABASE_URL: databaseUrl,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      SLUICE_ROLE: 'worker',
-      SLUICE_JWT_SECRET: JWT_SECRET,
-      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
-      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
-      // The same local storage as the API process, where the upload was stored.
-      SLUICE_DATA_DIR: t.dataDir,
-      SLUICE_SHUTDOWN_TIMEOUT_MS: '2000',
-      ...FAST_JOBS,
-    });
-  }
+  const worker = (): ServiceProcess => spawnWorker(databaseUrl, t.dataDir);
 
   it('SIGSTOPped mid-COPY: the other worker takes the job within the bound; after SIGCONT the frozen one writes nothing', { timeout: 180_000 }, async () => {
     const workers = [worker(), worker()];

@@ -8,10 +8,10 @@ import {
   UploadNationalProgramWithModeDocument,
   type JobEventFieldsFragment,
 } from '../../src/sdk/client';
-import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, codeOf, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
+import { codeOf, createTestDatabase, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { zipOf } from '../helpers/zip';
-import { spawnService, type ServiceProcess } from '../helpers/process';
+import { spawnWorker, type ServiceProcess } from '../helpers/process';
 
 let databaseUrl: string;
 let t: TestApp;
@@ -33,22 +33,7 @@ beforeAll(async () => {
   for (const program of ['zipa', 'zipb']) await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { ...spec, program } });
 });
 
-function worker(): ServiceProcess {
-  return spawnService({
-    NODE_ENV: 'test',
-    DATABASE_URL: databaseUrl,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    SLUICE_ROLE: 'worker',
-    SLUICE_JWT_SECRET: JWT_SECRET,
-    SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
-    SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
-    SLUICE_DATA_DIR: t.dataDir,
-    SLUICE_SHUTDOWN_TIMEOUT_MS: '2000',
-    ...FAST_JOBS,
-  });
-}
+const worker = (): ServiceProcess => spawnWorker(databaseUrl, t.dataDir);
 
 async function stop(p: ServiceProcess): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
