@@ -8,7 +8,6 @@ import {
   checkHeader,
   compileCellChecks,
   INVALID_UTF8_MARK,
-  MAX_PROBLEMS_LISTED,
   printable,
   compileRowValidator,
   type CellCheck,

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { MiB } from '../env';
 import { ErrorCode, SluiceError } from '../shared/errors';
 
 /** How long an unwanted request body is still read (and dropped) after the answer went out, in milliseconds. */

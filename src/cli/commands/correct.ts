@@ -1,6 +1,6 @@
 import { UploadCorrectionsDocument } from '../../sdk/client';
 import { formatBytes } from '../../sdk/progress';
-import { ExitCode, UsageError, type Command } from '../command';
+import { UsageError, type Command } from '../command';
 import { reportFileOutcome } from '../file-outcome';
 import { sendFile } from '../send-file';
 import { watchJob } from '../watch-job';

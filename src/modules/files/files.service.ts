@@ -18,7 +18,7 @@ import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
-import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
+import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { storageKeys } from './storage-keys';
 
@@ -163,15 +163,11 @@ export class FilesService {
     }
     const spec = input.spec ? await this.specs.get(input.spec, input.specVersion) : null;
     const headers = input.headers ?? DEFAULT_HEADER_POLICY;
+    const compiled = spec ? { ...spec.compiled, name: spec.name } : null;
     let ingest: { mode: IngestMode | null; deleteMissing: boolean };
     try {
-      if (spec) {
-        checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
-        ingest = resolveIngestMode({ ...spec.compiled, name: spec.name }, input.mode, input.deleteMissing);
-      } else {
-        checkZipMode(input.mode, input.deleteMissing);
-        ingest = { mode: input.mode ?? null, deleteMissing: Boolean(input.deleteMissing) };
-      }
+      if (compiled) checkPolicyAgainst(compiled, headers);
+      ingest = uploadMode(compiled, input.mode, input.deleteMissing);
     } catch (err) {
       await discard(upload.createReadStream());
       throw err;

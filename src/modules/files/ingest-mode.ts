@@ -33,6 +33,20 @@ export function checkZipMode(requested: IngestMode | null | undefined, deleteMis
 }
 
 /**
+ * The mode an upload records on its file: a CSV's resolved for its spec, a ZIP's as asked (its
+ * CSVs resolve theirs, see childMode). Shared by direct uploads and signed-URL imports.
+ */
+export function uploadMode(
+  spec: Pick<CompiledSpec, 'name' | 'kind' | 'uniqueKey'> | null,
+  requested: IngestMode | null | undefined,
+  deleteMissing: boolean | null | undefined,
+): { mode: IngestMode | null; deleteMissing: boolean } {
+  if (spec) return resolveIngestMode(spec, requested, deleteMissing);
+  checkZipMode(requested, deleteMissing);
+  return { mode: requested ?? null, deleteMissing: Boolean(deleteMissing) };
+}
+
+/**
  * The mode of one CSV of a ZIP: APPEND when the ZIP asked for it; otherwise its dimension
  * children with a key merge (with the ZIP's deleteMissing) and the others append.
  */

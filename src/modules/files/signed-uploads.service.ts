@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Viewer } from '../../shared/auth';
 import { isUuid } from '../../shared/cursor';
-import { BadInputError, ConflictError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError, sluiceErrorIn, StorageFullError } from '../../shared/errors';
+import { BadInputError, ErrorCode, NotFoundError, PayloadTooLargeError, RateLimitedError, SluiceError, sluiceErrorIn, StorageFullError } from '../../shared/errors';
 import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
@@ -17,7 +17,7 @@ import type { JobsService } from '../jobs/jobs.service';
 import type { SpecsService } from '../specs/specs.service';
 import { checkIdempotencyKey, checkProgram, INGEST_FILE_JOB, INGEST_ZIP_JOB, type FilesService } from './files.service';
 import type { FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows } from './files.store';
-import { checkZipMode, resolveIngestMode, type IngestMode } from './ingest-mode';
+import { uploadMode, type IngestMode } from './ingest-mode';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, policyToJson, type HeaderPolicy } from './header-policy';
 import { storageKeys } from './storage-keys';
@@ -366,11 +366,10 @@ export class SignedUploadsService {
     } else if (f.uploadState === 'IMPORTED') {
       job = await this.jobs.get(viewer, f.jobId!);
     } else {
-      if (f.specId) {
-        const spec = await this.specs.getById(f.specId);
-        if (spec) checkPolicyAgainst({ ...spec.compiled, name: spec.name }, headers);
-      }
-      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers, await this.ingestModeOf(f, ingest), dialect);
+      const spec = f.specId ? await this.specs.getById(f.specId) : undefined;
+      const compiled = spec ? { ...spec.compiled, name: spec.name } : null;
+      if (compiled) checkPolicyAgainst(compiled, headers);
+      const res = await this.verifyAndQueue(viewer, f, onDuplicateContent, headers, uploadMode(compiled, ingest.mode, ingest.deleteMissing), dialect);
       job = res.job;
       created = res.created;
       duplicateOf = res.duplicateOf;
@@ -380,14 +379,6 @@ export class SignedUploadsService {
       job = await this.waitForJob(viewer, job, Math.min(waitMs ?? this.config.syncMaxWaitMs, this.config.syncMaxWaitMs));
     }
     return { file: (await this.filesStore.get(f.id))!, job, created, finished: isTerminal(job.state) };
-  }
-
-  /** The mode the import records on the file (see resolveIngestMode; a ZIP's CSVs resolve theirs). */
-  private async ingestModeOf(f: FileRecord, ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null }): Promise<{ mode: IngestMode | null; deleteMissing: boolean }> {
-    const spec = f.specId ? await this.specs.getById(f.specId) : undefined;
-    if (spec) return resolveIngestMode({ ...spec.compiled, name: spec.name }, ingest.mode, ingest.deleteMissing);
-    checkZipMode(ingest.mode, ingest.deleteMissing);
-    return { mode: ingest.mode ?? null, deleteMissing: Boolean(ingest.deleteMissing) };
   }
 
   private async verifyAndQueue(
