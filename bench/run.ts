@@ -18,6 +18,7 @@
  *   BENCH_BIG_ROWS     rows of the big case (default: as many as make BENCH_BIG_BYTES, 1 GiB).
  *   BENCH_BIG_COPY=0   skip the raw COPY baseline of the big case.
  *   BENCH_SKIP_MICRO=1 skip the parser micro benchmark.
+ *   BENCH_MICRO_REPEAT interleaved rounds of the micro benchmark's pipeline cases (default 3).
  *   BENCH_SKIP_INGEST=1 skip the ingestion benchmark (2).
  *   BENCH_BULK_ROWS    rows of the directory bulk upload case (default 50,000).
  *   BENCH_SKIP_BULK=1  skip the directory bulk upload benchmark (3).
