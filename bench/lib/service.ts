@@ -1,31 +1,12 @@
 /**
- * The service as a real child process (`node --import tsx src/main.ts`), and a /proc sampler
- * for its resident memory. Same pattern as test/helpers/process.ts (not imported: bench stays
- * independent of the test tree).
+ * The service as a real child process (`node --import tsx src/main.ts`, through the helper the
+ * tests use too: scripts/service-process.ts), and a /proc sampler for its resident memory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-export interface ServiceProcess {
-  child: ChildProcess;
-  pid: number;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Children still running, killed on a hard exit of the bench (Ctrl-C, crash). */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
+export { repoRoot, type ServiceProcess } from '../../scripts/service-process';
 
 /**
  * Runs `src/main.ts` with exactly `env` (plus PATH/HOME). Output is kept in memory (LOG_LEVEL keeps
@@ -33,75 +14,8 @@ process.once('exit', () => {
  */
 export function spawnService(env: Record<string, string>, nodeArgs: string[] = [], script?: string): ServiceProcess {
   // `script`: a prebuilt JavaScript entry run with plain node (no tsx), to compare with a build.
-  const entry = script ? [path.resolve(script)] : ['--import', 'tsx', 'src/main.ts'];
-  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
-    cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (child.pid === undefined) throw new Error('could not start the service process');
-  live.add(child);
-  let out = '';
-  let err = '';
-  const waiters = new Set<() => void>();
-  child.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-    waiters.forEach((w) => w());
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
-      live.delete(child);
-      waiters.forEach((w) => w());
-      resolve({ code, signal });
-    }),
-  );
-  const running = () => child.exitCode === null && child.signalCode === null;
-  return {
-    child,
-    pid: child.pid,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitFor(pattern, timeoutMs = 120_000) {
-      return new Promise((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        const check = () => {
-          const m = out.match(pattern);
-          if (m) {
-            done();
-            resolve(m);
-          } else if (!running()) {
-            done();
-            reject(new Error(`the service exited before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-    async stop(graceMs = 30_000) {
-      if (running()) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-      return exited;
-    },
-  };
+  const entry = script ? [path.resolve(script)] : SERVICE_ARGS.source;
+  return spawnNode([...nodeArgs, ...entry], env, 120_000);
 }
 
 export interface MemoryReading {
