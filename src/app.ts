@@ -12,14 +12,13 @@ import { createServices, type Services } from './services';
 import { resolveJwtSecret } from './shared/jwt-secret';
 import type { Logger } from './shared/logger';
 import path from 'node:path';
-import { jobHandlers } from './jobs';
+import { jobHandlers } from './job-handlers';
 import { every } from './modules/files/signed-uploads.service';
-import { JobQueue } from './modules/jobs/job-queue';
-import { JobRunner } from './modules/jobs/job-runner';
+import { JobQueue } from './jobs/queue';
+import { JobRunner } from './jobs/runner';
 import { CLIENT_REVOKED_CHANNEL, type ClientRevoked } from './modules/clients/clients.store';
-import { JobState } from './modules/jobs/job-state';
-import { JOB_CANCEL_CHANNEL } from './modules/jobs/jobs.service';
-import { JOB_EVENTS_CHANNEL, type Notification } from './modules/jobs/jobs.store';
+import { JobState } from './jobs/state';
+import { JOB_CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, type CancelNotification, type Notification } from './jobs/channels';
 import { NotificationBus } from './shared/pubsub';
 import { createStorageFromEnv } from './storage/select';
 
@@ -136,7 +135,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
         retryDelayMs: env.SLUICE_JOB_RETRY_DELAY_MS,
       });
       for (const handler of jobHandlers(services)) runner.register(handler);
-      const cancels = await NotificationBus.start<{ id: string }>(database.sql, JOB_CANCEL_CHANNEL, log);
+      const cancels = await NotificationBus.start<CancelNotification>(database.sql, JOB_CANCEL_CHANNEL, log);
       cancels.on((m) => m && runner.cancelLocal(m.id));
       disposers.push({ name: 'job-cancel-listener', fn: () => cancels.dispose() });
       await runner.start();

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { JobContext } from '../../src/modules/jobs/job-runner';
-import { JobStopped } from '../../src/modules/jobs/job-errors';
-import { JobState } from '../../src/modules/jobs/job-state';
-import { IllegalTransitionError } from '../../src/modules/jobs/job-state';
+import { JobContext } from '../../src/jobs/context';
+import { JobStopped } from '../../src/jobs/errors';
+import { JobState } from '../../src/jobs/state';
+import { IllegalTransitionError } from '../../src/jobs/state';
 import { JobDocument, RunDiagnosticJobDocument } from '../../src/sdk/client';
 import { createLogger } from '../../src/shared/logger';
 import { startTestApp, type TestApp } from '../helpers/app';

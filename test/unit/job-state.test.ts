@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertTransition, canTransition, IllegalTransitionError, isTerminal, JobState } from '../../src/modules/jobs/job-state';
+import { assertTransition, canTransition, IllegalTransitionError, isTerminal, JobState } from '../../src/jobs/state';
 
 const all = Object.values(JobState);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transientCode } from '../../src/modules/jobs/transient-errors';
+import { transientCode } from '../../src/jobs/transient-errors';
 
 const withCode = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(code), { code, ...extra });
 

@@ -4,9 +4,9 @@ import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import type postgres from 'postgres';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
-import { JobErrorCode, JobFailure } from '../jobs/job-errors';
-import type { JobHandler, JobOutcome } from '../jobs/job-runner';
-import { JobState } from '../jobs/job-state';
+import { JobErrorCode, JobFailure } from '../../jobs/errors';
+import type { JobHandler, JobOutcome } from '../../jobs/handler';
+import { JobState } from '../../jobs/state';
 import { BulkKind, parseHeader, rowValues, type ParsedHeader } from './directory.columns';
 import { readCsv } from './directory.csv';
 import {
@@ -22,8 +22,9 @@ import {
   type Planned,
   type SeenKeys,
 } from './directory.rules';
-import { BULK_UPLOAD_JOB } from './directory.service';
 import type { BulkProcess, BulkResult, DirectoryStore } from './directory.store';
+
+export const BULK_UPLOAD_JOB = 'directory.bulk-upload';
 
 /** Rows per fenced transaction: one round of lookups and one multi-row write per batch. */
 export const BULK_BATCH_ROWS = 1000;

@@ -4,9 +4,9 @@ import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
-import { JobState } from '../jobs/job-state';
+import { JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';
-import type { Job } from '../jobs/jobs.store';
+import type { Job } from '../../jobs/store';
 import { BulkKind } from './directory.columns';
 import { LocationType, OrganisationStatus, UserType } from './directory.rules';
 import type { BulkProcess } from './directory.store';

@@ -12,14 +12,14 @@ import { hasRole, Role } from '../../shared/roles';
 import type { ObjectStorage } from '../../storage/storage';
 import { discard, IDEMPOTENCY_KEY, uploadStoreError } from '../files/files.service';
 import { storageKeys } from '../files/storage-keys';
-import type { Job } from '../jobs/jobs.store';
+import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
+import { BULK_UPLOAD_JOB } from './bulk-upload.job';
 import { BulkKind, parseHeader, validColumnList } from './directory.columns';
 import { MalformedCsvError, readCsv } from './directory.csv';
 import type { LocationType, OrganisationStatus, UserType } from './directory.rules';
 import type { BulkProcess, BulkResult, DirectoryStore, LocationRecord, OrganisationRecord, UserRecord } from './directory.store';
 
-export const BULK_UPLOAD_JOB = 'directory.bulk-upload';
 const MAX_PAGE = 1000;
 
 export interface BulkLimits {

@@ -1,7 +1,7 @@
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../jobs/jobs.store';
+import type { Tx } from '../../db/tx';
 import type { BulkKind } from './directory.columns';
 import type {
   LocationLookup,

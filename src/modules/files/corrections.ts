@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import { ErrorSummaryBuilder, mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
-import { JobErrorCode, JobFailure } from '../jobs/job-errors';
+import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { CompiledSpec } from '../specs/spec.model';
 import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord } from './files.store';

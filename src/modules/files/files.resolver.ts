@@ -3,12 +3,12 @@ import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
-import { isTerminal, JobState } from '../jobs/job-state';
+import { isTerminal, JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';
 import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
-import type { Job } from '../jobs/jobs.store';
+import type { Job } from '../../jobs/store';
 import type { FileRecord } from './files.store';
 import { GraphQLJSON } from 'graphql-scalars';
 import { FileConnection, FileKindEnum, FileState, FileType, IngestModeEnum, OnDuplicateContentEnum, OnInvalidRowsEnum, OnUnknownColumnsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';

@@ -12,18 +12,17 @@ import { hasRole, Role } from '../../shared/roles';
 import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
-import type { Job } from '../jobs/jobs.store';
+import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
+import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './ingest.job';
 import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { storageKeys } from './storage-keys';
 
-export const INGEST_FILE_JOB = 'cqube.ingest-file';
-export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 const MAX_PAGE = 100;
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 

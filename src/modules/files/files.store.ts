@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../jobs/jobs.store';
+import type { Tx } from '../../db/tx';
 import type { FileWarning } from './header-policy';
 import { dryRunMerge, type MergeCounts } from './merge.store';
 import type { ErrorSummary } from '../../ingest/error-summary';

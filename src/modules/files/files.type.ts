@@ -1,6 +1,7 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { JobType, PageInfo } from '../jobs/jobs.type';
+import { JobType } from '../jobs/jobs.type';
+import { PageInfo } from '../shared/page-info.type';
 import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 import { FileDialectType } from './dialect.type';
 

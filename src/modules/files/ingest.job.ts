@@ -10,14 +10,14 @@ import { BadInputError } from '../../shared/errors';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
 import { checkStoredSize, isCorruptionError, verifyingRead, verifyStoredObject, type ExpectedObject } from '../../storage/verify';
-import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
-import type { JobContext, JobHandler, JobOutcome } from '../jobs/job-runner';
-import { JobState } from '../jobs/job-state';
+import { JobErrorCode, JobFailure, JobStopped } from '../../jobs/errors';
+import type { JobContext } from '../../jobs/context';
+import type { JobHandler, JobOutcome } from '../../jobs/handler';
+import { JobState } from '../../jobs/state';
 import { normaliseIdentifier } from '../specs/spec.identifier';
 import type { CompiledSpec } from '../specs/spec.model';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
-import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';
 import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
 import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingest';
 import { childMode } from './ingest-mode';
@@ -26,6 +26,9 @@ import { storageKeys } from './storage-keys';
 import { correctionRows, parentLastLine, withSkipped, type CorrectionsTally } from './corrections';
 import { CorrectionsFormatError, restoreCorrectedCsv } from '../../ingest/corrections-csv';
 import { Readable } from 'node:stream';
+
+export const INGEST_FILE_JOB = 'cqube.ingest-file';
+export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 
 export interface IngestDeps {
   storage: ObjectStorage;

@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../jobs/jobs.store';
+import type { Tx } from '../../db/tx';
 import { toFile, type FileRecord, type OnInvalidRows } from './files.store';
 
 /** SQL of the signed-URL flow: the upload states of a `files` row and the sweeps. */

@@ -1,5 +1,6 @@
 import { Field, InputType, Int } from 'type-graphql';
-import { JobState } from './job-state';
+import { JobState } from '../../jobs/state';
+import './jobs.enums';
 
 @InputType({ description: 'Which jobs to list or watch.' })
 export class JobFilter {

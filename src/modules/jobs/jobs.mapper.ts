@@ -1,5 +1,5 @@
-import { isTerminal } from './job-state';
-import type { EventPayload, Job } from './jobs.store';
+import { isTerminal } from '../../jobs/state';
+import type { EventPayload, Job } from '../../jobs/store';
 import type { JobUpdate } from './jobs.service';
 import { JobEventKind, type JobEventType, type JobErrorInfo, type JobProgress, type JobType } from './jobs.type';
 

@@ -3,11 +3,11 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { BadInputError } from '../../shared/errors';
 import { Role } from '../../shared/roles';
-import { DIAGNOSTIC_JOB, parseDiagnosticInput } from './diagnostic.job';
-import { JobFailure } from './job-errors';
+import { DIAGNOSTIC_JOB, parseDiagnosticInput } from '../../jobs/diagnostic.job';
+import { JobFailure } from '../../jobs/errors';
 import { DiagnosticJobInput, JobFilter } from './jobs.inputs';
 import { toJobEventType, toJobType } from './jobs.mapper';
-import type { Job } from './jobs.store';
+import type { Job } from '../../jobs/store';
 import type { JobUpdate } from './jobs.service';
 import { JobConnection, JobEventType, JobType } from './jobs.type';
 

@@ -6,12 +6,13 @@ import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
 import { hasRole, Role } from '../../shared/roles';
 import { PullStream } from '../../shared/stream';
-import { retryTransientRead } from './transient-errors';
-import type { JobQueue } from './job-queue';
-import { isTerminal, JobState } from './job-state';
-import type { Job, JobEvent, JobsStore, ListFilter, Notification, Tx } from './jobs.store';
+import { retryTransientRead } from '../../jobs/transient-errors';
+import type { JobQueue } from '../../jobs/queue';
+import { isTerminal, JobState } from '../../jobs/state';
+import type { Tx } from '../../db/tx';
+import { JOB_CANCEL_CHANNEL, type CancelNotification, type Notification } from '../../jobs/channels';
+import type { Job, JobEvent, JobsStore, ListFilter } from '../../jobs/store';
 
-export const JOB_CANCEL_CHANNEL = 'sluice_job_cancel';
 export const MAX_PAGE_SIZE = 100;
 /** Events `jobUpdated` reads (and holds) at a time. */
 export const WATCH_PAGE_SIZE = 100;
@@ -116,7 +117,7 @@ export class JobsService {
       if (current.state === JobState.QUEUED) return this.store.transition(tx, current, JobState.CANCELLED);
       if (current.state === JobState.RUNNING) {
         await this.store.requestCancel(tx, id);
-        await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id })})`;
+        await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id } satisfies CancelNotification)})`;
         return (await this.store.get(id, tx))!;
       }
       throw new ConflictError(`Job ${id} is ${current.state} and can no longer be cancelled`, { state: current.state });

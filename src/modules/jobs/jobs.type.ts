@@ -1,7 +1,9 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { JobErrorCode } from './job-errors';
-import { JobState } from './job-state';
+import { JobErrorCode } from '../../jobs/errors';
+import { JobState } from '../../jobs/state';
+import { PageInfo } from '../shared/page-info.type';
+import './jobs.enums';
 
 export enum JobEventKind {
   STATE = 'STATE',
@@ -126,15 +128,6 @@ export class JobEventType {
 
   @Field(() => Boolean, { description: 'True for the last event a job will ever have.' })
   terminal!: boolean;
-}
-
-@ObjectType({ description: 'Cursor pagination details.' })
-export class PageInfo {
-  @Field(() => Boolean, { description: 'More items follow endCursor.' })
-  hasNextPage!: boolean;
-
-  @Field(() => String, { nullable: true, description: 'Pass as `after` to get the next page.' })
-  endCursor!: string | null;
 }
 
 @ObjectType({ description: 'A page of jobs, newest first.' })

@@ -1,11 +1,13 @@
-import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
-import type { JobHandler, JobOutcome } from '../jobs/job-runner';
-import { JobState } from '../jobs/job-state';
+import { JobErrorCode, JobFailure, JobStopped } from '../../jobs/errors';
+import type { JobHandler, JobOutcome } from '../../jobs/handler';
+import { JobState } from '../../jobs/state';
 import { CodedError } from './coded-error';
 import { CTID_PATTERN, parseFrameworkDocument, type CompetencyProblem } from './ctdl';
 import type { RegistryClient } from './registry-client';
-import { IMPORT_CREDENTIAL_ENGINE_JOB, type ImportInput } from './skills.service';
+import type { ImportInput } from './skills.service';
 import type { SkillsStore } from './skills.store';
+
+export const IMPORT_CREDENTIAL_ENGINE_JOB = 'skills.import-credential-engine';
 
 export interface ImportDeps {
   store: SkillsStore;

@@ -2,13 +2,12 @@ import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import type { Job } from '../jobs/jobs.store';
+import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
 import { CTID_PATTERN } from './ctdl';
 import { parseFrameworkRefs } from './framework-ref';
+import { IMPORT_CREDENTIAL_ENGINE_JOB } from './import.job';
 import type { SkillFilter, SkillRecord, SkillsStore } from './skills.store';
-
-export const IMPORT_CREDENTIAL_ENGINE_JOB = 'skills.import-credential-engine';
 
 /** Largest page of `skills` and `skillsConnection`; larger `limit`s are capped to it. */
 export const MAX_SKILLS_PAGE = 100;

@@ -1,6 +1,6 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfo } from '../jobs/jobs.type';
+import { PageInfo } from '../shared/page-info.type';
 
 @ObjectType({ description: 'The competency framework a skill was imported from.' })
 export class SkillFramework {

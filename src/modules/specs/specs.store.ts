@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../jobs/jobs.store';
+import type { Tx } from '../../db/tx';
 import { IDENTIFIER_PATTERN } from './spec.identifier';
 import { pgType, type CompiledSpec, type SpecKind } from './spec.model';
 

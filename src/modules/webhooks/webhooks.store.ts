@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../jobs/jobs.store';
+import type { Tx } from '../../db/tx';
 
 export interface WebhookRecord {
   id: string;

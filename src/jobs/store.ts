@@ -1,17 +1,14 @@
 import type postgres from 'postgres';
-import type { Sql } from '../../db/client';
-import { assertTransition, JobState } from './job-state';
-
-/** Channel carrying `{ id, seq, state, by }` for every job event. The tables are the truth. */
-export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
+import type { Sql } from '../db/client';
+import type { Tx } from '../db/tx';
+import { JOB_EVENTS_CHANNEL, type Notification } from './channels';
+import { assertTransition, JobState } from './state';
 
 /** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
 const FENCE_LOCK_CLASS = 7283;
 
 /** How often a data transaction retries a job's fence lock held by another session. */
 const FENCE_POLL_MS = 100;
-
-export type Tx = postgres.TransactionSql | Sql;
 
 export interface Job {
   id: string;
@@ -66,13 +63,6 @@ export interface Counters {
 
 export interface EventPayload extends Required<Counters> {
   error: JobError | null;
-}
-
-export interface Notification {
-  id: string;
-  seq: number;
-  state: JobState;
-  by: string;
 }
 
 type Row = Record<string, unknown>;

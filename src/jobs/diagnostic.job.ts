@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobErrorCode, JobFailure } from './job-errors';
-import type { JobHandler } from './job-runner';
-import { JobState } from './job-state';
+import { JobErrorCode, JobFailure } from './errors';
+import type { JobHandler } from './handler';
+import { JobState } from './state';
 
 export const DIAGNOSTIC_JOB = 'diagnostic.count';
 

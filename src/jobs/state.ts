@@ -1,5 +1,3 @@
-import { registerEnumType } from 'type-graphql';
-
 export enum JobState {
   QUEUED = 'QUEUED',
   RUNNING = 'RUNNING',
@@ -8,19 +6,6 @@ export enum JobState {
   FAILED = 'FAILED',
   CANCELLED = 'CANCELLED',
 }
-
-registerEnumType(JobState, {
-  name: 'JobState',
-  description: 'QUEUED -> RUNNING -> SUCCEEDED | SUCCEEDED_WITH_ERRORS | FAILED | CANCELLED. RUNNING returns to QUEUED when its worker is lost or stops; FAILED returns to QUEUED on retryJob.',
-  valuesConfig: {
-    QUEUED: { description: 'Waiting for a worker.' },
-    RUNNING: { description: 'A worker is processing it.' },
-    SUCCEEDED: { description: 'Finished; every row or item succeeded.' },
-    SUCCEEDED_WITH_ERRORS: { description: 'Finished; some rows or items failed and were reported.' },
-    FAILED: { description: 'Finished without a usable result; see error.' },
-    CANCELLED: { description: 'Stopped on request; nothing it wrote stays visible.' },
-  },
-});
 
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
   JobState.SUCCEEDED,

@@ -1,5 +1,5 @@
-import type { JobHandler } from './modules/jobs/job-runner';
-import { diagnosticJob } from './modules/jobs/diagnostic.job';
+import type { JobHandler } from './jobs/handler';
+import { diagnosticJob } from './jobs/diagnostic.job';
 import { ingestFileJob, ingestZipJob } from './modules/files/ingest.job';
 import { importCredentialEngineJob } from './modules/skills/import.job';
 import { RegistryClient } from './modules/skills/registry-client';

@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
-import { noAnswerMs, type DbTimeouts } from '../../db/client';
-import type { Logger } from '../../shared/logger';
-import type { Tx } from './jobs.store';
+import { noAnswerMs, type DbTimeouts } from '../db/client';
+import type { Tx } from '../db/tx';
+import type { Logger } from '../shared/logger';
 
 /** The single pg-boss queue. Its messages only say "run job <id>"; the jobs table is the truth. */
 export const QUEUE_NAME = 'sluice-jobs';

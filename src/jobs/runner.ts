@@ -1,30 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type postgres from 'postgres';
-import type { Logger } from '../../shared/logger';
-import { JobErrorCode, JobFailure, JobStopped, type StopReason } from './job-errors';
-import type { JobQueue, QueueMessage } from './job-queue';
-import { JobState } from './job-state';
-import type { Counters, Job, JobError, JobsStore } from './jobs.store';
+import type { Logger } from '../shared/logger';
+import { JobContext } from './context';
+import { JobErrorCode, JobFailure, JobStopped } from './errors';
+import { HandlerRegistry, type JobHandler, type JobOutcome } from './handler';
+import type { JobQueue, QueueMessage } from './queue';
+import { JobState } from './state';
+import type { Job, JobError, JobsStore } from './store';
 import { transientCode } from './transient-errors';
-
-export type FinalState = JobState.SUCCEEDED | JobState.SUCCEEDED_WITH_ERRORS | JobState.FAILED;
-
-export interface JobOutcome {
-  state: FinalState;
-  result?: unknown;
-  error?: JobError | null;
-  /** Final counters; merged over the last progress report. */
-  counters?: Counters;
-}
-
-/** A job type. `run` must be restartable: a lost attempt is run again from the start. */
-export interface JobHandler<I = unknown> {
-  type: string;
-  /** Validates the stored input; throw JobFailure(INVALID_INPUT) to fail the job. */
-  parseInput(raw: unknown): I;
-  run(ctx: JobContext<I>): Promise<JobOutcome>;
-}
 
 export interface RunnerOptions {
   concurrency: number;
@@ -43,107 +26,13 @@ const MAX_RETRY_DELAY_MS = 5 * 60_000;
 /** How long the reaper waits for a stale worker's database session to exit once told to. */
 const TERMINATE_WAIT_MS = 5000;
 
-/** What a running handler may do. Every write is fenced on (state RUNNING, this attempt). */
-export class JobContext<I> {
-  private pending: Counters = {};
-  private lastFlush = 0;
-  private flushing: Promise<void> = Promise.resolve();
-  private stopReason?: StopReason;
-  private readonly controller = new AbortController();
-
-  constructor(
-    readonly job: Job,
-    readonly input: I,
-    readonly log: Logger,
-    private readonly store: JobsStore,
-    private readonly progressIntervalMs: number,
-  ) {}
-
-  get jobId(): string {
-    return this.job.id;
-  }
-
-  get attempt(): number {
-    return this.job.attempt;
-  }
-
-  /** Aborted when the job must stop; pass it to streams so they stop promptly. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  stop(reason: StopReason): void {
-    // The first reason wins: a cancelled job that is also shutting down is still cancelled.
-    if (this.stopReason) return;
-    this.stopReason = reason;
-    this.controller.abort(new JobStopped(reason));
-  }
-
-  get stopped(): StopReason | undefined {
-    return this.stopReason;
-  }
-
-  /** Records progress; stored and published at most every progressIntervalMs (the terminal state always is). */
-  progress(c: Counters): void {
-    Object.assign(this.pending, c);
-    if (Date.now() - this.lastFlush >= this.progressIntervalMs) this.flush();
-  }
-
-  /** Counters reported so far and not yet stored; included in the terminal transition. */
-  takePending(): Counters {
-    const p = this.pending;
-    this.pending = {};
-    return p;
-  }
-
-  private flush(): void {
-    this.lastFlush = Date.now();
-    const counters = this.takePending();
-    if (Object.keys(counters).length === 0) return;
-    this.flushing = this.flushing.then(async () => {
-      const job = await this.store.progress(this.job.id, this.job.attempt, counters);
-      if (!job) this.stop('fenced');
-    });
-  }
-
-  /** Stores due progress and throws JobStopped if the job was cancelled, reassigned or the worker is stopping. */
-  async checkpoint(): Promise<void> {
-    if (Date.now() - this.lastFlush >= this.progressIntervalMs) this.flush();
-    await this.flushing;
-    if (this.stopReason) throw new JobStopped(this.stopReason);
-  }
-
-  /**
-   * Runs `fn` in a transaction that may write the feature's data: it holds the job's fence lock
-   * and first verifies this attempt still owns the job. Why an advisory lock and not the job row:
-   * progress and heartbeats keep updating the row during a long COPY, and the reaper cannot
-   * re-assign the job while this lock is held, so a stale attempt can never commit data.
-   */
-  async fenced<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    await this.flushing;
-    return this.store.begin(async (tx) => {
-      await this.store.lockFence(tx, this.job.id);
-      const current = await this.store.get(this.job.id, tx);
-      if (!current || current.state !== JobState.RUNNING || current.attempt !== this.job.attempt) {
-        this.stop('fenced');
-        throw new JobStopped('fenced');
-      }
-      return fn(tx);
-    });
-  }
-
-  async settled(): Promise<void> {
-    await this.flushing.catch(() => undefined);
-  }
-}
-
 /**
  * Claims delivered jobs, runs their handlers with heartbeats, and writes exactly one terminal
  * state per job. Also reaps RUNNING jobs whose worker vanished (SIGKILL, crash, network loss).
  */
 export class JobRunner {
   readonly workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private readonly handlers = new Map<string, JobHandler<unknown>>();
+  private readonly handlers = new HandlerRegistry();
   private readonly running = new Map<string, JobContext<unknown>>();
   private reaper?: NodeJS.Timeout;
   private stopping = false;
@@ -156,7 +45,7 @@ export class JobRunner {
   ) {}
 
   register<I>(handler: JobHandler<I>): void {
-    this.handlers.set(handler.type, handler as JobHandler<unknown>);
+    this.handlers.register(handler);
   }
 
   async start(): Promise<void> {
@@ -166,7 +55,7 @@ export class JobRunner {
       this.reap().catch((err) => this.log.error({ err }, 'job reaper failed'));
     }, every);
     this.reaper.unref();
-    this.log.info({ workerId: this.workerId, types: [...this.handlers.keys()] }, 'job workers started');
+    this.log.info({ workerId: this.workerId, types: this.handlers.types }, 'job workers started');
   }
 
   /** A cancel request for a job running in this process: stop it now rather than at the next heartbeat. */

@@ -1,5 +1,3 @@
-import { registerEnumType } from 'type-graphql';
-
 /** Why a job failed (jobs.error.code). Closed: clients branch on it. */
 export enum JobErrorCode {
   /** The worker running it stopped heartbeating more times than maxAttempts allows. */
@@ -52,8 +50,6 @@ export enum JobErrorCode {
   /** Something unexpected; details are in the server log, not here. */
   INTERNAL_ERROR = 'INTERNAL_ERROR',
 }
-
-registerEnumType(JobErrorCode, { name: 'JobErrorCode', description: 'Why a job failed.' });
 
 /** Thrown by job handlers to fail the job with a code and a message that is safe to show. */
 export class JobFailure extends Error {
