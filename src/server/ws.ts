@@ -71,7 +71,10 @@ class Registry {
 
   add(conn: Connection, clientId: string): void {
     let set = this.byClient.get(clientId);
-    if (!set) this.byClient.set(clientId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.byClient.set(clientId, set);
+    }
     set.add(conn);
   }
 

@@ -23,7 +23,8 @@ export async function hashSecret(secret: string): Promise<string> {
 let dummyHash: Promise<string> | undefined;
 
 export async function verifySecret(secret: string, stored: string | undefined): Promise<boolean> {
-  const target = stored ?? (await (dummyHash ??= hashSecret(randomBytes(16).toString('hex'))));
+  if (stored === undefined) dummyHash ??= hashSecret(randomBytes(16).toString('hex'));
+  const target = stored ?? (await dummyHash!);
   const parts = target.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];

@@ -257,7 +257,7 @@ describe('modes that do not apply', () => {
     expect(file).toMatchObject({ state: 'SUCCEEDED', mode: 'APPEND', merge: null });
     const merge = await uploadRaw('mblock', 'block_id,name\nB1,One\n', { mode: 'MERGE' });
     expect(codeOf(merge.body), JSON.stringify(merge.body)).toBe('BAD_USER_INPUT');
-    expect((merge.body.errors?.[0]?.extensions as Record<string, unknown>)['field']).toBe('mode');
+    expect((merge.body.errors?.[0]?.extensions as Record<string, unknown> | undefined)?.['field']).toBe('mode');
   });
 });
 

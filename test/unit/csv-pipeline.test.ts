@@ -830,7 +830,9 @@ describe('the byte-level fast path', () => {
     const withExtras = (row: string[], names?: boolean): string[] => {
       if (!opts.extras) return row;
       const out = [...row];
-      extraAt.forEach((at, k) => out.splice(Math.min(at, out.length), 0, names ? `${k === 0 ? 'schoolcategory_id' : k === 1 ? 'Grade State' : 'note'}` : r() < 0.8 ? extraCells[Math.floor(r() * 3)]! : pick(r, extraCells)));
+      extraAt.forEach((at, k) => {
+        out.splice(Math.min(at, out.length), 0, names ? `${k === 0 ? 'schoolcategory_id' : k === 1 ? 'Grade State' : 'note'}` : r() < 0.8 ? extraCells[Math.floor(r() * 3)]! : pick(r, extraCells));
+      });
       return out;
     };
     const named = header.map((h) => opts.rename?.[h] ?? h);
