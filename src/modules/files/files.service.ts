@@ -1,6 +1,5 @@
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
@@ -8,7 +7,9 @@ import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor'
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
+import { checkIdempotencyKey } from '../../shared/idempotency';
 import { hasRole, Role } from '../../shared/roles';
+import { discard } from '../../shared/stream';
 import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
@@ -20,12 +21,11 @@ import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidR
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
 import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
-import { storageKeys } from './storage-keys';
+import { storageKeys } from '../../storage/keys';
 
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
 export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 const MAX_PAGE = 100;
-export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export interface ValidationReport {
   valid: boolean;
@@ -52,12 +52,6 @@ export function checkProgram(program: string): void {
   }
 }
 
-export function checkIdempotencyKey(key: string | null | undefined): void {
-  if (key != null && !IDEMPOTENCY_KEY.test(key)) {
-    throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
-  }
-}
-
 /**
  * What a client is told when storing its multipart upload failed: the upload's own failure (the
  * multipart layer destroyed the stream with a coded error: too large, malformed, stalled), the
@@ -70,14 +64,6 @@ export function uploadStoreError(err: unknown, tooLargeMessage: string, limitByt
   if (err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') return withHttpStatus(new PayloadTooLargeError(tooLargeMessage, { limitBytes }), 413);
   if (err instanceof StorageError && err.code === 'STORAGE_FULL') return withHttpStatus(new StorageFullError(), 507);
   return err;
-}
-
-/** Drains an unwanted upload so the multipart request completes. */
-export async function discard(stream: Readable): Promise<void> {
-  await new Promise<void>((resolve) => {
-    stream.on('error', () => resolve());
-    stream.pipe(new Writable({ write: (_c, _e, cb) => cb() })).on('finish', resolve);
-  });
 }
 
 /** File rules: store first, then queue; idempotency; visibility; dry runs. */
