@@ -1,6 +1,6 @@
 import type { JobHandler } from './modules/jobs/job-runner';
 import { diagnosticJob } from './modules/jobs/diagnostic.job';
-import { ingestFileJob, ingestZipJob } from './modules/files/ingest.job';
+import { ingestFileJob, ingestZipJob } from './modules/files/ingestion.job';
 import { importCredentialEngineJob } from './modules/skills/import.job';
 import { RegistryClient } from './modules/skills/registry-client';
 import { bulkUploadJob } from './modules/directory/bulk-upload.job';

@@ -18,13 +18,12 @@ import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
-import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
+import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
 import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
+import { queueIngestion } from './queue-ingestion';
 import { storageKeys } from '../../storage/keys';
 
-export const INGEST_FILE_JOB = 'cqube.ingest-file';
-export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 const MAX_PAGE = 100;
 
 export interface ValidationReport {
@@ -178,9 +177,8 @@ export class FilesService {
         return { file: dup, job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
       }
     }
-    const type = input.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
-    const res = await this.jobs.inTransaction(async (tx) => {
-      const file = await this.store.insert(tx, {
+    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: input.kind, headers }, (tx) =>
+      this.store.insert(tx, {
         id: fileId,
         kind: input.kind,
         specId: spec?.id ?? null,
@@ -196,12 +194,8 @@ export class FilesService {
         createdBy: viewer.clientId,
         ingestMode: ingest.mode,
         deleteMissing: ingest.deleteMissing,
-      });
-      if (!file) return undefined;
-      const { job } = await this.jobs.submit(viewer, type, { fileId, headers: policyToJson(headers) }, { tx });
-      await this.store.setJob(tx, fileId, job.id);
-      return { file: { ...file, jobId: job.id }, job };
-    });
+      }),
+    );
     if (!res) {
       // A concurrent request with the same key won; ours is not needed.
       await this.storage.delete(stored.key);
@@ -249,8 +243,8 @@ export class FilesService {
     const fileId = randomUUID();
     const stored = await this.storeUpload(fileId, upload, new Date());
     this.metrics?.observeUpload('multipart', stored.size);
-    const res = await this.jobs.inTransaction(async (tx) => {
-      const file = await this.store.insert(tx, {
+    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: 'CSV' }, (tx) =>
+      this.store.insert(tx, {
         id: fileId,
         kind: 'CSV',
         specId: parent.specId,
@@ -264,12 +258,8 @@ export class FilesService {
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
         correctsFileId: parent.id,
-      });
-      if (!file) return undefined;
-      const { job } = await this.jobs.submit(viewer, INGEST_FILE_JOB, { fileId }, { tx });
-      await this.store.setJob(tx, fileId, job.id);
-      return { file: { ...file, jobId: job.id }, job };
-    });
+      }),
+    );
     if (!res) {
       await this.storage.delete(stored.key);
       const winner = (await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!;
