@@ -13,7 +13,7 @@ import { resolveJwtSecret } from './shared/jwt-secret';
 import type { Logger } from './shared/logger';
 import path from 'node:path';
 import { jobHandlers } from './job-handlers';
-import { every } from './modules/files/signed-uploads.service';
+import { every } from './jobs/periodic-task';
 import { JobQueue } from './jobs/queue';
 import { JobRunner } from './jobs/runner';
 import { CLIENT_REVOKED_CHANNEL, type ClientRevoked } from './modules/clients/clients.store';

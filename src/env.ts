@@ -2,11 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { secretWeakness } from './shared/secret-strength';
-
-/** Byte units so limits read as `1 * GiB`, not as a bare number. */
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
+import { GiB, KiB, MiB } from './shared/units';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

@@ -1,6 +1,6 @@
 import type { JobHandler } from './jobs/handler';
 import { diagnosticJob } from './jobs/diagnostic.job';
-import { ingestFileJob, ingestZipJob } from './modules/files/ingest.job';
+import { ingestFileJob, ingestZipJob } from './modules/files/ingestion.job';
 import { importCredentialEngineJob } from './modules/skills/import.job';
 import { RegistryClient } from './modules/skills/registry-client';
 import { bulkUploadJob } from './modules/directory/bulk-upload.job';

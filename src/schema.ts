@@ -8,7 +8,7 @@ import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';
 import { FilesResolver } from './modules/files/files.resolver';
 import { SkillsResolver } from './modules/skills/skills.resolver';
-import { SignedUploadsResolver } from './modules/files/signed-uploads.resolver';
+import { SignedUploadsResolver } from './modules/signed-uploads/signed-uploads.resolver';
 import { SpecsResolver } from './modules/specs/specs.resolver';
 import { DirectoryResolver } from './modules/directory/directory.resolver';
 import { WebhooksResolver } from './modules/webhooks/webhooks.resolver';

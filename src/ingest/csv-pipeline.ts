@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import Papa from 'papaparse';
-import { MiB } from '../env';
+import { MiB } from '../shared/units';
 import type { CompiledSpec } from '../modules/specs/spec.model';
 import { COPY_NULL, copyEscape, csvEscape, csvLine, safeCsvLine } from './csv-escape';
 import { isUtf8 } from 'node:buffer';

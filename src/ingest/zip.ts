@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { GiB, KiB, MiB } from '../env';
+import { GiB, KiB, MiB } from '../shared/units';
 
 export type ZipErrorCode =
   /** Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up. */

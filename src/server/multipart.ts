@@ -3,7 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { RequestHandler } from 'express';
 import { Upload, type FileUpload } from 'graphql-upload-minimal';
-import { MiB } from '../env';
+import { MiB } from '../shared/units';
 import { ErrorCode, PayloadTooLargeError, SluiceError, withHttpStatus } from '../shared/errors';
 import { closeUnfinishedBodyAfterAnswer, uploadStalled, watchIdleBody } from './request-body';
 

@@ -17,6 +17,7 @@ import type { Viewer } from '../shared/auth';
 import { checkedVariables, documentHasNul, nulError, nulPath } from './plugins/refuse-nul';
 import { ErrorCode, SluiceError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import { MiB } from '../shared/units';
 import type { Context } from './context';
 import { formatError } from './errors';
 import { GRAPHQL_PATH } from './http';
@@ -221,7 +222,7 @@ export function attachWebSocketServer(
 ): { dispose(): Promise<void> } {
   const { log } = services;
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1024 * 1024, handleProtocols });
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
   const rules = [...specifiedRules, ...limits.validationRules];
   const registry = new Registry();
   const open = new Set<Connection>();

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { MiB } from './units';
 
 function scrypt(secret: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -11,7 +12,7 @@ const N = 1 << 15;
 const R = 8;
 const P = 1;
 const KEYLEN = 32;
-const MAXMEM = 64 * 1024 * 1024;
+const MAXMEM = 64 * MiB;
 
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);

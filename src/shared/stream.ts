@@ -1,3 +1,14 @@
+import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
+
+/** Drains an unwanted upload so the multipart request completes. */
+export async function discard(stream: Readable): Promise<void> {
+  await new Promise<void>((resolve) => {
+    stream.on('error', () => resolve());
+    stream.pipe(new Writable({ write: (_c, _e, cb) => cb() })).on('finish', resolve);
+  });
+}
+
 /** One batch of a PullStream: the items read, and whether the stream ends after them. */
 export interface PullBatch<T> {
   items: T[];

@@ -3,7 +3,7 @@ import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'n
 import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { KiB } from '../env';
+import { KiB } from '../shared/units';
 import {
   assertValidKey,
   assertValidPrefix,

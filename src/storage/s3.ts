@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { GiB, KiB, MiB } from '../env';
+import { GiB, KiB, MiB } from '../shared/units';
 import {
   assertValidKey,
   assertValidPrefix,

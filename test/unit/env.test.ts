@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, GiB, MiB, loadEnv } from '../../src/env';
+import { EnvError, loadEnv } from '../../src/env';
+import { GiB, MiB } from '../../src/shared/units';
 
 describe('loadEnv', () => {
   it('has working defaults for a fresh machine', () => {

@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
-import { KiB, MiB } from '../../src/env';
+import { KiB, MiB } from '../../src/shared/units';
 import {
   defaultZipLimits,
   readZipSafely,

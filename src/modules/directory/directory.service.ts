@@ -10,8 +10,10 @@ import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { hasRole, Role } from '../../shared/roles';
 import type { ObjectStorage } from '../../storage/storage';
-import { discard, IDEMPOTENCY_KEY, uploadStoreError } from '../files/files.service';
-import { storageKeys } from '../files/storage-keys';
+import { uploadStoreError } from '../files/files.service';
+import { checkIdempotencyKey } from '../../shared/idempotency';
+import { discard } from '../../shared/stream';
+import { storageKeys } from '../../storage/keys';
 import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
 import { BULK_UPLOAD_JOB } from './bulk-upload.job';
@@ -91,9 +93,7 @@ export class DirectoryService {
   ): Promise<{ process: BulkProcess; job: Job; created: boolean }> {
     const { kind, idempotencyKey } = input;
     const locationType = input.locationType ?? null;
-    if (idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
-    }
+    checkIdempotencyKey(idempotencyKey);
     if (locationType && kind !== BulkKind.LOCATION) throw new BadInputError(`locationType applies to LOCATION uploads only, not ${kind}`, { field: 'locationType' });
     const upload = await input.file;
     if (idempotencyKey) {

@@ -2,9 +2,9 @@ import type postgres from 'postgres';
 import { ErrorSummaryBuilder, mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { CompiledSpec } from '../specs/spec.model';
-import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
+import { assertIdentifier, attachFilePartition, createFilePartition, createScratchTable, filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
 import type { FileRecord } from './files.store';
-import { filePartitionName, KEY_BUILD_MEMORY, partitionParent, type IngestTarget } from './ingest';
+import type { IngestTarget } from './ingestion-load';
 
 /** Row error codes a corrections upload adds to the pipeline's own. */
 export const CorrectionRowCode = {
@@ -52,7 +52,7 @@ export function correctionRows(parent: FileRecord, correction: FileRecord, spec:
     prepare: async (tx, table) => {
       await tx`select 1 from files where id = ${parent.id} for update`;
       const stage = assertIdentifier(`corr_${correction.id.replace(/-/g, '').toLowerCase()}`);
-      await tx.unsafe(`create temp table ${q(stage)} (like ${q(table)} including defaults) on commit drop`);
+      await createScratchTable(tx, stage, table);
       return { table: stage, attach: () => applyCorrections(tx, { table, stage, parent, correction, spec, tally }) };
     },
   };
@@ -118,11 +118,8 @@ async function parentRowsTable(tx: postgres.TransactionSql, table: string, paren
   const attachedTo = await partitionParent(tx, partition);
   if (attachedTo === table) return partition;
   if (attachedTo !== undefined) throw new JobFailure(JobErrorCode.CORRECTIONS_INVALID, `The rows of file ${parentId} are not in the table of its spec version; they cannot be corrected`);
-  const p = q(partition);
-  await tx.unsafe(`create table ${p} (like ${q(table)} including defaults, constraint ${q(`${partition}_file`)} check (_file_id = '${parentId}'))`);
-  await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-  await tx.unsafe(`alter table ${p} add constraint ${q(`${partition}_line`)} unique (_line)`);
-  await tx.unsafe(`alter table ${q(table)} attach partition ${p} for values in ('${parentId}')`);
+  await createFilePartition(tx, table, parentId);
+  await attachFilePartition(tx, table, parentId);
   return partition;
 }
 

@@ -28,7 +28,7 @@ import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions, toFileDialectType } 
 
 /**
  * A CSV inside a ZIP has no job of its own: its state comes from its outcome. A child its ZIP's
- * job left unfinished gets an error too (see settleChildren in ingest.job.ts), `CANCELLED` when
+ * job left unfinished gets an error too (see settleChildren in ingestion.job.ts), `CANCELLED` when
  * the job was cancelled.
  */
 function childState(f: FileRecord): FileState {

@@ -1,6 +1,5 @@
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
@@ -8,7 +7,9 @@ import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor'
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
+import { checkIdempotencyKey } from '../../shared/idempotency';
 import { hasRole, Role } from '../../shared/roles';
+import { discard } from '../../shared/stream';
 import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
@@ -17,14 +18,13 @@ import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
-import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, policyToJson, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
-import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './ingest.job';
+import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';
 import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
-import { storageKeys } from './storage-keys';
+import { queueIngestion } from './queue-ingestion';
+import { storageKeys } from '../../storage/keys';
 
 const MAX_PAGE = 100;
-export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export interface ValidationReport {
   valid: boolean;
@@ -51,12 +51,6 @@ export function checkProgram(program: string): void {
   }
 }
 
-export function checkIdempotencyKey(key: string | null | undefined): void {
-  if (key != null && !IDEMPOTENCY_KEY.test(key)) {
-    throw new BadInputError('idempotencyKey must be 1-128 characters of A-Z a-z 0-9 _ . : -', { field: 'idempotencyKey' });
-  }
-}
-
 /**
  * What a client is told when storing its multipart upload failed: the upload's own failure (the
  * multipart layer destroyed the stream with a coded error: too large, malformed, stalled), the
@@ -69,14 +63,6 @@ export function uploadStoreError(err: unknown, tooLargeMessage: string, limitByt
   if (err instanceof StorageError && err.code === 'PAYLOAD_TOO_LARGE') return withHttpStatus(new PayloadTooLargeError(tooLargeMessage, { limitBytes }), 413);
   if (err instanceof StorageError && err.code === 'STORAGE_FULL') return withHttpStatus(new StorageFullError(), 507);
   return err;
-}
-
-/** Drains an unwanted upload so the multipart request completes. */
-export async function discard(stream: Readable): Promise<void> {
-  await new Promise<void>((resolve) => {
-    stream.on('error', () => resolve());
-    stream.pipe(new Writable({ write: (_c, _e, cb) => cb() })).on('finish', resolve);
-  });
 }
 
 /** File rules: store first, then queue; idempotency; visibility; dry runs. */
@@ -191,9 +177,8 @@ export class FilesService {
         return { file: dup, job: await this.jobs.get(viewer, dup.jobId!), created: false, duplicateOf: dup };
       }
     }
-    const type = input.kind === 'ZIP' ? INGEST_ZIP_JOB : INGEST_FILE_JOB;
-    const res = await this.jobs.inTransaction(async (tx) => {
-      const file = await this.store.insert(tx, {
+    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: input.kind, headers }, (tx) =>
+      this.store.insert(tx, {
         id: fileId,
         kind: input.kind,
         specId: spec?.id ?? null,
@@ -209,12 +194,8 @@ export class FilesService {
         createdBy: viewer.clientId,
         ingestMode: ingest.mode,
         deleteMissing: ingest.deleteMissing,
-      });
-      if (!file) return undefined;
-      const { job } = await this.jobs.submit(viewer, type, { fileId, headers: policyToJson(headers) }, { tx });
-      await this.store.setJob(tx, fileId, job.id);
-      return { file: { ...file, jobId: job.id }, job };
-    });
+      }),
+    );
     if (!res) {
       // A concurrent request with the same key won; ours is not needed.
       await this.storage.delete(stored.key);
@@ -262,8 +243,8 @@ export class FilesService {
     const fileId = randomUUID();
     const stored = await this.storeUpload(fileId, upload, new Date());
     this.metrics?.observeUpload('multipart', stored.size);
-    const res = await this.jobs.inTransaction(async (tx) => {
-      const file = await this.store.insert(tx, {
+    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: 'CSV' }, (tx) =>
+      this.store.insert(tx, {
         id: fileId,
         kind: 'CSV',
         specId: parent.specId,
@@ -277,12 +258,8 @@ export class FilesService {
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
         correctsFileId: parent.id,
-      });
-      if (!file) return undefined;
-      const { job } = await this.jobs.submit(viewer, INGEST_FILE_JOB, { fileId }, { tx });
-      await this.store.setJob(tx, fileId, job.id);
-      return { file: { ...file, jobId: job.id }, job };
-    });
+      }),
+    );
     if (!res) {
       await this.storage.delete(stored.key);
       const winner = (await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!;

@@ -1,6 +1,6 @@
 import { BadInputError } from '../../shared/errors';
 import type { CompiledSpec } from '../specs/spec.model';
-import { hasCurrentTable } from '../specs/specs.store';
+import { hasCurrentTable } from '../datasets/dataset-tables.store';
 
 /** MERGE: dimension rows are merged by key into the current table (and kept per file). APPEND: per file only. */
 export type IngestMode = 'MERGE' | 'APPEND';

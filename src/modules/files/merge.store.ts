@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { CompiledSpec } from '../specs/spec.model';
-import { assertIdentifier, createCurrentTable, currentTableNameFor, quoteIdentifier } from '../specs/specs.store';
+import { createCurrentTable, createScratchTable, currentTableNameFor, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /** What a merge did (or a dry run would do) to a dimension's current table, in keys. */
 export interface MergeCounts {
@@ -207,8 +207,7 @@ export async function dryRunMerge<T>(
   let out: { result: T; diff: MergeDiff } | undefined;
   try {
     await sql.begin(async (tx) => {
-      const table = quoteIdentifier(assertIdentifier(m.tableName));
-      await tx.unsafe(`create temp table ${quoteIdentifier(DRY_RUN_TABLE)} (like ${table} including defaults) on commit drop`);
+      await createScratchTable(tx, DRY_RUN_TABLE, m.tableName);
       const copy = await tx`copy ${tx(DRY_RUN_TABLE)} (${tx(m.columns)}) from stdin with (format binary)`.writable();
       let result: T;
       try {

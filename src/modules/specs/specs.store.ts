@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../../db/tx';
-import { IDENTIFIER_PATTERN } from './spec.identifier';
-import { pgType, type CompiledSpec, type SpecKind } from './spec.model';
+import { createCurrentTable, createDatasetTable, currentTableNameFor, hasCurrentTable, tableNameFor } from '../datasets/dataset-tables.store';
+import type { CompiledSpec, SpecKind } from './spec.model';
 
 export interface SpecRecord {
   id: string;
@@ -36,67 +35,6 @@ function toSpec(r: Record<string, unknown>): SpecRecord {
   };
 }
 
-/** Defence in depth: every identifier is re-checked right before it is placed in DDL or COPY. */
-export function assertIdentifier(name: string): string {
-  if (!IDENTIFIER_PATTERN.test(name)) throw new Error(`unsafe SQL identifier ${JSON.stringify(name)}`);
-  return name;
-}
-
-/**
- * `name` as a quoted SQL identifier, for the SQL that has to be built as text (DDL). Why quote
- * names that already passed the allowlist: the allowlist admits SQL key words (`user`, `select`,
- * `order`, `current_user`), which PostgreSQL refuses or misreads unquoted. Allowlisted names hold
- * no `"`, so quoting needs no escaping.
- */
-export function quoteIdentifier(name: string): string {
-  return `"${assertIdentifier(name)}"`;
-}
-
-/** `ds_<name>_v<version>`, shortened with a hash when it would pass PostgreSQL's 63-byte limit. */
-export function tableNameFor(name: string, version: number): string {
-  const full = `ds_${name}_v${version}`;
-  if (full.length <= 63) return assertIdentifier(full);
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  return assertIdentifier(`ds_${name.slice(0, 40)}_${hash}_v${version}`);
-}
-
-/**
- * The current table of a dimension spec version (`<table>_current`): one row per key, the values
- * of the file that last wrote it. Shortened with a hash of the table name past 63 bytes.
- */
-export function currentTableNameFor(tableName: string): string {
-  const full = `${tableName}_current`;
-  if (full.length <= 63) return assertIdentifier(full);
-  const hash = createHash('sha256').update(tableName).digest('hex').slice(0, 8);
-  return assertIdentifier(`${tableName.slice(0, 45)}_${hash}_current`);
-}
-
-/** A spec whose files can be merged by key: a DIMENSION with `unique` columns. */
-export function hasCurrentTable(spec: Pick<CompiledSpec, 'kind' | 'uniqueKey'>): boolean {
-  return spec.kind === 'DIMENSION' && spec.uniqueKey.length > 0;
-}
-
-/**
- * Creates the current table of a dimension spec version when it does not exist (specs registered
- * before merges get theirs at their first merge). The key is unique with NULLS NOT DISTINCT: an
- * empty key cell is one key, as the in-file duplicate check counts it. Callers serialise on the
- * table (see the merge lock in files/merge.store.ts), so `if not exists` cannot race.
- */
-export async function createCurrentTable(tx: Tx, tableName: string, spec: CompiledSpec): Promise<string> {
-  const current = currentTableNameFor(tableName);
-  const columns = spec.columns.map((c) => `${quoteIdentifier(c.column)} ${pgType(c)}`);
-  await tx.unsafe(
-    `create table if not exists ${quoteIdentifier(current)} (
-      ${columns.join(',\n      ')},
-      _file_id uuid not null,
-      _line integer not null,
-      _updated_at timestamptz not null default now(),
-      unique nulls not distinct (${spec.uniqueKey.map(quoteIdentifier).join(', ')})
-    )`,
-  );
-  return current;
-}
-
 /** Arbitrary fixed key: serialises version numbering of one spec name. */
 const SPEC_LOCK_CLASS = 7284;
 
@@ -115,25 +53,10 @@ export class SpecsStore {
         values (${v.name}, ${next}, ${v.kind}::spec_kind, ${v.program}, ${tx.json(v.raw as postgres.JSONValue)},
                 ${tx.json(compiled as unknown as postgres.JSONValue)}, ${tableName}, ${v.createdBy})
         returning *`;
-      await this.createTable(tx, tableName, compiled);
+      await createDatasetTable(tx, tableName, compiled);
       if (hasCurrentTable(compiled)) await createCurrentTable(tx, tableName, compiled);
       return toSpec(row!);
     }) as Promise<SpecRecord>;
-  }
-
-  private async createTable(tx: Tx, table: string, spec: CompiledSpec): Promise<void> {
-    const columns = spec.columns.map((c) => `${quoteIdentifier(c.column)} ${pgType(c)}`);
-    // Partitioned by file: each file's rows are a partition of their own, where (_file_id, _line)
-    // is unique (see prepareRowTable in ingest.ts): a retried ingestion replaces its rows instead
-    // of duplicating them.
-    await tx.unsafe(
-      `create table ${quoteIdentifier(table)} (
-        _file_id uuid not null,
-        _line integer not null,
-        _ingested_at timestamptz not null default now(),
-        ${columns.join(',\n        ')}
-      ) partition by list (_file_id)`,
-    );
   }
 
   async get(name: string, version?: number | null): Promise<SpecRecord | undefined> {

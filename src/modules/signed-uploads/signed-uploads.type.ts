@@ -1,6 +1,6 @@
 import { Field, GraphQLISODateTime, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { JobType } from '../jobs/jobs.type';
-import { FileType, UploadOutcome } from './files.type';
+import { FileType, UploadOutcome } from '../files/files.type';
 
 export enum ImportModeEnum {
   SYNC = 'SYNC',

@@ -7,11 +7,10 @@ import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../specs/spec.model';
-import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
+import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
-import { keyWithFileId } from './storage-keys';
-import { isUuid } from '../../shared/cursor';
+import { keyWithFileId } from '../../storage/keys';
 import { ErrorSummaryBuilder, type ErrorSummary } from '../../ingest/error-summary';
 
 export interface IngestTarget {
@@ -255,78 +254,6 @@ export async function corruptOutcome(
 export function corruptionMessage(fileId: string, err: StorageError, consequence: string): string {
   const what = err.code === 'SIZE_MISMATCH' ? 'size' : 'SHA-256';
   return `The stored upload of file ${fileId} does not match what was recorded at upload (its ${what} differs); ${consequence}. Upload the file again.`;
-}
-
-/** Removes the rows a committed attempt left for `fileId` in `table` (its partition, emptied). */
-export async function clearFileRows(tx: postgres.TransactionSql, table: string, fileId: string): Promise<void> {
-  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
-  if (!kind) return;
-  if (kind.relkind !== 'p') {
-    await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
-    return;
-  }
-  if ((await partitionParent(tx, filePartitionName(fileId))) === table) await tx.unsafe(`truncate ${quoteIdentifier(filePartitionName(fileId))}`);
-}
-
-/** The table `partition` is attached to: `null` when detached, `undefined` when it does not exist. */
-export async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
-  const [existing] = await tx<{ parent: string | null }[]>`
-    select p.relname as parent from pg_class c
-    left join pg_inherits i on i.inhrelid = c.oid left join pg_class p on p.oid = i.inhparent
-    where c.oid = to_regclass(${quoteIdentifier(partition)})`;
-  return existing ? existing.parent : undefined;
-}
-
-/**
- * Where a file's rows are COPYed. Spec tables are partitioned by file (LIST on `_file_id`): each
- * file is loaded into a fresh table of its own with no index, then gets its unique key and is
- * attached as the file's partition, all in the caller's transaction.
- *
- * Uniqueness of (_file_id, _line): the partition's CHECK makes `_file_id` one value, so its
- * unique index on `_line` is unique on the pair, and LIST routing puts every row of a file in its
- * partition (the CHECK also lets ATTACH skip its scan). Why not a primary key on the pair:
- * PostgreSQL then maintains it row by row during COPY, which roughly doubled its cost, and a
- * one-column key builds in about 60% of the time of the two-column one
- * (bench/stages.bench.ts, cases C and G). A retry empties the earlier attempt's partition, so rows
- * are never duplicated. A spec table created before partitioning (not partitioned) gets the old
- * way: delete the file's rows, COPY into the table.
- */
-async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<{ table: string; attach: () => Promise<void> }> {
-  if (!isUuid(fileId)) throw new Error(`file id ${JSON.stringify(fileId)} is not a UUID`);
-  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
-  if (kind?.relkind !== 'p') {
-    await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
-    return { table, attach: async () => undefined };
-  }
-  const partition = filePartitionName(fileId);
-  // A retry over a committed attempt: the file's partition of this table is emptied and loaded
-  // again as it is (TRUNCATE locks only the partition; dropping or detaching it would lock the
-  // whole spec table, blocking its readers behind every other load in flight).
-  const parent = await partitionParent(tx, partition);
-  if (parent === table) {
-    await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
-    return { table: partition, attach: async () => undefined };
-  }
-  // Left in another spec version's table (the spec changed between attempts): moved out of it.
-  const p = quoteIdentifier(partition);
-  if (parent !== undefined) await tx.unsafe(`drop table ${p}`);
-  await tx.unsafe(`create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}'))`);
-  return {
-    table: partition,
-    attach: async () => {
-      await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-      await tx.unsafe(`alter table ${p} add constraint ${quoteIdentifier(`${partition}_line`)} unique (_line)`);
-      await tx.unsafe(`alter table ${quoteIdentifier(table)} attach partition ${p} for values in ('${fileId}')`);
-    },
-  };
-}
-
-/** Memory PostgreSQL may use to sort one file's key (per load, released at commit). */
-export const KEY_BUILD_MEMORY = '128MB';
-
-/** The partition holding one file's rows: `dsf_<file id without dashes>` (36 characters). */
-export function filePartitionName(fileId: string): string {
-  return assertIdentifier(`dsf_${fileId.replace(/-/g, '').toLowerCase()}`);
 }
 
 async function freeKey(storage: ObjectStorage, preferred: string, fileId: string): Promise<string> {

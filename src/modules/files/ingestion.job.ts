@@ -19,15 +19,18 @@ import type { CompiledSpec } from '../specs/spec.model';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
-import { clearFileRows, corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingest';
+import { clearFileRows } from '../datasets/dataset-tables.store';
+import { corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingestion-load';
 import { childMode } from './ingest-mode';
 import type { MergeCounts } from './merge.store';
-import { storageKeys } from './storage-keys';
+import { storageKeys } from '../../storage/keys';
 import { correctionRows, parentLastLine, withSkipped, type CorrectionsTally } from './corrections';
 import { CorrectionsFormatError, restoreCorrectedCsv } from '../../ingest/corrections-csv';
 import { Readable } from 'node:stream';
 
+/** Job type of a state program's CSV (and of a corrections upload). */
 export const INGEST_FILE_JOB = 'cqube.ingest-file';
+/** Job type of a national program's ZIP. */
 export const INGEST_ZIP_JOB = 'cqube.ingest-national-zip';
 
 export interface IngestDeps {

@@ -1,13 +1,13 @@
-import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from './dialect.type';
+import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from '../files/dialect.type';
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../shared/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
 import { GraphQLJSON } from 'graphql-scalars';
-import { COLUMN_MAP_ARG, ON_UNKNOWN_COLUMNS_ARG, toFileType, uploadOutcome } from './files.resolver';
-import { IngestModeEnum, OnDuplicateContentEnum, OnUnknownColumnsEnum } from './files.type';
-import { headerPolicyOf } from './header-policy';
+import { COLUMN_MAP_ARG, ON_UNKNOWN_COLUMNS_ARG, toFileType, uploadOutcome } from '../files/files.resolver';
+import { IngestModeEnum, OnDuplicateContentEnum, OnUnknownColumnsEnum } from '../files/files.type';
+import { headerPolicyOf } from '../files/header-policy';
 import { RequestUploadUrlInput } from './signed-uploads.inputs';
 import { ImportModeEnum, ImportResult, UploadUrlType } from './signed-uploads.type';
 

@@ -1,6 +1,6 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, InputType, Int } from 'type-graphql';
-import { FileKindEnum, OnInvalidRowsEnum } from './files.type';
+import { FileKindEnum, OnInvalidRowsEnum } from '../files/files.type';
 
 @InputType({ description: 'A file to upload through a signed URL: what it is and what it must be (size, SHA-256).' })
 export class RequestUploadUrlInput {

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../../db/tx';
-import { toFile, type FileRecord, type OnInvalidRows } from './files.store';
+import { toFile, type FileRecord, type OnInvalidRows } from '../files/files.store';
 
 /** SQL of the signed-URL flow: the upload states of a `files` row and the sweeps. */
 export class SignedUploadsStore {
