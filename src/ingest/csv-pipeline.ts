@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import Papa from 'papaparse';
 import { MiB } from '../env';
-import type { CompiledSpec } from '../modules/specs/spec.model';
+import type { CompiledSpec } from './contract';
 import { COPY_NULL, copyEscape, csvEscape, csvLine, safeCsvLine } from './csv-escape';
 import { isUtf8 } from 'node:buffer';
 import {

@@ -1,6 +1,6 @@
-import { dateParser } from '../modules/specs/spec.dates';
-import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
-import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../modules/specs/spec.pattern';
+import { dateParser } from './dates';
+import type { CompiledColumn, CompiledSpec } from './contract';
+import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from './pattern';
 import { COPY_NULL, copyEscape } from './csv-escape';
 import { closest, looseName, namesOf } from './header-match';
 
@@ -311,7 +311,7 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const allowed = col.enum ? new Set(col.enum.map(String)) : null;
   const { minLength, maxLength } = col;
   const regex = col.pattern === null ? null : new RegExp(col.pattern, 'u');
-  // A spec stored before the polynomial rule (spec.pattern.ts, rule 4) may hold a pattern it now
+  // A spec stored before the polynomial rule (pattern.ts, rule 4) may hold a pattern it now
   // refuses: such a pattern only ever sees short cells.
   const patternLimit = col.pattern !== null && !checkPattern(col.pattern).ok ? LEGACY_PATTERN_INPUT_LENGTH : MAX_PATTERN_INPUT_LENGTH;
   const enumText = col.enum ? col.enum.map((v) => JSON.stringify(v)).join(', ') : '';
@@ -324,7 +324,7 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
       if (minLength !== null && length < minLength) return fail('TOO_SHORT', `${show(text)} has ${length} characters; the minimum is ${minLength}`);
       if (maxLength !== null && length > maxLength) return fail('TOO_LONG', `${show(text)} has ${length} characters; the maximum is ${maxLength}`);
     }
-    // Why a bound: the patterns let through (spec.pattern.ts) backtrack at most quadratically,
+    // Why a bound: the patterns let through (pattern.ts) backtrack at most quadratically,
     // which is cheap on a code or an e-mail address and not on a 1 MiB cell.
     if (regex && text.length > patternLimit) return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
     if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import { ErrorSummaryBuilder, mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
 import { JobErrorCode, JobFailure } from '../jobs/job-errors';
-import type { CompiledSpec } from '../specs/spec.model';
+import type { CompiledSpec } from '../../ingest/contract';
 import { assertIdentifier, quoteIdentifier } from '../specs/specs.store';
 import type { FileRecord } from './files.store';
 import { filePartitionName, KEY_BUILD_MEMORY, partitionParent, type IngestTarget } from './ingest';

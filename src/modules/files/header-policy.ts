@@ -1,7 +1,7 @@
 import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/csv-pipeline';
 import { parseColumnMap, resolveColumnMap, type ColumnMapEntry } from '../../ingest/header-match';
 import { BadInputError } from '../../shared/errors';
-import type { CompiledSpec, UnknownColumnsPolicy } from '../specs/spec.model';
+import type { CompiledSpec, UnknownColumnsPolicy } from '../../ingest/contract';
 
 /**
  * How one upload's header is matched: what the client asked for on uploadFile,

@@ -13,8 +13,8 @@ import { checkStoredSize, isCorruptionError, verifyingRead, verifyStoredObject, 
 import { JobErrorCode, JobFailure, JobStopped } from '../jobs/job-errors';
 import type { JobContext, JobHandler, JobOutcome } from '../jobs/job-runner';
 import { JobState } from '../jobs/job-state';
-import { normaliseIdentifier } from '../specs/spec.identifier';
-import type { CompiledSpec } from '../specs/spec.model';
+import { normaliseIdentifier } from '../../ingest/identifier';
+import type { CompiledSpec } from '../../ingest/contract';
 import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './files.service';

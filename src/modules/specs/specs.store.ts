@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../jobs/jobs.store';
-import { IDENTIFIER_PATTERN } from './spec.identifier';
-import { pgType, type CompiledSpec, type SpecKind } from './spec.model';
+import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
+import { pgType, type CompiledSpec, type SpecKind } from '../../ingest/contract';
 
 export interface SpecRecord {
   id: string;
