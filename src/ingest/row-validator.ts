@@ -63,7 +63,7 @@ export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | '
 export const MAX_PROBLEMS_LISTED = 20;
 
 /**
- * Marks bytes that were not valid UTF-8 in decoded text (see csv-pipeline.ts). A lone low
+ * Marks bytes that were not valid UTF-8 in decoded text (see decodeMarked, csv-text.ts). A lone low
  * surrogate: no valid UTF-8 decodes to one, so it cannot be mistaken for input text.
  */
 export const INVALID_UTF8_MARK = '\udfff';
