@@ -1,4 +1,4 @@
-import { printable } from '../../ingest/row-validator';
+import { printable, type HeaderProblemCode } from '../../ingest/row-validator';
 /**
  * The CSV columns of each bulk upload kind, as Sunbird names them. A header cell matches a column
  * by its display name (`SCHOOL NAME`) or its internal name (`orgName`), compared case-insensitively
@@ -59,9 +59,8 @@ const ONE_OF: Partial<Record<BulkKind, readonly string[]>> = {
   [BulkKind.USER]: ['phone', 'email'],
 };
 
-export type HeaderProblemCode = 'EMPTY_HEADER' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'MISSING_REQUIRED_COLUMN';
-
 export interface HeaderProblem {
+  /** Directory headers report EMPTY_HEADER, UNKNOWN_COLUMN, DUPLICATE_COLUMN, MISSING_REQUIRED_COLUMN. */
   code: HeaderProblemCode;
   column: string | null;
   message: string;

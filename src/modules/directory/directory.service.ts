@@ -16,7 +16,7 @@ import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
 import { BulkKind, parseHeader, validColumnList } from './directory.columns';
 import { MalformedCsvError, readCsv } from './directory.csv';
-import type { LocationType, OrganisationStatus, UserType } from './directory.rules';
+import type { LocationType, OrganisationStatus, UserType } from './rules';
 import type { BulkProcess, BulkResult, DirectoryStore, LocationRecord, OrganisationRecord, UserRecord } from './directory.store';
 
 export const BULK_UPLOAD_JOB = 'directory.bulk-upload';
