@@ -175,32 +175,78 @@ export type DirectoryRowErrorCode =
   /** The record has more cells than the header. */
   | 'WRONG_FIELD_COUNT';
 
-/** Why a file failed as a whole: a job error code, or a ZIP_* code when the ZIP itself was refused. */
+/** Why a file failed as a whole: its job's error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload's PUT failed. */
 export type FileErrorCode =
   /** Every row is invalid; no row was kept. */
   | 'ALL_ROWS_INVALID'
+  /** Wrong HTTP verb for the operation (mutation over GET). */
+  | 'BAD_HTTP_METHOD'
+  /** The request could not be read (multipart errors, CSRF preflight missing). */
+  | 'BAD_REQUEST'
+  /** An argument is malformed or out of range. */
+  | 'BAD_USER_INPUT'
+  /** The file's job was cancelled before this file was finished; no row of it was kept. */
+  | 'CANCELLED'
+  /** The body or stored object does not have the declared SHA-256. */
+  | 'CHECKSUM_MISMATCH'
+  /** The request conflicts with stored state (duplicate id, illegal state change). */
+  | 'CONFLICT'
   /** A corrections upload cannot be put back where its rows came from: no `_line` column, a `_line` that is not a line number, out of order or beyond the corrected file; nothing applied. */
   | 'CORRECTIONS_INVALID'
+  /** The same content as a file already ingested; nothing was ingested again (onDuplicateContent SKIP). */
+  | 'DUPLICATE_CONTENT'
   /** The uploaded file has no data rows (0 bytes or a header only). */
   | 'EMPTY_FILE'
   /** The stored upload could not be read. */
   | 'FILE_MISSING'
+  /** The token is valid but its roles do not allow the operation. */
+  | 'FORBIDDEN'
+  /** The document does not parse. */
+  | 'GRAPHQL_PARSE_FAILED'
+  /** The document does not validate against the schema or exceeds depth/alias/cost limits. */
+  | 'GRAPHQL_VALIDATION_FAILED'
   /** The CSV header does not match the spec: missing required, unknown or duplicate columns. */
   | 'HEADER_INVALID'
+  /** requestUploadUrl with an idempotency key whose file is no longer waiting for its upload. */
+  | 'IDEMPOTENCY_KEY_USED'
   /** Something unexpected; details are in the server log, not here. */
   | 'INTERNAL_ERROR'
+  /** Anything unexpected. Details are logged, never sent. */
+  | 'INTERNAL_SERVER_ERROR'
   /** The stored input does not satisfy the job type. */
   | 'INVALID_INPUT'
   /** The file mixes CR-only line ends with LF or CRLF ones. */
   | 'MIXED_LINE_ENDINGS'
   /** The file is not text (an archive, executable or image uploaded as CSV). */
   | 'NOT_A_CSV'
+  /** importFile on a file that was uploaded directly (uploadFile), not through requestUploadUrl. */
+  | 'NOT_A_SIGNED_UPLOAD'
+  /** The thing named does not exist or the viewer may not see it. */
+  | 'NOT_FOUND'
+  /** importFile before the object was uploaded. */
+  | 'NOT_UPLOADED'
+  /** The operation name does not match an operation in the document. */
+  | 'OPERATION_RESOLUTION_FAILURE'
+  /** A file or request exceeds a configured limit. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** The persisted query hash is unknown (persisted queries are not supported). */
+  | 'PERSISTED_QUERY_NOT_FOUND'
+  /** Persisted queries are not supported. */
+  | 'PERSISTED_QUERY_NOT_SUPPORTED'
+  /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
+  | 'RATE_LIMITED'
   /** One record is longer than the parser accepts (often an unclosed quote). */
   | 'RECORD_TOO_LARGE'
   /** The job type reported a failure on purpose (diagnostic jobs). */
   | 'REQUESTED_FAILURE'
+  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT). */
+  | 'REQUEST_TIMEOUT'
   /** Some rows are invalid and the upload's policy is onInvalidRows: FAIL; no row was kept. */
   | 'ROWS_INVALID'
+  /** A dependency (database) is not reachable right now; retrying later may work. */
+  | 'SERVICE_UNAVAILABLE'
+  /** The body or stored object does not have the declared size. */
+  | 'SIZE_MISMATCH'
   /** An import finished with some competencies skipped as invalid (SUCCEEDED_WITH_ERRORS summary). */
   | 'SOME_COMPETENCIES_INVALID'
   /** Some files of a ZIP failed. */
@@ -213,12 +259,26 @@ export type FileErrorCode =
   | 'SPEC_NOT_FOUND'
   /** The stored upload's size or SHA-256 differs from what was recorded at upload; no row was kept. */
   | 'STORAGE_CORRUPT'
+  /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
+  | 'STORAGE_FULL'
   /** A transient database fault (connection lost, deadlock, serialization failure) ended every one of maxAttempts attempts. */
   | 'TRANSIENT_FAILURE'
+  /** No valid token: missing, expired, forged, wrong audience or issuer, unsigned, revoked client. */
+  | 'UNAUTHENTICATED'
   /** No handler is registered for the job's type in this deployment. */
   | 'UNKNOWN_JOB_TYPE'
   /** The file is text in an encoding Sluice cannot read: UTF-32, or UTF-16 without a BOM when no `encoding` argument names it; save it as UTF-8 or pass encoding. */
   | 'UNSUPPORTED_ENCODING'
+  /** The file was not uploaded and imported before its upload URL expired. */
+  | 'UPLOAD_EXPIRED'
+  /** Another PUT to this URL is still running. */
+  | 'UPLOAD_IN_PROGRESS'
+  /** The upload URL's expiry has passed (or the file expired). */
+  | 'UPLOAD_URL_EXPIRED'
+  /** The token of a Sluice upload URL is missing, malformed or does not match the file id and expiry (tampered). */
+  | 'UPLOAD_URL_INVALID'
+  /** The upload URL was already used by a successful PUT. */
+  | 'UPLOAD_URL_USED'
   /** The worker running it stopped heartbeating more times than maxAttempts allows. */
   | 'WORKER_LOST'
   /** An entry inflates beyond `maxCompressionRatio`, or beyond the size its header declares. */

@@ -22,3 +22,15 @@ export function registerCodeEnum(table: CodeTable, name: string, description: st
   registerEnumType(values, { name, description, valuesConfig: valuesConfig(table) });
   return values;
 }
+
+/** Several tables as one (a field that can carry codes of several sets); a code in two tables is a bug. */
+export function mergeCodeTables<T extends CodeTable[]>(...tables: T): CodeTable {
+  const merged: Record<string, string> = {};
+  for (const table of tables) {
+    for (const [code, description] of Object.entries(table)) {
+      if (code in merged) throw new Error(`Code ${code} is defined twice`);
+      merged[code] = description;
+    }
+  }
+  return merged;
+}

@@ -5,9 +5,8 @@ import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 import { FileDialectType } from './dialect.type';
 import { registerCodeEnum } from '../../shared/codes';
 import { ROW_ERROR_CODES, type RowErrorCode } from '../../ingest/row-validator';
-import { ZIP_ERROR_CODES, type ZipErrorCode } from '../../ingest/zip';
-import { JOB_ERROR_CODES, type JobErrorCode } from '../jobs/job-errors';
 import { CORRECTION_ROW_CODES, type CorrectionRowCode } from './corrections';
+import { FILE_ERROR_CODE_TABLE } from './file-errors';
 import { FILE_WARNING_CODES } from './header-policy';
 
 /** A row error of a file: the pipeline's codes and the ones a corrections upload adds. */
@@ -18,10 +17,12 @@ const RowErrorCodeEnum = registerCodeEnum(
   'Why a row of a file was refused. Stable: clients branch on these, never on messages.',
 );
 
-/** Why a file failed as a whole: the job's code, or (a ZIP's own file) why the ZIP was refused. */
-export type FileErrorCode = JobErrorCode | ZipErrorCode;
 const FileWarningCodeEnum = registerCodeEnum(FILE_WARNING_CODES, 'FileWarningCode', 'What a file-level warning is about (the file loaded, but something in it was not used).');
-const FileErrorCodeEnum = registerCodeEnum({ ...JOB_ERROR_CODES, ...ZIP_ERROR_CODES }, 'FileErrorCode', 'Why a file failed as a whole: a job error code, or a ZIP_* code when the ZIP itself was refused.');
+const FileErrorCodeEnum = registerCodeEnum(
+  FILE_ERROR_CODE_TABLE,
+  'FileErrorCode',
+  'Why a file failed as a whole: its job\'s error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload\'s PUT failed.',
+);
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
