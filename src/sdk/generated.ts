@@ -581,11 +581,11 @@ export type SkillFilter = {
 
 /** cQube spec kinds. */
 export type SpecKind =
-  /** A dataset spec: aggregated data derived from events and dimensions. */
+  /** A cQube dataset spec; its uploads always append. */
   | 'DATASET'
-  /** A dimension spec: reference data (schools, districts) that events point at. */
+  /** A cQube dimension spec; with a unique key, uploads merge into its current table by default. */
   | 'DIMENSION'
-  /** An event spec: facts with a timestamp, loaded into an event table. */
+  /** A cQube event spec; its uploads always append. */
   | 'EVENT';
 
 /** Why a spec was rejected, or what a warning about it says. Stable: clients branch on these. */

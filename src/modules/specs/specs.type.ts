@@ -14,9 +14,9 @@ registerEnumType(SpecKindEnum, {
   name: 'SpecKind',
   description: 'cQube spec kinds.',
   valuesConfig: {
-    EVENT: { description: 'An event spec: facts with a timestamp, loaded into an event table.' },
-    DIMENSION: { description: 'A dimension spec: reference data (schools, districts) that events point at.' },
-    DATASET: { description: 'A dataset spec: aggregated data derived from events and dimensions.' },
+    EVENT: { description: 'A cQube event spec; its uploads always append.' },
+    DIMENSION: { description: 'A cQube dimension spec; with a unique key, uploads merge into its current table by default.' },
+    DATASET: { description: 'A cQube dataset spec; its uploads always append.' },
   },
 });
 
