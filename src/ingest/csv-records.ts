@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
-import { binaryMagic, BOM, checkLineEndings, DEFAULT_MAX_RECORD_LENGTH, decodeMarked, detectNewline, isBlank, NotCsvError, physicalLines, quoteProblems, RecordTooLargeError, sniff, SNIFF_BYTES, startsWithBom, type Newline } from './csv-pipeline';
+import { DEFAULT_MAX_RECORD_LENGTH } from './csv-pipeline';
+import { NotCsvError, RecordTooLargeError } from './csv-errors';
+import { binaryMagic, BOM, checkLineEndings, decodeMarked, detectNewline, isBlank, physicalLines, quoteProblems, sniff, SNIFF_BYTES, startsWithBom, type Newline } from './csv-text';
 import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvDialect, type CsvDialectOptions, type CsvEncoding } from './csv-dialect';
 import { INVALID_UTF8_MARK, printable } from './row-validator';
 
@@ -39,7 +41,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Streams the records of `input`, header first, blank lines skipped. Rejects with NotCsvError,
- * UnsupportedEncodingError, MixedLineEndingsError or RecordTooLargeError (see csv-pipeline.ts).
+ * UnsupportedEncodingError, MixedLineEndingsError or RecordTooLargeError (see csv-errors.ts).
  */
 export async function* readCsvRecords(input: Readable, opts: CsvRecordReaderOptions = {}): AsyncGenerator<CsvRecord> {
   const reader = new RecordReader(opts);

@@ -1,4 +1,4 @@
-import type { CompiledSpec } from '../modules/specs/spec.model';
+import type { CompiledSpec } from './contract';
 import type { HeaderMapping, RowError } from './row-validator';
 
 /** Values shown per column in `topValues`. */

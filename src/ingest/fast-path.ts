@@ -1,5 +1,5 @@
-import type { CompiledSpec } from '../modules/specs/spec.model';
-import { isRealDate } from '../modules/specs/spec.dates';
+import type { CompiledSpec } from './contract';
+import { isRealDate } from './dates';
 import { isUuid } from '../shared/cursor';
 import type { CellCheck, HeaderMapping } from './row-validator';
 
@@ -186,7 +186,7 @@ function digitsAt(b: Buffer, s: number, e: number): number {
 
 /**
  * `DD/MM/YY` (`yearDigits` 2, years 2000-2099) or `DD/MM/YYYY`, day and month with 1 or 2 digits,
- * exactly as spec.dates.ts parses them: the days since 2000-01-01, or NOT_A_DATE.
+ * exactly as dates.ts parses them: the days since 2000-01-01, or NOT_A_DATE.
  */
 export function dayFirstDays(b: Buffer, s: number, e: number, yearDigits: 2 | 4): number {
   let i = s;

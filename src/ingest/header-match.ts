@@ -1,5 +1,5 @@
-import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
-import { normaliseIdentifier } from '../modules/specs/spec.identifier';
+import type { CompiledColumn, CompiledSpec } from './contract';
+import { normaliseIdentifier } from './identifier';
 
 /**
  * Header names compared for "did you mean": letter case, spaces and punctuation are not

@@ -1,39 +1,32 @@
-import { dateParser } from '../modules/specs/spec.dates';
-import type { CompiledColumn, CompiledSpec } from '../modules/specs/spec.model';
-import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../modules/specs/spec.pattern';
+import { dateParser } from './dates';
+import type { CompiledColumn, CompiledSpec } from './contract';
+import { checkPattern, LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from './pattern';
 import { COPY_NULL, copyEscape } from './csv-escape';
 import { closest, looseName, namesOf } from './header-match';
 
-/** Every reason a data row can be rejected. Closed: clients branch on these, never on messages. */
-export const ROW_ERROR_CODES = [
-  /** Empty (or blank) cell in a `shouldNotNull` column. */
-  'REQUIRED_VALUE_MISSING',
-  /** Not plain decimal notation, or beyond double precision range. */
-  'NOT_A_NUMBER',
-  /** Not a whole number in decimal digits, or outside PostgreSQL bigint. */
-  'NOT_AN_INTEGER',
-  /** Not one of true/false/1/0/yes/no. */
-  'NOT_A_BOOLEAN',
-  /** Not in the column's date format, or not a real calendar date. */
-  'INVALID_DATE',
-  'NOT_IN_ENUM',
-  'BELOW_MINIMUM',
-  'ABOVE_MAXIMUM',
-  'TOO_SHORT',
-  'TOO_LONG',
-  'PATTERN_MISMATCH',
-  /** The row repeats the composite unique key of an earlier row of the same file. */
-  'DUPLICATE_KEY',
-  /** The row has more or fewer cells than the header. */
-  'WRONG_FIELD_COUNT',
-  /** A quoted cell is not closed, or a closing quote is followed by text. */
-  'MALFORMED_QUOTES',
-  /** A NUL character, which PostgreSQL text cannot store. */
-  'INVALID_CHARACTER',
-  /** The cell's bytes are not valid UTF-8 (a Windows-1252 or Latin-1 file, or damaged bytes). */
-  'INVALID_UTF8',
-] as const;
-export type RowErrorCode = (typeof ROW_ERROR_CODES)[number];
+/**
+ * Every reason a data row can be rejected, each with its description (the schema's RowErrorCode
+ * takes both from here). Closed: clients branch on these, never on messages.
+ */
+export const ROW_ERROR_CODES = {
+  REQUIRED_VALUE_MISSING: 'Empty (or blank) cell in a `shouldNotNull` column.',
+  NOT_A_NUMBER: 'Not plain decimal notation, or beyond double precision range.',
+  NOT_AN_INTEGER: 'Not a whole number in decimal digits, or outside PostgreSQL bigint.',
+  NOT_A_BOOLEAN: 'Not one of true/false/1/0/yes/no.',
+  INVALID_DATE: "Not in the column's date format, or not a real calendar date.",
+  NOT_IN_ENUM: "Not one of the column's `enum` values.",
+  BELOW_MINIMUM: "Below the column's `minimum`.",
+  ABOVE_MAXIMUM: "Above the column's `maximum`.",
+  TOO_SHORT: "Fewer characters than the column's `minLength`.",
+  TOO_LONG: "More characters than the column's `maxLength`, or too long for its `pattern` to be run on.",
+  PATTERN_MISMATCH: "Does not match the column's `pattern`.",
+  DUPLICATE_KEY: 'The row repeats the composite unique key of an earlier row of the same file.',
+  WRONG_FIELD_COUNT: 'The row has more or fewer cells than the header.',
+  MALFORMED_QUOTES: 'A quoted cell is not closed, or a closing quote is followed by text.',
+  INVALID_CHARACTER: 'A NUL character, which PostgreSQL text cannot store.',
+  INVALID_UTF8: "The cell's bytes are not valid UTF-8 (a Windows-1252 or Latin-1 file, or damaged bytes).",
+} as const;
+export type RowErrorCode = keyof typeof ROW_ERROR_CODES;
 
 export interface RowError {
   /** The SQL column name; empty for errors about the whole row. */
@@ -54,7 +47,19 @@ export interface HeaderMapping {
   sourceIndex: number[];
 }
 
-export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'EMPTY_HEADER' | 'INVALID_CHARACTER' | 'INVALID_UTF8';
+/**
+ * Every reason a CSV header can be refused (spec uploads and directory bulk uploads alike), each
+ * with its description. Reported in a file error's `problems`.
+ */
+export const HEADER_PROBLEM_CODES = {
+  MISSING_REQUIRED_COLUMN: 'A column the spec (or the upload kind) requires is not in the header.',
+  UNKNOWN_COLUMN: 'A header cell names no column (refused unless unknown columns are ignored).',
+  DUPLICATE_COLUMN: 'Two header cells name the same column.',
+  EMPTY_HEADER: 'A header cell is empty, or the header line is missing.',
+  INVALID_CHARACTER: 'A header cell holds a NUL character.',
+  INVALID_UTF8: 'A header cell holds bytes that are not valid in the file\'s encoding.',
+} as const;
+export type HeaderProblemCode = keyof typeof HEADER_PROBLEM_CODES;
 
 /**
  * Problems listed (in a header check, a spec, a file's error); the rest are counted. A 120,000-column
@@ -63,7 +68,7 @@ export type HeaderProblemCode = 'MISSING_REQUIRED_COLUMN' | 'UNKNOWN_COLUMN' | '
 export const MAX_PROBLEMS_LISTED = 20;
 
 /**
- * Marks bytes that were not valid UTF-8 in decoded text (see csv-pipeline.ts). A lone low
+ * Marks bytes that were not valid UTF-8 in decoded text (see decodeMarked, csv-text.ts). A lone low
  * surrogate: no valid UTF-8 decodes to one, so it cannot be mistaken for input text.
  */
 export const INVALID_UTF8_MARK = '\udfff';
@@ -311,7 +316,7 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
   const allowed = col.enum ? new Set(col.enum.map(String)) : null;
   const { minLength, maxLength } = col;
   const regex = col.pattern === null ? null : new RegExp(col.pattern, 'u');
-  // A spec stored before the polynomial rule (spec.pattern.ts, rule 4) may hold a pattern it now
+  // A spec stored before the polynomial rule (pattern.ts, rule 4) may hold a pattern it now
   // refuses: such a pattern only ever sees short cells.
   const patternLimit = col.pattern !== null && !checkPattern(col.pattern).ok ? LEGACY_PATTERN_INPUT_LENGTH : MAX_PATTERN_INPUT_LENGTH;
   const enumText = col.enum ? col.enum.map((v) => JSON.stringify(v)).join(', ') : '';
@@ -324,7 +329,7 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
       if (minLength !== null && length < minLength) return fail('TOO_SHORT', `${show(text)} has ${length} characters; the minimum is ${minLength}`);
       if (maxLength !== null && length > maxLength) return fail('TOO_LONG', `${show(text)} has ${length} characters; the maximum is ${maxLength}`);
     }
-    // Why a bound: the patterns let through (spec.pattern.ts) backtrack at most quadratically,
+    // Why a bound: the patterns let through (pattern.ts) backtrack at most quadratically,
     // which is cheap on a code or an e-mail address and not on a 1 MiB cell.
     if (regex && text.length > patternLimit) return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
     if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);

@@ -4,29 +4,19 @@ import zlib from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { GiB, KiB, MiB } from '../shared/units';
 
-export type ZipErrorCode =
-  /** Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up. */
-  | 'ZIP_INVALID'
-  /** An entry's inflated bytes do not have the CRC-32 its central directory header records. */
-  | 'ZIP_CORRUPT'
-  /**
-   * An entry name that could escape a folder or be confused with another: absolute, drive letter,
-   * `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs
-   * from another only by letter case (one file on case-insensitive file systems).
-   */
-  | 'ZIP_UNSAFE_PATH'
-  /** An entry whose Unix mode marks it as a symbolic link. */
-  | 'ZIP_SYMLINK'
-  /** An entry that is itself an archive or compressed file, by name or by its first bytes. */
-  | 'ZIP_NESTED_ARCHIVE'
-  /** An encrypted entry (traditional, AES or strong encryption). */
-  | 'ZIP_ENCRYPTED'
-  /** More entries than `maxEntries`. */
-  | 'ZIP_TOO_MANY_ENTRIES'
-  /** The CSV entries together inflate to more than `maxTotalBytes`. */
-  | 'ZIP_TOO_LARGE'
-  /** An entry inflates beyond `maxCompressionRatio`, or beyond the size its header declares. */
-  | 'ZIP_BOMB';
+/** Every refusal `readZipSafely` makes, each with its description (a file's error code when its ZIP is refused). */
+export const ZIP_ERROR_CODES = {
+  ZIP_INVALID: 'Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up.',
+  ZIP_CORRUPT: 'An entry\'s inflated bytes do not have the CRC-32 its central directory header records.',
+  ZIP_UNSAFE_PATH: 'An entry name that could escape a folder or be confused with another: absolute, drive letter, `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs from another only by letter case (one file on case-insensitive file systems).',
+  ZIP_SYMLINK: 'An entry whose Unix mode marks it as a symbolic link.',
+  ZIP_NESTED_ARCHIVE: 'An entry that is itself an archive or compressed file, by name or by its first bytes.',
+  ZIP_ENCRYPTED: 'An encrypted entry (traditional, AES or strong encryption).',
+  ZIP_TOO_MANY_ENTRIES: 'More entries than `maxEntries`.',
+  ZIP_TOO_LARGE: 'The CSV entries together inflate to more than `maxTotalBytes`.',
+  ZIP_BOMB: 'An entry inflates beyond `maxCompressionRatio`, or beyond the size its header declares.',
+} as const;
+export type ZipErrorCode = keyof typeof ZIP_ERROR_CODES;
 
 /** Every refusal `readZipSafely` makes. Callers branch on `code`; the message names the entry and the limit. */
 export class ZipError extends Error {

@@ -21,7 +21,9 @@ export type AlignmentKind =
 
 /** What a row did (or, for a failed row, tried to do). */
 export type BulkOperation =
+  /** The row created a new record. */
   | 'CREATE'
+  /** The row updated an existing record. */
   | 'UPDATE';
 
 /** Sunbird process status, derived from the job state and never guessed. */
@@ -37,8 +39,11 @@ export type BulkProcessStatus =
 
 /** What a bulk upload creates or updates (Sunbird objectType). */
 export type BulkUploadKind =
+  /** Locations (state, district, block, cluster, school), keyed by code. */
   | 'LOCATION'
+  /** Organisations (schools, boards), keyed by SCHOOL ID or EXTERNAL ID. */
   | 'ORGANISATION'
+  /** Users, keyed by USER ID, phone or email. */
   | 'USER';
 
 /** A client to create. */
@@ -109,40 +114,199 @@ export type DiagnosticJobInput = {
 
 /** Why a bulk upload row failed. Stable; see the README for each. */
 export type DirectoryRowErrorCode =
+  /** parentCode and parentId name different locations. */
   | 'CONFLICTING_PARENT_REFERENCE'
+  /** SCHOOL ID and SCHOOL EXTERNAL ID do not name the same organisation. */
   | 'CONFLICTING_SCHOOL_REFERENCE'
+  /** The code already appears on an earlier line of the file. */
   | 'DUPLICATE_CODE'
+  /** The email belongs to another user, or is on an earlier line. */
   | 'DUPLICATE_EMAIL'
+  /** The external id belongs to another organisation or user, or is on an earlier line. */
   | 'DUPLICATE_EXTERNAL_ID'
+  /** The same SCHOOL ID is updated twice in one file. */
   | 'DUPLICATE_ORGANISATION'
+  /** The phone belongs to another user, or is on an earlier line. */
   | 'DUPLICATE_PHONE'
+  /** The same USER ID is updated twice in one file. */
   | 'DUPLICATE_USER'
+  /** EMAIL is not an address. */
   | 'INVALID_EMAIL'
+  /** A `type` cell (or the upload's locationType) is not state, district, block, cluster or school. */
   | 'INVALID_LOCATION_TYPE'
+  /** ORGANISATION TYPE is not school or board. */
   | 'INVALID_ORGANISATION_TYPE'
+  /** MOBILE PHONE is not a 10-digit Indian mobile number (optionally +91). */
   | 'INVALID_PHONE'
+  /** A role is not one of the known upper-case role names. */
   | 'INVALID_ROLE'
+  /** STATUS is not active or inactive. */
   | 'INVALID_STATUS'
+  /** USER_TYPE is not teacher or other. */
   | 'INVALID_USER_TYPE'
+  /** The record holds bytes that are not valid in the file's encoding (UTF-8 unless the upload named another). */
   | 'INVALID_UTF8'
+  /** BLOCK CODE names no location. */
   | 'LOCATION_NOT_FOUND'
+  /** The code exists with another location type (a code never changes type). */
   | 'LOCATION_TYPE_MISMATCH'
+  /** BLOCK CODE names a location that is not a block. */
   | 'LOCATION_WRONG_TYPE'
+  /** A quoted cell is not closed, text follows its closing quote, or a cell that does not start with a quote holds one (`ab"c`). */
   | 'MALFORMED_QUOTES'
+  /** A required value is empty. */
   | 'MISSING_FIELD'
+  /** SCHOOL ID (or SCHOOL EXTERNAL ID) names no organisation: an update never silently "succeeds". */
   | 'ORGANISATION_NOT_FOUND'
+  /** A state has a parentCode or parentId. */
   | 'PARENT_NOT_ALLOWED'
+  /** parentCode or parentId names no location (in the database or on an earlier line). */
   | 'PARENT_NOT_FOUND'
+  /** A location below state has neither parentCode nor parentId. */
   | 'PARENT_REQUIRED'
+  /** The parent is not exactly one level up (a block under a state). */
   | 'PARENT_WRONG_LEVEL'
+  /** USER ID names no user. */
   | 'USER_NOT_FOUND'
+  /** A value is longer than its column allows. */
   | 'VALUE_TOO_LONG'
+  /** The database refused the write (e.g. a concurrent upload took the same key); nothing was written. */
   | 'WRITE_CONFLICT'
+  /** The record has more cells than the header. */
   | 'WRONG_FIELD_COUNT';
+
+/** Why a file failed as a whole: its job's error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload's PUT failed. */
+export type FileErrorCode =
+  /** Every row is invalid; no row was kept. */
+  | 'ALL_ROWS_INVALID'
+  /** Wrong HTTP verb for the operation (mutation over GET). */
+  | 'BAD_HTTP_METHOD'
+  /** The request could not be read (multipart errors, CSRF preflight missing). */
+  | 'BAD_REQUEST'
+  /** An argument is malformed or out of range. */
+  | 'BAD_USER_INPUT'
+  /** The file's job was cancelled before this file was finished; no row of it was kept. */
+  | 'CANCELLED'
+  /** The body or stored object does not have the declared SHA-256. */
+  | 'CHECKSUM_MISMATCH'
+  /** The request conflicts with stored state (duplicate id, illegal state change). */
+  | 'CONFLICT'
+  /** A corrections upload cannot be put back where its rows came from: no `_line` column, a `_line` that is not a line number, out of order or beyond the corrected file; nothing applied. */
+  | 'CORRECTIONS_INVALID'
+  /** The same content as a file already ingested; nothing was ingested again (onDuplicateContent SKIP). */
+  | 'DUPLICATE_CONTENT'
+  /** The uploaded file has no data rows (0 bytes or a header only). */
+  | 'EMPTY_FILE'
+  /** The stored upload could not be read. */
+  | 'FILE_MISSING'
+  /** The token is valid but its roles do not allow the operation. */
+  | 'FORBIDDEN'
+  /** The document does not parse. */
+  | 'GRAPHQL_PARSE_FAILED'
+  /** The document does not validate against the schema or exceeds depth/alias/cost limits. */
+  | 'GRAPHQL_VALIDATION_FAILED'
+  /** The CSV header does not match the spec: missing required, unknown or duplicate columns. */
+  | 'HEADER_INVALID'
+  /** requestUploadUrl with an idempotency key whose file is no longer waiting for its upload. */
+  | 'IDEMPOTENCY_KEY_USED'
+  /** Something unexpected; details are in the server log, not here. */
+  | 'INTERNAL_ERROR'
+  /** Anything unexpected. Details are logged, never sent. */
+  | 'INTERNAL_SERVER_ERROR'
+  /** The stored input does not satisfy the job type. */
+  | 'INVALID_INPUT'
+  /** The file mixes CR-only line ends with LF or CRLF ones. */
+  | 'MIXED_LINE_ENDINGS'
+  /** The file is not text (an archive, executable or image uploaded as CSV). */
+  | 'NOT_A_CSV'
+  /** importFile on a file that was uploaded directly (uploadFile), not through requestUploadUrl. */
+  | 'NOT_A_SIGNED_UPLOAD'
+  /** The thing named does not exist or the viewer may not see it. */
+  | 'NOT_FOUND'
+  /** importFile before the object was uploaded. */
+  | 'NOT_UPLOADED'
+  /** The operation name does not match an operation in the document. */
+  | 'OPERATION_RESOLUTION_FAILURE'
+  /** A file or request exceeds a configured limit. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** The persisted query hash is unknown (persisted queries are not supported). */
+  | 'PERSISTED_QUERY_NOT_FOUND'
+  /** Persisted queries are not supported. */
+  | 'PERSISTED_QUERY_NOT_SUPPORTED'
+  /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
+  | 'RATE_LIMITED'
+  /** One record is longer than the parser accepts (often an unclosed quote). */
+  | 'RECORD_TOO_LARGE'
+  /** The job type reported a failure on purpose (diagnostic jobs). */
+  | 'REQUESTED_FAILURE'
+  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT). */
+  | 'REQUEST_TIMEOUT'
+  /** Some rows are invalid and the upload's policy is onInvalidRows: FAIL; no row was kept. */
+  | 'ROWS_INVALID'
+  /** A dependency (database) is not reachable right now; retrying later may work. */
+  | 'SERVICE_UNAVAILABLE'
+  /** The body or stored object does not have the declared size. */
+  | 'SIZE_MISMATCH'
+  /** An import finished with some competencies skipped as invalid (SUCCEEDED_WITH_ERRORS summary). */
+  | 'SOME_COMPETENCIES_INVALID'
+  /** Some files of a ZIP failed. */
+  | 'SOME_FILES_FAILED'
+  /** Some (or all) frameworks of a Credential Engine import failed; see the job result per framework. */
+  | 'SOME_FRAMEWORKS_FAILED'
+  /** The file finished with some invalid rows skipped (SUCCEEDED_WITH_ERRORS summary). */
+  | 'SOME_ROWS_INVALID'
+  /** A CSV in a ZIP matches no registered spec. */
+  | 'SPEC_NOT_FOUND'
+  /** The stored upload's size or SHA-256 differs from what was recorded at upload; no row was kept. */
+  | 'STORAGE_CORRUPT'
+  /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
+  | 'STORAGE_FULL'
+  /** A transient database fault (connection lost, deadlock, serialization failure) ended every one of maxAttempts attempts. */
+  | 'TRANSIENT_FAILURE'
+  /** No valid token: missing, expired, forged, wrong audience or issuer, unsigned, revoked client. */
+  | 'UNAUTHENTICATED'
+  /** No handler is registered for the job's type in this deployment. */
+  | 'UNKNOWN_JOB_TYPE'
+  /** The file is text in an encoding Sluice cannot read: UTF-32, or UTF-16 without a BOM when no `encoding` argument names it; save it as UTF-8 or pass encoding. */
+  | 'UNSUPPORTED_ENCODING'
+  /** The file was not uploaded and imported before its upload URL expired. */
+  | 'UPLOAD_EXPIRED'
+  /** Another PUT to this URL is still running. */
+  | 'UPLOAD_IN_PROGRESS'
+  /** The upload URL's expiry has passed (or the file expired). */
+  | 'UPLOAD_URL_EXPIRED'
+  /** The token of a Sluice upload URL is missing, malformed or does not match the file id and expiry (tampered). */
+  | 'UPLOAD_URL_INVALID'
+  /** The upload URL was already used by a successful PUT. */
+  | 'UPLOAD_URL_USED'
+  /** The worker running it stopped heartbeating more times than maxAttempts allows. */
+  | 'WORKER_LOST'
+  /** An entry inflates beyond `maxCompressionRatio`, or beyond the size its header declares. */
+  | 'ZIP_BOMB'
+  /** An entry's inflated bytes do not have the CRC-32 its central directory header records. */
+  | 'ZIP_CORRUPT'
+  /** An encrypted entry (traditional, AES or strong encryption). */
+  | 'ZIP_ENCRYPTED'
+  /** Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up. */
+  | 'ZIP_INVALID'
+  /** An entry that is itself an archive or compressed file, by name or by its first bytes. */
+  | 'ZIP_NESTED_ARCHIVE'
+  /** A ZIP was refused: unsafe paths, symlinks, nesting, encryption, too large or not a ZIP. */
+  | 'ZIP_REFUSED'
+  /** An entry whose Unix mode marks it as a symbolic link. */
+  | 'ZIP_SYMLINK'
+  /** The CSV entries together inflate to more than `maxTotalBytes`. */
+  | 'ZIP_TOO_LARGE'
+  /** More entries than `maxEntries`. */
+  | 'ZIP_TOO_MANY_ENTRIES'
+  /** An entry name that could escape a folder or be confused with another: absolute, drive letter, `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs from another only by letter case (one file on case-insensitive file systems). */
+  | 'ZIP_UNSAFE_PATH';
 
 /** CSV, or a national program ZIP of CSVs. */
 export type FileKind =
+  /** One CSV file. */
   | 'CSV'
+  /** A national program ZIP of CSVs; each CSV becomes a file of its own. */
   | 'ZIP';
 
 /** Signed-URL uploads: PENDING_UPLOAD -> (UPLOADING) -> UPLOADED -> importFile -> the job states; EXPIRED when not imported in time. Direct uploads start at QUEUED. From QUEUED on, the state is the job’s (see JobState). */
@@ -168,9 +332,16 @@ export type FileState =
   /** Sluice’s own upload URL is receiving the bytes. */
   | 'UPLOADING';
 
+/** What a file-level warning is about (the file loaded, but something in it was not used). */
+export type FileWarningCode =
+  /** Header cells that name no spec column were dropped (onUnknownColumns IGNORE). */
+  | 'IGNORED_COLUMNS';
+
 /** ASYNC: return as soon as the job is queued. SYNC: wait for the job to finish, up to a bound, then return (finished tells which). */
 export type ImportMode =
+  /** Return as soon as the job is queued. */
   | 'ASYNC'
+  /** Wait for the job to finish, up to a bound, then return (finished tells which). */
   | 'SYNC';
 
 /** How a file’s valid rows are kept. Both keep them per file (the history). MERGE (default for a DIMENSION spec with unique columns) also merges them by key into the spec version’s current table: new keys inserted, changed rows updated, unchanged ones counted. APPEND (default otherwise; the only mode of EVENT and DATASET specs) keeps the history only. */
@@ -182,34 +353,60 @@ export type IngestMode =
 
 /** Why a job failed. */
 export type JobErrorCode =
+  /** Every row is invalid; no row was kept. */
   | 'ALL_ROWS_INVALID'
+  /** A corrections upload cannot be put back where its rows came from: no `_line` column, a `_line` that is not a line number, out of order or beyond the corrected file; nothing applied. */
   | 'CORRECTIONS_INVALID'
+  /** The uploaded file has no data rows (0 bytes or a header only). */
   | 'EMPTY_FILE'
+  /** The stored upload could not be read. */
   | 'FILE_MISSING'
+  /** The CSV header does not match the spec: missing required, unknown or duplicate columns. */
   | 'HEADER_INVALID'
+  /** Something unexpected; details are in the server log, not here. */
   | 'INTERNAL_ERROR'
+  /** The stored input does not satisfy the job type. */
   | 'INVALID_INPUT'
+  /** The file mixes CR-only line ends with LF or CRLF ones. */
   | 'MIXED_LINE_ENDINGS'
+  /** The file is not text (an archive, executable or image uploaded as CSV). */
   | 'NOT_A_CSV'
+  /** One record is longer than the parser accepts (often an unclosed quote). */
   | 'RECORD_TOO_LARGE'
+  /** The job type reported a failure on purpose (diagnostic jobs). */
   | 'REQUESTED_FAILURE'
+  /** Some rows are invalid and the upload's policy is onInvalidRows: FAIL; no row was kept. */
   | 'ROWS_INVALID'
+  /** An import finished with some competencies skipped as invalid (SUCCEEDED_WITH_ERRORS summary). */
   | 'SOME_COMPETENCIES_INVALID'
+  /** Some files of a ZIP failed. */
   | 'SOME_FILES_FAILED'
+  /** Some (or all) frameworks of a Credential Engine import failed; see the job result per framework. */
   | 'SOME_FRAMEWORKS_FAILED'
+  /** The file finished with some invalid rows skipped (SUCCEEDED_WITH_ERRORS summary). */
   | 'SOME_ROWS_INVALID'
+  /** A CSV in a ZIP matches no registered spec. */
   | 'SPEC_NOT_FOUND'
+  /** The stored upload's size or SHA-256 differs from what was recorded at upload; no row was kept. */
   | 'STORAGE_CORRUPT'
+  /** A transient database fault (connection lost, deadlock, serialization failure) ended every one of maxAttempts attempts. */
   | 'TRANSIENT_FAILURE'
+  /** No handler is registered for the job's type in this deployment. */
   | 'UNKNOWN_JOB_TYPE'
+  /** The file is text in an encoding Sluice cannot read: UTF-32, or UTF-16 without a BOM when no `encoding` argument names it; save it as UTF-8 or pass encoding. */
   | 'UNSUPPORTED_ENCODING'
+  /** The worker running it stopped heartbeating more times than maxAttempts allows. */
   | 'WORKER_LOST'
+  /** A ZIP was refused: unsafe paths, symlinks, nesting, encryption, too large or not a ZIP. */
   | 'ZIP_REFUSED';
 
 /** STATE: a transition. PROGRESS: counters moved. SNAPSHOT: the current state, sent first when there is nothing to replay. */
 export type JobEventKind =
+  /** The progress counters moved. */
   | 'PROGRESS'
+  /** The current state, sent first when there is nothing to replay. */
   | 'SNAPSHOT'
+  /** A state transition. */
   | 'STATE';
 
 /** Which jobs to list or watch. */
@@ -237,41 +434,59 @@ export type JobState =
 
 /** Line break of a CSV (one kind per file: mixing them is MIXED_LINE_ENDINGS). */
 export type LineEnding =
+  /** `\r` alone (classic Mac OS). */
   | 'CR'
+  /** `\r\n` (Windows, and RFC 4180). */
   | 'CRLF'
+  /** `\n` (Unix). */
   | 'LF';
 
 /** Location level, top to bottom: STATE > DISTRICT > BLOCK > CLUSTER > SCHOOL. */
 export type LocationType =
+  /** Under a district; organisations are placed in a block. */
   | 'BLOCK'
+  /** Under a block. */
   | 'CLUSTER'
+  /** Under a state. */
   | 'DISTRICT'
+  /** Under a cluster; the lowest level. */
   | 'SCHOOL'
+  /** The top level; has no parent. */
   | 'STATE';
 
 /** INGEST: always ingest. SKIP: when an earlier file of yours with the same SHA-256, kind, spec version and program ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return that file and its job instead (outcome DUPLICATE_CONTENT); the new bytes are deleted. */
 export type OnDuplicateContent =
+  /** Always ingest. */
   | 'INGEST'
+  /** Return the earlier file and job when the same content was already ingested (outcome DUPLICATE_CONTENT); the new bytes are deleted. */
   | 'SKIP';
 
 /** SKIP: keep valid rows, report invalid ones (SUCCEEDED_WITH_ERRORS). FAIL: any invalid row fails the file and keeps no row. */
 export type OnInvalidRows =
+  /** Any invalid row fails the file (ROWS_INVALID); no row is kept. */
   | 'FAIL'
+  /** Keep the valid rows and report the invalid ones (the job ends SUCCEEDED_WITH_ERRORS). */
   | 'SKIP';
 
 /** What header cells that name no spec column (nor an alias, nor a columnMap entry) do to a file. REJECT: a header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID. IGNORE: those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required. */
 export type OnUnknownColumns =
+  /** Those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required. */
   | 'IGNORE'
+  /** A header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID. */
   | 'REJECT';
 
 /** Whether an organisation is in use. */
 export type OrganisationStatus =
+  /** In use. */
   | 'ACTIVE'
+  /** No longer in use (kept, not deleted). */
   | 'INACTIVE';
 
 /** Kind of organisation. */
 export type OrganisationType =
+  /** An education board. */
   | 'BOARD'
+  /** A school. */
   | 'SCHOOL';
 
 /** A file to upload through a signed URL: what it is and what it must be (size, SHA-256). */
@@ -306,9 +521,51 @@ export type RequestUploadUrlInput = {
 
 /** What a client may do. ADMIN includes INGESTOR, which includes VIEWER. */
 export type Role =
+  /** Manage clients and specs; sees every job. */
   | 'ADMIN'
+  /** Upload files and start imports. */
   | 'INGESTOR'
+  /** Read specs, files, jobs and directory data. */
   | 'VIEWER';
+
+/** Why a row of a file was refused. Stable: clients branch on these, never on messages. */
+export type RowErrorCode =
+  /** Above the column's `maximum`. */
+  | 'ABOVE_MAXIMUM'
+  /** The line is in the file's data already (corrected before, or valid from the start). */
+  | 'ALREADY_CORRECTED'
+  /** Below the column's `minimum`. */
+  | 'BELOW_MINIMUM'
+  /** The row repeats the composite unique key of an earlier row of the same file. */
+  | 'DUPLICATE_KEY'
+  /** A NUL character, which PostgreSQL text cannot store. */
+  | 'INVALID_CHARACTER'
+  /** Not in the column's date format, or not a real calendar date. */
+  | 'INVALID_DATE'
+  /** The cell's bytes are not valid UTF-8 (a Windows-1252 or Latin-1 file, or damaged bytes). */
+  | 'INVALID_UTF8'
+  /** A quoted cell is not closed, or a closing quote is followed by text. */
+  | 'MALFORMED_QUOTES'
+  /** Not a whole number in decimal digits, or outside PostgreSQL bigint. */
+  | 'NOT_AN_INTEGER'
+  /** Not one of true/false/1/0/yes/no. */
+  | 'NOT_A_BOOLEAN'
+  /** Not plain decimal notation, or beyond double precision range. */
+  | 'NOT_A_NUMBER'
+  /** Not one of the column's `enum` values. */
+  | 'NOT_IN_ENUM'
+  /** Does not match the column's `pattern`. */
+  | 'PATTERN_MISMATCH'
+  /** Empty (or blank) cell in a `shouldNotNull` column. */
+  | 'REQUIRED_VALUE_MISSING'
+  /** More characters than the column's `maxLength`, or too long for its `pattern` to be run on. */
+  | 'TOO_LONG'
+  /** Fewer characters than the column's `minLength`. */
+  | 'TOO_SHORT'
+  /** The line was never an invalid row of the file (a blank line, the header, an edited _line). */
+  | 'UNKNOWN_LINE'
+  /** The row has more or fewer cells than the header. */
+  | 'WRONG_FIELD_COUNT';
 
 /** Which skills to list. */
 export type SkillFilter = {
@@ -324,42 +581,101 @@ export type SkillFilter = {
 
 /** cQube spec kinds. */
 export type SpecKind =
+  /** A cQube dataset spec; its uploads always append. */
   | 'DATASET'
+  /** A cQube dimension spec; with a unique key, uploads merge into its current table by default. */
   | 'DIMENSION'
+  /** A cQube event spec; its uploads always append. */
   | 'EVENT';
+
+/** Why a spec was rejected, or what a warning about it says. Stable: clients branch on these. */
+export type SpecProblemCode =
+  /** Warning: a property name was changed by normalisation; CSV headers still match the original. */
+  | 'COLUMN_RENAMED'
+  /** Two properties normalise to the same column name. */
+  | 'DUPLICATE_COLUMN'
+  /** A key or string of the spec holds a NUL character, which PostgreSQL cannot store. */
+  | 'INVALID_CHARACTER'
+  /** A keyword has a bad value, does not apply to the column type, or contradicts another. */
+  | 'INVALID_CONSTRAINT'
+  /** `dateFormat` is not one of DATE_FORMATS. */
+  | 'INVALID_DATE_FORMAT'
+  /** A name does not normalise to `^[a-z_][a-z0-9_]{0,62}$`. */
+  | 'INVALID_IDENTIFIER'
+  /** A value has the wrong JSON type or shape (object expected, array expected...). */
+  | 'INVALID_JSON_SHAPE'
+  /** `pattern` is not a valid regular expression with the `u` flag. */
+  | 'INVALID_PATTERN'
+  /** Warning: a program or spec name was changed by normalisation. */
+  | 'NAME_NORMALISED'
+  /** `properties` is empty. */
+  | 'NO_COLUMNS'
+  /** A name in `required` is not a property. */
+  | 'REQUIRED_NOT_IN_PROPERTIES'
+  /** A column normalises to a name Sluice adds itself (`_file_id`, `_line`, `_ingested_at`, `_sluice*`). */
+  | 'RESERVED_COLUMN'
+  /** A column normalises to a PostgreSQL system column (`ctid`, `xmin`, `xmax`, `cmin`, `cmax`, `tableoid`). */
+  | 'SYSTEM_COLUMN'
+  /** More than MAX_COLUMNS properties. */
+  | 'TOO_MANY_COLUMNS'
+  /** A keyword Sluice does not implement (often a typo such as `minimun`). */
+  | 'UNKNOWN_KEYWORD'
+  /** `type` is missing or not one of string, number, integer, boolean, date. */
+  | 'UNKNOWN_TYPE'
+  /** `pattern` could backtrack catastrophically or is too long. */
+  | 'UNSAFE_PATTERN';
 
 /** CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload. */
 export type UploadOutcome =
+  /** A new file and job. */
   | 'CREATED'
+  /** onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload. */
   | 'DUPLICATE_CONTENT'
+  /** The same idempotency key (or a second import) returned the earlier file and job. */
   | 'REPLAYED';
 
 /** Kind of user. */
 export type UserType =
+  /** Any other user. */
   | 'OTHER'
+  /** A teacher. */
   | 'TEACHER';
 
 /** Why a delivery attempt failed. */
 export type WebhookDeliveryErrorCode =
+  /** The host is or resolves to a private, loopback or link-local address. Not retried. */
   | 'WEBHOOK_ADDRESS_REFUSED'
+  /** The receiver answered with a status outside 200-299 (3xx included: redirects are not followed). */
   | 'WEBHOOK_HTTP_ERROR'
+  /** The stored signing secret cannot be decrypted (the encryption key changed). Not retried. */
   | 'WEBHOOK_SECRET_UNREADABLE'
+  /** No response (headers and the capped body) within SLUICE_WEBHOOK_TIMEOUT_MS. */
   | 'WEBHOOK_TIMEOUT'
+  /** DNS or connection failure. */
   | 'WEBHOOK_UNREACHABLE';
 
 /** PENDING: not yet answered with 2xx, more attempts to come. DELIVERED: a 2xx was received. FAILED: SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret). */
 export type WebhookEventState =
+  /** A 2xx was received. */
   | 'DELIVERED'
+  /** SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret). */
   | 'FAILED'
+  /** Not yet answered with 2xx; more attempts to come. */
   | 'PENDING';
 
 /** A job entering a state. JOB_QUEUED is also sent when a FAILED job is retried; JOB_RUNNING on every attempt. */
 export type WebhookEventType =
+  /** The job was cancelled. */
   | 'JOB_CANCELLED'
+  /** The job failed (see its error code). */
   | 'JOB_FAILED'
+  /** The job was queued (also sent when a FAILED job is retried). */
   | 'JOB_QUEUED'
+  /** A worker started an attempt of the job (sent on every attempt). */
   | 'JOB_RUNNING'
+  /** The job succeeded. */
   | 'JOB_SUCCEEDED'
+  /** The job finished with some rows or items skipped as invalid. */
   | 'JOB_SUCCEEDED_WITH_ERRORS';
 
 export type IssueTokenMutationVariables = Exact<{
@@ -480,11 +796,11 @@ export type UsersQueryVariables = Exact<{
 
 export type UsersQuery = { users: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, name: string, phone: string | null, email: string | null, organisationId: string | null, organisationExternalId: string | null, organisationName: string | null, userType: UserType, roles: Array<string>, externalId: string | null }> } };
 
-export type FileWarningFieldsFragment = { code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> };
+export type FileWarningFieldsFragment = { code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> };
 
-export type ErrorSummaryFieldsFragment = { total: number, byCode: Array<{ code: string, count: number }>, byColumn: Array<{ column: string, count: number, byCode: Array<{ code: string, count: number }>, topValues: Array<{ value: string, count: number }> }> };
+export type ErrorSummaryFieldsFragment = { total: number, byCode: Array<{ code: RowErrorCode, count: number }>, byColumn: Array<{ column: string, count: number, byCode: Array<{ code: RowErrorCode, count: number }>, topValues: Array<{ value: string, count: number }> }> };
 
-export type FileFieldsFragment = { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null };
+export type FileFieldsFragment = { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null };
 
 export type UploadFileMutationVariables = Exact<{
   program: string;
@@ -501,7 +817,7 @@ export type UploadFileMutationVariables = Exact<{
 }>;
 
 
-export type UploadFileMutation = { uploadFile: { created: boolean, outcome: UploadOutcome, duplicateOf: { id: string } | null, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type UploadFileMutation = { uploadFile: { created: boolean, outcome: UploadOutcome, duplicateOf: { id: string } | null, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type UploadNationalProgramMutationVariables = Exact<{
   file: unknown;
@@ -515,7 +831,7 @@ export type UploadNationalProgramMutationVariables = Exact<{
 }>;
 
 
-export type UploadNationalProgramMutation = { uploadNationalProgram: { created: boolean, outcome: UploadOutcome, duplicateOf: { id: string } | null, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type UploadNationalProgramMutation = { uploadNationalProgram: { created: boolean, outcome: UploadOutcome, duplicateOf: { id: string } | null, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type UploadCorrectionsMutationVariables = Exact<{
   fileId: string | number;
@@ -524,7 +840,7 @@ export type UploadCorrectionsMutationVariables = Exact<{
 }>;
 
 
-export type UploadCorrectionsMutation = { uploadCorrections: { created: boolean, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type UploadCorrectionsMutation = { uploadCorrections: { created: boolean, file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type ValidateFileMutationVariables = Exact<{
   spec: string;
@@ -538,14 +854,14 @@ export type ValidateFileMutationVariables = Exact<{
 }>;
 
 
-export type ValidateFileMutation = { validateFile: { valid: boolean, header: Array<string>, headerProblemCount: number, total: number, validRows: number, invalidRows: number, empty: boolean, headerProblems: Array<{ code: string, column: string | null, message: string, suggestion: string | null }>, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, errors: Array<{ line: number, column: string | null, code: string, message: string }>, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null } };
+export type ValidateFileMutation = { validateFile: { valid: boolean, header: Array<string>, headerProblemCount: number, total: number, validRows: number, invalidRows: number, empty: boolean, headerProblems: Array<{ code: string, column: string | null, message: string, suggestion: string | null }>, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, errors: Array<{ line: number, column: string | null, code: RowErrorCode, message: string }>, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null } };
 
 export type FileQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type FileQuery = { file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, errorSummary: { total: number, byCode: Array<{ code: string, count: number }>, byColumn: Array<{ column: string, count: number, byCode: Array<{ code: string, count: number }>, topValues: Array<{ value: string, count: number }> }> } | null, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } | null, children: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }>, corrections: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }>, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } };
+export type FileQuery = { file: { id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, errorSummary: { total: number, byCode: Array<{ code: RowErrorCode, count: number }>, byColumn: Array<{ column: string, count: number, byCode: Array<{ code: RowErrorCode, count: number }>, topValues: Array<{ value: string, count: number }> }> } | null, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } | null, children: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }>, corrections: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }>, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } };
 
 export type FileRowErrorsQueryVariables = Exact<{
   id: string | number;
@@ -554,7 +870,7 @@ export type FileRowErrorsQueryVariables = Exact<{
 }>;
 
 
-export type FileRowErrorsQuery = { file: { id: string, rowErrors: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ line: number, column: string | null, code: string, message: string }> } } };
+export type FileRowErrorsQuery = { file: { id: string, rowErrors: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ line: number, column: string | null, code: RowErrorCode, message: string }> } } };
 
 export type FilesQueryVariables = Exact<{
   program?: string | null | undefined;
@@ -565,7 +881,7 @@ export type FilesQueryVariables = Exact<{
 }>;
 
 
-export type FilesQuery = { files: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }> } };
+export type FilesQuery = { files: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }> } };
 
 export type JobFieldsFragment = { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } };
 
@@ -632,7 +948,7 @@ export type JobsChangedSubscriptionVariables = Exact<{
 
 export type JobsChangedSubscription = { jobs: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } };
 
-export type FileMergeFieldsFragment = { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null };
+export type FileMergeFieldsFragment = { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null };
 
 export type MergeDiffFieldsFragment = { inserted: number, updated: number, unchanged: number, deleted: number, changes: Array<{ line: number, previousFileId: string, previousLine: number, key: Array<{ column: string, value: string | null }>, changes: Array<{ column: string, before: string | null, after: string | null }> }> };
 
@@ -647,7 +963,7 @@ export type UploadFileWithModeMutationVariables = Exact<{
 }>;
 
 
-export type UploadFileWithModeMutation = { uploadFile: { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type UploadFileWithModeMutation = { uploadFile: { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type UploadNationalProgramWithModeMutationVariables = Exact<{
   file: unknown;
@@ -656,7 +972,7 @@ export type UploadNationalProgramWithModeMutationVariables = Exact<{
 }>;
 
 
-export type UploadNationalProgramWithModeMutation = { uploadNationalProgram: { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, children: Array<{ fileName: string, id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null }>, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type UploadNationalProgramWithModeMutation = { uploadNationalProgram: { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, children: Array<{ fileName: string, id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null }>, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type ImportFileWithModeMutationVariables = Exact<{
   fileId: string | number;
@@ -667,7 +983,7 @@ export type ImportFileWithModeMutationVariables = Exact<{
 }>;
 
 
-export type ImportFileWithModeMutation = { importFile: { finished: boolean, file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type ImportFileWithModeMutation = { importFile: { finished: boolean, file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type ValidateFileWithModeMutationVariables = Exact<{
   spec: string;
@@ -679,23 +995,23 @@ export type ValidateFileWithModeMutationVariables = Exact<{
 }>;
 
 
-export type ValidateFileWithModeMutation = { validateFile: { valid: boolean, total: number, validRows: number, invalidRows: number, mode: IngestMode, errors: Array<{ line: number, column: string | null, code: string, message: string }>, diff: { inserted: number, updated: number, unchanged: number, deleted: number, changes: Array<{ line: number, previousFileId: string, previousLine: number, key: Array<{ column: string, value: string | null }>, changes: Array<{ column: string, before: string | null, after: string | null }> }> } | null } };
+export type ValidateFileWithModeMutation = { validateFile: { valid: boolean, total: number, validRows: number, invalidRows: number, mode: IngestMode, errors: Array<{ line: number, column: string | null, code: RowErrorCode, message: string }>, diff: { inserted: number, updated: number, unchanged: number, deleted: number, changes: Array<{ line: number, previousFileId: string, previousLine: number, key: Array<{ column: string, value: string | null }>, changes: Array<{ column: string, before: string | null, after: string | null }> }> } | null } };
 
 export type FileMergeQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type FileMergeQuery = { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, children: Array<{ fileName: string, id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null }>, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: string, message: string } | null } };
+export type FileMergeQuery = { file: { id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, children: Array<{ fileName: string, id: string, state: FileState, mode: IngestMode | null, deleteMissing: boolean, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null }>, rows: { total: number | null, valid: number | null, invalid: number | null }, merge: { inserted: number, updated: number, unchanged: number, deleted: number } | null, error: { code: FileErrorCode, message: string } | null } };
 
-export type SignedUploadFileFieldsFragment = { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null };
+export type SignedUploadFileFieldsFragment = { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null };
 
 export type RequestUploadUrlMutationVariables = Exact<{
   input: RequestUploadUrlInput;
 }>;
 
 
-export type RequestUploadUrlMutation = { requestUploadUrl: { fileId: string, url: string, method: string, expiresAt: string, created: boolean, headers: Array<{ name: string, value: string }>, file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } } };
+export type RequestUploadUrlMutation = { requestUploadUrl: { fileId: string, url: string, method: string, expiresAt: string, created: boolean, headers: Array<{ name: string, value: string }>, file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } } };
 
 export type ImportFileMutationVariables = Exact<{
   fileId: string | number;
@@ -709,14 +1025,14 @@ export type ImportFileMutationVariables = Exact<{
 }>;
 
 
-export type ImportFileMutation = { importFile: { created: boolean, outcome: UploadOutcome, finished: boolean, duplicateOf: { id: string } | null, file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
+export type ImportFileMutation = { importFile: { created: boolean, outcome: UploadOutcome, finished: boolean, duplicateOf: { id: string } | null, file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null }, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } } };
 
 export type SignedUploadFileQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type SignedUploadFileQuery = { file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: string, message: string, problems: unknown } | null, warnings: Array<{ code: string, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } };
+export type SignedUploadFileQuery = { file: { declaredSize: number | null, declaredSha256: string | null, uploadExpiresAt: string | null, uploadedAt: string | null, folder: string | null, tags: Array<string>, metadata: unknown, id: string, kind: FileKind, fileName: string, program: string | null, state: FileState, finished: boolean, size: number | null, sha256: string | null, onInvalidRows: OnInvalidRows, createdBy: string, createdAt: string, correctsFileId: string | null, job: { id: string, type: string, state: JobState, attempt: number, maxAttempts: number, lastSeq: number, cancelRequested: boolean, createdBy: string, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, input: unknown, result: unknown, error: { code: JobErrorCode, message: string } | null, progress: { total: number | null, processed: number, succeeded: number, failed: number, bytesTotal: number | null, bytesProcessed: number, percent: number | null } } | null, duplicateOf: { id: string } | null, dialect: { delimiter: CsvDelimiter, encoding: CsvEncoding, bom: boolean, lineEnding: LineEnding } | null, rows: { total: number | null, valid: number | null, invalid: number | null }, outputs: { raw: string | null, valid: string | null, errors: string | null }, error: { code: FileErrorCode, message: string, problems: unknown } | null, warnings: Array<{ code: FileWarningCode, message: string, count: number, columns: Array<{ name: string, position: number, suggestion: string | null }> }>, spec: { name: string, version: number } | null } };
 
 export type SkillFieldsFragment = { id: string, uuid: string, name: string, description: string, referenceId: string, ctid: string | null, parentNodes: Array<string>, childNodes: Array<string>, sourceUri: string, sourceName: string, keywords: Array<string>, category: string | null, categories: Array<string>, author: Array<string>, creator: Array<string>, position: number, removedUpstream: boolean, removedAt: string | null, importJobId: string | null, createdAt: string, updatedAt: string, framework: { ctid: string, name: string | null, uri: string | null } | null, alignments: Array<{ kind: AlignmentKind, uri: string, name: string | null }>, occupations: Array<{ code: string | null, name: string | null, framework: string | null, uri: string | null }> };
 
@@ -769,7 +1085,7 @@ export type RegisterSpecMutationVariables = Exact<{
 }>;
 
 
-export type RegisterSpecMutation = { registerSpec: { spec: { id: string, name: string, version: number, kind: SpecKind, program: string, tableName: string, currentTableName: string | null, uniqueKey: Array<string>, onUnknownColumns: OnUnknownColumns | null, createdAt: string, columns: Array<{ column: string, sourceName: string, type: string, nullable: boolean, required: boolean, unique: boolean, dateFormat: string | null, aliases: Array<string> }> }, warnings: Array<{ path: string, code: string, message: string }> } };
+export type RegisterSpecMutation = { registerSpec: { spec: { id: string, name: string, version: number, kind: SpecKind, program: string, tableName: string, currentTableName: string | null, uniqueKey: Array<string>, onUnknownColumns: OnUnknownColumns | null, createdAt: string, columns: Array<{ column: string, sourceName: string, type: string, nullable: boolean, required: boolean, unique: boolean, dateFormat: string | null, aliases: Array<string> }> }, warnings: Array<{ path: string, code: SpecProblemCode, message: string }> } };
 
 export type SpecsQueryVariables = Exact<{
   name?: string | null | undefined;

@@ -1,46 +1,32 @@
 import { GraphQLError } from 'graphql';
+import { codeValues } from './codes';
 
 /**
  * Every `extensions.code` a client can receive. Clients branch on these, never on messages.
  * Closed: the error formatter masks anything else as INTERNAL_SERVER_ERROR.
  */
-export enum ErrorCode {
-  /** No valid token: missing, expired, forged, wrong audience or issuer, unsigned, revoked client. */
-  UNAUTHENTICATED = 'UNAUTHENTICATED',
-  /** The token is valid but its roles do not allow the operation. */
-  FORBIDDEN = 'FORBIDDEN',
-  /** An argument is malformed or out of range. */
-  BAD_USER_INPUT = 'BAD_USER_INPUT',
-  /** The request could not be read (multipart errors, CSRF preflight missing). */
-  BAD_REQUEST = 'BAD_REQUEST',
-  /** The document does not parse. */
-  GRAPHQL_PARSE_FAILED = 'GRAPHQL_PARSE_FAILED',
-  /** The document does not validate against the schema or exceeds depth/alias/cost limits. */
-  GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED',
-  /** The operation name does not match an operation in the document. */
-  OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE',
-  /** Wrong HTTP verb for the operation (mutation over GET). */
-  BAD_HTTP_METHOD = 'BAD_HTTP_METHOD',
-  /** Persisted queries are not supported. */
-  PERSISTED_QUERY_NOT_SUPPORTED = 'PERSISTED_QUERY_NOT_SUPPORTED',
-  PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
-  /** The thing named does not exist or the viewer may not see it. */
-  NOT_FOUND = 'NOT_FOUND',
-  /** The request conflicts with stored state (duplicate id, illegal state change). */
-  CONFLICT = 'CONFLICT',
-  /** A file or request exceeds a configured limit. */
-  PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
-  /** Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`. */
-  RATE_LIMITED = 'RATE_LIMITED',
-  /** An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT). */
-  REQUEST_TIMEOUT = 'REQUEST_TIMEOUT',
-  /** The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507). */
-  STORAGE_FULL = 'STORAGE_FULL',
-  /** A dependency (database) is not reachable right now; retrying later may work. */
-  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
-  /** Anything unexpected. Details are logged, never sent. */
-  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
-}
+export const ERROR_CODES = {
+  UNAUTHENTICATED: 'No valid token: missing, expired, forged, wrong audience or issuer, unsigned, revoked client.',
+  FORBIDDEN: 'The token is valid but its roles do not allow the operation.',
+  BAD_USER_INPUT: 'An argument is malformed or out of range.',
+  BAD_REQUEST: 'The request could not be read (multipart errors, CSRF preflight missing).',
+  GRAPHQL_PARSE_FAILED: 'The document does not parse.',
+  GRAPHQL_VALIDATION_FAILED: 'The document does not validate against the schema or exceeds depth/alias/cost limits.',
+  OPERATION_RESOLUTION_FAILURE: 'The operation name does not match an operation in the document.',
+  BAD_HTTP_METHOD: 'Wrong HTTP verb for the operation (mutation over GET).',
+  PERSISTED_QUERY_NOT_SUPPORTED: 'Persisted queries are not supported.',
+  PERSISTED_QUERY_NOT_FOUND: 'The persisted query hash is unknown (persisted queries are not supported).',
+  NOT_FOUND: 'The thing named does not exist or the viewer may not see it.',
+  CONFLICT: 'The request conflicts with stored state (duplicate id, illegal state change).',
+  PAYLOAD_TOO_LARGE: 'A file or request exceeds a configured limit.',
+  RATE_LIMITED: 'Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`.',
+  REQUEST_TIMEOUT: 'An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT).',
+  STORAGE_FULL: 'The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507).',
+  SERVICE_UNAVAILABLE: 'A dependency (database) is not reachable right now; retrying later may work.',
+  INTERNAL_SERVER_ERROR: 'Anything unexpected. Details are logged, never sent.',
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+export const ErrorCode = codeValues(ERROR_CODES);
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 

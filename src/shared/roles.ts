@@ -1,15 +1,20 @@
 import { registerEnumType } from 'type-graphql';
 
 export enum Role {
-  /** Manage clients and specs; sees every job. */
   ADMIN = 'ADMIN',
-  /** Upload files and start imports. */
   INGESTOR = 'INGESTOR',
-  /** Read specs, files, jobs and directory data. */
   VIEWER = 'VIEWER',
 }
 
-registerEnumType(Role, { name: 'Role', description: 'What a client may do. ADMIN includes INGESTOR, which includes VIEWER.' });
+registerEnumType(Role, {
+  name: 'Role',
+  description: 'What a client may do. ADMIN includes INGESTOR, which includes VIEWER.',
+  valuesConfig: {
+    ADMIN: { description: 'Manage clients and specs; sees every job.' },
+    INGESTOR: { description: 'Upload files and start imports.' },
+    VIEWER: { description: 'Read specs, files, jobs and directory data.' },
+  },
+});
 
 const rank: Record<Role, number> = { [Role.VIEWER]: 1, [Role.INGESTOR]: 2, [Role.ADMIN]: 3 };
 

@@ -11,7 +11,7 @@ import {
   type LocationLookup,
   type LocationRef,
   type UserLookup,
-} from '../../src/modules/directory/directory.rules';
+} from '../../src/modules/directory/rules';
 import { maskEmail, maskPhone } from '../../src/modules/directory/directory.service';
 
 describe('headers', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runCsvPipeline } from '../../src/ingest/csv-pipeline';
 import { compileRowValidator, type HeaderMapping } from '../../src/ingest/row-validator';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
-import { LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../../src/modules/specs/spec.pattern';
+import { LEGACY_PATTERN_INPUT_LENGTH, MAX_PATTERN_INPUT_LENGTH } from '../../src/ingest/pattern';
 
 /**
  * Every built-in check is linear in the cell: 1 MiB cells built to make a backtracking regex

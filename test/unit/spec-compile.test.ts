@@ -1,9 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MAX_COLUMNS, compileSpec, pgType, type CompiledSpec, type SpecProblem } from '../../src/modules/specs/spec.compile';
-import { dateParser } from '../../src/modules/specs/spec.dates';
-import { isReservedColumn, normaliseIdentifier } from '../../src/modules/specs/spec.identifier';
-import { MAX_PATTERN_LENGTH, checkPattern } from '../../src/modules/specs/spec.pattern';
+import { dateParser } from '../../src/ingest/dates';
+import { isReservedColumn, normaliseIdentifier } from '../../src/ingest/identifier';
+import { MAX_PATTERN_LENGTH, checkPattern } from '../../src/ingest/pattern';
 
 const specsDir = new URL('../fixtures/cqube/specs/', import.meta.url);
 

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
 import { isUuid } from '../../shared/cursor';
 import type { Tx } from '../../db/tx';
-import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
-import { pgType, type CompiledSpec } from '../specs/spec.model';
+import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
+import { pgType, type CompiledSpec } from '../../ingest/contract';
 
 /**
  * The DDL of dataset tables, in one place: a spec version's table (`ds_<name>_v<version>`,

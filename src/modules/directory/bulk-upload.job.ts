@@ -16,12 +16,12 @@ import {
   planOrganisation,
   planUser,
   rememberRow,
-  RowErrorCode,
+  DirectoryRowErrorCode,
   userKeys,
   type LocationType,
   type Planned,
   type SeenKeys,
-} from './directory.rules';
+} from './rules';
 import type { BulkProcess, BulkResult, DirectoryStore } from './directory.store';
 
 export const BULK_UPLOAD_JOB = 'directory.bulk-upload';
@@ -47,12 +47,12 @@ interface PendingRow {
 }
 
 /** Which unique index a refused write hit -> the row error it means. */
-const CONSTRAINT_CODES: Record<string, RowErrorCode> = {
-  locations_code_idx: RowErrorCode.DUPLICATE_CODE,
-  organisations_external_id_idx: RowErrorCode.DUPLICATE_EXTERNAL_ID,
-  directory_users_phone_idx: RowErrorCode.DUPLICATE_PHONE,
-  directory_users_email_idx: RowErrorCode.DUPLICATE_EMAIL,
-  directory_users_external_id_idx: RowErrorCode.DUPLICATE_EXTERNAL_ID,
+const CONSTRAINT_CODES: Record<string, DirectoryRowErrorCode> = {
+  locations_code_idx: DirectoryRowErrorCode.DUPLICATE_CODE,
+  organisations_external_id_idx: DirectoryRowErrorCode.DUPLICATE_EXTERNAL_ID,
+  directory_users_phone_idx: DirectoryRowErrorCode.DUPLICATE_PHONE,
+  directory_users_email_idx: DirectoryRowErrorCode.DUPLICATE_EMAIL,
+  directory_users_external_id_idx: DirectoryRowErrorCode.DUPLICATE_EXTERNAL_ID,
 };
 
 /** Integrity violations (class 23): the row is refused; anything else fails the batch. */
@@ -93,11 +93,11 @@ async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkPr
   const planned = rows.map((r): Planned<unknown> => {
     if (r.problem) {
       rememberRow(p.kind, r.values, r.line, seen);
-      return { ok: false, operation: null, id: null, data: r.values, code: RowErrorCode[r.problem.code], column: null, message: r.problem.message };
+      return { ok: false, operation: null, id: null, data: r.values, code: DirectoryRowErrorCode[r.problem.code], column: null, message: r.problem.message };
     }
     if (r.cells !== width) {
       rememberRow(p.kind, r.values, r.line, seen);
-      return { ok: false, operation: null, id: null, data: r.values, code: RowErrorCode.WRONG_FIELD_COUNT, column: null, message: `The record has ${r.cells} cells; the header has ${width}` };
+      return { ok: false, operation: null, id: null, data: r.values, code: DirectoryRowErrorCode.WRONG_FIELD_COUNT, column: null, message: `The record has ${r.cells} cells; the header has ${width}` };
     }
     return plan(r);
   });
@@ -118,7 +118,7 @@ async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkPr
           operation: x.operation,
           id: x.operation === 'UPDATE' ? x.id : null,
           data: x.data,
-          code: CONSTRAINT_CODES[c.constraint] ?? RowErrorCode.WRITE_CONFLICT,
+          code: CONSTRAINT_CODES[c.constraint] ?? DirectoryRowErrorCode.WRITE_CONFLICT,
           column: null,
           message: `The database refused the row (${c.constraint || 'integrity constraint'}), probably after a concurrent change; nothing was written`,
         };

@@ -1,4 +1,4 @@
-import { printable } from '../../ingest/row-validator';
+import { printable, type HeaderProblemCode } from '../../ingest/row-validator';
 /**
  * The CSV columns of each bulk upload kind, as Sunbird names them. A header cell matches a column
  * by its display name (`SCHOOL NAME`) or its internal name (`orgName`), compared case-insensitively
@@ -59,9 +59,8 @@ const ONE_OF: Partial<Record<BulkKind, readonly string[]>> = {
   [BulkKind.USER]: ['phone', 'email'],
 };
 
-export type HeaderProblemCode = 'EMPTY_HEADER' | 'UNKNOWN_COLUMN' | 'DUPLICATE_COLUMN' | 'MISSING_REQUIRED_COLUMN';
-
-export interface HeaderProblem {
+export interface DirectoryHeaderProblem {
+  /** Directory headers report EMPTY_HEADER, UNKNOWN_COLUMN, DUPLICATE_COLUMN, MISSING_REQUIRED_COLUMN. */
   code: HeaderProblemCode;
   column: string | null;
   message: string;
@@ -82,14 +81,14 @@ export function validColumnList(kind: BulkKind): string {
 }
 
 /** Matches header cells to columns; every problem is reported, not only the first. */
-export function parseHeader(kind: BulkKind, cells: readonly string[]): { header?: ParsedHeader; problems: HeaderProblem[] } {
+export function parseHeader(kind: BulkKind, cells: readonly string[]): { header?: ParsedHeader; problems: DirectoryHeaderProblem[] } {
   const defs = COLUMNS[kind];
   const byName = new Map<string, ColumnDef>();
   for (const c of defs) {
     byName.set(normalise(c.display), c);
     byName.set(normalise(c.key), c);
   }
-  const problems: HeaderProblem[] = [];
+  const problems: DirectoryHeaderProblem[] = [];
   const trimmed = cells.map((c) => c.trim());
   if (trimmed.length === 0 || trimmed.every((c) => c === '')) {
     return { problems: [{ code: 'EMPTY_HEADER', column: null, message: `The file has no header row; expected columns: ${validColumnList(kind)}` }] };

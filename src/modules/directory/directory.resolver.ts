@@ -8,7 +8,7 @@ import { JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';
 import type { Job } from '../../jobs/store';
 import { BulkKind } from './directory.columns';
-import { LocationType, OrganisationStatus, UserType } from './directory.rules';
+import { LocationType, OrganisationStatus, UserType } from './rules';
 import type { BulkProcess } from './directory.store';
 import {
   BulkOperation,

@@ -19,7 +19,7 @@ import type { JobsService } from '../jobs/jobs.service';
 import { BULK_UPLOAD_JOB } from './bulk-upload.job';
 import { BulkKind, parseHeader, validColumnList } from './directory.columns';
 import { MalformedCsvError, readCsv } from './directory.csv';
-import type { LocationType, OrganisationStatus, UserType } from './directory.rules';
+import type { LocationType, OrganisationStatus, UserType } from './rules';
 import type { BulkProcess, BulkResult, DirectoryStore, LocationRecord, OrganisationRecord, UserRecord } from './directory.store';
 
 const MAX_PAGE = 1000;

@@ -18,7 +18,7 @@ import type {
   UserRef,
   UserType,
   UserWrite,
-} from './directory.rules';
+} from './rules';
 
 type Row = Record<string, unknown>;
 

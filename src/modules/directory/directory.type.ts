@@ -4,14 +4,58 @@ import { JobType } from '../jobs/jobs.type';
 import { PageInfo } from '../shared/page-info.type';
 import { BulkKind } from './directory.columns';
 import type { BulkProcess } from './directory.store';
-import { LocationType, OrganisationStatus, OrganisationType, RowErrorCode, UserType } from './directory.rules';
+import { valuesConfig } from '../../shared/codes';
+import { DIRECTORY_ROW_ERROR_CODES, DirectoryRowErrorCode, LocationType, OrganisationStatus, OrganisationType, UserType } from './rules';
 
-registerEnumType(BulkKind, { name: 'BulkUploadKind', description: 'What a bulk upload creates or updates (Sunbird objectType).' });
-registerEnumType(LocationType, { name: 'LocationType', description: 'Location level, top to bottom: STATE > DISTRICT > BLOCK > CLUSTER > SCHOOL.' });
-registerEnumType(OrganisationStatus, { name: 'OrganisationStatus', description: 'Whether an organisation is in use.' });
-registerEnumType(OrganisationType, { name: 'OrganisationType', description: 'Kind of organisation.' });
-registerEnumType(UserType, { name: 'UserType', description: 'Kind of user.' });
-registerEnumType(RowErrorCode, { name: 'DirectoryRowErrorCode', description: 'Why a bulk upload row failed. Stable; see the README for each.' });
+registerEnumType(BulkKind, {
+  name: 'BulkUploadKind',
+  description: 'What a bulk upload creates or updates (Sunbird objectType).',
+  valuesConfig: {
+    LOCATION: { description: 'Locations (state, district, block, cluster, school), keyed by code.' },
+    ORGANISATION: { description: 'Organisations (schools, boards), keyed by SCHOOL ID or EXTERNAL ID.' },
+    USER: { description: 'Users, keyed by USER ID, phone or email.' },
+  },
+});
+registerEnumType(LocationType, {
+  name: 'LocationType',
+  description: 'Location level, top to bottom: STATE > DISTRICT > BLOCK > CLUSTER > SCHOOL.',
+  valuesConfig: {
+    STATE: { description: 'The top level; has no parent.' },
+    DISTRICT: { description: 'Under a state.' },
+    BLOCK: { description: 'Under a district; organisations are placed in a block.' },
+    CLUSTER: { description: 'Under a block.' },
+    SCHOOL: { description: 'Under a cluster; the lowest level.' },
+  },
+});
+registerEnumType(OrganisationStatus, {
+  name: 'OrganisationStatus',
+  description: 'Whether an organisation is in use.',
+  valuesConfig: {
+    ACTIVE: { description: 'In use.' },
+    INACTIVE: { description: 'No longer in use (kept, not deleted).' },
+  },
+});
+registerEnumType(OrganisationType, {
+  name: 'OrganisationType',
+  description: 'Kind of organisation.',
+  valuesConfig: {
+    SCHOOL: { description: 'A school.' },
+    BOARD: { description: 'An education board.' },
+  },
+});
+registerEnumType(UserType, {
+  name: 'UserType',
+  description: 'Kind of user.',
+  valuesConfig: {
+    TEACHER: { description: 'A teacher.' },
+    OTHER: { description: 'Any other user.' },
+  },
+});
+registerEnumType(DirectoryRowErrorCode, {
+  name: 'DirectoryRowErrorCode',
+  description: 'Why a bulk upload row failed. Stable; see the README for each.',
+  valuesConfig: valuesConfig(DIRECTORY_ROW_ERROR_CODES),
+});
 
 export enum BulkProcessStatus {
   NOT_STARTED = 'NOT_STARTED',
@@ -34,7 +78,14 @@ export enum BulkOperation {
   CREATE = 'CREATE',
   UPDATE = 'UPDATE',
 }
-registerEnumType(BulkOperation, { name: 'BulkOperation', description: 'What a row did (or, for a failed row, tried to do).' });
+registerEnumType(BulkOperation, {
+  name: 'BulkOperation',
+  description: 'What a row did (or, for a failed row, tried to do).',
+  valuesConfig: {
+    CREATE: { description: 'The row created a new record.' },
+    UPDATE: { description: 'The row updated an existing record.' },
+  },
+});
 
 @ObjectType({ description: 'The outcome of one row.' })
 export class BulkRowResult {
@@ -47,8 +98,8 @@ export class BulkRowResult {
   @Field(() => String, { nullable: true, description: 'Id of the created or updated location, organisation or user (for a failed update: the id it named).' })
   id!: string | null;
 
-  @Field(() => RowErrorCode, { nullable: true, description: 'Why the row failed (failureResult only).' })
-  errorCode!: RowErrorCode | null;
+  @Field(() => DirectoryRowErrorCode, { nullable: true, description: 'Why the row failed (failureResult only).' })
+  errorCode!: DirectoryRowErrorCode | null;
 
   @Field(() => String, { nullable: true, description: 'The column concerned, by its display name.' })
   errorColumn!: string | null;

@@ -1,20 +1,22 @@
 import type postgres from 'postgres';
 import { ErrorSummaryBuilder, mergeErrorSummaries, type ErrorSummary } from '../../ingest/error-summary';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
-import type { CompiledSpec } from '../specs/spec.model';
+import type { RowErrorCode } from '../../ingest/row-validator';
+import { codeValues } from '../../shared/codes';
+import type { CompiledSpec } from '../../ingest/contract';
 import { assertIdentifier, attachFilePartition, createFilePartition, createScratchTable, filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
 import type { FileRecord } from './files.store';
 import type { IngestTarget } from './ingestion-load';
 
-/** Row error codes a corrections upload adds to the pipeline's own. */
-export const CorrectionRowCode = {
-  /** The line is in the parent's data already (corrected before, or valid from the start). */
-  ALREADY_CORRECTED: 'ALREADY_CORRECTED',
-  /** The line was never an invalid row of the parent (a blank line, the header, an edited _line). */
-  UNKNOWN_LINE: 'UNKNOWN_LINE',
-  /** The corrected row's unique key equals one of the parent's rows. */
-  DUPLICATE_KEY: 'DUPLICATE_KEY',
+/** Row error codes a corrections upload adds to the pipeline's own (ROW_ERROR_CODES), each with its description. */
+export const CORRECTION_ROW_CODES = {
+  ALREADY_CORRECTED: "The line is in the file's data already (corrected before, or valid from the start).",
+  UNKNOWN_LINE: 'The line was never an invalid row of the file (a blank line, the header, an edited _line).',
 } as const;
+export type CorrectionRowCode = keyof typeof CORRECTION_ROW_CODES;
+
+/** The codes of a corrections row error; DUPLICATE_KEY (the corrected row's key equals one of the parent's rows) is the pipeline's. */
+export const CorrectionRowCode = { ...codeValues(CORRECTION_ROW_CODES), DUPLICATE_KEY: 'DUPLICATE_KEY' } as const satisfies Record<string, RowErrorCode | CorrectionRowCode>;
 
 /** What applying a corrections file did, filled in inside its load transaction. */
 export interface CorrectionsTally {

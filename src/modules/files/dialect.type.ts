@@ -46,7 +46,15 @@ export enum LineEndingEnum {
   CRLF = 'CRLF',
   CR = 'CR',
 }
-registerEnumType(LineEndingEnum, { name: 'LineEnding', description: 'Line break of a CSV (one kind per file: mixing them is MIXED_LINE_ENDINGS).' });
+registerEnumType(LineEndingEnum, {
+  name: 'LineEnding',
+  description: 'Line break of a CSV (one kind per file: mixing them is MIXED_LINE_ENDINGS).',
+  valuesConfig: {
+    LF: { description: '`\\n` (Unix).' },
+    CRLF: { description: '`\\r\\n` (Windows, and RFC 4180).' },
+    CR: { description: '`\\r` alone (classic Mac OS).' },
+  },
+});
 
 const DELIMITERS: Record<CsvDelimiterEnum, CsvDelimiter> = { COMMA: ',', SEMICOLON: ';', TAB: '\t', PIPE: '|' };
 

@@ -15,7 +15,7 @@ import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
 import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
-import { IDENTIFIER_PATTERN } from '../specs/spec.identifier';
+import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
 import type { SpecsService } from '../specs/specs.service';
 import type { FileFilter, FileRecord, FilesStore, OnDuplicateContent, OnInvalidRows, RowErrorRecord } from './files.store';
 import { checkPolicyAgainst, DEFAULT_HEADER_POLICY, pipelineHeaderOptions, warningsOf, type FileWarning, type HeaderPolicy } from './header-policy';

@@ -4,6 +4,26 @@ import { JobType } from '../jobs/jobs.type';
 import { PageInfo } from '../shared/page-info.type';
 import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 import { FileDialectType } from './dialect.type';
+import { registerCodeEnum } from '../shared/code-enum';
+import { ROW_ERROR_CODES, type RowErrorCode } from '../../ingest/row-validator';
+import { CORRECTION_ROW_CODES, type CorrectionRowCode } from './corrections';
+import { FILE_ERROR_CODE_TABLE } from './file-errors';
+import { FILE_WARNING_CODES } from './header-policy';
+
+/** A row error of a file: the pipeline's codes and the ones a corrections upload adds. */
+export type FileRowErrorCode = RowErrorCode | CorrectionRowCode;
+const RowErrorCodeEnum = registerCodeEnum(
+  { ...ROW_ERROR_CODES, ...CORRECTION_ROW_CODES },
+  'RowErrorCode',
+  'Why a row of a file was refused. Stable: clients branch on these, never on messages.',
+);
+
+const FileWarningCodeEnum = registerCodeEnum(FILE_WARNING_CODES, 'FileWarningCode', 'What a file-level warning is about (the file loaded, but something in it was not used).');
+const FileErrorCodeEnum = registerCodeEnum(
+  FILE_ERROR_CODE_TABLE,
+  'FileErrorCode',
+  'Why a file failed as a whole: its job\'s error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload\'s PUT failed.',
+);
 
 export enum OnInvalidRowsEnum {
   SKIP = 'SKIP',
@@ -12,6 +32,10 @@ export enum OnInvalidRowsEnum {
 registerEnumType(OnInvalidRowsEnum, {
   name: 'OnInvalidRows',
   description: 'SKIP: keep valid rows, report invalid ones (SUCCEEDED_WITH_ERRORS). FAIL: any invalid row fails the file and keeps no row.',
+  valuesConfig: {
+    SKIP: { description: 'Keep the valid rows and report the invalid ones (the job ends SUCCEEDED_WITH_ERRORS).' },
+    FAIL: { description: 'Any invalid row fails the file (ROWS_INVALID); no row is kept.' },
+  },
 });
 
 export enum OnDuplicateContentEnum {
@@ -22,6 +46,10 @@ registerEnumType(OnDuplicateContentEnum, {
   name: 'OnDuplicateContent',
   description:
     'INGEST: always ingest. SKIP: when an earlier file of yours with the same SHA-256, kind, spec version and program ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return that file and its job instead (outcome DUPLICATE_CONTENT); the new bytes are deleted.',
+  valuesConfig: {
+    INGEST: { description: 'Always ingest.' },
+    SKIP: { description: 'Return the earlier file and job when the same content was already ingested (outcome DUPLICATE_CONTENT); the new bytes are deleted.' },
+  },
 });
 
 export enum UploadOutcome {
@@ -32,6 +60,11 @@ export enum UploadOutcome {
 registerEnumType(UploadOutcome, {
   name: 'UploadOutcome',
   description: 'CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.',
+  valuesConfig: {
+    CREATED: { description: 'A new file and job.' },
+    REPLAYED: { description: 'The same idempotency key (or a second import) returned the earlier file and job.' },
+    DUPLICATE_CONTENT: { description: 'onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.' },
+  },
 });
 
 export { OnUnknownColumnsEnum };
@@ -50,7 +83,7 @@ export class FileWarningColumn {
 
 @ObjectType({ description: 'Something in a file that was not used, though the file loaded.' })
 export class FileWarning {
-  @Field(() => String, { description: 'Stable code. IGNORED_COLUMNS: columns the spec does not declare were dropped (onUnknownColumns IGNORE).' })
+  @Field(() => FileWarningCodeEnum, { description: 'Stable code. IGNORED_COLUMNS: columns the spec does not declare were dropped (onUnknownColumns IGNORE).' })
   code!: string;
 
   @Field(() => String, { description: 'Explanation naming the columns.' })
@@ -141,7 +174,14 @@ export enum FileKindEnum {
   CSV = 'CSV',
   ZIP = 'ZIP',
 }
-registerEnumType(FileKindEnum, { name: 'FileKind', description: 'CSV, or a national program ZIP of CSVs.' });
+registerEnumType(FileKindEnum, {
+  name: 'FileKind',
+  description: 'CSV, or a national program ZIP of CSVs.',
+  valuesConfig: {
+    CSV: { description: 'One CSV file.' },
+    ZIP: { description: 'A national program ZIP of CSVs; each CSV becomes a file of its own.' },
+  },
+});
 
 /** A file's state: its upload phase (signed-URL uploads), then its job's state. */
 export enum FileState {
@@ -200,7 +240,8 @@ export class FileOutputs {
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => String, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => FileErrorCodeEnum, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
+  /** A FileErrorCode; typed as the stored text (the enum checks it on the way out). */
   code!: string;
 
   @Field(() => String, { description: 'Explanation.' })
@@ -218,9 +259,10 @@ export class RowErrorType {
   @Field(() => String, { nullable: true, description: 'Column, when the problem is one cell.' })
   column!: string | null;
 
-  @Field(() => String, {
+  @Field(() => RowErrorCodeEnum, {
     description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY; for corrections uploads also ALREADY_CORRECTED (the line is in the file’s data already) and UNKNOWN_LINE (not an invalid line of the file).',
   })
+  /** A FileRowErrorCode; typed as the stored text (the enum checks it on the way out). */
   code!: string;
 
   @Field(() => String, { description: 'Explanation naming the value and the rule.' })
@@ -241,7 +283,8 @@ export class RowErrorConnection {
 
 @ObjectType({ description: 'How many row errors carry one code.' })
 export class ErrorCodeCount {
-  @Field(() => String, { description: 'Row error code, e.g. NOT_A_NUMBER.' })
+  @Field(() => RowErrorCodeEnum, { description: 'Row error code, e.g. NOT_A_NUMBER.' })
+  /** A FileRowErrorCode; typed as the stored text (the enum checks it on the way out). */
   code!: string;
 
   @Field(() => GraphQLSafeInt, { description: 'Row errors with this code.' })

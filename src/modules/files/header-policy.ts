@@ -1,7 +1,7 @@
 import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/csv-pipeline';
 import { parseColumnMap, resolveColumnMap, type ColumnMapEntry } from '../../ingest/header-match';
 import { BadInputError } from '../../shared/errors';
-import type { CompiledSpec, UnknownColumnsPolicy } from '../specs/spec.model';
+import type { CompiledSpec, UnknownColumnsPolicy } from '../../ingest/contract';
 
 /**
  * How one upload's header is matched: what the client asked for on uploadFile,
@@ -17,10 +17,15 @@ export interface HeaderPolicy {
 
 export const DEFAULT_HEADER_POLICY: HeaderPolicy = { onUnknownColumns: null, columnMap: [] };
 
+/** Every file-level warning, each with its description. Stable: clients branch on these. */
+export const FILE_WARNING_CODES = {
+  IGNORED_COLUMNS: 'Header cells that name no spec column were dropped (onUnknownColumns IGNORE).',
+} as const;
+export type FileWarningCode = keyof typeof FILE_WARNING_CODES;
+
 /** A file-level warning: the file loaded, but something in it was not used. */
 export interface FileWarning {
-  /** IGNORED_COLUMNS: header cells that name no spec column were dropped (onUnknownColumns IGNORE). */
-  code: 'IGNORED_COLUMNS';
+  code: FileWarningCode;
   message: string;
   /** The columns concerned (the first MAX_IGNORED_LISTED), 1-based positions. */
   columns: Array<{ name: string; position: number; suggestion: string | null }>;

@@ -1,5 +1,5 @@
 import { BadInputError } from '../../shared/errors';
-import type { CompiledSpec } from '../specs/spec.model';
+import type { CompiledSpec } from '../../ingest/contract';
 import { hasCurrentTable } from '../datasets/dataset-tables.store';
 
 /** MERGE: dimension rows are merged by key into the current table (and kept per file). APPEND: per file only. */

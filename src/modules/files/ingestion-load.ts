@@ -6,7 +6,7 @@ import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/s
 import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
-import type { CompiledSpec } from '../specs/spec.model';
+import type { CompiledSpec } from '../../ingest/contract';
 import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';

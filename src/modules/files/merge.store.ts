@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { CompiledSpec } from '../specs/spec.model';
+import type { CompiledSpec } from '../../ingest/contract';
 import { createCurrentTable, createScratchTable, currentTableNameFor, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /** What a merge did (or a dry run would do) to a dimension's current table, in keys. */

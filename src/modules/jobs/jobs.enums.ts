@@ -1,5 +1,6 @@
 import { registerEnumType } from 'type-graphql';
-import { JobErrorCode } from '../../jobs/errors';
+import { JOB_ERROR_CODES, JobErrorCode } from '../../jobs/errors';
+import { valuesConfig } from '../../shared/codes';
 import { JobState } from '../../jobs/state';
 
 // The engine's enums (src/jobs/) as GraphQL enums. Registered here, not beside the enums, so that
@@ -18,4 +19,4 @@ registerEnumType(JobState, {
   },
 });
 
-registerEnumType(JobErrorCode, { name: 'JobErrorCode', description: 'Why a job failed.' });
+registerEnumType(JobErrorCode, { name: 'JobErrorCode', description: 'Why a job failed.', valuesConfig: valuesConfig(JOB_ERROR_CODES) });

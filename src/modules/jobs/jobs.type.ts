@@ -14,6 +14,11 @@ export enum JobEventKind {
 registerEnumType(JobEventKind, {
   name: 'JobEventKind',
   description: 'STATE: a transition. PROGRESS: counters moved. SNAPSHOT: the current state, sent first when there is nothing to replay.',
+  valuesConfig: {
+    STATE: { description: 'A state transition.' },
+    PROGRESS: { description: 'The progress counters moved.' },
+    SNAPSHOT: { description: 'The current state, sent first when there is nothing to replay.' },
+  },
 });
 
 @ObjectType({ description: 'Progress counters. Rows for file ingestion, items (frameworks, competencies) for imports.' })

@@ -9,6 +9,10 @@ export enum ImportModeEnum {
 registerEnumType(ImportModeEnum, {
   name: 'ImportMode',
   description: 'ASYNC: return as soon as the job is queued. SYNC: wait for the job to finish, up to a bound, then return (finished tells which).',
+  valuesConfig: {
+    ASYNC: { description: 'Return as soon as the job is queued.' },
+    SYNC: { description: 'Wait for the job to finish, up to a bound, then return (finished tells which).' },
+  },
 });
 
 @ObjectType({ description: 'One HTTP header the upload must send, exactly as given.' })

@@ -1,4 +1,4 @@
-import { identifierProblem, isReservedColumn, isSystemColumn, normaliseIdentifier } from './spec.identifier';
+import { identifierProblem, isReservedColumn, isSystemColumn, normaliseIdentifier } from '../../ingest/identifier';
 import {
   COLUMN_TYPES,
   COMPILED_SPEC_VERSION,
@@ -6,18 +6,17 @@ import {
   DEFAULT_DATE_FORMAT,
   SPEC_KINDS,
   type ColumnType,
-  type CompileSpecResult,
   type CompiledColumn,
   type DateFormat,
   type SpecKind,
-  type SpecProblem,
-  type SpecProblemCode,
   type UnknownColumnsPolicy,
-} from './spec.model';
-import { checkPattern } from './spec.pattern';
+} from '../../ingest/contract';
+import { checkPattern } from '../../ingest/pattern';
+import type { CompileSpecResult, SpecProblem, SpecProblemCode } from './spec.problems';
 
-export { pgType } from './spec.model';
-export type { CompiledColumn, CompiledSpec, CompileSpecResult, SpecProblem, SpecProblemCode } from './spec.model';
+export { pgType } from '../../ingest/contract';
+export type { CompiledColumn, CompiledSpec } from '../../ingest/contract';
+export type { CompileSpecResult, SpecProblem, SpecProblemCode } from './spec.problems';
 
 /** Most columns one spec may declare; each becomes a table column and a check per row. */
 export const MAX_COLUMNS = 200;

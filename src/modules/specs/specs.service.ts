@@ -4,8 +4,9 @@ import type { Logger } from '../../shared/logger';
 import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import { problemsMessage } from '../../ingest/csv-pipeline';
 import { compileSpec } from './spec.compile';
-import { IDENTIFIER_PATTERN } from './spec.identifier';
-import type { SpecKind, SpecProblem } from './spec.model';
+import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
+import type { SpecKind } from '../../ingest/contract';
+import type { SpecProblem } from './spec.problems';
 import type { SpecRecord, SpecsStore } from './specs.store';
 
 /** Spec registry rules: compile and check, version, look up. */

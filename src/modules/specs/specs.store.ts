@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../../db/tx';
 import { createCurrentTable, createDatasetTable, currentTableNameFor, hasCurrentTable, tableNameFor } from '../datasets/dataset-tables.store';
-import type { CompiledSpec, SpecKind } from './spec.model';
+import type { CompiledSpec, SpecKind } from '../../ingest/contract';
 
 export interface SpecRecord {
   id: string;

@@ -1,12 +1,24 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { registerCodeEnum } from '../shared/code-enum';
+import { SPEC_PROBLEM_CODES, type SpecProblemCode } from './spec.problems';
+
+const SpecProblemCodeEnum = registerCodeEnum(SPEC_PROBLEM_CODES, 'SpecProblemCode', 'Why a spec was rejected, or what a warning about it says. Stable: clients branch on these.');
 
 export enum SpecKindEnum {
   EVENT = 'EVENT',
   DIMENSION = 'DIMENSION',
   DATASET = 'DATASET',
 }
-registerEnumType(SpecKindEnum, { name: 'SpecKind', description: 'cQube spec kinds.' });
+registerEnumType(SpecKindEnum, {
+  name: 'SpecKind',
+  description: 'cQube spec kinds.',
+  valuesConfig: {
+    EVENT: { description: 'A cQube event spec; its uploads always append.' },
+    DIMENSION: { description: 'A cQube dimension spec; with a unique key, uploads merge into its current table by default.' },
+    DATASET: { description: 'A cQube dataset spec; its uploads always append.' },
+  },
+});
 
 /** Defined here (not in files.type.ts, which imports this module) because a spec carries a default. */
 export enum OnUnknownColumnsEnum {
@@ -18,6 +30,10 @@ registerEnumType(OnUnknownColumnsEnum, {
   name: 'OnUnknownColumns',
   description:
     'What header cells that name no spec column (nor an alias, nor a columnMap entry) do to a file. REJECT: a header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID. IGNORE: those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required.',
+  valuesConfig: {
+    REJECT: { description: 'A header problem UNKNOWN_COLUMN; the file fails HEADER_INVALID.' },
+    IGNORE: { description: 'Those columns are not loaded and are listed in the file’s warnings (IGNORED_COLUMNS); required columns are still required.' },
+  },
 });
 
 @ObjectType({ description: 'One column of a spec, as compiled.' })
@@ -115,8 +131,8 @@ export class SpecProblemType {
   @Field(() => String, { description: 'Where: a JSON path into the spec.' })
   path!: string;
 
-  @Field(() => String, { description: 'Stable code, e.g. REQUIRED_NOT_IN_PROPERTIES.' })
-  code!: string;
+  @Field(() => SpecProblemCodeEnum, { description: 'Stable code, e.g. REQUIRED_NOT_IN_PROPERTIES.' })
+  code!: SpecProblemCode;
 
   @Field(() => String, { description: 'What is wrong, naming the value and the limit.' })
   message!: string;

@@ -2,20 +2,18 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { guardedLookup, isPrivateAddress } from '../../shared/address-guard';
+import { codeValues } from '../../shared/codes';
 
 /** Why a delivery attempt failed. Closed: stored with each attempt, documented in the README. */
-export enum DeliveryErrorCode {
-  /** The receiver answered with a status outside 200-299 (3xx included: redirects are not followed). */
-  WEBHOOK_HTTP_ERROR = 'WEBHOOK_HTTP_ERROR',
-  /** No response (headers and the capped body) within SLUICE_WEBHOOK_TIMEOUT_MS. */
-  WEBHOOK_TIMEOUT = 'WEBHOOK_TIMEOUT',
-  /** The host is or resolves to a private, loopback or link-local address. Not retried. */
-  WEBHOOK_ADDRESS_REFUSED = 'WEBHOOK_ADDRESS_REFUSED',
-  /** DNS or connection failure. */
-  WEBHOOK_UNREACHABLE = 'WEBHOOK_UNREACHABLE',
-  /** The stored signing secret cannot be decrypted (the encryption key changed). Not retried. */
-  WEBHOOK_SECRET_UNREADABLE = 'WEBHOOK_SECRET_UNREADABLE',
-}
+export const DELIVERY_ERROR_CODES = {
+  WEBHOOK_HTTP_ERROR: 'The receiver answered with a status outside 200-299 (3xx included: redirects are not followed).',
+  WEBHOOK_TIMEOUT: 'No response (headers and the capped body) within SLUICE_WEBHOOK_TIMEOUT_MS.',
+  WEBHOOK_ADDRESS_REFUSED: 'The host is or resolves to a private, loopback or link-local address. Not retried.',
+  WEBHOOK_UNREACHABLE: 'DNS or connection failure.',
+  WEBHOOK_SECRET_UNREADABLE: 'The stored signing secret cannot be decrypted (the encryption key changed). Not retried.',
+} as const;
+export type DeliveryErrorCode = keyof typeof DELIVERY_ERROR_CODES;
+export const DeliveryErrorCode = codeValues(DELIVERY_ERROR_CODES);
 
 /** Codes no retry can fix. */
 export const PERMANENT_ERRORS: ReadonlySet<DeliveryErrorCode> = new Set([DeliveryErrorCode.WEBHOOK_ADDRESS_REFUSED, DeliveryErrorCode.WEBHOOK_SECRET_UNREADABLE]);

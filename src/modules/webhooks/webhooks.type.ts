@@ -1,5 +1,6 @@
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { DeliveryErrorCode } from './webhook-sender';
+import { valuesConfig } from '../../shared/codes';
+import { DELIVERY_ERROR_CODES, DeliveryErrorCode } from './webhook-sender';
 
 /** The job transitions a webhook can receive: `JOB_<state>`. */
 export enum WebhookEventType {
@@ -13,6 +14,14 @@ export enum WebhookEventType {
 registerEnumType(WebhookEventType, {
   name: 'WebhookEventType',
   description: 'A job entering a state. JOB_QUEUED is also sent when a FAILED job is retried; JOB_RUNNING on every attempt.',
+  valuesConfig: {
+    JOB_QUEUED: { description: 'The job was queued (also sent when a FAILED job is retried).' },
+    JOB_RUNNING: { description: 'A worker started an attempt of the job (sent on every attempt).' },
+    JOB_SUCCEEDED: { description: 'The job succeeded.' },
+    JOB_SUCCEEDED_WITH_ERRORS: { description: 'The job finished with some rows or items skipped as invalid.' },
+    JOB_FAILED: { description: 'The job failed (see its error code).' },
+    JOB_CANCELLED: { description: 'The job was cancelled.' },
+  },
 });
 
 export enum WebhookEventState {
@@ -23,9 +32,14 @@ export enum WebhookEventState {
 registerEnumType(WebhookEventState, {
   name: 'WebhookEventState',
   description: 'PENDING: not yet answered with 2xx, more attempts to come. DELIVERED: a 2xx was received. FAILED: SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret).',
+  valuesConfig: {
+    PENDING: { description: 'Not yet answered with 2xx; more attempts to come.' },
+    DELIVERED: { description: 'A 2xx was received.' },
+    FAILED: { description: 'SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret).' },
+  },
 });
 
-registerEnumType(DeliveryErrorCode, { name: 'WebhookDeliveryErrorCode', description: 'Why a delivery attempt failed.' });
+registerEnumType(DeliveryErrorCode, { name: 'WebhookDeliveryErrorCode', description: 'Why a delivery attempt failed.', valuesConfig: valuesConfig(DELIVERY_ERROR_CODES) });
 
 @ObjectType('Webhook', { description: 'An endpoint that receives signed POSTs for job transitions.' })
 export class WebhookType {

@@ -1,4 +1,4 @@
-import type { DateFormat } from './spec.model';
+import type { DateFormat } from './contract';
 
 /** Parses one cell into ISO `YYYY-MM-DD`, or returns null when it is not a real date. */
 export type DateParser = (text: string) => string | null;
