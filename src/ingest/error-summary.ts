@@ -108,7 +108,7 @@ export class ErrorSummaryBuilder {
   private readonly keyLabel: string;
 
   constructor(private readonly spec: CompiledSpec) {
-    spec.columns.forEach((c, i) => this.index.set(c.column, i));
+    for (const [i, c] of spec.columns.entries()) this.index.set(c.column, i);
     this.keyColumns = spec.uniqueKey.map((k) => this.index.get(k) ?? -1).filter((i) => i >= 0);
     this.keyLabel = spec.uniqueKey.join(',');
   }

@@ -108,7 +108,7 @@ export async function ingestCsv(
             validCsv: validWriter?.stream,
             errorCsv: errorWriter.stream,
             onInvalid: async (row, mapping) => {
-              row.errors.forEach((e, idx) => pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message }));
+              for (const [idx, e] of row.errors.entries()) pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
               summary.addRow(row.errors, row.cells, mapping);
               if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
             },

@@ -75,7 +75,7 @@ function nulProblems(raw: unknown): SpecProblem[] {
     if (typeof value === 'string') {
       if (value.includes('\u0000')) out.push({ path, code: 'INVALID_CHARACTER', message: 'the string holds a NUL character (\\u0000), which cannot be stored' });
     } else if (Array.isArray(value)) {
-      value.forEach((v, i) => walk(v, `${path}/${i}`, depth + 1));
+      for (const [i, v] of value.entries()) walk(v, `${path}/${i}`, depth + 1);
     } else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) {
         if (k.includes('\u0000')) out.push({ path: `${path}/${token(k)}`, code: 'INVALID_CHARACTER', message: 'the key holds a NUL character (\\u0000), which cannot be stored' });
