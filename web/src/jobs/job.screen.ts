@@ -110,6 +110,8 @@ function renderOutcome(state: string, error: { code: string; message: string; pr
   const job = view.job;
   const f = view.file;
   if (!TERMINAL.has(state)) {
+    // No earlier job's outcome may linger in the hidden box.
+    box.replaceChildren();
     box.hidden = true;
     return;
   }
