@@ -85,7 +85,10 @@ export async function openFixGrid(file: { id: string; fileName: string; rows: { 
         const input = h('input', { type: 'text', value: row.cells[i + 1] ?? '', 'aria-label': `Line ${row.line}, ${name}${msgs ? ` (problem: ${msgs.join('; ')})` : ''}`, 'aria-invalid': msgs ? 'true' : undefined, title: msgs?.join('; '), 'data-column': name, 'data-line': row.line });
         input.value = row.cells[i + 1] ?? '';
         if (msgs) input.classList.add('bad');
-        input.addEventListener('input', () => input.classList.toggle('changed', input.value !== (row.cells[i + 1] ?? '')));
+        input.addEventListener('input', () => {
+          input.classList.toggle('changed', input.value !== (row.cells[i + 1] ?? ''));
+          setStatus('');
+        });
         return input;
       });
       return h(
