@@ -10,7 +10,7 @@ import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
 import { accessLog, accessLogPlugin, noteRequest } from './access-log';
 import type { Context } from './context';
-import { errorReportRoute } from './downloads';
+import { errorReportRoute, validRowsRoute } from './downloads';
 import { formatError } from './errors';
 import { METRICS_PATH, metricsRoute } from './metrics';
 import type { Limits } from './limits';
@@ -146,6 +146,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   await apollo.start();
 
   app.get('/files/:id/errors.csv', errorReportRoute(services));
+  app.get('/files/:id/valid.csv', validRowsRoute(services));
   app.use(webRoutes({ playground: env.SLUICE_PLAYGROUND }));
 
   app.use(

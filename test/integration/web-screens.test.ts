@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ImportFileDocument, JobDocument, RegisterSpecDocument, RequestUploadUrlDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { announceBrowserSkip, launchChromium, runBrowserTests } from '../helpers/browser';
+import { announceBrowserSkip, audit, launchChromium, runBrowserTests, shoot, signIn } from '../helpers/browser';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { repoRoot } from '../helpers/process';
 import { FIXTURE_FRAMEWORK, fixtureGraph, startFakeRegistry, type FakeRegistry } from '../helpers/registry';
@@ -22,7 +22,6 @@ import { FIXTURE_FRAMEWORK, fixtureGraph, startFakeRegistry, type FakeRegistry }
 
 const artifacts = path.join(repoRoot, 'test-results');
 const sunbird = path.join(repoRoot, 'test/fixtures/sunbird');
-const axePath = path.join(repoRoot, 'node_modules/axe-core/axe.min.js');
 
 let t: TestApp;
 let reg: FakeRegistry;
@@ -32,33 +31,6 @@ let context: BrowserContext;
 let page: Page;
 let ingestor: SluiceClient;
 const pageErrors: string[] = [];
-
-/** Signs the page in with `client`'s token (the page keeps its session in localStorage). */
-async function signIn(p: Page, app: TestApp, c: SluiceClient, roles: string[]): Promise<void> {
-  await p.goto(`${app.url}/`);
-  const session = { clientId: 'web-screens', token: c.options.token, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), roles };
-  await p.evaluate(`localStorage.clear(); localStorage.setItem('sluice.session', ${JSON.stringify(JSON.stringify(session))})`);
-}
-
-/** axe-core in the page: no serious or critical violation. */
-async function audit(p: Page, name: string): Promise<void> {
-  await p.addScriptTag({ path: axePath });
-  const result = (await p.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as { violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> };
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
-  expect(bad, `axe on ${name}`).toEqual([]);
-}
-
-/** A screenshot at desktop width and one at 390 px, where nothing may overflow sideways. */
-async function shoot(p: Page, name: string): Promise<void> {
-  await p.screenshot({ path: path.join(artifacts, `web-${name}.png`), fullPage: true });
-  const size = p.viewportSize()!;
-  await p.setViewportSize({ width: 390, height: 844 });
-  await p.waitForTimeout(100);
-  const overflow = await p.evaluate(`document.documentElement.scrollWidth - document.documentElement.clientWidth`);
-  expect(overflow, `${name} at 390 px scrolls sideways`).toBeLessThanOrEqual(0);
-  await p.screenshot({ path: path.join(artifacts, `web-${name}-390.png`), fullPage: true });
-  await p.setViewportSize(size);
-}
 
 beforeAll(async () => {
   execFileSync(process.execPath, [path.join(repoRoot, 'web/build.mjs')], { cwd: repoRoot, stdio: 'inherit', timeout: 300_000 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateClientDocument, FileDocument, IssueTokenDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { CreateClientDocument, FileDocument, IssueTokenDocument, RegisterSpecDocument, UploadCorrectionsDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { announceBrowserSkip, launchChromium, runBrowserTests } from '../helpers/browser';
@@ -105,6 +105,41 @@ describe('pages served by Sluice', () => {
     const none = await fetch(url(good.file.id), { headers: auth });
     expect(none.status).toBe(404);
     expect(await none.json()).toMatchObject({ errors: [{ message: expect.stringMatching(/has no error report/), extensions: { code: 'NOT_FOUND' } }] });
+    expect((await fetch(url('not-a-uuid'), { headers: auth })).status).toBe(404);
+  });
+
+  it('GET /files/:id/valid.csv streams the rows stored in the table to their owner only, corrected rows included', async () => {
+    const upload = async (csv: string, filename: string) =>
+      (await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: csv, filename, contentType: 'text/csv' } })).uploadFile;
+    // Line 3 has a bad number, line 5 a formula-like school id (stored as written, neutralised in the CSV).
+    const mixed = await upload('date,school_id,present\n01/03/23,s1,4\n01/03/23,s2,x\n02/03/23,"s3, north",5\n02/03/23,=cmd,6\n', 'mixed rows.csv');
+    const broken = await upload('day,school,present\n1,2,3\n', 'broken.csv');
+    await collectJobEvents(ingestor, mixed.job.id, { afterSeq: 0 });
+    await collectJobEvents(ingestor, broken.job.id, { afterSeq: 0 });
+    const url = (id: string) => `${t.url}/files/${id}/valid.csv`;
+    const auth = { authorization: `Bearer ${ingestorToken}` };
+
+    const ok = await fetch(url(mixed.file.id), { headers: auth });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(ok.headers.get('content-disposition')).toBe('attachment; filename="mixed_rows_valid.csv"');
+    expect(await ok.text()).toBe('_line,date,school_id,present\n2,2023-03-01,s1,4\n4,2023-03-02,"s3, north",5\n5,2023-03-02,\'=cmd,6\n');
+
+    // A corrected row joins the file's rows, and the download.
+    const { uploadCorrections } = await ingestor.upload(UploadCorrectionsDocument, { fileId: mixed.file.id, file: null }, { file: { body: '_line,date,school_id,present,error_description\n3,01/03/23,s2,7,\n', filename: 'fixed.csv', contentType: 'text/csv' } });
+    await collectJobEvents(ingestor, uploadCorrections.job.id, { afterSeq: 0 });
+    const after = (await (await fetch(url(mixed.file.id), { headers: auth })).text()).trim().split('\n');
+    expect(after).toEqual(['_line,date,school_id,present', '2,2023-03-01,s1,4', '3,2023-03-01,s2,7', '4,2023-03-02,"s3, north",5', "5,2023-03-02,'=cmd,6"]);
+
+    expect((await fetch(url(mixed.file.id))).status).toBe(401);
+    const other = await t.clientWith(['VIEWER']);
+    expect((await fetch(url(mixed.file.id), { headers: { authorization: `Bearer ${other.options.token}` } })).status).toBe(404);
+    const none = await fetch(url(broken.file.id), { headers: auth });
+    expect(none.status).toBe(404);
+    expect(await none.json()).toMatchObject({ errors: [{ message: expect.stringMatching(/has no valid rows/), extensions: { code: 'NOT_FOUND' } }] });
+    const corrections = await fetch(url(uploadCorrections.file.id), { headers: auth });
+    expect(corrections.status).toBe(404);
+    expect(await corrections.json()).toMatchObject({ errors: [{ message: expect.stringMatching(/corrections upload/) }] });
     expect((await fetch(url('not-a-uuid'), { headers: auth })).status).toBe(404);
   });
 });

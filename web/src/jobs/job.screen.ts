@@ -15,13 +15,16 @@ import { averageRate, formatBytes, formatCount, formatDuration, formatRate, Rate
 import { app, client, fail, signOut, type Job } from './app';
 import { $, flash, h, table } from './dom';
 import { BULK_JOB, CE_JOB, codeText, objectLabel, rowsOutcome, stateLabel, TERMINAL, toneOf, typeLabel } from './labels';
-import { downloadErrorReport } from './upload';
+import { closeFixGrid, initFixGrid, openFixGrid } from './corrections';
+import { downloadErrorReport, downloadFileCsv } from './upload';
 
 /**
  * A job's page, for every job type: title (the file name), state, progress with rate and ETA,
  * counts, a plain-language outcome, cancel/retry, then what the type has: row errors (CSV), the
  * CSVs of a ZIP, per-row results (directory), per-framework results (Credential Engine). While the
  * job runs it follows `jobUpdated` from the last sequence number seen, so a reload resumes.
+ * A CSV's page also offers its stored rows as a download, and its invalid rows as a grid to fix
+ * and send back (uploadCorrections); the corrections file then opens and its job is followed.
  */
 
 type FileData = FileQuery['file'];
@@ -53,7 +56,8 @@ export function viewOfJob(type: string): string {
 
 export function closeJob(): void {
   view.watchGen++;
-  for (const id of ['job', 'errors', 'job-detail']) $(id).hidden = true;
+  for (const id of ['job', 'errors', 'job-detail', 'job-download-valid', 'job-links']) $(id).hidden = true;
+  closeFixGrid();
 }
 
 // ---------------------------------------------------------------- rendering
@@ -106,6 +110,8 @@ function renderOutcome(state: string, error: { code: string; message: string; pr
   const job = view.job;
   const f = view.file;
   if (!TERMINAL.has(state)) {
+    // No earlier job's outcome may linger in the hidden box.
+    box.replaceChildren();
     box.hidden = true;
     return;
   }
@@ -168,6 +174,20 @@ function renderFile(f: FileData): void {
   else renderCounts({ processed: job?.progress.processed ?? 0, valid: job?.progress.succeeded ?? 0, invalid: job?.progress.failed ?? 0 });
   renderOutcome(f.state, f.error ?? job?.error);
   renderTiming();
+  $('job-download-valid').hidden = !(f.finished && f.kind === 'CSV' && !f.correctsFileId && (f.rows.valid ?? 0) > 0);
+  renderLinks(f);
+}
+
+/** A corrections file links to the file it corrects; a corrected file lists its corrections. */
+function renderLinks(f: FileData): void {
+  const el = $('job-links');
+  const link = (id: string, text: string) => h('a', { href: `?file=${id}`, onclick: (ev: Event) => (ev.preventDefault(), void openFile(id).catch(fail)) }, text);
+  const corrections = f.corrections ?? [];
+  if (f.correctsFileId) el.replaceChildren('These rows correct an earlier upload: ', link(f.correctsFileId, 'open the corrected file'), '.');
+  else if (corrections.length) {
+    el.replaceChildren(`Corrections sent (${corrections.length}): `, ...corrections.flatMap((c, i) => [i ? ', ' : '', link(c.id, `${new Date(c.createdAt).toLocaleString()} (${stateLabel(c.state)})`)]));
+  } else el.replaceChildren();
+  el.hidden = !el.childNodes.length;
 }
 
 function renderJob(job: Job, name?: string, subtitle = ''): void {
@@ -209,6 +229,7 @@ export async function openFile(fileId: string): Promise<void> {
   remember('file', fileId);
   $('errors').hidden = true;
   $('job-detail').hidden = true;
+  closeFixGrid();
   const { file } = await client().request(FileDocument, { id: fileId });
   if (gen !== view.watchGen) return;
   Object.assign(view, { lastSeq: file.job?.lastSeq ?? 0, rate: new RateMeter(), job: undefined, file: undefined });
@@ -227,6 +248,7 @@ export async function openJob(jobId: string): Promise<void> {
   remember('job', jobId);
   $('errors').hidden = true;
   $('job-detail').hidden = true;
+  closeFixGrid();
   Object.assign(view, { lastSeq: job.lastSeq, rate: new RateMeter(), job, file: undefined });
   renderJob(job);
   if (job.type === BULK_JOB) await renderBulk(gen, job, false);
@@ -273,6 +295,8 @@ async function finished(gen: number): Promise<void> {
     view.errorCursors = [null];
     if (file.kind === 'ZIP') renderZipChildren(file);
     renderErrorSummary(file);
+    // uploadCorrections takes a file whose rows were read: not one that failed as a whole (its header, say).
+    $('errors-fix').hidden = !(file.kind === 'CSV' && file.outputs.errors && (file.state === 'SUCCEEDED_WITH_ERRORS' || file.error?.code === 'ALL_ROWS_INVALID'));
     if ((file.rows.invalid ?? 0) > 0 || file.error) await loadErrors(0);
     return;
   }
@@ -449,6 +473,19 @@ export function initJobScreen(): void {
   $('errors-prev').addEventListener('click', () => loadErrors(errorsPage() - 1).catch(fail));
   $('errors-next').addEventListener('click', () => loadErrors(errorsPage() + 1).catch(fail));
   $('errors-download').addEventListener('click', () => downloadErrorReport(app.session!.token, view.file!.id).catch(fail));
+  $('job-download-valid').addEventListener('click', () => downloadFileCsv(app.session!.token, view.file!.id, 'valid').catch(fail));
+  $('errors-fix').addEventListener('click', () => {
+    const f = view.file;
+    if (!f) return;
+    openFixGrid(f, (id) => {
+      flash('Corrections sent: their job checks the rows now.', 'info');
+      void openFile(id).catch(fail);
+    }).catch((err: unknown) => {
+      closeFixGrid();
+      fail(err);
+    });
+  });
+  initFixGrid();
   $('job-cancel').addEventListener('click', () => {
     if (!view.job) return;
     client()

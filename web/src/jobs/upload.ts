@@ -47,15 +47,21 @@ export function uploadWithProgress<TData, TVars>(
   });
 }
 
-/** Fetches a file's error report with the bearer token and hands it to the browser as a download. */
-export async function downloadErrorReport(token: string, fileId: string): Promise<void> {
-  const res = await fetch(`/files/${encodeURIComponent(fileId)}/errors.csv`, { headers: { authorization: `Bearer ${token}` } });
+/** GETs one of a file's CSV downloads (`errors.csv`, `valid.csv`) with the bearer token; a refusal is thrown in its own words. */
+export async function fetchFileCsv(token: string, fileId: string, which: 'errors' | 'valid'): Promise<{ blob: Blob; name: string }> {
+  const res = await fetch(`/files/${encodeURIComponent(fileId)}/${which}.csv`, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as { errors?: Array<{ message: string }> } | null;
     throw new Error(body?.errors?.[0]?.message ?? `Download failed: HTTP ${res.status}`);
   }
-  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'errors.csv';
-  const url = URL.createObjectURL(await res.blob());
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${which}.csv`;
+  return { blob: await res.blob(), name };
+}
+
+/** Fetches a file's error report or stored rows and hands it to the browser as a download. */
+export async function downloadFileCsv(token: string, fileId: string, which: 'errors' | 'valid'): Promise<void> {
+  const { blob, name } = await fetchFileCsv(token, fileId, which);
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
@@ -64,3 +70,6 @@ export async function downloadErrorReport(token: string, fileId: string): Promis
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** Fetches a file's error report and hands it to the browser as a download. */
+export const downloadErrorReport = (token: string, fileId: string): Promise<void> => downloadFileCsv(token, fileId, 'errors');
