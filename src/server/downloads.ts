@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type express from 'express';
 import { safeCsvLine } from '../ingest/csv-escape';
-import { quoteIdentifier } from '../modules/specs/specs.store';
+import { quoteIdentifier } from '../modules/datasets/dataset-tables.store';
 import type { Services } from '../services';
 import { requireViewer } from '../shared/authorize';
 import { ErrorCode, SluiceError } from '../shared/errors';
