@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { createPubSub } from '@graphql-yoga/subscription';
 import { buildSchema } from 'type-graphql';
-import { authChecker } from './shared/authorize';
+import { authChecker } from './server/authorize';
 import { ClientsResolver } from './modules/clients/clients.resolver';
 import { SystemResolver } from './modules/system/system.resolver';
 import { JobsResolver } from './modules/jobs/jobs.resolver';

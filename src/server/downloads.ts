@@ -4,7 +4,7 @@ import type express from 'express';
 import { safeCsvLine } from '../ingest/csv-escape';
 import { quoteIdentifier } from '../modules/datasets/dataset-tables.store';
 import type { Services } from '../services';
-import { requireViewer } from '../shared/authorize';
+import { requireViewer } from '../server/authorize';
 import { ErrorCode, SluiceError } from '../shared/errors';
 import { Role } from '../shared/roles';
 import { httpContext } from './http';

@@ -1,20 +1,9 @@
-import { registerEnumType } from 'type-graphql';
-
+/** What a client may do (the GraphQL enum is registered in src/modules/shared/role.enum.ts). */
 export enum Role {
   ADMIN = 'ADMIN',
   INGESTOR = 'INGESTOR',
   VIEWER = 'VIEWER',
 }
-
-registerEnumType(Role, {
-  name: 'Role',
-  description: 'What a client may do. ADMIN includes INGESTOR, which includes VIEWER.',
-  valuesConfig: {
-    ADMIN: { description: 'Manage clients and specs; sees every job.' },
-    INGESTOR: { description: 'Upload files and start imports.' },
-    VIEWER: { description: 'Read specs, files, jobs and directory data.' },
-  },
-});
 
 const rank: Record<Role, number> = { [Role.VIEWER]: 1, [Role.INGESTOR]: 2, [Role.ADMIN]: 3 };
 

@@ -1,3 +1,4 @@
+import '../shared/role.enum';
 import { Field, InputType } from 'type-graphql';
 import { Role } from '../../shared/roles';
 

@@ -2,7 +2,7 @@ import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from '../files/dial
 import { GraphQLUpload, type FileUpload } from 'graphql-upload-minimal';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import { JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';

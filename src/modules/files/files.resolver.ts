@@ -1,7 +1,7 @@
 import { GraphQLUpload, type FileUpload } from 'graphql-upload-minimal';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import { isTerminal, JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';

@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { BadInputError } from '../../shared/errors';
 import { Role } from '../../shared/roles';
 import { DIAGNOSTIC_JOB, parseDiagnosticInput } from '../../jobs/diagnostic.job';

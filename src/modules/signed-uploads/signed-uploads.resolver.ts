@@ -1,7 +1,7 @@
 import { CsvDelimiterEnum, CsvEncodingEnum, dialectOptions } from '../files/dialect.type';
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
 import { GraphQLJSON } from 'graphql-scalars';

@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import { toJobType } from '../jobs/jobs.mapper';
 import { JobType } from '../jobs/jobs.type';

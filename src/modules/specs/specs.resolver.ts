@@ -1,7 +1,7 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import type { SpecRecord } from './specs.store';
 import { OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';

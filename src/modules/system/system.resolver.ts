@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Arg, Authorized, Ctx, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { BadInputError, ErrorCode } from '../../shared/errors';
-import { requireViewer } from '../../shared/authorize';
+import { requireViewer } from '../../server/authorize';
 import { Heartbeat, ServiceInfo } from './system.type';
 import { VERSION } from '../../version';
 

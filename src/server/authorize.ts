@@ -1,8 +1,8 @@
 import type { AuthChecker } from 'type-graphql';
-import type { Context } from '../server/context';
-import type { Viewer } from './auth';
-import { ForbiddenError, UnauthenticatedError } from './errors';
-import { hasRole, type Role } from './roles';
+import type { Context } from './context';
+import type { Viewer } from '../shared/auth';
+import { ForbiddenError, UnauthenticatedError } from '../shared/errors';
+import { hasRole, type Role } from '../shared/roles';
 
 export function requireViewer(ctx: Context, role?: Role): Viewer {
   if (!ctx.viewer) throw ctx.authError ?? new UnauthenticatedError();
