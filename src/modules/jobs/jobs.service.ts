@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate, type Page } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
@@ -17,13 +17,6 @@ export const MAX_PAGE_SIZE = 100;
 export const WATCH_PAGE_SIZE = 100;
 /** Distinct changed jobs a `jobs` subscription may fall behind before it is ended. */
 export const WATCH_MAX_PENDING_JOBS = 10_000;
-
-export interface JobsPage {
-  jobs: Job[];
-  hasNextPage: boolean;
-  endCursor: string | null;
-  totalCount: number;
-}
 
 /** What `jobUpdated` emits: a stored event, or a SNAPSHOT of the current state when there is nothing to replay. */
 export interface JobUpdate {
@@ -96,16 +89,19 @@ export class JobsService {
     return res;
   }
 
-  async list(viewer: Viewer, filter: ListFilter, first: number, after?: string | null): Promise<JobsPage> {
+  async list(viewer: Viewer, filter: ListFilter, first: number, after?: string | null): Promise<Page<Job>> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw new BadInputError(`first must be 1-${MAX_PAGE_SIZE}, got ${first}`, { field: 'first' });
     }
     const f: ListFilter = { ...filter };
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    const cursor = after ? decodeTimeCursor(after) : undefined;
-    const [rows, totalCount] = await Promise.all([this.store.list(f, first + 1, cursor), this.store.count(f)]);
-    const jobs = rows.slice(0, first);
-    return { jobs, hasNextPage: rows.length > first, endCursor: jobs.length ? encodeTimeCursor(jobs[jobs.length - 1]!) : null, totalCount };
+    return paginate({
+      first,
+      after: after ? decodeTimeCursor(after) : undefined,
+      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
+      count: () => this.store.count(f),
+      cursorOf: encodeTimeCursor,
+    });
   }
 
   /** QUEUED: cancelled at once. RUNNING: the worker stops at its next checkpoint and ends CANCELLED. */

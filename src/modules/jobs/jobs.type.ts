@@ -1,5 +1,6 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Connection } from '../../shared/connection';
 import { JobErrorCode } from './job-errors';
 import { JobState } from './job-state';
 
@@ -128,23 +129,9 @@ export class JobEventType {
   terminal!: boolean;
 }
 
-@ObjectType({ description: 'Cursor pagination details.' })
-export class PageInfo {
-  @Field(() => Boolean, { description: 'More items follow endCursor.' })
-  hasNextPage!: boolean;
-
-  @Field(() => String, { nullable: true, description: 'Pass as `after` to get the next page.' })
-  endCursor!: string | null;
-}
-
-@ObjectType({ description: 'A page of jobs, newest first.' })
-export class JobConnection {
-  @Field(() => [JobType], { description: 'The jobs on this page.' })
-  nodes!: JobType[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Jobs matching the filter, on all pages.' })
-  totalCount!: number;
-}
+export const JobConnection = Connection(JobType, 'JobConnection', {
+  description: 'A page of jobs, newest first.',
+  nodes: 'The jobs on this page.',
+  totalCount: 'Jobs matching the filter, on all pages.',
+});
+export type JobConnection = InstanceType<typeof JobConnection>;

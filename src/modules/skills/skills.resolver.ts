@@ -73,7 +73,7 @@ export class SkillsResolver {
   ): Promise<SkillConnection> {
     requireViewer(ctx);
     const page = await ctx.services.skills.connection(first, after, filter ?? {});
-    return { nodes: page.nodes.map(toSkillType), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return { ...page, nodes: page.nodes.map(toSkillType) };
   }
 
   @Authorized(Role.VIEWER)

@@ -1,5 +1,5 @@
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate } from '../../shared/cursor';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Job } from '../jobs/jobs.store';
@@ -103,9 +103,12 @@ export class SkillsService {
       throw new BadInputError(`first must be 1-${MAX_SKILLS_PAGE}, got ${first}`, { field: 'first' });
     }
     const f = this.filterOf(filter);
-    const cursor = after ? decodeTimeCursor(after) : undefined;
-    const [rows, totalCount] = await Promise.all([this.store.list(f, first + 1, cursor), this.store.count(f)]);
-    const nodes = rows.slice(0, first);
-    return { nodes, hasNextPage: rows.length > first, endCursor: nodes.length ? encodeTimeCursor(nodes[nodes.length - 1]!) : null, totalCount };
+    return paginate({
+      first,
+      after: after ? decodeTimeCursor(after) : undefined,
+      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
+      count: () => this.store.count(f),
+      cursorOf: encodeTimeCursor,
+    });
   }
 }
