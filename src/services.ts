@@ -22,9 +22,26 @@ import { DirectoryService } from './modules/directory/directory.service';
 import { DirectoryStore } from './modules/directory/directory.store';
 import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhooksStore } from './modules/webhooks/webhooks.store';
+import { SystemService } from './modules/system/system.service';
 
-/** Everything resolvers and workers reach. Built once per process. */
-export interface Services {
+/**
+ * What resolvers (and the skills loader) reach through the GraphQL context: services only, so
+ * resolver -> service -> store holds by type. No stores, no database, no raw settings.
+ */
+export interface ResolverServices {
+  clients: ClientsService;
+  jobs: JobsService;
+  specs: SpecsService;
+  files: FilesService;
+  skills: SkillsService;
+  directory: DirectoryService;
+  signedUploads: SignedUploadsService;
+  webhooks: WebhooksService;
+  system: SystemService;
+}
+
+/** Everything the server, workers and job handlers reach. Built once per process. */
+export interface Services extends ResolverServices {
   env: Env;
   database: Database;
   log: Logger;
@@ -41,8 +58,6 @@ export interface Services {
   skillsStore: SkillsStore;
   directory: DirectoryService;
   directoryStore: DirectoryStore;
-  signedUploads: SignedUploadsService;
-  webhooks: WebhooksService;
   metrics: Metrics;
 }
 
@@ -110,7 +125,7 @@ export function createServices(
     specsStore,
     files,
     filesStore,
-    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS }),
+    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS, languages: env.ceLanguages }),
     skillsStore,
     directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
       maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
@@ -119,6 +134,7 @@ export function createServices(
     directoryStore,
     signedUploads,
     webhooks,
+    system: new SystemService(env.SLUICE_ROLE),
     metrics,
   };
 }

@@ -85,7 +85,7 @@ export class FilesResolver {
   private async withState(ctx: Context, record: FileRecord): Promise<FileType> {
     const f = await ctx.services.signedUploads.refresh(record);
     if (f.parentId || !f.jobId) return toFileType(f);
-    const job = await ctx.services.jobsStore.get(f.jobId);
+    const job = await ctx.services.jobs.find(f.jobId);
     return toFileType(f, job?.state);
   }
 
@@ -214,7 +214,7 @@ export class FilesResolver {
 
   @FieldResolver(() => JobType, { nullable: true, description: 'The job that processed it (for a CSV inside a ZIP, the ZIP’s job).' })
   async job(@Root() f: FileType, @Ctx() ctx: Context): Promise<JobType | null> {
-    const j = f.jobId ? await ctx.services.jobsStore.get(f.jobId) : undefined;
+    const j = f.jobId ? await ctx.services.jobs.find(f.jobId) : undefined;
     return j ? toJobType(j) : null;
   }
 

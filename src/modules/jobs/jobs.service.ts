@@ -9,9 +9,9 @@ import { PullStream } from '../../shared/stream';
 import { retryTransientRead } from './transient-errors';
 import type { JobQueue } from './job-queue';
 import { isTerminal, JobState } from './job-state';
-import type { Job, JobEvent, JobsStore, ListFilter, Notification, Tx } from './jobs.store';
+import { JOB_CANCEL_CHANNEL, type Job, type JobEvent, type JobsStore, type ListFilter, type Notification, type Tx } from './jobs.store';
 
-export const JOB_CANCEL_CHANNEL = 'sluice_job_cancel';
+export { JOB_CANCEL_CHANNEL };
 export const MAX_PAGE_SIZE = 100;
 /** Events `jobUpdated` reads (and holds) at a time. */
 export const WATCH_PAGE_SIZE = 100;
@@ -56,6 +56,14 @@ export class JobsService {
     const job = await this.store.get(id);
     if (!job || !this.canSee(viewer, job)) throw new NotFoundError('Job', id);
     return job;
+  }
+
+  /**
+   * A job by id without an access check: for a job the caller reached through a record it may
+   * see (a file's job).
+   */
+  find(id: string): Promise<Job | undefined> {
+    return this.store.get(id);
   }
 
   /** A transaction in which a feature writes its own rows and submits jobs atomically. */
@@ -112,7 +120,6 @@ export class JobsService {
       if (current.state === JobState.QUEUED) return this.store.transition(tx, current, JobState.CANCELLED);
       if (current.state === JobState.RUNNING) {
         await this.store.requestCancel(tx, id);
-        await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id })})`;
         return (await this.store.get(id, tx))!;
       }
       throw new ConflictError(`Job ${id} is ${current.state} and can no longer be cancelled`, { state: current.state });
@@ -139,7 +146,7 @@ export class JobsService {
         bytesProcessed: 0,
       });
       // Give the retried job a fresh budget of attempts beyond those already used.
-      await tx`update jobs set max_attempts = attempt + ${this.maxAttempts} where id = ${id}`;
+      await this.store.allowMoreAttempts(tx, id, this.maxAttempts);
       await this.queue.enqueue(tx, id);
       return job;
     });

@@ -5,6 +5,9 @@ import { assertTransition, JobState } from './job-state';
 /** Channel carrying `{ id, seq, state, by }` for every job event. The tables are the truth. */
 export const JOB_EVENTS_CHANNEL = 'sluice_job_events';
 
+/** Channel carrying `{ id }` of a RUNNING job whose cancellation was requested; its worker stops. */
+export const JOB_CANCEL_CHANNEL = 'sluice_job_cancel';
+
 /** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
 const FENCE_LOCK_CLASS = 7283;
 
@@ -291,8 +294,15 @@ export class JobsStore {
     return { alive: Boolean(row), cancelRequested: Boolean(row?.['cancel_requested_at']) };
   }
 
+  /** Marks a RUNNING job's cancellation requested and notifies JOB_CANCEL_CHANNEL at commit. */
   async requestCancel(tx: Tx, id: string): Promise<void> {
     await tx`update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = ${id}`;
+    await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id })})`;
+  }
+
+  /** A fresh budget of `more` attempts beyond those already used (a retried job). */
+  async allowMoreAttempts(tx: Tx, id: string, more: number): Promise<void> {
+    await tx`update jobs set max_attempts = attempt + ${more} where id = ${id}`;
   }
 
   /**

@@ -4,7 +4,7 @@ import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Job } from '../jobs/jobs.store';
 import type { JobsService } from '../jobs/jobs.service';
-import { CTID_PATTERN } from './ctdl';
+import { competencyDetails, CTID_PATTERN, type CompetencyDetails } from './ctdl';
 import { parseFrameworkRefs } from './framework-ref';
 import type { SkillFilter, SkillRecord, SkillsStore } from './skills.store';
 
@@ -36,8 +36,23 @@ export class SkillsService {
     private readonly store: SkillsStore,
     private readonly jobs: JobsService,
     private readonly log: Logger,
-    private readonly opts: { registryOrigin: string; maxFrameworks: number },
+    private readonly opts: { registryOrigin: string; maxFrameworks: number; languages: string[] },
   ) {}
+
+  /** Competency details of a stored source node, in the configured languages (cached per node). */
+  details(raw: unknown): CompetencyDetails {
+    if (typeof raw !== 'object' || raw === null) return competencyDetails(raw, this.opts.languages);
+    let d = this.detailsCache.get(raw);
+    if (!d) this.detailsCache.set(raw, (d = competencyDetails(raw, this.opts.languages)));
+    return d;
+  }
+
+  private readonly detailsCache = new WeakMap<object, CompetencyDetails>();
+
+  /** Skills by id, for DataLoader batches: one query however many ids. */
+  byIds(ids: readonly string[]): Promise<SkillRecord[]> {
+    return this.store.byIds(ids);
+  }
 
   /**
    * Checks every entry before anything is created, then queues one job for all of them. A bad
