@@ -68,7 +68,7 @@ export function createServices(
   tokens: TokenConfig,
   infra: { queue: JobQueue; jobEvents: NotificationBus<Notification>; storage: ObjectStorage },
 ): Services {
-  const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX + Math.ceil(env.DATABASE_POOL_MAX / 2), log, enabled: env.SLUICE_METRICS === 'on' });
+  const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX, log, enabled: env.SLUICE_METRICS === 'on' });
   const jobsStore = new JobsStore(database.sql);
   const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS);
   const specsStore = new SpecsStore(database.sql);
@@ -112,7 +112,7 @@ export function createServices(
     env,
     database,
     log,
-    clients: new ClientsService(new ClientsStore(database.db), tokens, log, {
+    clients: new ClientsService(new ClientsStore(database.sql), tokens, log, {
       maxFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
       maxConcurrentVerifications: env.SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS,
       maxQueuedVerifications: env.SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS,
