@@ -23,9 +23,26 @@ import { DirectoryService } from './modules/directory/directory.service';
 import { DirectoryStore } from './modules/directory/directory.store';
 import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhooksStore } from './modules/webhooks/webhooks.store';
+import { SystemService } from './modules/system/system.service';
 
-/** Everything resolvers and workers reach. Built once per process. */
-export interface Services {
+/**
+ * What resolvers (and the skills loader) reach through the GraphQL context: services only, so
+ * resolver -> service -> store holds by type. No stores, no database, no raw settings.
+ */
+export interface ResolverServices {
+  clients: ClientsService;
+  jobs: JobsService;
+  specs: SpecsService;
+  files: FilesService;
+  skills: SkillsService;
+  directory: DirectoryService;
+  signedUploads: SignedUploadsService;
+  webhooks: WebhooksService;
+  system: SystemService;
+}
+
+/** Everything the server, workers and job handlers reach. Built once per process. */
+export interface Services extends ResolverServices {
   env: Env;
   database: Database;
   log: Logger;
@@ -42,8 +59,6 @@ export interface Services {
   skillsStore: SkillsStore;
   directory: DirectoryService;
   directoryStore: DirectoryStore;
-  signedUploads: SignedUploadsService;
-  webhooks: WebhooksService;
   metrics: Metrics;
 }
 
@@ -54,7 +69,7 @@ export function createServices(
   tokens: TokenConfig,
   infra: { queue: JobQueue; jobEvents: NotificationBus<Notification>; storage: ObjectStorage },
 ): Services {
-  const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX + Math.ceil(env.DATABASE_POOL_MAX / 2), log, enabled: env.SLUICE_METRICS === 'on' });
+  const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX, log, enabled: env.SLUICE_METRICS === 'on' });
   const jobsStore = new JobsStore(database.sql);
   const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS);
   const specsStore = new SpecsStore(database.sql);
@@ -98,7 +113,7 @@ export function createServices(
     env,
     database,
     log,
-    clients: new ClientsService(new ClientsStore(database.db), tokens, log, {
+    clients: new ClientsService(new ClientsStore(database.sql), tokens, log, {
       maxFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
       maxConcurrentVerifications: env.SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS,
       maxQueuedVerifications: env.SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS,
@@ -111,7 +126,7 @@ export function createServices(
     specsStore,
     files,
     filesStore,
-    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS }),
+    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS, languages: env.ceLanguages }),
     skillsStore,
     directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
       maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
@@ -120,6 +135,7 @@ export function createServices(
     directoryStore,
     signedUploads,
     webhooks,
+    system: new SystemService(env.SLUICE_ROLE),
     metrics,
   };
 }

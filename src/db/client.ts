@@ -9,10 +9,17 @@ export type Sql = postgres.Sql;
 export type Db = PostgresJsDatabase<typeof schema>;
 
 export interface Database {
-  /** Plain postgres.js: tagged SQL, COPY, LISTEN, transactions with Date and JSON parameters. */
+  /**
+   * The one pool: postgres.js tagged SQL for every store (rows decoded by src/db/rows.ts), COPY,
+   * LISTEN, transactions with Date and JSON parameters. Column names are returned as stored.
+   */
   sql: Sql;
-  /** drizzle-orm for typed table queries. */
-  db: Db;
+  /**
+   * drizzle-orm over a short-lived connection of its own, for drizzle-kit's migrator only. Why not
+   * on the pool: drizzle replaces the client's serializers and parsers (timestamps and JSON
+   * become pass-through strings), which would break plain postgres.js queries sharing it.
+   */
+  withDrizzle<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   url: string;
   dispose(): Promise<void>;
 }
@@ -80,16 +87,19 @@ export function connect(url: string, opts: { max: number; appName?: string; time
       : {}),
   } as postgres.Options<Record<string, never>>;
   const sql = postgres(url, { ...base, max: opts.max });
-  // Why a second client: drizzle replaces the client's serializers and parsers (timestamps and
-  // JSON become pass-through strings), which would break plain postgres.js queries sharing it.
-  const drizzleClient = postgres(url, { ...base, max: Math.max(1, Math.ceil(opts.max / 2)) });
-  const db = drizzle(drizzleClient, { schema });
   return {
     sql,
-    db,
+    async withDrizzle(fn) {
+      const client = postgres(url, { ...base, max: 1 });
+      try {
+        return await fn(drizzle(client, { schema }));
+      } finally {
+        await client.end({ timeout: 5 });
+      }
+    },
     url,
     async dispose() {
-      await Promise.all([sql.end({ timeout: 5 }), drizzleClient.end({ timeout: 5 })]);
+      await sql.end({ timeout: 5 });
     },
   };
 }

@@ -17,7 +17,7 @@ export async function runMigrations(database: Database): Promise<void> {
 
 /** Applies pending migrations; the caller holds the migration lock (see withMigrationLock). */
 export async function applyMigrations(database: Database): Promise<void> {
-  await migrate(database.db, { migrationsFolder });
+  await database.withDrizzle((db) => migrate(db, { migrationsFolder }));
 }
 
 /**

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../db/client';
 import type { Tx } from '../db/tx';
-import { JOB_EVENTS_CHANNEL, type Notification } from './channels';
+import { JOB_CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, type CancelNotification, type Notification } from './channels';
 import { assertTransition, JobState } from './state';
 
 /** First key of the two-key advisory locks that fence job data writes. Arbitrary, fixed. */
@@ -281,8 +281,15 @@ export class JobsStore {
     return { alive: Boolean(row), cancelRequested: Boolean(row?.['cancel_requested_at']) };
   }
 
+  /** Marks a RUNNING job's cancellation requested and notifies JOB_CANCEL_CHANNEL at commit. */
   async requestCancel(tx: Tx, id: string): Promise<void> {
     await tx`update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() where id = ${id}`;
+    await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id } satisfies CancelNotification)})`;
+  }
+
+  /** A fresh budget of `more` attempts beyond those already used (a retried job). */
+  async allowMoreAttempts(tx: Tx, id: string, more: number): Promise<void> {
+    await tx`update jobs set max_attempts = attempt + ${more} where id = ${id}`;
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Viewer } from '../shared/auth';
 import type { SluiceError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import type { Services } from '../services';
+import type { ResolverServices } from '../services';
 
 /** Per-operation context for HTTP and WebSocket alike. */
 export interface Context {
@@ -10,6 +10,7 @@ export interface Context {
   authError?: SluiceError;
   /** The caller's address (HTTP: the socket's, or X-Forwarded-For with SLUICE_TRUST_PROXY_HOPS), for rate limits. */
   remoteAddress?: string;
-  services: Services;
+  /** Services only (no stores, database or settings): resolvers go through them. */
+  services: ResolverServices;
   log: Logger;
 }

@@ -26,3 +26,28 @@ export function decodeTimeCursor(cursor: string): TimeCursor {
 export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
+
+/** One page of a keyset-paged list, shaped like the GraphQL connections (src/shared/connection.ts). */
+export interface Page<T> {
+  nodes: T[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount: number;
+}
+
+/**
+ * Keyset paging over a sorted query: fetches `first + 1` rows after the (decoded) cursor to learn
+ * whether more follow, and counts every match. `cursorOf` encodes the last node's sort key; the
+ * caller checks `first` (the bounds and their messages differ per list).
+ */
+export async function paginate<T, C>(q: {
+  first: number;
+  after: C | undefined;
+  fetch: (limit: number, after: C | undefined) => Promise<T[]>;
+  count: () => Promise<number>;
+  cursorOf: (last: T) => string;
+}): Promise<Page<T>> {
+  const [rows, totalCount] = await Promise.all([q.fetch(q.first + 1, q.after), q.count()]);
+  const nodes = rows.slice(0, q.first);
+  const last = nodes[nodes.length - 1];
+  return { nodes, pageInfo: { hasNextPage: rows.length > q.first, endCursor: last === undefined ? null : q.cursorOf(last) }, totalCount };
+}

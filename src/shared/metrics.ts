@@ -93,7 +93,7 @@ export class Metrics {
   });
   private readonly dbPoolMax = new Gauge({
     name: 'sluice_db_pool_max_connections',
-    help: 'Most connections this process opens (DATABASE_POOL_MAX for plain queries, plus half of it for drizzle).',
+    help: 'Most connections this process opens for its queries (DATABASE_POOL_MAX).',
     registers: [this.registry],
   });
   private readonly subscriptions: Gauge = new Gauge({

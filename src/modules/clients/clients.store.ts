@@ -1,5 +1,5 @@
-import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client';
+import type { Sql } from '../../db/client';
+import { decoder } from '../../db/rows';
 import { apiClients, type ApiClientRow } from '../../db/schema';
 
 /** NOTIFY channel of client revocations; every API instance closes that client's WebSockets. */
@@ -10,12 +10,14 @@ export interface ClientRevoked {
   clientId: string;
 }
 
+const toClient = decoder(apiClients);
+
 export class ClientsStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
   async findByClientId(clientId: string): Promise<ApiClientRow | undefined> {
-    const [row] = await this.db.select().from(apiClients).where(eq(apiClients.clientId, clientId)).limit(1);
-    return row;
+    const [row] = await this.sql`select * from api_clients where client_id = ${clientId} limit 1`;
+    return row ? toClient(row) : undefined;
   }
 
   /** Returns undefined when the client id is taken. */
@@ -26,41 +28,39 @@ export class ClientsStore {
     roles: string[];
     createdBy: string | null;
   }): Promise<ApiClientRow | undefined> {
-    const [row] = await this.db.insert(apiClients).values(values).onConflictDoNothing({ target: apiClients.clientId }).returning();
-    return row;
+    const [row] = await this.sql`
+      insert into api_clients (client_id, name, secret_hash, roles, created_by)
+      values (${values.clientId}, ${values.name}, ${values.secretHash}, ${values.roles}::text[], ${values.createdBy})
+      on conflict (client_id) do nothing
+      returning *`;
+    return row ? toClient(row) : undefined;
   }
 
   async list(includeRevoked: boolean): Promise<ApiClientRow[]> {
-    const where = includeRevoked ? undefined : isNull(apiClients.revokedAt);
-    return this.db.select().from(apiClients).where(where).orderBy(asc(apiClients.createdAt), asc(apiClients.clientId));
+    const rows = await this.sql`
+      select * from api_clients ${includeRevoked ? this.sql`` : this.sql`where revoked_at is null`} order by created_at, client_id`;
+    return rows.map(toClient);
   }
 
   async countAll(): Promise<number> {
-    const [row] = await this.db.select({ n: count() }).from(apiClients);
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from api_clients`;
     return row?.n ?? 0;
   }
 
   async countActiveAdmins(): Promise<number> {
-    const [row] = await this.db
-      .select({ n: count() })
-      .from(apiClients)
-      .where(and(isNull(apiClients.revokedAt), sql`'ADMIN' = any(${apiClients.roles})`));
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from api_clients where revoked_at is null and 'ADMIN' = any(roles)`;
     return row?.n ?? 0;
   }
 
   /** Marks the client revoked and notifies CLIENT_REVOKED_CHANNEL in the same transaction. */
   async revoke(clientId: string): Promise<ApiClientRow | undefined> {
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(apiClients)
-        .set({ revokedAt: sql`coalesce(${apiClients.revokedAt}, now())` })
-        .where(eq(apiClients.clientId, clientId))
-        .returning();
-      if (row) {
-        const payload: ClientRevoked = { clientId: row.clientId };
-        await tx.execute(sql`select pg_notify(${CLIENT_REVOKED_CHANNEL}, ${JSON.stringify(payload)})`);
-      }
-      return row;
-    });
+    return this.sql.begin(async (tx) => {
+      const [row] = await tx`update api_clients set revoked_at = coalesce(revoked_at, now()) where client_id = ${clientId} returning *`;
+      if (!row) return undefined;
+      const client = toClient(row);
+      const payload: ClientRevoked = { clientId: client.clientId };
+      await tx`select pg_notify(${CLIENT_REVOKED_CHANNEL}, ${JSON.stringify(payload)})`;
+      return client;
+    }) as Promise<ApiClientRow | undefined>;
   }
 }

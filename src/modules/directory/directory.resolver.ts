@@ -101,7 +101,7 @@ export class DirectoryResolver {
         errorMessage: r.errorMessage,
         data: r.data,
       })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      pageInfo: page.pageInfo,
       totalCount: page.totalCount,
     };
   }
@@ -137,7 +137,7 @@ export class DirectoryResolver {
   ): Promise<LocationConnection> {
     requireViewer(ctx);
     const page = await ctx.services.directory.locations({ type, parentCode }, first, after);
-    return { nodes: page.nodes, pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return page;
   }
 
   @Authorized(Role.VIEWER)
@@ -152,7 +152,7 @@ export class DirectoryResolver {
   ): Promise<OrganisationConnection> {
     requireViewer(ctx);
     const page = await ctx.services.directory.organisations({ locationCode, status, externalId }, first, after);
-    return { nodes: page.nodes, pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return page;
   }
 
   @Authorized(Role.VIEWER)
@@ -167,6 +167,6 @@ export class DirectoryResolver {
     @Ctx() ctx: Context,
   ): Promise<DirectoryUserConnection> {
     const page = await ctx.services.directory.users(requireViewer(ctx), { organisationId, organisationExternalId, userType, role }, first, after);
-    return { nodes: page.nodes, pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return page;
   }
 }

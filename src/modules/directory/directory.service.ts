@@ -4,7 +4,7 @@ import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
 import { randomUUID } from 'node:crypto';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
-import { isUuid } from '../../shared/cursor';
+import { isUuid, paginate, type Page } from '../../shared/cursor';
 import { BadInputError, NotFoundError, PayloadTooLargeError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
@@ -29,13 +29,6 @@ export interface BulkLimits {
   maxFileBytes: number;
   /** Most data rows in one bulk upload file. */
   maxRows: number;
-}
-
-export interface Page<T> {
-  nodes: T[];
-  hasNextPage: boolean;
-  endCursor: string | null;
-  totalCount: number;
 }
 
 /** `9876543210` -> `******3210`: enough to recognise, not to use. */
@@ -64,6 +57,12 @@ function decode<T>(cursor: string, check: (v: unknown) => v is T): T {
     // fall through
   }
   throw new BadInputError(`after ${JSON.stringify(cursor)} is not a cursor returned by this API`, { field: 'after' });
+}
+
+/** The (name, id) keyset cursor of organisations and users. */
+function nameIdCursor(after: string | null | undefined): { name: string; id: string } | undefined {
+  const cur = after ? decode(after, isNameId) : undefined;
+  return cur ? { name: cur[0], id: cur[1] } : undefined;
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
@@ -203,24 +202,32 @@ export class DirectoryService {
   /** Success or failure rows by line; phone and email masked unless the viewer is ADMIN. */
   async results(viewer: Viewer, p: BulkProcess, ok: boolean, first: number, after?: string | null): Promise<Page<BulkResult>> {
     checkFirst(first);
-    const afterLine = after ? decode(after, isLine) : 0;
-    const rows = await this.store.results(p.id, ok, first + 1, afterLine);
-    const page = rows.slice(0, first);
-    const counts = await this.store.counts(p.id);
-    const admin = hasRole(viewer.roles, Role.ADMIN);
-    const nodes = admin
-      ? page
-      : page.map((r) =>
-          'phone' in r.data || 'email' in r.data ? { ...r, data: { ...r.data, phone: maskPhone(r.data['phone'] as string | null), email: maskEmail(r.data['email'] as string | null) } } : r,
-        );
-    return { nodes, hasNextPage: rows.length > first, endCursor: page.length ? encode(page[page.length - 1]!.line) : null, totalCount: ok ? counts.succeeded : counts.failed };
+    const page = await paginate({
+      first,
+      after: after ? decode(after, isLine) : 0,
+      fetch: (limit, afterLine) => this.store.results(p.id, ok, limit, afterLine ?? 0),
+      count: async () => {
+        const counts = await this.store.counts(p.id);
+        return ok ? counts.succeeded : counts.failed;
+      },
+      cursorOf: (r) => encode(r.line),
+    });
+    if (hasRole(viewer.roles, Role.ADMIN)) return page;
+    const nodes = page.nodes.map((r) =>
+      'phone' in r.data || 'email' in r.data ? { ...r, data: { ...r.data, phone: maskPhone(r.data['phone'] as string | null), email: maskEmail(r.data['email'] as string | null) } } : r,
+    );
+    return { ...page, nodes };
   }
 
   async locations(f: { type?: LocationType | null; parentCode?: string | null }, first: number, after?: string | null): Promise<Page<LocationRecord>> {
     checkFirst(first, 500);
-    const rows = await this.store.listLocations(f, first + 1, after ? decode(after, isString) : undefined);
-    const page = rows.slice(0, first);
-    return { nodes: page, hasNextPage: rows.length > first, endCursor: page.length ? encode(page[page.length - 1]!.code) : null, totalCount: await this.store.countLocations(f) };
+    return paginate({
+      first,
+      after: after ? decode(after, isString) : undefined,
+      fetch: (limit, cur) => this.store.listLocations(f, limit, cur),
+      count: () => this.store.countLocations(f),
+      cursorOf: (l) => encode(l.code),
+    });
   }
 
   async organisations(
@@ -229,11 +236,13 @@ export class DirectoryService {
     after?: string | null,
   ): Promise<Page<OrganisationRecord>> {
     checkFirst(first, 500);
-    const cur = after ? decode(after, isNameId) : undefined;
-    const rows = await this.store.listOrganisations(f, first + 1, cur ? { name: cur[0], id: cur[1] } : undefined);
-    const page = rows.slice(0, first);
-    const last = page[page.length - 1];
-    return { nodes: page, hasNextPage: rows.length > first, endCursor: last ? encode([last.name, last.id]) : null, totalCount: await this.store.countOrganisations(f) };
+    return paginate({
+      first,
+      after: nameIdCursor(after),
+      fetch: (limit, cur) => this.store.listOrganisations(f, limit, cur),
+      count: () => this.store.countOrganisations(f),
+      cursorOf: (o) => encode([o.name, o.id]),
+    });
   }
 
   /** Users; phone and email masked unless the viewer is ADMIN. */
@@ -244,16 +253,14 @@ export class DirectoryService {
     after?: string | null,
   ): Promise<Page<UserRecord>> {
     checkFirst(first, 500);
-    const cur = after ? decode(after, isNameId) : undefined;
-    const rows = await this.store.listUsers(f, first + 1, cur ? { name: cur[0], id: cur[1] } : undefined);
-    const page = rows.slice(0, first);
-    const last = page[page.length - 1];
-    const admin = hasRole(viewer.roles, Role.ADMIN);
-    return {
-      nodes: admin ? page : page.map((u) => ({ ...u, phone: maskPhone(u.phone), email: maskEmail(u.email) })),
-      hasNextPage: rows.length > first,
-      endCursor: last ? encode([last.name, last.id]) : null,
-      totalCount: await this.store.countUsers(f),
-    };
+    const page = await paginate({
+      first,
+      after: nameIdCursor(after),
+      fetch: (limit, cur) => this.store.listUsers(f, limit, cur),
+      count: () => this.store.countUsers(f),
+      cursorOf: (u) => encode([u.name, u.id]),
+    });
+    if (hasRole(viewer.roles, Role.ADMIN)) return page;
+    return { ...page, nodes: page.nodes.map((u) => ({ ...u, phone: maskPhone(u.phone), email: maskEmail(u.email) })) };
   }
 }

@@ -1,7 +1,7 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Connection } from '../shared/connection';
 import { JobType } from '../jobs/jobs.type';
-import { PageInfo } from '../shared/page-info.type';
 import { BulkKind } from './directory.columns';
 import type { BulkProcess } from './directory.store';
 import { valuesConfig } from '../../shared/codes';
@@ -111,17 +111,12 @@ export class BulkRowResult {
   data!: unknown;
 }
 
-@ObjectType({ description: 'A page of row results, by line.' })
-export class BulkRowResultConnection {
-  @Field(() => [BulkRowResult], { description: 'Rows on this page.' })
-  nodes!: BulkRowResult[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'All such rows of the process so far.' })
-  totalCount!: number;
-}
+export const BulkRowResultConnection = Connection(BulkRowResult, 'BulkRowResultConnection', {
+  description: 'A page of row results, by line.',
+  nodes: 'Rows on this page.',
+  totalCount: 'All such rows of the process so far.',
+});
+export type BulkRowResultConnection = InstanceType<typeof BulkRowResultConnection>;
 
 @ObjectType({ description: 'Row counts of a bulk upload.' })
 export class BulkUploadCounts {
@@ -291,38 +286,23 @@ export class DirectoryUserGql {
   updatedAt!: Date;
 }
 
-@ObjectType({ description: 'A page of locations, by code.' })
-export class LocationConnection {
-  @Field(() => [LocationGql], { description: 'Locations on this page.' })
-  nodes!: LocationGql[];
+export const LocationConnection = Connection(LocationGql, 'LocationConnection', {
+  description: 'A page of locations, by code.',
+  nodes: 'Locations on this page.',
+  totalCount: 'Locations matching the filter.',
+});
+export type LocationConnection = InstanceType<typeof LocationConnection>;
 
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
+export const OrganisationConnection = Connection(OrganisationGql, 'OrganisationConnection', {
+  description: 'A page of organisations, by name.',
+  nodes: 'Organisations on this page.',
+  totalCount: 'Organisations matching the filter.',
+});
+export type OrganisationConnection = InstanceType<typeof OrganisationConnection>;
 
-  @Field(() => Int, { description: 'Locations matching the filter.' })
-  totalCount!: number;
-}
-
-@ObjectType({ description: 'A page of organisations, by name.' })
-export class OrganisationConnection {
-  @Field(() => [OrganisationGql], { description: 'Organisations on this page.' })
-  nodes!: OrganisationGql[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Organisations matching the filter.' })
-  totalCount!: number;
-}
-
-@ObjectType({ description: 'A page of users, by name.' })
-export class DirectoryUserConnection {
-  @Field(() => [DirectoryUserGql], { description: 'Users on this page.' })
-  nodes!: DirectoryUserGql[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Users matching the filter.' })
-  totalCount!: number;
-}
+export const DirectoryUserConnection = Connection(DirectoryUserGql, 'DirectoryUserConnection', {
+  description: 'A page of users, by name.',
+  nodes: 'Users on this page.',
+  totalCount: 'Users matching the filter.',
+});
+export type DirectoryUserConnection = InstanceType<typeof DirectoryUserConnection>;

@@ -85,7 +85,7 @@ export class FilesResolver {
   private async withState(ctx: Context, record: FileRecord): Promise<FileType> {
     const f = await ctx.services.signedUploads.refresh(record);
     if (f.parentId || !f.jobId) return toFileType(f);
-    const job = await ctx.services.jobsStore.get(f.jobId);
+    const job = await ctx.services.jobs.find(f.jobId);
     return toFileType(f, job?.state);
   }
 
@@ -201,9 +201,8 @@ export class FilesResolver {
   ): Promise<FileConnection> {
     const page = await ctx.services.files.list(requireViewer(ctx), { program, spec, fileName }, first, after);
     return {
-      nodes: await Promise.all(page.files.map((f) => this.withState(ctx, f))),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-      totalCount: page.totalCount,
+      ...page,
+      nodes: await Promise.all(page.nodes.map((f) => this.withState(ctx, f))),
     };
   }
 
@@ -215,7 +214,7 @@ export class FilesResolver {
 
   @FieldResolver(() => JobType, { nullable: true, description: 'The job that processed it (for a CSV inside a ZIP, the ZIP’s job).' })
   async job(@Root() f: FileType, @Ctx() ctx: Context): Promise<JobType | null> {
-    const j = f.jobId ? await ctx.services.jobsStore.get(f.jobId) : undefined;
+    const j = f.jobId ? await ctx.services.jobs.find(f.jobId) : undefined;
     return j ? toJobType(j) : null;
   }
 
@@ -228,8 +227,8 @@ export class FilesResolver {
   @FieldResolver(() => [FileType], { description: 'CSV files of a ZIP.' })
   async children(@Root() f: FileType, @Ctx() ctx: Context): Promise<FileType[]> {
     if (f.kind !== FileKindEnum.ZIP) return [];
-    const { files } = await ctx.services.files.list(requireViewer(ctx), {}, 100, null, f.id);
-    return files.map((c) => toFileType(c));
+    const { nodes } = await ctx.services.files.list(requireViewer(ctx), {}, 100, null, f.id);
+    return nodes.map((c) => toFileType(c));
   }
 
   @FieldResolver(() => [FileType], { description: 'Corrections uploaded for this file (uploadCorrections), newest first, at most 100.' })
@@ -245,8 +244,7 @@ export class FilesResolver {
     @Arg('after', () => String, { nullable: true, description: 'endCursor of the previous page.' }) after: string | null,
     @Ctx() ctx: Context,
   ): Promise<RowErrorConnection> {
-    const page = await ctx.services.files.rowErrors(f as unknown as FileRecord, first, after);
-    return { nodes: page.errors, pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return ctx.services.files.rowErrors(f as unknown as FileRecord, first, after);
   }
 
   @FieldResolver(() => Boolean, { description: 'True once the file reached a final state.' })

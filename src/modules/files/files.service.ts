@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
@@ -95,9 +95,13 @@ export class FilesService {
     // Any version of the named spec.
     if (filter.spec) f.specIds = (await this.specs.list({ name: filter.spec })).map((v) => v.id);
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    const rows = await this.store.list(f, first + 1, after ? decodeTimeCursor(after) : undefined);
-    const page = rows.slice(0, first);
-    return { files: page, hasNextPage: rows.length > first, endCursor: page.length ? encodeTimeCursor(page[page.length - 1]!) : null, totalCount: await this.store.count(f) };
+    return paginate({
+      first,
+      after: after ? decodeTimeCursor(after) : undefined,
+      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
+      count: () => this.store.count(f),
+      cursorOf: encodeTimeCursor,
+    });
   }
 
   private checkProgram(program: string): void {
@@ -375,9 +379,12 @@ export class FilesService {
       if (!m) throw new BadInputError(`after ${JSON.stringify(after)} is not a row error cursor`, { field: 'after' });
       cursor = { line: Number(m[1]), idx: Number(m[2]) };
     }
-    const rows = await this.store.rowErrors(file.id, first + 1, cursor);
-    const page = rows.slice(0, first);
-    const last = page[page.length - 1];
-    return { errors: page, hasNextPage: rows.length > first, endCursor: last ? `${last.line}:${last.idx}` : null, totalCount: await this.store.countRowErrors(file.id) };
+    return paginate({
+      first,
+      after: cursor,
+      fetch: (limit, c) => this.store.rowErrors(file.id, limit, c),
+      count: () => this.store.countRowErrors(file.id),
+      cursorOf: (e) => `${e.line}:${e.idx}`,
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Connection } from '../shared/connection';
 import { JobType } from '../jobs/jobs.type';
-import { PageInfo } from '../shared/page-info.type';
 import { OnUnknownColumnsEnum, Spec } from '../specs/specs.type';
 import { FileDialectType } from './dialect.type';
 import { registerCodeEnum } from '../shared/code-enum';
@@ -269,17 +269,12 @@ export class RowErrorType {
   message!: string;
 }
 
-@ObjectType({ description: 'A page of row errors, by line.' })
-export class RowErrorConnection {
-  @Field(() => [RowErrorType], { description: 'Errors on this page.' })
-  nodes!: RowErrorType[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'All errors of the file.' })
-  totalCount!: number;
-}
+export const RowErrorConnection = Connection(RowErrorType, 'RowErrorConnection', {
+  description: 'A page of row errors, by line.',
+  nodes: 'Errors on this page.',
+  totalCount: 'All errors of the file.',
+});
+export type RowErrorConnection = InstanceType<typeof RowErrorConnection>;
 
 @ObjectType({ description: 'How many row errors carry one code.' })
 export class ErrorCodeCount {
@@ -424,17 +419,12 @@ export class FileType {
   duplicateOfId!: string | null;
 }
 
-@ObjectType({ description: 'A page of files, newest first.' })
-export class FileConnection {
-  @Field(() => [FileType], { description: 'Files on this page.' })
-  nodes!: FileType[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Files matching the filter.' })
-  totalCount!: number;
-}
+export const FileConnection = Connection(FileType, 'FileConnection', {
+  description: 'A page of files, newest first.',
+  nodes: 'Files on this page.',
+  totalCount: 'Files matching the filter.',
+});
+export type FileConnection = InstanceType<typeof FileConnection>;
 
 @ObjectType({ description: 'The stored file and the job processing it, returned at once.' })
 export class UploadResult {

@@ -30,7 +30,7 @@ export class JobsResolver {
     @Ctx() ctx: Context,
   ): Promise<JobConnection> {
     const page = await ctx.services.jobs.list(requireViewer(ctx), filterOf(filter), first, after);
-    return { nodes: page.jobs.map(toJobType), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return { ...page, nodes: page.nodes.map(toJobType) };
   }
 
   @FieldResolver(() => [JobEventType], { description: 'Stored events after afterSeq, oldest first.' })

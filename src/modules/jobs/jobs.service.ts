@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate, type Page } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
@@ -10,7 +10,7 @@ import { retryTransientRead } from '../../jobs/transient-errors';
 import type { JobQueue } from '../../jobs/queue';
 import { isTerminal, JobState } from '../../jobs/state';
 import type { Tx } from '../../db/tx';
-import { JOB_CANCEL_CHANNEL, type CancelNotification, type Notification } from '../../jobs/channels';
+import type { Notification } from '../../jobs/channels';
 import type { Job, JobEvent, JobsStore, ListFilter } from '../../jobs/store';
 
 export const MAX_PAGE_SIZE = 100;
@@ -18,13 +18,6 @@ export const MAX_PAGE_SIZE = 100;
 export const WATCH_PAGE_SIZE = 100;
 /** Distinct changed jobs a `jobs` subscription may fall behind before it is ended. */
 export const WATCH_MAX_PENDING_JOBS = 10_000;
-
-export interface JobsPage {
-  jobs: Job[];
-  hasNextPage: boolean;
-  endCursor: string | null;
-  totalCount: number;
-}
 
 /** What `jobUpdated` emits: a stored event, or a SNAPSHOT of the current state when there is nothing to replay. */
 export interface JobUpdate {
@@ -66,6 +59,14 @@ export class JobsService {
     return job;
   }
 
+  /**
+   * A job by id without an access check: for a job the caller reached through a record it may
+   * see (a file's job).
+   */
+  find(id: string): Promise<Job | undefined> {
+    return this.store.get(id);
+  }
+
   /** A transaction in which a feature writes its own rows and submits jobs atomically. */
   inTransaction<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
     return this.store.begin(fn);
@@ -97,16 +98,19 @@ export class JobsService {
     return res;
   }
 
-  async list(viewer: Viewer, filter: ListFilter, first: number, after?: string | null): Promise<JobsPage> {
+  async list(viewer: Viewer, filter: ListFilter, first: number, after?: string | null): Promise<Page<Job>> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw new BadInputError(`first must be 1-${MAX_PAGE_SIZE}, got ${first}`, { field: 'first' });
     }
     const f: ListFilter = { ...filter };
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    const cursor = after ? decodeTimeCursor(after) : undefined;
-    const [rows, totalCount] = await Promise.all([this.store.list(f, first + 1, cursor), this.store.count(f)]);
-    const jobs = rows.slice(0, first);
-    return { jobs, hasNextPage: rows.length > first, endCursor: jobs.length ? encodeTimeCursor(jobs[jobs.length - 1]!) : null, totalCount };
+    return paginate({
+      first,
+      after: after ? decodeTimeCursor(after) : undefined,
+      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
+      count: () => this.store.count(f),
+      cursorOf: encodeTimeCursor,
+    });
   }
 
   /** QUEUED: cancelled at once. RUNNING: the worker stops at its next checkpoint and ends CANCELLED. */
@@ -117,7 +121,6 @@ export class JobsService {
       if (current.state === JobState.QUEUED) return this.store.transition(tx, current, JobState.CANCELLED);
       if (current.state === JobState.RUNNING) {
         await this.store.requestCancel(tx, id);
-        await tx`select pg_notify(${JOB_CANCEL_CHANNEL}, ${JSON.stringify({ id } satisfies CancelNotification)})`;
         return (await this.store.get(id, tx))!;
       }
       throw new ConflictError(`Job ${id} is ${current.state} and can no longer be cancelled`, { state: current.state });
@@ -144,7 +147,7 @@ export class JobsService {
         bytesProcessed: 0,
       });
       // Give the retried job a fresh budget of attempts beyond those already used.
-      await tx`update jobs set max_attempts = attempt + ${this.maxAttempts} where id = ${id}`;
+      await this.store.allowMoreAttempts(tx, id, this.maxAttempts);
       await this.queue.enqueue(tx, id);
       return job;
     });

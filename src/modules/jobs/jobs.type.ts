@@ -1,8 +1,8 @@
 import { GraphQLJSON, GraphQLSafeInt } from 'graphql-scalars';
 import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Connection } from '../shared/connection';
 import { JobErrorCode } from '../../jobs/errors';
 import { JobState } from '../../jobs/state';
-import { PageInfo } from '../shared/page-info.type';
 import './jobs.enums';
 
 export enum JobEventKind {
@@ -135,14 +135,9 @@ export class JobEventType {
   terminal!: boolean;
 }
 
-@ObjectType({ description: 'A page of jobs, newest first.' })
-export class JobConnection {
-  @Field(() => [JobType], { description: 'The jobs on this page.' })
-  nodes!: JobType[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Jobs matching the filter, on all pages.' })
-  totalCount!: number;
-}
+export const JobConnection = Connection(JobType, 'JobConnection', {
+  description: 'A page of jobs, newest first.',
+  nodes: 'The jobs on this page.',
+  totalCount: 'Jobs matching the filter, on all pages.',
+});
+export type JobConnection = InstanceType<typeof JobConnection>;

@@ -11,7 +11,7 @@ export function skillLoader(ctx: Context): DataLoader<string, SkillRecord | null
   let l = loaders.get(ctx);
   if (!l) {
     l = new DataLoader<string, SkillRecord | null>(async (ids) => {
-      const byId = new Map((await ctx.services.skillsStore.byIds(ids)).map((s) => [s.id, s]));
+      const byId = new Map((await ctx.services.skills.byIds(ids)).map((s) => [s.id, s]));
       return ids.map((id) => byId.get(id) ?? null);
     });
     loaders.set(ctx, l);

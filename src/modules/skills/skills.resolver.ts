@@ -8,7 +8,7 @@ import { SkillFilter } from './skills.inputs';
 import { skillLoader } from './skills.loader';
 import { DEFAULT_SKILLS_LIMIT, MAX_SKILLS_PAGE } from './skills.service';
 import type { SkillRecord } from './skills.store';
-import { competencyDetails, type CompetencyDetails } from './ctdl';
+import type { CompetencyDetails } from './ctdl';
 import { SkillAlignment, SkillConnection, SkillOccupation, SkillType } from './skills.type';
 
 export function toSkillType(s: SkillRecord): SkillType {
@@ -21,13 +21,8 @@ export function toSkillType(s: SkillRecord): SkillType {
 }
 
 /** Read from the stored source node, so a field always says exactly what the source published. */
-const detailsCache = new WeakMap<object, CompetencyDetails>();
 function details(s: SkillType, ctx: Context): CompetencyDetails {
-  const raw = s.raw;
-  if (typeof raw !== 'object' || raw === null) return competencyDetails(raw, ctx.services.env.ceLanguages);
-  let d = detailsCache.get(raw);
-  if (!d) detailsCache.set(raw, (d = competencyDetails(raw, ctx.services.env.ceLanguages)));
-  return d;
+  return ctx.services.skills.details(s.raw);
 }
 
 async function load(ctx: Context, ids: string[]): Promise<SkillType[]> {
@@ -73,7 +68,7 @@ export class SkillsResolver {
   ): Promise<SkillConnection> {
     requireViewer(ctx);
     const page = await ctx.services.skills.connection(first, after, filter ?? {});
-    return { nodes: page.nodes.map(toSkillType), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor }, totalCount: page.totalCount };
+    return { ...page, nodes: page.nodes.map(toSkillType) };
   }
 
   @Authorized(Role.VIEWER)

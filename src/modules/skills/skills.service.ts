@@ -1,10 +1,10 @@
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate } from '../../shared/cursor';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
-import { CTID_PATTERN } from './ctdl';
+import { competencyDetails, CTID_PATTERN, type CompetencyDetails } from './ctdl';
 import { parseFrameworkRefs } from './framework-ref';
 import { IMPORT_CREDENTIAL_ENGINE_JOB } from './import.job';
 import type { SkillFilter, SkillRecord, SkillsStore } from './skills.store';
@@ -35,8 +35,23 @@ export class SkillsService {
     private readonly store: SkillsStore,
     private readonly jobs: JobsService,
     private readonly log: Logger,
-    private readonly opts: { registryOrigin: string; maxFrameworks: number },
+    private readonly opts: { registryOrigin: string; maxFrameworks: number; languages: string[] },
   ) {}
+
+  /** Competency details of a stored source node, in the configured languages (cached per node). */
+  details(raw: unknown): CompetencyDetails {
+    if (typeof raw !== 'object' || raw === null) return competencyDetails(raw, this.opts.languages);
+    let d = this.detailsCache.get(raw);
+    if (!d) this.detailsCache.set(raw, (d = competencyDetails(raw, this.opts.languages)));
+    return d;
+  }
+
+  private readonly detailsCache = new WeakMap<object, CompetencyDetails>();
+
+  /** Skills by id, for DataLoader batches: one query however many ids. */
+  byIds(ids: readonly string[]): Promise<SkillRecord[]> {
+    return this.store.byIds(ids);
+  }
 
   /**
    * Checks every entry before anything is created, then queues one job for all of them. A bad
@@ -102,9 +117,12 @@ export class SkillsService {
       throw new BadInputError(`first must be 1-${MAX_SKILLS_PAGE}, got ${first}`, { field: 'first' });
     }
     const f = this.filterOf(filter);
-    const cursor = after ? decodeTimeCursor(after) : undefined;
-    const [rows, totalCount] = await Promise.all([this.store.list(f, first + 1, cursor), this.store.count(f)]);
-    const nodes = rows.slice(0, first);
-    return { nodes, hasNextPage: rows.length > first, endCursor: nodes.length ? encodeTimeCursor(nodes[nodes.length - 1]!) : null, totalCount };
+    return paginate({
+      first,
+      after: after ? decodeTimeCursor(after) : undefined,
+      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
+      count: () => this.store.count(f),
+      cursorOf: encodeTimeCursor,
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfo } from '../shared/page-info.type';
+import { Connection } from '../shared/connection';
 
 @ObjectType({ description: 'The competency framework a skill was imported from.' })
 export class SkillFramework {
@@ -126,14 +126,9 @@ export class SkillType {
   updatedAt!: Date;
 }
 
-@ObjectType({ description: 'A page of skills, newest first.' })
-export class SkillConnection {
-  @Field(() => [SkillType], { description: 'The skills on this page.' })
-  nodes!: SkillType[];
-
-  @Field(() => PageInfo, { description: 'Where the page ends.' })
-  pageInfo!: PageInfo;
-
-  @Field(() => Int, { description: 'Skills matching the filter, on all pages.' })
-  totalCount!: number;
-}
+export const SkillConnection = Connection(SkillType, 'SkillConnection', {
+  description: 'A page of skills, newest first.',
+  nodes: 'The skills on this page.',
+  totalCount: 'Skills matching the filter, on all pages.',
+});
+export type SkillConnection = InstanceType<typeof SkillConnection>;

@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Arg, Authorized, Ctx, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../../server/context';
-import { BadInputError, ErrorCode } from '../../shared/errors';
+import { BadInputError } from '../../shared/errors';
 import { requireViewer } from '../../server/authorize';
 import { Heartbeat, ServiceInfo } from './system.type';
-import { VERSION } from '../../version';
 
 async function* beats(intervalMs: number, count: number): AsyncGenerator<Heartbeat> {
   for (let seq = 1; seq <= count; seq++) {
@@ -17,7 +16,7 @@ async function* beats(intervalMs: number, count: number): AsyncGenerator<Heartbe
 export class SystemResolver {
   @Query(() => ServiceInfo, { description: 'Version, role and error codes of this service. Needs no token.' })
   serviceInfo(@Ctx() ctx: Context): ServiceInfo {
-    return { version: VERSION, role: ctx.services.env.SLUICE_ROLE, errorCodes: Object.values(ErrorCode) };
+    return ctx.services.system.info();
   }
 
   @Authorized()
