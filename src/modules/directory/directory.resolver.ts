@@ -6,10 +6,10 @@ import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import { JobState } from '../../jobs/state';
 import { toJobType } from '../jobs/jobs.mapper';
-import type { Job } from '../../jobs/store';
+import type { Job } from '../jobs/jobs.service';
 import { BulkKind } from './directory.columns';
 import { LocationType, OrganisationStatus, UserType } from './rules';
-import type { BulkProcess } from './directory.store';
+import type { BulkProcess } from './directory.service';
 import {
   BulkOperation,
   BulkProcessStatus,

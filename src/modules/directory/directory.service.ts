@@ -21,6 +21,7 @@ import { BulkKind, parseHeader, validColumnList } from './directory.columns';
 import { MalformedCsvError, readCsv } from './directory.csv';
 import type { LocationType, OrganisationStatus, UserType } from './rules';
 import type { BulkProcess, BulkResult, DirectoryStore, LocationRecord, OrganisationRecord, UserRecord } from './directory.store';
+export type { BulkProcess } from './directory.store';
 
 const MAX_PAGE = 1000;
 

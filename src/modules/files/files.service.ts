@@ -23,6 +23,7 @@ import { resolveIngestMode, uploadMode, type IngestMode } from './ingest-mode';
 import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { queueIngestion } from './queue-ingestion';
 import { storageKeys } from '../../storage/keys';
+export type { FileRecord } from './files.store';
 
 const MAX_PAGE = 100;
 

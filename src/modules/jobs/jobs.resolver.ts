@@ -7,7 +7,7 @@ import { DIAGNOSTIC_JOB, parseDiagnosticInput } from '../../jobs/diagnostic.job'
 import { JobFailure } from '../../jobs/errors';
 import { DiagnosticJobInput, JobFilter } from './jobs.inputs';
 import { toJobEventType, toJobType } from './jobs.mapper';
-import type { Job } from '../../jobs/store';
+import type { Job } from './jobs.service';
 import type { JobUpdate } from './jobs.service';
 import { JobConnection, JobEventType, JobType } from './jobs.type';
 

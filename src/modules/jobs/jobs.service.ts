@@ -12,6 +12,7 @@ import { isTerminal, JobState } from '../../jobs/state';
 import type { Tx } from '../../db/tx';
 import type { Notification } from '../../jobs/channels';
 import type { Job, JobEvent, JobsStore, ListFilter } from '../../jobs/store';
+export type { Job } from '../../jobs/store';
 
 export const MAX_PAGE_SIZE = 100;
 /** Events `jobUpdated` reads (and holds) at a time. */

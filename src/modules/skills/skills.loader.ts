@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Context } from '../../server/context';
-import type { SkillRecord } from './skills.store';
+import type { SkillRecord } from './skills.service';
 
 // One loader per operation (keyed by its context object): parents and children of every skill on
 // a page are fetched in one query per tree level, and nothing is cached across requests.

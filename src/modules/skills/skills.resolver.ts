@@ -7,7 +7,7 @@ import { JobType } from '../jobs/jobs.type';
 import { SkillFilter } from './skills.inputs';
 import { skillLoader } from './skills.loader';
 import { DEFAULT_SKILLS_LIMIT, MAX_SKILLS_PAGE } from './skills.service';
-import type { SkillRecord } from './skills.store';
+import type { SkillRecord } from './skills.service';
 import type { CompetencyDetails } from './ctdl';
 import { SkillAlignment, SkillConnection, SkillOccupation, SkillType } from './skills.type';
 

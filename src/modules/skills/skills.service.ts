@@ -8,6 +8,7 @@ import { competencyDetails, CTID_PATTERN, type CompetencyDetails } from './ctdl'
 import { parseFrameworkRefs } from './framework-ref';
 import { IMPORT_CREDENTIAL_ENGINE_JOB } from './import.job';
 import type { SkillFilter, SkillRecord, SkillsStore } from './skills.store';
+export type { SkillRecord } from './skills.store';
 
 /** Largest page of `skills` and `skillsConnection`; larger `limit`s are capped to it. */
 export const MAX_SKILLS_PAGE = 100;

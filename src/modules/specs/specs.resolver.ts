@@ -3,7 +3,7 @@ import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver } from 'type-graph
 import type { Context } from '../../server/context';
 import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
-import type { SpecRecord } from './specs.store';
+import type { SpecRecord } from './specs.service';
 import { OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
 
 export function toSpecType(s: SpecRecord): Spec {

@@ -8,6 +8,7 @@ import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
 import type { SpecKind } from '../../ingest/contract';
 import type { SpecProblem } from './spec.problems';
 import type { SpecRecord, SpecsStore } from './specs.store';
+export type { SpecRecord } from './specs.store';
 
 /** Spec registry rules: compile and check, version, look up. */
 export class SpecsService {

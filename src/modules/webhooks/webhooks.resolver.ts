@@ -3,7 +3,7 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import type { DeliveryErrorCode } from './webhook-sender';
-import type { DeliveryRecord, WebhookRecord } from './webhooks.store';
+import type { DeliveryRecord, WebhookRecord } from './webhooks.service';
 import { CreateWebhookInput } from './webhooks.inputs';
 import { CreatedWebhook, WebhookDeliveryType, WebhookType, type WebhookEventState, type WebhookEventType } from './webhooks.type';
 

@@ -14,6 +14,7 @@ import type { Job } from '../../jobs/store';
 import { literalHostRefusal, PERMANENT_ERRORS, DeliveryErrorCode, sendWebhook, type SendOutcome } from './webhook-sender';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, generateSigningSecret, SecretBox, SIGNATURE_HEADER, signatureHeader } from './webhook-signature';
 import type { DeliveryRecord, WebhookRecord, WebhooksStore } from './webhooks.store';
+export type { DeliveryRecord, WebhookRecord } from './webhooks.store';
 
 export const WEBHOOK_QUEUE = 'sluice-webhooks';
 const MAX_URL_LENGTH = 2048;
