@@ -5,7 +5,7 @@ import { previewCsv, type CsvPreview } from './csv-preview';
 import { $, flash, h } from './dom';
 import { openFile } from './job.screen';
 import { stateLabel, TERMINAL } from './labels';
-import { WebUploadFileDocument, WebValidateFileDocument, type WebValidateFileMutation, type WebValidateFileVariables } from './operations';
+import { WebUploadFileDocument, WebValidateFileDocument, type WebValidateFileMutation, type WebValidateFileMutationVariables as WebValidateFileVariables } from '../../../src/sdk/client';
 import { uploadWithProgress } from './upload';
 
 /**
