@@ -1,5 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { type AnyPgColumn, bigint, boolean, check, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+// Types only (`.$type<…>()` narrows the row type to the TypeScript enums the directory code uses; no SQL).
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
+import type { BulkKind } from '../../modules/directory/directory.columns';
+import type { LocationType, Operation, OrganisationStatus, OrganisationType, UserType } from '../../modules/directory/rules';
 
 /** The location hierarchy, top to bottom: a parent is always exactly one level up. */
 export const locationTypeEnum = pgEnum('location_type', ['STATE', 'DISTRICT', 'BLOCK', 'CLUSTER', 'SCHOOL']);
@@ -20,7 +24,7 @@ export const locations = pgTable(
     id: text('id').primaryKey().default(sql`gen_random_uuid()::text`),
     code: text('code').notNull(),
     name: text('name').notNull(),
-    type: locationTypeEnum('type').notNull(),
+    type: locationTypeEnum('type').$type<LocationType>().notNull(),
     parentId: text('parent_id').references((): AnyPgColumn => locations.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -40,9 +44,9 @@ export const organisations = pgTable(
     name: text('name').notNull(),
     externalId: text('external_id'),
     locationId: text('location_id').references(() => locations.id),
-    status: organisationStatusEnum('status').notNull().default('ACTIVE'),
+    status: organisationStatusEnum('status').$type<OrganisationStatus>().notNull().default('ACTIVE' as OrganisationStatus),
     description: text('description'),
-    type: organisationTypeEnum('type').notNull().default('SCHOOL'),
+    type: organisationTypeEnum('type').$type<OrganisationType>().notNull().default('SCHOOL' as OrganisationType),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -62,7 +66,7 @@ export const directoryUsers = pgTable(
     phone: text('phone'),
     email: text('email'),
     organisationId: text('organisation_id').references(() => organisations.id),
-    userType: userTypeEnum('user_type').notNull().default('TEACHER'),
+    userType: userTypeEnum('user_type').$type<UserType>().notNull().default('TEACHER' as UserType),
     roles: text('roles').array().notNull().default(sql`'{}'::text[]`),
     externalId: text('external_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -83,9 +87,9 @@ export const bulkProcesses = pgTable(
   'bulk_processes',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    kind: bulkKindEnum('kind').notNull(),
+    kind: bulkKindEnum('kind').$type<BulkKind>().notNull(),
     /** The file's location type (LOCATION uploads); rows may override it with a `type` column. */
-    locationType: locationTypeEnum('location_type'),
+    locationType: locationTypeEnum('location_type').$type<LocationType>(),
     fileName: text('file_name').notNull(),
     storageKey: text('storage_key').notNull(),
     size: bigint('size', { mode: 'number' }).notNull(),
@@ -93,7 +97,7 @@ export const bulkProcesses = pgTable(
     /** Data rows counted when the upload was accepted. */
     totalRows: integer('total_rows').notNull(),
     /** The encoding and delimiter the upload named (`{ encoding?, delimiter? }`); absent ones are detected. */
-    dialect: jsonb('dialect'),
+    dialect: jsonb('dialect').$type<CsvDialectOptions>(),
     jobId: uuid('job_id'),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
@@ -112,14 +116,14 @@ export const bulkResults = pgTable(
     line: integer('line').notNull(),
     ok: boolean('ok').notNull(),
     /** CREATE or UPDATE (also for a failed row: what it attempted, when known). */
-    operation: text('operation'),
+    operation: text('operation').$type<Operation>(),
     /** The created or updated row's id. */
     entityId: text('entity_id'),
     errorCode: text('error_code'),
     errorColumn: text('error_column'),
     errorMessage: text('error_message'),
     /** The row as read and resolved (Sunbird echoes it in its results). */
-    data: jsonb('data').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
   },
   (t) => [primaryKey({ columns: [t.processId, t.line] }), index('bulk_results_ok_idx').on(t.processId, t.ok, t.line)],
 );

@@ -1,5 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+// Types only (`.$type<…>()` narrows the row type; no SQL): the shapes the stores write into these columns.
+import type { ErrorSummary } from '../../ingest/error-summary';
+import type { FileError, OnInvalidRows, StoredDialect } from '../../modules/files/files.store';
+import type { IngestMode } from '../../modules/files/ingest-mode';
+import type { FileWarning } from '../../modules/files/header-policy';
+import type { MergeCounts } from '../../modules/files/merge.store';
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
 
@@ -48,18 +54,18 @@ export const files = pgTable(
     size: bigint('size', { mode: 'number' }),
     sha256: text('sha256'),
     jobId: uuid('job_id'),
-    onInvalidRows: text('on_invalid_rows').notNull().default('SKIP'),
+    onInvalidRows: text('on_invalid_rows').$type<OnInvalidRows>().notNull().default('SKIP'),
     totalRows: integer('total_rows'),
     validRows: integer('valid_rows'),
     invalidRows: integer('invalid_rows'),
     validOutputKey: text('valid_output_key'),
     errorOutputKey: text('error_output_key'),
     /** `{ code, message, problems? }` when the file as a whole failed (header, empty, ZIP). */
-    error: jsonb('error'),
+    error: jsonb('error').$type<FileError>(),
     /** File-level warnings of the last processing (`[{ code, message, columns, count }]`); NULL = none. */
-    warnings: jsonb('warnings'),
+    warnings: jsonb('warnings').$type<FileWarning[]>(),
     /** `{ requested: { encoding?, delimiter? }, detected?: { delimiter, encoding, bom, lineEnding } }`: how the CSV is to be and was read. */
-    dialect: jsonb('dialect'),
+    dialect: jsonb('dialect').$type<StoredDialect>(),
     idempotencyKey: text('idempotency_key'),
     createdBy: text('created_by').notNull(),
     /** Milliseconds, as JavaScript dates and list cursors carry them: a cursor then names a row exactly. */
@@ -78,7 +84,7 @@ export const files = pgTable(
     /** Client labels from requestUploadUrl: a logical folder, tags and a small JSON object. */
     folder: text('folder'),
     tags: text('tags').array(),
-    metadata: jsonb('metadata'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     /** A signed upload imported with onDuplicateContent: SKIP whose content matched this earlier file; its object was deleted. */
     duplicateOf: uuid('duplicate_of'),
     /**
@@ -86,13 +92,13 @@ export const files = pgTable(
      * (history only). NULL for files stored before modes existed (APPEND), and for a ZIP uploaded
      * without a mode (each CSV gets its spec's default).
      */
-    ingestMode: text('ingest_mode'),
+    ingestMode: text('ingest_mode').$type<IngestMode>(),
     /** MERGE only: keys of the current table absent from the file are removed (a full snapshot). */
     deleteMissing: boolean('delete_missing').notNull().default(false),
     /** `{ inserted, updated, unchanged, deleted }`, written in the transaction that merged the file. */
-    merge: jsonb('merge'),
+    merge: jsonb('merge').$type<MergeCounts>(),
     /** Error analytics `{ total, byCode, byColumn }` computed while the rows streamed (see ingest/error-summary.ts). */
-    errorSummary: jsonb('error_summary'),
+    errorSummary: jsonb('error_summary').$type<ErrorSummary>(),
     /** A corrections upload: the file whose error report it fixes (its rows join that file's). */
     correctsFileId: uuid('corrects_file_id'),
   },

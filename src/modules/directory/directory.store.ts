@@ -1,120 +1,58 @@
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
+import { decoder } from '../../db/rows';
+import { bulkProcesses, bulkResults, directoryUsers, locations, organisations } from '../../db/schema';
 import type { Tx } from '../../db/tx';
 import type { BulkKind } from './directory.columns';
 import type {
   LocationLookup,
-  LocationRef,
   LocationType,
   LocationWrite,
-  Operation,
   OrganisationLookup,
   OrganisationRef,
   OrganisationStatus,
-  OrganisationType,
   OrganisationWrite,
   UserLookup,
-  UserRef,
   UserType,
   UserWrite,
 } from './rules';
 
 type Row = Record<string, unknown>;
 
-export interface BulkProcess {
-  id: string;
-  kind: BulkKind;
-  locationType: LocationType | null;
-  fileName: string;
-  storageKey: string;
-  size: number;
-  sha256: string;
-  totalRows: number;
-  /** Encoding and delimiter the upload named; absent ones are detected. */
-  dialect: CsvDialectOptions;
-  jobId: string | null;
-  idempotencyKey: string | null;
-  createdBy: string;
-  createdAt: Date;
+/**
+ * A bulk upload: its `bulk_processes` row, except that `dialect` (the encoding and delimiter the
+ * upload named; absent ones are detected) is always an object (`{}` for a NULL column).
+ */
+export type BulkProcess = Omit<typeof bulkProcesses.$inferSelect, 'dialect'> & { dialect: CsvDialectOptions };
+
+/** The outcome of one row: its `bulk_results` row without the process id. */
+export type BulkResult = Omit<typeof bulkResults.$inferSelect, 'processId'>;
+
+export type LocationRecord = typeof locations.$inferSelect & { parentCode: string | null };
+
+export type OrganisationRecord = typeof organisations.$inferSelect & { locationCode: string | null };
+
+export type UserRecord = typeof directoryUsers.$inferSelect & { organisationExternalId: string | null; organisationName: string | null };
+
+/**
+ * The joined columns of the list queries (aliases, not columns of the listed table). The decoder
+ * keeps them under their camel-case name, which is the record's property name.
+ */
+type LocationJoin = { parent_code: string | null };
+type OrganisationJoin = { location_code: string | null };
+type UserJoin = { organisation_external_id: string | null; organisation_name: string | null };
+
+const decodeProcessRow = decoder(bulkProcesses);
+const decodeResult = decoder(bulkResults);
+const decodeLocation = decoder(locations);
+const decodeOrganisation = decoder(organisations);
+const decodeUser = decoder(directoryUsers);
+
+function decodeProcess(r: Row): BulkProcess {
+  const p = decodeProcessRow(r);
+  return { ...p, dialect: p.dialect ?? {} };
 }
-
-export interface BulkResult {
-  line: number;
-  ok: boolean;
-  operation: Operation | null;
-  entityId: string | null;
-  errorCode: string | null;
-  errorColumn: string | null;
-  errorMessage: string | null;
-  data: Record<string, unknown>;
-}
-
-export interface LocationRecord extends LocationRef {
-  parentCode: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export interface OrganisationRecord extends OrganisationRef {
-  locationCode: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export interface UserRecord extends UserRef {
-  organisationExternalId: string | null;
-  organisationName: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-function toProcess(r: Row): BulkProcess {
-  return {
-    id: r['id'] as string,
-    kind: r['kind'] as BulkKind,
-    locationType: (r['location_type'] as LocationType | null) ?? null,
-    fileName: r['file_name'] as string,
-    storageKey: r['storage_key'] as string,
-    size: Number(r['size']),
-    sha256: r['sha256'] as string,
-    totalRows: r['total_rows'] as number,
-    dialect: (r['dialect'] as CsvDialectOptions | null) ?? {},
-    jobId: (r['job_id'] as string | null) ?? null,
-    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
-    createdBy: r['created_by'] as string,
-    createdAt: r['created_at'] as Date,
-  };
-}
-
-const toLocation = (r: Row): LocationRef => ({
-  id: r['id'] as string,
-  code: r['code'] as string,
-  name: r['name'] as string,
-  type: r['type'] as LocationType,
-  parentId: (r['parent_id'] as string | null) ?? null,
-});
-
-const toOrganisation = (r: Row): OrganisationRef => ({
-  id: r['id'] as string,
-  name: r['name'] as string,
-  externalId: (r['external_id'] as string | null) ?? null,
-  locationId: (r['location_id'] as string | null) ?? null,
-  status: r['status'] as OrganisationStatus,
-  description: (r['description'] as string | null) ?? null,
-  type: r['type'] as OrganisationType,
-});
-
-const toUser = (r: Row): UserRef => ({
-  id: r['id'] as string,
-  name: r['name'] as string,
-  phone: (r['phone'] as string | null) ?? null,
-  email: (r['email'] as string | null) ?? null,
-  organisationId: (r['organisation_id'] as string | null) ?? null,
-  userType: r['user_type'] as UserType,
-  roles: (r['roles'] as string[]) ?? [],
-  externalId: (r['external_id'] as string | null) ?? null,
-});
 
 const json = (tx: Tx, v: unknown) => tx.json(v as postgres.JSONValue);
 
@@ -134,7 +72,7 @@ export class DirectoryStore {
               ${tx.json({ ...v.dialect } as postgres.JSONValue)})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
-    return row ? toProcess(row) : undefined;
+    return row ? decodeProcess(row) : undefined;
   }
 
   async setJob(tx: Tx, id: string, jobId: string): Promise<void> {
@@ -143,25 +81,25 @@ export class DirectoryStore {
 
   async getProcess(id: string): Promise<BulkProcess | undefined> {
     const [row] = await this.sql`select * from bulk_processes where id = ${id}`;
-    return row ? toProcess(row) : undefined;
+    return row ? decodeProcess(row) : undefined;
   }
 
   async byIdempotencyKey(createdBy: string, key: string): Promise<BulkProcess | undefined> {
     const [row] = await this.sql`select * from bulk_processes where created_by = ${createdBy} and idempotency_key = ${key}`;
-    return row ? toProcess(row) : undefined;
+    return row ? decodeProcess(row) : undefined;
   }
 
   /** The last line whose result is committed: a resumed job continues after it. */
   async lastLine(processId: string): Promise<number> {
-    const [row] = await this.sql`select coalesce(max(line), 0)::int as line from bulk_results where process_id = ${processId}`;
-    return row!['line'] as number;
+    const [row] = await this.sql<{ line: number }[]>`select coalesce(max(line), 0)::int as line from bulk_results where process_id = ${processId}`;
+    return row!.line;
   }
 
   async counts(processId: string): Promise<{ succeeded: number; failed: number }> {
-    const [row] = await this.sql`
+    const [row] = await this.sql<{ succeeded: number; failed: number }[]>`
       select count(*) filter (where ok)::int as succeeded, count(*) filter (where not ok)::int as failed
       from bulk_results where process_id = ${processId}`;
-    return { succeeded: row!['succeeded'] as number, failed: row!['failed'] as number };
+    return { succeeded: row!.succeeded, failed: row!.failed };
   }
 
   async insertResults(tx: Tx, processId: string, results: BulkResult[]): Promise<void> {
@@ -188,16 +126,10 @@ export class DirectoryStore {
   async results(processId: string, ok: boolean, limit: number, afterLine: number): Promise<BulkResult[]> {
     const rows = await this.sql`
       select * from bulk_results where process_id = ${processId} and ok = ${ok} and line > ${afterLine} order by line limit ${limit}`;
-    return rows.map((r) => ({
-      line: r['line'] as number,
-      ok: r['ok'] as boolean,
-      operation: (r['operation'] as Operation | null) ?? null,
-      entityId: (r['entity_id'] as string | null) ?? null,
-      errorCode: (r['error_code'] as string | null) ?? null,
-      errorColumn: (r['error_column'] as string | null) ?? null,
-      errorMessage: (r['error_message'] as string | null) ?? null,
-      data: r['data'] as Record<string, unknown>,
-    }));
+    return rows.map((r) => {
+      const { processId: _, ...result } = decodeResult(r);
+      return result;
+    });
   }
 
   // ------------------------------------------------------------ lookups for a batch
@@ -209,7 +141,7 @@ export class DirectoryStore {
       union select id, code, name, type, parent_id from locations where id = any(${ids}::text[])`;
     const lookup: LocationLookup = { byCode: new Map(), byId: new Map() };
     for (const r of rows) {
-      const l = toLocation(r);
+      const l = decodeLocation(r);
       lookup.byCode.set(l.code, l);
       lookup.byId.set(l.id, l);
     }
@@ -229,7 +161,7 @@ export class DirectoryStore {
     const byId = new Map<string, OrganisationRef>();
     const byExternalId = new Map<string, OrganisationRef>();
     for (const r of rows) {
-      const o = toOrganisation(r);
+      const o = decodeOrganisation(r);
       byId.set(o.id, o);
       if (o.externalId) byExternalId.set(o.externalId, o);
     }
@@ -247,7 +179,7 @@ export class DirectoryStore {
       union select * from directory_users where external_id = any(${keys.externalIds}::text[])`;
     const lookup: UserLookup = { byId: new Map(), byPhone: new Map(), byEmail: new Map(), byExternalId: new Map(), orgsById: new Map(), orgsByExternalId: new Map() };
     for (const r of rows) {
-      const u = toUser(r);
+      const u = decodeUser(r);
       lookup.byId.set(u.id, u);
       if (u.phone) lookup.byPhone.set(u.phone, u);
       if (u.email) lookup.byEmail.set(u.email, u);
@@ -298,22 +230,22 @@ export class DirectoryStore {
   /** Locations ordered by code (keyset: `code > after`). */
   async listLocations(f: { type?: LocationType | null; parentCode?: string | null }, limit: number, after?: string): Promise<LocationRecord[]> {
     const s = this.sql;
-    const rows = await s`
+    const rows = await s<(LocationJoin & Row)[]>`
       select l.*, p.code as parent_code from locations l left join locations p on p.id = l.parent_id
       where true
         ${f.type ? s`and l.type = ${f.type}::location_type` : s``}
         ${f.parentCode ? s`and p.code = ${f.parentCode}` : s``}
         ${after !== undefined ? s`and l.code > ${after}` : s``}
       order by l.code limit ${limit}`;
-    return rows.map((r) => ({ ...toLocation(r), parentCode: (r['parent_code'] as string | null) ?? null, createdAt: r['created_at'] as Date, updatedAt: r['updated_at'] as Date }));
+    return rows.map((r) => ({ ...decodeLocation(r), parentCode: r.parent_code }));
   }
 
   async countLocations(f: { type?: LocationType | null; parentCode?: string | null }): Promise<number> {
     const s = this.sql;
-    const [row] = await s`
+    const [row] = await s<{ n: number }[]>`
       select count(*)::int as n from locations l left join locations p on p.id = l.parent_id
       where true ${f.type ? s`and l.type = ${f.type}::location_type` : s``} ${f.parentCode ? s`and p.code = ${f.parentCode}` : s``}`;
-    return row!['n'] as number;
+    return row!.n;
   }
 
   private orgWhere(f: { locationCode?: string | null; status?: OrganisationStatus | null; externalId?: string | null }) {
@@ -331,17 +263,17 @@ export class DirectoryStore {
     after?: { name: string; id: string },
   ): Promise<OrganisationRecord[]> {
     const s = this.sql;
-    const rows = await s`
+    const rows = await s<(OrganisationJoin & Row)[]>`
       select o.*, l.code as location_code from organisations o left join locations l on l.id = o.location_id
       where ${this.orgWhere(f)} ${after ? s`and (o.name, o.id) > (${after.name}, ${after.id})` : s``}
       order by o.name, o.id limit ${limit}`;
-    return rows.map((r) => ({ ...toOrganisation(r), locationCode: (r['location_code'] as string | null) ?? null, createdAt: r['created_at'] as Date, updatedAt: r['updated_at'] as Date }));
+    return rows.map((r) => ({ ...decodeOrganisation(r), locationCode: r.location_code }));
   }
 
   async countOrganisations(f: { locationCode?: string | null; status?: OrganisationStatus | null; externalId?: string | null }): Promise<number> {
-    const [row] = await this.sql`
+    const [row] = await this.sql<{ n: number }[]>`
       select count(*)::int as n from organisations o left join locations l on l.id = o.location_id where ${this.orgWhere(f)}`;
-    return row!['n'] as number;
+    return row!.n;
   }
 
   private userWhere(f: { organisationId?: string | null; organisationExternalId?: string | null; userType?: UserType | null; role?: string | null }) {
@@ -360,23 +292,17 @@ export class DirectoryStore {
     after?: { name: string; id: string },
   ): Promise<UserRecord[]> {
     const s = this.sql;
-    const rows = await s`
-      select u.*, o.external_id as org_external_id, o.name as org_name
+    const rows = await s<(UserJoin & Row)[]>`
+      select u.*, o.external_id as organisation_external_id, o.name as organisation_name
       from directory_users u left join organisations o on o.id = u.organisation_id
       where ${this.userWhere(f)} ${after ? s`and (u.name, u.id) > (${after.name}, ${after.id})` : s``}
       order by u.name, u.id limit ${limit}`;
-    return rows.map((r) => ({
-      ...toUser(r),
-      organisationExternalId: (r['org_external_id'] as string | null) ?? null,
-      organisationName: (r['org_name'] as string | null) ?? null,
-      createdAt: r['created_at'] as Date,
-      updatedAt: r['updated_at'] as Date,
-    }));
+    return rows.map((r) => ({ ...decodeUser(r), organisationExternalId: r.organisation_external_id, organisationName: r.organisation_name }));
   }
 
   async countUsers(f: { organisationId?: string | null; organisationExternalId?: string | null; userType?: UserType | null; role?: string | null }): Promise<number> {
-    const [row] = await this.sql`
+    const [row] = await this.sql<{ n: number }[]>`
       select count(*)::int as n from directory_users u left join organisations o on o.id = u.organisation_id where ${this.userWhere(f)}`;
-    return row!['n'] as number;
+    return row!.n;
   }
 }

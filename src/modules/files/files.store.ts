@@ -2,8 +2,11 @@ import type { Writable } from 'node:stream';
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
+import { decoder } from '../../db/rows';
+import { files, rowErrors } from '../../db/schema';
 import type { Tx } from '../../db/tx';
 import type { FileWarning } from './header-policy';
+import type { IngestMode } from './ingest-mode';
 import { dryRunMerge, type MergeCounts } from './merge.store';
 import type { ErrorSummary } from '../../ingest/error-summary';
 
@@ -19,113 +22,35 @@ function storedDialect(requested: CsvDialectOptions | undefined): postgres.JSONV
   return { requested: { ...requested } } as postgres.JSONValue;
 }
 
-export interface FileRecord {
-  id: string;
-  kind: 'CSV' | 'ZIP';
-  parentId: string | null;
-  specId: string | null;
-  program: string | null;
-  fileName: string;
-  contentType: string | null;
-  storageKey: string | null;
-  size: number | null;
-  sha256: string | null;
-  jobId: string | null;
-  onInvalidRows: OnInvalidRows;
-  totalRows: number | null;
-  validRows: number | null;
-  invalidRows: number | null;
-  validOutputKey: string | null;
-  errorOutputKey: string | null;
-  error: { code: string; message: string; problems?: unknown } | null;
-  /** See header-policy.ts FileWarning; empty when none. */
-  warnings: FileWarning[];
-  /** What the upload asked for (encoding, delimiter) and, once read, what the pipeline found. */
-  dialect: StoredDialect | null;
-  idempotencyKey: string | null;
-  createdBy: string;
-  createdAt: Date;
-  updatedAt: Date;
-  /** Signed-URL uploads only; see signed-uploads.store.ts. */
-  uploadState: UploadState | null;
-  declaredSize: number | null;
-  declaredSha256: string | null;
-  uploadExpiresAt: Date | null;
-  uploadTokenUsedAt: Date | null;
-  uploadedAt: Date | null;
-  folder: string | null;
-  tags: string[] | null;
-  metadata: Record<string, unknown> | null;
-  /** Set on a signed upload whose import found this earlier file with the same content (onDuplicateContent: SKIP). */
-  duplicateOf: string | null;
-  /** See files.ingest_mode: null = APPEND for a CSV, each CSV's default for a ZIP. */
-  ingestMode: 'MERGE' | 'APPEND' | null;
-  deleteMissing: boolean;
-  /** What the merge of this file did to the current table (MERGE only, once it committed). */
-  merge: MergeCounts | null;
-  /** Error analytics of the rows read; null until processed or when the file failed as a whole. */
-  errorSummary: ErrorSummary | null;
-  /** A corrections upload: the file whose error report it corrects. */
-  correctsFileId: string | null;
-}
+/** `files.error`: why the file as a whole failed (header, empty, ZIP). */
+export type FileError = { code: string; message: string; problems?: unknown };
+
+/** A `files` row as the drizzle table types it (jsonb and union columns narrowed there with `.$type`). */
+type FileRow = typeof files.$inferSelect;
+
+/**
+ * A file: its `files` row, except that `warnings` (NULL in the table when there are none) is
+ * always a list (see header-policy.ts FileWarning; empty when none). Signed-URL columns
+ * (uploadState..uploadedAt, folder, tags, metadata) are set for signed uploads only; see
+ * signed-uploads.store.ts.
+ */
+export type FileRecord = Omit<FileRow, 'warnings'> & { warnings: FileWarning[] };
 
 export type OnDuplicateContent = 'INGEST' | 'SKIP';
 
 export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTED' | 'EXPIRED';
 
-export interface RowErrorRecord {
-  line: number;
-  idx: number;
-  column: string | null;
-  code: string;
-  message: string;
+/** A row error of a file (its `row_errors` row without the file id). */
+export type RowErrorRecord = Omit<typeof rowErrors.$inferSelect, 'fileId'>;
+
+const decodeFileRow = decoder(files);
+
+export function decodeFile(r: Record<string, unknown>): FileRecord {
+  const f = decodeFileRow(r);
+  return { ...f, warnings: f.warnings ?? [] };
 }
 
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-export function toFile(r: Record<string, unknown>): FileRecord {
-  return {
-    id: r['id'] as string,
-    kind: r['kind'] as 'CSV' | 'ZIP',
-    parentId: (r['parent_id'] as string | null) ?? null,
-    specId: (r['spec_id'] as string | null) ?? null,
-    program: (r['program'] as string | null) ?? null,
-    fileName: r['file_name'] as string,
-    contentType: (r['content_type'] as string | null) ?? null,
-    storageKey: (r['storage_key'] as string | null) ?? null,
-    size: num(r['size']),
-    sha256: (r['sha256'] as string | null) ?? null,
-    jobId: (r['job_id'] as string | null) ?? null,
-    onInvalidRows: r['on_invalid_rows'] as OnInvalidRows,
-    dialect: (r['dialect'] as StoredDialect | null) ?? null,
-    totalRows: num(r['total_rows']),
-    validRows: num(r['valid_rows']),
-    invalidRows: num(r['invalid_rows']),
-    validOutputKey: (r['valid_output_key'] as string | null) ?? null,
-    errorOutputKey: (r['error_output_key'] as string | null) ?? null,
-    error: (r['error'] as FileRecord['error']) ?? null,
-    warnings: (r['warnings'] as FileWarning[] | null) ?? [],
-    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
-    createdBy: r['created_by'] as string,
-    createdAt: r['created_at'] as Date,
-    updatedAt: r['updated_at'] as Date,
-    uploadState: (r['upload_state'] as UploadState | null) ?? null,
-    declaredSize: num(r['declared_size']),
-    declaredSha256: (r['declared_sha256'] as string | null) ?? null,
-    uploadExpiresAt: (r['upload_expires_at'] as Date | null) ?? null,
-    uploadTokenUsedAt: (r['upload_token_used_at'] as Date | null) ?? null,
-    uploadedAt: (r['uploaded_at'] as Date | null) ?? null,
-    folder: (r['folder'] as string | null) ?? null,
-    tags: (r['tags'] as string[] | null) ?? null,
-    metadata: (r['metadata'] as Record<string, unknown> | null) ?? null,
-    duplicateOf: (r['duplicate_of'] as string | null) ?? null,
-    ingestMode: (r['ingest_mode'] as 'MERGE' | 'APPEND' | null) ?? null,
-    deleteMissing: (r['delete_missing'] as boolean | undefined) ?? false,
-    merge: (r['merge'] as MergeCounts | null) ?? null,
-    errorSummary: (r['error_summary'] as ErrorSummary | null) ?? null,
-    correctsFileId: (r['corrects_file_id'] as string | null) ?? null,
-  };
-}
+const decodeRowError = decoder(rowErrors);
 
 export interface FileFilter {
   createdBy?: string;
@@ -154,7 +79,7 @@ export class FilesStore {
         and j.state in ('SUCCEEDED', 'SUCCEEDED_WITH_ERRORS')
       order by f.created_at, f.id
       limit 1`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   /**
@@ -168,7 +93,7 @@ export class FilesStore {
         error = ${this.sql.json(error)}, updated_at = now()
       where id = ${id} and upload_state in ('PENDING_UPLOAD', 'UPLOADED')
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   async insert(
@@ -187,7 +112,7 @@ export class FilesStore {
       onInvalidRows: OnInvalidRows;
       idempotencyKey: string | null;
       createdBy: string;
-      ingestMode?: 'MERGE' | 'APPEND' | null;
+      ingestMode?: IngestMode | null;
       deleteMissing?: boolean;
       correctsFileId?: string | null;
       /** Encoding and delimiter asked for; absent ones are detected. */
@@ -202,7 +127,7 @@ export class FilesStore {
               ${tx.json(storedDialect(v.dialect))})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   async setJob(tx: Tx, fileId: string, jobId: string): Promise<void> {
@@ -211,12 +136,12 @@ export class FilesStore {
 
   async get(id: string, tx: Tx = this.sql): Promise<FileRecord | undefined> {
     const [row] = await tx`select * from files where id = ${id}`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   async byIdempotencyKey(createdBy: string, key: string): Promise<FileRecord | undefined> {
     const [row] = await this.sql`select * from files where created_by = ${createdBy} and idempotency_key = ${key}`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   private where(f: FileFilter, after?: { createdAt: Date; id: string }) {
@@ -234,12 +159,12 @@ export class FilesStore {
 
   async list(f: FileFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<FileRecord[]> {
     const rows = await this.sql`select * from files where ${this.where(f, after)} order by created_at desc, id desc limit ${limit}`;
-    return rows.map(toFile);
+    return rows.map(decodeFile);
   }
 
   async count(f: FileFilter): Promise<number> {
-    const [row] = await this.sql`select count(*)::int as n from files where ${this.where(f)}`;
-    return row!['n'] as number;
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from files where ${this.where(f)}`;
+    return row!.n;
   }
 
   async setOutcome(
@@ -251,7 +176,7 @@ export class FilesStore {
       invalidRows: number | null;
       validOutputKey: string | null;
       errorOutputKey: string | null;
-      error: FileRecord['error'];
+      error: FileError | null;
       /** Replaces the file's warnings; none when absent (a retried attempt starts clean). */
       warnings?: FileWarning[];
       errorSummary?: ErrorSummary | null;
@@ -275,7 +200,7 @@ export class FilesStore {
 
   async insertChild(
     parent: FileRecord,
-    v: { id: string; program: string | null; fileName: string; specId: string | null; ingestMode?: 'MERGE' | 'APPEND' | null; deleteMissing?: boolean; merge?: MergeCounts | null },
+    v: { id: string; program: string | null; fileName: string; specId: string | null; ingestMode?: IngestMode | null; deleteMissing?: boolean; merge?: MergeCounts | null },
   ): Promise<FileRecord> {
     const [row] = await this.sql`
       insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, ingest_mode, delete_missing, merge, dialect)
@@ -283,7 +208,7 @@ export class FilesStore {
               ${v.ingestMode ?? null}, ${v.deleteMissing ?? false}, ${v.merge ? this.sql.json(v.merge as unknown as postgres.JSONValue) : null},
               ${this.sql.json(storedDialect(parent.dialect?.requested))})
       returning *`;
-    return toFile(row!);
+    return decodeFile(row!);
   }
 
   /**
@@ -291,8 +216,8 @@ export class FilesStore {
    * the caller's transaction: a retry finds them and does not merge the file a second time.
    */
   async lockMerge(tx: postgres.TransactionSql, fileId: string): Promise<MergeCounts | null> {
-    const [row] = await tx`select merge from files where id = ${fileId} for update`;
-    return (row?.['merge'] as MergeCounts | null | undefined) ?? null;
+    const [row] = await tx<Pick<FileRow, 'merge'>[]>`select merge from files where id = ${fileId} for update`;
+    return row?.merge ?? null;
   }
 
   async setMerge(tx: postgres.TransactionSql, fileId: string, counts: MergeCounts): Promise<void> {
@@ -330,11 +255,14 @@ export class FilesStore {
     const rows = after
       ? await this.sql`select * from row_errors where file_id = ${fileId} and (line, idx) > (${after.line}, ${after.idx}) order by line, idx limit ${limit}`
       : await this.sql`select * from row_errors where file_id = ${fileId} order by line, idx limit ${limit}`;
-    return rows.map((r) => ({ line: r['line'] as number, idx: r['idx'] as number, column: (r['column'] as string | null) ?? null, code: r['code'] as string, message: r['message'] as string }));
+    return rows.map((r) => {
+      const { fileId: _, ...e } = decodeRowError(r);
+      return e;
+    });
   }
 
   async countRowErrors(fileId: string): Promise<number> {
-    const [row] = await this.sql`select count(*)::int as n from row_errors where file_id = ${fileId}`;
-    return row!['n'] as number;
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from row_errors where file_id = ${fileId}`;
+    return row!.n;
   }
 }

@@ -30,6 +30,13 @@ export interface MergeDiff extends MergeCounts {
   changes: ChangedRow[];
 }
 
+/**
+ * A row of MergeSql.sample(): aliases over a dataset's current table and the file's rows, not a
+ * drizzle table's row, so it is typed here and read raw (no decoder: `kN`/`dN` are per-spec
+ * aliases, and nothing of a dataset table with user column names is camelised).
+ */
+type SampleRow = { line: number; prev_file: string; prev_line: number } & Record<string, unknown>;
+
 /** Changed rows a dry run lists (the counts cover all of them). */
 export const MERGE_SAMPLE_ROWS = 20;
 
@@ -121,7 +128,7 @@ class MergeSql {
     return `delete from ${this.current} c where not exists (select 1 from ${this.source} s where ${this.join})`;
   }
 
-  toChangedRow(r: Record<string, unknown>): ChangedRow {
+  toChangedRow(r: SampleRow): ChangedRow {
     const keyCols = this.spec.uniqueKey;
     const valueCols = this.spec.columns.filter((c) => !keyCols.includes(c.column)).map((c) => c.column);
     const changes: ChangedRow['changes'] = [];
@@ -130,10 +137,10 @@ class MergeSql {
       if (d) changes.push({ column, before: d[0], after: d[1] });
     });
     return {
-      line: r['line'] as number,
+      line: r.line,
       key: keyCols.map((column, i) => ({ column, value: (r[`k${i}`] as string | null) ?? null })),
-      previousFileId: r['prev_file'] as string,
-      previousLine: r['prev_line'] as number,
+      previousFileId: r.prev_file,
+      previousLine: r.prev_line,
       changes,
     };
   }
@@ -225,7 +232,7 @@ export async function dryRunMerge<T>(
       if (!exists?.oid) await lockCurrent(tx, m.tableName, m.spec);
       const q = new MergeSql(m.spec, m.tableName, quoteIdentifier(DRY_RUN_TABLE));
       const counts = await diffOf(tx, q, m.deleteMissing);
-      const changes = counts.updated > 0 ? (await tx.unsafe(q.sample(MERGE_SAMPLE_ROWS))).map((r) => q.toChangedRow(r)) : [];
+      const changes = counts.updated > 0 ? (await tx.unsafe<SampleRow[]>(q.sample(MERGE_SAMPLE_ROWS))).map((r) => q.toChangedRow(r)) : [];
       out = { result, diff: { ...counts, changes } };
       throw new DryRunRollback();
     });

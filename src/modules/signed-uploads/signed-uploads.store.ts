@@ -1,7 +1,11 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { Tx } from '../../db/tx';
-import { toFile, type FileRecord, type OnInvalidRows } from '../files/files.store';
+import type { files } from '../../db/schema';
+import { decodeFile, type FileRecord, type OnInvalidRows } from '../files/files.store';
+import type { IngestMode } from '../files/ingest-mode';
+
+type FileRow = typeof files.$inferSelect;
 
 /** SQL of the signed-URL flow: the upload states of a `files` row and the sweeps. */
 export class SignedUploadsStore {
@@ -34,7 +38,7 @@ export class SignedUploadsStore {
               ${v.tags}::text[], ${v.metadata ? this.sql.json(v.metadata as postgres.JSONValue) : null})
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   /**
@@ -46,7 +50,7 @@ export class SignedUploadsStore {
       update files set upload_state = 'UPLOADING', upload_token_used_at = now(), updated_at = now()
       where id = ${id} and upload_state = 'PENDING_UPLOAD' and upload_expires_at > now()
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   /** A claimed PUT failed its checks: the URL may be used again until it expires. */
@@ -62,7 +66,7 @@ export class SignedUploadsStore {
       update files set upload_state = 'UPLOADED', size = ${v.size}, sha256 = ${v.sha256}, uploaded_at = ${v.at}, error = null, updated_at = now()
       where id = ${id} and upload_state = ${from}::file_upload_state
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   /** The object does not match what was declared: back to PENDING_UPLOAD (a new PUT may fix it), with the reason. */
@@ -76,14 +80,14 @@ export class SignedUploadsStore {
    * PENDING_UPLOAD | UPLOADED -> IMPORTED inside the transaction that submits the job. `undefined`
    * when another import (or the expiry sweep) changed the row first.
    */
-  async markImported(tx: Tx, id: string, v: { size: number; sha256: string; ingestMode?: 'MERGE' | 'APPEND' | null; deleteMissing?: boolean }): Promise<FileRecord | undefined> {
+  async markImported(tx: Tx, id: string, v: { size: number; sha256: string; ingestMode?: IngestMode | null; deleteMissing?: boolean }): Promise<FileRecord | undefined> {
     const [row] = await tx`
       update files set upload_state = 'IMPORTED', size = ${v.size}, sha256 = ${v.sha256}, uploaded_at = coalesce(uploaded_at, now()),
         ingest_mode = ${v.ingestMode ?? null}, delete_missing = ${v.deleteMissing ?? false},
         error = null, updated_at = now()
       where id = ${id} and upload_state in ('PENDING_UPLOAD', 'UPLOADED')
       returning *`;
-    return row ? toFile(row) : undefined;
+    return row ? decodeFile(row) : undefined;
   }
 
   /**
@@ -92,19 +96,20 @@ export class SignedUploadsStore {
    * workers at once: each row changes state once.
    */
   async expire(graceSeconds: number): Promise<Array<{ id: string; storageKey: string | null }>> {
-    const rows = await this.sql`
+    const rows = await this.sql<Pick<FileRow, 'id' | 'storageKey'>[]>`
       update files set upload_state = 'EXPIRED', updated_at = now(),
         error = jsonb_build_object('code', 'UPLOAD_EXPIRED', 'message', 'The file was not uploaded and imported before its upload URL expired')
       where upload_state in ('PENDING_UPLOAD', 'UPLOADING', 'UPLOADED')
         and upload_expires_at < now() - make_interval(secs => ${graceSeconds})
-      returning id, storage_key`;
-    return rows.map((r) => ({ id: r['id'] as string, storageKey: (r['storage_key'] as string | null) ?? null }));
+      returning id, storage_key as "storageKey"`;
+    return rows.map((r) => ({ id: r.id, storageKey: r.storageKey }));
   }
 
   /** For the orphan sweep: which of these file ids exist, their raw key and whether they expired. */
   async rawObjectOwners(ids: string[]): Promise<Map<string, { storageKey: string | null; expired: boolean }>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.sql`select id, storage_key, upload_state from files where id = any(${ids}::uuid[])`;
-    return new Map(rows.map((r) => [r['id'] as string, { storageKey: (r['storage_key'] as string | null) ?? null, expired: r['upload_state'] === 'EXPIRED' }]));
+    const rows = await this.sql<Pick<FileRow, 'id' | 'storageKey' | 'uploadState'>[]>`
+      select id, storage_key as "storageKey", upload_state as "uploadState" from files where id = any(${ids}::uuid[])`;
+    return new Map(rows.map((r) => [r.id, { storageKey: r.storageKey, expired: r.uploadState === 'EXPIRED' }]));
   }
 }
