@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { CompiledSpec } from '../../ingest/contract';
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
 
@@ -15,7 +16,7 @@ export const specs = pgTable(
     /** The spec JSON exactly as registered. */
     raw: jsonb('raw').notNull(),
     /** The compiled form the validator and the table were built from. */
-    compiled: jsonb('compiled').notNull(),
+    compiled: jsonb('compiled').$type<CompiledSpec>().notNull(),
     tableName: text('table_name').notNull().unique(),
     createdBy: text('created_by').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
