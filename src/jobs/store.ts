@@ -1,5 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../db/client';
+import { decoder } from '../db/rows';
+import { jobEvents, jobs } from '../db/schema';
 import type { Tx } from '../db/tx';
 import { JOB_CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, type CancelNotification, type Notification } from './channels';
 import { assertTransition, JobState } from './state';
@@ -10,47 +12,16 @@ const FENCE_LOCK_CLASS = 7283;
 /** How often a data transaction retries a job's fence lock held by another session. */
 const FENCE_POLL_MS = 100;
 
-export interface Job {
-  id: string;
-  type: string;
-  state: JobState;
-  attempt: number;
-  maxAttempts: number;
-  input: unknown;
-  result: unknown;
-  error: JobError | null;
-  total: number | null;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  bytesTotal: number | null;
-  bytesProcessed: number;
-  lastSeq: number;
-  createdBy: string;
-  idempotencyKey: string | null;
-  workerId: string | null;
-  heartbeatAt: Date | null;
-  cancelRequestedAt: Date | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  updatedAt: Date;
-}
+/** A jobs row. */
+export type Job = typeof jobs.$inferSelect;
 
 export interface JobError {
   code: string;
   message: string;
 }
 
-export interface JobEvent {
-  jobId: string;
-  seq: number;
-  kind: 'STATE' | 'PROGRESS';
-  state: JobState;
-  attempt: number;
-  payload: EventPayload;
-  createdAt: Date;
-}
+/** A job_events row. */
+export type JobEvent = typeof jobEvents.$inferSelect;
 
 export interface Counters {
   total?: number | null;
@@ -65,51 +36,9 @@ export interface EventPayload extends Required<Counters> {
   error: JobError | null;
 }
 
-type Row = Record<string, unknown>;
+const decodeJob = decoder(jobs);
 
-const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : (v as number));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-
-export function toJob(r: Row): Job {
-  return {
-    id: r['id'] as string,
-    type: r['type'] as string,
-    state: r['state'] as JobState,
-    attempt: r['attempt'] as number,
-    maxAttempts: r['max_attempts'] as number,
-    input: r['input'],
-    result: r['result'] ?? null,
-    error: (r['error'] as JobError | null) ?? null,
-    total: numOrNull(r['total']),
-    processed: num(r['processed']),
-    succeeded: num(r['succeeded']),
-    failed: num(r['failed']),
-    bytesTotal: numOrNull(r['bytes_total']),
-    bytesProcessed: num(r['bytes_processed']),
-    lastSeq: r['last_seq'] as number,
-    createdBy: r['created_by'] as string,
-    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
-    workerId: (r['worker_id'] as string | null) ?? null,
-    heartbeatAt: (r['heartbeat_at'] as Date | null) ?? null,
-    cancelRequestedAt: (r['cancel_requested_at'] as Date | null) ?? null,
-    createdAt: r['created_at'] as Date,
-    startedAt: (r['started_at'] as Date | null) ?? null,
-    finishedAt: (r['finished_at'] as Date | null) ?? null,
-    updatedAt: r['updated_at'] as Date,
-  };
-}
-
-function toEvent(r: Row): JobEvent {
-  return {
-    jobId: r['job_id'] as string,
-    seq: r['seq'] as number,
-    kind: r['kind'] as 'STATE' | 'PROGRESS',
-    state: r['state'] as JobState,
-    attempt: r['attempt'] as number,
-    payload: r['payload'] as EventPayload,
-    createdAt: r['created_at'] as Date,
-  };
-}
+const decodeEvent = decoder(jobEvents);
 
 function payloadOf(job: Job): EventPayload {
   return {
@@ -165,27 +94,27 @@ export class JobsStore {
     if (!row) {
       const [existing] = await tx`
         select * from jobs where created_by = ${v.createdBy} and type = ${v.type} and idempotency_key = ${v.idempotencyKey ?? null}`;
-      return { job: toJob(existing!), created: false };
+      return { job: decodeJob(existing!), created: false };
     }
-    const job = toJob(row);
+    const job = decodeJob(row);
     await this.insertEvent(tx, job, 'STATE');
     return { job, created: true };
   }
 
   async get(id: string, tx: Tx = this.sql): Promise<Job | undefined> {
     const [row] = await tx`select * from jobs where id = ${id}`;
-    return row ? toJob(row) : undefined;
+    return row ? decodeJob(row) : undefined;
   }
 
   async getForUpdate(tx: Tx, id: string): Promise<Job | undefined> {
     const [row] = await tx`select * from jobs where id = ${id} for update`;
-    return row ? toJob(row) : undefined;
+    return row ? decodeJob(row) : undefined;
   }
 
   async getMany(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
     const rows = await this.sql`select * from jobs where id = any(${ids as string[]}::uuid[])`;
-    return rows.map(toJob);
+    return rows.map(decodeJob);
   }
 
   private where(f: ListFilter, after?: { createdAt: Date; id: string }) {
@@ -201,18 +130,18 @@ export class JobsStore {
   async list(f: ListFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<Job[]> {
     const rows = await this.sql`
       select * from jobs where ${this.where(f, after)} order by created_at desc, id desc limit ${limit}`;
-    return rows.map(toJob);
+    return rows.map(decodeJob);
   }
 
   async count(f: ListFilter): Promise<number> {
-    const [row] = await this.sql`select count(*)::int as n from jobs where ${this.where(f)}`;
-    return row!['n'] as number;
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from jobs where ${this.where(f)}`;
+    return row!.n;
   }
 
   async events(jobId: string, afterSeq: number, limit = 1000): Promise<JobEvent[]> {
     const rows = await this.sql`
       select * from job_events where job_id = ${jobId} and seq > ${afterSeq} order by seq limit ${limit}`;
-    return rows.map(toEvent);
+    return rows.map(decodeEvent);
   }
 
   /**
@@ -239,7 +168,7 @@ export class JobsStore {
         ${this.counterSet(tx, patch)}
       where id = ${current.id}
       returning *`;
-    const job = toJob(row!);
+    const job = decodeJob(row!);
     await this.insertEvent(tx, job, 'STATE');
     return job;
   }
@@ -266,7 +195,7 @@ export class JobsStore {
         where id = ${id} and attempt = ${attempt} and state = 'RUNNING'
         returning *`;
       if (!row) return undefined;
-      const job = toJob(row);
+      const job = decodeJob(row);
       await this.insertEvent(tx, job, 'PROGRESS');
       return job;
     });
@@ -274,11 +203,11 @@ export class JobsStore {
 
   /** Fenced heartbeat; also reports whether cancellation was requested. */
   async heartbeat(id: string, attempt: number): Promise<{ alive: boolean; cancelRequested: boolean }> {
-    const [row] = await this.sql`
+    const [row] = await this.sql<{ cancel_requested_at: Date | null }[]>`
       update jobs set heartbeat_at = now()
       where id = ${id} and attempt = ${attempt} and state = 'RUNNING'
       returning cancel_requested_at`;
-    return { alive: Boolean(row), cancelRequested: Boolean(row?.['cancel_requested_at']) };
+    return { alive: Boolean(row), cancelRequested: Boolean(row?.cancel_requested_at) };
   }
 
   /** Marks a RUNNING job's cancellation requested and notifies JOB_CANCEL_CHANNEL at commit. */
@@ -306,8 +235,8 @@ export class JobsStore {
   }
 
   async tryLockFence(tx: Tx, id: string): Promise<boolean> {
-    const [row] = await tx`select pg_try_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id})) as ok`;
-    return row!['ok'] as boolean;
+    const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id})) as ok`;
+    return row!.ok;
   }
 
   /**
@@ -334,7 +263,7 @@ export class JobsStore {
       order by heartbeat_at
       limit ${limit}
       for update skip locked`;
-    return rows.map(toJob);
+    return rows.map(decodeJob);
   }
 
   private async insertEvent(tx: Tx, job: Job, kind: 'STATE' | 'PROGRESS'): Promise<void> {

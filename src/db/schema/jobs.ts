@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { JobState } from '../../jobs/state';
+import type { EventPayload, JobError } from '../../jobs/store';
 
 export const jobStateEnum = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 
@@ -12,14 +14,14 @@ export const jobs = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     type: text('type').notNull(),
-    state: jobStateEnum('state').notNull().default('QUEUED'),
+    state: jobStateEnum('state').notNull().default('QUEUED').$type<JobState>(),
     /** Incremented each time a worker claims the job; the fencing token. */
     attempt: integer('attempt').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(3),
     input: jsonb('input').notNull().default(sql`'{}'::jsonb`),
     result: jsonb('result'),
     /** `{ code, message }` of the failure or the errors summary. */
-    error: jsonb('error'),
+    error: jsonb('error').$type<JobError>(),
     total: bigint('total', { mode: 'number' }),
     processed: bigint('processed', { mode: 'number' }).notNull().default(0),
     succeeded: bigint('succeeded', { mode: 'number' }).notNull().default(0),
@@ -58,11 +60,11 @@ export const jobEvents = pgTable(
       .references(() => jobs.id, { onDelete: 'cascade' }),
     seq: integer('seq').notNull(),
     /** STATE (a transition) or PROGRESS. */
-    kind: text('kind').notNull(),
-    state: jobStateEnum('state').notNull(),
+    kind: text('kind').$type<'STATE' | 'PROGRESS'>().notNull(),
+    state: jobStateEnum('state').$type<JobState>().notNull(),
     attempt: integer('attempt').notNull(),
     /** Counters and error as of this event. */
-    payload: jsonb('payload').notNull(),
+    payload: jsonb('payload').$type<EventPayload>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.seq] })],

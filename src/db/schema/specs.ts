@@ -6,6 +6,7 @@ import type { FileError, OnInvalidRows, StoredDialect } from '../../modules/file
 import type { IngestMode } from '../../modules/files/ingest-mode';
 import type { FileWarning } from '../../modules/files/header-policy';
 import type { MergeCounts } from '../../modules/files/merge.store';
+import type { CompiledSpec } from '../../ingest/contract';
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
 
@@ -21,7 +22,7 @@ export const specs = pgTable(
     /** The spec JSON exactly as registered. */
     raw: jsonb('raw').notNull(),
     /** The compiled form the validator and the table were built from. */
-    compiled: jsonb('compiled').notNull(),
+    compiled: jsonb('compiled').$type<CompiledSpec>().notNull(),
     tableName: text('table_name').notNull().unique(),
     createdBy: text('created_by').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

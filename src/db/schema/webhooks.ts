@@ -1,4 +1,5 @@
 import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { EventState } from '../../modules/webhooks/webhooks.store';
 
 /**
  * A client's HTTPS endpoint for job transitions. The signing secret must be readable to sign, so
@@ -41,7 +42,7 @@ export const webhookEvents = pgTable(
     type: text('type').notNull(),
     payload: jsonb('payload').notNull(),
     /** PENDING, DELIVERED or FAILED (attempts used up, or a permanent refusal). */
-    state: text('state').notNull().default('PENDING'),
+    state: text('state').notNull().default('PENDING').$type<EventState>(),
     attempts: integer('attempts').notNull().default(0),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),

@@ -1,32 +1,14 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
+import { decoder } from '../../db/rows';
+import { skills } from '../../db/schema';
 import type { Tx } from '../../db/tx';
 import type { ParsedFramework } from './ctdl';
 
 export const CREDENTIAL_ENGINE_SOURCE = 'credential_engine';
 
-export interface SkillRecord {
-  id: string;
-  name: string;
-  description: string;
-  referenceId: string;
-  ctid: string | null;
-  parentNodes: string[];
-  childNodes: string[];
-  frameworkCtid: string | null;
-  frameworkName: string | null;
-  frameworkUri: string | null;
-  sourceUri: string;
-  sourceName: string;
-  keywords: string[];
-  category: string | null;
-  raw: unknown;
-  position: number;
-  importJobId: string | null;
-  removedAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
+/** A skills row. */
+export type SkillRecord = typeof skills.$inferSelect;
 
 export interface SkillFilter {
   frameworkCtid?: string | null;
@@ -44,30 +26,7 @@ export interface FrameworkWrite {
   removed: number;
 }
 
-function toSkill(r: Record<string, unknown>): SkillRecord {
-  return {
-    id: r['id'] as string,
-    name: r['name'] as string,
-    description: r['description'] as string,
-    referenceId: r['reference_id'] as string,
-    ctid: (r['ce_ctid'] as string | null) ?? null,
-    parentNodes: (r['parent_nodes'] as string[]) ?? [],
-    childNodes: (r['child_nodes'] as string[]) ?? [],
-    frameworkCtid: (r['framework_ctid'] as string | null) ?? null,
-    frameworkName: (r['framework_name'] as string | null) ?? null,
-    frameworkUri: (r['framework_uri'] as string | null) ?? null,
-    sourceUri: r['source_uri'] as string,
-    sourceName: r['source_name'] as string,
-    keywords: (r['keywords'] as string[]) ?? [],
-    category: (r['category'] as string | null) ?? null,
-    raw: r['raw'],
-    position: r['position'] as number,
-    importJobId: (r['import_job_id'] as string | null) ?? null,
-    removedAt: (r['removed_at'] as Date | null) ?? null,
-    createdAt: r['created_at'] as Date,
-    updatedAt: r['updated_at'] as Date,
-  };
-}
+const decodeSkill = decoder(skills);
 
 const json = (tx: Tx, v: unknown) => tx.json(v as postgres.JSONValue);
 
@@ -99,7 +58,7 @@ export class SkillsStore {
       source_uri: c.uri,
     }));
     const written = input.length
-      ? await tx`
+      ? await tx<{ id: string; ce_ctid: string; inserted: boolean }[]>`
           insert into skills (ce_ctid, name, description, reference_id, keywords, category, raw, position, source_uri,
                               source_name, framework_ctid, framework_name, framework_uri, import_job_id)
           select x.ctid, x.name, x.description, x.reference_id, x.keywords, x.category, x.raw, x.position, x.source_uri,
@@ -115,7 +74,7 @@ export class SkillsStore {
           returning id, ce_ctid, (xmax = 0) as inserted`
       : [];
 
-    const idOf = new Map(written.map((r) => [r['ce_ctid'] as string, r['id'] as string]));
+    const idOf = new Map(written.map((r) => [r.ce_ctid, r.id]));
     const tree = fw.competencies.map((c) => ({
       id: idOf.get(c.ctid)!,
       parents: c.parentCtids.map((p) => idOf.get(p)!),
@@ -134,20 +93,20 @@ export class SkillsStore {
         and ce_ctid <> all(select jsonb_array_elements_text(${json(tx, fw.competencies.map((c) => c.ctid))}))
       returning id`;
 
-    const created = written.filter((r) => r['inserted'] === true).length;
+    const created = written.filter((r) => r.inserted === true).length;
     return { created, updated: written.length - created, removed: removed.length };
   }
 
   async get(id: string): Promise<SkillRecord | undefined> {
     const [row] = await this.sql`select * from skills where id = ${id}`;
-    return row ? toSkill(row) : undefined;
+    return row ? decodeSkill(row) : undefined;
   }
 
   /** Skills by id, for DataLoader batches: one query however many ids. */
   async byIds(ids: readonly string[]): Promise<SkillRecord[]> {
     if (!ids.length) return [];
     const rows = await this.sql`select * from skills where id = any(${ids as string[]}::uuid[])`;
-    return rows.map(toSkill);
+    return rows.map(decodeSkill);
   }
 
   private where(f: SkillFilter, after?: { createdAt: Date; id: string }) {
@@ -166,17 +125,17 @@ export class SkillsStore {
   /** Newest first; ties (one import) by id, so pages never overlap. */
   async list(f: SkillFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<SkillRecord[]> {
     const rows = await this.sql`select * from skills where ${this.where(f, after)} order by created_at desc, id desc limit ${limit}`;
-    return rows.map(toSkill);
+    return rows.map(decodeSkill);
   }
 
   /** Offset pagination in the same order, for clients of the replaced skill service. */
   async page(f: SkillFilter, skip: number, limit: number): Promise<SkillRecord[]> {
     const rows = await this.sql`select * from skills where ${this.where(f)} order by created_at desc, id desc offset ${skip} limit ${limit}`;
-    return rows.map(toSkill);
+    return rows.map(decodeSkill);
   }
 
   async count(f: SkillFilter): Promise<number> {
-    const [row] = await this.sql`select count(*)::int as n from skills where ${this.where(f)}`;
-    return row!['n'] as number;
+    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from skills where ${this.where(f)}`;
+    return row!.n;
   }
 }

@@ -1,38 +1,21 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
-import type { Tx } from '../../db/tx';
+import { decoder } from '../../db/rows';
+import { specs } from '../../db/schema';
 import { createCurrentTable, createDatasetTable, currentTableNameFor, hasCurrentTable, tableNameFor } from '../datasets/dataset-tables.store';
 import type { CompiledSpec, SpecKind } from '../../ingest/contract';
 
-export interface SpecRecord {
-  id: string;
-  name: string;
-  version: number;
-  kind: SpecKind;
-  program: string;
-  raw: unknown;
-  compiled: CompiledSpec;
-  tableName: string;
+/** A specs row and where its current rows live. */
+export type SpecRecord = typeof specs.$inferSelect & {
   /** A DIMENSION with unique columns: the table of its current rows (see currentTableNameFor). */
   currentTableName: string | null;
-  createdBy: string;
-  createdAt: Date;
-}
+};
+
+const decodeSpec = decoder(specs);
 
 function toSpec(r: Record<string, unknown>): SpecRecord {
-  return {
-    id: r['id'] as string,
-    name: r['name'] as string,
-    version: r['version'] as number,
-    kind: r['kind'] as SpecKind,
-    program: r['program'] as string,
-    raw: r['raw'],
-    compiled: r['compiled'] as CompiledSpec,
-    tableName: r['table_name'] as string,
-    currentTableName: hasCurrentTable(r['compiled'] as CompiledSpec) ? currentTableNameFor(r['table_name'] as string) : null,
-    createdBy: r['created_by'] as string,
-    createdAt: r['created_at'] as Date,
-  };
+  const spec = decodeSpec(r);
+  return { ...spec, currentTableName: hasCurrentTable(spec.compiled) ? currentTableNameFor(spec.tableName) : null };
 }
 
 /** Arbitrary fixed key: serialises version numbering of one spec name. */
@@ -45,7 +28,7 @@ export class SpecsStore {
   async insertVersion(v: { name: string; kind: SpecKind; program: string; raw: unknown; compiled: CompiledSpec; createdBy: string }): Promise<SpecRecord> {
     return this.sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${SPEC_LOCK_CLASS}, hashtext(${v.name}))`;
-      const [{ next }] = (await tx`select coalesce(max(version), 0) + 1 as next from specs where name = ${v.name}`) as unknown as [{ next: number }];
+      const [{ next }] = await tx<[{ next: number }]>`select coalesce(max(version), 0) + 1 as next from specs where name = ${v.name}`;
       const tableName = tableNameFor(v.name, next);
       const compiled = { ...v.compiled, name: v.name };
       const [row] = await tx`

@@ -1,62 +1,31 @@
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
+import { decoder } from '../../db/rows';
+import { webhookDeliveries, webhookEvents, webhooks } from '../../db/schema';
 import type { Tx } from '../../db/tx';
 
-export interface WebhookRecord {
-  id: string;
-  clientId: string;
-  url: string;
-  events: string[];
-  description: string | null;
-  allJobs: boolean;
-  secretCiphertext: string;
-  createdAt: Date;
-}
+/** A webhooks row. */
+export type WebhookRecord = typeof webhooks.$inferSelect;
 
 export type EventState = 'PENDING' | 'DELIVERED' | 'FAILED';
 
+type WebhookEventRow = typeof webhookEvents.$inferSelect;
+
 /** An event with what its delivery needs. */
-export interface PendingEvent {
-  id: string;
-  webhookId: string;
-  type: string;
-  payload: unknown;
-  state: EventState;
-  attempts: number;
-  url: string;
-  secretCiphertext: string;
-}
+export type PendingEvent = Pick<WebhookEventRow, 'id' | 'webhookId' | 'type' | 'payload' | 'state' | 'attempts'> & Pick<WebhookRecord, 'url' | 'secretCiphertext'>;
 
-export interface DeliveryRecord {
-  id: string;
-  eventId: string;
-  eventType: string;
-  jobId: string;
-  eventState: EventState;
-  attempt: number;
-  ok: boolean;
-  statusCode: number | null;
-  durationMs: number;
-  errorCode: string | null;
-  errorMessage: string | null;
-  responseBody: string | null;
-  createdAt: Date;
-}
+/** Columns of the webhook's row joined to an event. */
+type PendingEventExtras = { url: string; secret_ciphertext: string };
 
-type Row = Record<string, unknown>;
+/** An attempt with its event's type, job and current state. */
+export type DeliveryRecord = typeof webhookDeliveries.$inferSelect & { eventType: string; jobId: string; eventState: EventState };
 
-function toWebhook(r: Row): WebhookRecord {
-  return {
-    id: r['id'] as string,
-    clientId: r['client_id'] as string,
-    url: r['url'] as string,
-    events: r['events'] as string[],
-    description: (r['description'] as string | null) ?? null,
-    allJobs: r['all_jobs'] as boolean,
-    secretCiphertext: r['secret_ciphertext'] as string,
-    createdAt: r['created_at'] as Date,
-  };
-}
+/** Columns of the event joined to an attempt. */
+type DeliveryExtras = { event_type: string; job_id: string; event_state: EventState };
+
+const decodeWebhook = decoder(webhooks);
+const decodeEvent = decoder(webhookEvents);
+const decodeDelivery = decoder(webhookDeliveries);
 
 /** SQL for webhooks, their outbox events and delivery attempts. */
 export class WebhooksStore {
@@ -66,19 +35,19 @@ export class WebhooksStore {
     return this.sql.begin(async (tx) => {
       // Serialises creations per client so two at once cannot both pass the count.
       await tx`select pg_advisory_xact_lock(7284, hashtext(${v.clientId}))`;
-      const [{ n }] = (await tx`select count(*)::int as n from webhooks where client_id = ${v.clientId}`) as unknown as [{ n: number }];
-      if (n >= maxPerClient) return undefined;
+      const [count] = await tx<{ n: number }[]>`select count(*)::int as n from webhooks where client_id = ${v.clientId}`;
+      if (count!.n >= maxPerClient) return undefined;
       const [row] = await tx`
         insert into webhooks (id, client_id, url, events, description, all_jobs, secret_ciphertext)
         values (${v.id}, ${v.clientId}, ${v.url}, ${v.events}, ${v.description}, ${v.allJobs}, ${v.secretCiphertext})
         returning *`;
-      return toWebhook(row!);
+      return decodeWebhook(row!);
     }) as Promise<WebhookRecord | undefined>;
   }
 
   async get(id: string): Promise<WebhookRecord | undefined> {
     const [row] = await this.sql`select * from webhooks where id = ${id}`;
-    return row ? toWebhook(row) : undefined;
+    return row ? decodeWebhook(row) : undefined;
   }
 
   /** Newest first; every client's when `clientId` is undefined. */
@@ -86,7 +55,7 @@ export class WebhooksStore {
     const rows = clientId
       ? await this.sql`select * from webhooks where client_id = ${clientId} order by created_at desc, id desc limit ${limit}`
       : await this.sql`select * from webhooks order by created_at desc, id desc limit ${limit}`;
-    return rows.map(toWebhook);
+    return rows.map(decodeWebhook);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -100,12 +69,12 @@ export class WebhooksStore {
    * that loses ADMIN (or is revoked) stops receiving at once.
    */
   async matching(tx: Tx, jobOwner: string, type: string): Promise<Array<{ id: string }>> {
-    const rows = await tx`
+    const rows = await tx<{ id: string }[]>`
       select w.id from webhooks w
       join api_clients c on c.client_id = w.client_id and c.revoked_at is null
       where ${type} = any(w.events)
         and (w.client_id = ${jobOwner} or (w.all_jobs and 'ADMIN' = any(c.roles)))`;
-    return rows.map((r) => ({ id: r['id'] as string }));
+    return rows.map((r) => ({ id: r.id }));
   }
 
   async insertEvent(tx: Tx, v: { id: string; webhookId: string; jobId: string; seq: number; type: string; payload: unknown }): Promise<boolean> {
@@ -118,21 +87,12 @@ export class WebhooksStore {
   }
 
   async pendingEvent(id: string): Promise<PendingEvent | undefined> {
-    const [r] = await this.sql`
+    const [r] = await this.sql<PendingEventExtras[]>`
       select e.id, e.webhook_id, e.type, e.payload, e.state, e.attempts, w.url, w.secret_ciphertext
       from webhook_events e join webhooks w on w.id = e.webhook_id
       where e.id = ${id}`;
     if (!r) return undefined;
-    return {
-      id: r['id'] as string,
-      webhookId: r['webhook_id'] as string,
-      type: r['type'] as string,
-      payload: r['payload'],
-      state: r['state'] as EventState,
-      attempts: r['attempts'] as number,
-      url: r['url'] as string,
-      secretCiphertext: r['secret_ciphertext'] as string,
-    };
+    return { ...decodeEvent(r), url: r.url, secretCiphertext: r.secret_ciphertext };
   }
 
   /**
@@ -153,36 +113,22 @@ export class WebhooksStore {
         where id = ${eventId} and state = 'PENDING'
         returning attempts, state`;
       if (!ev) return undefined;
-      const attempt = ev['attempts'] as number;
+      const { attempts: attempt, state } = decodeEvent(ev);
       await tx`
         insert into webhook_deliveries (event_id, webhook_id, attempt, ok, status_code, duration_ms, error_code, error_message, response_body)
         values (${eventId}, ${webhookId}, ${attempt}, ${o.ok}, ${o.statusCode}, ${o.durationMs}, ${o.errorCode}, ${o.errorMessage}, ${o.responseBody})`;
-      return { attempt, state: ev['state'] as EventState };
+      return { attempt, state };
     }) as Promise<{ attempt: number; state: EventState } | undefined>;
   }
 
   /** Attempts of a webhook's events, newest first. */
   async deliveries(webhookId: string, limit: number): Promise<DeliveryRecord[]> {
-    const rows = await this.sql`
+    const rows = await this.sql<DeliveryExtras[]>`
       select d.*, e.type as event_type, e.job_id, e.state as event_state
       from webhook_deliveries d join webhook_events e on e.id = d.event_id
       where d.webhook_id = ${webhookId}
       order by d.created_at desc, d.attempt desc
       limit ${limit}`;
-    return rows.map((r) => ({
-      id: r['id'] as string,
-      eventId: r['event_id'] as string,
-      eventType: r['event_type'] as string,
-      jobId: r['job_id'] as string,
-      eventState: r['event_state'] as EventState,
-      attempt: r['attempt'] as number,
-      ok: r['ok'] as boolean,
-      statusCode: (r['status_code'] as number | null) ?? null,
-      durationMs: r['duration_ms'] as number,
-      errorCode: (r['error_code'] as string | null) ?? null,
-      errorMessage: (r['error_message'] as string | null) ?? null,
-      responseBody: (r['response_body'] as string | null) ?? null,
-      createdAt: r['created_at'] as Date,
-    }));
+    return rows.map((r) => ({ ...decodeDelivery(r), eventType: r.event_type, jobId: r.job_id, eventState: r.event_state }));
   }
 }
