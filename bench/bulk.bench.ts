@@ -91,7 +91,11 @@ export async function runBulkBench(rowsWanted: number, log: (line: string) => vo
       log(`  raw multi-row INSERT: ${baselineSeconds.toFixed(2)} s, ${fmtInt(rows.length / baselineSeconds)} rows/s`);
 
       const started = process.hrtime.bigint();
-      const { bulkUpload } = await admin.upload(BulkUploadDocument, { kind: 'LOCATION', file: null }, { file: { body: csv, filename: 'locations.csv', contentType: 'text/csv' } });
+      const { bulkUpload } = await admin.upload(
+        BulkUploadDocument,
+        { kind: 'LOCATION', file: null },
+        { file: { body: csv, filename: 'locations.csv', contentType: 'text/csv' } },
+      );
       const uploadSeconds = secondsSince(started);
       const { job } = await waitForJob(admin, bulkUpload.status.job.id, 30 * 60_000);
       const apiSeconds = secondsSince(started);

@@ -48,7 +48,6 @@ const attendanceSpec = {
   },
 };
 
-
 async function generate(file: string, rows: number): Promise<void> {
   const random = mulberry32(SEED);
   const out = createWriteStream(file);
@@ -77,7 +76,10 @@ async function time(label: string, rows: number, fn: () => Promise<number>, quie
   const seen = await fn();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const rate = rows / seconds;
-  if (!quiet) console.log(`${label.padEnd(44)} ${seconds.toFixed(2).padStart(6)} s  ${Math.round(rate).toLocaleString('en-US').padStart(10)} rows/s  (${seen.toLocaleString('en-US')} rows)`);
+  if (!quiet)
+    console.log(
+      `${label.padEnd(44)} ${seconds.toFixed(2).padStart(6)} s  ${Math.round(rate).toLocaleString('en-US').padStart(10)} rows/s  (${seen.toLocaleString('en-US')} rows)`,
+    );
   return rate;
 }
 
@@ -120,12 +122,17 @@ async function pipelineToDevNull(file: string, fastPath: boolean, dialect?: CsvD
   const compiled = compileSpec(attendanceSpec, { name: 'attendance', kind: 'EVENT' });
   if (!compiled.ok) throw new Error(JSON.stringify(compiled.problems));
   const sink = createWriteStream('/dev/null');
-  const result = await runCsvPipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), compiled.spec, { copy: sink }, {
-    fileId: '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab',
-    copyFormat: 'binary',
-    fastPath,
-    ...(dialect ? { dialect } : {}),
-  });
+  const result = await runCsvPipeline(
+    createReadStream(file, { highWaterMark: 256 * 1024 }),
+    compiled.spec,
+    { copy: sink },
+    {
+      fileId: '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab',
+      copyFormat: 'binary',
+      fastPath,
+      ...(dialect ? { dialect } : {}),
+    },
+  );
   sink.end();
   await once(sink, 'finish');
   if (result.invalid > 0) throw new Error(`${result.invalid} rows were invalid; the generator and spec disagree`);

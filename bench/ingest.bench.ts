@@ -322,7 +322,11 @@ async function runCase(
         `  ${tag} API: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s = upload ${run.uploadSeconds.toFixed(2)} + queued ${run.queuedSeconds.toFixed(2)} + job ${run.jobSeconds.toFixed(2)} + seen ${run.observeSeconds.toFixed(2)} s (${fmtCpu(run.cpu)}); service RSS now ${toMiB(sampler.lastRss)} MiB, peak so far ${toMiB(sampler.peak)} MiB`,
       );
       // The job's own split (its "rows loaded" log line): streaming COPY, then the primary key build.
-      const loaded = service.stdout().split('\n').filter((l) => l.includes('"rows loaded"')).at(-1);
+      const loaded = service
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('"rows loaded"'))
+        .at(-1);
       if (loaded) {
         const { copyMs, keyMs } = JSON.parse(loaded) as { copyMs: number; keyMs: number };
         log(`  ${tag} job: parse + validate + COPY ${(copyMs / 1000).toFixed(2)} s, primary key + attach ${(keyMs / 1000).toFixed(2)} s`);
@@ -378,7 +382,9 @@ export async function runIngestBench(opts: IngestBenchOptions): Promise<IngestBe
   let server: PgServer | null = null;
   try {
     server = await openPgServer(tmp);
-    log(`PostgreSQL ${server.version} (${server.embedded ? 'embedded, started by the bench' : 'DATABASE_URL'}), node ${process.version}, ${os.cpus().length} CPUs`);
+    log(
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded, started by the bench' : 'DATABASE_URL'}), node ${process.version}, ${os.cpus().length} CPUs`,
+    );
     const cases: CaseResult[] = [];
 
     const file = path.join(tmp, 'attendance.csv');
@@ -414,7 +420,17 @@ export function formatReport(report: IngestBenchReport): string[] {
   for (const c of report.cases) {
     const common = [fmtInt(c.rows), toMiB(c.bytes).toFixed(1)];
     if (c.copy) {
-      rows.push([c.label, 'raw COPY', String(c.copyRuns.length), ...common, c.copy.seconds.toFixed(2), spread(c.copyRuns), fmtInt(c.rows / c.copy.seconds), '1.00', '-']);
+      rows.push([
+        c.label,
+        'raw COPY',
+        String(c.copyRuns.length),
+        ...common,
+        c.copy.seconds.toFixed(2),
+        spread(c.copyRuns),
+        fmtInt(c.rows / c.copy.seconds),
+        '1.00',
+        '-',
+      ]);
     }
     rows.push([
       c.label,
@@ -451,7 +467,11 @@ export function formatReport(report: IngestBenchReport): string[] {
 
 /** One machine-readable object (printed as a single JSON line). */
 export function reportJson(report: IngestBenchReport): Record<string, unknown> {
-  const cpu = (c: CpuUse) => ({ service: c.service === null ? null : round(c.service, 2), postgres: c.postgres === null ? null : round(c.postgres, 2), bench: round(c.client, 2) });
+  const cpu = (c: CpuUse) => ({
+    service: c.service === null ? null : round(c.service, 2),
+    postgres: c.postgres === null ? null : round(c.postgres, 2),
+    bench: round(c.client, 2),
+  });
   return {
     bench: 'sluice-ingest',
     node: report.node,

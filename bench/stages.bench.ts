@@ -37,7 +37,11 @@ async function time(label: string, fn: () => Promise<void>): Promise<void> {
   const started = process.hrtime.bigint();
   await fn();
   const s = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${label.padEnd(58)} ${s.toFixed(2).padStart(6)} s  ${Math.round(ROWS / s).toLocaleString('en-US').padStart(10)} rows/s`);
+  console.log(
+    `${label.padEnd(58)} ${s.toFixed(2).padStart(6)} s  ${Math.round(ROWS / s)
+      .toLocaleString('en-US')
+      .padStart(10)} rows/s`,
+  );
 }
 
 async function sluiceTable(db: BenchDatabase, name: string, index: 'pk' | 'none' | 'btree_file' | 'brin_file'): Promise<void> {
@@ -57,7 +61,9 @@ async function main(): Promise<void> {
     const csv = path.join(tmp, 'attendance.csv');
     const copyText = path.join(tmp, 'attendance.copy');
     await writeAttendanceCsv(csv, ROWS);
-    console.log(`${ROWS.toLocaleString('en-US')} rows, ${((await fs.stat(csv)).size / 2 ** 20).toFixed(1)} MiB, PostgreSQL ${server.version}, node ${process.version}`);
+    console.log(
+      `${ROWS.toLocaleString('en-US')} rows, ${((await fs.stat(csv)).size / 2 ** 20).toFixed(1)} MiB, PostgreSQL ${server.version}, node ${process.version}`,
+    );
     // Warm-up (JIT, page cache) and the pre-rendered COPY text for C and D.
     const out = createWriteStream(copyText);
     await runCsvPipeline(createReadStream(csv), spec, { copy: out }, { fileId: FILE_ID });
@@ -94,11 +100,15 @@ async function main(): Promise<void> {
     // then build the key in one sort (unique (_line); the CHECK makes it unique on the pair), then
     // attach. All in one transaction. (Text COPY here, like C and D; the service sends binary.)
     const cols = spec.columns.map((c) => `${c.column} ${pgType(c)}`).join(', ');
-    await db.sql.unsafe(`create table sluice_part (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), ${cols}) partition by list (_file_id)`);
+    await db.sql.unsafe(
+      `create table sluice_part (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), ${cols}) partition by list (_file_id)`,
+    );
     await db.sql`checkpoint`.catch(() => undefined);
     await time('G. partition per file: COPY, then key, then attach', async () => {
       await db.sql.begin(async (tx) => {
-        await tx.unsafe(`create table sluice_part_f1 (like sluice_part including defaults, constraint f1 check (_file_id = '${FILE_ID}')) with (autovacuum_enabled = false)`);
+        await tx.unsafe(
+          `create table sluice_part_f1 (like sluice_part including defaults, constraint f1 check (_file_id = '${FILE_ID}')) with (autovacuum_enabled = false)`,
+        );
         const w = await tx.unsafe(`copy sluice_part_f1 (${columns.join(', ')}) from stdin`).writable();
         await pipeline(createReadStream(copyText, { highWaterMark: 256 * 1024 }), w);
         const t1 = process.hrtime.bigint();

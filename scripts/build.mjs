@@ -85,4 +85,8 @@ try {
 } finally {
   fs.rmSync(next, { recursive: true, force: true });
 }
-console.log(`build: compiled ${Object.keys(entries).map((n) => `dist/${n}.js`).join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `build: compiled ${Object.keys(entries)
+    .map((n) => `dist/${n}.js`)
+    .join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);

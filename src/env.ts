@@ -4,9 +4,7 @@ import { z } from 'zod';
 import { secretWeakness } from './shared/secret-strength';
 import { GiB, KiB, MiB } from './shared/units';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** An http(s) URL with nothing after the host (a trailing slash is allowed). */
 function isHttpOrigin(v: string): boolean {
@@ -77,7 +75,10 @@ const schema = z.object({
   /** Proxies in front of Sluice whose X-Forwarded-For is trusted for the client address (0: use the socket's address). */
   SLUICE_TRUST_PROXY_HOPS: int(0, 10).default(0),
   /** Bootstrap admin client, created at the first start when no client exists. */
-  SLUICE_ADMIN_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_.-]{3,64}$/, 'must be 3-64 of A-Z a-z 0-9 _ . -').optional(),
+  SLUICE_ADMIN_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{3,64}$/, 'must be 3-64 of A-Z a-z 0-9 _ . -')
+    .optional(),
   SLUICE_ADMIN_CLIENT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Largest accepted upload, in bytes. */
   SLUICE_MAX_FILE_SIZE_BYTES: int(1).default(1 * GiB),
@@ -174,7 +175,10 @@ const schema = z.object({
   SLUICE_S3_ENDPOINT: z.string().url().optional(),
   SLUICE_S3_REGION: z.string().min(1).default('us-east-1'),
   /** Bucket for every object (it must exist). Required when SLUICE_STORAGE=s3. */
-  SLUICE_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').optional(),
+  SLUICE_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .optional(),
   /** Path-style URLs (`endpoint/bucket/key`); most S3-compatible servers need it. */
   SLUICE_S3_FORCE_PATH_STYLE: bool.default(false),
   /** Explicit S3 credentials; unset: the AWS SDK's standard chain (AWS_ACCESS_KEY_ID..., profiles, roles). */

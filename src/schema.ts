@@ -13,7 +13,17 @@ import { SpecsResolver } from './modules/specs/specs.resolver';
 import { DirectoryResolver } from './modules/directory/directory.resolver';
 import { WebhooksResolver } from './modules/webhooks/webhooks.resolver';
 
-export const resolvers = [ClientsResolver, DirectoryResolver, FilesResolver, JobsResolver, SignedUploadsResolver, SkillsResolver, SpecsResolver, SystemResolver, WebhooksResolver] as const;
+export const resolvers = [
+  ClientsResolver,
+  DirectoryResolver,
+  FilesResolver,
+  JobsResolver,
+  SignedUploadsResolver,
+  SkillsResolver,
+  SpecsResolver,
+  SystemResolver,
+  WebhooksResolver,
+] as const;
 
 let built: Promise<GraphQLSchema> | undefined;
 

@@ -77,7 +77,9 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
-  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, { dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS });
+  const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, {
+    dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS,
+  });
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
     files,
@@ -126,12 +128,23 @@ export function createServices(
     specsStore,
     files,
     filesStore,
-    skills: new SkillsService(skillsStore, jobs, log, { registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin, maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS, languages: env.ceLanguages }),
+    skills: new SkillsService(skillsStore, jobs, log, {
+      registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin,
+      maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS,
+      languages: env.ceLanguages,
+    }),
     skillsStore,
-    directory: new DirectoryService(directoryStore, jobs, infra.storage, log, {
-      maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
-      maxRows: env.SLUICE_BULK_MAX_ROWS,
-    }, metrics),
+    directory: new DirectoryService(
+      directoryStore,
+      jobs,
+      infra.storage,
+      log,
+      {
+        maxFileBytes: env.SLUICE_BULK_MAX_FILE_SIZE_BYTES,
+        maxRows: env.SLUICE_BULK_MAX_ROWS,
+      },
+      metrics,
+    ),
     directoryStore,
     signedUploads,
     webhooks,

@@ -12,7 +12,15 @@ const webDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(webDir);
 const dist = path.join(webDir, 'dist');
 const stamp = path.join(dist, '.build-stamp');
-const inputs = [path.join(webDir, 'src'), path.join(webDir, 'public'), path.join(webDir, 'index.html'), path.join(webDir, 'graphiql.html'), path.join(webDir, 'vite.config.ts'), path.join(repoRoot, 'src/sdk'), path.join(repoRoot, 'package-lock.json')];
+const inputs = [
+  path.join(webDir, 'src'),
+  path.join(webDir, 'public'),
+  path.join(webDir, 'index.html'),
+  path.join(webDir, 'graphiql.html'),
+  path.join(webDir, 'vite.config.ts'),
+  path.join(repoRoot, 'src/sdk'),
+  path.join(repoRoot, 'package-lock.json'),
+];
 
 const force = process.argv.includes('--force');
 const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
@@ -25,13 +33,17 @@ let vite;
 try {
   vite = await import('vite');
 } catch {
-  console.warn(`web: Vite is not installed (dev dependencies omitted); ${fs.existsSync(dist) ? 'keeping the existing web/dist' : 'the jobs page and GraphiQL are not built'}`);
+  console.warn(
+    `web: Vite is not installed (dev dependencies omitted); ${fs.existsSync(dist) ? 'keeping the existing web/dist' : 'the jobs page and GraphiQL are not built'}`,
+  );
   process.exit(0);
 }
 const started = Date.now();
 const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
 // Why the progress lines: the first build takes several seconds, and a silent `npm start` looks hung.
-console.log(`web: building the jobs page and GraphiQL into web/dist with Vite (${force ? '--force' : built ? 'sources changed' : 'first build'}; a few seconds)`);
+console.log(
+  `web: building the jobs page and GraphiQL into web/dist with Vite (${force ? '--force' : built ? 'sources changed' : 'first build'}; a few seconds)`,
+);
 let modules = 0;
 const ticker = setInterval(() => console.log(`web: still building (${seconds()} s, ${modules} modules)`), 2000);
 /** Counts transformed modules and reports each phase (a tiny Vite plugin). */

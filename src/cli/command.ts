@@ -109,14 +109,26 @@ export function optionalEnum<T extends string>(options: OptionValues, name: stri
 /** How every command that ingests a CSV names its options. */
 export const CSV_INGEST_OPTIONS: Record<'spec-version' | 'on-invalid-rows', OptionSpec> = {
   'spec-version': { type: 'string', arg: '<n>', description: 'Spec version (default: the latest)' },
-  'on-invalid-rows': { type: 'string', arg: 'SKIP|FAIL', description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid' },
+  'on-invalid-rows': {
+    type: 'string',
+    arg: 'SKIP|FAIL',
+    description: 'SKIP keeps valid rows and reports invalid ones (default); FAIL keeps none if any is invalid',
+  },
 };
 
 /** How the CSV is read: its dialect and header handling (the same arguments the API takes). */
 export const CSV_READ_OPTIONS: Record<'encoding' | 'delimiter' | 'on-unknown-columns' | 'column-map', OptionSpec> = {
-  encoding: { type: 'string', arg: '<encoding>', description: 'UTF_8, UTF_16LE, UTF_16BE, WINDOWS_1252, ISO_8859_1, ISO_8859_15, WINDOWS_1250, WINDOWS_1251 (default: detected)' },
+  encoding: {
+    type: 'string',
+    arg: '<encoding>',
+    description: 'UTF_8, UTF_16LE, UTF_16BE, WINDOWS_1252, ISO_8859_1, ISO_8859_15, WINDOWS_1250, WINDOWS_1251 (default: detected)',
+  },
   delimiter: { type: 'string', arg: 'COMMA|SEMICOLON|TAB|PIPE', description: 'Cell delimiter (default: detected from the header line)' },
-  'on-unknown-columns': { type: 'string', arg: 'REJECT|IGNORE', description: "Header cells naming no spec column: refuse the file, or drop them with a warning (default: the spec's, else REJECT)" },
+  'on-unknown-columns': {
+    type: 'string',
+    arg: 'REJECT|IGNORE',
+    description: "Header cells naming no spec column: refuse the file, or drop them with a warning (default: the spec's, else REJECT)",
+  },
   'column-map': { type: 'string', arg: '<json>', description: 'CSV header -> spec column, as JSON: \'{"School Id":"school_id"}\'' },
 };
 

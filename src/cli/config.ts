@@ -42,5 +42,8 @@ export class CliConfigStore {
 
 /** `http://host:4000/` and `http://host:4000/graphql` name the same server. */
 export function normaliseUrl(url: string): string {
-  return url.trim().replace(/\/+$/, '').replace(/\/graphql$/, '');
+  return url
+    .trim()
+    .replace(/\/+$/, '')
+    .replace(/\/graphql$/, '');
 }

@@ -15,7 +15,8 @@ export const SHOWN_ROW_ERRORS = 10;
 export async function reportFileOutcome(ctx: CliContext, fileId: string, watched: { job: JobFieldsFragment; exitCode: ExitCode }): Promise<ExitCode> {
   const client = ctx.client();
   const { file: done } = await client.request(FileDocument, { id: fileId });
-  const errors = (done.rows.invalid ?? 0) > 0 ? (await client.request(FileRowErrorsDocument, { id: fileId, first: SHOWN_ROW_ERRORS })).file.rowErrors : undefined;
+  const errors =
+    (done.rows.invalid ?? 0) > 0 ? (await client.request(FileRowErrorsDocument, { id: fileId, first: SHOWN_ROW_ERRORS })).file.rowErrors : undefined;
   if (ctx.json) {
     ctx.stdout.write(`${JSON.stringify({ file: done, job: watched.job, rowErrors: errors?.nodes ?? [] })}\n`);
     return watched.exitCode;

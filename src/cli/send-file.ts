@@ -26,7 +26,11 @@ export async function withUploadProgress<T>(ctx: CliContext, filePath: string, s
     return await send((sent, total) => {
       meter.push(sent);
       const rate = meter.perSecond();
-      line.update({ label, ratio: total ? sent / total : 1, detail: `${formatBytes(sent)} of ${formatBytes(total)}${rate === undefined ? '' : ` · ${formatBytes(rate)}/s`}` });
+      line.update({
+        label,
+        ratio: total ? sent / total : 1,
+        detail: `${formatBytes(sent)} of ${formatBytes(total)}${rate === undefined ? '' : ` · ${formatBytes(rate)}/s`}`,
+      });
     });
   } finally {
     line.done();

@@ -84,7 +84,11 @@ export async function uploadFileStream<TData, TVars>(doc: TypedDocumentNode<TDat
  * PUTs the file's bytes to `url` (a signed upload URL) as a stream with its Content-Length.
  * Resolves with the response; a non-2xx status is the caller's to report.
  */
-export async function putFileStream(url: string, filePath: string, opts: { headers?: Record<string, string>; onProgress?: OnProgress } = {}): Promise<Response> {
+export async function putFileStream(
+  url: string,
+  filePath: string,
+  opts: { headers?: Record<string, string>; onProgress?: OnProgress } = {},
+): Promise<Response> {
   const size = (await fs.promises.stat(filePath)).size;
   return streamingFetch(url, {
     method: 'PUT',

@@ -1,4 +1,12 @@
-import { ConnectionLostError, followJob, JobDocument, TokenRefusedError, type JobEventFieldsFragment, type JobFieldsFragment, type JobState } from '../sdk/client';
+import {
+  ConnectionLostError,
+  followJob,
+  JobDocument,
+  TokenRefusedError,
+  type JobEventFieldsFragment,
+  type JobFieldsFragment,
+  type JobState,
+} from '../sdk/client';
 import { averageRate, formatCount, formatDuration, formatRate, RateMeter } from '../sdk/progress';
 import { CliError, ExitCode, type CliContext } from './command';
 import { ProgressLine } from './progress';
@@ -61,12 +69,17 @@ export async function watchJob(ctx: CliContext, jobId: string, opts: { label?: s
           lastSeq = Math.max(lastSeq, e.seq);
           meter.push(e.progress.processed, Date.parse(e.at));
           // On a terminal the bar is redrawn in place, so transitions also get a line of their own.
-          if (ctx.stderr.isTTY && e.kind === 'STATE' && !e.terminal) line.log(`${paint(ctx.stderr, 'dim', e.at)} ${label(e.state)}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
+          if (ctx.stderr.isTTY && e.kind === 'STATE' && !e.terminal)
+            line.log(`${paint(ctx.stderr, 'dim', e.at)} ${label(e.state)}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
           line.update({ label: label(e.state), ratio: ratioOf(e.progress.percent), detail: detail(e.progress, meter.perSecond()) });
         }
       } catch (err) {
-        if (err instanceof TokenRefusedError) throw new CliError(`The service refused the token while watching job ${jobId} (close code ${err.closeCode}). Run "sluice login --url ${ctx.url}".`);
-        if (err instanceof ConnectionLostError) throw new CliError(`Lost the connection to ${ctx.url} ${err.attempts} times while watching job ${jobId}: ${(err.cause as Error)?.message ?? String(err.cause)}`);
+        if (err instanceof TokenRefusedError)
+          throw new CliError(`The service refused the token while watching job ${jobId} (close code ${err.closeCode}). Run "sluice login --url ${ctx.url}".`);
+        if (err instanceof ConnectionLostError)
+          throw new CliError(
+            `Lost the connection to ${ctx.url} ${err.attempts} times while watching job ${jobId}: ${(err.cause as Error)?.message ?? String(err.cause)}`,
+          );
         throw err;
       }
       ({ job } = await client.request(JobDocument, { id: jobId }));

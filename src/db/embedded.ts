@@ -72,7 +72,10 @@ export async function startEmbeddedPostgres(opts: {
   const dir = path.resolve(opts.dir);
   const { port, busyPort } = await choosePort(opts.port, opts.fallback ?? false);
   if (busyPort) {
-    opts.log.warn({ busyPort, port }, `port ${busyPort} is in use; the embedded PostgreSQL listens on ${port} this time (set SLUICE_EMBEDDED_PG_PORT to choose)`);
+    opts.log.warn(
+      { busyPort, port },
+      `port ${busyPort} is in use; the embedded PostgreSQL listens on ${port} this time (set SLUICE_EMBEDDED_PG_PORT to choose)`,
+    );
   }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const password = 'sluice-embedded';

@@ -26,7 +26,9 @@ export function decoder<T extends PgTable>(table: T): (row: Record<string, unkno
       const value = row[name];
       const c = bySqlName.get(name);
       if (!c) out[postgres.toCamel(name)] = value;
-      else out[c.key] = typeof value === 'string' && (c.column.dataType === 'number' || c.column.dataType === 'bigint') ? c.column.mapFromDriverValue(value) : value;
+      else
+        out[c.key] =
+          typeof value === 'string' && (c.column.dataType === 'number' || c.column.dataType === 'bigint') ? c.column.mapFromDriverValue(value) : value;
     }
     return out as T['$inferSelect'];
   };

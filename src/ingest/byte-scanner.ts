@@ -74,7 +74,6 @@ function writeUint(out: Buffer, o: number, v: number): number {
   return o + digits;
 }
 
-
 /**
  * The synchronous part of PipelineRun.fastRegion: rows into the byte sinks, refused rows into
  * `invalid`. Kept free of `await` so V8 optimises it as one plain loop; `run` is always a
@@ -220,7 +219,8 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
             // A decimal is its own double in binary COPY (text COPY wants the canonical String(n)).
             if (v < 0 && bin && col.float) v = plainDecimal(buf, s, e);
             if (v >= 0) {
-              if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v))) ok = false;
+              if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
+                ok = false;
               vouched = true;
             }
             break;

@@ -54,7 +54,9 @@ export async function* restoreCorrectedCsv(input: Readable, maxLine: number, max
     const plain = cells.map((c) => (NEUTRALISED.test(c) ? c.slice(1) : c));
     if (header === null) {
       if (plain[0]?.replace(/^\uFEFF/, '') !== '_line') {
-        throw new CorrectionsFormatError('The first column must be _line, as in the error report (GET /files/<id>/errors.csv); upload the report with its _line column');
+        throw new CorrectionsFormatError(
+          'The first column must be _line, as in the error report (GET /files/<id>/errors.csv); upload the report with its _line column',
+        );
       }
       const description = plain.lastIndexOf('error_description');
       if (description < 1) throw new CorrectionsFormatError('The error_description column of the error report is missing; keep it (its content is ignored)');
@@ -64,7 +66,8 @@ export async function* restoreCorrectedCsv(input: Readable, maxLine: number, max
       return;
     }
     const raw = plain[0] ?? '';
-    if (!LINE.test(raw.trim())) throw new CorrectionsFormatError(`_line ${JSON.stringify(raw.slice(0, 40))} is not a line number; keep the _line column as the report has it`);
+    if (!LINE.test(raw.trim()))
+      throw new CorrectionsFormatError(`_line ${JSON.stringify(raw.slice(0, 40))} is not a line number; keep the _line column as the report has it`);
     const line = Number(raw.trim());
     if (line < next) throw new CorrectionsFormatError(`_line ${line} is out of order (lines must increase, each at most once, as in the report)`);
     if (line > maxLine) throw new CorrectionsFormatError(`_line ${line} is beyond the last line (${maxLine}) of the file being corrected`);
@@ -89,7 +92,8 @@ export async function* restoreCorrectedCsv(input: Readable, maxLine: number, max
     }
     const parsed = parser.parse(aggregate, 0, !final) as Papa.ParseResult<string[]>;
     pending = final ? '' : aggregate.slice(parsed.meta.cursor);
-    if (pending.length > maxRecordLength) throw new CorrectionsFormatError(`A record of the corrections is longer than ${maxRecordLength} characters; check for an unterminated quote`);
+    if (pending.length > maxRecordLength)
+      throw new CorrectionsFormatError(`A record of the corrections is longer than ${maxRecordLength} characters; check for an unterminated quote`);
     for (const cells of parsed.data) record(cells);
   };
 

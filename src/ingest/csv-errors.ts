@@ -24,7 +24,13 @@ export class HeaderError extends Error {
     readonly problems: HeaderProblem[],
     problemCount = problems.length,
   ) {
-    super(problemsMessage('The CSV header does not match the spec', problems.map((p) => p.message), problemCount));
+    super(
+      problemsMessage(
+        'The CSV header does not match the spec',
+        problems.map((p) => p.message),
+        problemCount,
+      ),
+    );
     this.name = 'HeaderError';
     this.problemCount = problemCount;
   }

@@ -5,7 +5,16 @@ import { AbortError } from './csv-errors';
 import { PipelineRun } from './pipeline-run';
 import type { HeaderMapping, HeaderOptions, IgnoredColumn, RowError, RowValidator } from './row-validator';
 
-export { AbortError, HeaderError, MAX_MESSAGE_LENGTH, MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, UnsupportedEncodingError } from './csv-errors';
+export {
+  AbortError,
+  HeaderError,
+  MAX_MESSAGE_LENGTH,
+  MixedLineEndingsError,
+  NotCsvError,
+  problemsMessage,
+  RecordTooLargeError,
+  UnsupportedEncodingError,
+} from './csv-errors';
 export { DEFAULT_MAX_RECORD_LENGTH, DEFAULT_PROGRESS_EVERY_ROWS } from './pipeline-run';
 
 /**
@@ -119,12 +128,7 @@ export interface CsvPipelineResult extends CsvPipelineCounts {
  * stored value). Rejects with NotCsvError or UnsupportedEncodingError (from the first SNIFF_BYTES),
  * MixedLineEndingsError, HeaderError, RecordTooLargeError, AbortError, or a sink's error.
  */
-export async function runCsvPipeline(
-  input: Readable,
-  spec: CompiledSpec,
-  sinks: CsvPipelineSinks,
-  opts: CsvPipelineOptions,
-): Promise<CsvPipelineResult> {
+export async function runCsvPipeline(input: Readable, spec: CompiledSpec, sinks: CsvPipelineSinks, opts: CsvPipelineOptions): Promise<CsvPipelineResult> {
   const run = new PipelineRun(spec, sinks, opts);
   const { signal } = opts;
   if (signal?.aborted) {

@@ -2,7 +2,20 @@ import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
 import { DEFAULT_MAX_RECORD_LENGTH } from './csv-pipeline';
 import { NotCsvError, RecordTooLargeError } from './csv-errors';
-import { binaryMagic, BOM, checkLineEndings, decodeMarked, detectNewline, isBlank, physicalLines, quoteProblems, sniff, SNIFF_BYTES, startsWithBom, type Newline } from './csv-text';
+import {
+  binaryMagic,
+  BOM,
+  checkLineEndings,
+  decodeMarked,
+  detectNewline,
+  isBlank,
+  physicalLines,
+  quoteProblems,
+  sniff,
+  SNIFF_BYTES,
+  startsWithBom,
+  type Newline,
+} from './csv-text';
 import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvDialect, type CsvDialectOptions, type CsvEncoding } from './csv-dialect';
 import { INVALID_UTF8_MARK, printable } from './row-validator';
 
@@ -164,7 +177,10 @@ class RecordReader {
       const bad = cells.findIndex((c) => c.indexOf(INVALID_UTF8_MARK) !== -1);
       if (bad !== -1) {
         for (let i = 0; i < cells.length; i++) cells[i] = printable(cells[i]!, Infinity);
-        problem ??= { code: 'INVALID_UTF8', message: `cell ${bad + 1} holds bytes that are not valid ${this.encoding === 'UTF_8' ? 'UTF-8' : this.encoding} (shown as U+FFFD)` };
+        problem ??= {
+          code: 'INVALID_UTF8',
+          message: `cell ${bad + 1} holds bytes that are not valid ${this.encoding === 'UTF_8' ? 'UTF-8' : this.encoding} (shown as U+FFFD)`,
+        };
       }
       out.push({ line, cells, problem });
     });

@@ -219,7 +219,13 @@ export const UNCLOSED_QUOTE_MESSAGE = 'a quoted cell is not closed, or its closi
  * Records of one parse that break the quote rules, with why: papaparse's quote errors (an
  * unclosed quote, text after a closing quote) and quotes inside unquoted cells (strayQuoteRows).
  */
-export function quoteProblems(parsed: Papa.ParseResult<string[]>, text: string, quoted: boolean, delimiter: string, newline: string): Map<number, string> | null {
+export function quoteProblems(
+  parsed: Papa.ParseResult<string[]>,
+  text: string,
+  quoted: boolean,
+  delimiter: string,
+  newline: string,
+): Map<number, string> | null {
   const rows = parsed.data;
   let problems = malformedRows(parsed.errors, rows.length);
   if (!quoted) return problems;

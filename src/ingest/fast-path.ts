@@ -59,7 +59,10 @@ export function planFastColumns(spec: CompiledSpec, mapping: HeaderMapping, chec
     let kind = FastKind.Checked;
     const plainString = col.type === 'string' && col.pattern === null && col.minLength === null && col.maxLength === null;
     const format = col.dateFormat ?? 'YYYY-MM-DD';
-    const enumBytes = plainString && col.enum !== null && col.enum.length <= 32 && (col.enum as string[]).every(isPlainAscii) ? (col.enum as string[]).map((v) => Buffer.from(v, 'latin1')) : null;
+    const enumBytes =
+      plainString && col.enum !== null && col.enum.length <= 32 && (col.enum as string[]).every(isPlainAscii)
+        ? (col.enum as string[]).map((v) => Buffer.from(v, 'latin1'))
+        : null;
     if (plainString && col.enum === null) kind = FastKind.Text;
     else if (enumBytes !== null) kind = FastKind.Enum;
     else if (col.type === 'integer' || col.type === 'number') kind = FastKind.Digits;
@@ -262,7 +265,9 @@ export function booleanBytes(b: Buffer, s: number, e: number): number {
     case 4:
       return (b[s]! | 0x20) === 116 && (b[s + 1]! | 0x20) === 114 && (b[s + 2]! | 0x20) === 117 && (b[s + 3]! | 0x20) === 101 ? 1 : -1;
     case 5:
-      return (b[s]! | 0x20) === 102 && (b[s + 1]! | 0x20) === 97 && (b[s + 2]! | 0x20) === 108 && (b[s + 3]! | 0x20) === 115 && (b[s + 4]! | 0x20) === 101 ? 0 : -1;
+      return (b[s]! | 0x20) === 102 && (b[s + 1]! | 0x20) === 97 && (b[s + 2]! | 0x20) === 108 && (b[s + 3]! | 0x20) === 115 && (b[s + 4]! | 0x20) === 101
+        ? 0
+        : -1;
     default:
       return -1;
   }

@@ -97,7 +97,8 @@ export function parseColumnMap(raw: unknown): { ok: true; entries: ColumnMapEntr
         return [undefined, undefined];
       }
       const extra = Object.keys(e).filter((k) => k !== 'header' && k !== 'column');
-      if (extra.length > 0) problems.push(`entry ${i + 1} has unknown keys ${extra.map((k) => JSON.stringify(k)).join(', ')}; only header and column are allowed`);
+      if (extra.length > 0)
+        problems.push(`entry ${i + 1} has unknown keys ${extra.map((k) => JSON.stringify(k)).join(', ')}; only header and column are allowed`);
       return [(e as Record<string, unknown>)['header'], (e as Record<string, unknown>)['column']];
     });
   } else if (raw !== null && typeof raw === 'object') {
@@ -110,7 +111,10 @@ export function parseColumnMap(raw: unknown): { ok: true; entries: ColumnMapEntr
   pairs.forEach(([header, column], i) => {
     if (header === undefined && column === undefined && problems.length > 0) return;
     const where = `entry ${i + 1}`;
-    for (const [what, v] of [['header', header], ['column', column]] as const) {
+    for (const [what, v] of [
+      ['header', header],
+      ['column', column],
+    ] as const) {
       if (typeof v !== 'string') problems.push(`${where}: ${what} must be a string`);
       else if (v.trim() === '') problems.push(`${where}: ${what} is empty`);
       else if (v.length > MAX_COLUMN_MAP_NAME_LENGTH) problems.push(`${where}: ${what} is longer than ${MAX_COLUMN_MAP_NAME_LENGTH} characters`);
@@ -122,7 +126,8 @@ export function parseColumnMap(raw: unknown): { ok: true; entries: ColumnMapEntr
   entries.forEach((e, i) => {
     const key = e.header.trim().toLowerCase();
     const first = seen.get(key);
-    if (first !== undefined) problems.push(`the header ${JSON.stringify(e.header)} is mapped twice (entries ${first + 1} and ${i + 1}; headers match in any letter case)`);
+    if (first !== undefined)
+      problems.push(`the header ${JSON.stringify(e.header)} is mapped twice (entries ${first + 1} and ${i + 1}; headers match in any letter case)`);
     else seen.set(key, i);
   });
   return problems.length > 0 ? { ok: false, problems } : { ok: true, entries };
@@ -155,12 +160,16 @@ export function resolveColumnMap(
     if (col < 0) {
       if (opts.skipUnknownTargets) continue;
       const near = closest(e.column, candidates);
-      problems.push(`columnMap maps ${JSON.stringify(e.header)} to ${JSON.stringify(e.column)}, which is not a column of spec ${JSON.stringify(spec.name)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`);
+      problems.push(
+        `columnMap maps ${JSON.stringify(e.header)} to ${JSON.stringify(e.column)}, which is not a column of spec ${JSON.stringify(spec.name)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
+      );
       continue;
     }
     const earlier = firstHeaderOf.get(col);
     if (earlier !== undefined) {
-      problems.push(`columnMap maps both ${JSON.stringify(earlier)} and ${JSON.stringify(e.header)} to the column ${JSON.stringify(spec.columns[col]!.sourceName)}`);
+      problems.push(
+        `columnMap maps both ${JSON.stringify(earlier)} and ${JSON.stringify(e.header)} to the column ${JSON.stringify(spec.columns[col]!.sourceName)}`,
+      );
       continue;
     }
     firstHeaderOf.set(col, e.header);

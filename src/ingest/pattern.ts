@@ -34,9 +34,7 @@ export const LEGACY_PATTERN_INPUT_LENGTH = 64;
 /** Variable-length parts in a row that may match the same characters (see rule 4). */
 const MAX_BACKTRACK_DEGREE = 2;
 
-export type PatternCheck =
-  | { ok: true; regex: RegExp }
-  | { ok: false; code: 'UNSAFE_PATTERN' | 'INVALID_PATTERN'; message: string };
+export type PatternCheck = { ok: true; regex: RegExp } | { ok: false; code: 'UNSAFE_PATTERN' | 'INVALID_PATTERN'; message: string };
 
 interface Quantifier {
   min: number;

@@ -367,7 +367,12 @@ export class PipelineRun implements ScanState {
     if (errorCsv) {
       let errorOut = errorHeader;
       const lineColumn = this.opts.errorLineColumn === true;
-      for (const row of invalid) errorOut += safeCsvLine(lineColumn ? [String(row.line), ...errorRecord(row.cells, this.mapping!.fieldCount, row.errors)] : errorRecord(row.cells, this.mapping!.fieldCount, row.errors));
+      for (const row of invalid)
+        errorOut += safeCsvLine(
+          lineColumn
+            ? [String(row.line), ...errorRecord(row.cells, this.mapping!.fieldCount, row.errors)]
+            : errorRecord(row.cells, this.mapping!.fieldCount, row.errors),
+        );
       await this.write(errorCsv, errorOut);
     }
     if (onInvalid) {
@@ -492,7 +497,10 @@ export class PipelineRun implements ScanState {
  * record has none. Named by the spec column the cell feeds, or by its position.
  */
 function invalidUtf8Result(cells: readonly string[], mapping: HeaderMapping, spec: CompiledSpec, encoding: CsvEncoding): RowResult | null {
-  const why = encoding === 'UTF_8' ? 'bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' : `bytes that are not valid ${encoding} (shown as U+FFFD); check the encoding argument`;
+  const why =
+    encoding === 'UTF_8'
+      ? 'bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8'
+      : `bytes that are not valid ${encoding} (shown as U+FFFD); check the encoding argument`;
   let errors: RowError[] | null = null;
   for (let i = 0; i < cells.length; i++) {
     if (cells[i]!.indexOf(INVALID_UTF8_MARK) === -1) continue;

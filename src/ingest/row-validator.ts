@@ -57,7 +57,7 @@ export const HEADER_PROBLEM_CODES = {
   DUPLICATE_COLUMN: 'Two header cells name the same column.',
   EMPTY_HEADER: 'A header cell is empty, or the header line is missing.',
   INVALID_CHARACTER: 'A header cell holds a NUL character.',
-  INVALID_UTF8: 'A header cell holds bytes that are not valid in the file\'s encoding.',
+  INVALID_UTF8: "A header cell holds bytes that are not valid in the file's encoding.",
 } as const;
 export type HeaderProblemCode = keyof typeof HEADER_PROBLEM_CODES;
 
@@ -158,15 +158,19 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
     const text = printable(raw);
     const position = `header cell ${i + 1}`;
     if (raw.indexOf(INVALID_UTF8_MARK) !== -1) {
-      push({ code: 'INVALID_UTF8', column: text, message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8`});
+      push({
+        code: 'INVALID_UTF8',
+        column: text,
+        message: `${position} ${JSON.stringify(text)} holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8`,
+      });
       return;
     }
     if (raw.indexOf('\u0000') !== -1) {
-      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character`});
+      push({ code: 'INVALID_CHARACTER', column: text, message: `${position} ${JSON.stringify(text)} contains a NUL character` });
       return;
     }
     if (raw === '') {
-      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name`});
+      push({ code: 'EMPTY_HEADER', column: '', message: `${position} is empty; every column needs a name` });
       return;
     }
     const key = raw.toLowerCase();
@@ -180,7 +184,8 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
           column: text,
           message: `${position} ${JSON.stringify(text)} is not a column of spec ${JSON.stringify(spec.name)}`,
         };
-        if (problemCount < MAX_PROBLEMS_LISTED || unknown.length < MAX_SUGGESTION_CELLS) unknown.push({ position: i + 1, text, problem: problemCount < MAX_PROBLEMS_LISTED ? problem : null });
+        if (problemCount < MAX_PROBLEMS_LISTED || unknown.length < MAX_SUGGESTION_CELLS)
+          unknown.push({ position: i + 1, text, problem: problemCount < MAX_PROBLEMS_LISTED ? problem : null });
         push(problem);
       }
       return;
@@ -219,7 +224,12 @@ export function checkHeader(spec: CompiledSpec, headerCells: readonly string[], 
       suggestion ??= closest(name, cellNames);
     }
     const hint = suggestion ? `; did you mean the header cell ${JSON.stringify(suggestion)}? (map it with columnMap, or add it to the column's aliases)` : '';
-    push({ code: 'MISSING_REQUIRED_COLUMN', column: c.sourceName, message: `required column ${JSON.stringify(c.sourceName)} ${why}${hint}`, ...(suggestion ? { suggestion } : {}) });
+    push({
+      code: 'MISSING_REQUIRED_COLUMN',
+      column: c.sourceName,
+      message: `required column ${JSON.stringify(c.sourceName)} ${why}${hint}`,
+      ...(suggestion ? { suggestion } : {}),
+    });
   });
   if (problemCount > 0) return { ok: false, problems, problemCount };
   const mapping = { fieldCount: headerCells.length, sourceIndex };
@@ -331,7 +341,8 @@ function stringCheck(col: CompiledColumn, fail: Fail): CellCheck {
     }
     // Why a bound: the patterns let through (pattern.ts) backtrack at most quadratically,
     // which is cheap on a code or an e-mail address and not on a 1 MiB cell.
-    if (regex && text.length > patternLimit) return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
+    if (regex && text.length > patternLimit)
+      return fail('TOO_LONG', `${show(text)} has ${text.length} characters; a value checked against a pattern may have at most ${patternLimit}`);
     if (regex && !regex.test(text)) return fail('PATTERN_MISMATCH', `${show(text)} does not match the pattern ${col.pattern!}`);
     return copyEscape(text);
   };
@@ -432,7 +443,8 @@ const BOOLEANS = new Map([
 
 function booleanCheck(fail: Fail): CellCheck {
   // The longest accepted value is `false`: a longer cell is not lower-cased (a copy) first.
-  return (text) => (text.length <= 5 ? BOOLEANS.get(text.toLowerCase()) : undefined) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
+  return (text) =>
+    (text.length <= 5 ? BOOLEANS.get(text.toLowerCase()) : undefined) ?? fail('NOT_A_BOOLEAN', `${show(text)} is not one of true, false, 1, 0, yes, no`);
 }
 
 function dateCheck(col: CompiledColumn, fail: Fail): CellCheck {

@@ -7,8 +7,9 @@ import { GiB, KiB, MiB } from '../shared/units';
 /** Every refusal `readZipSafely` makes, each with its description (a file's error code when its ZIP is refused). */
 export const ZIP_ERROR_CODES = {
   ZIP_INVALID: 'Not a ZIP, truncated, corrupt data, an unsupported compression method, or sizes that do not add up.',
-  ZIP_CORRUPT: 'An entry\'s inflated bytes do not have the CRC-32 its central directory header records.',
-  ZIP_UNSAFE_PATH: 'An entry name that could escape a folder or be confused with another: absolute, drive letter, `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs from another only by letter case (one file on case-insensitive file systems).',
+  ZIP_CORRUPT: "An entry's inflated bytes do not have the CRC-32 its central directory header records.",
+  ZIP_UNSAFE_PATH:
+    'An entry name that could escape a folder or be confused with another: absolute, drive letter, `..`, `.`, empty segment, backslash, control character, a duplicate, or a name that differs from another only by letter case (one file on case-insensitive file systems).',
   ZIP_SYMLINK: 'An entry whose Unix mode marks it as a symbolic link.',
   ZIP_NESTED_ARCHIVE: 'An entry that is itself an archive or compressed file, by name or by its first bytes.',
   ZIP_ENCRYPTED: 'An encrypted entry (traditional, AES or strong encryption).',
@@ -104,11 +105,7 @@ export interface ZipReadResult {
  * If a limit is crossed while streaming, the ZipError is thrown even when `onEntry` swallowed the
  * stream error or wrapped it in its own.
  */
-export async function readZipSafely(
-  file: string,
-  options: ZipReadOptions,
-  onEntry: (entry: ZipCsvEntry) => Promise<void>,
-): Promise<ZipReadResult> {
+export async function readZipSafely(file: string, options: ZipReadOptions, onEntry: (entry: ZipCsvEntry) => Promise<void>): Promise<ZipReadResult> {
   const { signal, ...limits } = options;
   const max = resolveLimits(limits);
   const { zip, closed } = await openZip(file);
@@ -216,13 +213,7 @@ class FileReader extends yauzl.RandomAccessReader {
     });
   }
 
-  override read(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    position: number,
-    callback: (err: Error | null) => void,
-  ): void {
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
     // yauzl reads a second argument, the byte count, to detect a truncated file; its typings omit it.
     const done = callback as (err: Error | null, bytesRead?: number) => void;
     readFully(this.handle, buffer, offset, length, position).then(
@@ -265,10 +256,7 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
   // Cheap to check before reading any entry: the end-of-central-directory record states the count
   // and yauzl reads exactly that many.
   if (zip.entryCount > max.maxEntries) {
-    throw new ZipError(
-      'ZIP_TOO_MANY_ENTRIES',
-      `Archive has ${zip.entryCount} entries; the limit is ${max.maxEntries} entries`,
-    );
+    throw new ZipError('ZIP_TOO_MANY_ENTRIES', `Archive has ${zip.entryCount} entries; the limit is ${max.maxEntries} entries`);
   }
   const csv: CsvEntry[] = [];
   const skipped: ZipReadResult['skipped'] = [];
@@ -286,7 +274,11 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
         throw new ZipError('ZIP_UNSAFE_PATH', `Entry ${quote(name)} appears more than once in the archive`, name);
       }
       if (earlier !== undefined) {
-        throw new ZipError('ZIP_UNSAFE_PATH', `Entry ${quote(name)} differs from entry ${quote(earlier)} only by letter case; names must differ in more than case`, name);
+        throw new ZipError(
+          'ZIP_UNSAFE_PATH',
+          `Entry ${quote(name)} differs from entry ${quote(earlier)} only by letter case; names must differ in more than case`,
+          name,
+        );
       }
       seen.set(folded, name);
       if (isSystemFile(name)) {
@@ -295,11 +287,7 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
       }
       const archiveExtension = nestedArchiveExtension.exec(name)?.[0];
       if (archiveExtension) {
-        throw new ZipError(
-          'ZIP_NESTED_ARCHIVE',
-          `Entry ${quote(name)} is an archive (${archiveExtension}); nested archives are not accepted`,
-          name,
-        );
+        throw new ZipError('ZIP_NESTED_ARCHIVE', `Entry ${quote(name)} is an archive (${archiveExtension}); nested archives are not accepted`, name);
       }
       if (!/\.csv$/i.test(name)) {
         skipped.push({ name, reason: 'NOT_CSV' });
@@ -324,11 +312,7 @@ async function inspect(zip: ZipFile, max: ZipLimits): Promise<{ csv: CsvEntry[];
   for (const { entry, name } of csv) {
     const format = archiveFormatOf(await readHead(zip, entry, name));
     if (format) {
-      throw new ZipError(
-        'ZIP_NESTED_ARCHIVE',
-        `Entry ${quote(name)} contains ${format} data, not CSV; nested archives are not accepted`,
-        name,
-      );
+      throw new ZipError('ZIP_NESTED_ARCHIVE', `Entry ${quote(name)} contains ${format} data, not CSV; nested archives are not accepted`, name);
     }
   }
   return { csv, skipped };
@@ -453,8 +437,7 @@ function checkTotal(name: string, totalBytes: number, max: ZipLimits): void {
   if (totalBytes <= max.maxTotalBytes) return;
   throw new ZipError(
     'ZIP_TOO_LARGE',
-    `Entry ${quote(name)} brings the archive's uncompressed CSV size to at least ${bytes(totalBytes)}; ` +
-      `the limit is ${bytes(max.maxTotalBytes)}`,
+    `Entry ${quote(name)} brings the archive's uncompressed CSV size to at least ${bytes(totalBytes)}; ` + `the limit is ${bytes(max.maxTotalBytes)}`,
     name,
   );
 }
@@ -472,13 +455,7 @@ interface GuardedStream {
 }
 
 /** Second pass: one entry's bytes, counted by an EntryGuard before the caller sees them. */
-async function openGuarded(
-  zip: ZipFile,
-  entry: Entry,
-  name: string,
-  max: ZipLimits,
-  budget: InflateBudget,
-): Promise<GuardedStream> {
+async function openGuarded(zip: ZipFile, entry: Entry, name: string, max: ZipLimits, budget: InflateBudget): Promise<GuardedStream> {
   const guard = new EntryGuard(name, entry, max, budget);
   let failure: ZipError | undefined;
   // Also keeps an error the caller never listens for from crashing the process. Only ZipErrors
@@ -583,11 +560,7 @@ class EntryGuard extends Transform {
     const name = this.entryName;
     // Past the declared size the header has lied, and the declared size is what pass one approved.
     if (this.bytesRead > this.entry.uncompressedSize) {
-      throw new ZipError(
-        'ZIP_BOMB',
-        `Entry ${quote(name)} inflates past the ${bytes(this.entry.uncompressedSize)} its header declares`,
-        name,
-      );
+      throw new ZipError('ZIP_BOMB', `Entry ${quote(name)} inflates past the ${bytes(this.entry.uncompressedSize)} its header declares`, name);
     }
     checkRatio(name, this.bytesRead, this.entry.compressedSize, this.max);
     checkTotal(name, this.budget.totalBytes, this.max);

@@ -109,7 +109,13 @@ export class JobQueue {
    * retries itself: `retryLimit` times, `retryDelaySeconds` apart, doubling when `retryBackoff`.
    */
   async ensureQueue(name: string, opts: { retryLimit: number; retryDelaySeconds: number; retryBackoff: boolean; expireInSeconds: number }): Promise<void> {
-    const options = { name, retryLimit: opts.retryLimit, retryDelay: opts.retryDelaySeconds, retryBackoff: opts.retryBackoff, expireInSeconds: opts.expireInSeconds };
+    const options = {
+      name,
+      retryLimit: opts.retryLimit,
+      retryDelay: opts.retryDelaySeconds,
+      retryBackoff: opts.retryBackoff,
+      expireInSeconds: opts.expireInSeconds,
+    };
     if (await this.boss.getQueue(name)) {
       // Settings may have changed since the queue was created; new messages take the queue's values.
       await this.boss.updateQueue(name, options);

@@ -233,7 +233,11 @@ export class JobRunner {
         // process, or a connection no one resets, would hold the job for as long as it lasts.
         if (!(await this.store.tryLockFence(tx, job.id))) {
           const ended = await this.store.terminateFenceHolders(tx, job.id, TERMINATE_WAIT_MS);
-          if (ended.length) this.log.warn({ jobId: job.id, attempt: job.attempt, lostWorker: job.workerId, pids: ended }, "ended a stale worker's database session holding the job's fence");
+          if (ended.length)
+            this.log.warn(
+              { jobId: job.id, attempt: job.attempt, lostWorker: job.workerId, pids: ended },
+              "ended a stale worker's database session holding the job's fence",
+            );
           if (!(await this.store.tryLockFence(tx, job.id))) continue;
         }
         reaped++;

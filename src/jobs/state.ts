@@ -7,12 +7,7 @@ export enum JobState {
   CANCELLED = 'CANCELLED',
 }
 
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
-  JobState.SUCCEEDED,
-  JobState.SUCCEEDED_WITH_ERRORS,
-  JobState.FAILED,
-  JobState.CANCELLED,
-]);
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED]);
 
 /** The only legal transitions. Everything else is a bug and throws IllegalTransitionError. */
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {

@@ -14,9 +14,7 @@ export class SluiceRequestError extends Error {
     readonly response: FormattedExecutionResult<unknown>,
     readonly status: number,
   ) {
-    super(
-      `${operation} failed (HTTP ${status}): ${JSON.stringify(response.errors ?? response, null, 2)}`,
-    );
+    super(`${operation} failed (HTTP ${status}): ${JSON.stringify(response.errors ?? response, null, 2)}`);
     this.name = 'SluiceRequestError';
   }
   /** extensions.code of the first error. */
@@ -73,10 +71,7 @@ export class SluiceClient {
   }
 
   /** Runs the operation and returns the raw response (data and errors), never throwing on GraphQL errors. */
-  async raw<TData, TVars>(
-    doc: TypedDocumentNode<TData, TVars>,
-    variables?: TVars,
-  ): Promise<{ status: number; body: FormattedExecutionResult<TData> }> {
+  async raw<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables?: TVars): Promise<{ status: number; body: FormattedExecutionResult<TData> }> {
     const res = await (this.options.fetch ?? fetch)(`${this.options.url}/graphql`, {
       method: 'POST',
       headers: this.headers({ 'content-type': 'application/json' }),

@@ -51,7 +51,12 @@ export function validRowsRoute(services: Services): express.RequestHandler {
     const file = await services.files.get(viewer, id);
     const spec = file.kind === 'CSV' && !file.correctsFileId && file.specId ? await services.specs.getById(file.specId) : undefined;
     if (!spec) {
-      const why = file.kind === 'ZIP' ? 'a ZIP; download the valid rows of each of its CSVs' : file.correctsFileId ? `a corrections upload; its rows joined file ${file.correctsFileId}` : 'not a CSV with a spec';
+      const why =
+        file.kind === 'ZIP'
+          ? 'a ZIP; download the valid rows of each of its CSVs'
+          : file.correctsFileId
+            ? `a corrections upload; its rows joined file ${file.correctsFileId}`
+            : 'not a CSV with a spec';
       throw new SluiceError(ErrorCode.NOT_FOUND, `File ${id} has no valid rows of its own: it is ${why}`);
     }
     if (!file.validRows) throw new SluiceError(ErrorCode.NOT_FOUND, `File ${id} has no valid rows (none were stored, or not processed yet)`);
@@ -83,7 +88,11 @@ function csvHeaders(res: express.Response, name: string): void {
 }
 
 /** The shared part of every download: the bearer token, the file id, and errors as JSON like GraphQL's. */
-function download(services: Services, what: string, send: (viewer: ReturnType<typeof requireViewer>, id: string, res: express.Response) => Promise<void>): express.RequestHandler {
+function download(
+  services: Services,
+  what: string,
+  send: (viewer: ReturnType<typeof requireViewer>, id: string, res: express.Response) => Promise<void>,
+): express.RequestHandler {
   return async (req, res, next) => {
     try {
       const ctx = await httpContext(services, req.headers.authorization);

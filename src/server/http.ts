@@ -49,12 +49,7 @@ function jsonError(res: express.Response, status: number, code: ErrorCode, messa
 const requirePreflightForUploads: RequestHandler = (req, res, next) => {
   if (req.is('multipart/form-data') && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
     closeUnfinishedBodyAfterAnswer(req, res);
-    jsonError(
-      res,
-      400,
-      ErrorCode.BAD_REQUEST,
-      'Multipart uploads need a non-empty "apollo-require-preflight" header (CSRF prevention)',
-    );
+    jsonError(res, 400, ErrorCode.BAD_REQUEST, 'Multipart uploads need a non-empty "apollo-require-preflight" header (CSRF prevention)');
     return;
   }
   next();

@@ -201,7 +201,11 @@ function parseMultipart(req: IncomingMessage, res: ServerResponse, opts: Multipa
         map.set(fieldName, slot);
         for (const path of paths) {
           if (typeof path !== 'string' || !deepSet(operations, path, slot)) {
-            fail(badRequest(`'map' entry ${JSON.stringify(fieldName.slice(0, 64))} names the path ${JSON.stringify(String(path).slice(0, 128))}, which is not in the operations (${SPEC_URL})`));
+            fail(
+              badRequest(
+                `'map' entry ${JSON.stringify(fieldName.slice(0, 64))} names the path ${JSON.stringify(String(path).slice(0, 128))}, which is not in the operations (${SPEC_URL})`,
+              ),
+            );
             return;
           }
         }
@@ -221,7 +225,11 @@ function parseMultipart(req: IncomingMessage, res: ServerResponse, opts: Multipa
       const filename = info.filename ?? '';
       if (CONTROL.test(filename) || filename.length > FILENAME_MAX) {
         stream.resume();
-        fail(badRequest(`The filename of multipart file ${JSON.stringify(fieldName.slice(0, 64))} must be at most ${FILENAME_MAX} characters without control characters`));
+        fail(
+          badRequest(
+            `The filename of multipart file ${JSON.stringify(fieldName.slice(0, 64))} must be at most ${FILENAME_MAX} characters without control characters`,
+          ),
+        );
         return;
       }
       const body = new PassThrough();

@@ -9,10 +9,7 @@ export const WEB_DIST_DIR = path.join(PACKAGE_ROOT, 'web', 'dist');
 const GRAPHIQL_HTML = 'graphiql.html';
 
 function notBuilt(res: express.Response, what: string): void {
-  res
-    .status(503)
-    .type('text/plain')
-    .send(`${what} is not built. Run "npm run build:web" (npm start and npm test do it for you).\n`);
+  res.status(503).type('text/plain').send(`${what} is not built. Run "npm run build:web" (npm start and npm test do it for you).\n`);
 }
 
 /**

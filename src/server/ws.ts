@@ -1,14 +1,5 @@
 import type http from 'node:http';
-import {
-  GraphQLError,
-  getOperationAST,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionArgs,
-  type GraphQLSchema,
-} from 'graphql';
+import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ClientRevoked } from '../modules/clients/clients.store';
@@ -310,7 +301,9 @@ export function attachWebSocketServer(
       if (errors.length) {
         return errors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
       }
-      const nulAt = nulPath(checkedVariables(getOperationAST(document, payload.operationName ?? undefined), payload.variables ?? {})) ?? (documentHasNul(document) ? 'a string in the query' : null);
+      const nulAt =
+        nulPath(checkedVariables(getOperationAST(document, payload.operationName ?? undefined), payload.variables ?? {})) ??
+        (documentHasNul(document) ? 'a string in the query' : null);
       if (nulAt) return [nulError(nulAt)];
       if (!getOperationAST(document, payload.operationName ?? undefined)) {
         return [new SluiceError(ErrorCode.OPERATION_RESOLUTION_FAILURE, 'Operation not found in the document')];

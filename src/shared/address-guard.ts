@@ -78,4 +78,3 @@ export function guardedLookup(allowPrivate: boolean, makeError: (refused: boolea
     });
   };
 }
-

@@ -20,7 +20,8 @@ export const ERROR_CODES = {
   CONFLICT: 'The request conflicts with stored state (duplicate id, illegal state change).',
   PAYLOAD_TOO_LARGE: 'A file or request exceeds a configured limit.',
   RATE_LIMITED: 'Too many failed attempts (wrong client secrets, bad upload URL tokens) or verifications at once; retry after `extensions.retryAfterSeconds`.',
-  REQUEST_TIMEOUT: 'An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT).',
+  REQUEST_TIMEOUT:
+    'An upload body stopped arriving for longer than SLUICE_UPLOAD_IDLE_TIMEOUT_MS (HTTP 408), or a dry-run diff ran past SLUICE_DRY_RUN_DIFF_TIMEOUT_MS (reason DIFF_TIMEOUT).',
   STORAGE_FULL: 'The file store has no room left (disk full or quota); nothing was stored, retry later (HTTP 507).',
   SERVICE_UNAVAILABLE: 'A dependency (database) is not reachable right now; retrying later may work.',
   INTERNAL_SERVER_ERROR: 'Anything unexpected. Details are logged, never sent.',

@@ -103,9 +103,7 @@ export class Metrics {
     collect: (): void => this.subscriptions.set(this.openSubscriptions()),
   });
 
-  constructor(
-    private readonly opts: { sql: Sql; poolMax: number; log: Logger; enabled: boolean },
-  ) {
+  constructor(private readonly opts: { sql: Sql; poolMax: number; log: Logger; enabled: boolean }) {
     this.dbPoolMax.set(opts.poolMax);
     // Process metrics (CPU, memory, GC, handles) and nodejs_eventloop_lag_* come from prom-client.
     if (opts.enabled) collectDefaultMetrics({ register: this.registry });
@@ -129,10 +127,7 @@ export class Metrics {
   }
 
   observeRequest(r: HttpObservation): void {
-    this.httpDuration.observe(
-      { method: r.method, route: r.route, operation: this.operationLabel(r.operation), status: String(r.status) },
-      r.durationMs / 1000,
-    );
+    this.httpDuration.observe({ method: r.method, route: r.route, operation: this.operationLabel(r.operation), status: String(r.status) }, r.durationMs / 1000);
   }
 
   observeJobEnd(job: JobObservation): void {

@@ -60,7 +60,8 @@ export class FailureLimiter {
       this.prune(e, now);
       if (e.failures.length + e.running < this.options.maxFailures) continue;
       // Running attempts settle within seconds; the oldest failure leaves the window at a known time.
-      const freeAt = e.failures.length >= this.options.maxFailures ? e.failures[e.failures.length - this.options.maxFailures]! + this.options.windowMs : now + 1000;
+      const freeAt =
+        e.failures.length >= this.options.maxFailures ? e.failures[e.failures.length - this.options.maxFailures]! + this.options.windowMs : now + 1000;
       worst = Math.max(worst ?? 0, freeAt);
     }
     return worst === undefined ? undefined : { retryAfterSeconds: Math.max(1, Math.ceil((worst - now) / 1000)) };

@@ -8,7 +8,10 @@ export function cqubeDate(d: Date): string {
 /** A file name safe as one storage key segment: letters, digits, `._-`; at most 120 characters. */
 export function safeFileName(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? '';
-  const cleaned = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '').slice(-120);
+  const cleaned = base
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._-]+/, '')
+    .slice(-120);
   return cleaned || 'upload.csv';
 }
 

@@ -331,7 +331,10 @@ class LocalWriter extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.pending = this.openTemp().then(() => callback(), (err: unknown) => callback(asStorageError(err, this.key, 'write')));
+    this.pending = this.openTemp().then(
+      () => callback(),
+      (err: unknown) => callback(asStorageError(err, this.key, 'write')),
+    );
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {

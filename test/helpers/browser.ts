@@ -58,8 +58,12 @@ export async function signIn(p: Page, app: TestApp, c: SluiceClient, roles: stri
 /** axe-core in the page: no serious or critical violation. */
 export async function audit(p: Page, name: string): Promise<void> {
   await p.addScriptTag({ path: AXE_PATH });
-  const result = (await p.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as { violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> };
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
+  const result = (await p.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
+    violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }>;
+  };
+  const bad = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
   expect(bad, `axe on ${name}`).toEqual([]);
 }
 

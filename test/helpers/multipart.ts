@@ -45,7 +45,10 @@ export function multipart(parts: Part[], opts: { close?: boolean } = {}): Buffer
 /** Everything before the file's bytes: fields, then the file part's header. */
 export function multipartHead(fileName = 'big.csv'): Buffer {
   const head = multipart(uploadFields(), { close: false });
-  return Buffer.concat([head, Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="${fileName}"\r\nContent-Type: text/csv\r\n\r\n`)]);
+  return Buffer.concat([
+    head,
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="${fileName}"\r\nContent-Type: text/csv\r\n\r\n`),
+  ]);
 }
 
 export interface RawResponse {
@@ -123,12 +126,14 @@ export function rawRequest(baseUrl: string, req: RawRequest): Promise<RawRespons
       bytesSent = req.body.length;
       r.end(req.body);
     } else if (req.stream) {
-      void req.stream(write, () => answered).then(
-        () => {
-          if (!answered && !r.destroyed) r.end();
-        },
-        () => undefined,
-      );
+      void req
+        .stream(write, () => answered)
+        .then(
+          () => {
+            if (!answered && !r.destroyed) r.end();
+          },
+          () => undefined,
+        );
     } else {
       r.end();
     }
@@ -180,7 +185,8 @@ export function filler(total: number, opts: { endless?: boolean; pauseMs?: numbe
 export function hostileBodies(): Array<{ name: string; body: Buffer; message: RegExp }> {
   const [operations, map] = uploadFields();
   const csv = 'date,school_id,present\n01/03/23,s1,10\n';
-  const badFile = (filename: string) => multipart([operations!, map!, { headers: [`Content-Disposition: form-data; name="0"; filename="${filename}"`], body: csv }]);
+  const badFile = (filename: string) =>
+    multipart([operations!, map!, { headers: [`Content-Disposition: form-data; name="0"; filename="${filename}"`], body: csv }]);
   return [
     {
       name: 'a part header line starting with a space',
@@ -198,7 +204,11 @@ export function hostileBodies(): Array<{ name: string; body: Buffer; message: Re
     },
     {
       name: 'a 100 KB part header',
-      body: multipart([operations!, map!, { headers: ['Content-Disposition: form-data; name="0"; filename="a.csv"', `X-Pad: ${'a'.repeat(100 * 1024)}`], body: csv }]),
+      body: multipart([
+        operations!,
+        map!,
+        { headers: ['Content-Disposition: form-data; name="0"; filename="a.csv"', `X-Pad: ${'a'.repeat(100 * 1024)}`], body: csv },
+      ]),
       message: /Malformed multipart part header/,
     },
     {

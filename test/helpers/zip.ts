@@ -7,6 +7,9 @@ export function zipOf(entries: Array<{ name: string; body: string | Buffer }>): 
   z.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    z.outputStream
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks)))
+      .on('error', reject);
   });
 }

@@ -1,13 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ClientsDocument,
-  CreateClientDocument,
-  IssueTokenDocument,
-  MeDocument,
-  RevokeClientDocument,
-  SluiceClient,
-} from '../../src/sdk/client';
+import { ClientsDocument, CreateClientDocument, IssueTokenDocument, MeDocument, RevokeClientDocument, SluiceClient } from '../../src/sdk/client';
 import { ADMIN_ID, ADMIN_SECRET, JWT_SECRET, codeOf, startTestApp, type TestApp } from '../helpers/app';
 
 let t: TestApp;
@@ -55,16 +48,30 @@ describe('token verification', () => {
     ['missing', () => ''],
     ['expired', () => sign({ roles: ['ADMIN'] }, { expiresIn: -60 })],
     ['forged (other secret)', () => sign({ roles: ['ADMIN'] }, {}, 'another-secret-that-is-long-enough-1234567')],
-    ['alg none', () => jwt.sign({ roles: ['ADMIN'], sub: ADMIN_ID, iss: 'sluice', aud: 'sluice-api', exp: Math.floor(Date.now() / 1000) + 600 }, '', { algorithm: 'none' })],
+    [
+      'alg none',
+      () =>
+        jwt.sign({ roles: ['ADMIN'], sub: ADMIN_ID, iss: 'sluice', aud: 'sluice-api', exp: Math.floor(Date.now() / 1000) + 600 }, '', { algorithm: 'none' }),
+    ],
     ['wrong audience', () => sign({ roles: ['ADMIN'] }, { audience: 'someone-else' })],
     ['wrong issuer', () => sign({ roles: ['ADMIN'] }, { issuer: 'evil' })],
-    ['HS512 instead of pinned HS256', () => jwt.sign({ roles: ['ADMIN'] }, JWT_SECRET, { algorithm: 'HS512', issuer: 'sluice', audience: 'sluice-api', subject: ADMIN_ID, expiresIn: 600 })],
+    [
+      'HS512 instead of pinned HS256',
+      () => jwt.sign({ roles: ['ADMIN'] }, JWT_SECRET, { algorithm: 'HS512', issuer: 'sluice', audience: 'sluice-api', subject: ADMIN_ID, expiresIn: 600 }),
+    ],
     ['garbage', () => 'not.a.jwt'],
     ['unknown subject', () => sign({ roles: ['ADMIN'] }, { subject: 'ghost' })],
     ['correctly signed but exp 1e20', () => signRaw({ roles: ['ADMIN'], exp: 1e20 })],
     ['correctly signed but lifetime over the TTL', () => sign({ roles: ['ADMIN'] }, { expiresIn: 3600 + 60 })],
     ['correctly signed but issued in the future', () => sign({ roles: ['ADMIN'], iat: Math.floor(Date.now() / 1000) + 600 }, {})],
-    ['correctly signed but without iat', () => jwt.sign({ iss: 'sluice', aud: 'sluice-api', sub: ADMIN_ID, roles: ['ADMIN'], exp: Math.floor(Date.now() / 1000) + 600 }, JWT_SECRET, { algorithm: 'HS256', noTimestamp: true })],
+    [
+      'correctly signed but without iat',
+      () =>
+        jwt.sign({ iss: 'sluice', aud: 'sluice-api', sub: ADMIN_ID, roles: ['ADMIN'], exp: Math.floor(Date.now() / 1000) + 600 }, JWT_SECRET, {
+          algorithm: 'HS256',
+          noTimestamp: true,
+        }),
+    ],
   ];
   for (const [name, make] of cases) {
     it(`rejects a ${name} token with UNAUTHENTICATED`, async () => {
@@ -173,8 +180,14 @@ describe('brute force on issueToken', () => {
   it('counts 20 parallel wrong secrets for one client id before any finishes: only the limit is verified, the rest get RATE_LIMITED with a retry hint', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => issue(ADMIN_ID, `wrong-secret-${i}`, `198.51.100.${i + 1}`)));
     const codes = results.map((x) => x.code);
-    expect(codes.filter((c) => c === 'UNAUTHENTICATED'), JSON.stringify(codes)).toHaveLength(5);
-    expect(codes.filter((c) => c === 'RATE_LIMITED'), JSON.stringify(codes)).toHaveLength(15);
+    expect(
+      codes.filter((c) => c === 'UNAUTHENTICATED'),
+      JSON.stringify(codes),
+    ).toHaveLength(5);
+    expect(
+      codes.filter((c) => c === 'RATE_LIMITED'),
+      JSON.stringify(codes),
+    ).toHaveLength(15);
     const limited = results.find((x) => x.code === 'RATE_LIMITED')!;
     const ext = limited.body.errors![0]!.extensions;
     expect(ext).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
@@ -212,13 +225,22 @@ describe('brute force on issueToken', () => {
 
 describe('bounded concurrent secret verification', () => {
   it('refuses calls beyond the verification queue at once with RATE_LIMITED, and serves the others', async () => {
-    const r = await startTestApp({ SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS: '1', SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS: '1', SLUICE_AUTH_MAX_FAILURES_PER_MINUTE: '1000' });
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => r.anon.raw(IssueTokenDocument, { clientId: `parallel-${i}`, clientSecret: 'nope-nope-nope' })));
+    const r = await startTestApp({
+      SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS: '1',
+      SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS: '1',
+      SLUICE_AUTH_MAX_FAILURES_PER_MINUTE: '1000',
+    });
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => r.anon.raw(IssueTokenDocument, { clientId: `parallel-${i}`, clientSecret: 'nope-nope-nope' })),
+    );
     const codes = results.map((x) => codeOf(x.body));
     // Each verification takes tens of milliseconds; twelve sent at once cannot all fit one slot and one place in line.
     expect(codes.filter((c) => c === 'RATE_LIMITED').length, JSON.stringify(codes)).toBeGreaterThan(0);
     expect(codes.filter((c) => c === 'UNAUTHENTICATED').length, JSON.stringify(codes)).toBeGreaterThanOrEqual(2);
-    expect(codes.every((c) => c === 'RATE_LIMITED' || c === 'UNAUTHENTICATED'), JSON.stringify(codes)).toBe(true);
+    expect(
+      codes.every((c) => c === 'RATE_LIMITED' || c === 'UNAUTHENTICATED'),
+      JSON.stringify(codes),
+    ).toBe(true);
     const limited = results.find((x) => codeOf(x.body) === 'RATE_LIMITED')!;
     expect(limited.body.errors![0]!.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
   });

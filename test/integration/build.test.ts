@@ -44,7 +44,10 @@ describe('the compiled build (npm run build -> dist/)', () => {
     dirs.push(dataDir);
     const port = await freePort();
     // No DATABASE_URL: the embedded binaries and the migrations folder are found from dist/.
-    const p = spawnService({ PORT: String(port), HOST: '127.0.0.1', SLUICE_DATA_DIR: dataDir, SLUICE_EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'info' }, 'compiled');
+    const p = spawnService(
+      { PORT: String(port), HOST: '127.0.0.1', SLUICE_DATA_DIR: dataDir, SLUICE_EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'info' },
+      'compiled',
+    );
     try {
       const [, clientId, clientSecret] = (await p.waitFor(/clientId:\s+(\S+)\s+clientSecret:\s+(\S+)/, 90_000)) as unknown as [string, string, string];
       await p.waitFor(/Sluice is listening/);

@@ -39,7 +39,21 @@ describe('sluice CLI', () => {
   it('lists its commands and exit codes; an unknown command or option fails with exit 1', async () => {
     const help = await runCli(['--help'], {});
     expect(help.code, show(help)).toBe(0);
-    for (const c of ['login', 'whoami', 'specs register', 'specs list', 'upload', 'import-url', 'bulk', 'credential-engine import', 'files', 'jobs', 'job watch', 'errors']) expect(help.stdout).toContain(c);
+    for (const c of [
+      'login',
+      'whoami',
+      'specs register',
+      'specs list',
+      'upload',
+      'import-url',
+      'bulk',
+      'credential-engine import',
+      'files',
+      'jobs',
+      'job watch',
+      'errors',
+    ])
+      expect(help.stdout).toContain(c);
     expect(help.stdout).toMatch(/Exit codes: 0 success; 2 success with errors/);
     const upHelp = await runCli(['upload', '--help'], {});
     expect(upHelp.stdout).toContain('--on-invalid-rows');
@@ -95,7 +109,11 @@ describe('sluice CLI', () => {
     const district = await runCli(['specs', 'register', path.join(fixtures, 'specs/dimension.district.json'), '--name', 'district'], adminEnv);
     expect(district.code, show(district)).toBe(0);
     const list = await runCli(['specs', 'list', '--json'], adminEnv);
-    expect(JSON.parse(list.stdout).map((s: { name: string }) => s.name).sort()).toEqual(['attendance', 'district']);
+    expect(
+      JSON.parse(list.stdout)
+        .map((s: { name: string }) => s.name)
+        .sort(),
+    ).toEqual(['attendance', 'district']);
     const table = await runCli(['specs', 'list'], adminEnv);
     expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+VERSION\s+KIND\s+PROGRAM/);
 
@@ -217,7 +235,23 @@ describe('sluice CLI', () => {
     expect(refused.code, show(refused)).toBe(1);
     expect(refused.stdout + refused.stderr).toContain('HEADER_INVALID');
     const up = await runCli(
-      ['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--json', '--delimiter', 'SEMICOLON', '--encoding', 'WINDOWS_1252', '--on-unknown-columns', 'IGNORE', '--column-map', '{"Datum":"date","School":"school_id"}'],
+      [
+        'upload',
+        csv,
+        '--program',
+        'attendance',
+        '--spec',
+        'attendance',
+        '--json',
+        '--delimiter',
+        'SEMICOLON',
+        '--encoding',
+        'WINDOWS_1252',
+        '--on-unknown-columns',
+        'IGNORE',
+        '--column-map',
+        '{"Datum":"date","School":"school_id"}',
+      ],
       ingestorEnv,
     );
     expect(up.code, show(up)).toBe(0);
@@ -246,7 +280,10 @@ describe('sluice CLI', () => {
     const missing = await runCli(['upload', path.join(dir, 'nope.csv'), '--program', 'attendance', '--spec', 'attendance'], ingestorEnv);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('No such file');
-    const badEnum = await runCli(['upload', path.join(dir, 'attendance.csv'), '--program', 'attendance', '--spec', 'attendance', '--on-invalid-rows', 'maybe'], ingestorEnv);
+    const badEnum = await runCli(
+      ['upload', path.join(dir, 'attendance.csv'), '--program', 'attendance', '--spec', 'attendance', '--on-invalid-rows', 'maybe'],
+      ingestorEnv,
+    );
     expect(badEnum.code).toBe(1);
     expect(badEnum.stderr).toContain('--on-invalid-rows must be one of SKIP, FAIL');
   });
@@ -318,7 +355,10 @@ describe('sluice CLI', () => {
     expect(states.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED/);
     expect(states.stdout).toMatch(/Upload [0-9a-f-]{36} \(LOCATION STATE\) COMPLETED: Operation is completed\. 2 rows, 2 succeeded, 0 failed/);
 
-    const districts = await runCli(['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'district', '--json'], ingestorEnv);
+    const districts = await runCli(
+      ['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'district', '--json'],
+      ingestorEnv,
+    );
     expect(districts.code, show(districts)).toBe(2);
     const out = JSON.parse(districts.stdout);
     expect(out.job.state).toBe('SUCCEEDED_WITH_ERRORS');
@@ -331,7 +371,10 @@ describe('sluice CLI', () => {
       [7, 'MISSING_FIELD', 'code'],
     ]);
     // The same rows, read by a person: the first few failed rows and the rest counted.
-    const human = await runCli(['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'DISTRICT'], ingestorEnv);
+    const human = await runCli(
+      ['bulk', 'LOCATION', path.join(sunbird, 'location-upload-district.CONSTRUCTED.csv'), '--location-type', 'DISTRICT'],
+      ingestorEnv,
+    );
     expect(human.code, show(human)).toBe(2);
     expect(human.stdout).toMatch(/\(LOCATION DISTRICT\) COMPLETED: .* 6 rows, 2 succeeded, 4 failed/);
     expect(human.stdout).toMatch(/^  line 5 parentCode: PARENT_NOT_FOUND: .*NOSUCHCODE/m);
@@ -348,7 +391,9 @@ describe('sluice CLI', () => {
     expect(ok.code, show(ok)).toBe(0);
     expect(ok.stderr).toMatch(/^Queued job [0-9a-f-]{36} for 1 framework$/m);
     expect(ok.stdout).toMatch(/Job [0-9a-f-]{36} SUCCEEDED .*7 processed, 7 succeeded, 0 failed/);
-    expect(ok.stdout).toContain(`${FIXTURE_FRAMEWORK} "Information Systems Foundations Competency Framework": SUCCEEDED: 6 competencies (6 created, 0 updated, 0 removed)`);
+    expect(ok.stdout).toContain(
+      `${FIXTURE_FRAMEWORK} "Information Systems Foundations Competency Framework": SUCCEEDED: 6 competencies (6 created, 0 updated, 0 removed)`,
+    );
 
     const missing = 'ce-00000000-0000-4000-8000-000000000404';
     const mixed = await runCli(['credential-engine', 'import', `${reg.url}/resources/${FIXTURE_FRAMEWORK}`, missing], ingestorEnv);

@@ -20,7 +20,11 @@ let secret: string;
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: project, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: project,
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -35,7 +39,9 @@ beforeAll(async () => {
   const spec = JSON.parse(await fs.readFile(path.join(repoRoot, 'examples/event.attendance.json'), 'utf8'));
   await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec });
   // The recipe signs in as `admin`; the test app's bootstrap admin has another id.
-  ({ createClient: { clientSecret: secret } } = await t.admin.request(CreateClientDocument, { input: { clientId: 'admin', name: 'admin', roles: ['ADMIN'] } }));
+  ({
+    createClient: { clientSecret: secret },
+  } = await t.admin.request(CreateClientDocument, { input: { clientId: 'admin', name: 'admin', roles: ['ADMIN'] } }));
 
   // Inside the checkout (so packages resolve from its node_modules), in a folder git ignores.
   await fs.mkdir(path.join(repoRoot, 'test-results'), { recursive: true });
@@ -53,7 +59,10 @@ beforeAll(async () => {
   await fs.writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'client-team', private: true, type: 'module' }));
   await fs.writeFile(
     path.join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', noEmit: true, skipLibCheck: true, types: ['node'] }, include: ['src'] }),
+    JSON.stringify({
+      compilerOptions: { strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', noEmit: true, skipLibCheck: true, types: ['node'] },
+      include: ['src'],
+    }),
   );
   // Proof that the types are real (not `any`): each of these must be a type error.
   await fs.writeFile(

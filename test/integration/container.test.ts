@@ -70,13 +70,16 @@ function ignoredBy(patterns: string[]): (p: string) => boolean {
 
 /** Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}, $$. */
 function interpolate(value: string, vars: Record<string, string>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-?])([^}]*))?\}/g, (m, name: string | undefined, kind: string | undefined, arg: string | undefined) => {
-    if (m === '$$') return '$';
-    const v = vars[name!];
-    if (v !== undefined && v !== '') return v;
-    if (kind === '?') throw new Error(`${name}: ${arg}`);
-    return kind === '-' ? (arg ?? '') : '';
-  });
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-?])([^}]*))?\}/g,
+    (m, name: string | undefined, kind: string | undefined, arg: string | undefined) => {
+      if (m === '$$') return '$';
+      const v = vars[name!];
+      if (v !== undefined && v !== '') return v;
+      if (kind === '?') throw new Error(`${name}: ${arg}`);
+      return kind === '-' ? (arg ?? '') : '';
+    },
+  );
 }
 
 const dockerfile = instructions(await read('Dockerfile'));
@@ -102,13 +105,25 @@ describe('Dockerfile', () => {
     // npm run build is what produces dist/ and web/dist, which the runtime stage copies from the build stage.
     expect(pkg.scripts['build']).toMatch(/scripts\/build\.mjs/);
     expect(pkg.scripts['build']).toMatch(/web\/build\.mjs/);
-    const fromBuild = runtime.filter((i) => i.op === 'COPY').map((i) => copyOf(i.args)).filter((c) => c.from === 'build');
+    const fromBuild = runtime
+      .filter((i) => i.op === 'COPY')
+      .map((i) => copyOf(i.args))
+      .filter((c) => c.from === 'build');
     expect(fromBuild.flatMap((c) => c.sources).sort()).toEqual(['/app/dist', '/app/web/dist']);
   });
 
   it('copies only files that exist in the checkout and that .dockerignore lets into the context', async () => {
-    const ignored = ignoredBy((await read('.dockerignore')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
-    const sources = dockerfile.filter((i) => i.op === 'COPY').map((i) => copyOf(i.args)).filter((c) => !c.from).flatMap((c) => c.sources);
+    const ignored = ignoredBy(
+      (await read('.dockerignore'))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#')),
+    );
+    const sources = dockerfile
+      .filter((i) => i.op === 'COPY')
+      .map((i) => copyOf(i.args))
+      .filter((c) => !c.from)
+      .flatMap((c) => c.sources);
     expect(sources.length).toBeGreaterThan(5);
     for (const s of sources) {
       expect(existsSync(path.join(repoRoot, s)), `COPY ${s}: missing from the checkout`).toBe(true);
@@ -127,8 +142,12 @@ describe('Dockerfile', () => {
     expect(existsSync(path.join(repoRoot, entry))).toBe(true);
     for (const bundle of ['dist/main.js', 'dist/cli.js']) {
       const code = await read(bundle);
-      const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\w*\([^)]*\)\s*\(\s*|\brequire\s*\(\s*)["']([^"'./][^"']*)["']/g)].map((m) => m[1]!);
-      const packages = new Set(specifiers.filter((s) => !s.startsWith('node:')).map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!)));
+      const specifiers = [
+        ...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\w*\([^)]*\)\s*\(\s*|\brequire\s*\(\s*)["']([^"'./][^"']*)["']/g),
+      ].map((m) => m[1]!);
+      const packages = new Set(
+        specifiers.filter((s) => !s.startsWith('node:')).map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!)),
+      );
       expect(packages.size).toBeGreaterThan(bundle === 'dist/main.js' ? 15 : 2);
       for (const p of packages) expect(pkg.dependencies[p], `${bundle} imports ${p}, which is not in dependencies`).toBeDefined();
     }
@@ -210,7 +229,18 @@ describe('compose.yaml', () => {
 
   it('runs PostgreSQL, MinIO, one api and two workers, with the settings each Sluice role needs', async () => {
     const doc = parseYaml(await read('compose.yaml'), { merge: true }) as {
-      services: Record<string, { image?: string; build?: string; environment?: Record<string, string>; entrypoint?: string[]; healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }>; ports?: string[] }>;
+      services: Record<
+        string,
+        {
+          image?: string;
+          build?: string;
+          environment?: Record<string, string>;
+          entrypoint?: string[];
+          healthcheck?: { test: string[] };
+          depends_on?: Record<string, { condition: string }>;
+          ports?: string[];
+        }
+      >;
     };
     const services = doc.services;
     expect(services['postgres']?.image).toMatch(/^postgres:/);
@@ -231,7 +261,16 @@ describe('compose.yaml', () => {
       expect(services[name]!.depends_on?.['postgres']?.condition, name).toBe('service_healthy');
       expect(env.NODE_ENV).toBe('production');
       // The same database, secret and store everywhere.
-      for (const k of ['DATABASE_URL', 'SLUICE_JWT_SECRET', 'SLUICE_STORAGE', 'SLUICE_S3_ENDPOINT', 'SLUICE_S3_BUCKET', 'SLUICE_S3_ACCESS_KEY_ID', 'SLUICE_S3_SECRET_ACCESS_KEY', 'SLUICE_S3_FORCE_PATH_STYLE']) {
+      for (const k of [
+        'DATABASE_URL',
+        'SLUICE_JWT_SECRET',
+        'SLUICE_STORAGE',
+        'SLUICE_S3_ENDPOINT',
+        'SLUICE_S3_BUCKET',
+        'SLUICE_S3_ACCESS_KEY_ID',
+        'SLUICE_S3_SECRET_ACCESS_KEY',
+        'SLUICE_S3_FORCE_PATH_STYLE',
+      ]) {
         expect(raw[k], `${name} ${k}`).toBe(envs[0]!.raw[k]);
       }
       expect(env.SLUICE_JWT_SECRET).toBe(vars.SLUICE_JWT_SECRET);
@@ -251,7 +290,9 @@ describe('compose.yaml', () => {
       expect(services[w.name]!.healthcheck!.test.join(' ')).toContain(`:${w.env.SLUICE_METRICS_PORT}/metrics`);
     }
     // Without the shared secret, compose refuses to start rather than each process inventing one.
-    expect(() => loadEnv(Object.fromEntries(Object.entries(services['api']!.environment!).map(([k, v]) => [k, interpolate(String(v), {})])))).toThrow(/SLUICE_JWT_SECRET/);
+    expect(() => loadEnv(Object.fromEntries(Object.entries(services['api']!.environment!).map(([k, v]) => [k, interpolate(String(v), {})])))).toThrow(
+      /SLUICE_JWT_SECRET/,
+    );
   });
 
   it('passes `compose config` when a compose client is installed (docker compose v2 or docker-compose)', () => {

@@ -1,6 +1,14 @@
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileDocument, FileRowErrorsDocument, RegisterSpecDocument, UploadCorrectionsDocument, UploadFileDocument, UploadNationalProgramDocument, type SluiceClient } from '../../src/sdk/client';
+import {
+  FileDocument,
+  FileRowErrorsDocument,
+  RegisterSpecDocument,
+  UploadCorrectionsDocument,
+  UploadFileDocument,
+  UploadNationalProgramDocument,
+  type SluiceClient,
+} from '../../src/sdk/client';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
@@ -50,7 +58,11 @@ beforeAll(async () => {
 });
 
 async function uploadParent(csv = PARENT_CSV) {
-  const { uploadFile } = await ingestor.upload(UploadFileDocument, { program: 'state_prog', spec: 'visits', file: null }, { file: { body: csv, filename: 'visits.csv', contentType: 'text/csv' } });
+  const { uploadFile } = await ingestor.upload(
+    UploadFileDocument,
+    { program: 'state_prog', spec: 'visits', file: null },
+    { file: { body: csv, filename: 'visits.csv', contentType: 'text/csv' } },
+  );
   await collectJobEvents(ingestor, uploadFile.job.id, { afterSeq: 0 });
   return uploadFile.file.id;
 }
@@ -63,7 +75,11 @@ async function report(fileId: string): Promise<string> {
 }
 
 async function correct(fileId: string, body: string | Buffer) {
-  const { uploadCorrections } = await ingestor.upload(UploadCorrectionsDocument, { fileId, file: null }, { file: { body, filename: 'visits_errors.csv', contentType: 'text/csv' } });
+  const { uploadCorrections } = await ingestor.upload(
+    UploadCorrectionsDocument,
+    { fileId, file: null },
+    { file: { body, filename: 'visits_errors.csv', contentType: 'text/csv' } },
+  );
   const events = await collectJobEvents(ingestor, uploadCorrections.job.id, { afterSeq: 0 });
   const { file } = await ingestor.request(FileDocument, { id: uploadCorrections.file.id });
   return { file, last: events.at(-1)! };
@@ -72,7 +88,9 @@ async function correct(fileId: string, body: string | Buffer) {
 const fileOf = async (id: string) => (await ingestor.request(FileDocument, { id })).file;
 const errorLines = async (id: string) => (await ingestor.request(FileRowErrorsDocument, { id, first: 1000 })).file.rowErrors.nodes.map((e) => [e.line, e.code]);
 const dataRows = async (fileId: string) =>
-  (await t.database.sql`select _line, school_id, present::text as present, note from ds_visits_v1 where _file_id = ${fileId} order by _line`).map((r) => ({ ...r }));
+  (await t.database.sql`select _line, school_id, present::text as present, note from ds_visits_v1 where _file_id = ${fileId} order by _line`).map((r) => ({
+    ...r,
+  }));
 
 describe('corrections round-trip', () => {
   it('download the report, fix cells, send it back: fixed rows join the parent at their lines, once', async () => {
@@ -170,12 +188,17 @@ describe('corrections round-trip', () => {
   it('an idempotency key returns the first corrections upload; a key of another upload is a CONFLICT', async () => {
     const parentId = await uploadParent();
     const text = await report(parentId);
-    const send = (key: string) => ingestor.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null, idempotencyKey: key }, { file: { body: text, filename: 'c.csv' } });
+    const send = (key: string) =>
+      ingestor.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null, idempotencyKey: key }, { file: { body: text, filename: 'c.csv' } });
     const first = await send('fix-1');
     const second = await send('fix-1');
     expect(first.body.data?.uploadCorrections.created, JSON.stringify(first.body)).toBe(true);
     expect(second.body.data?.uploadCorrections).toMatchObject({ created: false, file: { id: first.body.data!.uploadCorrections.file.id } });
-    await ingestor.upload(UploadFileDocument, { program: 'state_prog', spec: 'visits', file: null, idempotencyKey: 'plain-1' }, { file: { body: PARENT_CSV, filename: 'v.csv' } });
+    await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'visits', file: null, idempotencyKey: 'plain-1' },
+      { file: { body: PARENT_CSV, filename: 'v.csv' } },
+    );
     expect(codeOf((await send('plain-1')).body)).toBe('CONFLICT');
   });
 
@@ -199,7 +222,9 @@ describe('corrections round-trip', () => {
     // Not a CSV at all and a file with a wrong header: the usual refusals.
     expect((await correct(parentId, Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0]))).last.error?.code).toBe('NOT_A_CSV');
     expect((await correct(parentId, '_line,date,error_description\n3,01/03/23,x\n')).last.error?.code).toBe('HEADER_INVALID');
-    expect((await correct(parentId, Buffer.concat([Buffer.from(text.slice(0, 60)), Buffer.from([0xc3, 0x28]), Buffer.from('\n')]))).last.error?.code).toBe('CORRECTIONS_INVALID');
+    expect((await correct(parentId, Buffer.concat([Buffer.from(text.slice(0, 60)), Buffer.from([0xc3, 0x28]), Buffer.from('\n')]))).last.error?.code).toBe(
+      'CORRECTIONS_INVALID',
+    );
     expect((await fileOf(parentId)).rows).toEqual({ total: 9, valid: 5, invalid: 4 });
 
     const raw = (fileId: string) => ingestor.uploadRaw(UploadCorrectionsDocument, { fileId, file: null }, { file: { body: text, filename: 'c.csv' } });
@@ -210,16 +235,24 @@ describe('corrections round-trip', () => {
     const failed = await uploadParent('nope\n1\n');
     expect(codeOf((await raw(failed)).body)).toBe('CONFLICT');
     const other = await t.clientWith(['INGESTOR']);
-    expect(codeOf((await other.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null }, { file: { body: text, filename: 'c.csv' } })).body)).toBe('NOT_FOUND');
+    expect(codeOf((await other.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null }, { file: { body: text, filename: 'c.csv' } })).body)).toBe(
+      'NOT_FOUND',
+    );
     const viewer = await t.clientWith(['VIEWER']);
-    expect(codeOf((await viewer.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null }, { file: { body: text, filename: 'c.csv' } })).body)).toBe('FORBIDDEN');
+    expect(
+      codeOf((await viewer.uploadRaw(UploadCorrectionsDocument, { fileId: parentId, file: null }, { file: { body: text, filename: 'c.csv' } })).body),
+    ).toBe('FORBIDDEN');
 
     const z = new yazl.ZipFile();
     z.addBuffer(Buffer.from('date,school_id,present,note\n01/03/23,z1,x,\n'), 'visits.csv');
     z.end();
     const chunks: Buffer[] = [];
     for await (const c of z.outputStream) chunks.push(c as Buffer);
-    const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body: Buffer.concat(chunks), filename: 'v.zip' } });
+    const { uploadNationalProgram: up } = await ingestor.upload(
+      UploadNationalProgramDocument,
+      { file: null },
+      { file: { body: Buffer.concat(chunks), filename: 'v.zip' } },
+    );
     await collectJobEvents(ingestor, up.job.id, { afterSeq: 0 });
     expect(codeOf((await raw(up.file.id)).body)).toBe('BAD_USER_INPUT');
     // A CSV of a ZIP is corrected like any file.

@@ -58,7 +58,11 @@ beforeAll(async () => {
   await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
 });
 
-async function upload(client: SluiceClient, body: string | Uint8Array, opts: { spec: string; program?: string; name?: string; idempotencyKey?: string; onInvalidRows?: 'SKIP' | 'FAIL' }) {
+async function upload(
+  client: SluiceClient,
+  body: string | Uint8Array,
+  opts: { spec: string; program?: string; name?: string; idempotencyKey?: string; onInvalidRows?: 'SKIP' | 'FAIL' },
+) {
   const { uploadFile } = await client.upload(
     UploadFileDocument,
     { program: opts.program ?? 'state_prog', spec: opts.spec, file: null, idempotencyKey: opts.idempotencyKey, onInvalidRows: opts.onInvalidRows },
@@ -98,7 +102,11 @@ describe('specs', () => {
     const outcomes: Record<string, string> = {};
     for (const file of (await fs.readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
       const [kind, name] = file.replace('.json', '').split('.') as [string, string];
-      const res = await t.admin.raw(RegisterSpecDocument, { kind: kind.toUpperCase() as 'EVENT' | 'DIMENSION', name: `all_${name}`, spec: JSON.parse(await readFixture(`specs/${file}`)) });
+      const res = await t.admin.raw(RegisterSpecDocument, {
+        kind: kind.toUpperCase() as 'EVENT' | 'DIMENSION',
+        name: `all_${name}`,
+        spec: JSON.parse(await readFixture(`specs/${file}`)),
+      });
       outcomes[file] = res.body.errors
         ? `${codeOf(res.body)}: ${(res.body.errors[0]!.extensions!['problems'] as Array<{ code: string; path: string }>).map((p) => `${p.code} ${p.path}`).join(', ')}`
         : 'registered';
@@ -119,7 +127,10 @@ describe('specs', () => {
   it('rejects a bad spec with every problem listed', async () => {
     const res = await t.admin.raw(RegisterSpecDocument, {
       kind: 'EVENT',
-      spec: { program: 'bad', input: { type: 'object', properties: { a: { type: 'float' }, 'b;drop table x': { type: 'string' } }, required: ['a', 'missing'] } },
+      spec: {
+        program: 'bad',
+        input: { type: 'object', properties: { a: { type: 'float' }, 'b;drop table x': { type: 'string' } }, required: ['a', 'missing'] },
+      },
     });
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
     const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ code: string }>;
@@ -130,13 +141,17 @@ describe('specs', () => {
   it('stores columns named after SQL key words (user, select, order, from, table, current_user) and loads rows into them', async () => {
     const words = ['user', 'select', 'order', 'from', 'table', 'current_user'];
     const properties = Object.fromEntries(words.map((w) => [w, { type: w === 'order' ? 'integer' : 'string', unique: w === 'user' }]));
-    const reg = await t.admin.raw(RegisterSpecDocument, { kind: 'EVENT', spec: { program: 'select', input: { type: 'object', properties, required: ['user'] } } });
+    const reg = await t.admin.raw(RegisterSpecDocument, {
+      kind: 'EVENT',
+      spec: { program: 'select', input: { type: 'object', properties, required: ['user'] } },
+    });
     expect(codeOf(reg.body), JSON.stringify(reg.body)).toBeUndefined();
     const csv = `${words.join(',')}\nu1,s1,1,f1,t1,c1\nu2,s2,2,f2,t2,c2\nu1,s3,3,f3,t3,c3\n`;
     const up = await upload(ingestor, csv, { spec: 'select', program: 'select' });
     const { file } = await finished(ingestor, up.job.id, up.file.id);
     expect(file).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', rows: { total: 3, valid: 2, invalid: 1 } });
-    const rows = await t.database.sql`select "user", "select", "order", "from", "table", "current_user" from ds_select_v1 where _file_id = ${file.id} order by _line`;
+    const rows = await t.database
+      .sql`select "user", "select", "order", "from", "table", "current_user" from ds_select_v1 where _file_id = ${file.id} order by _line`;
     expect(rows).toEqual([
       { user: 'u1', select: 's1', order: '1', from: 'f1', table: 't1', current_user: 'c1' },
       { user: 'u2', select: 's2', order: '2', from: 'f2', table: 't2', current_user: 'c2' },
@@ -183,7 +198,10 @@ describe('state program uploads', () => {
       where i.inhparent = 'ds_district_v1'::regclass and c.relname = ${partition}`;
     expect(attached).toBeDefined();
     expect(await tableCount(partition)).toBe(5);
-    const duplicate = await t.database.sql`insert into ds_district_v1 (_file_id, _line) select _file_id, _line from ds_district_v1 where _file_id = ${file.id} limit 1`.catch((e: { code?: string }) => e);
+    const duplicate = await t.database
+      .sql`insert into ds_district_v1 (_file_id, _line) select _file_id, _line from ds_district_v1 where _file_id = ${file.id} limit 1`.catch(
+      (e: { code?: string }) => e,
+    );
     expect((duplicate as { code?: string }).code).toBe('23505');
     const out = await storageFile(file.outputs.valid!);
     expect(out.split('\n')[0]).toBe('district_id,district_name,state_id,state_name,latitude,longitude');
@@ -213,7 +231,11 @@ describe('state program uploads', () => {
     }
     const up = await upload(ingestor, `\uFEFF${lines.join('\r\n')}\r\n`, { spec: 'attendance' });
     const { file, last } = await finished(ingestor, up.job.id, up.file.id);
-    expect(last).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', error: { code: 'SOME_ROWS_INVALID' }, progress: { total: 1000, succeeded: 900, failed: 100 } });
+    expect(last).toMatchObject({
+      state: 'SUCCEEDED_WITH_ERRORS',
+      error: { code: 'SOME_ROWS_INVALID' },
+      progress: { total: 1000, succeeded: 900, failed: 100 },
+    });
     expect(file.rows).toEqual({ total: 1000, valid: 900, invalid: 100 });
     expect(await tableCount('ds_attendance_v1', file.id)).toBe(900);
     const sample = await t.database.sql`select date::text, note, grade from ds_attendance_v1 where _file_id = ${file.id} and _line = 2`;
@@ -296,7 +318,11 @@ describe('state program uploads', () => {
   it('refuses unknown specs, unsafe program names and other clients’ files', async () => {
     const unknown = await ingestor.uploadRaw(UploadFileDocument, { program: 'p', spec: 'nope', file: null }, { file: { body: 'a\n1\n', filename: 'a.csv' } });
     expect(codeOf(unknown.body)).toBe('NOT_FOUND');
-    const unsafe = await ingestor.uploadRaw(UploadFileDocument, { program: '../etc', spec: 'attendance', file: null }, { file: { body: 'a\n1\n', filename: 'a.csv' } });
+    const unsafe = await ingestor.uploadRaw(
+      UploadFileDocument,
+      { program: '../etc', spec: 'attendance', file: null },
+      { file: { body: 'a\n1\n', filename: 'a.csv' } },
+    );
     expect(codeOf(unsafe.body)).toBe('BAD_USER_INPUT');
     const up = await upload(ingestor, 'date,school_id,present\n01/03/23,v1,1\n', { spec: 'attendance' });
     const other = await t.clientWith(['INGESTOR']);
@@ -357,7 +383,11 @@ describe('validateFile (dry run)', () => {
     expect(validateFile).toMatchObject({ valid: false, total: 4, validRows: 1, invalidRows: 3, headerProblems: [] });
     expect(validateFile.errors).toHaveLength(2);
     expect(validateFile.errors[0]).toMatchObject({ line: 3, column: 'date', code: 'INVALID_DATE' });
-    const header = await ingestor.upload(ValidateFileDocument, { spec: 'attendance', file: null }, { file: { body: 'date,present,extra\n', filename: 'x.csv' } });
+    const header = await ingestor.upload(
+      ValidateFileDocument,
+      { spec: 'attendance', file: null },
+      { file: { body: 'date,present,extra\n', filename: 'x.csv' } },
+    );
     expect(header.validateFile.headerProblems.map((p) => p.code).sort()).toEqual(['MISSING_REQUIRED_COLUMN', 'UNKNOWN_COLUMN']);
     const after = await t.database.sql`select count(*)::int as n from files`;
     expect(after[0]!['n']).toBe(before[0]!['n']);
@@ -366,18 +396,29 @@ describe('validateFile (dry run)', () => {
 
 function zip(entries: Array<{ name: string; body: string | Buffer; mode?: number; compress?: boolean }>): Promise<Buffer> {
   const z = new yazl.ZipFile();
-  for (const e of entries) z.addBuffer(Buffer.from(e.body), e.name, { ...(e.mode ? { mode: e.mode } : {}), ...(e.compress === false ? { compress: false } : {}) });
+  for (const e of entries)
+    z.addBuffer(Buffer.from(e.body), e.name, { ...(e.mode ? { mode: e.mode } : {}), ...(e.compress === false ? { compress: false } : {}) });
   z.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    z.outputStream
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks)))
+      .on('error', reject);
   });
 }
 
 describe('national program ZIP uploads', () => {
   it('ingests <program>.csv inside <program>.zip with the spec of that name; outputs under emission/', async () => {
-    const body = await zip([{ name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') }, { name: 'readme.txt', body: 'ignored' }]);
-    const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body, filename: 'district.zip', contentType: 'application/zip' } });
+    const body = await zip([
+      { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') },
+      { name: 'readme.txt', body: 'ignored' },
+    ]);
+    const { uploadNationalProgram: up } = await ingestor.upload(
+      UploadNationalProgramDocument,
+      { file: null },
+      { file: { body, filename: 'district.zip', contentType: 'application/zip' } },
+    );
     const events = await collectJobEvents(ingestor, up.job.id, { afterSeq: 0 });
     expect(events.at(-1)).toMatchObject({ state: 'SUCCEEDED' });
     const { file } = await ingestor.request(FileDocument, { id: up.file.id });
@@ -417,14 +458,25 @@ describe('national program ZIP uploads', () => {
   });
 
   const attacks: Array<[string, () => Promise<Buffer>]> = [
-    ['a nested archive', () => zip([{ name: 'inner.zip', body: Buffer.from('PK\u0003\u0004rest') }, { name: 'attendance.csv', body: 'date,school_id,present\n' }])],
+    [
+      'a nested archive',
+      () =>
+        zip([
+          { name: 'inner.zip', body: Buffer.from('PK\u0003\u0004rest') },
+          { name: 'attendance.csv', body: 'date,school_id,present\n' },
+        ]),
+    ],
     ['a symlink', () => zip([{ name: 'attendance.csv', body: '/etc/passwd', mode: 0o120777 }])],
     ['a zip bomb', () => zip([{ name: 'attendance.csv', body: Buffer.alloc(20 * 1024 * 1024, 0x30) }])],
     ['a file that is not a zip', async () => Buffer.from('date,school_id,present\n')],
   ];
   for (const [name, make] of attacks) {
     it(`refuses ${name} before ingesting anything`, async () => {
-      const { uploadNationalProgram: up } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body: await make(), filename: 'attack.zip' } });
+      const { uploadNationalProgram: up } = await ingestor.upload(
+        UploadNationalProgramDocument,
+        { file: null },
+        { file: { body: await make(), filename: 'attack.zip' } },
+      );
       const events = await collectJobEvents(ingestor, up.job.id, { afterSeq: 0 });
       expect(events.at(-1)).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
       const { file } = await ingestor.request(FileDocument, { id: up.file.id });
@@ -553,7 +605,12 @@ describe('stored bytes are verified before they become rows', () => {
   });
 
   it('refuses a ZIP with two entries whose names differ only by case', async () => {
-    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: csv }, { name: 'ATTENDANCE.CSV', body: csv }]));
+    const { last, file } = await uploadZip(
+      await zip([
+        { name: 'attendance.csv', body: csv },
+        { name: 'ATTENDANCE.CSV', body: csv },
+      ]),
+    );
     expect(last).toMatchObject({ state: 'FAILED', error: { code: 'ZIP_REFUSED' } });
     expect(file).toMatchObject({ error: { code: 'ZIP_UNSAFE_PATH' }, children: [] });
     expect(file.error!.message).toContain('only by letter case');
@@ -573,7 +630,10 @@ describe('stored bytes are verified before they become rows', () => {
 describe('every child of a ZIP reaches a final state', () => {
   it('refuses a ZIP whose entry inflates past its declared size before any child exists', async () => {
     const big = ['date,school_id,present', ...Array.from({ length: 20_000 }, (_, i) => `01/03/23,lie${i},1`)].join('\n');
-    const body = await zip([{ name: 'attendance.csv', body: 'date,school_id,present\n01/03/23,ok1,1\n' }, { name: 'district.csv', body: big }]);
+    const body = await zip([
+      { name: 'attendance.csv', body: 'date,school_id,present\n01/03/23,ok1,1\n' },
+      { name: 'district.csv', body: big },
+    ]);
     const h = zipEntry(body, 'district.csv');
     // The header now claims 1 KiB: every limit passes on the headers, the data says otherwise.
     body.writeUInt32LE(1024, h.central + 24);
@@ -586,7 +646,12 @@ describe('every child of a ZIP reaches a final state', () => {
 
   it('fails a CSV with an overlong record alone; its siblings are ingested', async () => {
     const runaway = `date,school_id,present\n01/03/23,"${randomBytes(800 * 1024).toString('base64')}`;
-    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: runaway }, { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') }]));
+    const { last, file } = await uploadZip(
+      await zip([
+        { name: 'attendance.csv', body: runaway },
+        { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') },
+      ]),
+    );
     expect(last, JSON.stringify(file.error)).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', error: { code: 'SOME_FILES_FAILED' } });
     const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
     expect(byName['attendance.csv']).toMatchObject({ state: 'FAILED', error: { code: 'RECORD_TOO_LARGE' } });
@@ -595,7 +660,12 @@ describe('every child of a ZIP reaches a final state', () => {
 
   it('fails a CSV with a bad header alone, even when the rest of it is never read', async () => {
     const rows = Array.from({ length: 50_000 }, (_, i) => `01/03/23,h${i},1`).join('\n');
-    const { last, file } = await uploadZip(await zip([{ name: 'attendance.csv', body: `wrong,header,here\n${rows}` }, { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') }]));
+    const { last, file } = await uploadZip(
+      await zip([
+        { name: 'attendance.csv', body: `wrong,header,here\n${rows}` },
+        { name: 'district.csv', body: await readFixture('data/district-dimension.data.csv') },
+      ]),
+    );
     expect(last, JSON.stringify(file.error)).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', error: { code: 'SOME_FILES_FAILED' } });
     const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
     expect(byName['attendance.csv']).toMatchObject({ state: 'FAILED', error: { code: 'HEADER_INVALID' } });
@@ -621,7 +691,11 @@ describe('upload limits', () => {
   it('refuses a file over SLUICE_MAX_FILE_SIZE_BYTES with PAYLOAD_TOO_LARGE and stores nothing', async () => {
     const small = await startTestApp({ ...FAST_JOBS, SLUICE_MAX_FILE_SIZE_BYTES: '1000' });
     await small.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
-    const res = await small.admin.uploadRaw(UploadFileDocument, { program: 'p', spec: 'attendance', file: null }, { file: { body: 'x'.repeat(5000), filename: 'big.csv' } });
+    const res = await small.admin.uploadRaw(
+      UploadFileDocument,
+      { program: 'p', spec: 'attendance', file: null },
+      { file: { body: 'x'.repeat(5000), filename: 'big.csv' } },
+    );
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('PAYLOAD_TOO_LARGE');
     const files = await small.database.sql`select count(*)::int as n from files`;
     expect(files[0]!['n']).toBe(0);

@@ -43,7 +43,14 @@ async function upload(
 ) {
   const { uploadFile } = await client.upload(
     UploadFileDocument,
-    { program: opts.program ?? 'prog', spec: opts.spec ?? 'dedupe', file: null, onDuplicateContent: opts.onDuplicateContent, onInvalidRows: opts.onInvalidRows, idempotencyKey: opts.idempotencyKey },
+    {
+      program: opts.program ?? 'prog',
+      spec: opts.spec ?? 'dedupe',
+      file: null,
+      onDuplicateContent: opts.onDuplicateContent,
+      onInvalidRows: opts.onInvalidRows,
+      idempotencyKey: opts.idempotencyKey,
+    },
     { file: { body, filename: 'dedupe.csv', contentType: 'text/csv' } },
   );
   return uploadFile;
@@ -86,7 +93,13 @@ describe('onDuplicateContent', () => {
     expect(objects.some((o) => o.includes(first.file.id))).toBe(true);
 
     const again = await upload(ingestor, csv, { onDuplicateContent: 'SKIP' });
-    expect(again).toMatchObject({ created: false, outcome: 'DUPLICATE_CONTENT', duplicateOf: { id: first.file.id }, file: { id: first.file.id, state: 'SUCCEEDED' }, job: { id: first.job.id } });
+    expect(again).toMatchObject({
+      created: false,
+      outcome: 'DUPLICATE_CONTENT',
+      duplicateOf: { id: first.file.id },
+      file: { id: first.file.id, state: 'SUCCEEDED' },
+      job: { id: first.job.id },
+    });
     expect(await count('select count(*) from files')).toBe(files);
     expect(await count('select count(*) from ds_dedupe_v1')).toBe(rows);
     // The new copy was stored to learn its SHA-256, then removed.
@@ -145,10 +158,17 @@ describe('onDuplicateContent', () => {
     z.end();
     const body = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
-      z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+      z.outputStream
+        .on('data', (c: Buffer) => chunks.push(c))
+        .on('end', () => resolve(Buffer.concat(chunks)))
+        .on('error', reject);
     });
     const send = (onDuplicateContent?: 'SKIP') =>
-      ingestor.upload(UploadNationalProgramDocument, { file: null, onDuplicateContent }, { file: { body, filename: 'dedupe_zip.zip', contentType: 'application/zip' } });
+      ingestor.upload(
+        UploadNationalProgramDocument,
+        { file: null, onDuplicateContent },
+        { file: { body, filename: 'dedupe_zip.zip', contentType: 'application/zip' } },
+      );
     const { uploadNationalProgram: first } = await send();
     const events = await collectJobEvents(ingestor, first.job.id, { afterSeq: 0 });
     expect(events.at(-1)!.state).toBe('SUCCEEDED');
@@ -166,7 +186,14 @@ describe('onDuplicateContent', () => {
     expect(put.status).toBeLessThan(300);
     const rows = await count('select count(*) from ds_dedupe_v1');
     const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, onDuplicateContent: 'SKIP' });
-    expect(importFile).toMatchObject({ created: false, finished: true, outcome: 'DUPLICATE_CONTENT', duplicateOf: { id: first.file.id }, file: { id: first.file.id }, job: { id: first.job.id } });
+    expect(importFile).toMatchObject({
+      created: false,
+      finished: true,
+      outcome: 'DUPLICATE_CONTENT',
+      duplicateOf: { id: first.file.id },
+      file: { id: first.file.id },
+      job: { id: first.job.id },
+    });
     const { file } = await ingestor.request(SignedUploadFileDocument, { id: u.fileId });
     expect(file).toMatchObject({ state: 'EXPIRED', duplicateOf: { id: first.file.id }, error: { code: 'DUPLICATE_CONTENT' }, outputs: { raw: null } });
     expect(await count('select count(*) from ds_dedupe_v1')).toBe(rows);

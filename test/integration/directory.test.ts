@@ -65,7 +65,8 @@ async function run(client: SluiceClient, kind: BulkUploadKind, body: string | Ui
   return { up, events, status: uploadStatus, ok, failed };
 }
 
-const brief = (rows: Array<{ line: number; operation: string | null; errorCode?: string | null }>) => rows.map((r) => [r.line, r.operation, r.errorCode ?? null]);
+const brief = (rows: Array<{ line: number; operation: string | null; errorCode?: string | null }>) =>
+  rows.map((r) => [r.line, r.operation, r.errorCode ?? null]);
 
 async function count(table: string): Promise<number> {
   const [row] = await t.database.sql`select count(*)::int as n from ${t.database.sql(table)}`;
@@ -108,7 +109,14 @@ describe('locations: the Sunbird fixtures', () => {
     expected.forEach((row, i) => {
       const ours = { ...(r.ok[i]!.data as object), id: r.ok[i]!.id, operation: r.ok[i]!.operation!.toLowerCase() };
       expect(Object.keys(ours).sort()).toEqual(Object.keys(row).sort());
-      expect(ours).toMatchObject({ code: row['code'], name: row['name'], parentCode: row['parentCode'], type: row['type'], parentId: apcode, operation: 'create' });
+      expect(ours).toMatchObject({
+        code: row['code'],
+        name: row['name'],
+        parentCode: row['parentCode'],
+        type: row['type'],
+        parentId: apcode,
+        operation: 'create',
+      });
     });
     expect(r.failed.map((f) => [f.line, f.errorCode, f.errorColumn])).toEqual([
       [4, 'PARENT_NOT_FOUND', 'parentId'],
@@ -248,7 +256,9 @@ describe('organisations and users: the Sunbird fixtures', () => {
   const LEGACY_ORG_2 = '01316323485186457631';
 
   beforeAll(async () => {
-    const blocks = ['code,name,parentCode,parentId', 'APBLK101,Gannavaram,APDIST1,', 'APBLK102,Vijayawada Rural,APDIST1,', 'APBLK201,Tenali,APDIST2,'].join('\n');
+    const blocks = ['code,name,parentCode,parentId', 'APBLK101,Gannavaram,APDIST1,', 'APBLK102,Vijayawada Rural,APDIST1,', 'APBLK201,Tenali,APDIST2,'].join(
+      '\n',
+    );
     const r = await run(ingestor, 'LOCATION', blocks, { locationType: 'BLOCK' });
     expect(r.failed).toEqual([]);
     // Organisations carried over from Sunbird keep their ids (directory ids are text).
@@ -272,7 +282,14 @@ describe('organisations and users: the Sunbird fixtures', () => {
     ]);
     const { organisations } = await viewer.request(OrganisationsDocument, { externalId: 'APSCH0003' });
     expect(organisations.nodes).toEqual([
-      expect.objectContaining({ id: LEGACY_ORG, name: 'Renamed School', status: 'INACTIVE', description: 'Update of an existing org', type: 'SCHOOL', locationCode: 'APBLK101' }),
+      expect.objectContaining({
+        id: LEGACY_ORG,
+        name: 'Renamed School',
+        status: 'INACTIVE',
+        description: 'Update of an existing org',
+        type: 'SCHOOL',
+        locationCode: 'APBLK101',
+      }),
     ]);
     const again = await run(ingestor, 'ORGANISATION', await readFixture('org-upload.CONSTRUCTED.csv'));
     expect(brief(again.ok)).toEqual([
@@ -305,7 +322,9 @@ describe('organisations and users: the Sunbird fixtures', () => {
   });
 
   it('a quote inside an unquoted cell is MALFORMED_QUOTES, as in cQube uploads, and nothing of the row is stored', async () => {
-    const csv = ['SCHOOL NAME,BLOCK CODE,STATUS,SCHOOL ID,EXTERNAL ID', 'St "Mary,APBLK101,active,,APSCHQ01', '"St ""Joseph""",APBLK101,active,,APSCHQ02'].join('\n');
+    const csv = ['SCHOOL NAME,BLOCK CODE,STATUS,SCHOOL ID,EXTERNAL ID', 'St "Mary,APBLK101,active,,APSCHQ01', '"St ""Joseph""",APBLK101,active,,APSCHQ02'].join(
+      '\n',
+    );
     const r = await run(ingestor, 'ORGANISATION', csv);
     expect(r.failed.map((f) => [f.line, f.errorCode])).toEqual([[2, 'MALFORMED_QUOTES']]);
     expect(r.failed[0]!.errorMessage).toMatch(/does not start with a quote/);
@@ -315,10 +334,17 @@ describe('organisations and users: the Sunbird fixtures', () => {
   });
 
   it('reads the dialects cQube uploads read: semicolons detected, Windows-1252 when named, UTF-16 by its BOM', async () => {
-    const cp = Buffer.concat([Buffer.from('SCHOOL NAME;BLOCK CODE;STATUS;SCHOOL ID;EXTERNAL ID\nCaf'), Buffer.from([0xe9]), Buffer.from(' School;APBLK101;active;;APSCHD01\n')]);
+    const cp = Buffer.concat([
+      Buffer.from('SCHOOL NAME;BLOCK CODE;STATUS;SCHOOL ID;EXTERNAL ID\nCaf'),
+      Buffer.from([0xe9]),
+      Buffer.from(' School;APBLK101;active;;APSCHD01\n'),
+    ]);
     const r = await run(ingestor, 'ORGANISATION', cp, { encoding: 'WINDOWS_1252' });
     expect(r.failed).toEqual([]);
-    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('SCHOOL NAME\tBLOCK CODE\tSTATUS\tSCHOOL ID\tEXTERNAL ID\r\nनाम School\tAPBLK101\tactive\t\tAPSCHD02\r\n', 'utf16le')]);
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('SCHOOL NAME\tBLOCK CODE\tSTATUS\tSCHOOL ID\tEXTERNAL ID\r\nनाम School\tAPBLK101\tactive\t\tAPSCHD02\r\n', 'utf16le'),
+    ]);
     const u = await run(ingestor, 'ORGANISATION', utf16);
     expect(u.failed).toEqual([]);
     const names = await t.database.sql`select name from organisations where external_id in ('APSCHD01', 'APSCHD02') order by external_id`;
@@ -347,11 +373,24 @@ describe('organisations and users: the Sunbird fixtures', () => {
     expect(r.failed[1]).toMatchObject({ operation: 'UPDATE', id: '3a9c4d7e-1b2f-4c5d-9e8f-0a1b2c3d4e5f' });
     expect(r.failed[3]!.errorMessage).toMatch(/"super_admin"/);
     // The uploader is not ADMIN: phone and email are masked in the results too.
-    expect(r.ok[2]!.data).toMatchObject({ phone: '******6780', email: 'm***@example.org', roles: ['ORG_ADMIN'], userType: 'other', orgExternalId: 'APSCH0002' });
+    expect(r.ok[2]!.data).toMatchObject({
+      phone: '******6780',
+      email: 'm***@example.org',
+      roles: ['ORG_ADMIN'],
+      userType: 'other',
+      orgExternalId: 'APSCH0002',
+    });
 
     const admin = await t.admin.request(UsersDocument, { organisationExternalId: 'APSCH0002' });
     expect(admin.users.nodes).toEqual([
-      expect.objectContaining({ name: 'Meena Kumari', phone: '9123456780', email: 'meena.k@example.org', userType: 'OTHER', roles: ['ORG_ADMIN'], organisationName: 'MPPS Tenali' }),
+      expect.objectContaining({
+        name: 'Meena Kumari',
+        phone: '9123456780',
+        email: 'meena.k@example.org',
+        userType: 'OTHER',
+        roles: ['ORG_ADMIN'],
+        organisationName: 'MPPS Tenali',
+      }),
     ]);
     const masked = await viewer.request(UsersDocument, {});
     expect(masked.users.totalCount).toBe(4);
@@ -402,7 +441,13 @@ describe('organisations and users: the Sunbird fixtures', () => {
       [9, 'INVALID_ROLE'],
     ]);
     const after = await t.admin.request(UsersDocument, { role: 'BOOK_CREATOR' });
-    expect(after.users.nodes[0]).toMatchObject({ name: 'Ravi T', phone: '9000000001', email: 'ravi@example.org', roles: ['PUBLIC', 'BOOK_CREATOR'], userType: 'TEACHER' });
+    expect(after.users.nodes[0]).toMatchObject({
+      name: 'Ravi T',
+      phone: '9000000001',
+      email: 'ravi@example.org',
+      roles: ['PUBLIC', 'BOOK_CREATOR'],
+      userType: 'TEACHER',
+    });
   });
 });
 
@@ -410,12 +455,19 @@ describe('process status', () => {
   it('results are paginated by line; other clients cannot see a process; the idempotency key returns the same process', async () => {
     const csv = ['code,name,parentCode', ...Array.from({ length: 7 }, (_, i) => `NOPE${i},x,MISSING`)].join('\n');
     const r = await run(ingestor, 'LOCATION', csv, { locationType: 'DISTRICT', idempotencyKey: 'districts-1' });
-    expect(r.status).toMatchObject({ status: 'FAILED', counts: { total: 7, succeeded: 0, failed: 7 }, job: { state: 'FAILED', error: { code: 'ALL_ROWS_INVALID' } } });
+    expect(r.status).toMatchObject({
+      status: 'FAILED',
+      counts: { total: 7, succeeded: 0, failed: 7 },
+      job: { state: 'FAILED', error: { code: 'ALL_ROWS_INVALID' } },
+    });
     const lines: number[] = [];
     let after: string | null = null;
     for (;;) {
-      const { uploadStatus }: { uploadStatus: { failureResult: { nodes: Array<{ line: number }>; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number } } } =
-        await ingestor.request(UploadStatusDocument, { processId: r.up.processId, first: 3, failureAfter: after });
+      const {
+        uploadStatus,
+      }: {
+        uploadStatus: { failureResult: { nodes: Array<{ line: number }>; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number } };
+      } = await ingestor.request(UploadStatusDocument, { processId: r.up.processId, first: 3, failureAfter: after });
       expect(uploadStatus.failureResult.totalCount).toBe(7);
       lines.push(...uploadStatus.failureResult.nodes.map((n) => n.line));
       if (!uploadStatus.failureResult.pageInfo.hasNextPage) break;
@@ -490,7 +542,9 @@ describe('process status', () => {
       [5, 'UPDATE', null],
     ]);
     // Line 2 was not re-applied, but its code is still known: line 6 is still a duplicate.
-    expect(uploadStatus.failureResult.nodes.map((f) => [f.line, f.errorCode, f.errorMessage])).toEqual([[6, 'DUPLICATE_CODE', 'Code "RA" is also on line 2 of this file']]);
+    expect(uploadStatus.failureResult.nodes.map((f) => [f.line, f.errorCode, f.errorMessage])).toEqual([
+      [6, 'DUPLICATE_CODE', 'Code "RA" is also on line 2 of this file'],
+    ]);
     expect(uploadStatus).toMatchObject({ status: 'COMPLETED', counts: { total: 5, processed: 5, succeeded: 4, failed: 1 }, job: { attempt: 2 } });
   });
 

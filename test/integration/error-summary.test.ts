@@ -51,7 +51,10 @@ function zip(name: string, body: string): Promise<Buffer> {
   z.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    z.outputStream
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks)))
+      .on('error', reject);
   });
 }
 
@@ -82,7 +85,11 @@ describe('file.errorSummary', () => {
     expect(direct.state).toBe('SUCCEEDED_WITH_ERRORS');
     expect(direct.rows).toEqual({ total: 561, valid: 20, invalid: 541 });
 
-    const { uploadNationalProgram } = await ingestor.upload(UploadNationalProgramDocument, { file: null }, { file: { body: await zip('scores.csv', csv), filename: 'scores.zip' } });
+    const { uploadNationalProgram } = await ingestor.upload(
+      UploadNationalProgramDocument,
+      { file: null },
+      { file: { body: await zip('scores.csv', csv), filename: 'scores.zip' } },
+    );
     const zipFile = await fileAfterJob(uploadNationalProgram.job.id, uploadNationalProgram.file.id);
     const member = zipFile.children.find((c) => c.fileName === 'scores.csv')!;
     expect(member.rows).toEqual(direct.rows);
@@ -131,7 +138,9 @@ describe('file.errorSummary', () => {
     });
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
     const problems = res.body.errors![0]!.extensions!['problems'] as Array<{ path: string; message: string }>;
-    expect(problems).toContainEqual(expect.objectContaining({ path: '/input/properties/a/sensitive', message: 'sensitive must be true or false, got string "yes"' }));
+    expect(problems).toContainEqual(
+      expect.objectContaining({ path: '/input/properties/a/sensitive', message: 'sensitive must be true or false, got string "yes"' }),
+    );
   });
 
   it('counts nothing for a clean file and is null for a file refused before its rows', async () => {
@@ -141,7 +150,11 @@ describe('file.errorSummary', () => {
       { file: { body: 'student,school_id,score\nstu_1,c1,1\n', filename: 'clean.csv' } },
     );
     expect((await fileAfterJob(clean.job.id, clean.file.id)).errorSummary).toEqual({ total: 0, byCode: [], byColumn: [] });
-    const { uploadFile: bad } = await ingestor.upload(UploadFileDocument, { program: 'state_prog', spec: 'scores', file: null }, { file: { body: 'nope\n1\n', filename: 'bad.csv' } });
+    const { uploadFile: bad } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'scores', file: null },
+      { file: { body: 'nope\n1\n', filename: 'bad.csv' } },
+    );
     const refused = await fileAfterJob(bad.job.id, bad.file.id);
     expect(refused.error?.code).toBe('HEADER_INVALID');
     expect(refused.errorSummary).toBeNull();

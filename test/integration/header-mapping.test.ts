@@ -78,7 +78,8 @@ async function uploadAndWait(body: string, o: UploadOpts) {
 }
 
 async function rowsOf(table: string, fileId: string) {
-  return t.database.sql`select district_id, district_name, state_id, state_name, latitude, longitude from ${t.database.sql(table)} where _file_id = ${fileId} order by _line`;
+  return t.database
+    .sql`select district_id, district_name, state_id, state_name, latitude, longitude from ${t.database.sql(table)} where _file_id = ${fileId} order by _line`;
 }
 
 const IGNORED_DISTRICT_EXTRAS = {
@@ -98,7 +99,9 @@ describe('onUnknownColumns', () => {
 
     const ignored = await uploadAndWait(extraCsv, { spec: 'district', onUnknownColumns: 'IGNORE' });
     expect(ignored.file).toMatchObject({ state: 'SUCCEEDED', rows: { total: 5, valid: 5, invalid: 0 }, error: null });
-    expect(ignored.file.warnings).toEqual([{ ...IGNORED_DISTRICT_EXTRAS, message: expect.stringContaining('"Sl No" (column 1), "district_lgd_code" (column 4), "grade_state" (column 9)') }]);
+    expect(ignored.file.warnings).toEqual([
+      { ...IGNORED_DISTRICT_EXTRAS, message: expect.stringContaining('"Sl No" (column 1), "district_lgd_code" (column 4), "grade_state" (column 9)') },
+    ]);
 
     // Exactly the rows the file without the extra columns gives.
     const plain = await uploadAndWait(plainCsv, { spec: 'district' });
@@ -122,10 +125,18 @@ describe('onUnknownColumns', () => {
   });
 
   it('still requires the required columns under IGNORE, and says which header may be the missing one', async () => {
-    const { file } = await uploadAndWait('district_id,district_name,state_id,State Nmae,latitude,longitude,extra\n1,a,2,b,1.5,2.5,x\n', { spec: 'district', onUnknownColumns: 'IGNORE' });
+    const { file } = await uploadAndWait('district_id,district_name,state_id,State Nmae,latitude,longitude,extra\n1,a,2,b,1.5,2.5,x\n', {
+      spec: 'district',
+      onUnknownColumns: 'IGNORE',
+    });
     expect(file).toMatchObject({ state: 'FAILED', error: { code: 'HEADER_INVALID' } });
     expect(file.error!.problems).toEqual([
-      expect.objectContaining({ code: 'MISSING_REQUIRED_COLUMN', column: 'state_name', suggestion: 'State Nmae', message: expect.stringContaining('did you mean the header cell "State Nmae"?') }),
+      expect.objectContaining({
+        code: 'MISSING_REQUIRED_COLUMN',
+        column: 'state_name',
+        suggestion: 'State Nmae',
+        message: expect.stringContaining('did you mean the header cell "State Nmae"?'),
+      }),
     ]);
   });
 
@@ -136,7 +147,13 @@ describe('onUnknownColumns', () => {
     const overridden = await uploadAndWait(csv, { spec: 'lenient', onUnknownColumns: 'REJECT' });
     expect(overridden.file).toMatchObject({ state: 'FAILED', error: { code: 'HEADER_INVALID' } });
     const { spec } = await ingestor.request(SpecDocument, { name: 'lenient' });
-    expect(spec).toMatchObject({ onUnknownColumns: 'IGNORE', columns: [{ column: 'school_id', aliases: ['School Code', 'udise'] }, { column: 'present', aliases: [], nullable: false }] });
+    expect(spec).toMatchObject({
+      onUnknownColumns: 'IGNORE',
+      columns: [
+        { column: 'school_id', aliases: ['School Code', 'udise'] },
+        { column: 'present', aliases: [], nullable: false },
+      ],
+    });
     const bad = await t.admin.raw(RegisterSpecDocument, { kind: 'DATASET', name: 'bad_policy', spec: { ...lenientSpec, onunknowncolumns: 'sometimes' } });
     expect(codeOf(bad.body)).toBe('BAD_USER_INPUT');
     expect(bad.body.errors![0]!.extensions!['problems']).toEqual([expect.objectContaining({ code: 'INVALID_CONSTRAINT', path: '/onUnknownColumns' })]);
@@ -145,7 +162,8 @@ describe('onUnknownColumns', () => {
   it('keeps the policy across a retry: the job input carries it', async () => {
     const first = await uploadAndWait(extraCsv, { spec: 'district', onUnknownColumns: 'IGNORE' });
     expect(first.up.job.input).toMatchObject({ headers: { onUnknownColumns: 'IGNORE' } });
-    await t.database.sql`update jobs set state = 'FAILED', error = ${t.database.sql.json({ code: 'WORKER_LOST', message: 'test' })} where id = ${first.up.job.id}`;
+    await t.database
+      .sql`update jobs set state = 'FAILED', error = ${t.database.sql.json({ code: 'WORKER_LOST', message: 'test' })} where id = ${first.up.job.id}`;
     await t.admin.request(RetryJobDocument, { id: first.up.job.id });
     const events = await collectJobEvents(ingestor, first.up.job.id, { afterSeq: first.last.seq });
     expect(events.at(-1)).toMatchObject({ state: 'SUCCEEDED' });
@@ -156,22 +174,41 @@ describe('onUnknownColumns', () => {
 
 describe('validateFile', () => {
   it('reports the dropped columns as warnings under IGNORE, and suggests the closest spec column under REJECT', async () => {
-    const ignored = await ingestor.upload(ValidateFileDocument, { spec: 'district', file: null, onUnknownColumns: 'IGNORE' }, { file: { body: extraCsv, filename: 'd.csv' } });
+    const ignored = await ingestor.upload(
+      ValidateFileDocument,
+      { spec: 'district', file: null, onUnknownColumns: 'IGNORE' },
+      { file: { body: extraCsv, filename: 'd.csv' } },
+    );
     expect(ignored.validateFile).toMatchObject({ valid: true, total: 5, validRows: 5, headerProblems: [], warnings: [IGNORED_DISTRICT_EXTRAS] });
 
     const typo = 'district_id,distrct_name,state_id,state_name,latitude,longitude\n1,a,2,b,1,2\n';
     const rejected = await ingestor.upload(ValidateFileDocument, { spec: 'district', file: null }, { file: { body: typo, filename: 'd.csv' } });
     expect(rejected.validateFile.warnings).toEqual([]);
     expect(rejected.validateFile.headerProblems).toEqual([
-      { code: 'UNKNOWN_COLUMN', column: 'distrct_name', suggestion: 'district_name', message: 'header cell 2 "distrct_name" is not a column of spec "district"; did you mean "district_name"?' },
+      {
+        code: 'UNKNOWN_COLUMN',
+        column: 'distrct_name',
+        suggestion: 'district_name',
+        message: 'header cell 2 "distrct_name" is not a column of spec "district"; did you mean "district_name"?',
+      },
       expect.objectContaining({ code: 'MISSING_REQUIRED_COLUMN', column: 'district_name', suggestion: 'distrct_name' }),
     ]);
   });
 
   it('maps headers through columnMap (object or list form)', async () => {
     const csv = 'District Code,Name,state_id,state_name,latitude,longitude\n1,a,2,b,1,2\n';
-    for (const columnMap of [{ 'district code': 'district_id', NAME: 'District_Name' }, [{ header: 'District Code', column: 'district_id' }, { header: 'Name', column: 'district_name' }]]) {
-      const { validateFile } = await ingestor.upload(ValidateFileDocument, { spec: 'district', file: null, columnMap }, { file: { body: csv, filename: 'd.csv' } });
+    for (const columnMap of [
+      { 'district code': 'district_id', NAME: 'District_Name' },
+      [
+        { header: 'District Code', column: 'district_id' },
+        { header: 'Name', column: 'district_name' },
+      ],
+    ]) {
+      const { validateFile } = await ingestor.upload(
+        ValidateFileDocument,
+        { spec: 'district', file: null, columnMap },
+        { file: { body: csv, filename: 'd.csv' } },
+      );
       expect(validateFile).toMatchObject({ valid: true, validRows: 1, headerProblems: [] });
     }
   });
@@ -196,7 +233,11 @@ describe('columnMap and aliases', () => {
     ];
     for (const [columnMap, message] of cases) {
       const { body } = await uploadRaw(plainCsv, { spec: 'district', columnMap });
-      expect({ columnMap, code: codeOf(body), field: body.errors?.[0]?.extensions?.['field'] }).toEqual({ columnMap, code: 'BAD_USER_INPUT', field: 'columnMap' });
+      expect({ columnMap, code: codeOf(body), field: body.errors?.[0]?.extensions?.['field'] }).toEqual({
+        columnMap,
+        code: 'BAD_USER_INPUT',
+        field: 'columnMap',
+      });
       expect(body.errors![0]!.message).toMatch(message);
       const dry = await ingestor.uploadRaw(ValidateFileDocument, { spec: 'district', file: null, columnMap }, { file: { body: plainCsv, filename: 'd.csv' } });
       expect(codeOf(dry.body)).toBe('BAD_USER_INPUT');
@@ -212,9 +253,17 @@ describe('columnMap and aliases', () => {
       spec: { program: 'p', input: { type: 'object', properties: { a: { type: 'string', aliases: ['b'] }, b: { type: 'string' } } } },
     });
     expect(codeOf(clash.body)).toBe('BAD_USER_INPUT');
-    expect(clash.body.errors![0]!.extensions!['problems']).toEqual([expect.objectContaining({ code: 'DUPLICATE_COLUMN', path: '/input/properties/a/aliases/0' })]);
-    const badAliases = await t.admin.raw(RegisterSpecDocument, { kind: 'DATASET', name: 'bad_aliases', spec: { program: 'p', input: { type: 'object', properties: { a: { type: 'string', aliases: 'b' } } } } });
-    expect(badAliases.body.errors![0]!.extensions!['problems']).toEqual([expect.objectContaining({ code: 'INVALID_CONSTRAINT', path: '/input/properties/a/aliases' })]);
+    expect(clash.body.errors![0]!.extensions!['problems']).toEqual([
+      expect.objectContaining({ code: 'DUPLICATE_COLUMN', path: '/input/properties/a/aliases/0' }),
+    ]);
+    const badAliases = await t.admin.raw(RegisterSpecDocument, {
+      kind: 'DATASET',
+      name: 'bad_aliases',
+      spec: { program: 'p', input: { type: 'object', properties: { a: { type: 'string', aliases: 'b' } } } },
+    });
+    expect(badAliases.body.errors![0]!.extensions!['problems']).toEqual([
+      expect.objectContaining({ code: 'INVALID_CONSTRAINT', path: '/input/properties/a/aliases' }),
+    ]);
   });
 });
 
@@ -228,7 +277,12 @@ describe('signed-URL imports and national program ZIPs', () => {
     expect(put.status).toBeLessThan(300);
     const bad = await ingestor.raw(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC', columnMap: { Name: 'nme' } });
     expect(codeOf(bad.body)).toBe('BAD_USER_INPUT');
-    const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC', onUnknownColumns: 'IGNORE', columnMap: [{ header: 'Name', column: 'district_name' }] });
+    const { importFile } = await ingestor.request(ImportFileDocument, {
+      fileId: u.fileId,
+      mode: 'SYNC',
+      onUnknownColumns: 'IGNORE',
+      columnMap: [{ header: 'Name', column: 'district_name' }],
+    });
     expect(importFile).toMatchObject({ finished: true, job: { state: 'SUCCEEDED' }, file: { rows: { valid: 5 }, warnings: [IGNORED_DISTRICT_EXTRAS] } });
   });
 
@@ -237,7 +291,12 @@ describe('signed-URL imports and national program ZIPs', () => {
     z.addBuffer(Buffer.from(extraCsv.replace('district_name', 'Name')), 'district.csv');
     z.end();
     const chunks: Buffer[] = [];
-    const body = await new Promise<Buffer>((resolve, reject) => z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject));
+    const body = await new Promise<Buffer>((resolve, reject) =>
+      z.outputStream
+        .on('data', (c: Buffer) => chunks.push(c))
+        .on('end', () => resolve(Buffer.concat(chunks)))
+        .on('error', reject),
+    );
     const { uploadNationalProgram: up } = await ingestor.upload(
       UploadNationalProgramDocument,
       // `present` is a column of another spec: skipped for district.csv, as one map serves every CSV.
@@ -247,7 +306,9 @@ describe('signed-URL imports and national program ZIPs', () => {
     const events = await collectJobEvents(ingestor, up.job.id, { afterSeq: 0 });
     expect(events.at(-1)).toMatchObject({ state: 'SUCCEEDED' });
     const { file } = await ingestor.request(FileDocument, { id: up.file.id });
-    expect(file.children).toEqual([expect.objectContaining({ fileName: 'district.csv', state: 'SUCCEEDED', warnings: [expect.objectContaining(IGNORED_DISTRICT_EXTRAS)] })]);
+    expect(file.children).toEqual([
+      expect.objectContaining({ fileName: 'district.csv', state: 'SUCCEEDED', warnings: [expect.objectContaining(IGNORED_DISTRICT_EXTRAS)] }),
+    ]);
 
     // Two headers for one column of a CSV's spec can only be seen per CSV: that CSV fails HEADER_INVALID.
     const clash = await ingestor.upload(
@@ -259,7 +320,10 @@ describe('signed-URL imports and national program ZIPs', () => {
     expect(clashEvents.at(-1)).toMatchObject({ state: 'FAILED' });
     const clashed = await ingestor.request(FileDocument, { id: clash.uploadNationalProgram.file.id });
     expect(clashed.file.children).toEqual([
-      expect.objectContaining({ state: 'FAILED', error: expect.objectContaining({ code: 'HEADER_INVALID', message: expect.stringContaining('maps both "a" and "b" to the column "state_id"') }) }),
+      expect.objectContaining({
+        state: 'FAILED',
+        error: expect.objectContaining({ code: 'HEADER_INVALID', message: expect.stringContaining('maps both "a" and "b" to the column "state_id"') }),
+      }),
     ]);
   });
 });

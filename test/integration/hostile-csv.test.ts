@@ -1,7 +1,17 @@
 import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CreateClientDocument, FileDocument, FileRowErrorsDocument, FilesDocument, JobUpdatedDocument, RegisterSpecDocument, UploadFileDocument, ValidateFileDocument, type SluiceClient } from '../../src/sdk/client';
+import {
+  CreateClientDocument,
+  FileDocument,
+  FileRowErrorsDocument,
+  FilesDocument,
+  JobUpdatedDocument,
+  RegisterSpecDocument,
+  UploadFileDocument,
+  ValidateFileDocument,
+  type SluiceClient,
+} from '../../src/sdk/client';
 import type { CsvDelimiter, CsvEncoding } from '../../src/sdk/generated';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
@@ -54,7 +64,10 @@ function zipOf(name: string, body: string): Promise<Buffer> {
     z.addBuffer(Buffer.from(body), name);
     z.end();
     const parts: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+    z.outputStream
+      .on('data', (c: Buffer) => parts.push(c))
+      .on('end', () => resolve(Buffer.concat(parts)))
+      .on('error', reject);
   });
 }
 
@@ -140,13 +153,21 @@ describe('bad bytes get a coded answer', () => {
     expect(file.error!.message.length).toBeLessThanOrEqual(2000);
     expect(JSON.stringify(file).length).toBeLessThan(20_000);
 
-    const dry = await ingestor.upload(ValidateFileDocument, { spec: 'hostile', file: null }, { file: { body: Buffer.from(`${header}\n1\n`), filename: 'x.csv' } });
+    const dry = await ingestor.upload(
+      ValidateFileDocument,
+      { spec: 'hostile', file: null },
+      { file: { body: Buffer.from(`${header}\n1\n`), filename: 'x.csv' } },
+    );
     expect(dry.validateFile.headerProblems).toHaveLength(20);
     expect(dry.validateFile.headerProblemCount).toBe(120_001);
   });
 
   it('a dry run of a binary file is BAD_USER_INPUT naming the reason', async () => {
-    const res = await ingestor.uploadRaw(ValidateFileDocument, { spec: 'hostile', file: null }, { file: { body: gzipSync(Buffer.from('id\n1\n')), filename: 'x.csv' } });
+    const res = await ingestor.uploadRaw(
+      ValidateFileDocument,
+      { spec: 'hostile', file: null },
+      { file: { body: gzipSync(Buffer.from('id\n1\n')), filename: 'x.csv' } },
+    );
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('BAD_USER_INPUT');
     expect(res.body.errors![0]!.extensions).toMatchObject({ reason: 'NOT_A_CSV' });
   });
@@ -190,7 +211,11 @@ describe('no user text reaches PostgreSQL with a NUL', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
     // A multipart upload's variables.
-    const upload = await ingestor.uploadRaw(UploadFileDocument, { program: 'hostile', spec: 'hos\u0000tile', file: null }, { file: { body: 'id\n1\n', filename: 'x.csv' } });
+    const upload = await ingestor.uploadRaw(
+      UploadFileDocument,
+      { program: 'hostile', spec: 'hos\u0000tile', file: null },
+      { file: { body: 'id\n1\n', filename: 'x.csv' } },
+    );
     expect(upload.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'variables.spec' } });
     // graphql-ws.
     // (graphql-ws delivers an operation's refusal as an `error` message, which the iterator throws.)
@@ -199,7 +224,12 @@ describe('no user text reaches PostgreSQL with a NUL', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect(refused).toEqual([expect.objectContaining({ message: expect.stringContaining('variables.id contains a NUL'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    expect(refused).toEqual([
+      expect.objectContaining({
+        message: expect.stringContaining('variables.id contains a NUL'),
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+      }),
+    ]);
     // Nothing was stored, and the service is fine.
     const [{ n }] = (await t.database.sql`select count(*)::int as n from api_clients where client_id = 'nul-client'`) as unknown as [{ n: number }];
     expect(n).toBe(0);
@@ -233,8 +263,18 @@ describe('dialects: encodings, delimiters and the quote rule through uploadFile'
   });
   it('validateFile takes the same encoding and delimiter arguments and reports the dialect it read', async () => {
     const body = Buffer.concat([Buffer.from('id|name\n1|caf'), Buffer.from([0xe9]), Buffer.from('\n2|x"y\n')]);
-    const { validateFile } = await ingestor.upload(ValidateFileDocument, { spec: 'hostile', file: null, encoding: 'ISO_8859_1', delimiter: 'PIPE' }, { file: { body, filename: 'v.csv' } });
-    expect(validateFile).toMatchObject({ valid: false, total: 2, validRows: 1, invalidRows: 1, dialect: { delimiter: 'PIPE', encoding: 'ISO_8859_1', bom: false, lineEnding: 'LF' } });
+    const { validateFile } = await ingestor.upload(
+      ValidateFileDocument,
+      { spec: 'hostile', file: null, encoding: 'ISO_8859_1', delimiter: 'PIPE' },
+      { file: { body, filename: 'v.csv' } },
+    );
+    expect(validateFile).toMatchObject({
+      valid: false,
+      total: 2,
+      validRows: 1,
+      invalidRows: 1,
+      dialect: { delimiter: 'PIPE', encoding: 'ISO_8859_1', bom: false, lineEnding: 'LF' },
+    });
     expect(validateFile.errors.map((e) => [e.line, e.code])).toEqual([[3, 'MALFORMED_QUOTES']]);
   });
 });

@@ -22,7 +22,10 @@ beforeAll(async () => {
   [t, idle] = await Promise.all([startTestApp({ ...FAST_JOBS }), startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' })]);
 });
 
-async function run(client: SluiceClient, input: { to: number; stepMs?: number; failAt?: number; failEvery?: number; idempotencyKey?: string }): Promise<JobFieldsFragment> {
+async function run(
+  client: SluiceClient,
+  input: { to: number; stepMs?: number; failAt?: number; failEvery?: number; idempotencyKey?: string },
+): Promise<JobFieldsFragment> {
   return (await client.request(RunDiagnosticJobDocument, { input })).runDiagnosticJob;
 }
 
@@ -188,7 +191,10 @@ describe('visibility and listing', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 50; page++) {
-      const res: { jobs: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; nodes: JobFieldsFragment[] } } = await client.request(JobsDocument, { first: 3, after });
+      const res: { jobs: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; nodes: JobFieldsFragment[] } } = await client.request(JobsDocument, {
+        first: 3,
+        after,
+      });
       seen.push(...res.jobs.nodes.map((n) => n.id));
       if (!res.jobs.pageInfo.hasNextPage) break;
       after = res.jobs.pageInfo.endCursor;

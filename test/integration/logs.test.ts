@@ -106,7 +106,16 @@ describe('logs of the service process', () => {
     // One line per request: IssueToken, Me, RegisterSpec, RequestUploadUrl, 2 PUTs, Mine, readyz, errors.csv.
     expect(access.filter((a) => a.http.path !== '/healthz')).toHaveLength(9);
 
-    for (const secret of [issueToken.accessToken, signedToken, 'forged-token-value', 'not-a-real-token', ADMIN_SECRET, JWT_SECRET, 'secret-probe-arg', 'Bearer']) {
+    for (const secret of [
+      issueToken.accessToken,
+      signedToken,
+      'forged-token-value',
+      'not-a-real-token',
+      ADMIN_SECRET,
+      JWT_SECRET,
+      'secret-probe-arg',
+      'Bearer',
+    ]) {
       expect(out.includes(secret), `stdout contains ${secret}`).toBe(false);
       expect(p.stderr().includes(secret), `stderr contains ${secret}`).toBe(false);
     }
@@ -139,7 +148,11 @@ describe('logs of the service process', () => {
       SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
       LOG_LEVEL: 'info',
     };
-    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} --import tsx src/main.ts`, '/dev/null'], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} --import tsx src/main.ts`, '/dev/null'], {
+      cwd: repoRoot,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

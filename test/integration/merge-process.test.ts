@@ -42,11 +42,16 @@ async function stop(p: ServiceProcess): Promise<void> {
 }
 
 async function upload(body: string) {
-  const { uploadFile } = await t.admin.upload(UploadFileWithModeDocument, { program: 'crash', spec: 'crashdim', file: null }, { file: { body, filename: 'crashdim.csv' } });
+  const { uploadFile } = await t.admin.upload(
+    UploadFileWithModeDocument,
+    { program: 'crash', spec: 'crashdim', file: null },
+    { file: { body, filename: 'crashdim.csv' } },
+  );
   return uploadFile;
 }
 
-const currentRows = async () => (await t.database.sql`select code, name, size, _file_id, _line, _updated_at from ds_crashdim_v1_current order by code`).map((r) => ({ ...r }));
+const currentRows = async () =>
+  (await t.database.sql`select code, name, size, _file_id, _line, _updated_at from ds_crashdim_v1_current order by code`).map((r) => ({ ...r }));
 
 /** Whether a merge statement into `table` waits for a lock. */
 async function mergeWaiting(table = 'ds_crashdim_v1_current'): Promise<boolean> {
@@ -63,7 +68,6 @@ async function untilMergeWaits(table: string, w: ServiceProcess): Promise<void> 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
 
 describe('merge crash safety', () => {
   it('a worker SIGKILLed mid-merge leaves the current table exactly as before; the retried job merges the file once', async () => {
@@ -126,16 +130,36 @@ describe('merge crash safety', () => {
     const blocker = await t.database.sql.reserve();
     try {
       await w1.waitFor(/job workers started/);
-      const seed = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
-        file: { body: await zipOf([{ name: 'zipa.csv', body: 'code,name\nK,old\n' }, { name: 'zipb.csv', body: 'code,name\nX,x\n' }]), filename: 'seed.zip' },
-      });
+      const seed = await t.admin.upload(
+        UploadNationalProgramWithModeDocument,
+        { file: null },
+        {
+          file: {
+            body: await zipOf([
+              { name: 'zipa.csv', body: 'code,name\nK,old\n' },
+              { name: 'zipb.csv', body: 'code,name\nX,x\n' },
+            ]),
+            filename: 'seed.zip',
+          },
+        },
+      );
       await collectJobEvents(t.admin, seed.uploadNationalProgram.job.id, { afterSeq: 0 });
 
       await blocker`begin`;
       await blocker`select code from ds_zipb_v1_current where code = 'X' for update`;
-      const { uploadNationalProgram: up } = await t.admin.upload(UploadNationalProgramWithModeDocument, { file: null }, {
-        file: { body: await zipOf([{ name: 'zipa.csv', body: 'code,name\nK,zip\nL,new\n' }, { name: 'zipb.csv', body: 'code,name\nX,changed\n' }]), filename: 'p.zip' },
-      });
+      const { uploadNationalProgram: up } = await t.admin.upload(
+        UploadNationalProgramWithModeDocument,
+        { file: null },
+        {
+          file: {
+            body: await zipOf([
+              { name: 'zipa.csv', body: 'code,name\nK,zip\nL,new\n' },
+              { name: 'zipb.csv', body: 'code,name\nX,changed\n' },
+            ]),
+            filename: 'p.zip',
+          },
+        },
+      );
       // zipa.csv committed its merge; zipb.csv waits inside its own.
       await untilMergeWaits('ds_zipb_v1_current', w1);
       w1.child.kill('SIGKILL');
@@ -175,11 +199,19 @@ describe('dry-run bounds', () => {
       // Nothing can read the current table while this lock is held: the diff waits, and is cancelled.
       await blocker`begin`;
       await blocker`lock table ds_crashdim_v1_current in access exclusive mode`;
-      const res = await t.admin.uploadRaw(ValidateFileWithModeDocument, { spec: 'crashdim', file: null, mode: 'MERGE' }, { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } });
+      const res = await t.admin.uploadRaw(
+        ValidateFileWithModeDocument,
+        { spec: 'crashdim', file: null, mode: 'MERGE' },
+        { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } },
+      );
       expect(codeOf(res.body), JSON.stringify(res.body)).toBe('REQUEST_TIMEOUT');
       expect(res.body.errors?.[0]?.extensions).toMatchObject({ reason: 'DIFF_TIMEOUT', timeoutMs: 500 });
       await blocker`rollback`;
-      const ok = await t.admin.upload(ValidateFileWithModeDocument, { spec: 'crashdim', file: null, mode: 'MERGE' }, { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } });
+      const ok = await t.admin.upload(
+        ValidateFileWithModeDocument,
+        { spec: 'crashdim', file: null, mode: 'MERGE' },
+        { file: { body: 'code,name\nA,x\n', filename: 'd.csv' } },
+      );
       expect(ok.validateFile.diff).toMatchObject({ updated: 1 });
     } finally {
       await blocker`rollback`.catch(() => undefined);

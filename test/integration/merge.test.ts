@@ -209,7 +209,11 @@ describe('dimension merges', () => {
     expect(a.file.merge).toEqual({ inserted: 3, updated: 0, unchanged: 0, deleted: 0 });
     const b = await upload('mgrade', 'board,grade,label\n,1,ONE\nCBSE,2,Two\nCBSE,02,Deux\n');
     // `02` is the key of line 3 again (the in-file check compares typed values): refused, not merged.
-    expect(b.file).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS', rows: { valid: 2, invalid: 1 }, merge: { inserted: 0, updated: 1, unchanged: 1, deleted: 0 } });
+    expect(b.file).toMatchObject({
+      state: 'SUCCEEDED_WITH_ERRORS',
+      rows: { valid: 2, invalid: 1 },
+      merge: { inserted: 0, updated: 1, unchanged: 1, deleted: 0 },
+    });
     const rows = await current('ds_mgrade_v1_current', 'board nulls first, grade');
     expect(rows.map((r) => [r['board'], Number(r['grade']), r['label']])).toEqual([
       [null, 1, 'ONE'],
@@ -221,14 +225,25 @@ describe('dimension merges', () => {
 
 describe('dry runs and concurrent merges', () => {
   it('a dry run of a file with a refused header reports it without a diff; bytes that are no CSV are BAD_USER_INPUT', async () => {
-    const dry = await ingestor.upload(ValidateFileWithModeDocument, { spec: 'mschool', file: null, mode: 'MERGE' }, { file: { body: 'nope,name\nS1,x\n', filename: 'x.csv' } });
+    const dry = await ingestor.upload(
+      ValidateFileWithModeDocument,
+      { spec: 'mschool', file: null, mode: 'MERGE' },
+      { file: { body: 'nope,name\nS1,x\n', filename: 'x.csv' } },
+    );
     expect(dry.validateFile).toMatchObject({ valid: false, mode: 'MERGE', diff: null });
-    const binary = await ingestor.uploadRaw(ValidateFileWithModeDocument, { spec: 'mschool', file: null }, { file: { body: Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 1, 2]), filename: 'x.csv' } });
+    const binary = await ingestor.uploadRaw(
+      ValidateFileWithModeDocument,
+      { spec: 'mschool', file: null },
+      { file: { body: Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 1, 2]), filename: 'x.csv' } },
+    );
     expect(codeOf(binary.body), JSON.stringify(binary.body)).toBe('BAD_USER_INPUT');
   });
 
   it('merges into one dimension run one at a time: concurrent files insert each key once', async () => {
-    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mconc', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    await t.admin.request(RegisterSpecDocument, {
+      kind: 'DIMENSION',
+      spec: { program: 'mconc', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } },
+    });
     const body = (from: number) => `id,v\n${Array.from({ length: 200 }, (_, i) => `k${from + i},${from}`).join('\n')}\n`;
     const [a, b] = await Promise.all([upload('mconc', body(0)), upload('mconc', body(100))]);
     expect([a.file.state, b.file.state]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
@@ -248,7 +263,11 @@ describe('modes that do not apply', () => {
     expect(codeOf(merge.body), JSON.stringify(merge.body)).toBe('BAD_USER_INPUT');
     const del = await uploadRaw('mvisits', 'visit_id\nV2\n', { deleteMissing: true });
     expect(codeOf(del.body), JSON.stringify(del.body)).toBe('BAD_USER_INPUT');
-    const dry = await ingestor.uploadRaw(ValidateFileWithModeDocument, { spec: 'mvisits', file: null, mode: 'MERGE' }, { file: { body: 'visit_id\nV2\n', filename: 'v.csv' } });
+    const dry = await ingestor.uploadRaw(
+      ValidateFileWithModeDocument,
+      { spec: 'mvisits', file: null, mode: 'MERGE' },
+      { file: { body: 'visit_id\nV2\n', filename: 'v.csv' } },
+    );
     expect(codeOf(dry.body), JSON.stringify(dry.body)).toBe('BAD_USER_INPUT');
   });
 
@@ -261,14 +280,17 @@ describe('modes that do not apply', () => {
   });
 });
 
-
 describe('national program ZIPs', () => {
   it('dimension CSVs of a ZIP merge, event CSVs append; APPEND on the ZIP makes every CSV append', async () => {
     const body = await zipOf([
       { name: 'mgrade.csv', body: 'board,grade,label\nICSE,5,Five\n,1,ONE\n' },
       { name: 'mvisits.csv', body: 'visit_id,school_id\nV7,S1\n' },
     ]);
-    const { uploadNationalProgram } = await ingestor.upload(UploadNationalProgramWithModeDocument, { file: null }, { file: { body, filename: 'p.zip', contentType: 'application/zip' } });
+    const { uploadNationalProgram } = await ingestor.upload(
+      UploadNationalProgramWithModeDocument,
+      { file: null },
+      { file: { body, filename: 'p.zip', contentType: 'application/zip' } },
+    );
     await collectJobEvents(ingestor, uploadNationalProgram.job.id, { afterSeq: 0 });
     const { file } = await ingestor.request(FileMergeDocument, { id: uploadNationalProgram.file.id });
     const byName = Object.fromEntries(file.children.map((c) => [c.fileName, c]));
@@ -276,7 +298,11 @@ describe('national program ZIPs', () => {
     expect(byName['mgrade.csv']).toMatchObject({ state: 'SUCCEEDED', mode: 'MERGE', merge: { inserted: 1, updated: 0, unchanged: 1, deleted: 0 } });
     expect(byName['mvisits.csv']).toMatchObject({ state: 'SUCCEEDED', mode: 'APPEND', merge: null });
 
-    const again = await ingestor.upload(UploadNationalProgramWithModeDocument, { file: null, mode: 'APPEND' }, { file: { body, filename: 'p.zip', contentType: 'application/zip' } });
+    const again = await ingestor.upload(
+      UploadNationalProgramWithModeDocument,
+      { file: null, mode: 'APPEND' },
+      { file: { body, filename: 'p.zip', contentType: 'application/zip' } },
+    );
     await collectJobEvents(ingestor, again.uploadNationalProgram.job.id, { afterSeq: 0 });
     const { file: appended } = await ingestor.request(FileMergeDocument, { id: again.uploadNationalProgram.file.id });
     expect(appended.children.map((c) => [c.mode, c.merge])).toEqual([
@@ -289,7 +315,13 @@ describe('national program ZIPs', () => {
 describe('signed-URL imports', () => {
   async function signed(body: string) {
     const { requestUploadUrl: u } = await ingestor.request(RequestUploadUrlDocument, {
-      input: { fileName: 'mgrade.csv', program: 'state_prog', spec: 'mgrade', size: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') },
+      input: {
+        fileName: 'mgrade.csv',
+        program: 'state_prog',
+        spec: 'mgrade',
+        size: Buffer.byteLength(body),
+        sha256: createHash('sha256').update(body).digest('hex'),
+      },
     });
     const res = await fetch(u.url, { method: 'PUT', headers: Object.fromEntries(u.headers.map((h) => [h.name, h.value])), body });
     expect(res.status).toBeLessThan(300);
@@ -303,13 +335,21 @@ describe('signed-URL imports', () => {
     expect(codeOf(bad.body), JSON.stringify(bad.body)).toBe('BAD_USER_INPUT');
     const { importFile } = await ingestor.request(ImportFileWithModeDocument, { fileId: id, mode: 'SYNC', waitSeconds: 30, deleteMissing: true });
     expect(importFile.finished).toBe(true);
-    expect(importFile.file).toMatchObject({ state: 'SUCCEEDED', mode: 'MERGE', deleteMissing: true, merge: { inserted: 0, updated: 0, unchanged: 4, deleted: 0 } });
+    expect(importFile.file).toMatchObject({
+      state: 'SUCCEEDED',
+      mode: 'MERGE',
+      deleteMissing: true,
+      merge: { inserted: 0, updated: 0, unchanged: 4, deleted: 0 },
+    });
   });
 });
 
 describe('specs registered before merges', () => {
   it('a dimension spec version without a current table gets one at its first merge; a dry run creates nothing', async () => {
-    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mlegacy', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    await t.admin.request(RegisterSpecDocument, {
+      kind: 'DIMENSION',
+      spec: { program: 'mlegacy', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } },
+    });
     await t.database.sql`drop table ds_mlegacy_v1_current`;
     const dry = await validate('mlegacy', 'id,v\na,1\nb,2\n');
     expect(dry.diff).toEqual({ inserted: 2, updated: 0, unchanged: 0, deleted: 0, changes: [] });
@@ -321,9 +361,13 @@ describe('specs registered before merges', () => {
   });
 
   it('a spec table from before partitioning (one table for every file) merges from the file’s rows in it', async () => {
-    await t.admin.request(RegisterSpecDocument, { kind: 'DIMENSION', spec: { program: 'mflat', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } } });
+    await t.admin.request(RegisterSpecDocument, {
+      kind: 'DIMENSION',
+      spec: { program: 'mflat', input: { type: 'object', properties: { id: { type: 'string', unique: true }, v: { type: 'string' } } } },
+    });
     await t.database.sql`drop table ds_mflat_v1`;
-    await t.database.sql`create table ds_mflat_v1 (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), id text, v text)`;
+    await t.database
+      .sql`create table ds_mflat_v1 (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), id text, v text)`;
     const a = await upload('mflat', 'id,v\na,1\nb,2\n');
     const b = await upload('mflat', 'id,v\na,1\nb,3\nc,4\n');
     expect([a.file.merge, b.file.merge]).toEqual([

@@ -81,7 +81,11 @@ describe('GET /metrics (Prometheus text)', () => {
     expect(importFile.job.state).toBe('SUCCEEDED');
 
     // A refused request is counted with its status too.
-    const refused = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'query Broken { nope }' }) });
+    const refused = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query Broken { nope }' }),
+    });
     expect(refused.status).toBe(400);
 
     const { text, series } = await scrape(`${t.url}/metrics`);

@@ -86,7 +86,10 @@ describe('malformed multipart requests get 400 BAD_REQUEST and the process keeps
 
   it('a well-formed upload still works after all of that', async () => {
     const csv = 'date,school_id,present\n01/03/23,s1,10\n';
-    const res = await rawRequest(t.url, { headers: multipartHeaders(auth), body: multipart([...uploadFields(), { headers: ['Content-Disposition: form-data; name="0"; filename="a.csv"'], body: csv }]) });
+    const res = await rawRequest(t.url, {
+      headers: multipartHeaders(auth),
+      body: multipart([...uploadFields(), { headers: ['Content-Disposition: form-data; name="0"; filename="a.csv"'], body: csv }]),
+    });
     expect(res.status, show(res)).toBe(200);
     expect(res.json!.errors, show(res)).toBeUndefined();
     const { uploadFile } = await ingestor.upload(
@@ -137,7 +140,10 @@ describe('oversize uploads end promptly and leave nothing', () => {
     const body = header + row.repeat(Math.floor((MAX_FILE_BYTES - header.length) / row.length));
     const padded = body + 'x'.repeat(MAX_FILE_BYTES - body.length);
     expect(padded.length).toBe(MAX_FILE_BYTES);
-    const res = await rawRequest(t.url, { headers: multipartHeaders(auth), body: multipart([...uploadFields(), { headers: ['Content-Disposition: form-data; name="0"; filename="exact.csv"'], body: padded }]) });
+    const res = await rawRequest(t.url, {
+      headers: multipartHeaders(auth),
+      body: multipart([...uploadFields(), { headers: ['Content-Disposition: form-data; name="0"; filename="exact.csv"'], body: padded }]),
+    });
     expect(res.status, show(res)).toBe(200);
     expect(res.json!.errors, show(res)).toBeUndefined();
   });
@@ -273,7 +279,12 @@ describe('signed upload PUT: oversize and stalled bodies are answered, not reset
     expect(res.json!.errors![0]!.extensions, show(res)).toEqual({ code: 'REQUEST_TIMEOUT', idleTimeoutMs: IDLE_MS });
     expect(await uploadTemps()).toEqual([]);
     // The failed PUT released the single-use URL: a retry is judged on its bytes (wrong checksum here).
-    const retry = await rawRequest(t.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body: Buffer.alloc(1000, 'a') });
+    const retry = await rawRequest(t.url, {
+      method: 'PUT',
+      path: url.pathname + url.search,
+      headers: { 'content-type': 'text/csv' },
+      body: Buffer.alloc(1000, 'a'),
+    });
     expect(retry.json!.errors![0]!.extensions, show(retry)).toMatchObject({ reason: 'CHECKSUM_MISMATCH' });
   });
 });
@@ -309,14 +320,22 @@ describe.skipIf(!mounted)('local disk full (ENOSPC)', () => {
 
   it('a multipart upload larger than the free space gets STORAGE_FULL and leaves nothing', async () => {
     const big = 'date,school_id,present\n' + '01/03/23,s1,10\n'.repeat(200_000); // about 3 MB
-    const res = await writer.uploadRaw(UploadFileDocument, { program: 'state_prog', spec: 'attendance', file: null }, { file: { body: big, filename: 'big.csv', contentType: 'text/csv' } });
+    const res = await writer.uploadRaw(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body: big, filename: 'big.csv', contentType: 'text/csv' } },
+    );
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('STORAGE_FULL');
     expect(res.status).toBe(507);
     expect(await tempFiles(path.join(fullDir, 'uploads'))).toEqual([]);
     const [row] = await full.database.sql<Array<{ n: number }>>`select count(*)::int as n from files`;
     expect(row!.n).toBe(0);
     // Space is back once the failed write is gone: a small upload fits.
-    const ok = await writer.uploadRaw(UploadFileDocument, { program: 'state_prog', spec: 'attendance', file: null }, { file: { body: 'date,school_id,present\n01/03/23,s1,10\n', filename: 'small.csv', contentType: 'text/csv' } });
+    const ok = await writer.uploadRaw(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body: 'date,school_id,present\n01/03/23,s1,10\n', filename: 'small.csv', contentType: 'text/csv' } },
+    );
     expect(ok.body.errors, JSON.stringify(ok.body)).toBeUndefined();
   });
 

@@ -40,7 +40,8 @@ async function stop(p: ServiceProcess): Promise<void> {
 async function ready(url: string, p: ServiceProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${url} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready`);
+    if (p.child.exitCode !== null || p.child.signalCode !== null)
+      throw new Error(`${url} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready`);
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.ok && ((await res.json()) as { status?: string }).status === 'ready') return;
@@ -185,7 +186,10 @@ describe('a worker whose database link goes half-open', () => {
       for (;;) {
         const { job: now } = await t.admin.request(JobDocument, { id: job.id });
         if (now.state === 'SUCCEEDED') return now;
-        if (Date.now() > until) throw new Error(`job ${job.id} still ${now.state} after ${timeoutMs} ms\nworker stdout:\n${worker.stdout().slice(-5000)}\nstderr:\n${worker.stderr()}`);
+        if (Date.now() > until)
+          throw new Error(
+            `job ${job.id} still ${now.state} after ${timeoutMs} ms\nworker stdout:\n${worker.stdout().slice(-5000)}\nstderr:\n${worker.stderr()}`,
+          );
         await new Promise((r) => setTimeout(r, 200));
       }
     };

@@ -38,7 +38,13 @@ function startVariables(): Record<string, string> {
   for (const b of blocks) {
     for (const line of b.body.split('\n')) {
       const m = line.match(/^\s*((?:[A-Z_]+=\S+\s+)+)npm start\b/);
-      if (m) return Object.fromEntries(m[1]!.trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
+      if (m)
+        return Object.fromEntries(
+          m[1]!
+            .trim()
+            .split(/\s+/)
+            .map((kv) => kv.split('=', 2) as [string, string]),
+        );
     }
   }
   throw new Error('README.md has no `VAR=value npm start` line');
@@ -121,8 +127,20 @@ afterAll(async () => {
 describe('the README examples, run as written', () => {
   it('has the marked blocks: quick start, curl walk-throughs, signed URL, directory, CLI', () => {
     const bodies = blocks.filter((b) => b.kind === 'test' && b.lang === 'sh').map((b) => b.body);
-    for (const needle of ['npx sluice specs register', 'issueToken', 'uploadFile', 'errors.csv', 'bulkUpload', 'requestUploadUrl', 'importCredentialEngine', 'npx sluice whoami']) {
-      expect(bodies.some((b) => b.includes(needle)), needle).toBe(true);
+    for (const needle of [
+      'npx sluice specs register',
+      'issueToken',
+      'uploadFile',
+      'errors.csv',
+      'bulkUpload',
+      'requestUploadUrl',
+      'importCredentialEngine',
+      'npx sluice whoami',
+    ]) {
+      expect(
+        bodies.some((b) => b.includes(needle)),
+        needle,
+      ).toBe(true);
     }
     // The quick start: from nothing to rows in psql in at most six commands.
     const quick = blocks.filter((b) => b.kind === 'test' && b.lang === 'sh').slice(0, 2);
@@ -168,7 +186,12 @@ describe('the README examples, run as written', () => {
     expect(report.split('\n')[0]).toMatch(/error_description/);
 
     // The GraphQL blocks marked to run, with the values of the session (processId, token).
-    const vars = Object.fromEntries((await fs.readFile(path.join(workDir, 'vars.txt'), 'utf8')).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const vars = Object.fromEntries(
+      (await fs.readFile(path.join(workDir, 'vars.txt'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=', 2) as [string, string]),
+    );
     const gqlBlocks = blocks.filter((b) => b.kind === 'test' && b.lang === 'graphql');
     expect(gqlBlocks.map((b) => b.body).join('\n')).toMatch(/uploadStatus/);
     for (const b of gqlBlocks) {

@@ -55,7 +55,9 @@ describe('errors', () => {
     expect(res.body.data).toBeUndefined();
     expect(res.body.errors?.[0]?.extensions, JSON.stringify(res.body)).toEqual({ code: 'BAD_REQUEST' });
     expect(res.body.errors?.[0]?.message).toMatch(/graphql-ws/);
-    const get = await fetch(`${t.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: 'application/json', ...auth, 'apollo-require-preflight': 'true' } });
+    const get = await fetch(`${t.url}/graphql?query=${encodeURIComponent(query)}`, {
+      headers: { accept: 'application/json', ...auth, 'apollo-require-preflight': 'true' },
+    });
     const body = (await get.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
     // Over GET, Apollo's own rule answers first: only queries (405 with the same code).
     expect(get.status, JSON.stringify(body)).toBe(405);
@@ -180,15 +182,22 @@ describe('graphql-ws on the same path', () => {
         return errors as Array<{ message: string; extensions?: { code?: string } }>;
       }
       throw new Error('expected the operation to be refused');
-    }
+    };
     const limited = await rejected('{ a: serviceInfo { version } b: serviceInfo { version } c: serviceInfo { version } d: serviceInfo { version } }');
     expect(limited[0]?.extensions?.code, JSON.stringify(limited)).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(limited[0]?.message).toMatch(/Aliases limit of 3/);
-    const raw = createClient({ url: `${t.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${client.options.token}` } });
-    const unparsable = await raw.iterate({ query: '{ serviceInfo { ' }).next().then(
-      () => [] as Array<{ extensions?: { code?: string } }>,
-      (errors: Array<{ extensions?: { code?: string } }>) => errors,
-    );
+    const raw = createClient({
+      url: `${t.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${client.options.token}` },
+    });
+    const unparsable = await raw
+      .iterate({ query: '{ serviceInfo { ' })
+      .next()
+      .then(
+        () => [] as Array<{ extensions?: { code?: string } }>,
+        (errors: Array<{ extensions?: { code?: string } }>) => errors,
+      );
     await raw.dispose();
     expect(unparsable[0]?.extensions?.code, JSON.stringify(unparsable)).toBe('GRAPHQL_PARSE_FAILED');
     const single = client.subscribe(parse('{ serviceInfo { version } }') as never);

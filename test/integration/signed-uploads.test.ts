@@ -34,7 +34,10 @@ function zip(entries: Array<{ name: string; body: string | Buffer }>): Promise<B
   z.end();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    z.outputStream
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks)))
+      .on('error', reject);
   });
 }
 
@@ -101,11 +104,26 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
 
   it('runs the three steps: request a URL, PUT the bytes, import (ASYNC), and shows every state', async () => {
     const u = await request(ingestor, GOOD_CSV, { folder: 'reports/2023', tags: ['march', 'state'], metadata: { source: 'test' } });
-    expect(u).toMatchObject({ method: 'PUT', created: true, file: { state: 'PENDING_UPLOAD', finished: false, declaredSize: GOOD_CSV.length, declaredSha256: sha256(GOOD_CSV), folder: 'reports/2023', tags: ['march', 'state'], metadata: { source: 'test' } } });
+    expect(u).toMatchObject({
+      method: 'PUT',
+      created: true,
+      file: {
+        state: 'PENDING_UPLOAD',
+        finished: false,
+        declaredSize: GOOD_CSV.length,
+        declaredSha256: sha256(GOOD_CSV),
+        folder: 'reports/2023',
+        tags: ['march', 'state'],
+        metadata: { source: 'test' },
+      },
+    });
     expect(u.headers).toContainEqual({ name: 'content-type', value: 'text/csv' });
     expect(new Date(u.expiresAt).getTime() - Date.now()).toBeGreaterThan(14 * 60 * 1000);
     if (backend.name === 'local') expect(u.url).toMatch(new RegExp(`^${t.url}/uploads/${u.fileId}\\?token=\\d+\\.[A-Za-z0-9_-]{43}$`));
-    else expect(u.url).toMatch(new RegExp(`^${s3.endpoint}/${t.env['SLUICE_S3_BUCKET']}/uploads/\\d{4}-\\d{2}-\\d{2}/${u.fileId}/attendance\\.csv\\?.*X-Amz-Signature=`));
+    else
+      expect(u.url).toMatch(
+        new RegExp(`^${s3.endpoint}/${t.env['SLUICE_S3_BUCKET']}/uploads/\\d{4}-\\d{2}-\\d{2}/${u.fileId}/attendance\\.csv\\?.*X-Amz-Signature=`),
+      );
     expect((await fileState(ingestor, u.fileId)).state).toBe('PENDING_UPLOAD');
 
     const res = await put(u, GOOD_CSV);
@@ -116,7 +134,11 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     expect(uploaded.uploadedAt).not.toBeNull();
 
     const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'ASYNC' });
-    expect(importFile).toMatchObject({ created: true, file: { state: 'QUEUED', size: GOOD_CSV.length, sha256: sha256(GOOD_CSV) }, job: { type: 'cqube.ingest-file' } });
+    expect(importFile).toMatchObject({
+      created: true,
+      file: { state: 'QUEUED', size: GOOD_CSV.length, sha256: sha256(GOOD_CSV) },
+      job: { type: 'cqube.ingest-file' },
+    });
     const events = await collectJobEvents(ingestor, importFile.job.id, { afterSeq: 0 });
     expect(events.at(-1)).toMatchObject({ state: 'SUCCEEDED', progress: { total: 2, succeeded: 2 } });
     const done = await fileState(ingestor, u.fileId);
@@ -136,7 +158,12 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     const u = await request(ingestor, MIXED_CSV);
     expect((await put(u, MIXED_CSV)).status).toBe(200);
     const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC' });
-    expect(importFile).toMatchObject({ created: true, finished: true, job: { state: 'SUCCEEDED_WITH_ERRORS' }, file: { state: 'SUCCEEDED_WITH_ERRORS', rows: { total: 2, valid: 1, invalid: 1 } } });
+    expect(importFile).toMatchObject({
+      created: true,
+      finished: true,
+      job: { state: 'SUCCEEDED_WITH_ERRORS' },
+      file: { state: 'SUCCEEDED_WITH_ERRORS', rows: { total: 2, valid: 1, invalid: 1 } },
+    });
     expect(importFile.file.outputs.errors).toMatch(/^ingestion_error\/state_prog\/\d{2}-[A-Z][a-z]{2}-\d{4}\/state_prog_[0-9a-f-]+_errors\.csv$/);
     expect(await text(await storage().get(importFile.file.outputs.errors!))).toContain('not-a-date');
   });
@@ -163,7 +190,10 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     const { importFile } = await ingestor.request(ImportFileDocument, { fileId: u.fileId, mode: 'SYNC', encoding: 'WINDOWS_1252' });
     expect(importFile).toMatchObject({ finished: true, job: { state: 'SUCCEEDED' } });
     const child = (await t.database.sql`select valid_output_key, dialect from files where parent_id = ${u.fileId}`)[0]!;
-    expect(child['dialect']).toEqual({ requested: { encoding: 'WINDOWS_1252' }, detected: { delimiter: ';', encoding: 'WINDOWS_1252', bom: false, lineEnding: 'CRLF' } });
+    expect(child['dialect']).toEqual({
+      requested: { encoding: 'WINDOWS_1252' },
+      detected: { delimiter: ';', encoding: 'WINDOWS_1252', bom: false, lineEnding: 'CRLF' },
+    });
     // The valid-rows file is UTF-8 with commas.
     expect(await text(await storage().get(child['valid_output_key'] as string))).toBe('date,school_id,present\n01/03/23,café,10\n');
   });
@@ -210,10 +240,7 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     const body = GOOD_CSV.replace('s1', 'd1').replace('s2', 'd2');
     const u = await request(ingestor, body);
     expect((await put(u, body)).status).toBe(200);
-    const [a, b] = await Promise.all([
-      ingestor.request(ImportFileDocument, { fileId: u.fileId }),
-      ingestor.request(ImportFileDocument, { fileId: u.fileId }),
-    ]);
+    const [a, b] = await Promise.all([ingestor.request(ImportFileDocument, { fileId: u.fileId }), ingestor.request(ImportFileDocument, { fileId: u.fileId })]);
     expect(a.importFile.job.id).toBe(b.importFile.job.id);
     expect([a.importFile.created, b.importFile.created].sort()).toEqual([false, true]);
     await collectJobEvents(ingestor, a.importFile.job.id, { afterSeq: 0 });
@@ -336,7 +363,9 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
     expect(b).toMatchObject({ fileId: a.fileId, expiresAt: a.expiresAt, created: false });
     if (backend.name === 'local') expect(b.url).toBe(a.url);
     expect((await put(b, GOOD_CSV)).status).toBe(200);
-    const c = await ingestor.raw(RequestUploadUrlDocument, { input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x'), idempotencyKey: key } });
+    const c = await ingestor.raw(RequestUploadUrlDocument, {
+      input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x'), idempotencyKey: key },
+    });
     expect(codeOf(c.body), JSON.stringify(c.body)).toBe('CONFLICT');
     expect(reasonOf(c.body)).toBe('IDEMPOTENCY_KEY_USED');
   });
@@ -357,12 +386,16 @@ describe.each(backends)('signed-URL uploads on $name storage', (backend) => {
       [{ spec: 'no_such_spec' }, 'NOT_FOUND', ''],
     ];
     for (const [input, code, field] of cases) {
-      const res = await ingestor.raw(RequestUploadUrlDocument, { input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x'), ...input } });
+      const res = await ingestor.raw(RequestUploadUrlDocument, {
+        input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x'), ...input },
+      });
       expect(codeOf(res.body), `${JSON.stringify(input)} -> ${JSON.stringify(res.body)}`).toBe(code);
       if (field) expect(res.body.errors![0]!.extensions!['field'], JSON.stringify(res.body)).toBe(field);
     }
     const viewer = await t.clientWith(['VIEWER']);
-    const res = await viewer.raw(RequestUploadUrlDocument, { input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x') } });
+    const res = await viewer.raw(RequestUploadUrlDocument, {
+      input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: 1, sha256: sha256('x') },
+    });
     expect(codeOf(res.body)).toBe('FORBIDDEN');
   });
 
@@ -444,7 +477,11 @@ describe('brute force on Sluice’s own upload URLs', () => {
   });
 
   async function putFrom(address: string, u: UploadUrl, url: string) {
-    const res = await fetch(url, { method: 'PUT', headers: { ...Object.fromEntries(u.headers.map((h) => [h.name, h.value])), 'x-forwarded-for': address }, body: GOOD_CSV });
+    const res = await fetch(url, {
+      method: 'PUT',
+      headers: { ...Object.fromEntries(u.headers.map((h) => [h.name, h.value])), 'x-forwarded-for': address },
+      body: GOOD_CSV,
+    });
     const json = (await res.json()) as { errors?: Array<{ message: string; extensions: Record<string, unknown> }> };
     return { status: res.status, retryAfter: res.headers.get('retry-after'), json };
   }
@@ -484,7 +521,13 @@ describe.each(backends)('expiry and sweeps on $name storage', (backend) => {
 
   beforeAll(async () => {
     // URLs live 1 s, files expire as soon as their URL has: the tests drive the sweeps directly.
-    t = await startTestApp({ ...FAST_JOBS, ...NO_TIMERS, ...(await backend.env('sluice-sweeps')), SLUICE_UPLOAD_URL_TTL_SECONDS: '1', SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS: '0' });
+    t = await startTestApp({
+      ...FAST_JOBS,
+      ...NO_TIMERS,
+      ...(await backend.env('sluice-sweeps')),
+      SLUICE_UPLOAD_URL_TTL_SECONDS: '1',
+      SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS: '0',
+    });
     ingestor = await t.clientWith(['INGESTOR']);
     await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   });

@@ -47,7 +47,18 @@ async function importAndWait(entries: string[]): Promise<JobFieldsFragment> {
   return (await ingestor.request(JobDocument, { id: job.id })).job;
 }
 
-type Result = { frameworks: Array<{ ctid: string; state: string; error?: { code: string; message: string }; created?: number; updated?: number; removed?: number; problems?: Array<{ code: string }> }>; totals: Record<string, number> };
+type Result = {
+  frameworks: Array<{
+    ctid: string;
+    state: string;
+    error?: { code: string; message: string };
+    created?: number;
+    updated?: number;
+    removed?: number;
+    problems?: Array<{ code: string }>;
+  }>;
+  totals: Record<string, number>;
+};
 const resultOf = (job: JobFieldsFragment) => job.result as Result;
 
 /** Serves `/graph/<ctid>`: the fixture's framework node renamed to `ctid`, with these competencies. */
@@ -56,7 +67,11 @@ async function serveFramework(ctid: string, competencies: Array<Record<string, u
   // The fixture framework's hasTopChild names the fixture's competencies, not these: drop it.
   const { 'ceasn:hasTopChild': _top, ...fixtureFramework } = doc['@graph'][0]!;
   const fw = { ...fixtureFramework, '@id': `https://credentialengineregistry.org/resources/${ctid}`, 'ceterms:ctid': ctid };
-  const nodes = competencies.map((c) => ({ '@type': 'ceasn:Competency', '@id': `https://credentialengineregistry.org/resources/${String(c['ceterms:ctid'])}`, ...c }));
+  const nodes = competencies.map((c) => ({
+    '@type': 'ceasn:Competency',
+    '@id': `https://credentialengineregistry.org/resources/${String(c['ceterms:ctid'])}`,
+    ...c,
+  }));
   reg.routes.set(`/graph/${ctid}`, { body: { ...doc, '@graph': [fw, ...nodes] } });
 }
 
@@ -228,7 +243,10 @@ describe('importCredentialEngine', () => {
   it('ends FAILED when its only framework fails', async () => {
     const job = await importAndWait([X(6)]);
     expect(job.state).toBe('FAILED');
-    expect(job.error).toMatchObject({ code: 'SOME_FRAMEWORKS_FAILED', message: expect.stringMatching(/^Framework ce-00000000-0000-4000-8000-000000000006: REGISTRY_NOT_FOUND/) });
+    expect(job.error).toMatchObject({
+      code: 'SOME_FRAMEWORKS_FAILED',
+      message: expect.stringMatching(/^Framework ce-00000000-0000-4000-8000-000000000006: REGISTRY_NOT_FOUND/),
+    });
     expect(job.progress).toMatchObject({ total: 1, processed: 1, succeeded: 0, failed: 1 });
   });
 
@@ -257,7 +275,13 @@ describe('importCredentialEngine', () => {
         'ceasn:competencyCategory': [{ 'en-US': 'Networking' }, { 'en-US': 'Security' }],
         'ceasn:author': 'Jane Roe',
         'ceasn:exactAlignment': [{ '@id': 'https://example.org/competency/42' }],
-        'ceterms:occupationType': [{ 'ceterms:codedNotation': '15-1244.00', 'ceterms:targetNodeName': { 'en-US': 'Network and Computer Systems Administrators' }, 'ceterms:frameworkName': { 'en-US': 'O*NET' } }],
+        'ceterms:occupationType': [
+          {
+            'ceterms:codedNotation': '15-1244.00',
+            'ceterms:targetNodeName': { 'en-US': 'Network and Computer Systems Administrators' },
+            'ceterms:frameworkName': { 'en-US': 'O*NET' },
+          },
+        ],
       },
       { 'ceterms:ctid': X(14), 'ceasn:competencyText': { en: 'Not ours' }, 'ceasn:isPartOf': `https://credentialengineregistry.org/resources/${X(15)}` },
     ]);
@@ -289,7 +313,10 @@ describe('importCredentialEngine', () => {
     const [{ n: jobsBefore }] = (await t.database.sql`select count(*)::int as n from jobs`) as unknown as [{ n: number }];
     const requestsBefore = reg.requests.length;
     for (const [entries, pattern] of [
-      [['https://evil.example/resources/' + FIXTURE_FRAMEWORK], /competencyFrameworks\[0\] "https:\/\/evil\.example\/resources\/ce-5b2f.*is not on the configured registry/],
+      [
+        ['https://evil.example/resources/' + FIXTURE_FRAMEWORK],
+        /competencyFrameworks\[0\] "https:\/\/evil\.example\/resources\/ce-5b2f.*is not on the configured registry/,
+      ],
       [[FIXTURE_FRAMEWORK, 'not-a-ctid'], /competencyFrameworks\[1\] "not-a-ctid" is neither a CTID/],
       [[`${reg.url}/envelopes/${FIXTURE_FRAMEWORK}`], /competencyFrameworks\[0\] .* must be <registry>\/resources\/<ctid> or <registry>\/graph\/<ctid>/],
       [[`http://localhost:${reg.port}/graph/${FIXTURE_FRAMEWORK}`], /is not on the configured registry/],

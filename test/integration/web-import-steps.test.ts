@@ -108,7 +108,9 @@ describe.runIf(runBrowserTests)('import steps in Chromium', () => {
     await page.selectOption(select('Attendance Count'), 'present');
     expect(await page.textContent('[data-testid=mapping-note]')).toMatch(/Every required column is matched\. Ignored: notes\./);
     await page.click('[data-testid=mapping-apply]');
-    await expect.poll(() => page.textContent('[data-testid=preview-status]'), { timeout: 20_000 }).toBe('With the columns as matched, the first 3 rows are valid.');
+    await expect
+      .poll(() => page.textContent('[data-testid=preview-status]'), { timeout: 20_000 })
+      .toBe('With the columns as matched, the first 3 rows are valid.');
     expect(await page.textContent('[data-testid=preview-table] thead')).toContain('Attendance Count → present');
     expect(await page.textContent('[data-testid=preview-table] thead')).toContain('notes (ignored)');
     expect(await page.textContent('[data-testid=preview-problems]')).toMatch(/notes/);
@@ -143,13 +145,17 @@ describe.runIf(runBrowserTests)('import steps in Chromium', () => {
     await expect.poll(() => page.textContent('[data-testid=preview-status]'), { timeout: 20_000 }).toBe('The first 3 rows are valid.');
     expect(await page.isHidden('[data-testid=mapping]')).toBe(true);
     const counts = () => page.$$eval('[data-testid=diff-counts] li', (els) => els.map((e) => e.textContent));
-    await expect.poll(counts, { timeout: 20_000 }).toEqual([
-      'add 1 new row',
-      'update 1 row whose values changed',
-      'leave 1 row as it is (no change)',
-      'remove no row (the file is not marked as the whole table)',
-    ]);
-    const changes = await page.$$eval('[data-testid=diff-changes] tbody tr', (els) => els.map((e) => [...e.querySelectorAll('th, td')].map((c) => c.textContent)));
+    await expect
+      .poll(counts, { timeout: 20_000 })
+      .toEqual([
+        'add 1 new row',
+        'update 1 row whose values changed',
+        'leave 1 row as it is (no change)',
+        'remove no row (the file is not marked as the whole table)',
+      ]);
+    const changes = await page.$$eval('[data-testid=diff-changes] tbody tr', (els) =>
+      els.map((e) => [...e.querySelectorAll('th, td')].map((c) => c.textContent)),
+    );
     expect(changes).toEqual([
       ['3', 'school_id s2', 'school_name', 'Two', 'Two Renamed'],
       ['students', '20', '25'],
@@ -178,7 +184,12 @@ describe.runIf(runBrowserTests)('import steps in Chromium', () => {
     await page.waitForSelector('[data-testid=errors]:not([hidden])');
     const report = await download('[data-testid=download]', 'web-fix-me-errors.csv');
     expect(report.name).toBe('fix-me_errors.csv');
-    expect(report.text.trim().split('\n').map((l) => l.split(',').slice(0, 4).join(','))).toEqual(['_line,date,school_id,present', '6,01/03/23,s5,x', '11,01/03/23,s10,x']);
+    expect(
+      report.text
+        .trim()
+        .split('\n')
+        .map((l) => l.split(',').slice(0, 4).join(',')),
+    ).toEqual(['_line,date,school_id,present', '6,01/03/23,s5,x', '11,01/03/23,s10,x']);
 
     await page.click('[data-testid=fix-open]');
     await page.waitForSelector('[data-testid=fix]:not([hidden]) [data-testid=fix-table] tbody tr');

@@ -83,7 +83,10 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     expect(await cells.nth(0).textContent()).toBe('x');
     expect(await cells.nth(0).getAttribute('data-error')).toMatch(/not a number/);
     expect(await cells.nth(1).textContent()).toBe('31/02/23');
-    expect(await page.$$eval('[data-testid=preview-problems] li', (els) => els.map((e) => e.textContent))).toEqual([expect.stringMatching(/^Line 3, present: /), expect.stringMatching(/^Line 4, date: /)]);
+    expect(await page.$$eval('[data-testid=preview-problems] li', (els) => els.map((e) => e.textContent))).toEqual([
+      expect.stringMatching(/^Line 3, present: /),
+      expect.stringMatching(/^Line 4, date: /),
+    ]);
     await audit(page, 'preview');
     await shoot(page, 'preview');
 
@@ -102,7 +105,9 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     await page.waitForSelector('[data-testid=job]:not([hidden])', { timeout: 30_000 });
     await expect.poll(() => page.textContent('[data-testid=job-title]'), { timeout: 30_000 }).toBe('attendance-big.csv');
     // Each queue line follows its job to the end (no stale "job queued").
-    await expect.poll(() => page.$$eval('[data-testid=queue-item]', (els) => els.map((e) => e.getAttribute('data-state'))), { timeout: 90_000 }).toEqual(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'SUCCEEDED_WITH_ERRORS']);
+    await expect
+      .poll(() => page.$$eval('[data-testid=queue-item]', (els) => els.map((e) => e.getAttribute('data-state'))), { timeout: 90_000 })
+      .toEqual(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'SUCCEEDED_WITH_ERRORS']);
     expect(await page.textContent('[data-testid=queue]')).toMatch(/attendance-good\.csv · stored; done/);
 
     // The partial success is a warning in plain words with formatted numbers.
@@ -123,7 +128,11 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
   }, 240_000);
 
   it('a failed job shows its header problems as a list and can be retried from its page', async () => {
-    const { uploadFile } = await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: 'day,school,present\n1,2,3\n', filename: 'header-broken.csv', contentType: 'text/csv' } });
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'attendance', spec: 'attendance', file: null },
+      { file: { body: 'day,school,present\n1,2,3\n', filename: 'header-broken.csv', contentType: 'text/csv' } },
+    );
     await collectJobEvents(ingestor, uploadFile.job.id, { afterSeq: 0 });
     await page.goto(`${t.url}/?file=${uploadFile.file.id}`);
     await page.waitForSelector('[data-testid=job-state][data-state=FAILED]', { timeout: 30_000 });
@@ -213,7 +222,11 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     await page.waitForSelector('#recent:not([hidden])');
     await expect.poll(() => page.textContent('[data-testid=recent]')).toContain('Credential Engine import');
     await expect.poll(() => page.textContent('[data-testid=recent]')).toContain('locations-bad.csv · Directory upload');
-    await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: attendanceCsv(4), filename: 'recent-live.csv', contentType: 'text/csv' } });
+    await ingestor.upload(
+      UploadFileDocument,
+      { program: 'attendance', spec: 'attendance', file: null },
+      { file: { body: attendanceCsv(4), filename: 'recent-live.csv', contentType: 'text/csv' } },
+    );
     await expect.poll(() => page.textContent('[data-testid=recent] li:first-child'), { timeout: 30_000 }).toMatch(/recent-live\.csv · State CSV upload · done/);
     expect(pageErrors).toEqual([]);
   }, 240_000);
@@ -222,7 +235,13 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     // A signed-URL import: URL, PUT, importFile.
     const body = attendanceCsv(7);
     const { requestUploadUrl: u } = await ingestor.request(RequestUploadUrlDocument, {
-      input: { fileName: 'signed.csv', program: 'attendance', spec: 'attendance', size: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') },
+      input: {
+        fileName: 'signed.csv',
+        program: 'attendance',
+        spec: 'attendance',
+        size: Buffer.byteLength(body),
+        sha256: createHash('sha256').update(body).digest('hex'),
+      },
     });
     const put = await fetch(u.url, { method: 'PUT', headers: Object.fromEntries(u.headers.map((x) => [x.name, x.value])), body });
     expect(put.status, await put.text()).toBeLessThan(300);
@@ -255,12 +274,21 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     await expect.poll(() => page.locator('[data-testid=job-row]').count()).toBeGreaterThan(10);
 
     // Live: a job submitted elsewhere appears on top and runs to its end without a reload.
-    const { uploadFile } = await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: attendanceCsv(10), filename: 'live.csv', contentType: 'text/csv' } });
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'attendance', spec: 'attendance', file: null },
+      { file: { body: attendanceCsv(10), filename: 'live.csv', contentType: 'text/csv' } },
+    );
     await expect.poll(() => page.textContent('[data-testid=job-row]:first-child'), { timeout: 30_000 }).toContain('live.csv');
     await page.waitForSelector(`[data-job="${uploadFile.job.id}"] .state[data-state=SUCCEEDED]`, { timeout: 30_000 });
 
     // Paging: 20 a page.
-    for (let i = 0; i < 12; i++) await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: attendanceCsv(3), filename: `page-${i}.csv`, contentType: 'text/csv' } });
+    for (let i = 0; i < 12; i++)
+      await ingestor.upload(
+        UploadFileDocument,
+        { program: 'attendance', spec: 'attendance', file: null },
+        { file: { body: attendanceCsv(3), filename: `page-${i}.csv`, contentType: 'text/csv' } },
+      );
     await page.click('#jobs-refresh');
     await expect.poll(() => page.textContent('[data-testid=jobs-page]')).toMatch(/page 1 of 2/);
     await page.click('#jobs-next');
@@ -279,7 +307,11 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     // A service without workers: the job waits in QUEUED until cancelled.
     const apiOnly = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' });
     await apiOnly.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
-    const { uploadFile } = await apiOnly.admin.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: attendanceCsv(5), filename: 'to-cancel.csv', contentType: 'text/csv' } });
+    const { uploadFile } = await apiOnly.admin.upload(
+      UploadFileDocument,
+      { program: 'attendance', spec: 'attendance', file: null },
+      { file: { body: attendanceCsv(5), filename: 'to-cancel.csv', contentType: 'text/csv' } },
+    );
     const p = await context.newPage();
     p.on('pageerror', (e) => pageErrors.push(e.message));
     await signIn(p, apiOnly, apiOnly.admin, ['ADMIN']);

@@ -4,7 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateClientDocument, FileDocument, IssueTokenDocument, RegisterSpecDocument, UploadCorrectionsDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import {
+  CreateClientDocument,
+  FileDocument,
+  IssueTokenDocument,
+  RegisterSpecDocument,
+  UploadCorrectionsDocument,
+  UploadFileDocument,
+  type SluiceClient,
+} from '../../src/sdk/client';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { announceBrowserSkip, launchChromium, runBrowserTests } from '../helpers/browser';
@@ -65,7 +73,11 @@ describe('pages served by Sluice', () => {
     // GraphQL itself is untouched: JSON GET with a query, and POST.
     const get = await fetch(`${t.url}/graphql?query=%7B__typename%7D`, { headers: { accept: 'application/json', 'apollo-require-preflight': 'true' } });
     expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
-    const post = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    const post = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
     expect(await post.json()).toEqual({ data: { __typename: 'Query' } });
     // The IDE page answers only at /graphql.
     expect((await fetch(`${t.url}/graphiql.html`)).status).toBe(404);
@@ -80,7 +92,13 @@ describe('pages served by Sluice', () => {
 
   it('GET /files/:id/errors.csv streams the error report to its owner only', async () => {
     const upload = async (csv: string) =>
-      (await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: csv, filename: 'a.csv', contentType: 'text/csv' } })).uploadFile;
+      (
+        await ingestor.upload(
+          UploadFileDocument,
+          { program: 'attendance', spec: 'attendance', file: null },
+          { file: { body: csv, filename: 'a.csv', contentType: 'text/csv' } },
+        )
+      ).uploadFile;
     const bad = await upload(attendanceCsv(100, 10));
     const good = await upload(attendanceCsv(5, 1000));
     await collectJobEvents(ingestor, bad.job.id, { afterSeq: 0 });
@@ -110,7 +128,13 @@ describe('pages served by Sluice', () => {
 
   it('GET /files/:id/valid.csv streams the rows stored in the table to their owner only, corrected rows included', async () => {
     const upload = async (csv: string, filename: string) =>
-      (await ingestor.upload(UploadFileDocument, { program: 'attendance', spec: 'attendance', file: null }, { file: { body: csv, filename, contentType: 'text/csv' } })).uploadFile;
+      (
+        await ingestor.upload(
+          UploadFileDocument,
+          { program: 'attendance', spec: 'attendance', file: null },
+          { file: { body: csv, filename, contentType: 'text/csv' } },
+        )
+      ).uploadFile;
     // Line 3 has a bad number, line 5 a formula-like school id (stored as written, neutralised in the CSV).
     const mixed = await upload('date,school_id,present\n01/03/23,s1,4\n01/03/23,s2,x\n02/03/23,"s3, north",5\n02/03/23,=cmd,6\n', 'mixed rows.csv');
     const broken = await upload('day,school,present\n1,2,3\n', 'broken.csv');
@@ -126,7 +150,11 @@ describe('pages served by Sluice', () => {
     expect(await ok.text()).toBe('_line,date,school_id,present\n2,2023-03-01,s1,4\n4,2023-03-02,"s3, north",5\n5,2023-03-02,\'=cmd,6\n');
 
     // A corrected row joins the file's rows, and the download.
-    const { uploadCorrections } = await ingestor.upload(UploadCorrectionsDocument, { fileId: mixed.file.id, file: null }, { file: { body: '_line,date,school_id,present,error_description\n3,01/03/23,s2,7,\n', filename: 'fixed.csv', contentType: 'text/csv' } });
+    const { uploadCorrections } = await ingestor.upload(
+      UploadCorrectionsDocument,
+      { fileId: mixed.file.id, file: null },
+      { file: { body: '_line,date,school_id,present,error_description\n3,01/03/23,s2,7,\n', filename: 'fixed.csv', contentType: 'text/csv' } },
+    );
     await collectJobEvents(ingestor, uploadCorrections.job.id, { afterSeq: 0 });
     const after = (await (await fetch(url(mixed.file.id), { headers: auth })).text()).trim().split('\n');
     expect(after).toEqual(['_line,date,school_id,present', '2,2023-03-01,s1,4', '3,2023-03-01,s2,7', '4,2023-03-02,"s3, north",5', "5,2023-03-02,'=cmd,6"]);
@@ -212,7 +240,9 @@ describe.runIf(runBrowserTests)('in Chromium', () => {
     expect(await page.locator('#errors-body tr').count()).toBe(20);
     expect(await page.textContent('#errors-page')).toBe('page 1 of 3');
     expect(await page.textContent('[data-testid=errors-summary] li:first-child')).toBe(`${invalid} errors: NOT_A_NUMBER ${invalid}`);
-    expect(await page.textContent('[data-testid=errors-summary] li:nth-child(2)')).toBe(`present: ${invalid} (NOT_A_NUMBER ${invalid}); most frequent "x" ×${invalid}`);
+    expect(await page.textContent('[data-testid=errors-summary] li:nth-child(2)')).toBe(
+      `present: ${invalid} (NOT_A_NUMBER ${invalid}); most frequent "x" ×${invalid}`,
+    );
     expect(await page.textContent('#errors-body tr:first-child td:first-child')).toBe('5001');
     await page.click('#errors-next');
     await expect.poll(() => page.textContent('#errors-page')).toBe('page 2 of 3');

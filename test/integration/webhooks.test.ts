@@ -151,7 +151,11 @@ describe('webhooks', () => {
     expect(verifySluiceSignature('whsec_wrong', body, signature)).toBe(false);
     expect(verifySluiceSignature(createWebhook.secret, body.replace('SUCCEEDED', 'FAILED'), signature)).toBe(false);
     const payload = JSON.parse(body);
-    expect(payload).toMatchObject({ type: 'JOB_SUCCEEDED', webhookId: createWebhook.webhook.id, data: { job: { id: job.jobId, state: 'SUCCEEDED', fileId: job.fileId, succeeded: 2, failed: 0 } } });
+    expect(payload).toMatchObject({
+      type: 'JOB_SUCCEEDED',
+      webhookId: createWebhook.webhook.id,
+      data: { job: { id: job.jobId, state: 'SUCCEEDED', fileId: job.fileId, succeeded: 2, failed: 0 } },
+    });
     expect(post!.headers['sluice-event-id']).toBe(payload.id);
     expect(post!.headers['sluice-event-type']).toBe('JOB_SUCCEEDED');
     expect(post!.headers['content-type']).toBe('application/json');
@@ -161,7 +165,17 @@ describe('webhooks', () => {
       return d.length ? d : undefined;
     });
     expect(ds).toHaveLength(1);
-    expect(ds[0]).toMatchObject({ eventId: payload.id, jobId: job.jobId, eventType: 'JOB_SUCCEEDED', eventState: 'DELIVERED', attempt: 1, ok: true, statusCode: 200, error: null, responseBody: 'thanks' });
+    expect(ds[0]).toMatchObject({
+      eventId: payload.id,
+      jobId: job.jobId,
+      eventType: 'JOB_SUCCEEDED',
+      eventState: 'DELIVERED',
+      attempt: 1,
+      ok: true,
+      statusCode: 200,
+      error: null,
+      responseBody: 'thanks',
+    });
     // Only terminal events by default (no QUEUED, no RUNNING), and only the owner's jobs.
     await new Promise((r) => setTimeout(r, 1500));
     expect(receiver.at('/succeeds')).toHaveLength(1);
@@ -199,7 +213,9 @@ describe('webhooks', () => {
   it('gives up after SLUICE_WEBHOOK_MAX_ATTEMPTS and does not follow redirects', async () => {
     const client = await t.clientWith(['INGESTOR']);
     const redirect = (res: http.ServerResponse) => res.writeHead(302, { location: `${receiver.url}/elsewhere` }).end();
-    const { createWebhook } = await client.request(CreateWebhookDocument, { input: { url: receiver.script('/redirects', redirect, redirect, redirect, redirect) } });
+    const { createWebhook } = await client.request(CreateWebhookDocument, {
+      input: { url: receiver.script('/redirects', redirect, redirect, redirect, redirect) },
+    });
     await runJob(client);
     const ds = await until('three attempts', async () => {
       const d = await deliveries(client, createWebhook.webhook.id);
@@ -308,7 +324,15 @@ describe('webhooks without SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', () => {
 
   it('refuses private, loopback and link-local targets at createWebhook', async () => {
     const client = await strict.clientWith(['INGESTOR']);
-    for (const url of [receiver.script('/private'), 'http://localhost:1/x', 'http://[::1]/x', 'http://[::ffff:127.0.0.1]/x', 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://0.0.0.0/x']) {
+    for (const url of [
+      receiver.script('/private'),
+      'http://localhost:1/x',
+      'http://[::1]/x',
+      'http://[::ffff:127.0.0.1]/x',
+      'http://10.1.2.3/x',
+      'http://169.254.169.254/latest/meta-data',
+      'http://0.0.0.0/x',
+    ]) {
       const r = await client.raw(CreateWebhookDocument, { input: { url } });
       expect(codeOf(r.body), `${url}: ${JSON.stringify(r.body)}`).toBe('BAD_USER_INPUT');
       expect(r.body.errors![0]!.extensions!['reason'], url).toBe('ADDRESS_REFUSED');
@@ -363,7 +387,8 @@ describe('webhook deliveries across a restart', () => {
     await first.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec });
     const clientId = `restart-${Date.now()}`;
     const { createClient } = await first.admin.request(CreateClientDocument, { input: { clientId, name: clientId, roles: ['INGESTOR'] } });
-    const login = async (app: TestApp) => app.anon.withToken((await app.anon.request(IssueTokenDocument, { clientId, clientSecret: createClient.clientSecret })).issueToken.accessToken);
+    const login = async (app: TestApp) =>
+      app.anon.withToken((await app.anon.request(IssueTokenDocument, { clientId, clientSecret: createClient.clientSecret })).issueToken.accessToken);
     const before = await login(first);
     const fail = (res: http.ServerResponse) => res.writeHead(503).end('down for maintenance');
     const { createWebhook } = await before.request(CreateWebhookDocument, { input: { url: receiver.script('/restart', fail) } });

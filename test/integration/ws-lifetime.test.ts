@@ -180,7 +180,10 @@ describe('connection limits', () => {
     ws.send(JSON.stringify({ id: '1', type: 'complete' }));
     ws.send(JSON.stringify({ id: '102', type: 'subscribe', payload: { query: '{ serviceInfo { version } }' } }));
     while (!messages.some((m) => m.id === '102' && m.type === 'complete') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(messages.filter((m) => m.id === '102').map((m) => m.type), JSON.stringify(messages)).toEqual(['next', 'complete']);
+    expect(
+      messages.filter((m) => m.id === '102').map((m) => m.type),
+      JSON.stringify(messages),
+    ).toEqual(['next', 'complete']);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     await closeRaw(ws);
   });
@@ -188,7 +191,8 @@ describe('connection limits', () => {
   it('still delivers one result larger than the bound to a client that reads', async () => {
     const { token } = await newClient(a);
     const client = createClient({ url: wsUrl(a), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
-    const query = '{ __schema { types { name kind description fields { name description type { name kind ofType { name kind } } args { name description type { name kind ofType { name kind } } } } } } }';
+    const query =
+      '{ __schema { types { name kind description fields { name description type { name kind ofType { name kind } } args { name description type { name kind ofType { name kind } } } } } } }';
     const results = [];
     for await (const r of client.iterate({ query })) results.push(r);
     await client.dispose();

@@ -6,9 +6,15 @@ import { exitCodeFor } from '../../src/cli/watch-job';
 import { averageRate, formatBytes, formatCount, formatDuration, formatRate, RateMeter } from '../../src/sdk/progress';
 
 function fakeTerminal(isTTY: boolean, columns = 100): Terminal & { text: string } {
-  const t = { text: '', isTTY, columns, color: false, write: (s: string) => {
+  const t = {
+    text: '',
+    isTTY,
+    columns,
+    color: false,
+    write: (s: string) => {
       t.text += s;
-    } };
+    },
+  };
   return t;
 }
 

@@ -267,9 +267,7 @@ describe('CSV syntax', () => {
       [3, [{ column: '', code: 'WRONG_FIELD_COUNT', message: 'row has 4 fields; the header has 3' }]],
     ]);
     expect(errors.text).toBe(
-      'id,name,score,error_description\n' +
-        '1,a,,row has 2 fields; the header has 3\n' +
-        '2,b,3,row has 4 fields; the header has 3,extra\n',
+      'id,name,score,error_description\n' + '1,a,,row has 2 fields; the header has 3\n' + '2,b,3,row has 4 fields; the header has 3,extra\n',
     );
   });
 });
@@ -329,10 +327,7 @@ describe('values', () => {
       },
     });
     const { copy, invalid } = await runEveryWay('n,i,b,d,s,must\n,,,,,0\n  , , , , ,0\n0,0,0,2024-01-01,x,\n1,1,1,2024-01-02,y, \n', spec);
-    expect(copy.lines).toEqual([
-      'f1\t2\t\\N\t\\N\t\\N\t\\N\t\\N\t0',
-      'f1\t3\t\\N\t\\N\t\\N\t\\N\t\\N\t0',
-    ]);
+    expect(copy.lines).toEqual(['f1\t2\t\\N\t\\N\t\\N\t\\N\t\\N\t0', 'f1\t3\t\\N\t\\N\t\\N\t\\N\t\\N\t0']);
     expect(invalid.map((r) => [r.line, r.errors])).toEqual([
       [4, [{ column: 'must', code: 'REQUIRED_VALUE_MISSING', message: 'must: a value is required' }]],
       [5, [{ column: 'must', code: 'REQUIRED_VALUE_MISSING', message: 'must: a value is required' }]],
@@ -373,14 +368,18 @@ describe('values', () => {
 
   it('accepts integers within PostgreSQL bigint only', () => {
     const check = validator({ x: { type: 'integer' } });
-    expectCells(check, { '9223372036854775807': '9223372036854775807', '-9223372036854775808': '-9223372036854775808', '007': '7', '-000': '0', '+00012': '12' });
+    expectCells(check, {
+      '9223372036854775807': '9223372036854775807',
+      '-9223372036854775808': '-9223372036854775808',
+      '007': '7',
+      '-000': '0',
+      '+00012': '12',
+    });
     for (const cell of ['9223372036854775808', '-9223372036854775809', '99999999999999999999999', '12.0', '1e3', 'x', '0x1F']) {
       expectCells(check, { [cell]: 'NOT_AN_INTEGER' });
     }
     const out = check('9223372036854775808');
-    expect(!out.ok && out.errors[0]!.message).toBe(
-      'x: "9223372036854775808" is outside the bigint range -9223372036854775808 to 9223372036854775807',
-    );
+    expect(!out.ok && out.errors[0]!.message).toBe('x: "9223372036854775808" is outside the bigint range -9223372036854775808 to 9223372036854775807');
   });
 
   it('reads booleans case-insensitively', () => {
@@ -675,14 +674,19 @@ describe('abort and sink failures', () => {
     const controller = new AbortController();
     const input = endless();
     const copy = new Collect();
-    const promise = runCsvPipeline(input, spec, { copy }, {
-      fileId: 'f',
-      signal: controller.signal,
-      progressEveryRows: 1000,
-      onProgress: (c) => {
-        if (c.total >= 5000) controller.abort(new Error('user cancelled'));
+    const promise = runCsvPipeline(
+      input,
+      spec,
+      { copy },
+      {
+        fileId: 'f',
+        signal: controller.signal,
+        progressEveryRows: 1000,
+        onProgress: (c) => {
+          if (c.total >= 5000) controller.abort(new Error('user cancelled'));
+        },
       },
-    });
+    );
     const error = await promise.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AbortError);
     expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
@@ -703,9 +707,7 @@ describe('abort and sink failures', () => {
 
   it('rejects at once when the signal is already aborted', async () => {
     const input = Readable.from([Buffer.from('id\n1\n')]);
-    await expect(runCsvPipeline(input, spec, { copy: new Collect() }, { fileId: 'f', signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
-      AbortError,
-    );
+    await expect(runCsvPipeline(input, spec, { copy: new Collect() }, { fileId: 'f', signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     expect(input.destroyed).toBe(true);
   });
 
@@ -765,24 +767,41 @@ describe('escape helpers', () => {
 describe('the byte-level fast path', () => {
   // mulberry32: a seeded generator, so a failing case can be replayed.
   const rng = mulberry32;
-  const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
   const properties = {
-      id: { type: 'string', shouldNotNull: true, unique: true },
-      name: { type: 'string' },
-      n: { type: 'integer', minimum: 0, maximum: 1000 },
-      x: { type: 'number', enum: [1, 2, 3.5, 40] },
-      d: { type: 'date' },
-      dm: { type: 'date', dateFormat: 'DD/MM/YY' },
-      flag: { type: 'boolean' },
-      code: { type: 'string', enum: ['A', 'B'], shouldNotNull: true },
-      y: { type: 'number', minimum: 0, maximum: 100 },
-      dl: { type: 'date', dateFormat: 'DD/MM/YYYY', unique: true },
+    id: { type: 'string', shouldNotNull: true, unique: true },
+    name: { type: 'string' },
+    n: { type: 'integer', minimum: 0, maximum: 1000 },
+    x: { type: 'number', enum: [1, 2, 3.5, 40] },
+    d: { type: 'date' },
+    dm: { type: 'date', dateFormat: 'DD/MM/YY' },
+    flag: { type: 'boolean' },
+    code: { type: 'string', enum: ['A', 'B'], shouldNotNull: true },
+    y: { type: 'number', minimum: 0, maximum: 100 },
+    dl: { type: 'date', dateFormat: 'DD/MM/YYYY', unique: true },
   };
   const spec = specWith(properties, ['id', 'code']);
   const cells: Record<string, readonly string[]> = {
     id: ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', '', ' k9', 'k\\1', 'k\t2', 'é1'],
-    name: ['plain', '', ' padded ', 'tab\there', 'back\\slash', 'नाम', '"quoted, comma"', '"two\nlines"', 'nul\u0000x', '=cmd', '  ', 'stray"quote', '"esc""aped"', 'semi;colon', 'pi|pe', 'comma,cell'],
+    name: [
+      'plain',
+      '',
+      ' padded ',
+      'tab\there',
+      'back\\slash',
+      'नाम',
+      '"quoted, comma"',
+      '"two\nlines"',
+      'nul\u0000x',
+      '=cmd',
+      '  ',
+      'stray"quote',
+      '"esc""aped"',
+      'semi;colon',
+      'pi|pe',
+      'comma,cell',
+    ],
     n: ['0', '7', '1000', '1001', '-1', '+5', '007', ' 12 ', '1.5', 'x', '', '123456789012345678'],
     x: ['1', '2', '3.5', '40', '3.50', '04', '5', 'NaN', '', ' 2'],
     d: ['2024-02-29', '2023-02-29', '2024-13-01', '2024-1-01', ' 2024-01-01', '', '0000-01-01', '2024-04-31', '9999-12-31'],
@@ -822,7 +841,11 @@ describe('the byte-level fast path', () => {
    * `rename`: header cells written differently (a columnMap or aliases then maps them back);
    * `dialect`: its delimiter and encoding. A Dialect alone may be passed as the options.
    */
-  function randomCsv(seed: number, eol: '\n' | '\r\n', options: { extras?: boolean; rename?: Record<string, string>; dialect?: Dialect } | Dialect = {}): Buffer {
+  function randomCsv(
+    seed: number,
+    eol: '\n' | '\r\n',
+    options: { extras?: boolean; rename?: Record<string, string>; dialect?: Dialect } | Dialect = {},
+  ): Buffer {
     const opts = 'delimiter' in options ? { dialect: options } : options;
     const dialect = opts.dialect ?? dialects[0]!;
     const r = rng(seed);
@@ -831,7 +854,11 @@ describe('the byte-level fast path', () => {
       if (!opts.extras) return row;
       const out = [...row];
       extraAt.forEach((at, k) => {
-        out.splice(Math.min(at, out.length), 0, names ? `${k === 0 ? 'schoolcategory_id' : k === 1 ? 'Grade State' : 'note'}` : r() < 0.8 ? extraCells[Math.floor(r() * 3)]! : pick(r, extraCells));
+        out.splice(
+          Math.min(at, out.length),
+          0,
+          names ? `${k === 0 ? 'schoolcategory_id' : k === 1 ? 'Grade State' : 'note'}` : r() < 0.8 ? extraCells[Math.floor(r() * 3)]! : pick(r, extraCells),
+        );
       });
       return out;
     };
@@ -912,12 +939,20 @@ describe('the byte-level fast path', () => {
         const eol = seed % 2 === 0 ? '\n' : '\r\n';
         const csv = randomCsv(seed, eol, dialect);
         // UTF-16 is found by its BOM; Windows-1252 must be named. The delimiter is detected, or named on odd seeds.
-        const named = { encoding: dialect.encoding === 'WINDOWS_1252' ? dialect.encoding : undefined, delimiter: seed % 2 === 1 ? dialect.delimiter : undefined };
+        const named = {
+          encoding: dialect.encoding === 'WINDOWS_1252' ? dialect.encoding : undefined,
+          delimiter: seed % 2 === 1 ? dialect.delimiter : undefined,
+        };
         for (const size of [0, 13, 4096]) {
           const fast = await run(csv, spec, { fastPath: true, dialect: named }, size);
           const slow = await run(csv, spec, { fastPath: false, dialect: named }, size);
           expect({ dialect, seed, size, ...view(fast) }).toEqual({ dialect, seed, size, ...view(slow) });
-          expect(fast.result.dialect).toEqual({ delimiter: dialect.delimiter, encoding: dialect.encoding, bom: hasBom(seed, dialect), lineEnding: eol === '\n' ? 'LF' : 'CRLF' });
+          expect(fast.result.dialect).toEqual({
+            delimiter: dialect.delimiter,
+            encoding: dialect.encoding,
+            bom: hasBom(seed, dialect),
+            lineEnding: eol === '\n' ? 'LF' : 'CRLF',
+          });
           expect(fast.result.header).toHaveLength(header.length);
           expect(fast.result.valid).toBeGreaterThan(0);
           expect(fast.copy.text).not.toMatch(/\ufffd|\udfff/);
@@ -967,7 +1002,11 @@ describe('the byte-level fast path', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const csv = randomCsv(seed, seed % 2 === 0 ? '\n' : '\r\n');
       const reference = await run(csv, spec, { fastPath: false, fileId }, 0);
-      for (const [fastPath, size] of [[true, 0], [true, 13], [false, 0]] as const) {
+      for (const [fastPath, size] of [
+        [true, 0],
+        [true, 13],
+        [false, 0],
+      ] as const) {
         const copy = new BinaryCollect();
         await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary' });
         expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types) }).toEqual({ seed, fastPath, size, text: reference.copy.text });
@@ -978,11 +1017,17 @@ describe('the byte-level fast path', () => {
   it('binary COPY keeps big integers, old dates and escaped text exact', async () => {
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
     const wide = specWith({ i: { type: 'integer' }, x: { type: 'number' }, d: { type: 'date' }, s: { type: 'string' }, b: { type: 'boolean' } }, []);
-    const csv = 'i,x,d,s,b\n-9223372036854775808,-0.5,0001-01-01,a\\b\tc,no\n9223372036854775807,1e3,9999-12-31,x,yes\n123456789012345,12345.678,2000-01-01,"multi\nline",1\n';
+    const csv =
+      'i,x,d,s,b\n-9223372036854775808,-0.5,0001-01-01,a\\b\tc,no\n9223372036854775807,1e3,9999-12-31,x,yes\n123456789012345,12345.678,2000-01-01,"multi\nline",1\n';
     const text = await run(csv, wide, { fileId, fastPath: false }, 0);
     const copy = new BinaryCollect();
     await runCsvPipeline(chunked(Buffer.from(csv), 0), wide, { copy }, { fileId, copyFormat: 'binary' });
-    expect(binaryToText(copy.bytes(), wide.columns.map((c) => c.type))).toBe(text.copy.text);
+    expect(
+      binaryToText(
+        copy.bytes(),
+        wide.columns.map((c) => c.type),
+      ),
+    ).toBe(text.copy.text);
     expect(text.copy.lines[0]).toBe(`${fileId}\t2\t-9223372036854775808\t-0.5\t0001-01-01\ta\\\\b\\tc\tf`);
   });
 
@@ -1005,7 +1050,9 @@ describe('bad bytes', () => {
     for (const fastPath of [true, false]) {
       for (const size of [0, 1, 7, 300]) {
         const r = await run(csv, spec, { fastPath }, size).catch((e: unknown) => e as Error);
-        outcomes.push(r instanceof Error ? { error: r.name, message: r.message } : { result: r.result, copy: r.copy.text, errors: r.errors.text, invalid: r.invalid });
+        outcomes.push(
+          r instanceof Error ? { error: r.name, message: r.message } : { result: r.result, copy: r.copy.text, errors: r.errors.text, invalid: r.invalid },
+        );
       }
     }
     for (const o of outcomes) expect(o).toEqual(outcomes[0]);
@@ -1029,7 +1076,9 @@ describe('bad bytes', () => {
       expect(r.invalid).toHaveLength(1);
       expect(r.invalid[0]).toMatchObject({
         line: 3,
-        errors: [{ column: 'name', code: 'INVALID_UTF8', message: 'name: cell 2 holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' }],
+        errors: [
+          { column: 'name', code: 'INVALID_UTF8', message: 'name: cell 2 holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' },
+        ],
       });
       expect(r.invalid[0]!.cells[1]).toMatch(/^ab\ufffd+(\(|\/)?cd$/);
       expect(r.copy.text).not.toMatch(/\ufffd|\udfff/);
@@ -1045,7 +1094,11 @@ describe('bad bytes', () => {
     const bad = (await both(Buffer.concat([Buffer.from('id,na'), Buffer.from([0x93]), Buffer.from('me\n1,a\n')]))) as HeaderError;
     expect(bad).toBeInstanceOf(HeaderError);
     expect(bad.problems).toEqual([
-      { code: 'INVALID_UTF8', column: 'na\ufffdme', message: 'header cell 2 "na\ufffdme" holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8' },
+      {
+        code: 'INVALID_UTF8',
+        column: 'na\ufffdme',
+        message: 'header cell 2 "na\ufffdme" holds bytes that are not valid UTF-8 (shown as U+FFFD); save the file as UTF-8',
+      },
     ]);
     const nul = (await both(Buffer.from('id,na\u0000me\n1,a\n'))) as HeaderError;
     expect(nul.problems).toEqual([{ code: 'INVALID_CHARACTER', column: 'na\ufffdme', message: 'header cell 2 "na\ufffdme" contains a NUL character' }]);
@@ -1066,7 +1119,12 @@ describe('bad bytes', () => {
     ['a ZIP (xlsx)', Buffer.from('504b0304140000000800', 'hex'), NotCsvError, 'The file is not a CSV: it looks like a ZIP archive (an .xlsx or .zip file)'],
     ['gzip', Buffer.from('1f8b0800000000000003', 'hex'), NotCsvError, 'The file is not a CSV: it looks like a gzip file'],
     ['ELF', Buffer.concat([Buffer.from('7f454c46020101', 'hex'), Buffer.alloc(60)]), NotCsvError, 'The file is not a CSV: it looks like an ELF executable'],
-    ['random binary', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)), NotCsvError, /binary data \(\d+ control bytes in the first 1024\)/],
+    [
+      'random binary',
+      Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)),
+      NotCsvError,
+      /binary data \(\d+ control bytes in the first 1024\)/,
+    ],
     ['UTF-16LE without BOM', Buffer.from('id,name\n1,a\n', 'utf16le'), UnsupportedEncodingError, /UTF-16LE \(no BOM\)/],
     ['UTF-32LE', Buffer.from('fffe0000690000006400', 'hex'), UnsupportedEncodingError, /UTF-32LE/],
   ])('refuses %s before reading any row', async (_label, bytes, type, message) => {
@@ -1152,7 +1210,9 @@ describe('header policy and header mapping', () => {
     // Under ignore the dropped columns carry the suggestion too.
     const ignored = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'Longitud'], { unknownColumns: 'ignore' });
     expect(ignored).toMatchObject({ ok: false, problems: [{ code: 'MISSING_REQUIRED_COLUMN', column: 'longitude', suggestion: 'Longitud' }] });
-    const dropped = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'longitude', 'latitude2'], { unknownColumns: 'ignore' });
+    const dropped = checkHeader(district, ['district_id', 'district_name', 'state_id', 'state_name', 'latitude', 'longitude', 'latitude2'], {
+      unknownColumns: 'ignore',
+    });
     expect(dropped).toMatchObject({ ok: true, ignored: { count: 1, columns: [{ name: 'latitude2', position: 7, suggestion: null }] } });
   });
 
@@ -1183,7 +1243,12 @@ describe('header policy and header mapping', () => {
     const byAlias = await runEveryWay(' DISTRICT CODE ,Name of District\n7,Seven\n', aliased, { columnMap: new Map([['name of district', 1]]) });
     expect(byAlias.copy.lines).toEqual(['f1\t2\t7\tSeven']);
     // The map wins over names: "district_name" mapped onto district_id.
-    const swapped = checkHeader(aliased, ['district_name', 'x'], { columnMap: new Map([['district_name', 0], ['x', 1]]) });
+    const swapped = checkHeader(aliased, ['district_name', 'x'], {
+      columnMap: new Map([
+        ['district_name', 0],
+        ['x', 1],
+      ]),
+    });
     expect(swapped).toMatchObject({ ok: true, mapping: { sourceIndex: [0, 1] } });
   });
 
@@ -1201,7 +1266,12 @@ describe('header policy and header mapping', () => {
       ok: false,
       problems: ['columnMap maps "h" to "distrct_id", which is not a column of spec "district"; did you mean "district_id"?'],
     });
-    expect(resolveColumnMap(district, [{ header: 'a', column: 'state_id' }, { header: 'b', column: 'STATE_ID' }])).toMatchObject({ ok: false, problems: [expect.stringContaining('maps both "a" and "b"')] });
+    expect(
+      resolveColumnMap(district, [
+        { header: 'a', column: 'state_id' },
+        { header: 'b', column: 'STATE_ID' },
+      ]),
+    ).toMatchObject({ ok: false, problems: [expect.stringContaining('maps both "a" and "b"')] });
     expect(resolveColumnMap(district, [{ header: 'h', column: 'nothing' }], { skipUnknownTargets: true })).toEqual({ ok: true, map: new Map() });
   });
 
@@ -1209,11 +1279,13 @@ describe('header policy and header mapping', () => {
     const plain = (a: string, b: string): number => {
       const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
       for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-      for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      for (let i = 1; i <= a.length; i++)
+        for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
       return d[a.length]![b.length]!;
     };
     const words = ['', 'a', 'ab', 'ba', 'abc', 'school', 'scohol', 'schol', 'schools', 'chool', 'xschoolx', 'district', 'distrct', 'dsitrict'];
-    for (const a of words) for (const b of words) for (const k of [0, 1, 2, 3]) expect([a, b, k, boundedDistance(a, b, k)]).toEqual([a, b, k, Math.min(plain(a, b), k + 1)]);
+    for (const a of words)
+      for (const b of words) for (const k of [0, 1, 2, 3]) expect([a, b, k, boundedDistance(a, b, k)]).toEqual([a, b, k, Math.min(plain(a, b), k + 1)]);
   });
 });
 
@@ -1259,7 +1331,13 @@ describe('dialects: encodings, delimiters, the quote rule', () => {
     const bytes = Buffer.concat([Buffer.from('id,name\n1,a'), Buffer.from([0x81]), Buffer.from('b\n2,ok\n')]);
     const { copy, invalid } = await runEveryWay(bytes, spec, { dialect: { encoding: 'WINDOWS_1252' } });
     expect(copy.lines).toEqual(['f1\t3\t2\tok']);
-    expect(invalid[0]!.errors).toEqual([{ column: 'name', code: 'INVALID_UTF8', message: 'name: cell 2 holds bytes that are not valid WINDOWS_1252 (shown as U+FFFD); check the encoding argument' }]);
+    expect(invalid[0]!.errors).toEqual([
+      {
+        column: 'name',
+        code: 'INVALID_UTF8',
+        message: 'name: cell 2 holds bytes that are not valid WINDOWS_1252 (shown as U+FFFD); check the encoding argument',
+      },
+    ]);
   });
 
   it('refuses a binary file even when an encoding is named', async () => {

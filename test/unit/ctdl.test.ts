@@ -27,7 +27,11 @@ describe('parseFrameworkDocument with the fixture graph', () => {
     });
     expect(byCtid.get(C(2))!.parentCtids).toEqual([C(1)]);
     expect(byCtid.get(C(4))!.childCtids).toEqual([C(5)]);
-    expect(byCtid.get(C(5))).toMatchObject({ parentCtids: [C(4)], childCtids: [C(6)], name: 'Assign IP addressing schemes and subnet masks for a given topology' });
+    expect(byCtid.get(C(5))).toMatchObject({
+      parentCtids: [C(4)],
+      childCtids: [C(6)],
+      name: 'Assign IP addressing schemes and subnet masks for a given topology',
+    });
     // No label, no codedNotation: a name from the text and the CTID as reference.
     expect(byCtid.get(C(6))).toMatchObject({ name: 'Calculate the usable host range of a /26 subnet', referenceId: C(6), parentCtids: [C(5)], category: null });
   });
@@ -87,12 +91,14 @@ describe('parseFrameworkDocument with the fixture graph', () => {
     const fw = parseFrameworkDocument(doc, FIXTURE_FRAMEWORK, LANGS);
     expect(fw.competencies.map((c) => c.ctid)).toEqual([1, 2, 4, 5].map(C));
     // Each skip is reported with the competency's CTID, and so is the link to the foreign one.
-    expect(fw.problems.map((p) => [p.code, p.ctid, p.skipped]).sort()).toEqual([
-      ['DANGLING_REFERENCE', C(1), false],
-      ['MISSING_CTID', null, true],
-      ['MISSING_TEXT', C(6), true],
-      ['OTHER_FRAMEWORK', C(3), true],
-    ].sort());
+    expect(fw.problems.map((p) => [p.code, p.ctid, p.skipped]).sort()).toEqual(
+      [
+        ['DANGLING_REFERENCE', C(1), false],
+        ['MISSING_CTID', null, true],
+        ['MISSING_TEXT', C(6), true],
+        ['OTHER_FRAMEWORK', C(3), true],
+      ].sort(),
+    );
     // The tree only links kept competencies.
     expect(fw.competencies.find((c) => c.ctid === C(1))!.childCtids).toEqual([C(2)]);
     expect(fw.competencies.find((c) => c.ctid === C(5))!.childCtids).toEqual([]);
@@ -172,7 +178,13 @@ describe('parseFrameworkRefs', () => {
 describe('CTDL as published: the shapes real documents take', () => {
   const FW = 'ce-0b0b0b0b-1111-4222-8333-444444444444';
   const UUID = (n: number) => `7c1e000${n}-2b3a-4c5d-8e9f-00000000000${n}`;
-  const framework = (extra: Record<string, unknown> = {}) => ({ '@id': R(FW), '@type': 'ceasn:CompetencyFramework', 'ceterms:ctid': FW, 'ceasn:name': { 'en-us': 'Old shapes' }, ...extra });
+  const framework = (extra: Record<string, unknown> = {}) => ({
+    '@id': R(FW),
+    '@type': 'ceasn:CompetencyFramework',
+    'ceterms:ctid': FW,
+    'ceasn:name': { 'en-us': 'Old shapes' },
+    ...extra,
+  });
   const competency = (n: number, extra: Record<string, unknown> = {}) => ({
     '@id': R(C(n)),
     '@type': 'ceasn:Competency',
@@ -199,7 +211,9 @@ describe('CTDL as published: the shapes real documents take', () => {
   it('reports a competency of an unknown framework with its CTID instead of dropping it silently', () => {
     const fw = parse([framework(), competency(1, { 'ceasn:isPartOf': 'urn:something-else' }), competency(2)]);
     expect(fw.competencies.map((c) => c.ctid)).toEqual([C(2)]);
-    expect(fw.problems).toEqual([expect.objectContaining({ code: 'OTHER_FRAMEWORK', ctid: C(1), skipped: true, message: expect.stringContaining('urn:something-else') })]);
+    expect(fw.problems).toEqual([
+      expect.objectContaining({ code: 'OTHER_FRAMEWORK', ctid: C(1), skipped: true, message: expect.stringContaining('urn:something-else') }),
+    ]);
   });
 
   it('finds the framework node last as well as first, and links by bare UUID (2017 shapes)', () => {

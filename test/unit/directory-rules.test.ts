@@ -16,7 +16,16 @@ import { maskEmail, maskPhone } from '../../src/modules/directory/directory.serv
 
 describe('headers', () => {
   it('match display or internal names, case-insensitively, ignoring spaces, _ and -', () => {
-    const { header, problems } = parseHeader(BulkKind.USER, [' name ', 'Mobile Phone', 'email', 'schoolId', 'SCHOOL_EXTERNAL_ID', 'User Type', 'roles', 'USER-ID']);
+    const { header, problems } = parseHeader(BulkKind.USER, [
+      ' name ',
+      'Mobile Phone',
+      'email',
+      'schoolId',
+      'SCHOOL_EXTERNAL_ID',
+      'User Type',
+      'roles',
+      'USER-ID',
+    ]);
     expect(problems).toEqual([]);
     expect(header!.keys).toEqual(['name', 'phone', 'email', 'orgId', 'orgExternalId', 'userType', 'roles', 'userId']);
     expect(rowValues(header!, [' Asha ', '98', '', '', '', 'teacher', 'PUBLIC'])).toMatchObject({ name: 'Asha', phone: '98', userId: '' });
@@ -50,22 +59,53 @@ describe('location rows', () => {
     const blk = planLocation({ code: 'BL', name: 'Block', parentId: 'd1' }, 3, LocationType.BLOCK, lookup, seen);
     expect(blk).toMatchObject({ ok: true, operation: 'CREATE', data: { parentCode: 'DI', parentId: 'd1', type: 'block' } });
     // A cluster may hang under the block created on line 3.
-    expect(planLocation({ code: 'CL', name: 'Cluster', parentCode: 'BL' }, 4, LocationType.CLUSTER, lookup, seen)).toMatchObject({ ok: true, operation: 'CREATE' });
+    expect(planLocation({ code: 'CL', name: 'Cluster', parentCode: 'BL' }, 4, LocationType.CLUSTER, lookup, seen)).toMatchObject({
+      ok: true,
+      operation: 'CREATE',
+    });
     expect(planLocation({ code: 'CL2', name: 'Cluster', parentCode: 'DI' }, 5, LocationType.CLUSTER, lookup, seen)).toMatchObject({
       ok: false,
       code: 'PARENT_WRONG_LEVEL',
       message: 'Parent "DI" is a district; the parent of a cluster must be a block',
     });
-    expect(planLocation({ code: 'BL', name: 'Again', parentCode: 'DI' }, 6, LocationType.BLOCK, lookup, seen)).toMatchObject({ ok: false, code: 'DUPLICATE_CODE', message: 'Code "BL" is also on line 3 of this file' });
-    expect(planLocation({ code: 'X', name: 'x', parentCode: 'ST', parentId: 'd1' }, 7, LocationType.DISTRICT, lookup, seen)).toMatchObject({ ok: false, code: 'CONFLICTING_PARENT_REFERENCE' });
-    expect(planLocation({ code: 'Y', name: 'y'.repeat(301) }, 8, LocationType.STATE, lookup, seen)).toMatchObject({ ok: false, code: 'VALUE_TOO_LONG', column: 'name' });
+    expect(planLocation({ code: 'BL', name: 'Again', parentCode: 'DI' }, 6, LocationType.BLOCK, lookup, seen)).toMatchObject({
+      ok: false,
+      code: 'DUPLICATE_CODE',
+      message: 'Code "BL" is also on line 3 of this file',
+    });
+    expect(planLocation({ code: 'X', name: 'x', parentCode: 'ST', parentId: 'd1' }, 7, LocationType.DISTRICT, lookup, seen)).toMatchObject({
+      ok: false,
+      code: 'CONFLICTING_PARENT_REFERENCE',
+    });
+    expect(planLocation({ code: 'Y', name: 'y'.repeat(301) }, 8, LocationType.STATE, lookup, seen)).toMatchObject({
+      ok: false,
+      code: 'VALUE_TOO_LONG',
+      column: 'name',
+    });
   });
 });
 
 function users(): UserLookup {
-  const org = { id: 'o1', name: 'School', externalId: 'EXT1', locationId: 'b1', status: OrganisationStatus.ACTIVE, description: null, type: OrganisationType.SCHOOL };
+  const org = {
+    id: 'o1',
+    name: 'School',
+    externalId: 'EXT1',
+    locationId: 'b1',
+    status: OrganisationStatus.ACTIVE,
+    description: null,
+    type: OrganisationType.SCHOOL,
+  };
   const other = { ...org, id: 'o2', externalId: 'EXT2' };
-  const u = { id: 'u1', name: 'A', phone: '9876543210', email: 'a@example.org', organisationId: 'o1', userType: 'TEACHER' as never, roles: ['PUBLIC'], externalId: null };
+  const u = {
+    id: 'u1',
+    name: 'A',
+    phone: '9876543210',
+    email: 'a@example.org',
+    organisationId: 'o1',
+    userType: 'TEACHER' as never,
+    roles: ['PUBLIC'],
+    externalId: null,
+  };
   return {
     byId: new Map([['u1', u]]),
     byPhone: new Map([['9876543210', u]]),
@@ -95,12 +135,24 @@ describe('user rows', () => {
 
   it('SCHOOL ID and SCHOOL EXTERNAL ID must name the same organisation', () => {
     const seen = new Map<string, number>();
-    expect(planUser({ name: 'B', phone: '9000000001', orgId: 'o1', orgExternalId: 'EXT2' }, 2, users(), seen)).toMatchObject({ ok: false, code: 'CONFLICTING_SCHOOL_REFERENCE' });
-    expect(planUser({ name: 'B', phone: '9000000002', orgId: 'o1', orgExternalId: 'EXT1' }, 3, users(), seen)).toMatchObject({ ok: true, operation: 'CREATE', write: { organisation_id: 'o1', roles: ['PUBLIC'], user_type: 'TEACHER' } });
+    expect(planUser({ name: 'B', phone: '9000000001', orgId: 'o1', orgExternalId: 'EXT2' }, 2, users(), seen)).toMatchObject({
+      ok: false,
+      code: 'CONFLICTING_SCHOOL_REFERENCE',
+    });
+    expect(planUser({ name: 'B', phone: '9000000002', orgId: 'o1', orgExternalId: 'EXT1' }, 3, users(), seen)).toMatchObject({
+      ok: true,
+      operation: 'CREATE',
+      write: { organisation_id: 'o1', roles: ['PUBLIC'], user_type: 'TEACHER' },
+    });
   });
 
   it('an existing phone is an update of that user; empty cells keep stored values', () => {
     const r = planUser({ name: 'A2', phone: '98765 43210', roles: '' }, 2, users(), new Map());
-    expect(r).toMatchObject({ ok: true, operation: 'UPDATE', id: 'u1', write: { name: 'A2', email: 'a@example.org', organisation_id: 'o1', roles: ['PUBLIC'] } });
+    expect(r).toMatchObject({
+      ok: true,
+      operation: 'UPDATE',
+      id: 'u1',
+      write: { name: 'A2', email: 'a@example.org', organisation_id: 'o1', roles: ['PUBLIC'] },
+    });
   });
 });

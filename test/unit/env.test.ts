@@ -20,7 +20,11 @@ describe('loadEnv', () => {
 
   it('reads the Credential Engine settings', () => {
     const env = loadEnv({});
-    expect(env).toMatchObject({ SLUICE_CE_REGISTRY_URL: 'https://credentialengineregistry.org', SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: false, ceLanguages: ['en-US', 'en'] });
+    expect(env).toMatchObject({
+      SLUICE_CE_REGISTRY_URL: 'https://credentialengineregistry.org',
+      SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: false,
+      ceLanguages: ['en-US', 'en'],
+    });
     const custom = loadEnv({ SLUICE_CE_REGISTRY_URL: 'http://127.0.0.1:8080/', SLUICE_CE_LANGUAGES: 'es, en-GB', SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: 'true' });
     expect(custom).toMatchObject({ SLUICE_CE_ALLOW_PRIVATE_ADDRESSES: true, ceLanguages: ['es', 'en-GB'] });
     for (const bad of ['not a url', 'ftp://registry.example', 'https://registry.example/resources']) {
@@ -30,7 +34,11 @@ describe('loadEnv', () => {
   });
 
   it('bounds WebSocket connections per client and unsent bytes per socket', () => {
-    expect(loadEnv({})).toMatchObject({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 50, SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: 100, SLUICE_WS_MAX_BUFFERED_BYTES: 1 * MiB });
+    expect(loadEnv({})).toMatchObject({
+      SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 50,
+      SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: 100,
+      SLUICE_WS_MAX_BUFFERED_BYTES: 1 * MiB,
+    });
     expect(() => loadEnv({ SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '0' })).toThrow(/SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION/);
     expect(loadEnv({ SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: '2', SLUICE_WS_MAX_BUFFERED_BYTES: '65536' })).toMatchObject({
       SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: 2,
@@ -124,7 +132,12 @@ describe('loadEnv: secrets in production', () => {
 
 describe('loadEnv: storage and signed uploads', () => {
   it('defaults to local storage and 15-minute upload URLs', () => {
-    expect(loadEnv({})).toMatchObject({ SLUICE_STORAGE: 'local', SLUICE_UPLOAD_URL_TTL_SECONDS: 900, SLUICE_S3_FORCE_PATH_STYLE: false, SLUICE_S3_REGION: 'us-east-1' });
+    expect(loadEnv({})).toMatchObject({
+      SLUICE_STORAGE: 'local',
+      SLUICE_UPLOAD_URL_TTL_SECONDS: 900,
+      SLUICE_S3_FORCE_PATH_STYLE: false,
+      SLUICE_S3_REGION: 'us-east-1',
+    });
   });
 
   it('bounds uploads in time: a 30 s idle timeout, temp files swept after an hour', () => {

@@ -71,7 +71,13 @@ describe('each built-in check on 1 MiB adversarial cells', () => {
     const long = validate(['a'.repeat(MAX_PATTERN_INPUT_LENGTH) + 'b'], mapping);
     expect(long).toEqual({
       ok: false,
-      errors: [{ column: 'x', code: 'TOO_LONG', message: `x: "${'a'.repeat(40)}..." has ${MAX_PATTERN_INPUT_LENGTH + 1} characters; a value checked against a pattern may have at most ${MAX_PATTERN_INPUT_LENGTH}` }],
+      errors: [
+        {
+          column: 'x',
+          code: 'TOO_LONG',
+          message: `x: "${'a'.repeat(40)}..." has ${MAX_PATTERN_INPUT_LENGTH + 1} characters; a value checked against a pattern may have at most ${MAX_PATTERN_INPUT_LENGTH}`,
+        },
+      ],
     });
   });
 
@@ -79,7 +85,9 @@ describe('each built-in check on 1 MiB adversarial cells', () => {
     const s = spec(Object.fromEntries(Object.entries(columns).map(([k, v]) => [k, v])));
     const header = Object.keys(columns).join(',');
     const cell = `${'1'.repeat(200_000)}a`;
-    const row = Object.keys(columns).map(() => cell).join(',');
+    const row = Object.keys(columns)
+      .map(() => cell)
+      .join(',');
     const csv = Buffer.from(`${header}\n${row}\n"${cell}",${row.slice(cell.length + 1)}\n`);
     for (const fastPath of [true, false]) {
       const started = performance.now();

@@ -108,7 +108,13 @@ describe('RegistryClient against a real HTTP server', () => {
   it('refuses private and loopback addresses unless allowed', async () => {
     expect(await codeOf(client({ allowPrivateAddresses: false }).getJson('/graph/ok'))).toBe('REGISTRY_ADDRESS_REFUSED');
     // A name that resolves to loopback is refused at lookup time, before any connection.
-    const byName = new RegistryClient({ baseUrl: `http://localhost:${reg.port}`, timeoutMs: 1000, maxBytes: 1024, maxRedirects: 0, allowPrivateAddresses: false });
+    const byName = new RegistryClient({
+      baseUrl: `http://localhost:${reg.port}`,
+      timeoutMs: 1000,
+      maxBytes: 1024,
+      maxRedirects: 0,
+      allowPrivateAddresses: false,
+    });
     const before = reg.requests.length;
     expect(await codeOf(byName.getJson('/graph/ok'))).toBe('REGISTRY_ADDRESS_REFUSED');
     expect(reg.requests.length).toBe(before);
@@ -117,9 +123,9 @@ describe('RegistryClient against a real HTTP server', () => {
   it('reports an unreachable host', async () => {
     const closed = await startFakeRegistry();
     await closed.close();
-    expect(await codeOf(new RegistryClient({ baseUrl: closed.url, timeoutMs: 1000, maxBytes: 1024, maxRedirects: 0, allowPrivateAddresses: true }).getJson('/x'))).toBe(
-      'REGISTRY_UNREACHABLE',
-    );
+    expect(
+      await codeOf(new RegistryClient({ baseUrl: closed.url, timeoutMs: 1000, maxBytes: 1024, maxRedirects: 0, allowPrivateAddresses: true }).getJson('/x')),
+    ).toBe('REGISTRY_UNREACHABLE');
   });
 
   it('stops when the caller aborts, with the caller’s reason', async () => {
@@ -133,7 +139,20 @@ describe('RegistryClient against a real HTTP server', () => {
 
 describe('isPrivateAddress', () => {
   it('classifies addresses', () => {
-    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:a9fe:a9fe', '100.64.0.1']) {
+    for (const a of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '0.0.0.0',
+      '::1',
+      'fe80::1',
+      'fd00::1',
+      '::ffff:127.0.0.1',
+      '::ffff:a9fe:a9fe',
+      '100.64.0.1',
+    ]) {
       expect(isPrivateAddress(a), a).toBe(true);
     }
     for (const a of ['8.8.8.8', '52.1.2.3', '2606:4700::1111', '::ffff:8.8.8.8']) {

@@ -65,7 +65,9 @@ describe('compileSpec on the cQube fixtures', () => {
       ['course_id', false, true],
       ['enrolments', false, true],
     ]);
-    expect(compileOk(loadFixture('event.dikshacontentplays.json'), 'dikshacontentplays', 'EVENT').spec.columns.find((c) => c.column === 'plays')!.minimum).toBe(0);
+    expect(compileOk(loadFixture('event.dikshacontentplays.json'), 'dikshacontentplays', 'EVENT').spec.columns.find((c) => c.column === 'plays')!.minimum).toBe(
+      0,
+    );
     expect(compileOk(loadFixture('dimension.cluster.json'), 'cluster', 'DIMENSION').spec.uniqueKey).toEqual(['cluster_id']);
   });
 
@@ -130,11 +132,7 @@ describe('compileSpec on the cQube fixtures', () => {
   it('keeps the school dimension optional columns optional', () => {
     const { spec } = compileOk(loadFixture('dimension.school.json'), 'school', 'DIMENSION');
     expect(spec.columns).toHaveLength(14);
-    expect(spec.columns.filter((c) => !c.required).map((c) => c.column)).toEqual([
-      'schoolcategory_id',
-      'schoolmanagement_id',
-      'school_statecategory_id',
-    ]);
+    expect(spec.columns.filter((c) => !c.required).map((c) => c.column)).toEqual(['schoolcategory_id', 'schoolmanagement_id', 'school_statecategory_id']);
   });
 });
 
@@ -413,13 +411,18 @@ describe('pattern screening', () => {
     expect(!checked.ok && checked.message).toContain(reason);
   });
 
-  it.each(['^\\w+@\\w+\\.\\w+$', '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$', '^\\d+\\d+x', 'a+b', '^[^,]+,[^,]+$', '^.*foo.*$', '^[A-Z]+[a-z]+[A-Z]+$'])(
-    'accepts %s, whose quantifiers are separated or at most two deep',
-    (pattern) => {
-      const checked = checkPattern(pattern);
-      expect(checked.ok ? null : checked.message).toBeNull();
-    },
-  );
+  it.each([
+    '^\\w+@\\w+\\.\\w+$',
+    '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$',
+    '^\\d+\\d+x',
+    'a+b',
+    '^[^,]+,[^,]+$',
+    '^.*foo.*$',
+    '^[A-Z]+[a-z]+[A-Z]+$',
+  ])('accepts %s, whose quantifiers are separated or at most two deep', (pattern) => {
+    const checked = checkPattern(pattern);
+    expect(checked.ok ? null : checked.message).toBeNull();
+  });
 
   it('rejects patterns over the length limit, naming the length and the limit', () => {
     const checked = checkPattern('a'.repeat(MAX_PATTERN_LENGTH + 1));
@@ -427,13 +430,20 @@ describe('pattern screening', () => {
     expect(checkPattern('a'.repeat(MAX_PATTERN_LENGTH)).ok).toBe(true);
   });
 
-  it.each(['^[0-9]{10}$', '^(\\d{3}-)+\\d{4}$', '^[A-Z]{2}\\d+$', '(?:ab)+', '^\\p{L}+$', '^[(+*)]+$', '^\\u{1F600}+$', '(?=a)(?!b)(?<=c)(?<!d)x', 'a{2}(bc){3}'])(
-    'accepts the safe pattern %s',
-    (pattern) => {
-      const checked = checkPattern(pattern);
-      expect(checked.ok ? null : checked.message).toBeNull();
-    },
-  );
+  it.each([
+    '^[0-9]{10}$',
+    '^(\\d{3}-)+\\d{4}$',
+    '^[A-Z]{2}\\d+$',
+    '(?:ab)+',
+    '^\\p{L}+$',
+    '^[(+*)]+$',
+    '^\\u{1F600}+$',
+    '(?=a)(?!b)(?<=c)(?<!d)x',
+    'a{2}(bc){3}',
+  ])('accepts the safe pattern %s', (pattern) => {
+    const checked = checkPattern(pattern);
+    expect(checked.ok ? null : checked.message).toBeNull();
+  });
 
   it.each(['(', '[z-a]', '\\p{NotAProperty}', 'a{2,1}'])('reports %s as an invalid regular expression', (pattern) => {
     const checked = checkPattern(pattern);
@@ -461,12 +471,24 @@ describe('date formats', () => {
     expect(ddmmyy('29/02/24')).toBe('2024-02-29');
   });
 
-  it.each(['31/02/23', '29/02/23', '00/01/23', '32/01/23', '10/13/23', '10/00/23', '28/02/2023', '28-02-23', '28/02/2', '/02/23', '123/02/23', 'ab/cd/ef', '28/02/23 ', ''])(
-    'rejects %j as DD/MM/YY',
-    (text) => {
-      expect(ddmmyy(text)).toBeNull();
-    },
-  );
+  it.each([
+    '31/02/23',
+    '29/02/23',
+    '00/01/23',
+    '32/01/23',
+    '10/13/23',
+    '10/00/23',
+    '28/02/2023',
+    '28-02-23',
+    '28/02/2',
+    '/02/23',
+    '123/02/23',
+    'ab/cd/ef',
+    '28/02/23 ',
+    '',
+  ])('rejects %j as DD/MM/YY', (text) => {
+    expect(ddmmyy(text)).toBeNull();
+  });
 
   it('reads DD/MM/YYYY with leap years', () => {
     expect(ddmmyyyy('28/02/2023')).toBe('2023-02-28');
@@ -490,7 +512,10 @@ describe('date formats', () => {
 
 describe('header extensions: aliases and onUnknownColumns', () => {
   it('compiles aliases onto their column and onUnknownColumns (any letter case) onto the spec; absent stays absent', () => {
-    const { spec } = compileOk({ ...(specWith({ school_id: { type: 'string', Aliases: ['School Code', 'udise'] }, n: { type: 'integer' } }) as object), OnUnknownColumns: 'ignore' });
+    const { spec } = compileOk({
+      ...(specWith({ school_id: { type: 'string', Aliases: ['School Code', 'udise'] }, n: { type: 'integer' } }) as object),
+      OnUnknownColumns: 'ignore',
+    });
     expect(spec.columns[0]!.aliases).toEqual(['School Code', 'udise']);
     expect('aliases' in spec.columns[1]!).toBe(false);
     expect(spec.onUnknownColumns).toBe('IGNORE');
@@ -498,13 +523,23 @@ describe('header extensions: aliases and onUnknownColumns', () => {
   });
 
   it('refuses bad aliases and policies with a precise path', () => {
-    expect(problemsOf(specWith({ a: { type: 'string', aliases: 'b' } }))).toEqual([expect.objectContaining({ path: '/input/properties/a/aliases', code: 'INVALID_CONSTRAINT' })]);
-    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['ok', ''] } }))).toEqual([expect.objectContaining({ path: '/input/properties/a/aliases/1', code: 'INVALID_CONSTRAINT' })]);
-    expect(problemsOf(specWith({ a: { type: 'string', aliases: Array.from({ length: 21 }, (_, i) => `x${i}`) } }))).toEqual([expect.objectContaining({ code: 'INVALID_CONSTRAINT', message: expect.stringContaining('limit is 20') })]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: 'b' } }))).toEqual([
+      expect.objectContaining({ path: '/input/properties/a/aliases', code: 'INVALID_CONSTRAINT' }),
+    ]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['ok', ''] } }))).toEqual([
+      expect.objectContaining({ path: '/input/properties/a/aliases/1', code: 'INVALID_CONSTRAINT' }),
+    ]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: Array.from({ length: 21 }, (_, i) => `x${i}`) } }))).toEqual([
+      expect.objectContaining({ code: 'INVALID_CONSTRAINT', message: expect.stringContaining('limit is 20') }),
+    ]);
     expect(problemsOf(specWith({ a: { type: 'string', aliases: ['B '] }, b: { type: 'string' } }))).toEqual([
       expect.objectContaining({ path: '/input/properties/a/aliases/0', code: 'DUPLICATE_COLUMN', message: 'alias "B " of "a" already names the column "b"' }),
     ]);
-    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['x'] }, b: { type: 'string', aliases: ['X'] } }))).toEqual([expect.objectContaining({ path: '/input/properties/b/aliases/0', code: 'DUPLICATE_COLUMN' })]);
-    expect(problemsOf({ ...(specWith({ a: { type: 'string' } }) as object), onUnknownColumns: true })).toEqual([expect.objectContaining({ path: '/onUnknownColumns', code: 'INVALID_CONSTRAINT' })]);
+    expect(problemsOf(specWith({ a: { type: 'string', aliases: ['x'] }, b: { type: 'string', aliases: ['X'] } }))).toEqual([
+      expect.objectContaining({ path: '/input/properties/b/aliases/0', code: 'DUPLICATE_COLUMN' }),
+    ]);
+    expect(problemsOf({ ...(specWith({ a: { type: 'string' } }) as object), onUnknownColumns: true })).toEqual([
+      expect.objectContaining({ path: '/onUnknownColumns', code: 'INVALID_CONSTRAINT' }),
+    ]);
   });
 });

@@ -48,7 +48,12 @@ describe('S3 storage: service specifics', () => {
     try {
       expect(isPresigning(storage)).toBe(true);
       const content = 'id\n1\n';
-      const put = await storage.presignPut('uploads/x/file.csv', { expiresInSeconds: 60, contentType: 'text/csv', size: content.length, sha256: sha256(content) });
+      const put = await storage.presignPut('uploads/x/file.csv', {
+        expiresInSeconds: 60,
+        contentType: 'text/csv',
+        size: content.length,
+        sha256: sha256(content),
+      });
       expect(put.method).toBe('PUT');
       expect(put.url).toContain('X-Amz-Signature=');
       expect(put.url).toContain('X-Amz-Expires=60');
@@ -183,10 +188,13 @@ describe('S3 storage: network faults', () => {
     const started = Date.now();
     try {
       proxy.stall();
-      const readErr = await storage.get('faults/object.bin').then(readAll).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const readErr = await storage
+        .get('faults/object.bin')
+        .then(readAll)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(readErr).toBeInstanceOf(StorageError);
       expect((readErr as StorageError).code).toBe('IO_ERROR');
       const writeErr = await storage.put('faults/stalled.bin', Readable.from([data])).then(

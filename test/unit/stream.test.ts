@@ -19,7 +19,10 @@ describe('PullStream', () => {
   });
 
   it('waits for a wake after an empty read, serves the initial items first and ends after a done batch', async () => {
-    const batches = [{ items: [] as string[], done: false }, { items: ['b', 'c'], done: true }];
+    const batches = [
+      { items: [] as string[], done: false },
+      { items: ['b', 'c'], done: true },
+    ];
     let closed = 0;
     const stream = new PullStream<string>(async () => batches.shift()!, { initial: ['a'], onClose: () => closed++ });
     expect(await stream.next()).toEqual({ value: 'a', done: false });

@@ -5,7 +5,20 @@ const withCode = (code: string, extra: Record<string, unknown> = {}) => Object.a
 
 describe('transient database faults (retry table)', () => {
   it('knows connection loss, serialization failures and deadlocks, by SQLSTATE or socket code', () => {
-    for (const code of ['57P01', '57P02', '57P03', '08006', '08003', '40001', '40P01', 'ECONNRESET', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']) {
+    for (const code of [
+      '57P01',
+      '57P02',
+      '57P03',
+      '08006',
+      '08003',
+      '40001',
+      '40P01',
+      'ECONNRESET',
+      'EPIPE',
+      'CONNECTION_CLOSED',
+      'CONNECTION_DESTROYED',
+      'CONNECT_TIMEOUT',
+    ]) {
       expect(transientCode(withCode(code)), code).toBe(code);
     }
   });

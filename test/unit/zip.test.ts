@@ -8,14 +8,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
 import { KiB, MiB } from '../../src/shared/units';
-import {
-  defaultZipLimits,
-  readZipSafely,
-  ZipError,
-  type ZipCsvEntry,
-  type ZipErrorCode,
-  type ZipLimits,
-} from '../../src/ingest/zip';
+import { defaultZipLimits, readZipSafely, ZipError, type ZipCsvEntry, type ZipErrorCode, type ZipLimits } from '../../src/ingest/zip';
 
 let dir: string;
 let fileCounter = 0;
@@ -215,7 +208,12 @@ describe('readZipSafely: valid archives', () => {
   });
 
   it('lets the caller stop reading an entry early and still reads the next', async () => {
-    const file = await save(await buildZip([{ name: 'a.csv', data: csvA }, { name: 'b.csv', data: csvB }]));
+    const file = await save(
+      await buildZip([
+        { name: 'a.csv', data: csvA },
+        { name: 'b.csv', data: csvB },
+      ]),
+    );
     const outcome = await read(file, {}, async (e) => (e.name === 'a.csv' ? Buffer.alloc(0) : buffer(e.stream)));
     expect(outcome.error).toBeUndefined();
     expect(outcome.seen.map((e) => e.bytes.toString())).toEqual(['', csvB]);
@@ -223,7 +221,12 @@ describe('readZipSafely: valid archives', () => {
   });
 
   it('lets the caller leave a for-await loop early (an AbortError on the stream) and still reads the next', async () => {
-    const file = await save(await buildZip([{ name: 'a.csv', data: csvA.repeat(50_000) }, { name: 'b.csv', data: csvB }]));
+    const file = await save(
+      await buildZip([
+        { name: 'a.csv', data: csvA.repeat(50_000) },
+        { name: 'b.csv', data: csvB },
+      ]),
+    );
     const outcome = await read(file, {}, async (e) => {
       for await (const chunk of e.stream) return chunk as Buffer;
       return Buffer.alloc(0);
@@ -329,15 +332,12 @@ describe('readZipSafely: entry rules are checked for every entry before any is h
     expect(outcome.seen).toEqual([]);
   });
 
-  it.each(['inner.zip', 'data.csv.gz', 'dump.tar', 'x.7z', 'y.RAR', 'z.tgz'])(
-    'refuses a nested archive by name: %s',
-    async (name) => {
-      const outcome = await read(await save(await buildZip([good, { name, data: 'whatever' }])));
-      const err = expectRefused(outcome, 'ZIP_NESTED_ARCHIVE');
-      expect(err.entry).toBe(name);
-      expect(outcome.seen).toEqual([]);
-    },
-  );
+  it.each(['inner.zip', 'data.csv.gz', 'dump.tar', 'x.7z', 'y.RAR', 'z.tgz'])('refuses a nested archive by name: %s', async (name) => {
+    const outcome = await read(await save(await buildZip([good, { name, data: 'whatever' }])));
+    const err = expectRefused(outcome, 'ZIP_NESTED_ARCHIVE');
+    expect(err.entry).toBe(name);
+    expect(outcome.seen).toEqual([]);
+  });
 
   it('refuses more entries than the default limit of 1,000', async () => {
     const specs = Array.from({ length: 1001 }, (_, i) => ({ name: `f${i}.csv`, data: 'a\n' }));
@@ -387,8 +387,7 @@ describe('readZipSafely: size limits', () => {
   });
 
   it('refuses CSVs whose total uncompressed size exceeds maxTotalBytes, naming the limit', async () => {
-    const noise = (seed: number) =>
-      Array.from({ length: 40_000 }, (_, i) => `${(i * 2654435761 + seed) % 4294967296}\n`).join('');
+    const noise = (seed: number) => Array.from({ length: 40_000 }, (_, i) => `${(i * 2654435761 + seed) % 4294967296}\n`).join('');
     const zip = await buildZip([
       { name: 'one.csv', data: noise(1) },
       { name: 'notes.txt', data: noise(3) }, // never inflated, so never counted
@@ -467,7 +466,12 @@ describe('readZipSafely: resources', () => {
   const openFds = (): number => readdirSync('/proc/self/fd').length;
 
   it.runIf(existsSync('/proc/self/fd'))('closes the archive before returning, whatever happened', async () => {
-    const two = await save(await buildZip([{ name: 'a.csv', data: csvA.repeat(1000) }, { name: 'b.csv', data: csvB }]));
+    const two = await save(
+      await buildZip([
+        { name: 'a.csv', data: csvA.repeat(1000) },
+        { name: 'b.csv', data: csvB },
+      ]),
+    );
     const bad = await save(rename(await buildZip([good, { name: 'xx/e.csv' }]), 'xx/e.csv', '../e.csv'));
     const before = openFds();
     await read(two); // read in full
@@ -530,9 +534,15 @@ describe('readZipSafely: invalid input', () => {
   });
 
   it('checks the CRC-32 of an empty entry and of a valid archive without refusing it', async () => {
-    const outcome = await read(await save(await buildZip([{ name: 'empty.csv', data: '' }, { name: 's.csv', data: csvA, options: { compress: false } }, good])));
+    const outcome = await read(
+      await save(await buildZip([{ name: 'empty.csv', data: '' }, { name: 's.csv', data: csvA, options: { compress: false } }, good])),
+    );
     expect(outcome.error).toBeUndefined();
-    expect(outcome.seen.map((e) => [e.name, e.bytes.toString()])).toEqual([['empty.csv', ''], ['s.csv', csvA], ['good.csv', csvA]]);
+    expect(outcome.seen.map((e) => [e.name, e.bytes.toString()])).toEqual([
+      ['empty.csv', ''],
+      ['s.csv', csvA],
+      ['good.csv', csvA],
+    ]);
   });
 
   it('stops the verification pass when its signal is aborted', async () => {

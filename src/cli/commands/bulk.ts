@@ -14,7 +14,11 @@ export const bulk: Command = {
   summary: 'Bulk upload locations, organisations or users from a Sunbird-style CSV, then follow its job',
   args: '<LOCATION|ORGANISATION|USER> <file.csv>',
   options: {
-    'location-type': { type: 'string', arg: '<type>', description: `LOCATION only: the type of every row (${LOCATION_TYPES.join(', ')}); or a type column per row` },
+    'location-type': {
+      type: 'string',
+      arg: '<type>',
+      description: `LOCATION only: the type of every row (${LOCATION_TYPES.join(', ')}); or a type column per row`,
+    },
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key returns the first upload and its process' },
   },
   help: `
@@ -59,7 +63,8 @@ Examples:
         `${formatCount(c.total)} rows, ${formatCount(c.succeeded)} succeeded, ${formatCount(c.failed)} failed\n`,
     );
     const failures = done.failureResult;
-    for (const f of failures.nodes) ctx.stdout.write(`  line ${f.line}${f.errorColumn ? ` ${f.errorColumn}` : ''}: ${f.errorCode ?? 'ERROR'}: ${f.errorMessage ?? ''}\n`);
+    for (const f of failures.nodes)
+      ctx.stdout.write(`  line ${f.line}${f.errorColumn ? ` ${f.errorColumn}` : ''}: ${f.errorCode ?? 'ERROR'}: ${f.errorMessage ?? ''}\n`);
     if (failures.totalCount > failures.nodes.length) {
       ctx.stdout.write(`  … and ${formatCount(failures.totalCount - failures.nodes.length)} more (query uploadStatus(processId: "${done.processId}"))\n`);
     }

@@ -7,7 +7,7 @@ import { watchJob } from '../watch-job';
 
 export const correct: Command = {
   name: ['correct'],
-  summary: "Send a corrected error report back to its file (uploadCorrections), then follow its job",
+  summary: 'Send a corrected error report back to its file (uploadCorrections), then follow its job',
   args: '<file-id> <report.csv>',
   options: {
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key returns the first corrections upload and its job' },
@@ -28,7 +28,9 @@ Example:
     const variables = { fileId, idempotencyKey: options['idempotency-key'] as string | undefined, file: null };
     const { uploadCorrections } = await sendFile(ctx, UploadCorrectionsDocument, filePath, variables);
     const { file, job } = uploadCorrections;
-    ctx.stderr.write(`${uploadCorrections.created ? 'Stored' : 'Already uploaded with this idempotency key:'} corrections ${file.id} for file ${fileId} (${formatBytes(file.size)}); job ${job.id}\n`);
+    ctx.stderr.write(
+      `${uploadCorrections.created ? 'Stored' : 'Already uploaded with this idempotency key:'} corrections ${file.id} for file ${fileId} (${formatBytes(file.size)}); job ${job.id}\n`,
+    );
     const watched = await watchJob(ctx, job.id, { label: file.fileName });
     return reportFileOutcome(ctx, file.id, watched);
   },

@@ -36,7 +36,10 @@ Examples:
         ctx.stdout.write(`${JSON.stringify(file.errorSummary)}\n`);
         return ExitCode.OK;
       }
-      if (!file.errorSummary) throw new CliError(`File ${id} has no error summary (not processed yet, or it failed before its rows were read${file.error ? `: ${file.error.code}` : ''})`);
+      if (!file.errorSummary)
+        throw new CliError(
+          `File ${id} has no error summary (not processed yet, or it failed before its rows were read${file.error ? `: ${file.error.code}` : ''})`,
+        );
       for (const line of formatErrorSummary(file.errorSummary)) ctx.stdout.write(`${line}\n`);
       return ExitCode.OK;
     }

@@ -16,7 +16,11 @@ export const importUrl: Command = {
     spec: { type: 'string', arg: '<spec>', description: 'Spec name. Required for a CSV; not for a ZIP' },
     ...CSV_INGEST_OPTIONS,
     ...CSV_READ_OPTIONS,
-    mode: { type: 'string', arg: 'ASYNC|SYNC', description: 'ASYNC: importFile returns once the job is queued (default); SYNC: it waits for the job (bounded by the service)' },
+    mode: {
+      type: 'string',
+      arg: 'ASYNC|SYNC',
+      description: 'ASYNC: importFile returns once the job is queued (default); SYNC: it waits for the job (bounded by the service)',
+    },
     'idempotency-key': { type: 'string', arg: '<key>', description: 'Retrying with the same key gets the same file and URL while it waits for its bytes' },
   },
   help: `

@@ -17,4 +17,18 @@ import { whoami } from './whoami';
  * Every CLI command, in the order `sluice --help` lists them. A new command is one file in this
  * folder exporting a `Command`, plus one line here.
  */
-export const commands: Command[] = [login, whoami, specsRegister, specsList, upload, importUrl, bulk, credentialEngineImport, files, jobs, jobWatch, errors, correct];
+export const commands: Command[] = [
+  login,
+  whoami,
+  specsRegister,
+  specsList,
+  upload,
+  importUrl,
+  bulk,
+  credentialEngineImport,
+  files,
+  jobs,
+  jobWatch,
+  errors,
+  correct,
+];

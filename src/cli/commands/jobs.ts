@@ -9,15 +9,27 @@ export const jobs: Command = {
   name: ['jobs'],
   summary: 'List recent jobs (newest first) of every type, with state, counts and duration',
   options: {
-    state: { type: 'string', arg: '<state[,state]>', description: 'Only jobs in these states (QUEUED, RUNNING, SUCCEEDED, SUCCEEDED_WITH_ERRORS, FAILED, CANCELLED)' },
-    type: { type: 'string', arg: '<type[,type]>', description: 'Only these job types (cqube.ingest-file, cqube.ingest-national-zip, directory.bulk-upload, skills.import-credential-engine)' },
+    state: {
+      type: 'string',
+      arg: '<state[,state]>',
+      description: 'Only jobs in these states (QUEUED, RUNNING, SUCCEEDED, SUCCEEDED_WITH_ERRORS, FAILED, CANCELLED)',
+    },
+    type: {
+      type: 'string',
+      arg: '<type[,type]>',
+      description: 'Only these job types (cqube.ingest-file, cqube.ingest-national-zip, directory.bulk-upload, skills.import-credential-engine)',
+    },
     limit: { type: 'string', arg: '<n>', description: 'How many (1-100, default 20)' },
   },
   help: `
 Example:
   sluice jobs --state RUNNING,QUEUED`,
   async run(ctx, _positionals, options) {
-    const list = (name: string) => (options[name] as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean);
+    const list = (name: string) =>
+      (options[name] as string | undefined)
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     const states = list('state')?.map((s) => s.toUpperCase());
     const bad = states?.filter((s) => !STATES.has(s));
     if (bad?.length) throw new UsageError(`unknown state ${bad.join(', ')}; states are ${[...STATES].join(', ')}`);

@@ -20,7 +20,8 @@ Example:
   async run(ctx, positionals, options) {
     if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     const interactive = Boolean(ctx.stdin.isTTY);
-    const clientId = (options['client-id'] as string | undefined) ?? ctx.env.SLUICE_CLIENT_ID ?? (interactive ? await ask(ctx.stdin, 'Client id: ') : undefined);
+    const clientId =
+      (options['client-id'] as string | undefined) ?? ctx.env.SLUICE_CLIENT_ID ?? (interactive ? await ask(ctx.stdin, 'Client id: ') : undefined);
     if (!clientId) throw new UsageError('a client id is needed: --client-id or SLUICE_CLIENT_ID');
     const secret = options['client-secret-stdin']
       ? (await readAll(ctx.stdin)).trim()
@@ -33,7 +34,9 @@ Example:
     config.servers[ctx.url] = { clientId, accessToken: issueToken.accessToken, expiresAt: issueToken.expiresAt, roles: issueToken.roles };
     await ctx.config.save(config);
     if (ctx.json) {
-      ctx.stdout.write(`${JSON.stringify({ url: ctx.url, clientId, roles: issueToken.roles, expiresAt: issueToken.expiresAt, configFile: ctx.config.file })}\n`);
+      ctx.stdout.write(
+        `${JSON.stringify({ url: ctx.url, clientId, roles: issueToken.roles, expiresAt: issueToken.expiresAt, configFile: ctx.config.file })}\n`,
+      );
     } else {
       ctx.stdout.write(`Logged in to ${ctx.url} as ${clientId} (${issueToken.roles.join(', ')}); the token is valid until ${issueToken.expiresAt}.\n`);
     }

@@ -14,7 +14,10 @@ export const specsList: Command = {
       ctx.stdout.write(`${JSON.stringify(specs)}\n`);
       return ExitCode.OK;
     }
-    const rows = [['NAME', 'VERSION', 'KIND', 'PROGRAM', 'COLUMNS', 'CREATED'], ...specs.map((s) => [s.name, String(s.version), s.kind, s.program, String(s.columns.length), s.createdAt])];
+    const rows = [
+      ['NAME', 'VERSION', 'KIND', 'PROGRAM', 'COLUMNS', 'CREATED'],
+      ...specs.map((s) => [s.name, String(s.version), s.kind, s.program, String(s.columns.length), s.createdAt]),
+    ];
     printTable(ctx.stdout, rows);
     return ExitCode.OK;
   },

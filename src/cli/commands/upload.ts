@@ -39,7 +39,9 @@ Example:
     };
     const { uploadFile } = await sendFile(ctx, UploadFileDocument, filePath, variables);
     const { file, job } = uploadFile;
-    ctx.stderr.write(`${uploadFile.created ? 'Stored' : 'Already uploaded with this idempotency key:'} file ${file.id} (${formatBytes(file.size)}, sha256 ${file.sha256}); job ${job.id}\n`);
+    ctx.stderr.write(
+      `${uploadFile.created ? 'Stored' : 'Already uploaded with this idempotency key:'} file ${file.id} (${formatBytes(file.size)}, sha256 ${file.sha256}); job ${job.id}\n`,
+    );
     if (options['no-wait']) {
       if (ctx.json) ctx.stdout.write(`${JSON.stringify(uploadFile)}\n`);
       else ctx.stdout.write(`file ${file.id}\njob ${job.id}\n`);

@@ -1,5 +1,20 @@
 import { sql } from 'drizzle-orm';
-import { type AnyPgColumn, bigint, boolean, check, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  type AnyPgColumn,
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 // Types only (`.$type<…>()` narrows the row type to the TypeScript enums the directory code uses; no SQL).
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type { BulkKind } from '../../modules/directory/directory.columns';
@@ -44,9 +59,15 @@ export const organisations = pgTable(
     name: text('name').notNull(),
     externalId: text('external_id'),
     locationId: text('location_id').references(() => locations.id),
-    status: organisationStatusEnum('status').$type<OrganisationStatus>().notNull().default('ACTIVE' as OrganisationStatus),
+    status: organisationStatusEnum('status')
+      .$type<OrganisationStatus>()
+      .notNull()
+      .default('ACTIVE' as OrganisationStatus),
     description: text('description'),
-    type: organisationTypeEnum('type').$type<OrganisationType>().notNull().default('SCHOOL' as OrganisationType),
+    type: organisationTypeEnum('type')
+      .$type<OrganisationType>()
+      .notNull()
+      .default('SCHOOL' as OrganisationType),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -66,7 +87,10 @@ export const directoryUsers = pgTable(
     phone: text('phone'),
     email: text('email'),
     organisationId: text('organisation_id').references(() => organisations.id),
-    userType: userTypeEnum('user_type').$type<UserType>().notNull().default('TEACHER' as UserType),
+    userType: userTypeEnum('user_type')
+      .$type<UserType>()
+      .notNull()
+      .default('TEACHER' as UserType),
     roles: text('roles').array().notNull().default(sql`'{}'::text[]`),
     externalId: text('external_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

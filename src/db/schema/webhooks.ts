@@ -71,4 +71,3 @@ export const webhookDeliveries = pgTable(
   },
   (t) => [index('webhook_deliveries_webhook_idx').on(t.webhookId, t.createdAt.desc()), index('webhook_deliveries_event_idx').on(t.eventId)],
 );
-

@@ -47,10 +47,7 @@ export class ClientsResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => ApiClient, { description: 'Revokes a client; its tokens stop working at once (ADMIN). The last active ADMIN cannot be revoked.' })
-  revokeClient(
-    @Arg('clientId', () => String, { description: 'The client to revoke.' }) clientId: string,
-    @Ctx() ctx: Context,
-  ): Promise<ApiClient> {
+  revokeClient(@Arg('clientId', () => String, { description: 'The client to revoke.' }) clientId: string, @Ctx() ctx: Context): Promise<ApiClient> {
     if (!ctx.viewer) throw new UnauthenticatedError();
     return ctx.services.clients.revokeClient(ctx.viewer, clientId) as Promise<ApiClient>;
   }

@@ -160,9 +160,7 @@ export class ClientsService {
     if (admin.clientSecret) {
       this.log.info({ clientId }, 'bootstrap admin client created from configuration');
     } else {
-      print(
-        `\nSluice created an admin client. Its secret is shown this once:\n  clientId:     ${clientId}\n  clientSecret: ${clientSecret}\n`,
-      );
+      print(`\nSluice created an admin client. Its secret is shown this once:\n  clientId:     ${clientId}\n  clientSecret: ${clientSecret}\n`);
     }
   }
 }

@@ -21,13 +21,7 @@ export class ClientsStore {
   }
 
   /** Returns undefined when the client id is taken. */
-  async insert(values: {
-    clientId: string;
-    name: string;
-    secretHash: string;
-    roles: string[];
-    createdBy: string | null;
-  }): Promise<ApiClientRow | undefined> {
+  async insert(values: { clientId: string; name: string; secretHash: string; roles: string[]; createdBy: string | null }): Promise<ApiClientRow | undefined> {
     const [row] = await this.sql`
       insert into api_clients (client_id, name, secret_hash, roles, created_by)
       values (${values.clientId}, ${values.name}, ${values.secretHash}, ${values.roles}::text[], ${values.createdBy})

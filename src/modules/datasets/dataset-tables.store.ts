@@ -116,7 +116,9 @@ export async function createFilePartition(tx: postgres.TransactionSql, table: st
   assertFileId(fileId);
   const partition = filePartitionName(fileId);
   const p = quoteIdentifier(partition);
-  await tx.unsafe(`create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}'))`);
+  await tx.unsafe(
+    `create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}'))`,
+  );
   return partition;
 }
 

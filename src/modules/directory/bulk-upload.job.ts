@@ -70,7 +70,14 @@ type Writer = (tx: postgres.TransactionSql, writes: unknown[]) => Promise<void>;
  * key), the rows are written one by one, each under its own SAVEPOINT, and only the refused rows
  * fail. Results are stored in the same transaction as the writes.
  */
-async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkProcess, header: ParsedHeader, rows: PendingRow[], seen: SeenKeys): Promise<BulkResult[]> {
+async function applyBatch(
+  tx: postgres.TransactionSql,
+  deps: BulkDeps,
+  p: BulkProcess,
+  header: ParsedHeader,
+  rows: PendingRow[],
+  seen: SeenKeys,
+): Promise<BulkResult[]> {
   const store = deps.directory;
   const width = header.keys.length;
   const readable = rows.filter((r) => r.cells === width && !r.problem).map((r) => r.values);
@@ -97,13 +104,26 @@ async function applyBatch(tx: postgres.TransactionSql, deps: BulkDeps, p: BulkPr
     }
     if (r.cells !== width) {
       rememberRow(p.kind, r.values, r.line, seen);
-      return { ok: false, operation: null, id: null, data: r.values, code: DirectoryRowErrorCode.WRONG_FIELD_COUNT, column: null, message: `The record has ${r.cells} cells; the header has ${width}` };
+      return {
+        ok: false,
+        operation: null,
+        id: null,
+        data: r.values,
+        code: DirectoryRowErrorCode.WRONG_FIELD_COUNT,
+        column: null,
+        message: `The record has ${r.cells} cells; the header has ${width}`,
+      };
     }
     return plan(r);
   });
   const ok = planned.flatMap((x, i) => (x.ok ? [i] : []));
   try {
-    await tx.savepoint((sp) => write(sp, ok.map((i) => (planned[i] as { write: unknown }).write)));
+    await tx.savepoint((sp) =>
+      write(
+        sp,
+        ok.map((i) => (planned[i] as { write: unknown }).write),
+      ),
+    );
   } catch (err) {
     if (!constraintError(err)) throw err;
     for (const i of ok) {
@@ -175,7 +195,8 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
       try {
         stream = await deps.storage.get(p.storageKey);
       } catch (err) {
-        if (err instanceof StorageError && err.code === 'NOT_FOUND') throw new JobFailure(JobErrorCode.FILE_MISSING, `The stored upload of process ${p.id} is missing`);
+        if (err instanceof StorageError && err.code === 'NOT_FOUND')
+          throw new JobFailure(JobErrorCode.FILE_MISSING, `The stored upload of process ${p.id} is missing`);
         throw err;
       }
       const seen: SeenKeys = new Map();
@@ -194,7 +215,14 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
           const parsed = parseHeader(p.kind, rec.cells);
           if (!parsed.header) {
             const listed = parsed.problems.slice(0, MAX_PROBLEMS_LISTED);
-            throw new JobFailure(JobErrorCode.HEADER_INVALID, problemsMessage('The header is wrong', listed.map((x) => x.message), parsed.problems.length));
+            throw new JobFailure(
+              JobErrorCode.HEADER_INVALID,
+              problemsMessage(
+                'The header is wrong',
+                listed.map((x) => x.message),
+                parsed.problems.length,
+              ),
+            );
           }
           header = parsed.header;
           continue;
@@ -214,7 +242,12 @@ export function bulkUploadJob(deps: BulkDeps): JobHandler<BulkInput> {
       const result = { processId: p.id, kind: p.kind, total, succeeded, failed };
       if (failed === 0) return { state: JobState.SUCCEEDED, counters, result };
       if (succeeded === 0) {
-        return { state: JobState.FAILED, counters, result, error: { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${total} rows failed; see uploadStatus failureResult` } };
+        return {
+          state: JobState.FAILED,
+          counters,
+          result,
+          error: { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${total} rows failed; see uploadStatus failureResult` },
+        };
       }
       return {
         state: JobState.SUCCEEDED_WITH_ERRORS,

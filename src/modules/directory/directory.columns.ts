@@ -103,7 +103,11 @@ export function parseHeader(kind: BulkKind, cells: readonly string[]): { header?
       return;
     }
     if (present.has(def.key)) {
-      problems.push({ code: 'DUPLICATE_COLUMN', column: printable(cell), message: `Column ${JSON.stringify(printable(cell))} appears twice (as ${def.display})` });
+      problems.push({
+        code: 'DUPLICATE_COLUMN',
+        column: printable(cell),
+        message: `Column ${JSON.stringify(printable(cell))} appears twice (as ${def.display})`,
+      });
     }
     present.add(def.key);
     keys.push(def.key);
@@ -116,7 +120,11 @@ export function parseHeader(kind: BulkKind, cells: readonly string[]): { header?
   const oneOf = ONE_OF[kind];
   if (oneOf && !oneOf.some((k) => present.has(k))) {
     const names = oneOf.map((k) => defs.find((d) => d.key === k)!.display);
-    problems.push({ code: 'MISSING_REQUIRED_COLUMN', column: names.join(' | '), message: `One of the columns ${names.map((n) => JSON.stringify(n)).join(' or ')} is required` });
+    problems.push({
+      code: 'MISSING_REQUIRED_COLUMN',
+      column: names.join(' | '),
+      message: `One of the columns ${names.map((n) => JSON.stringify(n)).join(' or ')} is required`,
+    });
   }
   return problems.length ? { problems } : { header: { keys, present }, problems };
 }

@@ -39,7 +39,12 @@ const MESSAGE: Record<BulkProcessStatus, string> = {
 
 function toStatus(p: BulkProcess, job: Job, counts: { succeeded: number; failed: number }): BulkUploadStatusType {
   const status = STATUS[job.state];
-  const message = job.state === JobState.CANCELLED ? 'Operation was cancelled; rows already applied stay applied.' : status === BulkProcessStatus.FAILED && job.error ? job.error.message : MESSAGE[status];
+  const message =
+    job.state === JobState.CANCELLED
+      ? 'Operation was cancelled; rows already applied stay applied.'
+      : status === BulkProcessStatus.FAILED && job.error
+        ? job.error.message
+        : MESSAGE[status];
   return {
     processId: p.id,
     objectType: p.kind,
@@ -67,11 +72,16 @@ export class DirectoryResolver {
   async bulkUpload(
     @Arg('kind', () => BulkKind, { description: 'LOCATION, ORGANISATION or USER.' }) kind: BulkKind,
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
-    @Arg('locationType', () => LocationType, { nullable: true, description: 'LOCATION only: the type of every row (a `type` column may give each row its own instead).' })
+    @Arg('locationType', () => LocationType, {
+      nullable: true,
+      description: 'LOCATION only: the type of every row (a `type` column may give each row its own instead).',
+    })
     locationType: LocationType | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same process.' }) idempotencyKey: string | null,
-    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
-    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' })
+    encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' })
+    delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<BulkUploadResult> {
     const dialect = dialectOptions(encoding, delimiter);
@@ -82,7 +92,10 @@ export class DirectoryResolver {
 
   @Authorized(Role.VIEWER)
   @Query(() => BulkUploadStatusType, { description: 'A bulk upload process: status, counts and per-row results. Your own processes; any for ADMIN.' })
-  async uploadStatus(@Arg('processId', () => ID, { description: 'Process id returned by bulkUpload.' }) processId: string, @Ctx() ctx: Context): Promise<BulkUploadStatusType> {
+  async uploadStatus(
+    @Arg('processId', () => ID, { description: 'Process id returned by bulkUpload.' }) processId: string,
+    @Ctx() ctx: Context,
+  ): Promise<BulkUploadStatusType> {
     const viewer = requireViewer(ctx);
     const p = await ctx.services.directory.process(viewer, processId);
     const job = await ctx.services.jobs.get(viewer, p.jobId!);
@@ -159,7 +172,8 @@ export class DirectoryResolver {
   @Query(() => DirectoryUserConnection, { description: 'Users by name; phone and email masked unless the viewer is ADMIN.' })
   async users(
     @Arg('organisationId', () => String, { nullable: true, description: 'Only users of this organisation id.' }) organisationId: string | null,
-    @Arg('organisationExternalId', () => String, { nullable: true, description: 'Only users of the organisation with this external id.' }) organisationExternalId: string | null,
+    @Arg('organisationExternalId', () => String, { nullable: true, description: 'Only users of the organisation with this external id.' })
+    organisationExternalId: string | null,
     @Arg('userType', () => UserType, { nullable: true, description: 'Only this user type.' }) userType: UserType | null,
     @Arg('role', () => String, { nullable: true, description: 'Only users holding this role.' }) role: string | null,
     @Arg('first', () => Int, { defaultValue: 50, description: 'Page size, 1-500.' }) first: number,

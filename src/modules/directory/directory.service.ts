@@ -94,7 +94,8 @@ export class DirectoryService {
     const { kind, idempotencyKey } = input;
     const locationType = input.locationType ?? null;
     checkIdempotencyKey(idempotencyKey);
-    if (locationType && kind !== BulkKind.LOCATION) throw new BadInputError(`locationType applies to LOCATION uploads only, not ${kind}`, { field: 'locationType' });
+    if (locationType && kind !== BulkKind.LOCATION)
+      throw new BadInputError(`locationType applies to LOCATION uploads only, not ${kind}`, { field: 'locationType' });
     const upload = await input.file;
     if (idempotencyKey) {
       const existing = await this.store.byIdempotencyKey(viewer.clientId, idempotencyKey);
@@ -109,7 +110,11 @@ export class DirectoryService {
     try {
       stored = await this.storage.put(key, upload.createReadStream(), { maxBytes: this.limits.maxFileBytes, contentType: upload.mimetype });
     } catch (err) {
-      throw uploadStoreError(err, `File ${JSON.stringify(upload.filename)} exceeds the bulk upload limit of ${this.limits.maxFileBytes} bytes`, this.limits.maxFileBytes);
+      throw uploadStoreError(
+        err,
+        `File ${JSON.stringify(upload.filename)} exceeds the bulk upload limit of ${this.limits.maxFileBytes} bytes`,
+        this.limits.maxFileBytes,
+      );
     }
     this.metrics?.observeUpload('bulk', stored.size);
     let totalRows: number;
@@ -160,11 +165,18 @@ export class DirectoryService {
           if (!header) {
             // Bounded: the first MAX_PROBLEMS_LISTED problems and their count.
             const listed = problems.slice(0, MAX_PROBLEMS_LISTED);
-            throw new BadInputError(`${problemsMessage(`The ${kind} CSV header is wrong`, listed.map((p) => p.message), problems.length)}. Valid columns: ${validColumnList(kind)}`, {
-              problems: listed,
-              problemCount: problems.length,
-              validColumns: validColumnList(kind).split(', '),
-            });
+            throw new BadInputError(
+              `${problemsMessage(
+                `The ${kind} CSV header is wrong`,
+                listed.map((p) => p.message),
+                problems.length,
+              )}. Valid columns: ${validColumnList(kind)}`,
+              {
+                problems: listed,
+                problemCount: problems.length,
+                validColumns: validColumnList(kind).split(', '),
+              },
+            );
           }
           if (kind === BulkKind.LOCATION && !locationType && !header.present.has('type')) {
             throw new BadInputError('A LOCATION upload needs locationType, or a type column giving each row its type', { field: 'locationType' });
@@ -183,7 +195,10 @@ export class DirectoryService {
       }
       throw err;
     }
-    if (!headerSeen) throw new BadInputError(`The file is empty; expected a header with the columns: ${validColumnList(kind)}`, { validColumns: validColumnList(kind).split(', ') });
+    if (!headerSeen)
+      throw new BadInputError(`The file is empty; expected a header with the columns: ${validColumnList(kind)}`, {
+        validColumns: validColumnList(kind).split(', '),
+      });
     if (rows === 0) throw new BadInputError('The file has a header but no data rows');
     return rows;
   }
@@ -215,7 +230,9 @@ export class DirectoryService {
     });
     if (hasRole(viewer.roles, Role.ADMIN)) return page;
     const nodes = page.nodes.map((r) =>
-      'phone' in r.data || 'email' in r.data ? { ...r, data: { ...r.data, phone: maskPhone(r.data['phone'] as string | null), email: maskEmail(r.data['email'] as string | null) } } : r,
+      'phone' in r.data || 'email' in r.data
+        ? { ...r, data: { ...r.data, phone: maskPhone(r.data['phone'] as string | null), email: maskEmail(r.data['email'] as string | null) } }
+        : r,
     );
     return { ...page, nodes };
   }

@@ -64,7 +64,19 @@ export class DirectoryStore {
 
   async insertProcess(
     tx: Tx,
-    v: { id: string; kind: BulkKind; locationType: LocationType | null; fileName: string; storageKey: string; size: number; sha256: string; totalRows: number; idempotencyKey: string | null; createdBy: string; dialect?: CsvDialectOptions },
+    v: {
+      id: string;
+      kind: BulkKind;
+      locationType: LocationType | null;
+      fileName: string;
+      storageKey: string;
+      size: number;
+      sha256: string;
+      totalRows: number;
+      idempotencyKey: string | null;
+      createdBy: string;
+      dialect?: CsvDialectOptions;
+    },
   ): Promise<BulkProcess | undefined> {
     const [row] = await tx`
       insert into bulk_processes (id, kind, location_type, file_name, storage_key, size, sha256, total_rows, idempotency_key, created_by, dialect)
@@ -177,7 +189,14 @@ export class DirectoryStore {
       union select * from directory_users where phone = any(${keys.phones}::text[])
       union select * from directory_users where email = any(${keys.emails}::text[])
       union select * from directory_users where external_id = any(${keys.externalIds}::text[])`;
-    const lookup: UserLookup = { byId: new Map(), byPhone: new Map(), byEmail: new Map(), byExternalId: new Map(), orgsById: new Map(), orgsByExternalId: new Map() };
+    const lookup: UserLookup = {
+      byId: new Map(),
+      byPhone: new Map(),
+      byEmail: new Map(),
+      byExternalId: new Map(),
+      orgsById: new Map(),
+      orgsByExternalId: new Map(),
+    };
     for (const r of rows) {
       const u = decodeUser(r);
       lookup.byId.set(u.id, u);
@@ -300,7 +319,12 @@ export class DirectoryStore {
     return rows.map((r) => ({ ...decodeUser(r), organisationExternalId: r.organisation_external_id, organisationName: r.organisation_name }));
   }
 
-  async countUsers(f: { organisationId?: string | null; organisationExternalId?: string | null; userType?: UserType | null; role?: string | null }): Promise<number> {
+  async countUsers(f: {
+    organisationId?: string | null;
+    organisationExternalId?: string | null;
+    userType?: UserType | null;
+    role?: string | null;
+  }): Promise<number> {
     const [row] = await this.sql<{ n: number }[]>`
       select count(*)::int as n from directory_users u left join organisations o on o.id = u.organisation_id where ${this.userWhere(f)}`;
     return row!.n;

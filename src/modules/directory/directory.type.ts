@@ -107,7 +107,10 @@ export class BulkRowResult {
   @Field(() => String, { nullable: true, description: 'Explanation naming the value and the rule.' })
   errorMessage!: string | null;
 
-  @Field(() => GraphQLJSON, { description: 'The row as read and resolved, by internal column name (Sunbird echoes it: code, name, type, parentCode, parentId, ...). Phone and email are masked unless the viewer is ADMIN.' })
+  @Field(() => GraphQLJSON, {
+    description:
+      'The row as read and resolved, by internal column name (Sunbird echoes it: code, name, type, parentCode, parentId, ...). Phone and email are masked unless the viewer is ADMIN.',
+  })
   data!: unknown;
 }
 

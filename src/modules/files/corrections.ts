@@ -4,7 +4,15 @@ import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { RowErrorCode } from '../../ingest/row-validator';
 import { codeValues } from '../../shared/codes';
 import type { CompiledSpec } from '../../ingest/contract';
-import { assertIdentifier, attachFilePartition, createFilePartition, createScratchTable, filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
+import {
+  assertIdentifier,
+  attachFilePartition,
+  createFilePartition,
+  createScratchTable,
+  filePartitionName,
+  partitionParent,
+  quoteIdentifier,
+} from '../datasets/dataset-tables.store';
 import type { FileRecord } from './files.store';
 import type { IngestTarget } from './ingestion-load';
 
@@ -16,7 +24,10 @@ export const CORRECTION_ROW_CODES = {
 export type CorrectionRowCode = keyof typeof CORRECTION_ROW_CODES;
 
 /** The codes of a corrections row error; DUPLICATE_KEY (the corrected row's key equals one of the parent's rows) is the pipeline's. */
-export const CorrectionRowCode = { ...codeValues(CORRECTION_ROW_CODES), DUPLICATE_KEY: 'DUPLICATE_KEY' } as const satisfies Record<string, RowErrorCode | CorrectionRowCode>;
+export const CorrectionRowCode = { ...codeValues(CORRECTION_ROW_CODES), DUPLICATE_KEY: 'DUPLICATE_KEY' } as const satisfies Record<
+  string,
+  RowErrorCode | CorrectionRowCode
+>;
 
 /** What applying a corrections file did, filled in inside its load transaction. */
 export interface CorrectionsTally {
@@ -66,7 +77,7 @@ async function applyCorrections(
 ): Promise<void> {
   const target = q(await parentRowsTable(tx, c.table, c.parent.id));
   const stage = q(c.stage);
-  const count = async (text: string, params: postgres.ParameterOrJSON<never>[]) => ((await tx.unsafe<{ n: number }[]>(text, params))[0]?.n ?? 0);
+  const count = async (text: string, params: postgres.ParameterOrJSON<never>[]) => (await tx.unsafe<{ n: number }[]>(text, params))[0]?.n ?? 0;
   const skipped = `not exists (select 1 from row_errors r where r.file_id = $1 and r.line = s._line)`;
   const ids = [c.correction.id, c.parent.id, c.parent.id];
 
@@ -119,7 +130,8 @@ async function parentRowsTable(tx: postgres.TransactionSql, table: string, paren
   const partition = filePartitionName(parentId);
   const attachedTo = await partitionParent(tx, partition);
   if (attachedTo === table) return partition;
-  if (attachedTo !== undefined) throw new JobFailure(JobErrorCode.CORRECTIONS_INVALID, `The rows of file ${parentId} are not in the table of its spec version; they cannot be corrected`);
+  if (attachedTo !== undefined)
+    throw new JobFailure(JobErrorCode.CORRECTIONS_INVALID, `The rows of file ${parentId} are not in the table of its spec version; they cannot be corrected`);
   await createFilePartition(tx, table, parentId);
   await attachFilePartition(tx, table, parentId);
   return partition;

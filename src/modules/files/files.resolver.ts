@@ -11,13 +11,27 @@ import { Spec } from '../specs/specs.type';
 import type { Job } from '../jobs/jobs.service';
 import type { FileRecord } from './files.service';
 import { GraphQLJSON } from 'graphql-scalars';
-import { FileConnection, FileKindEnum, FileState, FileType, IngestModeEnum, OnDuplicateContentEnum, OnInvalidRowsEnum, OnUnknownColumnsEnum, RowErrorConnection, UploadOutcome, UploadResult, ValidationReportType } from './files.type';
+import {
+  FileConnection,
+  FileKindEnum,
+  FileState,
+  FileType,
+  IngestModeEnum,
+  OnDuplicateContentEnum,
+  OnInvalidRowsEnum,
+  OnUnknownColumnsEnum,
+  RowErrorConnection,
+  UploadOutcome,
+  UploadResult,
+  ValidationReportType,
+} from './files.type';
 import { headerPolicyOf } from './header-policy';
 
 /** Argument descriptions shared by every mutation that reads a cQube CSV. */
 export const ON_UNKNOWN_COLUMNS_ARG = {
   nullable: true,
-  description: 'What header cells that name no spec column do: REJECT (HEADER_INVALID) or IGNORE (dropped, listed in the file’s warnings). Default: the spec’s onUnknownColumns, else REJECT.',
+  description:
+    'What header cells that name no spec column do: REJECT (HEADER_INVALID) or IGNORE (dropped, listed in the file’s warnings). Default: the spec’s onUnknownColumns, else REJECT.',
 } as const;
 export const COLUMN_MAP_ARG = {
   nullable: true,
@@ -77,7 +91,8 @@ export function uploadOutcome(res: { created: boolean; duplicateOf?: FileRecord 
 
 const onDuplicateContentArg = {
   defaultValue: OnDuplicateContentEnum.INGEST,
-  description: 'SKIP: if an earlier file of yours with the same SHA-256 (same kind, spec version and program) ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return it instead of ingesting again.',
+  description:
+    'SKIP: if an earlier file of yours with the same SHA-256 (same kind, spec version and program) ended SUCCEEDED or SUCCEEDED_WITH_ERRORS, return it instead of ingesting again.',
 };
 
 @Resolver(() => FileType)
@@ -100,19 +115,44 @@ export class FilesResolver {
     @Arg('file', () => GraphQLUpload, { description: 'The CSV.' }) file: Promise<FileUpload>,
     @Arg('specVersion', () => Int, { nullable: true, description: 'Spec version; latest when omitted.' }) specVersion: number | null,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
-    @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to the file.' })
+    onInvalidRows: OnInvalidRowsEnum,
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
-    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND; default MERGE for a DIMENSION spec with unique columns, APPEND otherwise. MERGE on any other spec is refused (BAD_USER_INPUT).' }) mode: IngestModeEnum | null,
-    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'MERGE only: the file is a full snapshot; keys of the current table it does not have are removed. Any invalid row then fails the file.' }) deleteMissing: boolean,
-    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
-    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
+    @Arg('mode', () => IngestModeEnum, {
+      nullable: true,
+      description:
+        'MERGE or APPEND; default MERGE for a DIMENSION spec with unique columns, APPEND otherwise. MERGE on any other spec is refused (BAD_USER_INPUT).',
+    })
+    mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, {
+      defaultValue: false,
+      description: 'MERGE only: the file is a full snapshot; keys of the current table it does not have are removed. Any invalid row then fails the file.',
+    })
+    deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' })
+    encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' })
+    delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
     const dialect = dialectOptions(encoding, delimiter);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'CSV', program, spec, specVersion, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing, dialect });
+    const res = await ctx.services.files.upload(requireViewer(ctx), {
+      kind: 'CSV',
+      program,
+      spec,
+      specVersion,
+      file,
+      idempotencyKey,
+      onInvalidRows,
+      onDuplicateContent,
+      headers,
+      mode,
+      deleteMissing,
+      dialect,
+    });
     return this.result(res);
   }
 
@@ -124,19 +164,42 @@ export class FilesResolver {
   async uploadNationalProgram(
     @Arg('file', () => GraphQLUpload, { description: 'The ZIP.' }) file: Promise<FileUpload>,
     @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same file and job.' }) idempotencyKey: string | null,
-    @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' }) onInvalidRows: OnInvalidRowsEnum,
+    @Arg('onInvalidRows', () => OnInvalidRowsEnum, { defaultValue: OnInvalidRowsEnum.SKIP, description: 'What invalid rows do to each CSV.' })
+    onInvalidRows: OnInvalidRowsEnum,
     @Arg('onDuplicateContent', () => OnDuplicateContentEnum, onDuplicateContentArg) onDuplicateContent: OnDuplicateContentEnum,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
-    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'APPEND: every CSV appends. MERGE or omitted: CSVs of DIMENSION specs with unique columns merge, the others append.' }) mode: IngestModeEnum | null,
-    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'For the CSVs that merge: each is a full snapshot of its dimension (see uploadFile).' }) deleteMissing: boolean,
-    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of every CSV in the ZIP; detected per CSV when omitted.' }) encoding: CsvEncodingEnum | null,
-    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter of every CSV in the ZIP; detected per CSV when omitted.' }) delimiter: CsvDelimiterEnum | null,
+    @Arg('mode', () => IngestModeEnum, {
+      nullable: true,
+      description: 'APPEND: every CSV appends. MERGE or omitted: CSVs of DIMENSION specs with unique columns merge, the others append.',
+    })
+    mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, {
+      defaultValue: false,
+      description: 'For the CSVs that merge: each is a full snapshot of its dimension (see uploadFile).',
+    })
+    deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of every CSV in the ZIP; detected per CSV when omitted.' })
+    encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter of every CSV in the ZIP; detected per CSV when omitted.' })
+    delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const headers = headerPolicyOf(onUnknownColumns, columnMap);
     const dialect = dialectOptions(encoding, delimiter);
-    const res = await ctx.services.files.upload(requireViewer(ctx), { kind: 'ZIP', program: null, spec: null, file, idempotencyKey, onInvalidRows, onDuplicateContent, headers, mode, deleteMissing, dialect });
+    const res = await ctx.services.files.upload(requireViewer(ctx), {
+      kind: 'ZIP',
+      program: null,
+      spec: null,
+      file,
+      idempotencyKey,
+      onInvalidRows,
+      onDuplicateContent,
+      headers,
+      mode,
+      deleteMissing,
+      dialect,
+    });
     return this.result(res);
   }
 
@@ -153,7 +216,9 @@ export class FilesResolver {
   async uploadCorrections(
     @Arg('fileId', () => ID, { description: 'The file whose error report was corrected (a corrections file id means its original).' }) fileId: string,
     @Arg('file', () => GraphQLUpload, { description: 'The corrected error report (CSV).' }) file: Promise<FileUpload>,
-    @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same corrections file and job.' }) idempotencyKey: string | null,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: 'Retries with the same key get the same corrections file and job.' }) idempotencyKey:
+      | string
+      | null,
     @Ctx() ctx: Context,
   ): Promise<UploadResult> {
     const res = await ctx.services.files.uploadCorrections(requireViewer(ctx), { fileId, file, idempotencyKey });
@@ -172,14 +237,30 @@ export class FilesResolver {
     @Arg('maxErrors', () => Int, { defaultValue: 100, description: 'Row errors to return, 0-1000.' }) maxErrors: number,
     @Arg('onUnknownColumns', () => OnUnknownColumnsEnum, ON_UNKNOWN_COLUMNS_ARG) onUnknownColumns: OnUnknownColumnsEnum | null,
     @Arg('columnMap', () => GraphQLJSON, COLUMN_MAP_ARG) columnMap: unknown,
-    @Arg('mode', () => IngestModeEnum, { nullable: true, description: 'As in uploadFile. MERGE also returns the diff an upload would apply (diff), computed in a transaction that is rolled back.' }) mode: IngestModeEnum | null,
-    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'As in uploadFile: the diff then counts the keys that would be deleted.' }) deleteMissing: boolean,
-    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' }) encoding: CsvEncodingEnum | null,
-    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' }) delimiter: CsvDelimiterEnum | null,
+    @Arg('mode', () => IngestModeEnum, {
+      nullable: true,
+      description: 'As in uploadFile. MERGE also returns the diff an upload would apply (diff), computed in a transaction that is rolled back.',
+    })
+    mode: IngestModeEnum | null,
+    @Arg('deleteMissing', () => Boolean, { defaultValue: false, description: 'As in uploadFile: the diff then counts the keys that would be deleted.' })
+    deleteMissing: boolean,
+    @Arg('encoding', () => CsvEncodingEnum, { nullable: true, description: 'Encoding of the CSV; detected (UTF-8, or UTF-16 by its BOM) when omitted.' })
+    encoding: CsvEncodingEnum | null,
+    @Arg('delimiter', () => CsvDelimiterEnum, { nullable: true, description: 'Cell delimiter; detected from the header line when omitted.' })
+    delimiter: CsvDelimiterEnum | null,
     @Ctx() ctx: Context,
   ): Promise<ValidationReportType> {
     const dialect = dialectOptions(encoding, delimiter);
-    const r = await ctx.services.files.validate(requireViewer(ctx), { spec, specVersion, file, maxErrors, headers: headerPolicyOf(onUnknownColumns, columnMap), mode, deleteMissing, dialect });
+    const r = await ctx.services.files.validate(requireViewer(ctx), {
+      spec,
+      specVersion,
+      file,
+      maxErrors,
+      headers: headerPolicyOf(onUnknownColumns, columnMap),
+      mode,
+      deleteMissing,
+      dialect,
+    });
     return { ...r, mode: r.mode as IngestModeEnum, dialect: toFileDialectType(r.dialect) };
   }
 
@@ -218,7 +299,10 @@ export class FilesResolver {
     return j ? toJobType(j) : null;
   }
 
-  @FieldResolver(() => FileType, { nullable: true, description: 'A signed upload imported with onDuplicateContent: SKIP whose content was already ingested: that earlier file.' })
+  @FieldResolver(() => FileType, {
+    nullable: true,
+    description: 'A signed upload imported with onDuplicateContent: SKIP whose content was already ingested: that earlier file.',
+  })
   async duplicateOf(@Root() f: FileType, @Ctx() ctx: Context): Promise<FileType | null> {
     if (!f.duplicateOfId) return null;
     return this.withState(ctx, await ctx.services.files.get(requireViewer(ctx), f.duplicateOfId));

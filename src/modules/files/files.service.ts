@@ -4,7 +4,17 @@ import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
 import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate } from '../../shared/cursor';
-import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError, PayloadTooLargeError, sluiceErrorIn, StorageFullError, withHttpStatus } from '../../shared/errors';
+import {
+  BadInputError,
+  ConflictError,
+  ErrorCode,
+  NotFoundError,
+  SluiceError,
+  PayloadTooLargeError,
+  sluiceErrorIn,
+  StorageFullError,
+  withHttpStatus,
+} from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { checkIdempotencyKey } from '../../shared/idempotency';
@@ -43,8 +53,6 @@ export interface ValidationReport {
   diff: MergeDiff | null;
   dialect: CsvDialect | null;
 }
-
-
 
 export function checkProgram(program: string): void {
   if (!IDENTIFIER_PATTERN.test(program)) {
@@ -90,7 +98,13 @@ export class FilesService {
     return f;
   }
 
-  async list(viewer: Viewer, filter: { program?: string | null; spec?: string | null; fileName?: string | null }, first: number, after?: string | null, parentId?: string) {
+  async list(
+    viewer: Viewer,
+    filter: { program?: string | null; spec?: string | null; fileName?: string | null },
+    first: number,
+    after?: string | null,
+    parentId?: string,
+  ) {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw new BadInputError(`first must be 1-${MAX_PAGE}, got ${first}`, { field: 'first' });
     const f: FileFilter = { program: filter.program, fileName: filter.fileName, parentId };
     // Any version of the named spec.
@@ -175,7 +189,13 @@ export class FilesService {
     this.metrics?.observeUpload('multipart', stored.size);
     if (input.onDuplicateContent === 'SKIP') {
       // The SHA-256 is known only once the bytes are stored; a duplicate's copy is removed again.
-      const dup = await this.store.findIngestedDuplicate({ createdBy: viewer.clientId, sha256: stored.sha256, kind: input.kind, specId: spec?.id ?? null, program: input.program });
+      const dup = await this.store.findIngestedDuplicate({
+        createdBy: viewer.clientId,
+        sha256: stored.sha256,
+        kind: input.kind,
+        specId: spec?.id ?? null,
+        program: input.program,
+      });
       if (dup) {
         await this.storage.delete(stored.key);
         this.log.info({ duplicateOf: dup.id, sha256: stored.sha256, by: viewer.clientId }, 'duplicate upload skipped');
@@ -218,7 +238,10 @@ export class FilesService {
    * Refused (CONFLICT) while the parent has no error report or when it failed as a whole for
    * another reason than every row being invalid (its rows were not kept).
    */
-  async uploadCorrections(viewer: Viewer, input: { fileId: string; file: Promise<FileUpload>; idempotencyKey?: string | null }): Promise<{ file: FileRecord; job: Job; created: boolean }> {
+  async uploadCorrections(
+    viewer: Viewer,
+    input: { fileId: string; file: Promise<FileUpload>; idempotencyKey?: string | null },
+  ): Promise<{ file: FileRecord; job: Job; created: boolean }> {
     this.checkIdempotencyKey(input.idempotencyKey);
     const upload = await input.file;
     let parent: FileRecord;
@@ -226,15 +249,21 @@ export class FilesService {
       if (/[\u0000-\u001f\u007f]/.test(upload.filename)) throw new BadInputError('The file name must not contain control characters', { field: 'file' });
       parent = await this.get(viewer, input.fileId);
       if (parent.correctsFileId) parent = await this.get(viewer, parent.correctsFileId);
-      if (parent.kind !== 'CSV' || !parent.specId) throw new BadInputError(`File ${parent.id} is a ZIP; correct each of its CSVs (file.children) instead`, { field: 'fileId' });
+      if (parent.kind !== 'CSV' || !parent.specId)
+        throw new BadInputError(`File ${parent.id} is a ZIP; correct each of its CSVs (file.children) instead`, { field: 'fileId' });
       if (parent.error && parent.error.code !== 'ALL_ROWS_INVALID') {
-        throw new ConflictError(`File ${parent.id} failed as a whole (${parent.error.code}) and kept no row; upload it again instead of correcting it`, { fileId: parent.id });
+        throw new ConflictError(`File ${parent.id} failed as a whole (${parent.error.code}) and kept no row; upload it again instead of correcting it`, {
+          fileId: parent.id,
+        });
       }
-      if (!parent.errorOutputKey) throw new ConflictError(`File ${parent.id} has no error report to correct (no invalid rows, or not processed yet)`, { fileId: parent.id });
+      if (!parent.errorOutputKey)
+        throw new ConflictError(`File ${parent.id} has no error report to correct (no invalid rows, or not processed yet)`, { fileId: parent.id });
       if (input.idempotencyKey) {
         const existing = await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey);
         if (existing && existing.correctsFileId !== parent.id) {
-          throw new ConflictError(`idempotencyKey ${JSON.stringify(input.idempotencyKey)} was used for another upload (file ${existing.id})`, { field: 'idempotencyKey' });
+          throw new ConflictError(`idempotencyKey ${JSON.stringify(input.idempotencyKey)} was used for another upload (file ${existing.id})`, {
+            field: 'idempotencyKey',
+          });
         }
         if (existing) {
           await discard(upload.createReadStream());
@@ -282,7 +311,16 @@ export class FilesService {
   /** The same checks as an ingestion, on a file that is streamed and forgotten: nothing is stored. */
   async validate(
     _viewer: Viewer,
-    input: { spec: string; specVersion?: number | null; file: Promise<FileUpload>; maxErrors: number; headers?: HeaderPolicy; mode?: IngestMode | null; deleteMissing?: boolean | null; dialect?: CsvDialectOptions },
+    input: {
+      spec: string;
+      specVersion?: number | null;
+      file: Promise<FileUpload>;
+      maxErrors: number;
+      headers?: HeaderPolicy;
+      mode?: IngestMode | null;
+      deleteMissing?: boolean | null;
+      dialect?: CsvDialectOptions;
+    },
   ): Promise<ValidationReport> {
     if (!Number.isInteger(input.maxErrors) || input.maxErrors < 0 || input.maxErrors > 1000) {
       throw new BadInputError('maxErrors must be 0-1000', { field: 'maxErrors' });
@@ -320,7 +358,10 @@ export class FilesService {
       if (ingest.mode === 'MERGE') {
         // The rows an upload would COPY, COPYed the same way into a rolled-back transaction.
         const columns = ['_file_id', '_line', ...compiled.columns.map((c) => c.column)];
-        const dry = await this.store.dryRunMerge({ tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns, timeoutMs: this.opts.dryRunDiffTimeoutMs ?? 30_000 }, (copy) => run(copy, 'binary'));
+        const dry = await this.store.dryRunMerge(
+          { tableName: spec.tableName, spec: compiled, deleteMissing: ingest.deleteMissing, columns, timeoutMs: this.opts.dryRunDiffTimeoutMs ?? 30_000 },
+          (copy) => run(copy, 'binary'),
+        );
         r = dry.result;
         if (!r.empty) diff = dry.diff;
       } else {
@@ -360,10 +401,14 @@ export class FilesService {
         };
       }
       if (err instanceof DiffTimeoutError) {
-        throw new SluiceError(ErrorCode.REQUEST_TIMEOUT, `${err.message} (SLUICE_DRY_RUN_DIFF_TIMEOUT_MS); nothing was kept. Retry later, or upload without a dry run`, {
-          reason: 'DIFF_TIMEOUT',
-          timeoutMs: err.timeoutMs,
-        });
+        throw new SluiceError(
+          ErrorCode.REQUEST_TIMEOUT,
+          `${err.message} (SLUICE_DRY_RUN_DIFF_TIMEOUT_MS); nothing was kept. Retry later, or upload without a dry run`,
+          {
+            reason: 'DIFF_TIMEOUT',
+            timeoutMs: err.timeoutMs,
+          },
+        );
       }
       if (err instanceof NotCsvError || err instanceof UnsupportedEncodingError || err instanceof MixedLineEndingsError || err instanceof RecordTooLargeError) {
         throw new BadInputError(err.message, { field: 'file', reason: err.code });

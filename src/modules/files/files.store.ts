@@ -69,7 +69,14 @@ export class FilesStore {
    * whose job ended SUCCEEDED or SUCCEEDED_WITH_ERRORS (onDuplicateContent: SKIP). Files still
    * running, failed or cancelled do not count: their content is not in yet.
    */
-  async findIngestedDuplicate(v: { createdBy: string; sha256: string; kind: 'CSV' | 'ZIP'; specId: string | null; program: string | null; excludeId?: string }): Promise<FileRecord | undefined> {
+  async findIngestedDuplicate(v: {
+    createdBy: string;
+    sha256: string;
+    kind: 'CSV' | 'ZIP';
+    specId: string | null;
+    program: string | null;
+    excludeId?: string;
+  }): Promise<FileRecord | undefined> {
     const [row] = await this.sql`
       select f.* from files f join jobs j on j.id = f.job_id
       where f.created_by = ${v.createdBy} and f.sha256 = ${v.sha256} and f.parent_id is null
@@ -87,7 +94,10 @@ export class FilesStore {
    * object gone, pointing at the earlier file. Only from a state that had not been imported.
    */
   async markDuplicate(id: string, duplicateOf: string, v: { size: number; sha256: string }): Promise<FileRecord | undefined> {
-    const error = { code: 'DUPLICATE_CONTENT', message: `Same content as file ${duplicateOf}, which is already ingested; nothing was ingested again (onDuplicateContent: SKIP)` };
+    const error = {
+      code: 'DUPLICATE_CONTENT',
+      message: `Same content as file ${duplicateOf}, which is already ingested; nothing was ingested again (onDuplicateContent: SKIP)`,
+    };
     const [row] = await this.sql`
       update files set upload_state = 'EXPIRED', duplicate_of = ${duplicateOf}, storage_key = null, size = ${v.size}, sha256 = ${v.sha256},
         error = ${this.sql.json(error)}, updated_at = now()
@@ -200,7 +210,15 @@ export class FilesStore {
 
   async insertChild(
     parent: FileRecord,
-    v: { id: string; program: string | null; fileName: string; specId: string | null; ingestMode?: IngestMode | null; deleteMissing?: boolean; merge?: MergeCounts | null },
+    v: {
+      id: string;
+      program: string | null;
+      fileName: string;
+      specId: string | null;
+      ingestMode?: IngestMode | null;
+      deleteMissing?: boolean;
+      merge?: MergeCounts | null;
+    },
   ): Promise<FileRecord> {
     const [row] = await this.sql`
       insert into files (id, kind, parent_id, spec_id, program, file_name, job_id, on_invalid_rows, created_by, ingest_mode, delete_missing, merge, dialect)
@@ -227,12 +245,12 @@ export class FilesStore {
   /** See dryRunMerge: `load` COPYs into a temp table of a transaction that is rolled back. */
   dryRunMerge<T>(m: Parameters<typeof dryRunMerge>[1], load: (copy: Writable) => Promise<T>) {
     return dryRunMerge(this.sql, m, load);
-
   }
 
   /** Records the dialect the pipeline read the file in (kept beside what was asked for). */
   async setDetectedDialect(fileId: string, detected: CsvDialect): Promise<void> {
-    await this.sql`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${this.sql.json({ detected } as never)}, updated_at = now() where id = ${fileId}`;
+    await this
+      .sql`update files set dialect = coalesce(dialect, '{}'::jsonb) || ${this.sql.json({ detected } as never)}, updated_at = now() where id = ${fileId}`;
   }
 
   /** Replaces what the upload asks for (importFile may name it after requestUploadUrl). */

@@ -18,11 +18,15 @@ const RowErrorCodeEnum = registerCodeEnum(
   'Why a row of a file was refused. Stable: clients branch on these, never on messages.',
 );
 
-const FileWarningCodeEnum = registerCodeEnum(FILE_WARNING_CODES, 'FileWarningCode', 'What a file-level warning is about (the file loaded, but something in it was not used).');
+const FileWarningCodeEnum = registerCodeEnum(
+  FILE_WARNING_CODES,
+  'FileWarningCode',
+  'What a file-level warning is about (the file loaded, but something in it was not used).',
+);
 const FileErrorCodeEnum = registerCodeEnum(
   FILE_ERROR_CODE_TABLE,
   'FileErrorCode',
-  'Why a file failed as a whole: its job\'s error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload\'s PUT failed.',
+  "Why a file failed as a whole: its job's error code, a ZIP_* code when the ZIP itself was refused, CANCELLED, DUPLICATE_CONTENT or UPLOAD_EXPIRED, or why a signed upload's PUT failed.",
 );
 
 export enum OnInvalidRowsEnum {
@@ -59,7 +63,8 @@ export enum UploadOutcome {
 }
 registerEnumType(UploadOutcome, {
   name: 'UploadOutcome',
-  description: 'CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.',
+  description:
+    'CREATED: a new file and job. REPLAYED: the same idempotency key (or a second import) returned the earlier file and job. DUPLICATE_CONTENT: onDuplicateContent SKIP found the same content already ingested; file and job are that earlier upload.',
   valuesConfig: {
     CREATED: { description: 'A new file and job.' },
     REPLAYED: { description: 'The same idempotency key (or a second import) returned the earlier file and job.' },
@@ -234,13 +239,20 @@ export class FileOutputs {
   @Field(() => String, { nullable: true, description: 'Valid rows as CSV (process_input/… or emission/…).' })
   valid!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Invalid rows as CSV: a leading _line column (the line number), the original cells, error_description (ingestion_error/… or emission-error/…). Fixed and sent back with uploadCorrections.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Invalid rows as CSV: a leading _line column (the line number), the original cells, error_description (ingestion_error/… or emission-error/…). Fixed and sent back with uploadCorrections.',
+  })
   errors!: string | null;
 }
 
 @ObjectType({ description: 'Why a file failed as a whole.' })
 export class FileError {
-  @Field(() => FileErrorCodeEnum, { description: 'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.' })
+  @Field(() => FileErrorCodeEnum, {
+    description:
+      'Stable code: EMPTY_FILE, HEADER_INVALID, ROWS_INVALID, ALL_ROWS_INVALID, CORRECTIONS_INVALID, NOT_A_CSV, UNSUPPORTED_ENCODING, MIXED_LINE_ENDINGS, SPEC_NOT_FOUND, ZIP_*.',
+  })
   /** A FileErrorCode; typed as the stored text (the enum checks it on the way out). */
   code!: string;
 
@@ -260,7 +272,8 @@ export class RowErrorType {
   column!: string | null;
 
   @Field(() => RowErrorCodeEnum, {
-    description: 'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY; for corrections uploads also ALREADY_CORRECTED (the line is in the file’s data already) and UNKNOWN_LINE (not an invalid line of the file).',
+    description:
+      'Stable code, e.g. NOT_A_NUMBER, REQUIRED_VALUE_MISSING, DUPLICATE_KEY; for corrections uploads also ALREADY_CORRECTED (the line is in the file’s data already) and UNKNOWN_LINE (not an invalid line of the file).',
   })
   /** A FileRowErrorCode; typed as the stored text (the enum checks it on the way out). */
   code!: string;
@@ -292,7 +305,8 @@ export class ErrorValueCount {
   value!: string;
 
   @Field(() => GraphQLSafeInt, {
-    description: 'Row errors with this value. Exact while the column has at most 64 distinct bad values; beyond that an estimate that may be too high by at most the smallest kept count (Space-Saving sketch).',
+    description:
+      'Row errors with this value. Exact while the column has at most 64 distinct bad values; beyond that an estimate that may be too high by at most the smallest kept count (Space-Saving sketch).',
   })
   count!: number;
 }
@@ -320,7 +334,9 @@ export class ErrorSummaryType {
   @Field(() => [ErrorCodeCount], { description: 'By code, most frequent first.' })
   byCode!: ErrorCodeCount[];
 
-  @Field(() => [ColumnErrorSummaryType], { description: 'By column, most errors first; errors about a whole row (WRONG_FIELD_COUNT, MALFORMED_QUOTES) have no column.' })
+  @Field(() => [ColumnErrorSummaryType], {
+    description: 'By column, most errors first; errors about a whole row (WRONG_FIELD_COUNT, MALFORMED_QUOTES) have no column.',
+  })
   byColumn!: ColumnErrorSummaryType[];
 }
 
@@ -353,7 +369,11 @@ export class FileType {
   @Field(() => FileRows, { description: 'Row counts.' })
   rows!: FileRows;
 
-  @Field(() => IngestModeEnum, { nullable: true, description: 'MERGE or APPEND. Null for a ZIP uploaded without a mode (each CSV has its own), a signed upload not imported yet (importFile chooses it) and files from before modes (they appended).' })
+  @Field(() => IngestModeEnum, {
+    nullable: true,
+    description:
+      'MERGE or APPEND. Null for a ZIP uploaded without a mode (each CSV has its own), a signed upload not imported yet (importFile chooses it) and files from before modes (they appended).',
+  })
   mode!: IngestModeEnum | null;
 
   @Field(() => Boolean, { description: 'MERGE: keys absent from the file are removed from the current table (a full snapshot).' })
@@ -372,14 +392,18 @@ export class FileType {
   warnings!: FileWarning[];
   @Field(() => ErrorSummaryType, {
     nullable: true,
-    description: 'Row error analytics: counts by code and by column, top offending values per column. Null until processed, or when the file failed before its rows were read. A ZIP sums its CSVs.',
+    description:
+      'Row error analytics: counts by code and by column, top offending values per column. Null until processed, or when the file failed before its rows were read. A ZIP sums its CSVs.',
   })
   errorSummary!: ErrorSummaryType | null;
 
   @Field(() => ID, { nullable: true, description: 'A corrections upload (uploadCorrections): the file whose error report it corrects.' })
   correctsFileId!: string | null;
 
-  @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read (delimiter, encoding, BOM, line ending); null until its header has been read, and for a ZIP.' })
+  @Field(() => FileDialectType, {
+    nullable: true,
+    description: 'How the CSV was read (delimiter, encoding, BOM, line ending); null until its header has been read, and for a ZIP.',
+  })
   dialect!: FileDialectType | null;
 
   @Field(() => String, { description: 'clientId that uploaded it.' })
@@ -457,7 +481,8 @@ export class HeaderProblemType {
 
   @Field(() => String, {
     nullable: true,
-    description: 'The closest name on the other side, when one is close: for UNKNOWN_COLUMN the spec column it may mean; for MISSING_REQUIRED_COLUMN the header cell that may be it.',
+    description:
+      'The closest name on the other side, when one is close: for UNKNOWN_COLUMN the spec column it may mean; for MISSING_REQUIRED_COLUMN the header cell that may be it.',
   })
   suggestion!: string | null;
 }
@@ -496,7 +521,10 @@ export class ValidationReportType {
   @Field(() => IngestModeEnum, { description: 'The mode the file was checked with (the upload default when not given).' })
   mode!: IngestModeEnum;
 
-  @Field(() => MergeDiff, { nullable: true, description: 'MERGE: what an upload of this file would do to the current table now (valid rows only). Null for APPEND or when the header is refused.' })
+  @Field(() => MergeDiff, {
+    nullable: true,
+    description: 'MERGE: what an upload of this file would do to the current table now (valid rows only). Null for APPEND or when the header is refused.',
+  })
   diff!: MergeDiff | null;
 
   @Field(() => FileDialectType, { nullable: true, description: 'How the CSV was read; null when it was refused before its header was read.' })

@@ -38,7 +38,11 @@ export function headerPolicyOf(onUnknownColumns: UnknownColumnsPolicy | null | u
   let entries: ColumnMapEntry[] = [];
   if (columnMap != null) {
     const parsed = parseColumnMap(columnMap);
-    if (!parsed.ok) throw new BadInputError(`columnMap is invalid: ${parsed.problems.slice(0, 20).join('; ')}`, { field: 'columnMap', problems: parsed.problems.slice(0, 20) });
+    if (!parsed.ok)
+      throw new BadInputError(`columnMap is invalid: ${parsed.problems.slice(0, 20).join('; ')}`, {
+        field: 'columnMap',
+        problems: parsed.problems.slice(0, 20),
+      });
     entries = parsed.entries;
   }
   return { onUnknownColumns: onUnknownColumns ?? null, columnMap: entries };
@@ -47,14 +51,22 @@ export function headerPolicyOf(onUnknownColumns: UnknownColumnsPolicy | null | u
 /** Checks the columnMap against the spec it will be used with (a CSV upload): BAD_USER_INPUT when it names no column or maps two headers to one. */
 export function checkPolicyAgainst(spec: CompiledSpec, policy: HeaderPolicy): void {
   const resolved = resolveColumnMap(spec, policy.columnMap);
-  if (!resolved.ok) throw new BadInputError(`columnMap does not fit spec ${JSON.stringify(spec.name)}: ${resolved.problems.slice(0, 20).join('; ')}`, { field: 'columnMap', problems: resolved.problems.slice(0, 20) });
+  if (!resolved.ok)
+    throw new BadInputError(`columnMap does not fit spec ${JSON.stringify(spec.name)}: ${resolved.problems.slice(0, 20).join('; ')}`, {
+      field: 'columnMap',
+      problems: resolved.problems.slice(0, 20),
+    });
 }
 
 /**
  * The pipeline options for one CSV. `inZip`: one policy serves every CSV of a national program
  * ZIP, so columnMap entries whose column a CSV's spec lacks are skipped for that CSV.
  */
-export function pipelineHeaderOptions(spec: CompiledSpec, policy: HeaderPolicy, opts: { inZip?: boolean } = {}): Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'> {
+export function pipelineHeaderOptions(
+  spec: CompiledSpec,
+  policy: HeaderPolicy,
+  opts: { inZip?: boolean } = {},
+): Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'> {
   const effective = policy.onUnknownColumns ?? spec.onUnknownColumns ?? 'REJECT';
   const out: Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'> = { unknownColumns: effective === 'IGNORE' ? 'ignore' : 'reject' };
   if (policy.columnMap.length > 0) {

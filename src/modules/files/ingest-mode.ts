@@ -14,15 +14,24 @@ export interface ResolvedMode {
  * The mode a CSV of `spec` is ingested with: MERGE by default for a DIMENSION with a key, APPEND
  * otherwise. MERGE where there is no key to merge by, or deleteMissing without MERGE, is refused.
  */
-export function resolveIngestMode(spec: Pick<CompiledSpec, 'name' | 'kind' | 'uniqueKey'>, requested: IngestMode | null | undefined, deleteMissing: boolean | null | undefined): ResolvedMode {
+export function resolveIngestMode(
+  spec: Pick<CompiledSpec, 'name' | 'kind' | 'uniqueKey'>,
+  requested: IngestMode | null | undefined,
+  deleteMissing: boolean | null | undefined,
+): ResolvedMode {
   const mergeable = hasCurrentTable(spec);
   if (requested === 'MERGE' && !mergeable) {
     const why = spec.kind !== 'DIMENSION' ? `is an ${spec.kind} spec (append-only)` : 'has no unique columns to merge by';
-    throw new BadInputError(`mode MERGE needs a DIMENSION spec with unique columns; spec ${JSON.stringify(spec.name)} ${why}`, { field: 'mode', kind: spec.kind });
+    throw new BadInputError(`mode MERGE needs a DIMENSION spec with unique columns; spec ${JSON.stringify(spec.name)} ${why}`, {
+      field: 'mode',
+      kind: spec.kind,
+    });
   }
   const mode: IngestMode = requested ?? (mergeable ? 'MERGE' : 'APPEND');
   if (deleteMissing && mode !== 'MERGE') {
-    throw new BadInputError(`deleteMissing needs mode MERGE (a dimension with unique columns); spec ${JSON.stringify(spec.name)} is ingested with ${mode}`, { field: 'deleteMissing' });
+    throw new BadInputError(`deleteMissing needs mode MERGE (a dimension with unique columns); spec ${JSON.stringify(spec.name)} is ingested with ${mode}`, {
+      field: 'deleteMissing',
+    });
   }
   return { mode, deleteMissing: Boolean(deleteMissing) };
 }

@@ -1,7 +1,17 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
-import { HeaderError, MixedLineEndingsError, NotCsvError, problemsMessage, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError, type CsvPipelineOptions, type CsvPipelineResult } from '../../ingest/csv-pipeline';
+import {
+  HeaderError,
+  MixedLineEndingsError,
+  NotCsvError,
+  problemsMessage,
+  RecordTooLargeError,
+  runCsvPipeline,
+  UnsupportedEncodingError,
+  type CsvPipelineOptions,
+  type CsvPipelineResult,
+} from '../../ingest/csv-pipeline';
 import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/storage';
 import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
@@ -122,7 +132,12 @@ export async function ingestCsv(
             signal: ctx.signal,
             onProgress: (c) => {
               const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
-              ctx.progress({ processed: b.total + c.total, succeeded: b.valid + c.valid, failed: b.invalid + c.invalid, bytesProcessed: target.progressBase ? undefined : c.bytes });
+              ctx.progress({
+                processed: b.total + c.total,
+                succeeded: b.valid + c.valid,
+                failed: b.invalid + c.invalid,
+                bytesProcessed: target.progressBase ? undefined : c.bytes,
+              });
             },
           },
         );
@@ -141,14 +156,24 @@ export async function ingestCsv(
       else if (r.invalid > 0 && file.onInvalidRows === 'FAIL') {
         failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and onInvalidRows is FAIL; no row was kept` };
       } else if (r.invalid > 0 && target.merge?.deleteMissing) {
-        failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and deleteMissing needs a complete snapshot; no row was kept and nothing was merged` };
+        failure = {
+          code: JobErrorCode.ROWS_INVALID,
+          message: `${r.invalid} of ${r.total} rows are invalid and deleteMissing needs a complete snapshot; no row was kept and nothing was merged`,
+        };
       }
       // Nothing of a failed file stays in its table.
       if (failure) throw new Rollback();
       const copied = performance.now();
       await into.attach();
       ctx.log.info({ fileId: file.id, rows: r.valid, copyMs: Math.round(copied - started), keyMs: Math.round(performance.now() - copied) }, 'rows loaded');
-      if (target.merge) merge = await mergeOnce(ctx, tx, deps.files, target, into.table === table ? `(select * from ${quoteIdentifier(table)} where _file_id = '${file.id}')` : quoteIdentifier(into.table));
+      if (target.merge)
+        merge = await mergeOnce(
+          ctx,
+          tx,
+          deps.files,
+          target,
+          into.table === table ? `(select * from ${quoteIdentifier(table)} where _file_id = '${file.id}')` : quoteIdentifier(into.table),
+        );
     });
   } catch (err) {
     await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
@@ -168,7 +193,15 @@ export async function ingestCsv(
       const problems = err.problems;
       return {
         result: null,
-        failure: { code: JobErrorCode.HEADER_INVALID, message: problemsMessage('The header does not match the spec', problems.map((p) => p.message), err.problemCount), problems },
+        failure: {
+          code: JobErrorCode.HEADER_INVALID,
+          message: problemsMessage(
+            'The header does not match the spec',
+            problems.map((p) => p.message),
+            err.problemCount,
+          ),
+          problems,
+        },
         validOutputKey: null,
         errorOutputKey: null,
       };

@@ -62,7 +62,14 @@ function headerOptionsFor(spec: CompiledSpec, headers: HeaderPolicy, inZip: bool
     return { options: pipelineHeaderOptions(spec, headers, { inZip }) };
   } catch (err) {
     if (!(err instanceof BadInputError)) throw err;
-    return { failure: { result: null, failure: { code: JobErrorCode.HEADER_INVALID, message: `columnMap does not fit spec ${JSON.stringify(spec.name)}: ${err.message}` }, validOutputKey: null, errorOutputKey: null } };
+    return {
+      failure: {
+        result: null,
+        failure: { code: JobErrorCode.HEADER_INVALID, message: `columnMap does not fit spec ${JSON.stringify(spec.name)}: ${err.message}` },
+        validOutputKey: null,
+        errorOutputKey: null,
+      },
+    };
   }
 }
 
@@ -89,7 +96,8 @@ async function openRaw(deps: IngestDeps, file: FileRecord) {
     await checkStoredSize(deps.storage, key, recorded(file));
     return verifyingRead(await deps.storage.get(key), key, recorded(file));
   } catch (err) {
-    if (err instanceof StorageError && err.code === 'NOT_FOUND') throw new JobFailure(JobErrorCode.FILE_MISSING, `The stored upload of file ${file.id} is missing`);
+    if (err instanceof StorageError && err.code === 'NOT_FOUND')
+      throw new JobFailure(JobErrorCode.FILE_MISSING, `The stored upload of file ${file.id} is missing`);
     throw err;
   }
 }
@@ -168,11 +176,16 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
         if (!isCorruptionError(err)) throw err;
         return record(deps, file, await corruptOutcome(ctx as JobContext<unknown>, deps, target, err));
       }
-      const outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
-        ...target,
-        // A file that failed before its end was read is read again whole to be checked.
-        verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))),
-      }, input);
+      const outcome = await ingestCsv(
+        ctx as JobContext<unknown>,
+        deps,
+        {
+          ...target,
+          // A file that failed before its end was read is read again whole to be checked.
+          verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))),
+        },
+        input,
+      );
       return record(deps, file, outcome);
     },
   };
@@ -207,16 +220,31 @@ async function ingestCorrections(deps: IngestDeps, ctx: JobContext<unknown>, fil
   const lastLine = await ctx.fenced((tx) => parentLastLine(tx, spec.tableName, parent.id));
   let outcome: IngestOutcome;
   try {
-    outcome = await ingestCsv(ctx, deps, { ...target, verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))) }, Readable.from(restoreCorrectedCsv(input, lastLine)));
+    outcome = await ingestCsv(
+      ctx,
+      deps,
+      { ...target, verifyInput: () => (input.verified ? Promise.resolve() : verifyStoredObject(deps.storage, file.storageKey!, recorded(file))) },
+      Readable.from(restoreCorrectedCsv(input, lastLine)),
+    );
   } catch (err) {
     if (!(err instanceof CorrectionsFormatError)) throw err;
     await deps.files.deleteRowErrors(file.id);
-    outcome = { result: null, failure: { code: JobErrorCode.CORRECTIONS_INVALID, message: err.message }, validOutputKey: null, errorOutputKey: null, errorSummary: null };
+    outcome = {
+      result: null,
+      failure: { code: JobErrorCode.CORRECTIONS_INVALID, message: err.message },
+      validOutputKey: null,
+      errorOutputKey: null,
+      errorSummary: null,
+    };
   }
   const r = outcome.result;
   if (r && !outcome.failure) {
     const skipped = tally.already + tally.unknown + tally.duplicate;
-    outcome = { ...outcome, result: { ...r, valid: tally.applied, invalid: r.invalid + skipped }, errorSummary: withSkipped(outcome.errorSummary, compiled, tally) };
+    outcome = {
+      ...outcome,
+      result: { ...r, valid: tally.applied, invalid: r.invalid + skipped },
+      errorSummary: withSkipped(outcome.errorSummary, compiled, tally),
+    };
     if (tally.applied === 0) outcome.failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `None of the ${r.total} rows was applied; see rowErrors` };
   }
   return record(deps, file, outcome);
@@ -264,7 +292,9 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           return await refuseCorruptZip(ctx as JobContext<unknown>, deps, zip, err);
         }
         // What committed attempts merged stays recorded: their children are re-created below.
-        const merged = new Map((await deps.files.list({ parentId: zip.id }, defaultZipLimits.maxEntries + 1)).filter((c) => c.merge).map((c) => [c.id, c.merge]));
+        const merged = new Map(
+          (await deps.files.list({ parentId: zip.id }, defaultZipLimits.maxEntries + 1)).filter((c) => c.merge).map((c) => [c.id, c.merge]),
+        );
         await deps.files.deleteChildren(zip.id);
         await readZipSafely(tmp, { signal: ctx.signal }, async (entry) => {
           await ctx.checkpoint();
@@ -300,16 +330,21 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
             entry.stream.resume();
           } else {
             try {
-              outcome = await ingestCsv(ctx as JobContext<unknown>, deps, {
-                file: child,
-                spec: compiled,
-                table: spec.tableName,
-                validKey: storageKeys.nationalValid(entry.name, at),
-                errorKey: storageKeys.nationalErrors(program, id, at),
-                progressBase: rows,
-                headers: headers.options,
-                merge: mode?.mode === 'MERGE' ? { deleteMissing: mode.deleteMissing } : null,
-              }, entry.stream);
+              outcome = await ingestCsv(
+                ctx as JobContext<unknown>,
+                deps,
+                {
+                  file: child,
+                  spec: compiled,
+                  table: spec.tableName,
+                  validKey: storageKeys.nationalValid(entry.name, at),
+                  errorKey: storageKeys.nationalErrors(program, id, at),
+                  progressBase: rows,
+                  headers: headers.options,
+                  merge: mode?.mode === 'MERGE' ? { deleteMissing: mode.deleteMissing } : null,
+                },
+                entry.stream,
+              );
             } catch (err) {
               if (!(err instanceof JobFailure)) throw err;
               outcome = childFailure(err);
@@ -318,9 +353,19 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
           const res = await record(deps, child, outcome);
           if (outcome.errorSummary) summaries.push(outcome.errorSummary);
           unsettled.delete(id);
-          rows = { total: rows.total + (outcome.result?.total ?? 0), valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)), invalid: rows.invalid + (outcome.result?.invalid ?? 0) };
+          rows = {
+            total: rows.total + (outcome.result?.total ?? 0),
+            valid: rows.valid + (outcome.failure ? 0 : (outcome.result?.valid ?? 0)),
+            invalid: rows.invalid + (outcome.result?.invalid ?? 0),
+          };
           ctx.progress({ processed: rows.total, succeeded: rows.valid, failed: rows.invalid });
-          children.push({ name: entry.name, fileId: id, state: res.state as ChildState, error: res.error?.message, ...(outcome.merge ? { merge: outcome.merge } : {}) });
+          children.push({
+            name: entry.name,
+            fileId: id,
+            state: res.state as ChildState,
+            error: res.error?.message,
+            ...(outcome.merge ? { merge: outcome.merge } : {}),
+          });
         });
       } catch (err) {
         await settleChildren(ctx as JobContext<unknown>, deps, unsettled, err);
@@ -348,7 +393,12 @@ export function ingestZipJob(deps: IngestDeps): JobHandler<FileInput> {
         return { state: JobState.FAILED, error: { code: JobErrorCode.EMPTY_FILE, message: 'The ZIP contains no CSV file' }, result, counters };
       }
       if (failed.length === children.length) {
-        return { state: JobState.FAILED, error: { code: JobErrorCode.SOME_FILES_FAILED, message: `All ${children.length} CSV files failed` }, result, counters };
+        return {
+          state: JobState.FAILED,
+          error: { code: JobErrorCode.SOME_FILES_FAILED, message: `All ${children.length} CSV files failed` },
+          result,
+          counters,
+        };
       }
       if (failed.length > 0 || rows.invalid > 0) {
         return {
@@ -371,7 +421,8 @@ function interruptedChildError(ctx: JobContext<unknown>, err: unknown): { code: 
   // Shutdown and reassignment: the next attempt starts over and re-creates the children.
   if (stop === 'fenced' || stop === 'shutdown') return undefined;
   if (stop === 'cancelled') return { code: 'CANCELLED', message: 'The job was cancelled before this file was finished; no row of it was kept' };
-  if (err instanceof ZipError) return { code: err.code, message: `The archive was refused before this file was finished; no row of it was kept: ${err.message}` };
+  if (err instanceof ZipError)
+    return { code: err.code, message: `The archive was refused before this file was finished; no row of it was kept: ${err.message}` };
   if (err instanceof JobFailure) return { code: err.code, message: err.message };
   return { code: JobErrorCode.INTERNAL_ERROR, message: 'The job failed unexpectedly before this file was finished; no row of it was kept' };
 }

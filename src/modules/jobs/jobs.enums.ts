@@ -8,7 +8,8 @@ import { JobState } from '../../jobs/state';
 
 registerEnumType(JobState, {
   name: 'JobState',
-  description: 'QUEUED -> RUNNING -> SUCCEEDED | SUCCEEDED_WITH_ERRORS | FAILED | CANCELLED. RUNNING returns to QUEUED when its worker is lost or stops; FAILED returns to QUEUED on retryJob.',
+  description:
+    'QUEUED -> RUNNING -> SUCCEEDED | SUCCEEDED_WITH_ERRORS | FAILED | CANCELLED. RUNNING returns to QUEUED when its worker is lost or stops; FAILED returns to QUEUED on retryJob.',
   valuesConfig: {
     QUEUED: { description: 'Waiting for a worker.' },
     RUNNING: { description: 'A worker is processing it.' },

@@ -31,12 +31,9 @@ export interface JobUpdate {
   counters: JobEvent['payload'];
 }
 
-
-
 function toUpdate(e: JobEvent): JobUpdate {
   return { jobId: e.jobId, seq: e.seq, kind: e.kind, state: e.state, attempt: e.attempt, at: e.createdAt, counters: e.payload };
 }
-
 
 /** Job rules: visibility (own jobs, all for ADMIN), submission, cancel, retry, live streams. */
 export class JobsService {
@@ -83,12 +80,7 @@ export class JobsService {
    * Creates a QUEUED job and its queue message in one transaction (`tx` when the caller has one,
    * so a feature's own rows commit with the job). Same idempotency key: the existing job back.
    */
-  async submit(
-    viewer: Viewer,
-    type: string,
-    input: unknown,
-    opts: { idempotencyKey?: string | null; tx?: Tx } = {},
-  ): Promise<{ job: Job; created: boolean }> {
+  async submit(viewer: Viewer, type: string, input: unknown, opts: { idempotencyKey?: string | null; tx?: Tx } = {}): Promise<{ job: Job; created: boolean }> {
     const run = async (tx: Tx) => {
       const res = await this.store.insert(tx, { type, input, createdBy: viewer.clientId, idempotencyKey: opts.idempotencyKey, maxAttempts: this.maxAttempts });
       if (res.created) await this.queue.enqueue(tx, res.job.id);
@@ -177,7 +169,15 @@ export class JobsService {
         state: job.state,
         attempt: job.attempt,
         at: job.updatedAt,
-        counters: { total: job.total, processed: job.processed, succeeded: job.succeeded, failed: job.failed, bytesTotal: job.bytesTotal, bytesProcessed: job.bytesProcessed, error: job.error },
+        counters: {
+          total: job.total,
+          processed: job.processed,
+          succeeded: job.succeeded,
+          failed: job.failed,
+          bytesTotal: job.bytesTotal,
+          bytesProcessed: job.bytesProcessed,
+          error: job.error,
+        },
       });
       sent = Math.max(sent, job.lastSeq);
       done = isTerminal(job.state);
@@ -242,7 +242,12 @@ export class JobsService {
       pending.add(n.id);
       if (pending.size > WATCH_MAX_PENDING_JOBS) {
         pending.clear();
-        stream.fail(new SluiceError(ErrorCode.SERVICE_UNAVAILABLE, `More than ${WATCH_MAX_PENDING_JOBS} jobs changed faster than this subscription was read; subscribe again`));
+        stream.fail(
+          new SluiceError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            `More than ${WATCH_MAX_PENDING_JOBS} jobs changed faster than this subscription was read; subscribe again`,
+          ),
+        );
         off();
         return;
       }

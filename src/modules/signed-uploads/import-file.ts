@@ -52,7 +52,8 @@ export class FileImporter {
     ingest: { mode?: IngestMode | null; deleteMissing?: boolean | null } = {},
     dialect: CsvDialectOptions = {},
   ): Promise<{ file: FileRecord; job: Job; created: boolean; finished: boolean; duplicateOf?: FileRecord }> {
-    if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0)) throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
+    if (waitMs != null && (!Number.isInteger(waitMs) || waitMs < 0))
+      throw new BadInputError('waitSeconds must be a non-negative whole number', { field: 'waitSeconds' });
     const f = await this.files.get(viewer, fileId);
     let job: Job;
     let created = false;
@@ -89,11 +90,20 @@ export class FileImporter {
   ): Promise<{ job: Job; created: boolean; duplicateOf?: FileRecord }> {
     switch (f.uploadState) {
       case null:
-        throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.NOT_A_SIGNED_UPLOAD, `File ${f.id} was uploaded directly and is imported already; see its job`, { jobId: f.jobId });
+        throw uploadError(
+          ErrorCode.CONFLICT,
+          UploadErrorReason.NOT_A_SIGNED_UPLOAD,
+          `File ${f.id} was uploaded directly and is imported already; see its job`,
+          { jobId: f.jobId },
+        );
       case 'EXPIRED':
         throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.UPLOAD_URL_EXPIRED, `File ${f.id} expired before it was imported; request a new upload URL`);
       case 'UPLOADING':
-        throw uploadError(ErrorCode.CONFLICT, UploadErrorReason.UPLOAD_IN_PROGRESS, `File ${f.id} is still being uploaded; import it when the PUT has finished`);
+        throw uploadError(
+          ErrorCode.CONFLICT,
+          UploadErrorReason.UPLOAD_IN_PROGRESS,
+          `File ${f.id} is still being uploaded; import it when the PUT has finished`,
+        );
       default:
         break;
     }
@@ -119,7 +129,14 @@ export class FileImporter {
       throw uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.CHECKSUM_MISMATCH, message, { sha256, declaredSha256: f.declaredSha256 });
     }
     if (onDuplicateContent === 'SKIP') {
-      const dup = await this.filesStore.findIngestedDuplicate({ createdBy: f.createdBy, sha256, kind: f.kind, specId: f.specId, program: f.program, excludeId: f.id });
+      const dup = await this.filesStore.findIngestedDuplicate({
+        createdBy: f.createdBy,
+        sha256,
+        kind: f.kind,
+        specId: f.specId,
+        program: f.program,
+        excludeId: f.id,
+      });
       if (dup && (await this.filesStore.markDuplicate(f.id, dup.id, { size: head.size, sha256 }))) {
         await this.storage.delete(key);
         this.log.info({ fileId: f.id, duplicateOf: dup.id, by: viewer.clientId }, 'duplicate signed upload skipped');

@@ -31,19 +31,32 @@ export class UploadReceiver {
    * the way (nothing is stored when they do not match). A PUT that fails its checks frees the URL
    * again until it expires; a PUT that succeeded spends it.
    */
-  async receiveUpload(fileId: string, token: string | undefined, body: Readable, contentLength: number | undefined, remoteAddress?: string): Promise<FileRecord> {
+  async receiveUpload(
+    fileId: string,
+    token: string | undefined,
+    body: Readable,
+    contentLength: number | undefined,
+    remoteAddress?: string,
+  ): Promise<FileRecord> {
     if (!isUuid(fileId)) throw new NotFoundError('File', fileId);
     // Tampered tokens count per file id and per address: a guesser is refused before any check.
     const limitKeys = [`file:${fileId.toLowerCase()}`, ...(remoteAddress ? [`address:${addressKey(remoteAddress)}`] : [])];
     const limited = this.tokenFailures.check(limitKeys);
     if (limited) {
       this.log.warn({ fileId, address: remoteAddress, retryAfterSeconds: limited.retryAfterSeconds }, 'upload URL token rate limited');
-      throw new RateLimitedError(`Too many invalid upload URL tokens for this file or from this address; retry in ${limited.retryAfterSeconds} s`, limited.retryAfterSeconds);
+      throw new RateLimitedError(
+        `Too many invalid upload URL tokens for this file or from this address; retry in ${limited.retryAfterSeconds} s`,
+        limited.retryAfterSeconds,
+      );
     }
     const check = this.signer.verify(fileId, token);
     if (!check.ok && check.reason === 'INVALID') {
       this.tokenFailures.fail(limitKeys);
-      throw uploadError(ErrorCode.FORBIDDEN, UploadErrorReason.UPLOAD_URL_INVALID, 'The upload URL is not valid: its token is missing, malformed or does not match (was the URL changed?)');
+      throw uploadError(
+        ErrorCode.FORBIDDEN,
+        UploadErrorReason.UPLOAD_URL_INVALID,
+        'The upload URL is not valid: its token is missing, malformed or does not match (was the URL changed?)',
+      );
     }
     if (!check.ok) throw this.expired(check.expiresAt!);
     const claimed = await this.store.claim(fileId);
@@ -56,7 +69,12 @@ export class UploadReceiver {
     const declared = claimed.declaredSize!;
     try {
       if (contentLength !== undefined && contentLength !== declared) {
-        throw uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.SIZE_MISMATCH, `The body has ${contentLength} bytes (Content-Length), but ${declared} bytes were declared`, { declaredSize: declared });
+        throw uploadError(
+          ErrorCode.BAD_USER_INPUT,
+          UploadErrorReason.SIZE_MISMATCH,
+          `The body has ${contentLength} bytes (Content-Length), but ${declared} bytes were declared`,
+          { declaredSize: declared },
+        );
       }
       const stored = await this.storage.put(claimed.storageKey!, body, {
         expectedSize: declared,
@@ -93,7 +111,11 @@ export class UploadReceiver {
         return uploadError(ErrorCode.CONFLICT, UploadErrorReason.UPLOAD_IN_PROGRESS, `Another upload to file ${fileId} is in progress`);
       case 'UPLOADED':
       case 'IMPORTED':
-        return uploadError(ErrorCode.CONFLICT, UploadErrorReason.UPLOAD_URL_USED, `The upload URL of file ${fileId} was already used; a URL accepts one upload`);
+        return uploadError(
+          ErrorCode.CONFLICT,
+          UploadErrorReason.UPLOAD_URL_USED,
+          `The upload URL of file ${fileId} was already used; a URL accepts one upload`,
+        );
       default:
         return this.expired(f.uploadExpiresAt!);
     }
@@ -106,10 +128,14 @@ export class UploadReceiver {
     if (err instanceof StorageError) {
       if (err.code === 'STORAGE_FULL') return new StorageFullError();
       if (err.code === 'SIZE_MISMATCH') {
-        return uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.SIZE_MISMATCH, `The body does not have the declared ${f.declaredSize} bytes`, { declaredSize: f.declaredSize });
+        return uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.SIZE_MISMATCH, `The body does not have the declared ${f.declaredSize} bytes`, {
+          declaredSize: f.declaredSize,
+        });
       }
       if (err.code === 'CHECKSUM_MISMATCH') {
-        return uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.CHECKSUM_MISMATCH, `The body's SHA-256 is not the declared ${f.declaredSha256}`, { declaredSha256: f.declaredSha256 });
+        return uploadError(ErrorCode.BAD_USER_INPUT, UploadErrorReason.CHECKSUM_MISMATCH, `The body's SHA-256 is not the declared ${f.declaredSha256}`, {
+          declaredSha256: f.declaredSha256,
+        });
       }
       if (err.code === 'PAYLOAD_TOO_LARGE') {
         return new PayloadTooLargeError(`The body exceeds the limit of ${this.config.maxFileBytes} bytes`, { limitBytes: this.config.maxFileBytes });
@@ -124,9 +150,14 @@ export class UploadReceiver {
  * For `file(id)`: a file waiting for a presigned S3 PUT shows UPLOADED once its object exists
  * (S3 does not tell Sluice when a PUT completes).
  */
-export async function refreshUploadState(deps: { store: SignedUploadsStore; filesStore: FilesStore; storage: ObjectStorage }, f: FileRecord): Promise<FileRecord> {
+export async function refreshUploadState(
+  deps: { store: SignedUploadsStore; filesStore: FilesStore; storage: ObjectStorage },
+  f: FileRecord,
+): Promise<FileRecord> {
   if (f.uploadState !== 'PENDING_UPLOAD' || !isPresigning(deps.storage) || !f.storageKey) return f;
   const head = await deps.storage.head(f.storageKey);
   if (!head) return f;
-  return (await deps.store.markUploaded(f.id, 'PENDING_UPLOAD', { size: head.size, sha256: null, at: head.modifiedAt })) ?? (await deps.filesStore.get(f.id)) ?? f;
+  return (
+    (await deps.store.markUploaded(f.id, 'PENDING_UPLOAD', { size: head.size, sha256: null, at: head.modifiedAt })) ?? (await deps.filesStore.get(f.id)) ?? f
+  );
 }

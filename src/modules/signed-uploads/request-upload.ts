@@ -97,7 +97,10 @@ export class UploadUrlIssuer {
       return { file, ...(await this.urlFor(file)), created: true };
     }
     // The key was used before: the same URL again while that file still waits for its bytes.
-    const existing = await refreshUploadState({ store: this.store, filesStore: this.filesStore, storage: this.storage }, (await this.filesStore.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!);
+    const existing = await refreshUploadState(
+      { store: this.store, filesStore: this.filesStore, storage: this.storage },
+      (await this.filesStore.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!,
+    );
     if (existing.uploadState === 'PENDING_UPLOAD' && existing.uploadExpiresAt && existing.uploadExpiresAt > new Date()) {
       return { file: existing, ...(await this.urlFor(existing)), created: false };
     }
@@ -123,7 +126,10 @@ export class UploadUrlIssuer {
     checkIdempotencyKey(input.idempotencyKey);
     if (!Number.isSafeInteger(input.size) || input.size < 0) throw bad('size', `size must be a whole number of bytes, got ${input.size}`);
     if (input.size > this.config.maxFileBytes) {
-      throw new PayloadTooLargeError(`size ${input.size} exceeds the limit of ${this.config.maxFileBytes} bytes`, { limitBytes: this.config.maxFileBytes, field: 'size' });
+      throw new PayloadTooLargeError(`size ${input.size} exceeds the limit of ${this.config.maxFileBytes} bytes`, {
+        limitBytes: this.config.maxFileBytes,
+        field: 'size',
+      });
     }
     if (!SHA256_HEX.test(input.sha256)) throw bad('sha256', 'sha256 must be 64 hexadecimal characters (the SHA-256 of the file)');
     const contentType = input.contentType ?? (input.kind === 'ZIP' ? 'application/zip' : 'text/csv');

@@ -28,7 +28,10 @@ export class RequestUploadUrlInput {
   @Field(() => String, { description: 'SHA-256 of the file, 64 hex characters. The upload and the import refuse any other content.' })
   sha256!: string;
 
-  @Field(() => String, { nullable: true, description: 'Logical folder, e.g. `2025/district` (storage-key characters). A label for listing; where the bytes are stored does not depend on it.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Logical folder, e.g. `2025/district` (storage-key characters). A label for listing; where the bytes are stored does not depend on it.',
+  })
   folder!: string | null;
 
   @Field(() => [String], { nullable: true, description: 'Up to 20 tags of A-Z a-z 0-9 _ . : - (1-64 characters).' })

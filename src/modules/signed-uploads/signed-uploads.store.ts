@@ -80,7 +80,11 @@ export class SignedUploadsStore {
    * PENDING_UPLOAD | UPLOADED -> IMPORTED inside the transaction that submits the job. `undefined`
    * when another import (or the expiry sweep) changed the row first.
    */
-  async markImported(tx: Tx, id: string, v: { size: number; sha256: string; ingestMode?: IngestMode | null; deleteMissing?: boolean }): Promise<FileRecord | undefined> {
+  async markImported(
+    tx: Tx,
+    id: string,
+    v: { size: number; sha256: string; ingestMode?: IngestMode | null; deleteMissing?: boolean },
+  ): Promise<FileRecord | undefined> {
     const [row] = await tx`
       update files set upload_state = 'IMPORTED', size = ${v.size}, sha256 = ${v.sha256}, uploaded_at = coalesce(uploaded_at, now()),
         ingest_mode = ${v.ingestMode ?? null}, delete_missing = ${v.deleteMissing ?? false},

@@ -56,13 +56,19 @@ export class ImportResult {
   @Field(() => JobType, { description: 'The ingestion job; watch it with jobUpdated.' })
   job!: JobType;
 
-  @Field(() => Boolean, { description: 'False when the file had been imported before (the first import’s job is returned), or onDuplicateContent: SKIP returned an earlier file.' })
+  @Field(() => Boolean, {
+    description: 'False when the file had been imported before (the first import’s job is returned), or onDuplicateContent: SKIP returned an earlier file.',
+  })
   created!: boolean;
 
   @Field(() => UploadOutcome, { description: 'Why this file and job were returned.' })
   outcome!: UploadOutcome;
 
-  @Field(() => FileType, { nullable: true, description: 'With outcome DUPLICATE_CONTENT: the earlier file whose content matched (the same as `file`); the imported file is then EXPIRED with error DUPLICATE_CONTENT and `duplicateOf` set, its object deleted.' })
+  @Field(() => FileType, {
+    nullable: true,
+    description:
+      'With outcome DUPLICATE_CONTENT: the earlier file whose content matched (the same as `file`); the imported file is then EXPIRED with error DUPLICATE_CONTENT and `duplicateOf` set, its object deleted.',
+  })
   duplicateOf!: FileType | null;
 
   @Field(() => Boolean, { description: 'True when the job reached a final state (SYNC within its wait, or already finished).' })

@@ -344,7 +344,11 @@ export function competencyDetails(node: unknown, languages: readonly string[], n
   for (const [property, kind] of ALIGNMENTS) {
     for (const uri of uriList(node[property])) alignments.push({ kind, uri, name: names?.(uri) ?? null });
   }
-  const occupationItems = Array.isArray(node['ceterms:occupationType']) ? node['ceterms:occupationType'] : node['ceterms:occupationType'] === undefined ? [] : [node['ceterms:occupationType']];
+  const occupationItems = Array.isArray(node['ceterms:occupationType'])
+    ? node['ceterms:occupationType']
+    : node['ceterms:occupationType'] === undefined
+      ? []
+      : [node['ceterms:occupationType']];
   const occupations: CompetencyOccupation[] = [];
   for (const o of occupationItems) {
     if (typeof o === 'string') {

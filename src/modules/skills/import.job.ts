@@ -92,7 +92,10 @@ export function importCredentialEngineJob(deps: ImportDeps): JobHandler<ImportIn
             problemCount: fw.problems.length,
             problems: fw.problems.slice(0, MAX_PROBLEMS_SHOWN),
           });
-          ctx.log.info({ framework: ref.ctid, competencies: fw.competencies.length, ...w, invalid: skipped, problems: fw.problems.length }, 'framework imported');
+          ctx.log.info(
+            { framework: ref.ctid, competencies: fw.competencies.length, ...w, invalid: skipped, problems: fw.problems.length },
+            'framework imported',
+          );
         } catch (err) {
           if (err instanceof JobStopped || ctx.signal.aborted) throw err;
           let error: { code: string; message: string };
@@ -148,7 +151,10 @@ function outcome(results: FrameworkResult[], counters: JobOutcome['counters']): 
   if (result.totals.invalidCompetencies) {
     return {
       state: JobState.SUCCEEDED_WITH_ERRORS,
-      error: { code: JobErrorCode.SOME_COMPETENCIES_INVALID, message: `${result.totals.invalidCompetencies} competencies were invalid and skipped; see result.frameworks[].problems` },
+      error: {
+        code: JobErrorCode.SOME_COMPETENCIES_INVALID,
+        message: `${result.totals.invalidCompetencies} competencies were invalid and skipped; see result.frameworks[].problems`,
+      },
       result,
       counters,
     };

@@ -119,7 +119,10 @@ export class RegistryClient {
           throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${url.pathname} redirects to an invalid URL`);
         }
         if (next.origin !== this.origin) {
-          throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${url.pathname} redirects to ${next.origin}, which is not the registry ${this.origin}`);
+          throw new RegistryError(
+            RegistryErrorCode.REGISTRY_REDIRECT_REFUSED,
+            `${url.pathname} redirects to ${next.origin}, which is not the registry ${this.origin}`,
+          );
         }
         if (hop >= this.options.maxRedirects) {
           throw new RegistryError(RegistryErrorCode.REGISTRY_REDIRECT_REFUSED, `${path} redirected more than ${this.options.maxRedirects} times`);
@@ -148,8 +151,9 @@ export class RegistryClient {
         {
           method: 'GET',
           headers: { accept: 'application/ld+json, application/json;q=0.9', 'accept-encoding': 'identity', 'user-agent': 'sluice-skills-import' },
-          lookup: guardedLookup(this.options.allowPrivateAddresses, (refused, message) =>
-            new RegistryError(refused ? RegistryErrorCode.REGISTRY_ADDRESS_REFUSED : RegistryErrorCode.REGISTRY_UNREACHABLE, message),
+          lookup: guardedLookup(
+            this.options.allowPrivateAddresses,
+            (refused, message) => new RegistryError(refused ? RegistryErrorCode.REGISTRY_ADDRESS_REFUSED : RegistryErrorCode.REGISTRY_UNREACHABLE, message),
           ),
           signal,
           agent: false,
@@ -163,7 +167,8 @@ export class RegistryClient {
 
   private mapError(err: unknown, url: URL, timeoutSignal: AbortSignal, outer?: AbortSignal): unknown {
     if (outer?.aborted) return outer.reason ?? err;
-    if (timeoutSignal.aborted) return new RegistryError(RegistryErrorCode.REGISTRY_TIMEOUT, `${url.pathname} did not answer within ${this.options.timeoutMs} ms`);
+    if (timeoutSignal.aborted)
+      return new RegistryError(RegistryErrorCode.REGISTRY_TIMEOUT, `${url.pathname} did not answer within ${this.options.timeoutMs} ms`);
     if (err instanceof RegistryError) return err;
     const e = err as NodeJS.ErrnoException;
     return new RegistryError(RegistryErrorCode.REGISTRY_UNREACHABLE, `${url.host} could not be reached (${e.code ?? e.message})`);

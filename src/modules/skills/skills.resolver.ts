@@ -50,7 +50,8 @@ export class SkillsResolver {
   })
   async skills(
     @Arg('skip', () => Int, { defaultValue: 0, description: 'Skills to skip, 0 or more.' }) skip: number,
-    @Arg('limit', () => Int, { defaultValue: DEFAULT_SKILLS_LIMIT, description: `Skills to return, 1 or more (at most ${MAX_SKILLS_PAGE} are returned).` }) limit: number,
+    @Arg('limit', () => Int, { defaultValue: DEFAULT_SKILLS_LIMIT, description: `Skills to return, 1 or more (at most ${MAX_SKILLS_PAGE} are returned).` })
+    limit: number,
     @Arg('sourceName', () => String, { nullable: true, description: 'Only skills from this source, e.g. credential_engine.' }) sourceName: string | null,
     @Ctx() ctx: Context,
   ): Promise<SkillType[]> {
@@ -93,12 +94,17 @@ export class SkillsResolver {
     return details(s, ctx).creators;
   }
 
-  @FieldResolver(() => [SkillAlignment], { description: 'Alignments to other competencies (ceasn:exactAlignment, broadAlignment, narrowAlignment, majorAlignment, minorAlignment, prerequisiteAlignment).' })
+  @FieldResolver(() => [SkillAlignment], {
+    description:
+      'Alignments to other competencies (ceasn:exactAlignment, broadAlignment, narrowAlignment, majorAlignment, minorAlignment, prerequisiteAlignment).',
+  })
   alignments(@Root() s: SkillType, @Ctx() ctx: Context): SkillAlignment[] {
     return details(s, ctx).alignments as SkillAlignment[];
   }
 
-  @FieldResolver(() => [SkillOccupation], { description: 'Occupations the skill is aligned to (ceterms:occupationType), e.g. O*NET codes; empty where the source gives none.' })
+  @FieldResolver(() => [SkillOccupation], {
+    description: 'Occupations the skill is aligned to (ceterms:occupationType), e.g. O*NET codes; empty where the source gives none.',
+  })
   occupations(@Root() s: SkillType, @Ctx() ctx: Context): SkillOccupation[] {
     return details(s, ctx).occupations;
   }

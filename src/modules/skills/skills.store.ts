@@ -90,7 +90,10 @@ export class SkillsStore {
     const removed = await tx`
       update skills set removed_at = now(), updated_at = now()
       where framework_ctid = ${fw.ctid} and source_name = ${CREDENTIAL_ENGINE_SOURCE} and removed_at is null
-        and ce_ctid <> all(select jsonb_array_elements_text(${json(tx, fw.competencies.map((c) => c.ctid))}))
+        and ce_ctid <> all(select jsonb_array_elements_text(${json(
+          tx,
+          fw.competencies.map((c) => c.ctid),
+        )}))
       returning id`;
 
     const created = written.filter((r) => r.inserted === true).length;

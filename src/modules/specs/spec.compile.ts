@@ -166,7 +166,11 @@ function compileColumn(sourceName: string, rawDef: unknown, path: string, out: P
   else if (isReservedColumn(column)) {
     out.error(path, 'RESERVED_COLUMN', `${JSON.stringify(sourceName)} normalises to ${JSON.stringify(column)}, a name Sluice reserves for its own columns`);
   } else if (isSystemColumn(column)) {
-    out.error(path, 'SYSTEM_COLUMN', `${JSON.stringify(sourceName)} normalises to ${JSON.stringify(column)}, a PostgreSQL system column every table already has; rename the property`);
+    out.error(
+      path,
+      'SYSTEM_COLUMN',
+      `${JSON.stringify(sourceName)} normalises to ${JSON.stringify(column)}, a PostgreSQL system column every table already has; rename the property`,
+    );
   } else if (column !== sourceName) {
     out.warn(path, 'COLUMN_RENAMED', `${JSON.stringify(sourceName)} is stored in the column ${JSON.stringify(column)}`);
   }
@@ -333,7 +337,11 @@ class ConstraintReader {
     }
     const wrong = value.findIndex((v) => typeof v !== 'string' || v.trim() === '' || v.length > MAX_ALIAS_LENGTH || /[\u0000-\u001f\u007f]/.test(v));
     if (wrong >= 0) {
-      this.out.error(`${this.path}/aliases/${wrong}`, 'INVALID_CONSTRAINT', `aliases[${wrong}] must be a non-empty header name of at most ${MAX_ALIAS_LENGTH} characters without control characters, got ${describe(value[wrong])}`);
+      this.out.error(
+        `${this.path}/aliases/${wrong}`,
+        'INVALID_CONSTRAINT',
+        `aliases[${wrong}] must be a non-empty header name of at most ${MAX_ALIAS_LENGTH} characters without control characters, got ${describe(value[wrong])}`,
+      );
       return null;
     }
     return value as string[];
@@ -391,7 +399,11 @@ function checkAliasClashes(columns: CompiledColumn[], out: Problems): void {
       const key = alias.trim().toLowerCase();
       const other = owner.get(key);
       if (other && other !== c) {
-        out.error(`/input/properties/${pointerToken(c.sourceName)}/aliases/${i}`, 'DUPLICATE_COLUMN', `alias ${JSON.stringify(alias)} of ${JSON.stringify(c.sourceName)} already names the column ${JSON.stringify(other.sourceName)}`);
+        out.error(
+          `/input/properties/${pointerToken(c.sourceName)}/aliases/${i}`,
+          'DUPLICATE_COLUMN',
+          `alias ${JSON.stringify(alias)} of ${JSON.stringify(c.sourceName)} already names the column ${JSON.stringify(other.sourceName)}`,
+        );
       } else owner.set(key, c);
     });
   }
@@ -418,12 +430,20 @@ function canonicalKeywords(obj: Record<string, unknown>, allowed: Set<string>, p
   for (const [key, value] of Object.entries(obj)) {
     const name = byLower.get(key.toLowerCase());
     if (name === undefined) {
-      out.error(`${path}/${pointerToken(key)}`, 'UNKNOWN_KEYWORD', `unknown keyword ${JSON.stringify(key)}; allowed here: ${[...allowed].join(', ')} (in any letter case)`);
+      out.error(
+        `${path}/${pointerToken(key)}`,
+        'UNKNOWN_KEYWORD',
+        `unknown keyword ${JSON.stringify(key)}; allowed here: ${[...allowed].join(', ')} (in any letter case)`,
+      );
       continue;
     }
     const earlier = spelled.get(name);
     if (earlier !== undefined) {
-      out.error(`${path}/${pointerToken(key)}`, 'INVALID_CONSTRAINT', `keyword ${JSON.stringify(key)} repeats ${JSON.stringify(earlier)} (keywords match in any letter case)`);
+      out.error(
+        `${path}/${pointerToken(key)}`,
+        'INVALID_CONSTRAINT',
+        `keyword ${JSON.stringify(key)} repeats ${JSON.stringify(earlier)} (keywords match in any letter case)`,
+      );
       continue;
     }
     spelled.set(name, key);

@@ -32,6 +32,4 @@ export interface SpecProblem {
   message: string;
 }
 
-export type CompileSpecResult =
-  | { ok: true; spec: CompiledSpec; warnings: SpecProblem[] }
-  | { ok: false; problems: SpecProblem[] };
+export type CompileSpecResult = { ok: true; spec: CompiledSpec; warnings: SpecProblem[] } | { ok: false; problems: SpecProblem[] };

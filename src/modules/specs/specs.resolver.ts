@@ -20,7 +20,8 @@ export function toSpecType(s: SpecRecord): Spec {
 export class SpecsResolver {
   @Authorized(Role.ADMIN)
   @Mutation(() => RegisterSpecResult, {
-    description: 'Registers a cQube spec JSON as-is (ADMIN). An existing name gets a new version; old versions stay readable. Each version gets its own typed table.',
+    description:
+      'Registers a cQube spec JSON as-is (ADMIN). An existing name gets a new version; old versions stay readable. Each version gets its own typed table.',
   })
   async registerSpec(
     @Arg('kind', () => SpecKindEnum, { description: 'EVENT, DIMENSION or DATASET.' }) kind: SpecKindEnum,

@@ -70,16 +70,22 @@ export class SpecsService {
  */
 function nulProblems(raw: unknown): SpecProblem[] {
   const out: SpecProblem[] = [];
-  const token = (k: string) => k.replace(/\u0000/g, '\\u0000').replace(/~/g, '~0').replace(/\//g, '~1');
+  const token = (k: string) =>
+    k
+      .replace(/\u0000/g, '\\u0000')
+      .replace(/~/g, '~0')
+      .replace(/\//g, '~1');
   const walk = (value: unknown, path: string, depth: number) => {
     if (out.length > MAX_PROBLEMS_LISTED || depth > 64) return;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) out.push({ path, code: 'INVALID_CHARACTER', message: 'the string holds a NUL character (\\u0000), which cannot be stored' });
+      if (value.includes('\u0000'))
+        out.push({ path, code: 'INVALID_CHARACTER', message: 'the string holds a NUL character (\\u0000), which cannot be stored' });
     } else if (Array.isArray(value)) {
       for (const [i, v] of value.entries()) walk(v, `${path}/${i}`, depth + 1);
     } else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) {
-        if (k.includes('\u0000')) out.push({ path: `${path}/${token(k)}`, code: 'INVALID_CHARACTER', message: 'the key holds a NUL character (\\u0000), which cannot be stored' });
+        if (k.includes('\u0000'))
+          out.push({ path: `${path}/${token(k)}`, code: 'INVALID_CHARACTER', message: 'the key holds a NUL character (\\u0000), which cannot be stored' });
         walk(v, `${path}/${token(k)}`, depth + 1);
       }
     }

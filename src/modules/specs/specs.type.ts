@@ -3,7 +3,11 @@ import { Field, Float, GraphQLISODateTime, ID, Int, ObjectType, registerEnumType
 import { registerCodeEnum } from '../shared/code-enum';
 import { SPEC_PROBLEM_CODES, type SpecProblemCode } from './spec.problems';
 
-const SpecProblemCodeEnum = registerCodeEnum(SPEC_PROBLEM_CODES, 'SpecProblemCode', 'Why a spec was rejected, or what a warning about it says. Stable: clients branch on these.');
+const SpecProblemCodeEnum = registerCodeEnum(
+  SPEC_PROBLEM_CODES,
+  'SpecProblemCode',
+  'Why a spec was rejected, or what a warning about it says. Stable: clients branch on these.',
+);
 
 export enum SpecKindEnum {
   EVENT = 'EVENT',
@@ -77,7 +81,9 @@ export class SpecColumn {
   @Field(() => String, { nullable: true, description: 'Regular expression a string must match.' })
   pattern!: string | null;
 
-  @Field(() => [String], { description: 'Other header names the column is read from (the spec’s `aliases`, a Sluice extension); matched trimmed, in any letter case.' })
+  @Field(() => [String], {
+    description: 'Other header names the column is read from (the spec’s `aliases`, a Sluice extension); matched trimmed, in any letter case.',
+  })
   aliases!: string[];
 }
 
@@ -106,14 +112,19 @@ export class Spec {
 
   @Field(() => OnUnknownColumnsEnum, {
     nullable: true,
-    description: 'The spec’s `onUnknownColumns` (REJECT or IGNORE, a Sluice extension): the default for uploads that do not pass onUnknownColumns. Null: REJECT.',
+    description:
+      'The spec’s `onUnknownColumns` (REJECT or IGNORE, a Sluice extension): the default for uploads that do not pass onUnknownColumns. Null: REJECT.',
   })
   onUnknownColumns!: OnUnknownColumnsEnum | null;
 
   @Field(() => String, { description: 'PostgreSQL table holding this version’s valid rows.' })
   tableName!: string;
 
-  @Field(() => String, { nullable: true, description: 'DIMENSION specs with unique columns: the PostgreSQL table of current rows (one per key, the values of the file that last merged it; _file_id, _line, _updated_at say which). Null otherwise.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'DIMENSION specs with unique columns: the PostgreSQL table of current rows (one per key, the values of the file that last merged it; _file_id, _line, _updated_at say which). Null otherwise.',
+  })
   currentTableName!: string | null;
 
   @Field(() => GraphQLJSON, { description: 'The spec JSON as registered.' })

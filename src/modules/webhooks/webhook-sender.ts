@@ -16,7 +16,10 @@ export type DeliveryErrorCode = keyof typeof DELIVERY_ERROR_CODES;
 export const DeliveryErrorCode = codeValues(DELIVERY_ERROR_CODES);
 
 /** Codes no retry can fix. */
-export const PERMANENT_ERRORS: ReadonlySet<DeliveryErrorCode> = new Set([DeliveryErrorCode.WEBHOOK_ADDRESS_REFUSED, DeliveryErrorCode.WEBHOOK_SECRET_UNREADABLE]);
+export const PERMANENT_ERRORS: ReadonlySet<DeliveryErrorCode> = new Set([
+  DeliveryErrorCode.WEBHOOK_ADDRESS_REFUSED,
+  DeliveryErrorCode.WEBHOOK_SECRET_UNREADABLE,
+]);
 
 export interface SendOptions {
   timeoutMs: number;
@@ -74,7 +77,13 @@ export async function sendWebhook(target: string, body: string, headers: Record<
         url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': String(payload.length), 'user-agent': 'sluice-webhooks', 'accept-encoding': 'identity', ...headers },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': String(payload.length),
+            'user-agent': 'sluice-webhooks',
+            'accept-encoding': 'identity',
+            ...headers,
+          },
           lookup: guardedLookup(opts.allowPrivateAddresses, (refused, message) => new AddressRefused(refused, message)),
           signal: timeout,
           agent: false,
@@ -112,13 +121,25 @@ export async function sendWebhook(target: string, body: string, headers: Record<
     });
   } catch (err) {
     if (timeout.aborted) {
-      return done({ ok: false, statusCode: null, errorCode: DeliveryErrorCode.WEBHOOK_TIMEOUT, errorMessage: `No response within ${opts.timeoutMs} ms`, responseBody: null });
+      return done({
+        ok: false,
+        statusCode: null,
+        errorCode: DeliveryErrorCode.WEBHOOK_TIMEOUT,
+        errorMessage: `No response within ${opts.timeoutMs} ms`,
+        responseBody: null,
+      });
     }
     if (err instanceof AddressRefused) {
       const code = err.refused ? DeliveryErrorCode.WEBHOOK_ADDRESS_REFUSED : DeliveryErrorCode.WEBHOOK_UNREACHABLE;
       return done({ ok: false, statusCode: null, errorCode: code, errorMessage: err.message, responseBody: null });
     }
     const e = err as NodeJS.ErrnoException;
-    return done({ ok: false, statusCode: null, errorCode: DeliveryErrorCode.WEBHOOK_UNREACHABLE, errorMessage: `${url.host} could not be reached (${e.code ?? e.message})`, responseBody: null });
+    return done({
+      ok: false,
+      statusCode: null,
+      errorCode: DeliveryErrorCode.WEBHOOK_UNREACHABLE,
+      errorMessage: `${url.host} could not be reached (${e.code ?? e.message})`,
+      responseBody: null,
+    });
   }
 }

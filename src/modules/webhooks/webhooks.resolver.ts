@@ -8,7 +8,15 @@ import { CreateWebhookInput } from './webhooks.inputs';
 import { CreatedWebhook, WebhookDeliveryType, WebhookType, type WebhookEventState, type WebhookEventType } from './webhooks.type';
 
 function toWebhookType(w: WebhookRecord): WebhookType {
-  return { id: w.id, clientId: w.clientId, url: w.url, events: w.events as WebhookEventType[], description: w.description, allJobs: w.allJobs, createdAt: w.createdAt };
+  return {
+    id: w.id,
+    clientId: w.clientId,
+    url: w.url,
+    events: w.events as WebhookEventType[],
+    description: w.description,
+    allJobs: w.allJobs,
+    createdAt: w.createdAt,
+  };
 }
 
 function toDeliveryType(d: DeliveryRecord): WebhookDeliveryType {
@@ -35,8 +43,16 @@ export class WebhooksResolver {
     description:
       'Registers an endpoint for your jobs’ transitions. Each event is POSTed as JSON with Sluice-Signature (t=<unix>,v1=<HMAC-SHA256 hex of "<t>.<body>">) and Sluice-Event-Id (the same on every retry) headers, retried with exponential backoff until a 2xx. Returns the signing secret once.',
   })
-  async createWebhook(@Arg('input', () => CreateWebhookInput, { description: 'The webhook.' }) input: CreateWebhookInput, @Ctx() ctx: Context): Promise<CreatedWebhook> {
-    const { webhook, secret } = await ctx.services.webhooks.create(requireViewer(ctx), { url: input.url, events: input.events, description: input.description, allJobs: input.allJobs });
+  async createWebhook(
+    @Arg('input', () => CreateWebhookInput, { description: 'The webhook.' }) input: CreateWebhookInput,
+    @Ctx() ctx: Context,
+  ): Promise<CreatedWebhook> {
+    const { webhook, secret } = await ctx.services.webhooks.create(requireViewer(ctx), {
+      url: input.url,
+      events: input.events,
+      description: input.description,
+      allJobs: input.allJobs,
+    });
     return { webhook: toWebhookType(webhook), secret };
   }
 
@@ -53,7 +69,9 @@ export class WebhooksResolver {
   }
 
   @Authorized(Role.INGESTOR)
-  @Query(() => [WebhookDeliveryType], { description: 'Delivery attempts of a webhook, newest first: status, duration, error and the start of the response body.' })
+  @Query(() => [WebhookDeliveryType], {
+    description: 'Delivery attempts of a webhook, newest first: status, duration, error and the start of the response body.',
+  })
   async webhookDeliveries(
     @Arg('webhookId', () => ID, { description: 'Webhook id.' }) webhookId: string,
     @Arg('first', () => Int, { defaultValue: 50, description: 'How many attempts, 1-100.' }) first: number,

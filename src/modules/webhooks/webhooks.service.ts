@@ -118,31 +118,50 @@ export class WebhooksService {
       }
       const priv = addresses.find((a) => isPrivateAddress(a.address));
       if (priv && !allow) {
-        throw bad(`url host ${host} resolves to ${priv.address}, a private or reserved address; set SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true to allow it`, WebhookUrlReason.ADDRESS_REFUSED);
+        throw bad(
+          `url host ${host} resolves to ${priv.address}, a private or reserved address; set SLUICE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true to allow it`,
+          WebhookUrlReason.ADDRESS_REFUSED,
+        );
       }
     }
     return url.href;
   }
 
   /** Creates a webhook; the signing secret is returned here and never again. */
-  async create(viewer: Viewer, input: { url: string; events: string[] | null; description: string | null; allJobs: boolean }): Promise<{ webhook: WebhookRecord; secret: string }> {
-    if (input.allJobs && !hasRole(viewer.roles, Role.ADMIN)) throw new ForbiddenError('allJobs needs the ADMIN role: other clients’ jobs are visible to ADMIN only');
+  async create(
+    viewer: Viewer,
+    input: { url: string; events: string[] | null; description: string | null; allJobs: boolean },
+  ): Promise<{ webhook: WebhookRecord; secret: string }> {
+    if (input.allJobs && !hasRole(viewer.roles, Role.ADMIN))
+      throw new ForbiddenError('allJobs needs the ADMIN role: other clients’ jobs are visible to ADMIN only');
     const events = input.events ?? DEFAULT_WEBHOOK_EVENTS;
     if (events.length === 0) throw new BadInputError('events must name at least one event type', { field: 'events' });
     const unknown = events.find((e) => !WEBHOOK_EVENT_TYPES.includes(e));
     if (unknown) throw new BadInputError(`events: unknown event type ${JSON.stringify(unknown)}`, { field: 'events' });
     if (input.description != null && input.description.length > MAX_DESCRIPTION_LENGTH) {
-      throw new BadInputError(`description is ${input.description.length} characters, more than the limit of ${MAX_DESCRIPTION_LENGTH}`, { field: 'description' });
+      throw new BadInputError(`description is ${input.description.length} characters, more than the limit of ${MAX_DESCRIPTION_LENGTH}`, {
+        field: 'description',
+      });
     }
     const url = await this.checkUrl(input.url);
     const id = randomUUID();
     const secret = generateSigningSecret();
     const webhook = await this.store.insert(
-      { id, clientId: viewer.clientId, url, events: [...new Set(events)], description: input.description ?? null, allJobs: input.allJobs, secretCiphertext: this.box.seal(id, secret) },
+      {
+        id,
+        clientId: viewer.clientId,
+        url,
+        events: [...new Set(events)],
+        description: input.description ?? null,
+        allJobs: input.allJobs,
+        secretCiphertext: this.box.seal(id, secret),
+      },
       this.config.maxPerClient,
     );
     if (!webhook) {
-      throw new ConflictError(`A client may have at most ${this.config.maxPerClient} webhooks (SLUICE_WEBHOOK_MAX_PER_CLIENT); delete one first`, { limit: this.config.maxPerClient });
+      throw new ConflictError(`A client may have at most ${this.config.maxPerClient} webhooks (SLUICE_WEBHOOK_MAX_PER_CLIENT); delete one first`, {
+        limit: this.config.maxPerClient,
+      });
     }
     this.log.info({ webhookId: id, by: viewer.clientId, host: new URL(url).host }, 'webhook created');
     return { webhook, secret };
@@ -225,7 +244,8 @@ export class WebhooksService {
         statusCode: null,
         durationMs: 0,
         errorCode: DeliveryErrorCode.WEBHOOK_SECRET_UNREADABLE,
-        errorMessage: 'The signing secret cannot be decrypted: SLUICE_WEBHOOK_SECRET_KEY (or the JWT secret it defaults to) changed since the webhook was created; create the webhook again',
+        errorMessage:
+          'The signing secret cannot be decrypted: SLUICE_WEBHOOK_SECRET_KEY (or the JWT secret it defaults to) changed since the webhook was created; create the webhook again',
         responseBody: null,
       };
     } else {
@@ -240,7 +260,18 @@ export class WebhooksService {
     const permanent = outcome.errorCode !== null && PERMANENT_ERRORS.has(outcome.errorCode);
     const recorded = await this.store.recordAttempt(ev.id, ev.webhookId, this.config.maxAttempts, { ...outcome, permanent });
     if (!recorded) return;
-    this.log.info({ webhookId: ev.webhookId, eventId, attempt: recorded.attempt, ok: outcome.ok, status: outcome.statusCode, code: outcome.errorCode, state: recorded.state }, 'webhook delivery attempt');
+    this.log.info(
+      {
+        webhookId: ev.webhookId,
+        eventId,
+        attempt: recorded.attempt,
+        ok: outcome.ok,
+        status: outcome.statusCode,
+        code: outcome.errorCode,
+        state: recorded.state,
+      },
+      'webhook delivery attempt',
+    );
     if (recorded.state === 'PENDING') throw new Error(`webhook delivery attempt ${recorded.attempt} failed: ${outcome.errorCode}`);
   }
 }

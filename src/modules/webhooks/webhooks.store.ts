@@ -12,7 +12,8 @@ export type EventState = 'PENDING' | 'DELIVERED' | 'FAILED';
 type WebhookEventRow = typeof webhookEvents.$inferSelect;
 
 /** An event with what its delivery needs. */
-export type PendingEvent = Pick<WebhookEventRow, 'id' | 'webhookId' | 'type' | 'payload' | 'state' | 'attempts'> & Pick<WebhookRecord, 'url' | 'secretCiphertext'>;
+export type PendingEvent = Pick<WebhookEventRow, 'id' | 'webhookId' | 'type' | 'payload' | 'state' | 'attempts'> &
+  Pick<WebhookRecord, 'url' | 'secretCiphertext'>;
 
 /** Columns of the webhook's row joined to an event. */
 type PendingEventExtras = { url: string; secret_ciphertext: string };
@@ -103,7 +104,15 @@ export class WebhooksStore {
     eventId: string,
     webhookId: string,
     maxAttempts: number,
-    o: { ok: boolean; permanent: boolean; statusCode: number | null; durationMs: number; errorCode: string | null; errorMessage: string | null; responseBody: string | null },
+    o: {
+      ok: boolean;
+      permanent: boolean;
+      statusCode: number | null;
+      durationMs: number;
+      errorCode: string | null;
+      errorMessage: string | null;
+      responseBody: string | null;
+    },
   ): Promise<{ attempt: number; state: EventState } | undefined> {
     return this.sql.begin(async (tx) => {
       const [ev] = await tx`

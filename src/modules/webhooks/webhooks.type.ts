@@ -31,7 +31,8 @@ export enum WebhookEventState {
 }
 registerEnumType(WebhookEventState, {
   name: 'WebhookEventState',
-  description: 'PENDING: not yet answered with 2xx, more attempts to come. DELIVERED: a 2xx was received. FAILED: SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret).',
+  description:
+    'PENDING: not yet answered with 2xx, more attempts to come. DELIVERED: a 2xx was received. FAILED: SLUICE_WEBHOOK_MAX_ATTEMPTS used up, or refused for good (address, secret).',
   valuesConfig: {
     PENDING: { description: 'Not yet answered with 2xx; more attempts to come.' },
     DELIVERED: { description: 'A 2xx was received.' },
@@ -39,7 +40,11 @@ registerEnumType(WebhookEventState, {
   },
 });
 
-registerEnumType(DeliveryErrorCode, { name: 'WebhookDeliveryErrorCode', description: 'Why a delivery attempt failed.', valuesConfig: valuesConfig(DELIVERY_ERROR_CODES) });
+registerEnumType(DeliveryErrorCode, {
+  name: 'WebhookDeliveryErrorCode',
+  description: 'Why a delivery attempt failed.',
+  valuesConfig: valuesConfig(DELIVERY_ERROR_CODES),
+});
 
 @ObjectType('Webhook', { description: 'An endpoint that receives signed POSTs for job transitions.' })
 export class WebhookType {

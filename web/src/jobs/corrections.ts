@@ -49,7 +49,10 @@ export function closeFixGrid(): void {
 }
 
 /** Reads the report and the row errors of `file` and shows them as a grid to edit. */
-export async function openFixGrid(file: { id: string; fileName: string; rows: { invalid: number | null } }, onSent: (correctionsFileId: string) => void): Promise<void> {
+export async function openFixGrid(
+  file: { id: string; fileName: string; rows: { invalid: number | null } },
+  onSent: (correctionsFileId: string) => void,
+): Promise<void> {
   const section = $('fix');
   section.hidden = false;
   setStatus('Reading the rows with problems…', 'info');
@@ -61,7 +64,8 @@ export async function openFixGrid(file: { id: string; fileName: string; rows: { 
   const report = await previewCsv(blob, FIX_ROWS, blob.size + 1);
   grid.header = report.header;
   grid.description = report.header.lastIndexOf('error_description');
-  if (report.header[0] !== '_line' || grid.description < 1) throw new Error('The error report has no _line or error_description column; download it and fix it in a spreadsheet instead');
+  if (report.header[0] !== '_line' || grid.description < 1)
+    throw new Error('The error report has no _line or error_description column; download it and fix it in a spreadsheet instead');
   const byLine = new Map<string, Array<{ column: string | null; message: string }>>();
   for (const e of errors.file.rowErrors.nodes) byLine.set(String(e.line), [...(byLine.get(String(e.line)) ?? []), e]);
   const spec = app.specs.find((s) => s.name === (file as { spec?: { name: string } | null }).spec?.name);
@@ -74,7 +78,9 @@ export async function openFixGrid(file: { id: string; fileName: string; rows: { 
     return columns.findIndex((x) => names.includes(x.trim().toLowerCase()));
   };
   grid.rows = report.rows.map((r) => ({ line: r.cells[0] ?? '', cells: r.cells, inputs: [] }));
-  $('fix-head').replaceChildren(h('tr', {}, h('th', { scope: 'col' }, 'Line'), ...columns.map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, 'Problem')));
+  $('fix-head').replaceChildren(
+    h('tr', {}, h('th', { scope: 'col' }, 'Line'), ...columns.map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, 'Problem')),
+  );
   $('fix-body').replaceChildren(
     ...grid.rows.map((row) => {
       const rowErrors = byLine.get(row.line.trim()) ?? [];
@@ -82,7 +88,15 @@ export async function openFixGrid(file: { id: string; fileName: string; rows: { 
       for (const e of rowErrors) bad.set(indexOf(e.column), [...(bad.get(indexOf(e.column)) ?? []), e.message]);
       row.inputs = columns.map((name, i) => {
         const msgs = bad.get(i);
-        const input = h('input', { type: 'text', value: row.cells[i + 1] ?? '', 'aria-label': `Line ${row.line}, ${name}${msgs ? ` (problem: ${msgs.join('; ')})` : ''}`, 'aria-invalid': msgs ? 'true' : undefined, title: msgs?.join('; '), 'data-column': name, 'data-line': row.line });
+        const input = h('input', {
+          type: 'text',
+          value: row.cells[i + 1] ?? '',
+          'aria-label': `Line ${row.line}, ${name}${msgs ? ` (problem: ${msgs.join('; ')})` : ''}`,
+          'aria-invalid': msgs ? 'true' : undefined,
+          title: msgs?.join('; '),
+          'data-column': name,
+          'data-line': row.line,
+        });
         input.value = row.cells[i + 1] ?? '';
         if (msgs) input.classList.add('bad');
         input.addEventListener('input', () => {
@@ -101,7 +115,10 @@ export async function openFixGrid(file: { id: string; fileName: string; rows: { 
     }),
   );
   const total = file.rows.invalid ?? report.rows.length;
-  $('fix-more').textContent = total > report.rows.length ? `The first ${formatCount(report.rows.length)} of ${formatCount(total)} rows with problems are shown; fix the others in the downloaded error report.` : '';
+  $('fix-more').textContent =
+    total > report.rows.length
+      ? `The first ${formatCount(report.rows.length)} of ${formatCount(total)} rows with problems are shown; fix the others in the downloaded error report.`
+      : '';
   setStatus('');
   // Keyboard users land on the first cell with a problem.
   ($('fix-body').querySelector<HTMLInputElement>('input.bad') ?? $('fix-body').querySelector<HTMLInputElement>('input'))?.focus();
@@ -118,7 +135,7 @@ async function send(): Promise<void> {
   for (const r of changed) {
     const out = [...r.cells];
     while (out.length < grid.header.length) out.push('');
-    r.inputs.forEach((input, i) => (out[i + 1] = input.value));
+    for (const [i, input] of r.inputs.entries()) out[i + 1] = input.value;
     lines.push(out.map(cell).join(','));
   }
   const button = $<HTMLButtonElement>('fix-send');
@@ -126,7 +143,14 @@ async function send(): Promise<void> {
   setStatus(`Sending ${formatCount(changed.length)} corrected ${changed.length === 1 ? 'row' : 'rows'}…`, 'info');
   try {
     const base = grid.fileName.replace(/\.[^.]*$/, '') || 'file';
-    const { uploadCorrections } = await uploadWithProgress(app.session!.token, UploadCorrectionsDocument, { fileId: grid.fileId }, new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }), `${base}_corrections.csv`, () => {});
+    const { uploadCorrections } = await uploadWithProgress(
+      app.session!.token,
+      UploadCorrectionsDocument,
+      { fileId: grid.fileId },
+      new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }),
+      `${base}_corrections.csv`,
+      () => {},
+    );
     closeFixGrid();
     grid.onSent(uploadCorrections.file.id);
   } catch (err) {

@@ -54,5 +54,9 @@ export async function previewCsv(file: Blob, maxRows = 20, maxBytes = 256 * 1024
     end = text.length;
   }
   const [head, ...rows] = records;
-  return { header: (head?.cells ?? []).map((c, i) => (i === 0 ? c.replace(/^\uFEFF/, '') : c)), rows: rows.slice(0, maxRows), bytes: new TextEncoder().encode(text.slice(0, end)).length };
+  return {
+    header: (head?.cells ?? []).map((c, i) => (i === 0 ? c.replace(/^\uFEFF/, '') : c)),
+    rows: rows.slice(0, maxRows),
+    bytes: new TextEncoder().encode(text.slice(0, end)).length,
+  };
 }

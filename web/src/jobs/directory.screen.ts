@@ -31,11 +31,18 @@ export function initDirectoryScreen(): void {
     try {
       const k = String(data.get('kind')) as BulkUploadKind;
       const lt = String(data.get('locationType') ?? '');
-      const res = await uploadWithProgress(app.session!.token, BulkUploadDocument, { kind: k, locationType: k === 'LOCATION' && lt ? (lt as LocationType) : null }, file, file.name, (sent, total) => {
-        meter.push(sent);
-        const rate = meter.perSecond();
-        line.textContent = `Uploading ${file.name}: ${formatBytes(sent)} of ${formatBytes(total)}${rate ? ` · about ${formatDuration(((total - sent) / rate) * 1000)} left` : ''}`;
-      });
+      const res = await uploadWithProgress(
+        app.session!.token,
+        BulkUploadDocument,
+        { kind: k, locationType: k === 'LOCATION' && lt ? (lt as LocationType) : null },
+        file,
+        file.name,
+        (sent, total) => {
+          meter.push(sent);
+          const rate = meter.perSecond();
+          line.textContent = `Uploading ${file.name}: ${formatBytes(sent)} of ${formatBytes(total)}${rate ? ` · about ${formatDuration(((total - sent) / rate) * 1000)} left` : ''}`;
+        },
+      );
       line.textContent = `${file.name} is stored; its rows are applied below.`;
       form.reset();
       sync();

@@ -29,11 +29,11 @@ export function table(caption: string, head: string[], rows: Array<Array<Child>>
     'div',
     { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
     h(
-    'table',
-    attrs,
-    h('caption', { class: 'sr-only' }, caption),
-    h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))),
+      'table',
+      attrs,
+      h('caption', { class: 'sr-only' }, caption),
+      h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))),
     ),
   );
 }

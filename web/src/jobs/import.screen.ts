@@ -5,7 +5,12 @@ import { previewCsv, type CsvPreview } from './csv-preview';
 import { $, flash, h } from './dom';
 import { openFile } from './job.screen';
 import { stateLabel, TERMINAL } from './labels';
-import { WebUploadFileDocument, WebValidateFileDocument, type WebValidateFileMutation, type WebValidateFileMutationVariables as WebValidateFileVariables } from '../../../src/sdk/client';
+import {
+  WebUploadFileDocument,
+  WebValidateFileDocument,
+  type WebValidateFileMutation,
+  type WebValidateFileMutationVariables as WebValidateFileVariables,
+} from '../../../src/sdk/client';
 import { uploadWithProgress } from './upload';
 
 /**
@@ -58,7 +63,21 @@ function form(): HTMLFormElement {
 const field = <T extends HTMLElement>(name: string) => form().querySelector<T>(`[name=${name}]`)!;
 
 function saveQueue(): void {
-  const kept = queue.filter((q) => q.jobId).slice(-20).map(({ key, name, size, spec, program, onInvalidRows, fileId, jobId, jobState }) => ({ key, name, size, spec, program, onInvalidRows, fileId, jobId, jobState, status: 'stored' }));
+  const kept = queue
+    .filter((q) => q.jobId)
+    .slice(-20)
+    .map(({ key, name, size, spec, program, onInvalidRows, fileId, jobId, jobState }) => ({
+      key,
+      name,
+      size,
+      spec,
+      program,
+      onInvalidRows,
+      fileId,
+      jobId,
+      jobState,
+      status: 'stored',
+    }));
   localStorage.setItem(QUEUE_KEY, JSON.stringify(kept));
 }
 function restoreQueue(): void {
@@ -143,13 +162,27 @@ function buildMapping(file: File, spec: Spec, p: CsvPreview, problems: ValidateF
       { 'aria-label': `Spec column for your column ${cell || `number ${i + 1}`}`, 'data-header': cell, 'data-testid': 'mapping-select' },
       // A header the server matches by name cannot be dropped: it is always read.
       auto ? '' : h('option', { value: IGNORE }, 'ignore this column'),
-      ...spec.columns.map((c) => h('option', { value: c.column }, `${c.sourceName}${c.required ? ' (required)' : ''}${c.column === guess && !auto ? ' (suggested)' : ''}`)),
+      ...spec.columns.map((c) =>
+        h('option', { value: c.column }, `${c.sourceName}${c.required ? ' (required)' : ''}${c.column === guess && !auto ? ' (suggested)' : ''}`),
+      ),
     ) as HTMLSelectElement;
     select.value = initial;
     select.addEventListener('change', () => noteMapping(spec));
     selects.push(select);
-    const how = auto ? (norm(auto.sourceName) === norm(cell) || norm(auto.column) === norm(cell) ? 'same name' : 'another name of it in the spec') : guess ? 'close name' : '';
-    return h('tr', {}, h('th', { scope: 'row' }, cell || `(column ${i + 1} has no name)`, how ? h('small', { class: 'why' }, ` ${how}`) : ''), h('td', {}, p.rows[0]?.cells[i] ?? ''), h('td', {}, select));
+    const how = auto
+      ? norm(auto.sourceName) === norm(cell) || norm(auto.column) === norm(cell)
+        ? 'same name'
+        : 'another name of it in the spec'
+      : guess
+        ? 'close name'
+        : '';
+    return h(
+      'tr',
+      {},
+      h('th', { scope: 'row' }, cell || `(column ${i + 1} has no name)`, how ? h('small', { class: 'why' }, ` ${how}`) : ''),
+      h('td', {}, p.rows[0]?.cells[i] ?? ''),
+      h('td', {}, select),
+    );
   });
   $('mapping-body').replaceChildren(...rows);
   $('mapping').hidden = false;
@@ -209,7 +242,9 @@ function noteMapping(spec: Spec): void {
 function columnIndex(header: string[], spec: Spec | undefined, column: string | null, columnMap: Record<string, string> = {}): number {
   if (!column) return -1;
   const c = spec?.columns.find((x) => x.column === column || x.sourceName === column);
-  const mapped = Object.entries(columnMap).filter(([, v]) => v === c?.column || v === column).map(([k]) => k.toLowerCase());
+  const mapped = Object.entries(columnMap)
+    .filter(([, v]) => v === c?.column || v === column)
+    .map(([k]) => k.toLowerCase());
   const names = [column, c?.sourceName, c?.column, ...(c?.aliases ?? [])].filter(Boolean).map((s) => s!.toLowerCase());
   const i = header.findIndex((x) => mapped.includes(x.trim().toLowerCase()));
   return i >= 0 ? i : header.findIndex((x) => names.includes(x.trim().toLowerCase()));
@@ -272,7 +307,16 @@ async function showPreview(): Promise<void> {
     'table',
     { class: 'preview', 'data-testid': 'preview-table' },
     h('caption', {}, `First ${p.rows.length} rows of ${file.name}`),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Line'), ...p.header.map((c, i) => h('th', { scope: 'col', class: missing.includes(c.toLowerCase()) ? 'bad' : '' }, c, target(c, i))))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col' }, 'Line'),
+        ...p.header.map((c, i) => h('th', { scope: 'col', class: missing.includes(c.toLowerCase()) ? 'bad' : '' }, c, target(c, i))),
+      ),
+    ),
     h(
       'tbody',
       {},
@@ -292,7 +336,9 @@ async function showPreview(): Promise<void> {
   $('preview-table-wrap').replaceChildren(tableEl);
   const problems = $('preview-problems');
   if (report?.headerProblems.length) {
-    status.textContent = mapping?.applied ? `With the columns as matched, ${file.name} still does not match the spec ${spec.name}:` : `The column names of ${file.name} do not match the spec ${spec.name}:`;
+    status.textContent = mapping?.applied
+      ? `With the columns as matched, ${file.name} still does not match the spec ${spec.name}:`
+      : `The column names of ${file.name} do not match the spec ${spec.name}:`;
     status.dataset['tone'] = 'error';
     problems.replaceChildren(...report.headerProblems.map((x) => h('li', {}, x.message)));
     problems.append(h('li', { class: 'hint' }, 'Match the columns below, then check again; or rename the columns in the file.'));
@@ -307,7 +353,11 @@ async function showPreview(): Promise<void> {
         : `${matched}${formatCount(bad)} of the first ${formatCount(report.total)} rows have problems (highlighted; hover or focus a cell for the reason). They would be ${field<HTMLSelectElement>('onInvalidRows').value === 'FAIL' ? 'refused with the whole file' : 'skipped and reported'}.`;
     status.dataset['tone'] = bad === 0 ? 'success' : 'warning';
     // The same problems as text, for screen readers and narrow screens where cells are cut off.
-    problems.replaceChildren(...report.errors.filter((e) => e.line <= (p.rows.at(-1)?.line ?? 0)).map((e) => h('li', {}, `Line ${e.line}${e.column ? `, ${e.column}` : ''}: ${e.message}`)));
+    problems.replaceChildren(
+      ...report.errors
+        .filter((e) => e.line <= (p.rows.at(-1)?.line ?? 0))
+        .map((e) => h('li', {}, `Line ${e.line}${e.column ? `, ${e.column}` : ''}: ${e.message}`)),
+    );
     const ignoredWarning = report.warnings.find((w) => w.code === 'IGNORED_COLUMNS');
     if (ignoredWarning) problems.append(h('li', { class: 'hint' }, ignoredWarning.message));
     if (isKeyed(spec)) void showDiff(file, spec, opts).catch(fail);
@@ -356,9 +406,17 @@ async function showDiff(file: File, spec: Spec, opts: MapOptions): Promise<void>
   const n = (count: number, one: string, many: string) => `${formatCount(count)} ${count === 1 ? one : many}`;
   $('diff-counts').replaceChildren(
     h('li', { 'data-kind': 'inserted' }, `add ${n(d.inserted, 'new row', 'new rows')}`),
-    h('li', { 'data-kind': 'updated' }, `update ${n(d.updated, 'row', 'rows')} whose values changed${d.updated > d.changes.length && d.changes.length ? ` (the first ${d.changes.length} are below)` : ''}`),
+    h(
+      'li',
+      { 'data-kind': 'updated' },
+      `update ${n(d.updated, 'row', 'rows')} whose values changed${d.updated > d.changes.length && d.changes.length ? ` (the first ${d.changes.length} are below)` : ''}`,
+    ),
     h('li', { 'data-kind': 'unchanged' }, `leave ${n(d.unchanged, 'row', 'rows')} as ${d.unchanged === 1 ? 'it is' : 'they are'} (no change)`),
-    h('li', { 'data-kind': 'deleted' }, deleteMissing ? `remove ${n(d.deleted, 'row', 'rows')} whose key is not in the file` : 'remove no row (the file is not marked as the whole table)'),
+    h(
+      'li',
+      { 'data-kind': 'deleted' },
+      deleteMissing ? `remove ${n(d.deleted, 'row', 'rows')} whose key is not in the file` : 'remove no row (the file is not marked as the whole table)',
+    ),
     ...(report.invalidRows ? [h('li', { 'data-kind': 'invalid' }, `skip ${n(report.invalidRows, 'row', 'rows')} with problems`)] : []),
   );
   if (d.changes.length) {
@@ -422,11 +480,15 @@ function renderQueue(): void {
         h(
           'li',
           { 'data-state': q.jobState ?? q.status, 'data-testid': 'queue-item' },
-          q.fileId ? h('a', { href: `?file=${q.fileId}`, onclick: (ev: Event) => (ev.preventDefault(), void openFile(q.fileId!).catch(fail)) }, q.name) : h('span', {}, q.name),
+          q.fileId
+            ? h('a', { href: `?file=${q.fileId}`, onclick: (ev: Event) => (ev.preventDefault(), void openFile(q.fileId!).catch(fail)) }, q.name)
+            : h('span', {}, q.name),
           ' · ',
           h('span', { class: 'queue-status' }, itemLine(q)),
           q.status === 'uploading' ? h('progress', { max: q.size || 1, value: q.sent ?? 0, 'aria-label': `Upload of ${q.name}` }) : '',
-          q.status === 'waiting' ? h('button', { type: 'button', class: 'link', onclick: () => (queue.splice(queue.indexOf(q), 1), renderQueue()) }, 'Remove') : '',
+          q.status === 'waiting'
+            ? h('button', { type: 'button', class: 'link', onclick: () => (queue.splice(queue.indexOf(q), 1), renderQueue()) }, 'Remove')
+            : '',
         ),
       ),
   );
@@ -448,7 +510,14 @@ async function pump(): Promise<void> {
         const res = await uploadWithProgress(
           app.session!.token,
           WebUploadFileDocument,
-          { spec: q.spec, program: q.program, onInvalidRows: q.onInvalidRows, columnMap: q.columnMap, onUnknownColumns: q.onUnknownColumns, deleteMissing: q.deleteMissing },
+          {
+            spec: q.spec,
+            program: q.program,
+            onInvalidRows: q.onInvalidRows,
+            columnMap: q.columnMap,
+            onUnknownColumns: q.onUnknownColumns,
+            deleteMissing: q.deleteMissing,
+          },
           q.file!,
           q.name,
           (sent) => {
@@ -457,7 +526,13 @@ async function pump(): Promise<void> {
             renderQueue();
           },
         );
-        Object.assign(q, { status: 'stored', fileId: res.uploadFile.file.id, jobId: res.uploadFile.job.id, jobState: res.uploadFile.job.state, file: undefined });
+        Object.assign(q, {
+          status: 'stored',
+          fileId: res.uploadFile.file.id,
+          jobId: res.uploadFile.job.id,
+          jobState: res.uploadFile.job.state,
+          file: undefined,
+        });
         saveQueue();
         renderQueue();
         if (!opened) {
@@ -562,7 +637,9 @@ export async function showImportScreen(): Promise<void> {
     queue
       .filter((q) => q.jobId && !TERMINAL.has(q.jobState ?? ''))
       .map(async (q) => {
-        const { job } = await client().request(JobDocument, { id: q.jobId! }).catch(() => ({ job: undefined }));
+        const { job } = await client()
+          .request(JobDocument, { id: q.jobId! })
+          .catch(() => ({ job: undefined }));
         if (job) Object.assign(q, { jobState: job.state, percent: job.progress.percent });
       }),
   );

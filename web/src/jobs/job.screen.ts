@@ -90,12 +90,15 @@ function unit(): string {
 
 function renderTiming(): void {
   const running = view.state === 'RUNNING';
-  const rate = running ? (view.rate.perSecond() ?? averageRate(view.processed, view.startedAt, new Date().toISOString())) : averageRate(view.processed, view.startedAt, view.finishedAt);
+  const rate = running
+    ? (view.rate.perSecond() ?? averageRate(view.processed, view.startedAt, new Date().toISOString()))
+    : averageRate(view.processed, view.startedAt, view.finishedAt);
   $('c-rate').textContent = view.startedAt ? formatRate(rate, unit()) : '–';
   const end = view.finishedAt ? Date.parse(view.finishedAt) : Date.now();
   $('c-elapsed').textContent = view.startedAt ? formatDuration(end - Date.parse(view.startedAt)) : '–';
   const left = view.total !== null && rate ? (view.total - view.processed) / rate : undefined;
-  $('c-eta').textContent = running && left !== undefined && left >= 0 ? `about ${formatDuration(left * 1000)}` : TERMINAL.has(view.state ?? '') ? 'finished' : '–';
+  $('c-eta').textContent =
+    running && left !== undefined && left >= 0 ? `about ${formatDuration(left * 1000)}` : TERMINAL.has(view.state ?? '') ? 'finished' : '–';
 }
 setInterval(() => view.state === 'RUNNING' && renderTiming(), 1000);
 
@@ -122,9 +125,14 @@ function renderOutcome(state: string, error: { code: string; message: string; pr
   } else if (job && job.type === CE_JOB && job.result) {
     const t = (job.result as { totals?: Record<string, number> }).totals ?? {};
     parts.push(
-      h('p', {}, `${formatCount(t['frameworks'] ?? 0)} framework(s): ${formatCount(t['created'] ?? 0)} skills added, ${formatCount(t['updated'] ?? 0)} updated, ${formatCount(t['removed'] ?? 0)} removed.`),
+      h(
+        'p',
+        {},
+        `${formatCount(t['frameworks'] ?? 0)} framework(s): ${formatCount(t['created'] ?? 0)} skills added, ${formatCount(t['updated'] ?? 0)} updated, ${formatCount(t['removed'] ?? 0)} removed.`,
+      ),
     );
-    if (t['invalidCompetencies']) parts.push(h('p', {}, `${formatCount(t['invalidCompetencies'])} competencies had problems and were skipped: see the frameworks below.`));
+    if (t['invalidCompetencies'])
+      parts.push(h('p', {}, `${formatCount(t['invalidCompetencies'])} competencies had problems and were skipped: see the frameworks below.`));
   } else if (state === 'SUCCEEDED') parts.push(h('p', {}, 'Finished without problems.'));
   if (state === 'CANCELLED') parts.push(h('p', {}, 'The job was cancelled; nothing it wrote was kept.'));
   if (error && state !== 'SUCCEEDED_WITH_ERRORS') {
@@ -168,7 +176,11 @@ function renderFile(f: FileData): void {
   const job = f.job ?? undefined;
   view.file = f;
   if (job) applyJob(job);
-  renderHeader(job, f, `${formatBytes(f.size)} · spec ${f.spec ? `${f.spec.name} v${f.spec.version}` : '–'} · program ${f.program ?? '–'} · uploaded ${new Date(f.createdAt).toLocaleString()}`);
+  renderHeader(
+    job,
+    f,
+    `${formatBytes(f.size)} · spec ${f.spec ? `${f.spec.name} v${f.spec.version}` : '–'} · program ${f.program ?? '–'} · uploaded ${new Date(f.createdAt).toLocaleString()}`,
+  );
   renderState(f.state, job?.progress.percent ?? null);
   if (f.finished && f.rows.total !== null) renderCounts({ processed: f.rows.total, valid: f.rows.valid, invalid: f.rows.invalid });
   else renderCounts({ processed: job?.progress.processed ?? 0, valid: job?.progress.succeeded ?? 0, invalid: job?.progress.failed ?? 0 });
@@ -181,11 +193,15 @@ function renderFile(f: FileData): void {
 /** A corrections file links to the file it corrects; a corrected file lists its corrections. */
 function renderLinks(f: FileData): void {
   const el = $('job-links');
-  const link = (id: string, text: string) => h('a', { href: `?file=${id}`, onclick: (ev: Event) => (ev.preventDefault(), void openFile(id).catch(fail)) }, text);
+  const link = (id: string, text: string) =>
+    h('a', { href: `?file=${id}`, onclick: (ev: Event) => (ev.preventDefault(), void openFile(id).catch(fail)) }, text);
   const corrections = f.corrections ?? [];
   if (f.correctsFileId) el.replaceChildren('These rows correct an earlier upload: ', link(f.correctsFileId, 'open the corrected file'), '.');
   else if (corrections.length) {
-    el.replaceChildren(`Corrections sent (${corrections.length}): `, ...corrections.flatMap((c, i) => [i ? ', ' : '', link(c.id, `${new Date(c.createdAt).toLocaleString()} (${stateLabel(c.state)})`)]));
+    el.replaceChildren(
+      `Corrections sent (${corrections.length}): `,
+      ...corrections.flatMap((c, i) => [i ? ', ' : '', link(c.id, `${new Date(c.createdAt).toLocaleString()} (${stateLabel(c.state)})`)]),
+    );
   } else el.replaceChildren();
   el.hidden = !el.childNodes.length;
 }
@@ -296,7 +312,11 @@ async function finished(gen: number): Promise<void> {
     if (file.kind === 'ZIP') renderZipChildren(file);
     renderErrorSummary(file);
     // uploadCorrections takes a file whose rows were read: not one that failed as a whole (its header, say).
-    $('errors-fix').hidden = !(file.kind === 'CSV' && file.outputs.errors && (file.state === 'SUCCEEDED_WITH_ERRORS' || file.error?.code === 'ALL_ROWS_INVALID'));
+    $('errors-fix').hidden = !(
+      file.kind === 'CSV' &&
+      file.outputs.errors &&
+      (file.state === 'SUCCEEDED_WITH_ERRORS' || file.error?.code === 'ALL_ROWS_INVALID')
+    );
     if ((file.rows.invalid ?? 0) > 0 || file.error) await loadErrors(0);
     return;
   }
@@ -313,15 +333,19 @@ async function finished(gen: number): Promise<void> {
 function renderErrorSummary(file: { errorSummary?: FileQuery['file']['errorSummary'] }): void {
   const s = file.errorSummary;
   const codes = (list: ReadonlyArray<{ code: string; count: number }>) => list.map((c) => `${c.code} ${formatCount(c.count)}`).join(', ');
-  const items = !s || s.total === 0
-    ? []
-    : [
-        `${formatCount(s.total)} errors: ${codes(s.byCode)}`,
-        ...s.byColumn.map((c) => {
-          const top = c.topValues.slice(0, 3).map((v) => `${JSON.stringify(v.value)} ×${formatCount(v.count)}`).join(', ');
-          return `${c.column}: ${formatCount(c.count)} (${codes(c.byCode)})${top ? `; most frequent ${top}` : ''}`;
-        }),
-      ];
+  const items =
+    !s || s.total === 0
+      ? []
+      : [
+          `${formatCount(s.total)} errors: ${codes(s.byCode)}`,
+          ...s.byColumn.map((c) => {
+            const top = c.topValues
+              .slice(0, 3)
+              .map((v) => `${JSON.stringify(v.value)} ×${formatCount(v.count)}`)
+              .join(', ');
+            return `${c.column}: ${formatCount(c.count)} (${codes(c.byCode)})${top ? `; most frequent ${top}` : ''}`;
+          }),
+        ];
   $('errors-summary').replaceChildren(...items.map((text) => h('li', {}, text)));
 }
 
@@ -332,7 +356,9 @@ export async function loadErrors(page: number): Promise<void> {
   $('errors').hidden = rowErrors.totalCount === 0;
   $('errors-total').textContent = `${formatCount(rowErrors.totalCount)} in all`;
   $('errors-body').replaceChildren(
-    ...rowErrors.nodes.map((e) => h('tr', {}, ...[String(e.line), e.column ?? '', e.message, e.code].map((v, i) => h('td', i === 3 ? { class: 'code' } : {}, v)))),
+    ...rowErrors.nodes.map((e) =>
+      h('tr', {}, ...[String(e.line), e.column ?? '', e.message, e.code].map((v, i) => h('td', i === 3 ? { class: 'code' } : {}, v))),
+    ),
   );
   view.errorCursors.length = page + 1;
   if (rowErrors.pageInfo.hasNextPage) view.errorCursors.push(rowErrors.pageInfo.endCursor);
@@ -378,7 +404,12 @@ async function renderBulk(gen: number, job: Job, done: boolean, which: { success
     failureAfter: view.resultCursors.failure[fPage] ?? null,
   });
   if (gen !== view.watchGen) return;
-  renderHeader(job, undefined, `${objectLabel(s.objectType)}${s.locationType ? ` (${s.locationType.toLowerCase()})` : ''} · ${formatBytes(s.size)} · uploaded ${new Date(s.createdAt).toLocaleString()}`, s.fileName);
+  renderHeader(
+    job,
+    undefined,
+    `${objectLabel(s.objectType)}${s.locationType ? ` (${s.locationType.toLowerCase()})` : ''} · ${formatBytes(s.size)} · uploaded ${new Date(s.createdAt).toLocaleString()}`,
+    s.fileName,
+  );
   if (!done) return;
   const detail = $('job-detail');
   const page = (kind: 'success' | 'failure', conn: typeof s.successResult, n: number) => {
@@ -405,7 +436,12 @@ async function renderBulk(gen: number, job: Job, done: boolean, which: { success
       ? table(
           'Rows that failed',
           ['Line', 'Row', 'Column', 'Problem'],
-          s.failureResult.nodes.map((r) => [String(r.line), dataText(r.data), r.errorColumn ?? '', h('span', {}, r.errorMessage ?? '', ' ', h('small', { class: 'code' }, r.errorCode ?? ''))]),
+          s.failureResult.nodes.map((r) => [
+            String(r.line),
+            dataText(r.data),
+            r.errorColumn ?? '',
+            h('span', {}, r.errorMessage ?? '', ' ', h('small', { class: 'code' }, r.errorCode ?? '')),
+          ]),
           { 'data-testid': 'bulk-failures' },
         )
       : h('p', {}, 'None.'),
@@ -414,7 +450,12 @@ async function renderBulk(gen: number, job: Job, done: boolean, which: { success
     table(
       'Rows applied',
       ['Line', 'Row', 'Change', 'Id'],
-      s.successResult.nodes.map((r) => [String(r.line), dataText(r.data), r.operation === 'UPDATE' ? 'updated' : r.operation === 'CREATE' ? 'created' : '', h('code', {}, r.id ?? '')]),
+      s.successResult.nodes.map((r) => [
+        String(r.line),
+        dataText(r.data),
+        r.operation === 'UPDATE' ? 'updated' : r.operation === 'CREATE' ? 'created' : '',
+        h('code', {}, r.id ?? ''),
+      ]),
       { 'data-testid': 'bulk-successes' },
     ),
     s.successResult.totalCount > RESULTS_PAGE ? page('success', s.successResult, sPage) : '',
@@ -457,7 +498,12 @@ function renderFrameworks(job: Job): void {
         f.error
           ? h('span', {}, f.error.message, ' ', h('small', { class: 'code' }, f.error.code))
           : f.problems?.length
-            ? h('details', {}, h('summary', {}, `${formatCount(f.problemCount ?? f.problems.length)} problem(s)`), h('ul', {}, ...f.problems.map((p) => h('li', {}, p.message ?? p.code ?? ''))))
+            ? h(
+                'details',
+                {},
+                h('summary', {}, `${formatCount(f.problemCount ?? f.problems.length)} problem(s)`),
+                h('ul', {}, ...f.problems.map((p) => h('li', {}, p.message ?? p.code ?? ''))),
+              )
             : 'none',
       ]),
       { 'data-testid': 'frameworks' },

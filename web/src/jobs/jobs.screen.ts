@@ -1,4 +1,11 @@
-import { BulkBriefDocument, FileBriefDocument, FilesWithJobsDocument, JobsDocument, type FileBriefFieldsFragment, type JobState } from '../../../src/sdk/client';
+import {
+  BulkBriefDocument,
+  FileBriefDocument,
+  FilesWithJobsDocument,
+  JobsDocument,
+  type FileBriefFieldsFragment,
+  type JobState,
+} from '../../../src/sdk/client';
 import { averageRate, formatCount, formatDuration } from '../../../src/sdk/progress';
 import { app, client, fail, navigate, onJobChange, type Job } from './app';
 import { $, h } from './dom';
@@ -36,7 +43,12 @@ function filters() {
 }
 
 function describeFile(f: FileBriefFieldsFragment) {
-  return { name: f.fileName, detail: `${f.spec ? `${f.spec.name} v${f.spec.version}` : f.kind === 'ZIP' ? 'national ZIP' : ''}${f.program ? ` · ${f.program}` : ''}`, signed: f.declaredSize != null, spec: f.spec?.name };
+  return {
+    name: f.fileName,
+    detail: `${f.spec ? `${f.spec.name} v${f.spec.version}` : f.kind === 'ZIP' ? 'national ZIP' : ''}${f.program ? ` · ${f.program}` : ''}`,
+    signed: f.declaredSize != null,
+    spec: f.spec?.name,
+  };
 }
 
 /** File name and detail for a job, read once per job and cached. */
@@ -90,7 +102,12 @@ function render(): void {
         { 'data-job': r.job.id, 'data-testid': 'job-row' },
         h('td', {}, h('a', { href: `?job=${r.job.id}`, onclick: open }, d?.name ?? '…'), h('br'), h('small', {}, d?.detail ?? '')),
         h('td', {}, typeLabel(r.job.type, d?.signed)),
-        h('td', {}, h('span', { class: 'state', 'data-state': r.job.state }, stateLabel(r.job.state)), r.job.progress.percent != null && r.job.state === 'RUNNING' ? ` ${r.job.progress.percent.toFixed(0)} %` : ''),
+        h(
+          'td',
+          {},
+          h('span', { class: 'state', 'data-state': r.job.state }, stateLabel(r.job.state)),
+          r.job.progress.percent != null && r.job.state === 'RUNNING' ? ` ${r.job.progress.percent.toFixed(0)} %` : '',
+        ),
         h('td', { class: 'num' }, countsText(r.job)),
         h('td', { class: 'num' }, duration(r.job)),
         h('td', {}, h('time', { datetime: r.job.createdAt }, new Date(r.job.createdAt).toLocaleString())),

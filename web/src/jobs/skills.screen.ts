@@ -12,7 +12,12 @@ import { openJob } from './job.screen';
 const SEARCH_PAGE = 25;
 
 function skillButton(s: { id: string; name: string | null; referenceId?: string | null }): HTMLElement {
-  return h('button', { type: 'button', class: 'link', 'data-skill': s.id, onclick: () => void openSkill(s.id).catch(fail) }, s.name ?? s.id, s.referenceId ? ` (${s.referenceId})` : '');
+  return h(
+    'button',
+    { type: 'button', class: 'link', 'data-skill': s.id, onclick: () => void openSkill(s.id).catch(fail) },
+    s.name ?? s.id,
+    s.referenceId ? ` (${s.referenceId})` : '',
+  );
 }
 
 async function search(): Promise<void> {
@@ -25,7 +30,9 @@ async function search(): Promise<void> {
   });
   // Without a search, the top of each framework: skills with no parent.
   const nodes = text ? c.nodes : c.nodes.filter((n) => n.parentNodes.length === 0);
-  $('skills-count').textContent = text ? `${formatCount(c.totalCount)} skill(s) match “${text}”` : `${formatCount(c.totalCount)} skill(s); the top level is listed`;
+  $('skills-count').textContent = text
+    ? `${formatCount(c.totalCount)} skill(s) match “${text}”`
+    : `${formatCount(c.totalCount)} skill(s); the top level is listed`;
   $('skills-results').replaceChildren(...nodes.map((n) => h('li', {}, skillButton(n), n.framework?.name ? h('small', {}, ` · ${n.framework.name}`) : '')));
 }
 
@@ -41,7 +48,11 @@ async function openSkill(id: string): Promise<void> {
     h('p', {}, 'Parent: ', skill.parent ? skillButton(skill.parent) : 'none (top level)'),
     h('h4', {}, `Children (${skill.children.length})`),
     skill.children.length
-      ? h('ul', { 'data-testid': 'skill-children' }, ...skill.children.map((c) => h('li', {}, skillButton(c), c.childNodes.length ? h('small', {}, ` · ${c.childNodes.length} below`) : '')))
+      ? h(
+          'ul',
+          { 'data-testid': 'skill-children' },
+          ...skill.children.map((c) => h('li', {}, skillButton(c), c.childNodes.length ? h('small', {}, ` · ${c.childNodes.length} below`) : '')),
+        )
       : h('p', {}, 'None.'),
   );
   $('skill-node-title').focus();
@@ -63,9 +74,7 @@ export function initSkillsScreen(): void {
       const { importCredentialEngine: job } = await client().request(ImportCredentialEngineDocument, { competencyFrameworks: list });
       form.reset();
       // The form is free again at once; the job card follows the import, then the tree reloads.
-      void openJob(job.id)
-        .then(search)
-        .catch(fail);
+      void openJob(job.id).then(search).catch(fail);
     } catch (err) {
       fail(err);
     } finally {

@@ -18,8 +18,8 @@ export const DIRECTORY_ROW_ERROR_CODES = {
   VALUE_TOO_LONG: 'A value is longer than its column allows.',
   WRONG_FIELD_COUNT: 'The record has more cells than the header.',
   MALFORMED_QUOTES: 'A quoted cell is not closed, text follows its closing quote, or a cell that does not start with a quote holds one (`ab"c`).',
-  INVALID_UTF8: 'The record holds bytes that are not valid in the file\'s encoding (UTF-8 unless the upload named another).',
-  INVALID_LOCATION_TYPE: 'A `type` cell (or the upload\'s locationType) is not state, district, block, cluster or school.',
+  INVALID_UTF8: "The record holds bytes that are not valid in the file's encoding (UTF-8 unless the upload named another).",
+  INVALID_LOCATION_TYPE: "A `type` cell (or the upload's locationType) is not state, district, block, cluster or school.",
   LOCATION_TYPE_MISMATCH: 'The code exists with another location type (a code never changes type).',
   PARENT_NOT_ALLOWED: 'A state has a parentCode or parentId.',
   PARENT_REQUIRED: 'A location below state has neither parentCode nor parentId.',
@@ -82,7 +82,8 @@ export function field(kind: BulkKind, values: Record<string, string>, key: strin
   const def = columnDef(kind, key);
   const v = values[key] ?? '';
   if (required && v === '') fail(DirectoryRowErrorCode.MISSING_FIELD, def.display, `${def.display} is required`);
-  if (v.length > def.maxLength) fail(DirectoryRowErrorCode.VALUE_TOO_LONG, def.display, `${def.display} is ${v.length} characters; the limit is ${def.maxLength}`);
+  if (v.length > def.maxLength)
+    fail(DirectoryRowErrorCode.VALUE_TOO_LONG, def.display, `${def.display} is ${v.length} characters; the limit is ${def.maxLength}`);
   return v;
 }
 

@@ -13,7 +13,13 @@ export enum LocationType {
 }
 
 /** Top to bottom. A location's parent is the type just before its own. */
-export const LOCATION_LEVELS: readonly LocationType[] = [LocationType.STATE, LocationType.DISTRICT, LocationType.BLOCK, LocationType.CLUSTER, LocationType.SCHOOL];
+export const LOCATION_LEVELS: readonly LocationType[] = [
+  LocationType.STATE,
+  LocationType.DISTRICT,
+  LocationType.BLOCK,
+  LocationType.CLUSTER,
+  LocationType.SCHOOL,
+];
 
 export function parentLevel(t: LocationType): LocationType | null {
   const i = LOCATION_LEVELS.indexOf(t);
@@ -70,7 +76,13 @@ export function planLocation(
   seen: SeenKeys,
 ): Planned<LocationWrite> {
   const K = BulkKind.LOCATION;
-  const data: Record<string, unknown> = { code: values['code'] ?? '', name: values['name'] ?? '', type: null, parentCode: values['parentCode'] || null, parentId: values['parentId'] || null };
+  const data: Record<string, unknown> = {
+    code: values['code'] ?? '',
+    name: values['name'] ?? '',
+    type: null,
+    parentCode: values['parentCode'] || null,
+    parentId: values['parentId'] || null,
+  };
   const ctx = { operation: null as Operation | null, id: null as string | null };
   try {
     return run(data, ctx, () => {
@@ -80,7 +92,8 @@ export function planLocation(
       const typeCell = field(K, values, 'type');
       const type = typeCell ? parseLocationType(typeCell) : fileType;
       if (!type) {
-        if (typeCell) fail(DirectoryRowErrorCode.INVALID_LOCATION_TYPE, 'type', `type ${q(typeCell)} must be one of ${LOCATION_LEVELS.join(', ').toLowerCase()}`);
+        if (typeCell)
+          fail(DirectoryRowErrorCode.INVALID_LOCATION_TYPE, 'type', `type ${q(typeCell)} must be one of ${LOCATION_LEVELS.join(', ').toLowerCase()}`);
         fail(DirectoryRowErrorCode.MISSING_FIELD, 'type', 'type is required (no locationType was given for the upload)');
       }
       data['type'] = type.toLowerCase();
@@ -95,15 +108,21 @@ export function planLocation(
       const want = parentLevel(type);
       let parent: LocationRef | null = null;
       if (!want) {
-        if (parentCode || parentId) fail(DirectoryRowErrorCode.PARENT_NOT_ALLOWED, parentCode ? 'parentCode' : 'parentId', `A state has no parent; got ${q(parentCode || parentId)}`);
+        if (parentCode || parentId)
+          fail(DirectoryRowErrorCode.PARENT_NOT_ALLOWED, parentCode ? 'parentCode' : 'parentId', `A state has no parent; got ${q(parentCode || parentId)}`);
       } else {
-        if (!parentCode && !parentId) fail(DirectoryRowErrorCode.PARENT_REQUIRED, 'parentCode', `A ${type.toLowerCase()} needs parentCode or parentId (a ${want.toLowerCase()})`);
+        if (!parentCode && !parentId)
+          fail(DirectoryRowErrorCode.PARENT_REQUIRED, 'parentCode', `A ${type.toLowerCase()} needs parentCode or parentId (a ${want.toLowerCase()})`);
         const byCode = parentCode ? lookup.byCode.get(parentCode) : undefined;
         const byId = parentId ? lookup.byId.get(parentId) : undefined;
         if (parentCode && !byCode) fail(DirectoryRowErrorCode.PARENT_NOT_FOUND, 'parentCode', `No location has code ${q(parentCode)}`);
         if (parentId && !byId) fail(DirectoryRowErrorCode.PARENT_NOT_FOUND, 'parentId', `No location has id ${q(parentId)}`);
         if (byCode && byId && byCode.id !== byId.id) {
-          fail(DirectoryRowErrorCode.CONFLICTING_PARENT_REFERENCE, 'parentId', `parentCode ${q(parentCode)} is location ${q(byCode.id)} but parentId is ${q(parentId)}`);
+          fail(
+            DirectoryRowErrorCode.CONFLICTING_PARENT_REFERENCE,
+            'parentId',
+            `parentCode ${q(parentCode)} is location ${q(byCode.id)} but parentId is ${q(parentId)}`,
+          );
         }
         parent = (byCode ?? byId)!;
         if (parent.type !== want) {

@@ -5,7 +5,6 @@ import { LocationType, type LocationRef } from './locations';
 
 /** Bulk upload rules for organisations (see common.ts). */
 
-
 export enum OrganisationStatus {
   ACTIVE = 'ACTIVE',
   INACTIVE = 'INACTIVE',
@@ -76,7 +75,8 @@ export function planOrganisation(values: Record<string, string>, line: number, l
       if (statusCell && !status) fail(DirectoryRowErrorCode.INVALID_STATUS, 'STATUS', `STATUS ${q(statusCell)} must be active or inactive`);
       const typeCell = field(K, values, 'organisationType');
       const type = typeCell ? enumCell(typeCell, [OrganisationType.SCHOOL, OrganisationType.BOARD]) : null;
-      if (typeCell && !type) fail(DirectoryRowErrorCode.INVALID_ORGANISATION_TYPE, 'ORGANISATION TYPE', `ORGANISATION TYPE ${q(typeCell)} must be school or board`);
+      if (typeCell && !type)
+        fail(DirectoryRowErrorCode.INVALID_ORGANISATION_TYPE, 'ORGANISATION TYPE', `ORGANISATION TYPE ${q(typeCell)} must be school or board`);
       const description = field(K, values, 'description');
 
       let existing: OrganisationRef | undefined;
@@ -86,16 +86,23 @@ export function planOrganisation(values: Record<string, string>, line: number, l
         ctx.id = orgId;
         existing = lookup.byId.get(orgId);
         if (!existing) fail(DirectoryRowErrorCode.ORGANISATION_NOT_FOUND, 'SCHOOL ID', `No organisation has SCHOOL ID ${q(orgId)}`);
-        if (byExt && byExt.id !== existing.id) fail(DirectoryRowErrorCode.DUPLICATE_EXTERNAL_ID, 'EXTERNAL ID', `EXTERNAL ID ${q(externalId)} belongs to organisation ${q(byExt.id)}`);
+        if (byExt && byExt.id !== existing.id)
+          fail(DirectoryRowErrorCode.DUPLICATE_EXTERNAL_ID, 'EXTERNAL ID', `EXTERNAL ID ${q(externalId)} belongs to organisation ${q(byExt.id)}`);
       } else {
-        if (!externalId) fail(DirectoryRowErrorCode.MISSING_FIELD, 'EXTERNAL ID', 'EXTERNAL ID is required when SCHOOL ID is empty (it identifies the organisation on a re-upload)');
+        if (!externalId)
+          fail(
+            DirectoryRowErrorCode.MISSING_FIELD,
+            'EXTERNAL ID',
+            'EXTERNAL ID is required when SCHOOL ID is empty (it identifies the organisation on a re-upload)',
+          );
         existing = byExt;
         ctx.operation = existing ? 'UPDATE' : 'CREATE';
         ctx.id = existing?.id ?? null;
       }
       const location = lookup.locationsByCode.get(locationCode);
       if (!location) fail(DirectoryRowErrorCode.LOCATION_NOT_FOUND, 'BLOCK CODE', `No location has code ${q(locationCode)}`);
-      if (location.type !== LocationType.BLOCK) fail(DirectoryRowErrorCode.LOCATION_WRONG_TYPE, 'BLOCK CODE', `Location ${q(locationCode)} is a ${location.type.toLowerCase()}, not a block`);
+      if (location.type !== LocationType.BLOCK)
+        fail(DirectoryRowErrorCode.LOCATION_WRONG_TYPE, 'BLOCK CODE', `Location ${q(locationCode)} is a ${location.type.toLowerCase()}, not a block`);
 
       const id = existing?.id ?? randomUUID();
       const ref: OrganisationRef = {

@@ -5,7 +5,6 @@ import type { OrganisationRef } from './organisations';
 
 /** Bulk upload rules for users (see common.ts). */
 
-
 export enum UserType {
   TEACHER = 'TEACHER',
   OTHER = 'OTHER',
@@ -131,10 +130,21 @@ export function planUser(values: Record<string, string>, line: number, lookup: U
       const rolesCell = field(K, values, 'roles');
       let roles: string[] | null = null;
       if (rolesCell) {
-        roles = [...new Set(rolesCell.split(',').map((r) => r.trim()).filter(Boolean))];
+        roles = [
+          ...new Set(
+            rolesCell
+              .split(',')
+              .map((r) => r.trim())
+              .filter(Boolean),
+          ),
+        ];
         const bad = roles.filter((r) => !ROLE_SET.has(r));
         if (bad.length) {
-          fail(DirectoryRowErrorCode.INVALID_ROLE, 'ROLES', `Unknown role${bad.length > 1 ? 's' : ''} ${bad.map((b) => q(b)).join(', ')}; roles are upper case, one of ${USER_ROLES.join(', ')}`);
+          fail(
+            DirectoryRowErrorCode.INVALID_ROLE,
+            'ROLES',
+            `Unknown role${bad.length > 1 ? 's' : ''} ${bad.map((b) => q(b)).join(', ')}; roles are upper case, one of ${USER_ROLES.join(', ')}`,
+          );
         }
       }
 
@@ -205,7 +215,16 @@ export function planUser(values: Record<string, string>, line: number, lookup: U
         ok: true,
         operation: existing ? 'UPDATE' : 'CREATE',
         id: ref.id,
-        write: { id: ref.id, name, phone: ref.phone, email: ref.email, organisation_id: ref.organisationId, user_type: ref.userType, roles: ref.roles, external_id: ref.externalId },
+        write: {
+          id: ref.id,
+          name,
+          phone: ref.phone,
+          email: ref.email,
+          organisation_id: ref.organisationId,
+          user_type: ref.userType,
+          roles: ref.roles,
+          external_id: ref.externalId,
+        },
         data,
       };
     });
