@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { COPY_NULL } from './csv-escape';
-import type { InvalidRow } from './csv-pipeline';
+import type { InvalidRow } from './pipeline-types';
 import { isBlank, type Newline } from './csv-text';
 import {
   booleanBytes,

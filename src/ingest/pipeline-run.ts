@@ -21,7 +21,7 @@ import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvEn
 import { binaryTypeOf, ByteSink, PGCOPY_HEADER, PGCOPY_TRAILER, planFastColumns, uuidField, writeBinaryRow, type FastColumn } from './fast-path';
 import { scanRegion, type ScanState } from './byte-scanner';
 import { AbortError, HeaderError, NotCsvError, RecordTooLargeError } from './csv-errors';
-import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './csv-pipeline';
+import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './pipeline-types';
 import {
   binaryMagic,
   BOM,

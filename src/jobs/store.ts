@@ -2,6 +2,9 @@ import type postgres from 'postgres';
 import type { Sql } from '../db/client';
 import { decoder } from '../db/rows';
 import { jobEvents, jobs } from '../db/schema';
+import type { Counters, EventPayload, JobError } from '../db/schema/jobs';
+
+export type { Counters, EventPayload, JobError } from '../db/schema/jobs';
 import type { Tx } from '../db/tx';
 import { JOB_CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, type CancelNotification, type Notification } from './channels';
 import { assertTransition, JobState } from './state';
@@ -15,26 +18,8 @@ const FENCE_POLL_MS = 100;
 /** A jobs row. */
 export type Job = typeof jobs.$inferSelect;
 
-export interface JobError {
-  code: string;
-  message: string;
-}
-
 /** A job_events row. */
 export type JobEvent = typeof jobEvents.$inferSelect;
-
-export interface Counters {
-  total?: number | null;
-  processed?: number;
-  succeeded?: number;
-  failed?: number;
-  bytesTotal?: number | null;
-  bytesProcessed?: number;
-}
-
-export interface EventPayload extends Required<Counters> {
-  error: JobError | null;
-}
 
 const decodeJob = decoder(jobs);
 

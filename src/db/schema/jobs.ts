@@ -1,7 +1,26 @@
 import { sql } from 'drizzle-orm';
 import { bigint, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import type { JobState } from '../../jobs/state';
-import type { EventPayload, JobError } from '../../jobs/store';
+
+/** A failed job's error (jobs.error; the code is one of JOB_ERROR_CODES or a handler's). */
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** A job's progress counters. */
+export interface Counters {
+  total?: number | null;
+  processed?: number;
+  succeeded?: number;
+  failed?: number;
+  bytesTotal?: number | null;
+  bytesProcessed?: number;
+}
+
+export interface EventPayload extends Required<Counters> {
+  error: JobError | null;
+}
 
 export const jobStateEnum = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 

@@ -2,11 +2,28 @@ import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 // Types only (`.$type<…>()` narrows the row type; no SQL): the shapes the stores write into these columns.
 import type { ErrorSummary } from '../../ingest/error-summary';
-import type { FileError, OnInvalidRows, StoredDialect } from '../../modules/files/files.store';
-import type { IngestMode } from '../../modules/files/ingest-mode';
+import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type { FileWarning } from '../../modules/files/header-policy';
-import type { MergeCounts } from '../../modules/files/merge.store';
 import type { CompiledSpec } from '../../ingest/contract';
+
+// Shapes of the files table's columns, owned here (the stores and services import them).
+export type OnInvalidRows = 'SKIP' | 'FAIL';
+
+export interface StoredDialect {
+  requested?: CsvDialectOptions;
+  detected?: CsvDialect;
+}
+
+export type FileError = { code: string; message: string; problems?: unknown };
+
+export type IngestMode = 'MERGE' | 'APPEND';
+
+export interface MergeCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+}
 
 export const specKindEnum = pgEnum('spec_kind', ['EVENT', 'DIMENSION', 'DATASET']);
 

@@ -1,5 +1,7 @@
 import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import type { EventState } from '../../modules/webhooks/webhooks.store';
+
+/** Where a webhook event's delivery stands. */
+export type EventState = 'PENDING' | 'DELIVERED' | 'FAILED';
 
 /**
  * A client's HTTPS endpoint for job transitions. The signing secret must be readable to sign, so

@@ -1,6 +1,9 @@
 import type { Writable } from 'node:stream';
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
+import type { FileError, OnInvalidRows, StoredDialect } from '../../db/schema/specs';
+
+export type { FileError, OnInvalidRows, StoredDialect } from '../../db/schema/specs';
 import type { Sql } from '../../db/client';
 import { decoder } from '../../db/rows';
 import { files, rowErrors } from '../../db/schema';
@@ -10,21 +13,12 @@ import type { IngestMode } from './ingest-mode';
 import { dryRunMerge, type MergeCounts } from './merge.store';
 import type { ErrorSummary } from '../../ingest/error-summary';
 
-export type OnInvalidRows = 'SKIP' | 'FAIL';
-
-export interface StoredDialect {
-  requested?: CsvDialectOptions;
-  detected?: CsvDialect;
-}
-
 /** The jsonb value of a new file's `dialect` column. */
 function storedDialect(requested: CsvDialectOptions | undefined): postgres.JSONValue {
   return { requested: { ...requested } } as postgres.JSONValue;
 }
 
 /** `files.error`: why the file as a whole failed (header, empty, ZIP). */
-export type FileError = { code: string; message: string; problems?: unknown };
-
 /** A `files` row as the drizzle table types it (jsonb and union columns narrowed there with `.$type`). */
 type FileRow = typeof files.$inferSelect;
 

@@ -1,10 +1,11 @@
+import type { IngestMode } from '../../db/schema/specs';
+
+export type { IngestMode } from '../../db/schema/specs';
 import { BadInputError } from '../../shared/errors';
 import type { CompiledSpec } from '../../ingest/contract';
 import { hasCurrentTable } from '../datasets/dataset-tables.store';
 
 /** MERGE: dimension rows are merged by key into the current table (and kept per file). APPEND: per file only. */
-export type IngestMode = 'MERGE' | 'APPEND';
-
 export interface ResolvedMode {
   mode: IngestMode;
   deleteMissing: boolean;

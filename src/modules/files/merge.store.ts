@@ -1,3 +1,6 @@
+import type { MergeCounts } from '../../db/schema/specs';
+
+export type { MergeCounts } from '../../db/schema/specs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
@@ -6,13 +9,6 @@ import type { CompiledSpec } from '../../ingest/contract';
 import { createCurrentTable, createScratchTable, currentTableNameFor, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /** What a merge did (or a dry run would do) to a dimension's current table, in keys. */
-export interface MergeCounts {
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-}
-
 /** One key whose row a merge changes: the values before (as stored) and after (from the file). */
 export interface ChangedRow {
   /** Line of the file's row. */

@@ -16,7 +16,7 @@ import { isTerminal } from '../../jobs/state';
 import type { Job } from '../../jobs/store';
 import type { JobsService } from '../jobs/jobs.service';
 import type { SpecsService } from '../specs/specs.service';
-import type { SignedUploadsConfig } from './signed-uploads.service';
+import type { SignedUploadsConfig } from './signed-uploads.config';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { uploadError, UploadErrorReason } from './upload-errors';
 

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger';
 import { addressKey, FailureLimiter } from '../../shared/rate-limit';
 import { isPresigning, StorageError, type ObjectStorage } from '../../storage/storage';
 import type { FileRecord, FilesStore } from '../files/files.store';
-import type { SignedUploadsConfig } from './signed-uploads.service';
+import type { SignedUploadsConfig } from './signed-uploads.config';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { uploadError, UploadErrorReason } from './upload-errors';
 import type { UploadUrlSigner } from './upload-token';

@@ -9,7 +9,7 @@ import { checkProgram } from '../files/files.service';
 import type { FileRecord, FilesStore, OnInvalidRows } from '../files/files.store';
 import type { SpecsService } from '../specs/specs.service';
 import { refreshUploadState } from './receive-upload';
-import type { SignedUploadsConfig } from './signed-uploads.service';
+import type { SignedUploadsConfig } from './signed-uploads.config';
 import type { SignedUploadsStore } from './signed-uploads.store';
 import { uploadError, UploadErrorReason } from './upload-errors';
 import { wholeSeconds, type UploadUrlSigner } from './upload-token';

@@ -2,7 +2,7 @@ import { isUuid } from '../../shared/cursor';
 import type { Logger } from '../../shared/logger';
 import { sweepsIncompleteUploads } from '../../storage/s3';
 import { sweepsLeftovers, type ObjectStorage } from '../../storage/storage';
-import type { SignedUploadsConfig } from './signed-uploads.service';
+import type { SignedUploadsConfig } from './signed-uploads.config';
 import type { SignedUploadsStore } from './signed-uploads.store';
 
 /** Objects per batch of the orphan sweep's database look-up. */

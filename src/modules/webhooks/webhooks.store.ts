@@ -7,7 +7,9 @@ import type { Tx } from '../../db/tx';
 /** A webhooks row. */
 export type WebhookRecord = typeof webhooks.$inferSelect;
 
-export type EventState = 'PENDING' | 'DELIVERED' | 'FAILED';
+import type { EventState } from '../../db/schema/webhooks';
+
+export type { EventState };
 
 type WebhookEventRow = typeof webhookEvents.$inferSelect;
 
