@@ -7,7 +7,7 @@ import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../../ingest/contract';
-import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier, type RowTarget } from '../datasets/dataset-tables.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from '../../storage/keys';
@@ -43,7 +43,7 @@ export interface IngestTarget {
    * (a corrections upload: its parent's id, see corrections.ts). `prepare` runs in the load's
    * transaction; its `attach` runs after the COPY, before the commit.
    */
-  rows?: { fileId: string; prepare: (tx: postgres.TransactionSql, table: string) => Promise<{ table: string; attach: () => Promise<void> }> };
+  rows?: { fileId: string; prepare: (tx: postgres.TransactionSql, table: string) => Promise<RowTarget> };
 }
 
 export interface IngestOutcome {
@@ -104,7 +104,9 @@ export async function ingestCsv(
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
       const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
       prepared = performance.now();
-      const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
+      const copy = into.freeze
+        ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
+        : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
       try {
         result = await runCsvPipeline(
           input,
