@@ -381,15 +381,6 @@ async function runCase(
     const { registerSpec } = await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
     const table = registerSpec.spec.tableName;
     if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`unexpected table name ${table}`);
-    const whatIf = process.env['BENCH_WHATIF_INDEX'];
-    if (whatIf) {
-      // What-if experiment (off by default): replace the table's primary key (_file_id, _line)
-      // before ingesting, to measure what that index costs on the real path.
-      if (!['none', 'brin', 'btree'].includes(whatIf)) throw new Error('BENCH_WHATIF_INDEX must be none, brin or btree');
-      await db.sql.unsafe(`alter table ${table} drop constraint ${table}_pkey`);
-      if (whatIf !== 'none') await db.sql.unsafe(`create index on ${table} using ${whatIf} (_file_id)`);
-      log(`  [${c.label}] WHAT-IF: primary key of ${table} replaced by ${whatIf === 'none' ? 'nothing' : `a ${whatIf} index on _file_id`}`);
-    }
     // Plain tables of the same column types (a stock table: autovacuum as the server has it).
     if (c.withCopy) await db.sql.unsafe(`create table bench_raw (${RAW_TABLE_COLUMNS_SQL})`);
     if (c.withPgloader) await db.sql.unsafe(`create table bench_pgloader (${RAW_TABLE_COLUMNS_SQL})`);
