@@ -4,8 +4,9 @@
  *   1. bench/csv-pipeline.bench.ts: parser-only micro benchmark, in-process pipeline, no database
  *      (BENCH_SKIP_MICRO=1 skips it).
  *   2. bench/ingest.bench.ts: the whole ingestion path through the public API of a real service
- *      process against a raw COPY baseline measured in the same run, plus the service's peak RSS
- *      on a ~1 GiB file.
+ *      process against the real `psql \copy` (CSV, header) of the same file into a plain table of
+ *      the same column types, measured in the same run (pgloader as a peer when on PATH), plus the
+ *      service's peak RSS on a ~1 GiB file.
  *   3. bench/bulk.bench.ts: a directory bulk upload of BENCH_BULK_ROWS locations through the API
  *      against raw multi-row INSERTs of the same rows in the same run (BENCH_SKIP_BULK=1 skips it).
  *
@@ -13,7 +14,8 @@
  *   DATABASE_URL       PostgreSQL server to use (a fresh sluice_bench_* database per case, dropped
  *                      after). Unset: an embedded PostgreSQL is started in a temp folder.
  *   BENCH_ROWS         rows of the main case (default 1,000,000).
- *   BENCH_REPEAT       alternating raw COPY / API runs of the main case, medians reported (default 3).
+ *   BENCH_REPEAT       alternating psql \copy / pgloader / API runs of the main case, medians reported (default 3).
+ *   BENCH_PGLOADER=0   skip the pgloader peer (it runs only when `pgloader` is on PATH).
  *   BENCH_SKIP_BIG=1   skip the ~1 GiB case (one run of each).
  *   BENCH_BIG_ROWS     rows of the big case (default: as many as make BENCH_BIG_BYTES, 1 GiB).
  *   BENCH_BIG_COPY=0   skip the raw COPY baseline of the big case.
@@ -26,8 +28,6 @@
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  *   BENCH_SERVICE_SCRIPT     run a prebuilt JS entry with plain node instead of `--import tsx src/main.ts`.
- *   BENCH_WHATIF_INDEX=none|brin|btree  experiment: replace the spec table's primary key before
- *                      ingesting (measures what the (_file_id, _line) index costs). Not the product.
  *
  * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
  *
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     console.log('');
   }
   if (process.env['BENCH_SKIP_INGEST'] !== '1') {
-    console.log('== Ingestion through the public API vs raw COPY (bench/ingest.bench.ts) ==');
+    console.log('== Ingestion through the public API vs psql \\copy (bench/ingest.bench.ts) ==');
     const report = await runIngestBench(optionsFromEnv());
     console.log('');
     for (const line of formatReport(report)) console.log(line);

@@ -8,7 +8,7 @@
  *   D. COPY text (pre-rendered) -> same, no PK  PostgreSQL alone, without the index
  *      (and with a plain btree or a BRIN index on _file_id instead of the PK)
  *   G. COPY text -> a fresh partition, key built after, attached: what the service does
- *   E. raw CSV COPY -> 8-column table           the baseline of bench/ingest.bench.ts
+ *   E. raw CSV COPY -> 10-column table          the baseline of bench/ingest.bench.ts
  *   F. pipeline -> Sluice table (one tx) + valid CSV to disk: what the job does, minus GraphQL/jobs
  */
 import { createReadStream, createWriteStream } from 'node:fs';

@@ -1,13 +1,16 @@
 /**
- * Seeded attendance CSV for the ingestion benchmark: 8 columns, ISO dates, streamed to disk.
+ * Seeded attendance CSV for the ingestion benchmark: 10 columns (issue #16's shape: 1M rows x 10
+ * columns), ISO dates, streamed to disk.
  * The same seed and row count give the same bytes on every machine.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 
-export const ATTENDANCE_COLUMNS = ['date', 'school_id', 'district_id', 'block_id', 'cluster_id', 'grade', 'present', 'total'] as const;
+export const ATTENDANCE_COLUMNS = ['date', 'school_id', 'district_id', 'block_id', 'cluster_id', 'grade', 'present', 'total', 'enrolled', 'medium'] as const;
 export const ATTENDANCE_HEADER = ATTENDANCE_COLUMNS.join(',');
 export const DEFAULT_SEED = 20_240_601;
+/** Medium of instruction: an enum column (validated against a list, a text column in PostgreSQL). */
+export const MEDIUMS = ['english', 'hindi', 'kannada', 'urdu'] as const;
 
 /**
  * The spec registered through the API. Dates are ISO in the file (dateFormat YYYY-MM-DD) so the
@@ -26,12 +29,14 @@ export const attendanceSpec = {
       grade: { type: 'integer', minimum: 1, maximum: 12 },
       present: { type: 'integer', minimum: 0 },
       total: { type: 'integer', minimum: 0 },
+      enrolled: { type: 'integer', minimum: 0 },
+      medium: { type: 'string', enum: [...MEDIUMS] },
     },
     required: [...ATTENDANCE_COLUMNS],
   },
 };
 
-/** The same 8 columns with the PostgreSQL types Sluice gives them (string text, integer bigint, date date). */
+/** The same 10 columns with the PostgreSQL types Sluice gives them (string text, integer bigint, date date). */
 export const RAW_TABLE_COLUMNS_SQL = [
   'date date',
   'school_id text',
@@ -41,6 +46,8 @@ export const RAW_TABLE_COLUMNS_SQL = [
   'grade bigint',
   'present bigint',
   'total bigint',
+  'enrolled bigint',
+  'medium text',
 ].join(', ');
 
 /** mulberry32: small, fast, and the same sequence on every machine. */
@@ -84,8 +91,8 @@ function isoDays(): string[] {
 
 const ascii = (text: string) => Buffer.from(text, 'latin1');
 const CHUNK_BYTES = 1 << 20;
-/** Longest possible row: 10 (date) + 1 + 11 + 1 + 4 + 1 + 6 + 1 + 10 + 1 + 2 + 1 + 2 + 1 + 2 + 1. */
-const MAX_ROW_BYTES = 64;
+/** Longest possible row: 10 (date) + 1 + 11 + 1 + 4 + 1 + 6 + 1 + 10 + 1 + 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1 + 7 + 1. */
+const MAX_ROW_BYTES = 80;
 
 /**
  * Writes `rows` data rows (plus the header) to `file` in 1 MiB writes, honouring backpressure.
@@ -96,9 +103,9 @@ export async function writeAttendanceCsv(file: string, rows: number, seed = DEFA
   const random = mulberry32(seed);
   const schools = schoolPrefixes().map((s) => ascii(`${s},`));
   const days = isoDays().map((d) => ascii(`${d},`));
-  // Small integers with their separator: grade and present take a comma, total the newline.
+  // Small integers and the medium with their separator: the medium ends the row.
   const withComma = Array.from({ length: 101 }, (_, n) => ascii(`${n},`));
-  const withNewline = Array.from({ length: 101 }, (_, n) => ascii(`${n}\n`));
+  const mediums = MEDIUMS.map((m) => ascii(`${m}\n`));
   const out = createWriteStream(file);
   let bytes = 0;
   let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
@@ -112,11 +119,15 @@ export async function writeAttendanceCsv(file: string, rows: number, seed = DEFA
     const grade = 1 + Math.floor(random() * 12);
     const total = 20 + Math.floor(random() * 41);
     const present = Math.floor(total * (0.6 + random() * 0.4));
+    const enrolled = total + Math.floor(random() * 10);
+    const medium = mediums[Math.floor(random() * mediums.length)]!;
     put(day);
     put(school);
     put(withComma[grade]!);
     put(withComma[present]!);
-    put(withNewline[total]!);
+    put(withComma[total]!);
+    put(withComma[enrolled]!);
+    put(medium);
     if (pos > CHUNK_BYTES - MAX_ROW_BYTES) {
       bytes += pos;
       if (!out.write(chunk.subarray(0, pos))) await once(out, 'drain');

@@ -89,7 +89,25 @@ export async function startEmbeddedPostgres(opts: {
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
     // Why no unix socket: the default socket folder may be shared with (or owned by) a system PostgreSQL.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    // Why wal_level=minimal (with max_wal_senders=0, which it requires): the embedded server is a
+    // single node nobody replicates from, and at minimal a table created or truncated in the
+    // transaction that loads it (each file's fresh partition, see prepareRowTable) is written
+    // without WAL, only fsynced at commit: the COPY of a file skips writing its rows twice. The
+    // trade-off: no streaming replica, no pg_basebackup, no WAL archive / point-in-time recovery
+    // of the embedded cluster (back up with pg_dump); crash safety is unchanged. An external
+    // PostgreSQL keeps its own settings.
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'wal_level=minimal',
+      '-c',
+      'max_wal_senders=0',
+    ],
     onLog: (m) => opts.log.debug({ embedded: m.trim() }, 'embedded postgres'),
     onError: (m) => opts.log.warn({ embedded: String(m).trim() }, 'embedded postgres'),
   });

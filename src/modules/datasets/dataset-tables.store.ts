@@ -152,6 +152,15 @@ export async function partitionParent(tx: postgres.TransactionSql, partition: st
   return existing ? existing.parent : undefined;
 }
 
+/** Where one load's rows are COPYed (see prepareRowTable). */
+export interface RowTarget {
+  table: string;
+  /** The table was created or truncated by the load's transaction: COPY ... FREEZE is allowed. */
+  freeze?: boolean;
+  /** Runs after the COPY, before the commit (key build and attach). */
+  attach: () => Promise<void>;
+}
+
 /**
  * Where a file's rows are COPYed. Spec tables are partitioned by file (LIST on `_file_id`): each
  * file is loaded into a fresh table of its own with no index, then gets its unique key and is
@@ -165,13 +174,19 @@ export async function partitionParent(tx: postgres.TransactionSql, partition: st
  * (bench/stages.bench.ts, cases C and G). A retry empties the earlier attempt's partition, so rows
  * are never duplicated. A spec table created before partitioning (not partitioned) gets the old
  * way: delete the file's rows, COPY into the table.
+ *
+ * `freeze`: the COPY may say FREEZE, since the table it loads was created or truncated by this
+ * very transaction (PostgreSQL's condition for it): its rows are written frozen and all-visible,
+ * so no later VACUUM or first reader rewrites every page to set hint bits or freeze them. Nobody
+ * else can see the rows before the commit either way (a fresh partition is attached in the same
+ * transaction; a truncated one is locked ACCESS EXCLUSIVE until the commit).
  */
-export async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<{ table: string; attach: () => Promise<void> }> {
+export async function prepareRowTable(tx: postgres.TransactionSql, table: string, fileId: string): Promise<RowTarget> {
   assertFileId(fileId);
   const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(table)})`;
   if (kind?.relkind !== 'p') {
     await tx`delete from ${tx(table)} where _file_id = ${fileId}`;
-    return { table, attach: async () => undefined };
+    return { table, freeze: false, attach: async () => undefined };
   }
   const partition = filePartitionName(fileId);
   // A retry over a committed attempt: the file's partition of this table is emptied and loaded
@@ -180,7 +195,7 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
   const parent = await partitionParent(tx, partition);
   if (parent === table) {
     await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
-    return { table: partition, attach: async () => undefined };
+    return { table: partition, freeze: true, attach: async () => undefined };
   }
   // Left in another spec version's table (the spec changed between attempts): moved out of it.
   const p = quoteIdentifier(partition);
@@ -188,6 +203,7 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
   await createFilePartition(tx, table, fileId);
   return {
     table: partition,
+    freeze: true,
     attach: () => attachFilePartition(tx, table, fileId),
   };
 }

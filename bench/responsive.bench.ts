@@ -1,0 +1,211 @@
+/**
+ * Responsiveness while ingesting (issue #16): `npx tsx bench/responsive.bench.ts` (not part of
+ * `npm run bench`; not a test, it never fails on a missed bar).
+ *
+ * One service process in role `all` (API and job workers in one event loop), a fresh database
+ * (DATABASE_URL, else an embedded PostgreSQL). While a BENCH_ROWS-row (default 1,000,000) file is
+ * uploaded and ingested, authenticated GraphQL reads (`job(id)`, as a client polling its job) are
+ * sent at a fixed rate (BENCH_READ_RATE, default 800/s, open loop: a late answer does not delay
+ * the next request) and `GET /healthz` at BENCH_HEALTH_RATE (default 20/s). Prints p50/p95/p99/max
+ * of each during the import and against the bars: reads p95 < 50 ms, p99 < 150 ms; /healthz
+ * p99 < 50 ms. Also prints the same reads with no import running, as the reference.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../src/db/embedded';
+import { uploadFileStream } from '../src/cli/upload-stream';
+import { IssueTokenDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
+import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
+import { openPgServer } from './lib/database';
+import { spawnService } from './lib/service';
+import { waitForJob } from './ingest.bench';
+
+const ADMIN_ID = 'bench-admin';
+const ADMIN_SECRET = 'bench-admin-secret-0123456789';
+const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
+
+const envInt = (name: string, fallback: number) => {
+  const raw = process.env[name];
+  const n = raw ? Number(raw.replace(/_/g, '')) : fallback;
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
+  return n;
+};
+
+interface Latencies {
+  ms: number[];
+  failed: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function describe(label: string, l: Latencies, seconds: number): { p95: number; p99: number; line: string } {
+  const s = [...l.ms].sort((a, b) => a - b);
+  const f = (n: number) => n.toFixed(1);
+  const p95 = pct(s, 95);
+  const p99 = pct(s, 99);
+  return {
+    p95,
+    p99,
+    line: `${label}: ${s.length} answered (${(s.length / seconds).toFixed(0)}/s), ${l.failed} failed; ms p50 ${f(pct(s, 50))}, p95 ${f(p95)}, p99 ${f(p99)}, max ${f(s.at(-1) ?? Number.NaN)}`,
+  };
+}
+
+/** Fires `fn` at `rate` per second (open loop) until `stop()` is called; resolves with every latency once all answered. */
+function fixedRate(rate: number, fn: () => Promise<unknown>): { stop: () => Promise<Latencies> } {
+  const out: Latencies = { ms: [], failed: 0 };
+  const inflight = new Set<Promise<void>>();
+  const started = performance.now();
+  let sent = 0;
+  let stopped = false;
+  // A 5 ms tick sends what is due since the start: the rate holds even when ticks run late.
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (!stopped && sent < due) {
+      sent++;
+      const t0 = performance.now();
+      const p = fn().then(
+        () => void out.ms.push(performance.now() - t0),
+        () => void out.failed++,
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    }
+  }, 5);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all([...inflight]);
+      return out;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const rows = envInt('BENCH_ROWS', 1_000_000);
+  const readRate = envInt('BENCH_READ_RATE', 800);
+  const healthRate = envInt('BENCH_HEALTH_RATE', 20);
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-responsive-'));
+  const server = await openPgServer(tmp);
+  const db = await server.createDatabase();
+  const dataDir = await fs.mkdtemp(path.join(tmp, 'service-'));
+  const port = await freePort();
+  const service = spawnService(
+    {
+      NODE_ENV: 'production',
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_JWT_SECRET: JWT_SECRET,
+      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
+      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+      // Access lines at 800 requests/s would be most of the service's work: warnings only.
+      LOG_LEVEL: 'warn',
+      SLUICE_JOB_POLL_INTERVAL_MS: '500',
+    },
+    (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
+    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
+  );
+  let admin: SluiceClient | null = null;
+  try {
+    await service.waitFor(/Sluice .* is ready/);
+    const url = `http://127.0.0.1:${port}`;
+    const anon = new SluiceClient({ url });
+    const { issueToken } = await anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
+    admin = anon.withToken(issueToken.accessToken);
+    await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
+    const file = path.join(tmp, 'attendance.csv');
+    await writeAttendanceCsv(file, rows);
+    console.log(
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${rows.toLocaleString('en-US')} rows, reads ${readRate}/s, /healthz ${healthRate}/s`,
+    );
+
+    // A job to read while nothing runs (the reference), and the reads themselves.
+    const small = path.join(tmp, 'small.csv');
+    await writeAttendanceCsv(small, 10);
+    const upload = (filePath: string) =>
+      uploadFileStream(UploadFileDocument, {
+        url,
+        token: admin!.options.token!,
+        variables: { program: 'attendance', spec: 'attendance', file: null },
+        fileVariable: 'file',
+        filePath,
+      });
+    const first = await upload(small);
+    await waitForJob(admin, first.uploadFile.job.id, 60_000);
+    // Each read gives up after 5 s (counted as failed): an overloaded service must not pile up
+    // an unbounded number of requests in flight.
+    const client = new SluiceClient({ url, token: admin.options.token!, fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(5000) }) });
+    let readId = first.uploadFile.job.id;
+    const read = () => client.request(JobDocument, { id: readId });
+    const health = async () => {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`healthz ${res.status}`);
+    };
+
+    let t0 = performance.now();
+    let reads = fixedRate(readRate, read);
+    let checks = fixedRate(healthRate, health);
+    await new Promise((r) => setTimeout(r, 5000));
+    const idle = { reads: await reads.stop(), checks: await checks.stop(), seconds: (performance.now() - t0) / 1000 };
+    console.log(`  idle reference done (${idle.reads.ms.length} reads answered)`);
+
+    t0 = performance.now();
+    reads = fixedRate(readRate, read);
+    checks = fixedRate(healthRate, health);
+    const { uploadFile } = await upload(file);
+    readId = uploadFile.job.id;
+    console.log(`  uploaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; job ${readId} running`);
+    const { job } = await waitForJob(admin, uploadFile.job.id, 30 * 60_000);
+    const busy = { reads: await reads.stop(), checks: await checks.stop(), seconds: (performance.now() - t0) / 1000 };
+    if (job.state !== 'SUCCEEDED') throw new Error(`job ended ${job.state}: ${JSON.stringify(job.error)}`);
+
+    console.log(`idle, ${idle.seconds.toFixed(1)} s:`);
+    console.log(`  ${describe('reads', idle.reads, idle.seconds).line}`);
+    console.log(`  ${describe('/healthz', idle.checks, idle.seconds).line}`);
+    console.log(`during the import (upload -> SUCCEEDED), ${busy.seconds.toFixed(1)} s:`);
+    const r = describe('reads', busy.reads, busy.seconds);
+    const h = describe('/healthz', busy.checks, busy.seconds);
+    console.log(`  ${r.line}`);
+    console.log(`  ${h.line}`);
+    console.log(
+      `bar: reads p95 < 50 ms: ${r.p95 < 50 ? 'PASS' : 'MISS'}; p99 < 150 ms: ${r.p99 < 150 ? 'PASS' : 'MISS'}; /healthz p99 < 50 ms: ${h.p99 < 50 ? 'PASS' : 'MISS'}`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'sluice-responsive',
+        rows,
+        readRate,
+        healthRate,
+        readsP95: r.p95,
+        readsP99: r.p99,
+        healthP99: h.p99,
+        readsFailed: busy.reads.failed,
+        importSeconds: busy.seconds,
+      }),
+    );
+  } catch (err) {
+    console.error(`--- service stderr (tail) ---\n${service.stderr().slice(-3000)}`);
+    throw err;
+  } finally {
+    await admin?.close();
+    await service.stop();
+    await db.drop().catch(() => undefined);
+    await server.dispose().catch(() => undefined);
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
