@@ -377,8 +377,8 @@ describe('sluice CLI', () => {
     );
     expect(human.code, show(human)).toBe(2);
     expect(human.stdout).toMatch(/\(LOCATION DISTRICT\) COMPLETED: .* 6 rows, 2 succeeded, 4 failed/);
-    expect(human.stdout).toMatch(/^  line 5 parentCode: PARENT_NOT_FOUND: .*NOSUCHCODE/m);
-    expect(human.stdout).toMatch(/^  line 7 code: MISSING_FIELD: /m);
+    expect(human.stdout).toMatch(/^ {2}line 5 parentCode: PARENT_NOT_FOUND: .*NOSUCHCODE/m);
+    expect(human.stdout).toMatch(/^ {2}line 7 code: MISSING_FIELD: /m);
 
     const wrongType = await runCli(['bulk', 'USER', path.join(sunbird, 'user-upload.CONSTRUCTED.csv'), '--location-type', 'STATE'], ingestorEnv);
     expect(wrongType.code).toBe(1);

@@ -1,6 +1,6 @@
 import { BulkUploadDocument, BulkUploadSummaryDocument, type BulkUploadKind, type LocationType } from '../../sdk/client';
 import { formatBytes, formatCount } from '../../sdk/progress';
-import { ExitCode, optionalEnum, UsageError, type Command } from '../command';
+import { type ExitCode, optionalEnum, UsageError, type Command } from '../command';
 import { sendFile } from '../send-file';
 import { summariseJob, watchJob } from '../watch-job';
 

@@ -1,7 +1,7 @@
 import type { FrameworkResult } from '../../modules/skills/import.job';
 import { ImportCredentialEngineDocument } from '../../sdk/client';
 import { formatCount } from '../../sdk/progress';
-import { ExitCode, UsageError, type Command } from '../command';
+import { type ExitCode, UsageError, type Command } from '../command';
 import { summariseJob, watchJob } from '../watch-job';
 
 /** Competency problems printed per framework; the job result holds up to 100 of them. */

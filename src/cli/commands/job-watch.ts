@@ -1,4 +1,4 @@
-import { ExitCode, UsageError, type Command } from '../command';
+import { type ExitCode, UsageError, type Command } from '../command';
 import { summariseJob, watchJob } from '../watch-job';
 
 export const jobWatch: Command = {

@@ -11,7 +11,7 @@ import { BulkKind } from './directory.columns';
 import { LocationType, OrganisationStatus, UserType } from './rules';
 import type { BulkProcess } from './directory.service';
 import {
-  BulkOperation,
+  type BulkOperation,
   BulkProcessStatus,
   BulkRowResultConnection,
   BulkUploadResult,

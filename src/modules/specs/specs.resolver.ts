@@ -4,7 +4,7 @@ import type { Context } from '../../server/context';
 import { requireViewer } from '../../server/authorize';
 import { Role } from '../../shared/roles';
 import type { SpecRecord } from './specs.service';
-import { OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
+import { type OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
 
 export function toSpecType(s: SpecRecord): Spec {
   return {

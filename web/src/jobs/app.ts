@@ -1,4 +1,4 @@
-import { JobsChangedDocument, SluiceClient, SluiceRequestError, SpecsDocument, type JobFieldsFragment, type SpecsQuery } from '../../../src/sdk/client';
+import { JobsChangedDocument, type SluiceClient, SluiceRequestError, SpecsDocument, type JobFieldsFragment, type SpecsQuery } from '../../../src/sdk/client';
 import { flash } from './dom';
 import type { Session } from './session';
 

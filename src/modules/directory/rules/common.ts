@@ -1,5 +1,5 @@
 import { codeValues } from '../../../shared/codes';
-import { BulkKind, columnDef } from '../directory.columns';
+import { type BulkKind, columnDef } from '../directory.columns';
 
 /**
  * Row rules of the bulk upload, pure: a row plus what the database already holds (looked up per
