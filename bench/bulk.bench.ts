@@ -18,16 +18,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/db/embedded';
-import { BulkUploadDocument, IssueTokenDocument, SluiceClient, UploadStatusDocument } from '../src/sdk/client';
+import { BulkUploadDocument, type SluiceClient, UploadStatusDocument } from '../src/sdk/client';
 import { waitForJob } from './ingest.bench';
 import { openPgServer, type BenchDatabase } from './lib/database';
 import { locationCsv, locationRows, type LocationRow } from './lib/location-data';
-import { spawnService } from './lib/service';
+import { signInBenchAdmin, spawnBenchService } from './lib/service';
 
-const ADMIN_ID = 'bench-admin';
-const ADMIN_SECRET = 'bench-admin-secret-0123456789';
-const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
 const INSERT_BATCH = 1000;
 
 export interface BulkBenchReport {
@@ -66,26 +62,14 @@ export async function runBulkBench(rowsWanted: number, log: (line: string) => vo
     const rows = locationRows(rowsWanted);
     const csv = locationCsv(rows);
     log(`generated ${fmtInt(rows.length)} location rows, ${(csv.length / 1024 / 1024).toFixed(1)} MiB`);
-    const port = await freePort();
-    const service = spawnService({
-      NODE_ENV: 'production',
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      SLUICE_DATA_DIR: await fs.mkdtemp(path.join(tmp, 'service-')),
-      SLUICE_JWT_SECRET: JWT_SECRET,
-      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
-      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+    const { service, url } = await spawnBenchService(db.url, await fs.mkdtemp(path.join(tmp, 'service-')), {
       LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
       SLUICE_BULK_MAX_ROWS: String(Math.max(rows.length, 100_000)),
-      SLUICE_JOB_POLL_INTERVAL_MS: '500',
     });
     let admin: SluiceClient | null = null;
     try {
       await service.waitFor(/Sluice is listening/);
-      const anon = new SluiceClient({ url: `http://127.0.0.1:${port}` });
-      const { issueToken } = await anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
-      admin = anon.withToken(issueToken.accessToken);
+      admin = await signInBenchAdmin(url);
 
       const baselineSeconds = await baseline(db, rows);
       log(`  raw multi-row INSERT: ${baselineSeconds.toFixed(2)} s, ${fmtInt(rows.length / baselineSeconds)} rows/s`);

@@ -26,26 +26,21 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/db/embedded';
 import {
-  IssueTokenDocument,
   JobDocument,
   JobUpdatedDocument,
   RegisterSpecDocument,
-  SluiceClient,
+  type SluiceClient,
   UploadFileDocument,
   type JobFieldsFragment,
 } from '../src/sdk/client';
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { cpuMeter, type CpuUse } from './lib/cpu';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
-import { RssSampler, spawnService } from './lib/service';
+import { RssSampler, signInBenchAdmin, spawnBenchService } from './lib/service';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const ADMIN_ID = 'bench-admin';
-const ADMIN_SECRET = 'bench-admin-secret-0123456789';
-const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
 const TERMINAL = new Set(['SUCCEEDED', 'SUCCEEDED_WITH_ERRORS', 'FAILED', 'CANCELLED']);
 
 export interface IngestBenchOptions {
@@ -353,34 +348,17 @@ async function runCase(
   const { log } = opts;
   const db = await server.createDatabase();
   const dataDir = await fs.mkdtemp(path.join(tmp, 'service-'));
-  const port = await freePort();
-  const service = spawnService(
-    {
-      NODE_ENV: 'production',
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_JWT_SECRET: JWT_SECRET,
-      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
-      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
-      // info: "Sluice is listening" is an info line; the service logs a handful of lines per job.
-      LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
-      SLUICE_MAX_FILE_SIZE_BYTES: String(2 * GiB),
-      SLUICE_JOB_POLL_INTERVAL_MS: '500',
-    },
-    (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
-    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
-  );
+  const { service, url } = await spawnBenchService(db.url, dataDir, {
+    // info: "Sluice is listening" is an info line; the service logs a handful of lines per job.
+    LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+    SLUICE_MAX_FILE_SIZE_BYTES: String(2 * GiB),
+  });
+
   const sampler = new RssSampler(service.pid, 100).start();
-  let anon: SluiceClient | null = null;
   let admin: SluiceClient | null = null;
   try {
     await service.waitFor(/Sluice is listening/);
-    const url = `http://127.0.0.1:${port}`;
-    anon = new SluiceClient({ url });
-    const { issueToken } = await anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
-    admin = anon.withToken(issueToken.accessToken);
+    admin = await signInBenchAdmin(url);
     const { registerSpec } = await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
     const table = registerSpec.spec.tableName;
     if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`unexpected table name ${table}`);
@@ -459,7 +437,6 @@ async function runCase(
       log(`  [${c.label}] RSS trace written to ${name}`);
     }
     await admin?.close();
-    await anon?.close();
     const exit = await service.stop();
     if (exit.code !== 0 && exit.signal === null) log(`  [${c.label}] warning: the service exited with code ${exit.code}\n${service.stderr().slice(-2000)}`);
     await db.drop().catch((e: unknown) => log(`  [${c.label}] warning: could not drop ${db.name}: ${String(e)}`));

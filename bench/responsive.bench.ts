@@ -13,17 +13,12 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../src/db/embedded';
 import { uploadFileStream } from '../src/cli/upload-stream';
-import { IssueTokenDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
+import { JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
 import { openPgServer } from './lib/database';
-import { spawnService } from './lib/service';
+import { signInBenchAdmin, spawnBenchService } from './lib/service';
 import { waitForJob } from './ingest.bench';
-
-const ADMIN_ID = 'bench-admin';
-const ADMIN_SECRET = 'bench-admin-secret-0123456789';
-const JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
 
 const envInt = (name: string, fallback: number) => {
   const raw = process.env[name];
@@ -93,31 +88,15 @@ async function main(): Promise<void> {
   const server = await openPgServer(tmp);
   const db = await server.createDatabase();
   const dataDir = await fs.mkdtemp(path.join(tmp, 'service-'));
-  const port = await freePort();
-  const service = spawnService(
-    {
-      NODE_ENV: 'production',
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_JWT_SECRET: JWT_SECRET,
-      SLUICE_ADMIN_CLIENT_ID: ADMIN_ID,
-      SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
-      // Access lines at 800 requests/s would be most of the service's work: warnings only.
-      LOG_LEVEL: 'warn',
-      SLUICE_JOB_POLL_INTERVAL_MS: '500',
-    },
-    (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
-    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
-  );
+  const { service, url } = await spawnBenchService(db.url, dataDir, {
+    // Access lines at 800 requests/s would be most of the service's work: warnings only.
+    LOG_LEVEL: 'warn',
+  });
+
   let admin: SluiceClient | null = null;
   try {
     await service.waitFor(/Sluice .* is ready/);
-    const url = `http://127.0.0.1:${port}`;
-    const anon = new SluiceClient({ url });
-    const { issueToken } = await anon.request(IssueTokenDocument, { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET });
-    admin = anon.withToken(issueToken.accessToken);
+    admin = await signInBenchAdmin(url);
     await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
     const file = path.join(tmp, 'attendance.csv');
     await writeAttendanceCsv(file, rows);

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
+import { freePort } from '../../src/db/embedded';
+import { IssueTokenDocument, SluiceClient } from '../../src/sdk/client';
 
 export { repoRoot, type ServiceProcess } from '../../scripts/service-process';
 
@@ -16,6 +18,48 @@ export function spawnService(env: Record<string, string>, nodeArgs: string[] = [
   // `script`: a prebuilt JavaScript entry run with plain node (no tsx), to compare with a build.
   const entry = script ? [path.resolve(script)] : SERVICE_ARGS.source;
   return spawnNode([...nodeArgs, ...entry], env, 120_000);
+}
+
+/** The admin client and JWT secret every benchmark's service starts with. */
+export const BENCH_ADMIN_ID = 'bench-admin';
+export const BENCH_ADMIN_SECRET = 'bench-admin-secret-0123456789';
+const BENCH_JWT_SECRET = 'bench-jwt-secret-0123456789-0123456789-0123456789';
+
+/**
+ * A benchmark's service (role all, production mode) on `databaseUrl` and a free port, storing
+ * uploads under `dataDir`; `env` adds or overrides settings. BENCH_SERVICE_NODE_ARGS and
+ * BENCH_SERVICE_SCRIPT apply as documented in bench/run.ts.
+ */
+export async function spawnBenchService(
+  databaseUrl: string,
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<{ service: ServiceProcess; port: number; url: string }> {
+  const port = await freePort();
+  const service = spawnService(
+    {
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_JWT_SECRET: BENCH_JWT_SECRET,
+      SLUICE_ADMIN_CLIENT_ID: BENCH_ADMIN_ID,
+      SLUICE_ADMIN_CLIENT_SECRET: BENCH_ADMIN_SECRET,
+      SLUICE_JOB_POLL_INTERVAL_MS: '500',
+      ...env,
+    },
+    (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
+    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
+  );
+  return { service, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** A client signed in as the benchmark's admin. */
+export async function signInBenchAdmin(url: string): Promise<SluiceClient> {
+  const anon = new SluiceClient({ url });
+  const { issueToken } = await anon.request(IssueTokenDocument, { clientId: BENCH_ADMIN_ID, clientSecret: BENCH_ADMIN_SECRET });
+  return anon.withToken(issueToken.accessToken);
 }
 
 export interface MemoryReading {
