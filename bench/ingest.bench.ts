@@ -26,14 +26,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  JobDocument,
-  JobUpdatedDocument,
-  RegisterSpecDocument,
-  type SluiceClient,
-  UploadFileDocument,
-  type JobFieldsFragment,
-} from '../src/sdk/client';
+import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClient, UploadFileDocument, type JobFieldsFragment } from '../src/sdk/client';
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { cpuMeter, type CpuUse } from './lib/cpu';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
@@ -497,44 +490,23 @@ export function formatReport(report: IngestBenchReport): string[] {
   const spread = (runs: Array<{ seconds: number }>) =>
     runs.length > 1 ? `${Math.min(...runs.map((r) => r.seconds)).toFixed(2)}-${Math.max(...runs.map((r) => r.seconds)).toFixed(2)}` : '-';
   for (const c of report.cases) {
-    const common = [fmtInt(c.rows), toMiB(c.bytes).toFixed(1)];
-    if (c.copy) {
+    // One table row per way of loading: runs, median seconds, range, rows/s, ratio to psql \copy, peak RSS.
+    const line = (how: string, runs: Array<{ seconds: number }>, median: { seconds: number }, ratio: string, rss: string) =>
       rows.push([
         c.label,
-        'psql \\copy',
-        String(c.copyRuns.length),
-        ...common,
-        c.copy.seconds.toFixed(2),
-        spread(c.copyRuns),
-        fmtInt(c.rows / c.copy.seconds),
-        '1.00',
-        '-',
+        how,
+        String(runs.length),
+        fmtInt(c.rows),
+        toMiB(c.bytes).toFixed(1),
+        median.seconds.toFixed(2),
+        spread(runs),
+        fmtInt(c.rows / median.seconds),
+        ratio,
+        rss,
       ]);
-    }
-    if (c.pgloader) {
-      rows.push([
-        c.label,
-        'pgloader',
-        String(c.pgloaderRuns.length),
-        ...common,
-        c.pgloader.seconds.toFixed(2),
-        spread(c.pgloaderRuns),
-        fmtInt(c.rows / c.pgloader.seconds),
-        c.pgloaderRatio?.toFixed(2) ?? 'n/a',
-        '-',
-      ]);
-    }
-    rows.push([
-      c.label,
-      'API',
-      String(c.apiRuns.length),
-      ...common,
-      c.api.seconds.toFixed(2),
-      spread(c.apiRuns),
-      fmtInt(c.rows / c.api.seconds),
-      c.ratio === null ? 'n/a' : c.ratio.toFixed(2),
-      c.rss.peakMiB.toFixed(1),
-    ]);
+    if (c.copy) line('psql \\copy', c.copyRuns, c.copy, '1.00', '-');
+    if (c.pgloader) line('pgloader', c.pgloaderRuns, c.pgloader, c.pgloaderRatio?.toFixed(2) ?? 'n/a', '-');
+    line('API', c.apiRuns, c.api, c.ratio === null ? 'n/a' : c.ratio.toFixed(2), c.rss.peakMiB.toFixed(1));
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
