@@ -20,6 +20,8 @@ const entries = {
   main: 'src/main.ts',
   cli: 'src/cli/main.ts',
   migrate: 'src/tools/migrate.ts',
+  // The CSV pipeline's worker thread (src/ingest/pipeline-thread.ts loads it beside the bundle).
+  'pipeline-worker': 'src/ingest/pipeline-worker.ts',
 };
 
 const state = distState(repoRoot);

@@ -116,6 +116,11 @@ const schema = z.object({
   /** How long SIGTERM waits for requests, sockets and jobs to finish, in milliseconds. */
   SLUICE_SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
   /** Jobs one worker process runs at the same time. */
+  /**
+   * Run each file's parse, validation and COPY encoding on a worker thread (default), so an
+   * import never holds up the API's event loop; `false` runs it on the main thread.
+   */
+  SLUICE_PIPELINE_THREADS: bool.default(true),
   SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
   /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
   SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),

@@ -1,4 +1,5 @@
 import type { JobHandler } from './jobs/handler';
+import { csvPipelineRunner } from './ingest/pipeline-thread';
 import { diagnosticJob } from './jobs/diagnostic.job';
 import { ingestFileJob, ingestZipJob } from './modules/files/ingestion.job';
 import { importCredentialEngineJob } from './modules/skills/import.job';
@@ -8,8 +9,8 @@ import type { Services } from './services';
 
 /** Every job type this deployment's workers run. */
 export function jobHandlers(services: Services): JobHandler<never>[] {
-  const deps = { storage: services.storage, files: services.filesStore, specs: services.specsStore };
   const env = services.env;
+  const deps = { storage: services.storage, files: services.filesStore, specs: services.specsStore, pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS) };
   const registry = new RegistryClient({
     baseUrl: env.SLUICE_CE_REGISTRY_URL,
     timeoutMs: env.SLUICE_CE_TIMEOUT_MS,

@@ -1,3 +1,4 @@
+import { csvPipelineRunner } from './ingest/pipeline-thread';
 import type { Database } from './db/client';
 import type { Env } from './env';
 import type { TokenConfig } from './shared/auth';
@@ -79,6 +80,7 @@ export function createServices(
   const directoryStore = new DirectoryStore(database.sql);
   const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, {
     dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS,
+    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS),
   });
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),

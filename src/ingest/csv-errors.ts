@@ -81,3 +81,51 @@ export class AbortError extends Error {
     this.name = 'AbortError';
   }
 }
+
+/**
+ * A pipeline error as plain data, to cross a thread (see pipeline-thread.ts): the errors above
+ * keep their class and fields, anything else its name and message.
+ */
+export type PipelineErrorData =
+  | { kind: 'HeaderError'; problems: HeaderProblem[]; problemCount: number }
+  | { kind: 'NotCsvError'; looksLike: string }
+  | { kind: 'UnsupportedEncodingError'; encoding: string }
+  | { kind: 'MixedLineEndingsError'; line: number; detected: string }
+  | { kind: 'RecordTooLargeError'; line: number; limit: number }
+  | { kind: 'AbortError' }
+  | { kind: 'Error'; name: string; message: string; stack?: string };
+
+export function pipelineErrorData(err: unknown): PipelineErrorData {
+  if (err instanceof HeaderError) return { kind: 'HeaderError', problems: err.problems, problemCount: err.problemCount };
+  if (err instanceof NotCsvError) return { kind: 'NotCsvError', looksLike: err.looksLike };
+  if (err instanceof UnsupportedEncodingError) return { kind: 'UnsupportedEncodingError', encoding: err.encoding };
+  if (err instanceof MixedLineEndingsError) return { kind: 'MixedLineEndingsError', line: err.line, detected: err.detected };
+  if (err instanceof RecordTooLargeError) return { kind: 'RecordTooLargeError', line: err.line, limit: err.limit };
+  if (err instanceof AbortError) return { kind: 'AbortError' };
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { kind: 'Error', name: e.name, message: e.message, stack: e.stack };
+}
+
+/** The error `pipelineErrorData` described, as the same class. */
+export function revivePipelineError(data: PipelineErrorData): Error {
+  switch (data.kind) {
+    case 'HeaderError':
+      return new HeaderError(data.problems, data.problemCount);
+    case 'NotCsvError':
+      return new NotCsvError(data.looksLike);
+    case 'UnsupportedEncodingError':
+      return new UnsupportedEncodingError(data.encoding);
+    case 'MixedLineEndingsError':
+      return new MixedLineEndingsError(data.line, data.detected);
+    case 'RecordTooLargeError':
+      return new RecordTooLargeError(data.line, data.limit);
+    case 'AbortError':
+      return new AbortError();
+    default: {
+      const err = new Error(data.message);
+      err.name = data.name;
+      if (data.stack) err.stack = data.stack;
+      return err;
+    }
+  }
+}

@@ -20,6 +20,7 @@ import type { Metrics } from '../../shared/metrics';
 import { checkIdempotencyKey } from '../../shared/idempotency';
 import { hasRole, Role } from '../../shared/roles';
 import { discard } from '../../shared/stream';
+import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
@@ -84,7 +85,7 @@ export class FilesService {
     private readonly log: Logger,
     private readonly maxFileBytes: number,
     private readonly metrics?: Metrics,
-    private readonly opts: { dryRunDiffTimeoutMs?: number } = {},
+    private readonly opts: { dryRunDiffTimeoutMs?: number; pipeline?: CsvPipelineRunner } = {},
   ) {}
 
   private canSee(viewer: Viewer, f: FileRecord): boolean {
@@ -338,8 +339,9 @@ export class FilesService {
       throw err;
     }
     const errors: RowErrorRecord[] = [];
+    const pipeline = this.opts.pipeline ?? runCsvPipeline;
     const run = (copy: Writable, copyFormat?: 'binary') =>
-      runCsvPipeline(
+      pipeline(
         upload.createReadStream(),
         compiled,
         {

@@ -7,7 +7,6 @@ import {
   NotCsvError,
   problemsMessage,
   RecordTooLargeError,
-  runCsvPipeline,
   UnsupportedEncodingError,
   type CsvPipelineOptions,
   type CsvPipelineResult,
@@ -17,6 +16,7 @@ import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../../ingest/contract';
+import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier, type RowTarget } from '../datasets/dataset-tables.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
@@ -80,7 +80,7 @@ class Rollback extends Error {}
  */
 export async function ingestCsv(
   ctx: JobContext<unknown>,
-  deps: { storage: ObjectStorage; files: FilesStore },
+  deps: { storage: ObjectStorage; files: FilesStore; pipeline: CsvPipelineRunner },
   target: IngestTarget,
   input: Readable,
 ): Promise<IngestOutcome> {
@@ -118,7 +118,7 @@ export async function ingestCsv(
         ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
         : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
       try {
-        result = await runCsvPipeline(
+        result = await deps.pipeline(
           input,
           spec,
           {

@@ -1,3 +1,4 @@
+import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -37,6 +38,8 @@ export interface IngestDeps {
   storage: ObjectStorage;
   files: FilesStore;
   specs: SpecsStore;
+  /** runCsvPipeline, on a worker thread unless SLUICE_PIPELINE_THREADS is off (see pipeline-thread.ts). */
+  pipeline: CsvPipelineRunner;
 }
 
 interface FileInput {

@@ -1,0 +1,155 @@
+import { Readable, Writable } from 'node:stream';
+import { parentPort } from 'node:worker_threads';
+import { runCsvPipeline } from './csv-pipeline';
+import { pipelineErrorData } from './csv-errors';
+import type { InvalidRow } from './pipeline-types';
+import type { HeaderMapping } from './row-validator';
+import type { FromPipelineThread, ToPipelineThread, ThreadSink } from './pipeline-thread';
+
+/**
+ * The worker-thread side of runCsvPipelineOffThread (pipeline-thread.ts): runs one pipeline at a
+ * time on the chunks the API thread posts, and posts back what the sinks receive. Every message
+ * it posts counts its bytes against a credit (OUTSTANDING_LIMIT) that the API thread gives back
+ * once it has written them, so a slow COPY or storage sink holds the parse here, not in memory.
+ */
+
+const port = parentPort;
+if (!port) throw new Error('pipeline-worker.ts runs as a worker thread only');
+
+/** Bytes posted and not yet written by the API thread before the sinks here stop accepting. */
+const OUTSTANDING_LIMIT = 8 * 1024 * 1024;
+/** Invalid rows are posted in batches of at most this many (or this many bytes of raw text). */
+const INVALID_BATCH_ROWS = 500;
+const INVALID_BATCH_BYTES = 512 * 1024;
+
+interface Run {
+  chunks: Array<Buffer | string | null>;
+  wake: (() => void) | null;
+  abort: AbortController;
+  outstanding: number;
+  waiting: Array<() => void>;
+}
+
+let run: Run | null = null;
+
+function post(msg: FromPipelineThread, transfer?: ArrayBuffer[]): void {
+  port!.postMessage(msg, transfer);
+}
+
+function credit(r: Run, bytes: number): void {
+  r.outstanding -= bytes;
+  while (r.outstanding <= OUTSTANDING_LIMIT && r.waiting.length > 0) r.waiting.shift()!();
+}
+
+/** Resolves once the posted bytes are under the limit again. */
+function room(r: Run): Promise<void> | undefined {
+  if (r.outstanding <= OUTSTANDING_LIMIT) return undefined;
+  return new Promise((resolve) => r.waiting.push(resolve));
+}
+
+/** A sink that posts what it is given; its write callback waits for credit. */
+function sink(r: Run, name: ThreadSink): Writable {
+  return new Writable({
+    highWaterMark: 64 * 1024,
+    decodeStrings: false,
+    write(chunk: Buffer | string, _enc, cb) {
+      const bytes = chunk.length;
+      r.outstanding += bytes;
+      if (typeof chunk === 'string') post({ t: 'out', sink: name, data: chunk, length: chunk.length, bytes });
+      else if (chunk.byteOffset === 0 && chunk.buffer.byteLength >= 64 * 1024) {
+        // A ByteSink's own allocation (never Buffer's shared pool), handed over by take(): moved, not copied.
+        post({ t: 'out', sink: name, data: chunk.buffer as ArrayBuffer, length: chunk.length, bytes }, [chunk.buffer as ArrayBuffer]);
+      } else {
+        const copy = new Uint8Array(chunk.length);
+        copy.set(chunk);
+        post({ t: 'out', sink: name, data: copy.buffer, length: copy.length, bytes }, [copy.buffer]);
+      }
+      const wait = room(r);
+      if (wait) wait.then(() => cb());
+      else cb();
+    },
+  });
+}
+
+async function* input(r: Run): AsyncGenerator<Buffer | string> {
+  for (;;) {
+    if (r.chunks.length === 0) await new Promise<void>((resolve) => (r.wake = resolve));
+    r.wake = null;
+    const chunk = r.chunks.shift();
+    if (chunk === undefined) continue;
+    if (chunk === null) return;
+    post({ t: 'pull' });
+    yield chunk;
+  }
+}
+
+async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<void> {
+  const r: Run = { chunks: [], wake: null, abort: new AbortController(), outstanding: 0, waiting: [] };
+  run = r;
+  let batch: InvalidRow[] = [];
+  let batchBytes = 0;
+  let mapping: HeaderMapping | null = null;
+  const flushInvalid = (): Promise<void> | undefined => {
+    if (batch.length === 0) return undefined;
+    r.outstanding += batchBytes;
+    post({ t: 'invalid', rows: batch, mapping: mapping!, bytes: batchBytes });
+    batch = [];
+    batchBytes = 0;
+    return room(r);
+  };
+  try {
+    const result = await runCsvPipeline(
+      Readable.from(input(r), { objectMode: true }),
+      msg.spec,
+      {
+        copy: sink(r, 'copy'),
+        validCsv: msg.sinks.validCsv ? sink(r, 'validCsv') : undefined,
+        errorCsv: msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined,
+        onInvalid: msg.sinks.onInvalid
+          ? (row, m) => {
+              mapping = m;
+              batch.push(row);
+              batchBytes += 64 + row.raw.length * 2;
+              if (batch.length >= INVALID_BATCH_ROWS || batchBytes >= INVALID_BATCH_BYTES) return flushInvalid();
+              return undefined;
+            }
+          : undefined,
+      },
+      {
+        ...msg.opts,
+        signal: r.abort.signal,
+        onProgress: msg.progress ? (counts) => post({ t: 'progress', counts }) : undefined,
+      },
+    );
+    await flushInvalid();
+    post({ t: 'done', result });
+  } catch (err) {
+    post({ t: 'fail', error: pipelineErrorData(err) });
+  } finally {
+    run = null;
+  }
+}
+
+port.on('message', (msg: ToPipelineThread) => {
+  switch (msg.t) {
+    case 'start':
+      void start(msg);
+      return;
+    case 'chunk':
+      if (!run) return;
+      run.chunks.push(typeof msg.data === 'string' ? msg.data : Buffer.from(msg.data));
+      run.wake?.();
+      return;
+    case 'end':
+      if (!run) return;
+      run.chunks.push(null);
+      run.wake?.();
+      return;
+    case 'ack':
+      if (run) credit(run, msg.bytes);
+      return;
+    case 'abort':
+      run?.abort.abort();
+      return;
+  }
+});

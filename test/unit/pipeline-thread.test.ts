@@ -1,0 +1,259 @@
+import { readFileSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import iconv from 'iconv-lite';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  AbortError,
+  HeaderError,
+  MixedLineEndingsError,
+  NotCsvError,
+  RecordTooLargeError,
+  runCsvPipeline,
+  UnsupportedEncodingError,
+  type CsvPipelineCounts,
+  type CsvPipelineOptions,
+  type InvalidRow,
+} from '../../src/ingest/csv-pipeline';
+import { closePipelineThreads, runCsvPipelineOffThread } from '../../src/ingest/pipeline-thread';
+import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
+
+// runCsvPipelineOffThread must be runCsvPipeline moved to a thread, nothing else: the same COPY
+// bytes, valid-rows and error files, invalid rows (in order), result and error classes, for every
+// kind of input the in-thread tests cover (test/unit/csv-pipeline.test.ts), in every chunking.
+
+afterAll(() => closePipelineThreads());
+
+const cqube = new URL('../fixtures/cqube/', import.meta.url);
+const fixture = (path: string) => readFileSync(new URL(path, cqube));
+
+function compile(raw: unknown, name = 'spec'): CompiledSpec {
+  const result = compileSpec(raw, { name, kind: 'DATASET' });
+  if (!result.ok) expect.fail(`spec did not compile:\n${JSON.stringify(result.problems, null, 2)}`);
+  return result.spec;
+}
+
+function specWith(properties: Record<string, unknown>, required: string[] = Object.keys(properties)): CompiledSpec {
+  return compile({ program: 'test', input: { type: 'object', properties, required } });
+}
+
+class Collect extends Writable {
+  parts: Buffer[] = [];
+  constructor(delay = false) {
+    super({
+      highWaterMark: 16 * 1024,
+      write: (chunk: Buffer, _enc, done) => {
+        this.parts.push(Buffer.from(chunk));
+        if (delay) setImmediate(done);
+        else done();
+      },
+    });
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function chunked(bytes: Buffer, size: number): Readable {
+  if (size === 0) return Readable.from([bytes]);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+type Runner = typeof runCsvPipeline;
+
+async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions>, size: number) {
+  const copy = new Collect();
+  const valid = new Collect();
+  const errors = new Collect(true);
+  const invalid: InvalidRow[] = [];
+  const progress: CsvPipelineCounts[] = [];
+  try {
+    const result = await runner(
+      chunked(csv, size),
+      spec,
+      {
+        copy,
+        validCsv: valid,
+        errorCsv: errors,
+        onInvalid: async (row) => {
+          // Asynchronous, as the job's row-error batches are: the order must still hold.
+          if (invalid.length % 7 === 0) await new Promise((r) => setImmediate(r));
+          invalid.push(row);
+        },
+      },
+      { fileId: '6f1c3a52-8d0e-4b8a-9c61-0a4f3e2b1d77', copyFormat: 'binary', progressEveryRows: 50, onProgress: (c) => progress.push(c), ...opts },
+    );
+    // Ended and flushed before reading: a slow sink may still hold writes when the run resolves.
+    await Promise.all([copy, valid, errors].map((sink) => new Promise<void>((done) => sink.end(done))));
+    return { result, copy: copy.bytes.toString('hex'), valid: valid.bytes.toString(), errors: errors.bytes.toString(), invalid, last: progress.at(-1) };
+  } catch (err) {
+    return { error: (err as Error).constructor.name, code: (err as { code?: string }).code, message: (err as Error).message };
+  }
+}
+
+/** Both runners, whole and in 7- and 300-byte chunks: each off-thread outcome must be the in-thread one. */
+async function same(csv: Buffer | string, spec: CompiledSpec, opts: Partial<CsvPipelineOptions> = {}) {
+  const bytes = typeof csv === 'string' ? Buffer.from(csv) : csv;
+  for (const size of [7, 300]) {
+    const reference = await outcome(runCsvPipeline, bytes, spec, opts, size);
+    expect({ size, ...(await outcome(runCsvPipelineOffThread, bytes, spec, opts, size)) }).toEqual({ size, ...reference });
+  }
+  const reference = await outcome(runCsvPipeline, bytes, spec, opts, 0);
+  expect(await outcome(runCsvPipelineOffThread, bytes, spec, opts, 0)).toEqual(reference);
+  return reference;
+}
+
+describe('runCsvPipelineOffThread gives what runCsvPipeline gives', () => {
+  const spec = specWith({ id: { type: 'integer' }, name: { type: 'string', maxLength: 5 }, day: { type: 'string', format: 'date' } }, ['id']);
+
+  it('on the cQube fixtures', async () => {
+    const district = compile(JSON.parse(fixture('specs/dimension.district.json').toString()), 'district');
+    const r = await same(fixture('data/district-dimension.data.csv'), district);
+    expect(r).toHaveProperty('result.valid');
+    const extra = await same(fixture('data/district-dimension.extra-columns.csv'), district, { unknownColumns: 'ignore' });
+    expect(extra).toHaveProperty('result.ignored');
+  });
+
+  it('on valid, invalid, quoted, duplicate and blank rows', async () => {
+    const keyed = specWith({ id: { type: 'integer', unique: true }, name: { type: 'string' } }, ['id']);
+    let csv = 'id,name\n';
+    for (let i = 0; i < 3000; i++) {
+      if (i % 11 === 0) csv += `x${i},bad\n`;
+      else if (i % 13 === 0)
+        csv += `${i},"quoted, with a
+line break"\n`;
+      else if (i % 17 === 0) csv += `${i - 1},dup\n`;
+      else if (i % 19 === 0) csv += '\n';
+      else csv += `${i},n${i}\n`;
+    }
+    const r = await same(csv, keyed);
+    expect(r).toMatchObject({ result: { total: expect.any(Number) } });
+    expect((r as { invalid: unknown[] }).invalid.length).toBeGreaterThan(300);
+    const text = await same(csv, keyed, { copyFormat: 'text' });
+    expect(text).toHaveProperty('result.valid', (r as { result: { valid: number } }).result.valid);
+  });
+
+  it('on bad bytes, encodings, delimiters and CRLF', async () => {
+    await same(Buffer.concat([Buffer.from('id,name\n1,ok\n2,'), Buffer.from([0xff, 0xfe]), Buffer.from('\n3,fine\n')]), spec);
+    await same(Buffer.from('\uFEFFid,name\r\n1,नाम\r\n2,é\r\n', 'utf16le'), spec);
+    await same(iconv.encode('id;name\r\n1;café\r\n2;naïve\r\n', 'win1252'), spec, { dialect: { encoding: 'WINDOWS_1252' } });
+    await same('id\tname\n1\ta\n2\tb\n', spec);
+  });
+
+  it('on files refused as a whole, with the same error classes', async () => {
+    const refused = [
+      await same('nope,name\n1,a\n', spec),
+      await same(Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0, 0]), spec),
+      await same(Buffer.from('id,name\n1,a\n', 'utf16le'), spec),
+      await same('id,name\n1,a\r2,b\n', spec),
+      await same(`id,name\n1,"${'x'.repeat(5000)}\n2,b\n3,c\n`, spec, { maxRecordLength: 1000 }),
+    ];
+    expect(refused.map((r) => (r as { error: string }).error)).toEqual([
+      HeaderError.name,
+      NotCsvError.name,
+      UnsupportedEncodingError.name,
+      MixedLineEndingsError.name,
+      RecordTooLargeError.name,
+    ]);
+  });
+
+  it('rebuilds the error classes, so instanceof and their fields hold', async () => {
+    const err = await runCsvPipelineOffThread(Readable.from([Buffer.from('nope\n1\n')]), spec, { copy: new Collect() }, { fileId: 'f' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HeaderError);
+    expect((err as HeaderError).problemCount).toBe((err as HeaderError).problems.length);
+    expect((err as HeaderError).problems.map((p) => p.code).sort()).toEqual(['MISSING_REQUIRED_COLUMN', 'UNKNOWN_COLUMN']);
+  });
+});
+
+describe('runCsvPipelineOffThread: aborts, failures, backpressure', () => {
+  const spec = specWith({ id: { type: 'integer' } });
+
+  function endless(): Readable {
+    let i = 0;
+    return new Readable({
+      read() {
+        this.push(i === 0 ? 'id\n' : `${i}\n`.repeat(100));
+        i++;
+      },
+    });
+  }
+
+  it('aborts: rejects with an AbortError (its cause kept) and destroys the input', async () => {
+    const controller = new AbortController();
+    const input = endless();
+    const error = await runCsvPipelineOffThread(
+      input,
+      spec,
+      { copy: new Collect() },
+      {
+        fileId: 'f',
+        signal: controller.signal,
+        progressEveryRows: 1000,
+        onProgress: (c) => {
+          if (c.total >= 5000) controller.abort(new Error('user cancelled'));
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(((error as Error).cause as Error).message).toBe('user cancelled');
+    expect(input.destroyed).toBe(true);
+  });
+
+  it('rejects with the error of a failing sink', async () => {
+    const failing = new Writable({
+      write(_chunk, _enc, done) {
+        setImmediate(() => done(new Error('COPY failed: disk full')));
+      },
+    });
+    const rows = ['id', ...Array.from({ length: 200_000 }, (_, i) => String(i))].join('\n');
+    await expect(runCsvPipelineOffThread(chunked(Buffer.from(rows), 4096), spec, { copy: failing }, { fileId: 'f' })).rejects.toThrow('COPY failed: disk full');
+  });
+
+  it('reads no further ahead of a stalled sink than its bounded credit', async () => {
+    // A sink that accepts the first write and then never calls back: the pipeline must stop
+    // reading (the input is endless), not buffer the file in either thread.
+    let written = 0;
+    const stuck = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, _done) {
+        written += chunk.length;
+      },
+    });
+    let read = 0;
+    let i = 0;
+    const input = new Readable({
+      read() {
+        const chunk = i++ === 0 ? 'id\n' : `${i}\n`.repeat(5000);
+        read += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const controller = new AbortController();
+    const running = runCsvPipelineOffThread(input, spec, { copy: stuck }, { fileId: 'f', signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 1500));
+    const readAfter = read;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(read).toBe(readAfter);
+    expect(read).toBeLessThan(32 * 1024 * 1024);
+    expect(written).toBeGreaterThan(0);
+    controller.abort();
+    await expect(running).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('keeps working after a refused file and after an abort (a pooled thread is clean or replaced)', async () => {
+    const ok = () => runCsvPipelineOffThread(Readable.from([Buffer.from('id\n1\n2\n')]), spec, { copy: new Collect() }, { fileId: 'f' });
+    await expect(runCsvPipelineOffThread(Readable.from([Buffer.from('x\n1\n')]), spec, { copy: new Collect() }, { fileId: 'f' })).rejects.toBeInstanceOf(
+      HeaderError,
+    );
+    expect(await ok()).toMatchObject({ total: 2, valid: 2 });
+    await expect(runCsvPipelineOffThread(endless(), spec, { copy: new Collect() }, { fileId: 'f', signal: AbortSignal.timeout(200) })).rejects.toBeInstanceOf(
+      AbortError,
+    );
+    expect(await ok()).toMatchObject({ total: 2, valid: 2 });
+    const runs = await Promise.all([ok(), ok(), ok()]);
+    expect(runs.map((r) => r.valid)).toEqual([2, 2, 2]);
+  });
+});
