@@ -2,7 +2,7 @@
  * Whole-path ingestion benchmark: `npm run bench` (see bench/run.ts), or on its own with
  * `npx tsx bench/ingest.bench.ts`.
  *
- * Per case, on a fresh database and a fresh service process (`node --import tsx src/main.ts`):
+ * Per case, on a fresh database and a fresh service process (the compiled `dist/main.js`; BENCH_SERVICE_SCRIPT=tsx runs the sources):
  *   - the baseline is the real `psql \copy` (issue #16): `psql <url> -c "\copy bench_raw from
  *     '<file>' with (format csv, header true)"` of the same file into a plain table with the same
  *     10 typed columns in the same server (emptied before each run);

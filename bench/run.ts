@@ -27,7 +27,8 @@
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
- *   BENCH_SERVICE_SCRIPT     run a prebuilt JS entry with plain node instead of `--import tsx src/main.ts`.
+ *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
+ *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.
  *
  * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
  *

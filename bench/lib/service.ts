@@ -1,23 +1,40 @@
 /**
- * The service as a real child process (`node --import tsx src/main.ts`, through the helper the
+ * The service as a real child process (the compiled `dist/main.js`, through the helper the
  * tests use too: scripts/service-process.ts), and a /proc sampler for its resident memory.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
+import { repoRoot, SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
 import { freePort } from '../../src/db/embedded';
 import { IssueTokenDocument, SluiceClient } from '../../src/sdk/client';
 
 export { repoRoot, type ServiceProcess } from '../../scripts/service-process';
 
 /**
- * Runs `src/main.ts` with exactly `env` (plus PATH/HOME). Output is kept in memory (LOG_LEVEL keeps
- * it small). `nodeArgs` go before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ * Runs the service with exactly `env` (plus PATH/HOME): the compiled build (`dist/main.js`, built
+ * first when stale, as `npm start` runs it) unless `script` is `tsx` (`--import tsx src/main.ts`)
+ * or another prebuilt entry. Output is kept in memory (LOG_LEVEL keeps it small). `nodeArgs` go
+ * before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
  */
 export function spawnService(env: Record<string, string>, nodeArgs: string[] = [], script?: string): ServiceProcess {
-  // `script`: a prebuilt JavaScript entry run with plain node (no tsx), to compare with a build.
-  const entry = script ? [path.resolve(script)] : SERVICE_ARGS.source;
+  let entry: string[];
+  if (script === 'tsx') entry = [...SERVICE_ARGS.source];
+  else if (script) entry = [path.resolve(script)];
+  else {
+    buildOnce();
+    entry = [...SERVICE_ARGS.compiled];
+  }
   return spawnNode([...nodeArgs, ...entry], env, 120_000);
+}
+
+let built = false;
+/** `node scripts/build.mjs` (a no-op when dist/ is fresh), once per bench process. */
+function buildOnce(): void {
+  if (built) return;
+  const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error('bench: scripts/build.mjs failed; the compiled service cannot start');
+  built = true;
 }
 
 /** The admin client and JWT secret every benchmark's service starts with. */
