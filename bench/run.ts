@@ -9,6 +9,9 @@
  *      service's peak RSS on a ~1 GiB file.
  *   3. bench/bulk.bench.ts: a directory bulk upload of BENCH_BULK_ROWS locations through the API
  *      against raw multi-row INSERTs of the same rows in the same run (BENCH_SKIP_BULK=1 skips it).
+ *   4. bench/fanout.bench.ts: BENCH_FANOUT_SUBSCRIBERS graphql-ws subscribers on one ingestion job:
+ *      commit-to-client latency, every event to every subscriber, service RSS per connection
+ *      (BENCH_SKIP_FANOUT=1 skips it).
  *
  * Environment:
  *   DATABASE_URL       PostgreSQL server to use (a fresh sluice_bench_* database per case, dropped
@@ -24,6 +27,11 @@
  *   BENCH_SKIP_INGEST=1 skip the ingestion benchmark (2).
  *   BENCH_BULK_ROWS    rows of the directory bulk upload case (default 50,000).
  *   BENCH_SKIP_BULK=1  skip the directory bulk upload benchmark (3).
+ *   BENCH_FANOUT_SUBSCRIBERS  WebSocket subscribers of the fan-out case (default 5,000; needs about
+ *                      that many open files more than `ulimit -n` gives by default).
+ *   BENCH_FANOUT_ROWS  rows of the watched ingestion job (default 300,000).
+ *   BENCH_FANOUT_BATCH connections opened at once (default 250).
+ *   BENCH_SKIP_FANOUT=1 skip the fan-out benchmark (4).
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -33,12 +41,13 @@
  * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
  *
  * Prints a table per benchmark, each followed by one JSON line (`{"bench":"sluice-ingest",...}`,
- * `{"bench":"sluice-bulk-upload",...}`).
+ * `{"bench":"sluice-bulk-upload",...}`, `{"bench":"sluice-fanout",...}`).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bulkReportJson, bulkRowsFromEnv, formatBulkReport, runBulkBench } from './bulk.bench';
+import { fanoutOptionsFromEnv, fanoutReportJson, formatFanoutReport, runFanoutBench } from './fanout.bench';
 import { formatReport, optionsFromEnv, reportJson, runIngestBench } from './ingest.bench';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -76,6 +85,14 @@ async function main(): Promise<void> {
     console.log('');
     for (const line of formatBulkReport(bulk)) console.log(line);
     console.log(JSON.stringify(bulkReportJson(bulk)));
+    console.log('');
+  }
+  if (process.env['BENCH_SKIP_FANOUT'] !== '1') {
+    console.log('== graphql-ws fan-out: subscribers on one job (bench/fanout.bench.ts) ==');
+    const fanout = await runFanoutBench(fanoutOptionsFromEnv());
+    console.log('');
+    for (const line of formatFanoutReport(fanout)) console.log(line);
+    console.log(JSON.stringify(fanoutReportJson(fanout)));
   }
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ClientRevoked } from '../modules/clients/clients.store';
@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { MiB } from '../shared/units';
 import type { Context } from './context';
 import { formatError } from './errors';
+import { DocumentCache, sharedSubscribe } from './shared-execution';
 import { GRAPHQL_PATH } from './http';
 import type { Limits } from './limits';
 
@@ -45,6 +46,12 @@ export interface WsOptions {
   /** Ping interval; a socket that does not answer within the next interval is dropped. Default 12 s. */
   keepAliveMs?: number;
 }
+
+/**
+ * Subscription fields whose events are executed once for all subscriptions with the same
+ * document and variables (see sharedSubscribe): their result depends on the event alone.
+ */
+const SHARED_EXECUTION_FIELDS: ReadonlySet<string> = new Set(['jobUpdated']);
 
 /** How long a close frame may wait (behind a slow consumer's unsent bytes, or at shutdown) before the socket is dropped. */
 const CLOSE_GRACE_MS = 2000;
@@ -214,7 +221,7 @@ export function attachWebSocketServer(
   const { log } = services;
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
-  const rules = [...specifiedRules, ...limits.validationRules];
+  const documents = new DocumentCache(schema, [...specifiedRules, ...limits.validationRules], limits.maxTokens);
   const registry = new Registry();
   const open = new Set<Connection>();
   // Acknowledged connections' graphql-ws contexts, for the open-subscriptions gauge.
@@ -246,6 +253,7 @@ export function attachWebSocketServer(
 
   const gql = makeServer<Record<string, unknown>, ConnExtra>({
     schema,
+    subscribe: sharedSubscribe(SHARED_EXECUTION_FIELDS),
     connectionInitWaitTimeout: 10_000,
     onConnect: async (ctx) => {
       const { conn } = ctx.extra;
@@ -291,16 +299,12 @@ export function attachWebSocketServer(
       if (Object.keys(ctx.subscriptions).length > opts.maxSubscriptionsPerConnection) {
         return [new SluiceError(ErrorCode.BAD_REQUEST, `Too many subscriptions: at most ${opts.maxSubscriptionsPerConnection} run at once on one connection`)];
       }
-      let document: DocumentNode;
-      try {
-        document = parse(payload.query, { maxTokens: limits.maxTokens });
-      } catch (err) {
-        return [new SluiceError(ErrorCode.GRAPHQL_PARSE_FAILED, err instanceof Error ? err.message : 'Syntax error')];
+      const parsed = documents.get(payload.query);
+      if ('syntaxError' in parsed) return [new SluiceError(ErrorCode.GRAPHQL_PARSE_FAILED, parsed.syntaxError)];
+      if ('validationErrors' in parsed) {
+        return parsed.validationErrors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
       }
-      const errors = validate(schema, document, rules);
-      if (errors.length) {
-        return errors.map((e) => new SluiceError(ErrorCode.GRAPHQL_VALIDATION_FAILED, e.message));
-      }
+      const { document } = parsed;
       const nulAt =
         nulPath(checkedVariables(getOperationAST(document, payload.operationName ?? undefined), payload.variables ?? {})) ??
         (documentHasNul(document) ? 'a string in the query' : null);

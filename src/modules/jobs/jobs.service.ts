@@ -11,39 +11,30 @@ import type { JobQueue } from '../../jobs/queue';
 import { isTerminal, JobState } from '../../jobs/state';
 import type { Tx } from '../../db/tx';
 import type { Notification } from '../../jobs/channels';
-import type { Job, JobEvent, JobsStore, ListFilter } from '../../jobs/store';
+import type { Job, JobsStore, ListFilter } from '../../jobs/store';
+import { EVENT_PAGE_SIZE, JobEventFeeds, type JobUpdate, toUpdate } from './job-event-feed';
 export type { Job } from '../../jobs/store';
+export type { JobUpdate } from './job-event-feed';
 
 export const MAX_PAGE_SIZE = 100;
 /** Events `jobUpdated` reads (and holds) at a time. */
-export const WATCH_PAGE_SIZE = 100;
+export const WATCH_PAGE_SIZE = EVENT_PAGE_SIZE;
 /** Distinct changed jobs a `jobs` subscription may fall behind before it is ended. */
 export const WATCH_MAX_PENDING_JOBS = 10_000;
 
-/** What `jobUpdated` emits: a stored event, or a SNAPSHOT of the current state when there is nothing to replay. */
-export interface JobUpdate {
-  jobId: string;
-  seq: number;
-  kind: 'STATE' | 'PROGRESS' | 'SNAPSHOT';
-  state: JobState;
-  attempt: number;
-  at: Date;
-  counters: JobEvent['payload'];
-}
-
-function toUpdate(e: JobEvent): JobUpdate {
-  return { jobId: e.jobId, seq: e.seq, kind: e.kind, state: e.state, attempt: e.attempt, at: e.createdAt, counters: e.payload };
-}
-
 /** Job rules: visibility (own jobs, all for ADMIN), submission, cancel, retry, live streams. */
 export class JobsService {
+  private readonly feeds: JobEventFeeds;
+
   constructor(
     private readonly store: JobsStore,
     private readonly queue: JobQueue,
     private readonly bus: NotificationBus<Notification>,
     private readonly log: Logger,
     private readonly maxAttempts: number,
-  ) {}
+  ) {
+    this.feeds = new JobEventFeeds(store, bus, log);
+  }
 
   private canSee(viewer: Viewer, job: Job): boolean {
     return hasRole(viewer.roles, Role.ADMIN) || job.createdBy === viewer.clientId;
@@ -148,10 +139,12 @@ export class JobsService {
 
   /**
    * Events of one job: those after `afterSeq` (replayed from the table), or a SNAPSHOT of the
-   * current state; then live ones in order; completes after the terminal event. The stream reads
+   * current state; then live ones in order; completes after the terminal event. The stream takes
    * a page of events only when its consumer asks (notifications just wake it), so a slow client
-   * costs one page of memory, never a queue. The listener starts before the first read, so
-   * nothing falls between replay and live.
+   * costs one page of memory, never a queue. Live events come from the job's feed, one read of
+   * job_events per notification for all its subscribers in this process; a subscription behind
+   * the feed's window (a replay, a slow client) reads the table itself. The feed listens before
+   * its first read, so nothing falls between replay and live.
    */
   async watch(viewer: Viewer, id: string, afterSeq: number | null | undefined): Promise<AsyncIterableIterator<JobUpdate>> {
     const job = await this.get(viewer, id);
@@ -182,22 +175,26 @@ export class JobsService {
       sent = Math.max(sent, job.lastSeq);
       done = isTerminal(job.state);
     }
+    if (done) return new PullStream<JobUpdate>(async () => ({ items: [], done: true }), { initial, done });
     const stream = new PullStream<JobUpdate>(
       async () => {
-        // Replays what the client missed, and anything committed between our read and LISTEN.
-        const events = await retryTransientRead(() => this.store.events(id, sent, WATCH_PAGE_SIZE));
+        // Replays what the client missed from the table when the feed does not hold it.
+        const events = feed.after(sent, WATCH_PAGE_SIZE) ?? (await retryTransientRead(() => this.store.events(id, sent, WATCH_PAGE_SIZE))).map(toUpdate);
         const items: JobUpdate[] = [];
         for (const e of events) {
           sent = e.seq;
-          items.push(toUpdate(e));
+          items.push(e);
           if (e.kind === 'STATE' && isTerminal(e.state)) return { items, done: true };
         }
         return { items, done: false };
       },
-      { initial, done, onClose: () => off() },
+      { initial, done, onClose: () => feed.leave() },
     );
-    const off = this.bus.on((n) => {
-      if (n === null || (n.id === id && n.seq > sent)) stream.wake();
+    const feed = this.feeds.join(id, job.lastSeq, {
+      get sent() {
+        return sent;
+      },
+      wake: () => stream.wake(),
     });
     return stream;
   }
