@@ -113,6 +113,18 @@ describe("a file's partition", () => {
     expect(await partitionIndexes()).toHaveLength(1);
   });
 
+  it('a partition loaded with the old unique constraint on _line keeps it as its index; none is added', async () => {
+    const older = '5d1e7c2a-3b4f-4a6e-8c9d-0e1f2a3b4c5d';
+    const p = filePartitionName(older);
+    await db.sql.begin(async (tx) => {
+      await prepareRowTable(tx, TABLE, older);
+      await tx.unsafe(`alter table ${p} add constraint ${p}_line unique (_line)`);
+      await tx.unsafe(`alter table ${TABLE} attach partition ${p} for values in ('${older}')`);
+    });
+    await db.sql.begin((tx) => ensureLineIndex(tx, p));
+    expect((await db.sql`select indexname from pg_indexes where tablename = ${p}`).map((r) => r['indexname'])).toEqual([`${p}_line`]);
+  });
+
   it('an attempt that rolls back leaves the committed rows as they were', async () => {
     await expect(
       db.sql.begin(async (tx) => {
