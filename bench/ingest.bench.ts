@@ -128,7 +128,7 @@ const toMiB = (bytes: number) => round(bytes / MiB, 1);
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtSplit = (s: JobSplit) =>
-  `prepare ${s.prepare.toFixed(2)} s, parse + validate + COPY ${s.copy.toFixed(2)} s, key + attach ${s.key.toFixed(2)} s, commit ${s.commit.toFixed(2)} s`;
+  `prepare ${s.prepare.toFixed(2)} s, parse + validate + COPY ${s.copy.toFixed(2)} s, attach (+ merge) ${s.key.toFixed(2)} s, commit ${s.commit.toFixed(2)} s`;
 const fmtCpu = (c: CpuUse) => `cpu s: service ${c.service?.toFixed(1) ?? 'n/a'}, postgres ${c.postgres?.toFixed(1) ?? 'n/a'}, bench ${c.client.toFixed(1)}`;
 
 /** The run with the median time (the lower middle one for an even count). */

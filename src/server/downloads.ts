@@ -63,8 +63,9 @@ export function validRowsRoute(services: Services): express.RequestHandler {
     const columns = spec.compiled.columns;
     const sql = services.database.sql;
     // Every value as text, so the CSV shows what PostgreSQL holds (no JavaScript Date or number formatting).
-    const list = ['_line::text as _line', ...columns.map((c) => `${quoteIdentifier(c.column)}::text as ${quoteIdentifier(c.column)}`)].join(', ');
-    const rows = sql`select ${sql.unsafe(list)} from ${sql(spec.tableName)} where _file_id = ${file.id} order by _line`.cursor(VALID_ROWS_BATCH);
+    // Ordered by the table's integer `_line` (`t._line`): a bare `_line` would name the text output column (line 10 before 2).
+    const list = ['t._line::text as _line', ...columns.map((c) => `t.${quoteIdentifier(c.column)}::text as ${quoteIdentifier(c.column)}`)].join(', ');
+    const rows = sql`select ${sql.unsafe(list)} from ${sql(spec.tableName)} as t where t._file_id = ${file.id} order by t._line`.cursor(VALID_ROWS_BATCH);
     csvHeaders(res, `${baseName(file.fileName)}_valid.csv`);
     res.write(safeCsvLine(['_line', ...columns.map((c) => c.sourceName)]));
     for await (const batch of rows) {

@@ -87,6 +87,9 @@ async function correct(fileId: string, body: string | Buffer) {
 
 const fileOf = async (id: string) => (await ingestor.request(FileDocument, { id })).file;
 const errorLines = async (id: string) => (await ingestor.request(FileRowErrorsDocument, { id, first: 1000 })).file.rowErrors.nodes.map((e) => [e.line, e.code]);
+/** The indexes of a file's partition of the spec table. */
+const partitionIndexes = async (fileId: string) =>
+  (await t.database.sql`select indexdef from pg_indexes where tablename = ${`dsf_${fileId.replace(/-/g, '')}`}`).map((r) => String(r['indexdef']));
 const dataRows = async (fileId: string) =>
   (await t.database.sql`select _line, school_id, present::text as present, note from ds_visits_v1 where _file_id = ${fileId} order by _line`).map((r) => ({
     ...r,
@@ -112,6 +115,8 @@ describe('corrections round-trip', () => {
     expect((await errorLines(unchanged.file.id)).map(([l]) => l)).toEqual([3, 5, 9, 12]);
     expect((await fileOf(parentId)).rows).toEqual(before.rows);
     expect((await dataRows(parentId)).map((r) => r['_line'])).toEqual([2, 4, 7, 8, 11]);
+    // The load built no index on the parent's partition; nothing was applied, so none yet.
+    expect(await partitionIndexes(parentId)).toEqual([]);
 
     // Fix lines 3 and 9 (the formula-like note comes back as it was written), leave 5 and 12.
     const fixed = text.replace('3,01/03/23,s2,x,', '3,01/03/23,s2,2,').replace(`9,01/03/23,s7,'-,'=1+1,`, `9,01/03/23,s7,7,'=1+1,`);
@@ -124,6 +129,10 @@ describe('corrections round-trip', () => {
     const rows = await dataRows(parentId);
     expect(rows.map((r) => r['_line'])).toEqual([2, 3, 4, 7, 8, 9, 11]);
     expect(rows.find((r) => r['_line'] === 9)).toEqual({ _line: 9, school_id: 's7', present: '7', note: '=1+1' });
+    // Applying them gave the partition its unique index on _line first: a line cannot be there twice.
+    expect(await partitionIndexes(parentId)).toEqual([expect.stringMatching(/^CREATE UNIQUE INDEX \S+_line ON \S+ USING btree \(_line\)$/)]);
+    const duplicate = await t.database.sql`insert into ds_visits_v1 (_file_id, _line) values (${parentId}, 3)`.catch((e: { code?: string }) => e);
+    expect((duplicate as { code?: string }).code).toBe('23505');
 
     // The same corrections again: applied lines are refused, nothing changes.
     const again = await correct(parentId, fixed);
@@ -174,6 +183,7 @@ describe('corrections round-trip', () => {
     expect(res.last).toMatchObject({ state: 'SUCCEEDED_WITH_ERRORS' });
     expect((await fileOf(parentId)).rows).toEqual({ total: 2, valid: 1, invalid: 1 });
     expect((await dataRows(parentId)).map((r) => r['school_id'])).toEqual(['a1']);
+    expect(await partitionIndexes(parentId)).toHaveLength(1);
   });
 
   it('a fixed row whose key the parent already holds is a DUPLICATE_KEY of the corrections', async () => {

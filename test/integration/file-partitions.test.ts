@@ -1,47 +1,68 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/db/client';
-import { filePartitionName, partitionParent, prepareRowTable } from '../../src/modules/datasets/dataset-tables.store';
+import { ensureLineIndex, filePartitionName, LOAD_FLUSH_AFTER, partitionParent, prepareRowTable } from '../../src/modules/datasets/dataset-tables.store';
 import { createTestDatabase } from '../helpers/app';
 
 /**
  * A file's partition as the ingestion job loads it (ingestion-load.ts): prepareRowTable, COPY
  * (FREEZE when the table was created or truncated by the transaction), attach, commit. A retried
  * attempt over one that committed (a worker that died before reporting) must replace the file's
- * rows, never add to them.
+ * rows, never add to them. The load builds no index; a corrections upload adds the unique one on
+ * `_line` (ensureLineIndex) before it writes.
  */
 const TABLE = 'ds_partitions_v1';
 const FILE = '0b9a1c52-6f0e-4d6a-9a43-1f2e3d4c5b6a';
 const ROWS = 5_000;
 
 let db: Database;
+/** A client that keeps the server's notices (the product's drops them), for ATTACH's DEBUG line. */
+let noticed: postgres.Sql;
+const notices: string[] = [];
 
 beforeAll(async () => {
   const { url } = await createTestDatabase();
   db = connect(url, { max: 2, appName: 'sluice-test' });
+  noticed = postgres(url, { max: 1, onnotice: (n) => notices.push(String(n.message)) });
   await db.sql.unsafe(
     `create table ${TABLE} (_file_id uuid not null, _line integer not null, _ingested_at timestamptz not null default now(), v text) partition by list (_file_id)`,
   );
 });
 
 afterAll(async () => {
+  await noticed?.end({ timeout: 5 });
   await db?.dispose();
 });
 
-/** One attempt: the file's rows COPYed (text format here) into where prepareRowTable says, then attached and committed. */
-async function loadAttempt(rows: number, value: string): Promise<{ freeze: boolean | undefined }> {
+/**
+ * One attempt: the file's rows COPYed (text format here) into where prepareRowTable says, then
+ * attached and committed. Returns whether it could FREEZE and the `backend_flush_after` it COPYed with.
+ */
+async function loadAttempt(rows: number, value: string, sql: postgres.Sql = db.sql): Promise<{ freeze: boolean | undefined; flushAfter: string }> {
   let freeze: boolean | undefined;
-  await db.sql.begin(async (tx) => {
+  let flushAfter = '';
+  await sql.begin(async (tx) => {
     const into = await prepareRowTable(tx, TABLE, FILE);
     freeze = into.freeze;
+    flushAfter = String((await tx`show backend_flush_after`)[0]!['backend_flush_after']);
     const options = into.freeze ? '(format text, freeze)' : '(format text)';
     const copy = await tx.unsafe(`copy ${into.table} (_file_id, _line, v) from stdin with ${options}`).writable();
     const lines = Array.from({ length: rows }, (_, i) => `${FILE}\t${i + 2}\t${value}\n`);
     await pipeline(Readable.from(lines), copy);
+    await tx`set local client_min_messages = debug1`;
     await into.attach();
+    await tx`set local client_min_messages = notice`;
   });
-  return { freeze };
+  return { freeze, flushAfter };
+}
+
+/** The indexes of the file's partition. */
+async function partitionIndexes(): Promise<string[]> {
+  return (await db.sql<{ indexdef: string }[]>`select indexdef from pg_indexes where tablename = ${filePartitionName(FILE)} order by indexname`).map(
+    (r) => r.indexdef,
+  );
 }
 
 async function counts(): Promise<{ n: number; lines: number; values: string[] }> {
@@ -53,19 +74,55 @@ async function counts(): Promise<{ n: number; lines: number; values: string[] }>
 }
 
 describe("a file's partition", () => {
-  it('is created, COPYed with FREEZE and attached by the first attempt', async () => {
-    expect(await loadAttempt(ROWS, 'first')).toEqual({ freeze: true });
+  it('is created, COPYed with FREEZE and attached by the first attempt, with no index, and ATTACH reads no row', async () => {
+    const [settings] = await db.sql<{ wal_level: string; backend_flush_after: string }[]>`
+      select current_setting('wal_level') as wal_level, current_setting('backend_flush_after') as backend_flush_after`;
+    const { wal_level: walLevel, backend_flush_after: flushDefault } = settings!;
+    notices.length = 0;
+    // At wal_level=minimal the COPY skips WAL and the partition is fsynced at commit: the backend
+    // starts the writeback while it COPYs. Elsewhere the setting is left as the server has it.
+    expect(await loadAttempt(ROWS, 'first', noticed)).toEqual({ freeze: true, flushAfter: walLevel === 'minimal' ? LOAD_FLUSH_AFTER : flushDefault });
     expect(await db.sql.begin((tx) => partitionParent(tx, filePartitionName(FILE)))).toBe(TABLE);
     expect(await counts()).toEqual({ n: ROWS, lines: ROWS, values: ['first'] });
+    // The CHECK matches the partition bound, so ATTACH proves it instead of scanning the rows.
+    expect(notices).toContain(`partition constraint for table "${filePartitionName(FILE)}" is implied by existing constraints`);
+    // No key is built at load (see prepareRowTable): one load writes each line once.
+    expect(await partitionIndexes()).toEqual([]);
+    // The setting is the transaction's only.
+    expect((await db.sql`show backend_flush_after`)[0]!['backend_flush_after']).toBe(flushDefault);
   });
 
   it('a retried attempt over a committed one replaces the rows: no duplicate (_file_id, _line), no row of the earlier attempt', async () => {
-    expect(await loadAttempt(ROWS, 'second')).toEqual({ freeze: true });
+    expect(await loadAttempt(ROWS, 'second')).toMatchObject({ freeze: true });
     expect(await counts()).toEqual({ n: ROWS, lines: ROWS, values: ['second'] });
     // A third attempt with fewer rows (the file changed in storage is refused elsewhere; this is
     // the partition's own guarantee): only its rows remain.
-    expect(await loadAttempt(ROWS - 10, 'third')).toEqual({ freeze: true });
+    expect(await loadAttempt(ROWS - 10, 'third')).toMatchObject({ freeze: true });
     expect(await counts()).toEqual({ n: ROWS - 10, lines: ROWS - 10, values: ['third'] });
+  });
+
+  it('gets a unique index on _line before a second writer adds rows: a duplicate line is refused, and a retry keeps it', async () => {
+    await db.sql.begin((tx) => ensureLineIndex(tx, filePartitionName(FILE)));
+    await db.sql.begin((tx) => ensureLineIndex(tx, filePartitionName(FILE)));
+    const partition = filePartitionName(FILE);
+    expect(await partitionIndexes()).toEqual([`CREATE UNIQUE INDEX ${partition}_line ON public.${partition} USING btree (_line)`]);
+    const duplicate = await db.sql.unsafe(`insert into ${TABLE} (_file_id, _line, v) values ('${FILE}', 2, 'again')`).catch((e: { code?: string }) => e);
+    expect((duplicate as { code?: string }).code).toBe('23505');
+    expect(await loadAttempt(ROWS - 10, 'third')).toMatchObject({ freeze: true });
+    expect(await counts()).toEqual({ n: ROWS - 10, lines: ROWS - 10, values: ['third'] });
+    expect(await partitionIndexes()).toHaveLength(1);
+  });
+
+  it('a partition loaded with the old unique constraint on _line keeps it as its index; none is added', async () => {
+    const older = '5d1e7c2a-3b4f-4a6e-8c9d-0e1f2a3b4c5d';
+    const p = filePartitionName(older);
+    await db.sql.begin(async (tx) => {
+      await prepareRowTable(tx, TABLE, older);
+      await tx.unsafe(`alter table ${p} add constraint ${p}_line unique (_line)`);
+      await tx.unsafe(`alter table ${TABLE} attach partition ${p} for values in ('${older}')`);
+    });
+    await db.sql.begin((tx) => ensureLineIndex(tx, p));
+    expect((await db.sql`select indexname from pg_indexes where tablename = ${p}`).map((r) => r['indexname'])).toEqual([`${p}_line`]);
   });
 
   it('an attempt that rolls back leaves the committed rows as they were', async () => {

@@ -170,6 +170,21 @@ describe('pages served by Sluice', () => {
     expect(await corrections.json()).toMatchObject({ errors: [{ message: expect.stringMatching(/corrections upload/) }] });
     expect((await fetch(url('not-a-uuid'), { headers: auth })).status).toBe(404);
   });
+
+  it('GET /files/:id/valid.csv lists the rows by line number: line 10 comes after line 9, not after line 1', async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => `01/03/23,s${i + 2},${i}\n`).join('');
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'attendance', spec: 'attendance', file: null },
+      { file: { body: `date,school_id,present\n${rows}`, filename: 'twelve.csv', contentType: 'text/csv' } },
+    );
+    await collectJobEvents(ingestor, uploadFile.job.id, { afterSeq: 0 });
+    const res = await fetch(`${t.url}/files/${uploadFile.file.id}/valid.csv`, { headers: { authorization: `Bearer ${ingestorToken}` } });
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).trim().split('\n').slice(1);
+    expect(lines.map((l) => Number(l.split(',')[0]))).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+    expect(lines[8]).toBe('10,2023-03-01,s10,8');
+  });
 });
 
 announceBrowserSkip();

@@ -96,8 +96,15 @@ export async function createScratchTable(tx: postgres.TransactionSql, name: stri
   await tx.unsafe(`create temp table ${quoteIdentifier(name)} (like ${quoteIdentifier(table)} including defaults) on commit drop`);
 }
 
-/** Memory PostgreSQL may use to sort one file's key (per load, released at commit). */
+/** Memory PostgreSQL may use to sort one file's `_line` index (see ensureLineIndex; released at commit). */
 export const KEY_BUILD_MEMORY = '128MB';
+
+/**
+ * `backend_flush_after` for a load whose rows skip WAL (see prepareRowTable): the backend asks the
+ * kernel to start writing its pages every this many bytes, so the fsync at commit finds them
+ * mostly on disk already.
+ */
+export const LOAD_FLUSH_AFTER = '256kB';
 
 /** The partition holding one file's rows: `dsf_<file id without dashes>` (36 characters). */
 export function filePartitionName(fileId: string): string {
@@ -122,14 +129,40 @@ export async function createFilePartition(tx: postgres.TransactionSql, table: st
   return partition;
 }
 
-/** Gives a file's partition (createFilePartition) its unique key on `_line` and attaches it to `table`. */
+/**
+ * Attaches a file's partition (createFilePartition) to `table`, with no index: its CHECK matches
+ * the partition bound, so ATTACH proves the bound from it and reads no row.
+ */
 export async function attachFilePartition(tx: postgres.TransactionSql, table: string, fileId: string): Promise<void> {
   assertFileId(fileId);
-  const partition = filePartitionName(fileId);
+  const p = quoteIdentifier(filePartitionName(fileId));
+  await tx.unsafe(`alter table ${quoteIdentifier(table)} attach partition ${p} for values in ('${fileId}')`);
+}
+
+/**
+ * Gives a file's partition its unique index on `_line` when it has none, in the caller's
+ * transaction: what a second writer of the partition (a corrections upload, see
+ * files/corrections.ts) needs before it adds rows, both to look lines up and to have PostgreSQL
+ * refuse a duplicate line. Partitions loaded before the index became lazy have it already, as a
+ * constraint of the same name. Locks the partition SHARE until the commit (reads go on).
+ */
+export async function ensureLineIndex(tx: postgres.TransactionSql, partition: string): Promise<void> {
   const p = quoteIdentifier(partition);
   await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-  await tx.unsafe(`alter table ${p} add constraint ${quoteIdentifier(`${partition}_line`)} unique (_line)`);
-  await tx.unsafe(`alter table ${quoteIdentifier(table)} attach partition ${p} for values in ('${fileId}')`);
+  await tx.unsafe(`create unique index if not exists ${quoteIdentifier(`${partition}_line`)} on ${p} (_line)`);
+}
+
+/**
+ * On a server at `wal_level=minimal` (the embedded one), rows COPYed into a table created or
+ * truncated by the transaction are written without WAL and the table is fsynced at commit
+ * (PostgreSQL writes WAL for tables under `wal_skip_threshold` instead, which for a whole
+ * partition costs more than the fsync). Without early writeback the kernel holds most of the
+ * partition dirty until that fsync; `backend_flush_after` makes the backend start the writeback
+ * while it COPYs. Elsewhere the rows go through WAL and the checkpointer writes the pages, so the
+ * setting is left alone there.
+ */
+async function flushWhileLoading(tx: postgres.TransactionSql): Promise<void> {
+  await tx`select set_config('backend_flush_after', ${LOAD_FLUSH_AFTER}, true) where current_setting('wal_level') = 'minimal'`;
 }
 
 /** Removes the rows a committed attempt left for `fileId` in `table` (its partition, emptied). */
@@ -157,23 +190,25 @@ export interface RowTarget {
   table: string;
   /** The table was created or truncated by the load's transaction: COPY ... FREEZE is allowed. */
   freeze?: boolean;
-  /** Runs after the COPY, before the commit (key build and attach). */
+  /** Runs after the COPY, before the commit (attach; a corrections upload applies its rows). */
   attach: () => Promise<void>;
 }
 
 /**
  * Where a file's rows are COPYed. Spec tables are partitioned by file (LIST on `_file_id`): each
- * file is loaded into a fresh table of its own with no index, then gets its unique key and is
- * attached as the file's partition, all in the caller's transaction.
+ * file is loaded into a fresh table of its own with no index, then attached as the file's
+ * partition, all in the caller's transaction.
  *
- * Uniqueness of (_file_id, _line): the partition's CHECK makes `_file_id` one value, so its
- * unique index on `_line` is unique on the pair, and LIST routing puts every row of a file in its
- * partition (the CHECK also lets ATTACH skip its scan). Why not a primary key on the pair:
- * PostgreSQL then maintains it row by row during COPY, which roughly doubled its cost, and a
- * one-column key builds in about 60% of the time of the two-column one
- * (bench/stages.bench.ts, cases C and G). A retry empties the earlier attempt's partition, so rows
- * are never duplicated. A spec table created before partitioning (not partitioned) gets the old
- * way: delete the file's rows, COPY into the table.
+ * Uniqueness of (_file_id, _line): the partition's CHECK makes `_file_id` one value and LIST
+ * routing puts every row of a file in its partition (the CHECK also lets ATTACH skip its scan).
+ * One load writes a partition, each line of the file once, and a retry empties the earlier
+ * attempt's partition, so a line is never there twice. The partition gets no index at load:
+ * building a unique one on `_line` was about 0.4-0.6 s per 1M rows (plus its fsync at commit),
+ * and no reader of a file's rows needs one (GET /files/:id/valid.csv reads the whole partition;
+ * a sort of it costs what an index scan does). The only other writer, a corrections upload,
+ * builds it first (ensureLineIndex), so from then on PostgreSQL refuses a duplicate line too. A
+ * spec table created before partitioning (not partitioned) gets the old way: delete the file's
+ * rows, COPY into the table.
  *
  * `freeze`: the COPY may say FREEZE, since the table it loads was created or truncated by this
  * very transaction (PostgreSQL's condition for it): its rows are written frozen and all-visible,
@@ -195,12 +230,14 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
   const parent = await partitionParent(tx, partition);
   if (parent === table) {
     await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
+    await flushWhileLoading(tx);
     return { table: partition, freeze: true, attach: async () => undefined };
   }
   // Left in another spec version's table (the spec changed between attempts): moved out of it.
   const p = quoteIdentifier(partition);
   if (parent !== undefined) await tx.unsafe(`drop table ${p}`);
   await createFilePartition(tx, table, fileId);
+  await flushWhileLoading(tx);
   return {
     table: partition,
     freeze: true,

@@ -9,6 +9,7 @@ import {
   attachFilePartition,
   createFilePartition,
   createScratchTable,
+  ensureLineIndex,
   filePartitionName,
   partitionParent,
   quoteIdentifier,
@@ -122,18 +123,22 @@ async function applyCorrections(
 
 /**
  * The table holding the parent's rows: its partition, created and attached when the parent kept
- * no row (every row invalid), or the spec table itself when it is not partitioned.
+ * no row (every row invalid), or the spec table itself when it is not partitioned. The partition
+ * gets its unique index on `_line` here if it has none (a load builds none, see prepareRowTable):
+ * the lookups below go by line, and PostgreSQL refuses a line the insert would add twice.
  */
 async function parentRowsTable(tx: postgres.TransactionSql, table: string, parentId: string): Promise<string> {
   const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${q(table)})`;
   if (kind?.relkind !== 'p') return table;
   const partition = filePartitionName(parentId);
   const attachedTo = await partitionParent(tx, partition);
-  if (attachedTo === table) return partition;
-  if (attachedTo !== undefined)
+  if (attachedTo !== undefined && attachedTo !== table)
     throw new JobFailure(JobErrorCode.CORRECTIONS_INVALID, `The rows of file ${parentId} are not in the table of its spec version; they cannot be corrected`);
-  await createFilePartition(tx, table, parentId);
-  await attachFilePartition(tx, table, parentId);
+  if (attachedTo === undefined) {
+    await createFilePartition(tx, table, parentId);
+    await attachFilePartition(tx, table, parentId);
+  }
+  await ensureLineIndex(tx, partition);
   return partition;
 }
 

@@ -188,7 +188,7 @@ export async function ingestCsv(
       const ms = (a: number, b: number) => Math.round(b - a);
       const now = performance.now();
       // prepareMs: fence + partition DDL; copyMs: parse + validate + COPY (the service and PostgreSQL
-      // in parallel); keyMs: key build + attach (+ merge); commitMs: the commit.
+      // in parallel); keyMs: attach (+ merge; a corrections upload applies its rows); commitMs: the commit.
       ctx.log.info(
         {
           fileId: file.id,
