@@ -4,17 +4,20 @@
  *
  * One service process in role `all` (API and job workers in one event loop), a fresh database
  * (DATABASE_URL, else an embedded PostgreSQL). While a BENCH_ROWS-row (default 1,000,000) file is
- * uploaded and ingested, authenticated GraphQL reads (`job(id)`, as a client polling its job) are
+ * uploaded and ingested, authenticated GraphQL reads (`files(first: 10)`, as issue #16 measured;
+ * BENCH_READ=job reads `job(id)`, as a client polling its job) are
  * sent at a fixed rate (BENCH_READ_RATE, default 800/s, open loop: a late answer does not delay
  * the next request) and `GET /healthz` at BENCH_HEALTH_RATE (default 20/s). Prints p50/p95/p99/max
  * of each during the import and against the bars: reads p95 < 50 ms, p99 < 150 ms; /healthz
  * p99 < 50 ms. Also prints the same reads with no import running, as the reference.
+ * BENCH_PIPELINE_THREADS=false runs the service with SLUICE_PIPELINE_THREADS=false (the CSV
+ * pipeline on the API's event loop), for the A/B.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { uploadFileStream } from '../src/cli/upload-stream';
-import { JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
+import { FilesDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
 import { openPgServer } from './lib/database';
 import { signInBenchAdmin, spawnBenchService } from './lib/service';
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
   const { service, url } = await spawnBenchService(db.url, dataDir, {
     // Access lines at 800 requests/s would be most of the service's work: warnings only.
     LOG_LEVEL: 'warn',
+    SLUICE_PIPELINE_THREADS: process.env['BENCH_PIPELINE_THREADS'] ?? 'true',
   });
 
   let admin: SluiceClient | null = null;
@@ -101,7 +105,7 @@ async function main(): Promise<void> {
     const file = path.join(tmp, 'attendance.csv');
     await writeAttendanceCsv(file, rows);
     console.log(
-      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${rows.toLocaleString('en-US')} rows, reads ${readRate}/s, /healthz ${healthRate}/s`,
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${rows.toLocaleString('en-US')} rows, reads ${readRate}/s, /healthz ${healthRate}/s, pipeline threads ${process.env['BENCH_PIPELINE_THREADS'] ?? 'true'}`,
     );
 
     // A job to read while nothing runs (the reference), and the reads themselves.
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
     // an unbounded number of requests in flight.
     const client = new SluiceClient({ url, token: admin.options.token!, fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(5000) }) });
     let readId = first.uploadFile.job.id;
-    const read = () => client.request(JobDocument, { id: readId });
+    const read = process.env['BENCH_READ'] === 'job' ? () => client.request(JobDocument, { id: readId }) : () => client.request(FilesDocument, { first: 10 });
     const health = async () => {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
       await res.arrayBuffer();
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         bench: 'sluice-responsive',
         rows,
+        pipelineThreads: process.env['BENCH_PIPELINE_THREADS'] !== 'false',
         readRate,
         healthRate,
         readsP95: r.p95,
