@@ -3,7 +3,7 @@ import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'n
 import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { KiB } from '../shared/units';
+import { MiB } from '../shared/units';
 import {
   assertValidKey,
   assertValidPrefix,
@@ -36,8 +36,14 @@ export interface LocalStorage extends ObjectStorage, LeftoverSweeping {
   dispose(): Promise<void>;
 }
 
-/** Bytes a writer buffers before applying backpressure; `_writev` turns them into one write. */
-const writerBufferBytes = 64 * KiB;
+/**
+ * Bytes a writer buffers before applying backpressure. While one write is with the disk, up to this
+ * much more arrives and goes out in the next `writev` (no copy), so a 64 KiB network chunk costs
+ * no system call and no thread-pool round trip of its own, and the sender is not paused per chunk.
+ */
+const writerBufferBytes = 1 * MiB;
+/** Written bytes after which a writer starts flushing them to disk in the background. */
+const flushAfterBytes = 8 * MiB;
 
 /**
  * Local-disk backend. Layout: key `a/b/c.csv` is the file `<root>/a/b/c.csv`. Files whose names
@@ -294,6 +300,11 @@ class LocalWriter extends Writable {
   private readonly hash: Hash = createHash('sha256');
   private handle: FileHandle | undefined;
   private size = 0;
+  /** Bytes written since the last background flush started. */
+  private unflushed = 0;
+  /** The background flush in flight (never rejects; its error is kept in `flushError`). */
+  private flushing: Promise<void> | undefined;
+  private flushError: unknown;
   private committed = false;
   /** The write or commit in flight; `_destroy` waits for it before cleaning up. */
   private pending: Promise<unknown> = Promise.resolve();
@@ -338,11 +349,11 @@ class LocalWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.track(this.append(chunk), callback);
+    this.track(this.append([chunk]), callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.track(this.append(Buffer.concat(chunks.map((c) => c.chunk))), callback);
+    this.track(this.append(chunks.map((c) => c.chunk)), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -388,16 +399,37 @@ class LocalWriter extends Writable {
     this.handle = await open(this.tempPath, 'wx', 0o644);
   }
 
-  private async append(buffer: Buffer): Promise<void> {
-    const next = this.size + buffer.length;
+  /** Counts, checks and hashes `buffers`, then writes them with as few system calls as possible. */
+  private async append(buffers: Buffer[]): Promise<void> {
+    let next = this.size;
+    for (const b of buffers) next += b.length;
     checkGrowth(this.key, next, this.opts);
-    this.hash.update(buffer);
+    for (const b of buffers) this.hash.update(b);
+    if (this.flushError) throw this.flushError;
     const handle = this.requireHandle();
-    for (let offset = 0; offset < buffer.length; ) {
-      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
-      offset += bytesWritten;
-    }
+    await writeAll(handle, buffers);
+    this.unflushed += next - this.size;
     this.size = next;
+    if (this.unflushed >= flushAfterBytes && !this.flushing) this.flushInBackground(handle);
+  }
+
+  /**
+   * Starts writing the bytes so far to disk while more arrive (as PostgreSQL's *_flush_after
+   * settings do), so the fsync at commit finds only the last few MiB dirty instead of the whole
+   * file. It is not the durability point (commit's fsync is); its error fails the write, since
+   * Linux reports a write-back error to one fsync only.
+   */
+  private flushInBackground(handle: FileHandle): void {
+    this.unflushed = 0;
+    this.flushing = handle.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (err: unknown) => {
+        this.flushError ??= err;
+        this.flushing = undefined;
+      },
+    );
   }
 
   private async commit(): Promise<void> {
@@ -405,6 +437,8 @@ class LocalWriter extends Writable {
     const sha256 = this.hash.digest('hex');
     checkComplete(this.key, this.size, sha256, this.opts);
     const handle = this.requireHandle();
+    await this.flushing;
+    if (this.flushError) throw this.flushError;
     await handle.sync();
     const stats = await handle.stat();
     await handle.close();
@@ -430,6 +464,8 @@ class LocalWriter extends Writable {
 
   /** Never throws: a temp file that cannot be removed must not hide the error that caused it. */
   private async discard(): Promise<void> {
+    // A flush still running uses the descriptor: closing it first could let it sync a reused one.
+    await this.flushing;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     if (!this.committed) await unlink(this.tempPath).catch(() => undefined);
@@ -438,6 +474,21 @@ class LocalWriter extends Writable {
   private requireHandle(): FileHandle {
     if (!this.handle) throw new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} is not open`, this.key);
     return this.handle;
+  }
+}
+
+/** Most buffers in one `writev` (IOV_MAX is 1024 on Linux and macOS). */
+const maxIovecs = 1024;
+
+/** Writes every byte of `buffers` at the file position, in order, however the kernel splits the writes. */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const batch = rest.length > maxIovecs ? rest.slice(0, maxIovecs) : rest;
+    let { bytesWritten } = batch.length === 1 ? await handle.write(batch[0]!) : await handle.writev(batch);
+    let i = 0;
+    while (i < batch.length && bytesWritten >= batch[i]!.length) bytesWritten -= batch[i++]!.length;
+    rest = i < batch.length ? [batch[i]!.subarray(bytesWritten), ...batch.slice(i + 1), ...rest.slice(batch.length)] : rest.slice(batch.length);
   }
 }
 
