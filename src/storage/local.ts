@@ -42,8 +42,6 @@ export interface LocalStorage extends ObjectStorage, LeftoverSweeping {
  * no system call and no thread-pool round trip of its own, and the sender is not paused per chunk.
  */
 const writerBufferBytes = 1 * MiB;
-/** Written bytes after which a writer starts flushing them to disk in the background. */
-const flushAfterBytes = 8 * MiB;
 
 /**
  * Local-disk backend. Layout: key `a/b/c.csv` is the file `<root>/a/b/c.csv`. Files whose names
@@ -300,11 +298,6 @@ class LocalWriter extends Writable {
   private readonly hash: Hash = createHash('sha256');
   private handle: FileHandle | undefined;
   private size = 0;
-  /** Bytes written since the last background flush started. */
-  private unflushed = 0;
-  /** The background flush in flight (never rejects; its error is kept in `flushError`). */
-  private flushing: Promise<void> | undefined;
-  private flushError: unknown;
   private committed = false;
   /** The write or commit in flight; `_destroy` waits for it before cleaning up. */
   private pending: Promise<unknown> = Promise.resolve();
@@ -405,31 +398,8 @@ class LocalWriter extends Writable {
     for (const b of buffers) next += b.length;
     checkGrowth(this.key, next, this.opts);
     for (const b of buffers) this.hash.update(b);
-    if (this.flushError) throw this.flushError;
-    const handle = this.requireHandle();
-    await writeAll(handle, buffers);
-    this.unflushed += next - this.size;
+    await writeAll(this.requireHandle(), buffers);
     this.size = next;
-    if (this.unflushed >= flushAfterBytes && !this.flushing) this.flushInBackground(handle);
-  }
-
-  /**
-   * Starts writing the bytes so far to disk while more arrive (as PostgreSQL's *_flush_after
-   * settings do), so the fsync at commit finds only the last few MiB dirty instead of the whole
-   * file. It is not the durability point (commit's fsync is); its error fails the write, since
-   * Linux reports a write-back error to one fsync only.
-   */
-  private flushInBackground(handle: FileHandle): void {
-    this.unflushed = 0;
-    this.flushing = handle.datasync().then(
-      () => {
-        this.flushing = undefined;
-      },
-      (err: unknown) => {
-        this.flushError ??= err;
-        this.flushing = undefined;
-      },
-    );
   }
 
   private async commit(): Promise<void> {
@@ -437,8 +407,6 @@ class LocalWriter extends Writable {
     const sha256 = this.hash.digest('hex');
     checkComplete(this.key, this.size, sha256, this.opts);
     const handle = this.requireHandle();
-    await this.flushing;
-    if (this.flushError) throw this.flushError;
     await handle.sync();
     const stats = await handle.stat();
     await handle.close();
@@ -464,8 +432,6 @@ class LocalWriter extends Writable {
 
   /** Never throws: a temp file that cannot be removed must not hide the error that caused it. */
   private async discard(): Promise<void> {
-    // A flush still running uses the descriptor: closing it first could let it sync a reused one.
-    await this.flushing;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     if (!this.committed) await unlink(this.tempPath).catch(() => undefined);
