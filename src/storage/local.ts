@@ -395,8 +395,12 @@ class LocalWriter extends Writable {
   /** Counts, checks and hashes `buffers`, then writes them with as few system calls as possible. */
   private async append(buffers: Buffer[]): Promise<void> {
     let next = this.size;
-    for (const b of buffers) next += b.length;
-    checkGrowth(this.key, next, this.opts);
+    for (const b of buffers) {
+      next += b.length;
+      // Chunk by chunk, in arrival order: the first limit the body crosses is the one reported,
+      // however many chunks waited in the buffer (past the declared size before past the cap).
+      checkGrowth(this.key, next, this.opts);
+    }
     for (const b of buffers) this.hash.update(b);
     await writeAll(this.requireHandle(), buffers);
     this.size = next;

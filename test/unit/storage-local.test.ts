@@ -123,6 +123,15 @@ describe('local storage: large writes', () => {
     expect(put).toEqual({ key: 'batched.csv', size: 1024 * 1024, sha256: sha256(Buffer.concat(chunks)) });
   });
 
+  it('reports the first limit the body crossed, however many chunks were buffered together', async () => {
+    const writer = storage.openWriter('limits.csv', { expectedSize: 1000, maxBytes: 256 * 1024 });
+    // All 16 chunks wait while the temp file opens, then reach the disk as one batch: its first
+    // chunk is already past the declared size, the batch as a whole also past the cap.
+    for (const c of socketChunks(16)) writer.stream.write(c);
+    expect((await rejection(writer.done())).code).toBe('SIZE_MISMATCH');
+    expect(await filesOnDisk(storage.root)).toEqual([]);
+  });
+
   it('stores every byte, in order, of a 24 MiB body written in 64 KiB chunks (batched into large writes)', async () => {
     const chunks = socketChunks(384);
     const writer = storage.openWriter('large.csv');
