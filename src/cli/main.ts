@@ -88,6 +88,9 @@ export function generalHelp(): string {
   ].join('\n');
 }
 
+/** Socket errors that mean the service could not be reached, or went away mid-request. */
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 /** Explains a failure in one or a few lines; never a stack trace for expected failures. */
 function describe(err: unknown, url: string): string {
   if (err instanceof SluiceRequestError) {
@@ -99,6 +102,9 @@ function describe(err: unknown, url: string): string {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     return `Cannot reach ${url}: ${cause?.code ?? cause?.message ?? 'connection failed'}`;
   }
+  // File uploads go over node:http (src/cli/upload-stream.ts), whose errors are the socket's own.
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  if (code && NETWORK_ERROR_CODES.has(code)) return `Cannot reach ${url}: ${code}`;
   if (err instanceof CliError || err instanceof UsageError || err instanceof EnvError) return err.message;
   if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOENT') return err.message;
   return err instanceof Error ? (err.stack ?? err.message) : String(err);

@@ -3,7 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { RequestHandler } from 'express';
 import { Upload, type FileUpload } from 'graphql-upload-minimal';
-import { MiB } from '../shared/units';
+import { KiB, MiB } from '../shared/units';
 import { ErrorCode, PayloadTooLargeError, SluiceError, withHttpStatus } from '../shared/errors';
 import { closeUnfinishedBodyAfterAnswer, uploadStalled, watchIdleBody } from './request-body';
 
@@ -14,6 +14,12 @@ const FILENAME_MAX = 255;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Path segments that would reach an object's prototype when the `map` paths are applied. */
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Buffer of the parser and of each file stream. Above the 64 KiB a socket read delivers, so a
+ * chunk passes every stage without tripping backpressure (16 KiB by default: a pause, a drain
+ * and a resume per chunk); a slow consumer still pauses the request after this many bytes.
+ */
+const STREAM_BUFFER_BYTES = 256 * KiB;
 
 export interface MultipartOptions {
   /** Largest file, in bytes: one byte more ends the request with PAYLOAD_TOO_LARGE (413). */
@@ -138,6 +144,8 @@ function parseMultipart(req: IncomingMessage, res: ServerResponse, opts: Multipa
       parser = busboy({
         headers: req.headers,
         defParamCharset: 'utf8',
+        highWaterMark: STREAM_BUFFER_BYTES,
+        fileHwm: STREAM_BUFFER_BYTES,
         limits: {
           fieldSize: maxFieldBytes,
           fields: 2, // operations and map
@@ -232,7 +240,7 @@ function parseMultipart(req: IncomingMessage, res: ServerResponse, opts: Multipa
         );
         return;
       }
-      const body = new PassThrough();
+      const body = new PassThrough({ highWaterMark: STREAM_BUFFER_BYTES });
       // Errors reach the consumer through its pipeline; this keeps an unread file from crashing the process.
       body.on('error', () => undefined);
       current = body;

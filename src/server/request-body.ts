@@ -16,10 +16,13 @@ export function watchIdleBody(req: IncomingMessage, idleMs: number, onIdle: () =
   if (req.complete) return () => undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // Called per chunk: refresh() restarts the one timer instead of allocating a new one.
   const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(fire, idleMs);
-    timer.unref();
+    if (timer) timer.refresh();
+    else {
+      timer = setTimeout(fire, idleMs);
+      timer.unref();
+    }
   };
   const fire = () => {
     if (stopped) return;

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { GiB, KiB, MiB } from '../shared/units';
+import { GiB, MiB } from '../shared/units';
 import {
   assertValidKey,
   assertValidPrefix,
@@ -410,7 +410,8 @@ class CheckedBody extends Transform {
     private readonly key: string,
     private readonly opts: PutOptions,
   ) {
-    super({ highWaterMark: 64 * KiB });
+    // Above the 64 KiB chunks a request delivers, so a chunk does not pause its source by itself.
+    super({ highWaterMark: 1 * MiB });
     // The error reaches callers through done() and pipeline(); without a listener, an 'error'
     // event on a stream written to directly would crash the process.
     this.on('error', () => undefined);

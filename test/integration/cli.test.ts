@@ -81,6 +81,14 @@ describe('sluice CLI', () => {
     const unreachable = await runCli(['whoami', '--url', `http://127.0.0.1:${closedPort}`], { ...adminEnv, SLUICE_TOKEN: 'x' });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain(`Cannot reach http://127.0.0.1:${closedPort}: ECONNREFUSED`);
+    // Uploads stream over node:http rather than fetch: the same one-line answer.
+    const csv = path.resolve(repoRoot, 'examples/attendance.csv');
+    const uploadUnreachable = await runCli(['upload', csv, '--program', 'attendance', '--spec', 'attendance', '--url', `http://127.0.0.1:${closedPort}`], {
+      ...adminEnv,
+      SLUICE_TOKEN: 'x',
+    });
+    expect(uploadUnreachable.code, show(uploadUnreachable)).toBe(1);
+    expect(uploadUnreachable.stderr).toContain(`Cannot reach http://127.0.0.1:${closedPort}: ECONNREFUSED`);
   });
 
   it('login caches a token (never the secret) in a file only the owner can read; whoami uses it', async () => {
