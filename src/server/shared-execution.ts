@@ -11,6 +11,7 @@ import {
   validate,
   type ValidationRule,
 } from 'graphql';
+import { PullStream } from '../shared/stream';
 
 /** Distinct query texts whose parsed and validated document is kept per process. */
 export const DOCUMENT_CACHE_SIZE = 500;
@@ -56,14 +57,40 @@ export class DocumentCache {
 }
 
 /**
+ * Where the events of one shared subscription go when they bypass graphql-ws's per-message loop:
+ * its messages are written as they are ready, and graphql-ws only sees the subscription end.
+ */
+export interface DirectSink {
+  /** The subscription id (graphql-ws's message id). */
+  readonly id: string;
+  /** Writes `next` messages (complete JSON texts), in order, at once. */
+  write(messages: string[]): void;
+  /** The payload of a result with errors as this client may see it (errors masked and logged). */
+  withErrors(result: ExecutionResult): unknown;
+}
+
+export interface SharedSubscribeOptions {
+  /** The direct sink of an operation, when it has one (graphql-ws over Sluice's socket adapter). */
+  sinkOf?: (args: ExecutionArgs) => DirectSink | undefined;
+}
+
+/**
  * graphql-js's `subscribe`, except that one event delivered to many subscriptions of the same
  * document, operation and variables is executed once for all of them: the job feed hands the
  * same event object to every `jobUpdated` subscription of a job, and 5,000 of them cost one
  * execution per event instead of 5,000. Only for the root fields in `shareable`, whose result
  * depends on the event and the operation alone (not on the viewer, who was authorized when
  * subscribing). The results are shared read-only; they live as long as the event object.
+ *
+ * With a direct sink, such a subscription also shares each result's JSON text (the messages
+ * differ only in their id, spliced in) and is delivered without a promise per event: when its
+ * stream wakes, what the stream holds is executed (from the shared results), serialised and
+ * written at once, several events to one socket in one write.
  */
-export function sharedSubscribe(shareable: ReadonlySet<string>): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+export function sharedSubscribe(
+  shareable: ReadonlySet<string>,
+  opts: SharedSubscribeOptions = {},
+): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 0;
   const results = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
@@ -87,9 +114,164 @@ export function sharedSubscribe(shareable: ReadonlySet<string>): (args: Executio
         if (!result) byKey.set(key, (result = run(event)));
         return result;
       };
+      const sink = opts.sinkOf?.(args);
+      if (sink && source instanceof PullStream) return new DirectDelivery(source, map, sink);
     }
     return mapEvents(source, map);
   };
+}
+
+/** The JSON text of each shared result without errors (what every subscriber's payload is). */
+const payloadTexts = new WeakMap<ExecutionResult, string>();
+
+function payloadText(result: ExecutionResult): string {
+  let text = payloadTexts.get(result);
+  if (text === undefined) payloadTexts.set(result, (text = JSON.stringify(result)));
+  return text;
+}
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * A shared subscription delivered straight to its sink. To graphql-ws it is an iterator whose
+ * first next() settles when the subscription ends: done after the last event (graphql-ws then
+ * sends `complete`), or the stream's error (graphql-ws sends `error`). return() (the client's
+ * `complete`, or the socket closing) ends it at once. Events are pulled when the stream wakes
+ * (its listener), synchronously while the stream has them at hand; a read of the table or an
+ * execution that does not complete at once pauses it until it settles, so order is kept.
+ */
+class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
+  private started = false;
+  private closed = false;
+  /** A read or an execution is in flight: the pump resumes when it settles. */
+  private busy = false;
+  private pumping = false;
+  private readonly prefix: string;
+  private readonly ended: Promise<IteratorResult<ExecutionResult>>;
+  private settle!: (r: IteratorResult<ExecutionResult>) => void;
+  private reject!: (err: unknown) => void;
+
+  constructor(
+    private readonly source: PullStream<unknown>,
+    private readonly map: (event: unknown) => ExecutionResult | Promise<ExecutionResult>,
+    private readonly sink: DirectSink,
+  ) {
+    this.prefix = `{"id":${JSON.stringify(sink.id)},"type":"next","payload":`;
+    this.ended = new Promise((resolve, reject) => {
+      this.settle = resolve;
+      this.reject = reject;
+    });
+  }
+
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    if (!this.started) {
+      this.started = true;
+      this.source.listen(() => this.pump());
+      this.pump();
+    }
+    return this.ended;
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    throw err;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<ExecutionResult> {
+    return this;
+  }
+
+  private message(result: ExecutionResult): string {
+    const payload = result.errors?.length ? JSON.stringify(this.sink.withErrors(result)) : payloadText(result);
+    return `${this.prefix}${payload}}`;
+  }
+
+  /** Takes and writes everything at hand; starts the read or execution that has to be awaited. */
+  private pump(): void {
+    if (this.closed || this.busy || this.pumping) return;
+    this.pumping = true;
+    const out: string[] = [];
+    try {
+      for (;;) {
+        const r = this.source.poll();
+        if (r === 'wait') break;
+        if (r === 'read') {
+          this.await(this.source.next(), (next) => (next.done ? this.finish() : this.deliver(next.value)));
+          break;
+        }
+        if (r.done) {
+          this.flush(out);
+          this.finish();
+          return;
+        }
+        const result = this.map(r.value);
+        if (isPromise(result)) {
+          this.flush(out);
+          this.await(result, (value) => this.flush([this.message(value)]));
+          break;
+        }
+        out.push(this.message(result));
+      }
+      this.flush(out);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private deliver(event: unknown): void {
+    const result = this.map(event);
+    if (isPromise(result)) this.await(result, (value) => this.flush([this.message(value)]));
+    else this.flush([this.message(result)]);
+  }
+
+  /** Pauses the pump until `p` settles, then hands its value to `then` and pumps again. */
+  private await<T>(p: Promise<T>, then: (value: T) => void): void {
+    this.busy = true;
+    p.then(
+      (value) => {
+        this.busy = false;
+        if (this.closed) return;
+        try {
+          then(value);
+        } catch (err) {
+          return this.fail(err);
+        }
+        this.pump();
+      },
+      (err: unknown) => {
+        this.busy = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  private flush(messages: string[]): void {
+    if (messages.length && !this.closed) this.sink.write(messages);
+  }
+
+  private finish(): void {
+    this.end();
+  }
+
+  private fail(err: unknown): void {
+    this.end({ err });
+  }
+
+  /** Ends the delivery once: returns the stream, then settles graphql-ws's next() (done, or the error). */
+  private end(failure?: { err: unknown }): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.source.return();
+    if (failure) this.reject(failure.err);
+    else this.settle({ value: undefined, done: true });
+  }
 }
 
 /** Maps each event of `source` through `fn`; return() reaches the source at once (as graphql-js's own mapper). */
