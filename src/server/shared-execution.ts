@@ -111,7 +111,16 @@ export function sharedSubscribe(
         let byKey = results.get(event);
         if (!byKey) results.set(event, (byKey = new Map()));
         let result = byKey.get(key);
-        if (!result) byKey.set(key, (result = run(event)));
+        if (!result) {
+          const run1 = run(event);
+          byKey.set(key, (result = run1));
+          // Later subscribers (and the payload text) get the value itself once it is there.
+          if (isPromise(run1))
+            run1.then(
+              (value) => byKey.get(key) === run1 && byKey.set(key, value),
+              () => undefined,
+            );
+        }
         return result;
       };
       const sink = opts.sinkOf?.(args);
@@ -191,58 +200,72 @@ class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
     return `${this.prefix}${payload}}`;
   }
 
-  /** Takes and writes everything at hand; starts the read or execution that has to be awaited. */
+  /**
+   * Takes everything at hand, executes it (shared results) and writes it in one go; then waits for
+   * the next wake, or reads the table (poll said 'read'), or ends. Executions that do not complete
+   * at once (type-graphql resolves fields through promises) are awaited together, in order.
+   */
   private pump(): void {
     if (this.closed || this.busy || this.pumping) return;
     this.pumping = true;
-    const out: string[] = [];
+    const results: Array<ExecutionResult | Promise<ExecutionResult>> = [];
+    let pending = false;
+    let stop: 'wait' | 'read' | 'done' | { err: unknown };
     try {
       for (;;) {
         const r = this.source.poll();
-        if (r === 'wait') break;
-        if (r === 'read') {
-          this.await(this.source.next(), (next) => (next.done ? this.finish() : this.deliver(next.value)));
+        if (r === 'wait' || r === 'read') {
+          stop = r;
           break;
         }
         if (r.done) {
-          this.flush(out);
-          this.finish();
-          return;
-        }
-        const result = this.map(r.value);
-        if (isPromise(result)) {
-          this.flush(out);
-          this.await(result, (value) => this.flush([this.message(value)]));
+          stop = 'done';
           break;
         }
-        out.push(this.message(result));
+        const result = this.map(r.value);
+        if (isPromise(result)) pending = true;
+        results.push(result);
       }
-      this.flush(out);
     } catch (err) {
-      this.fail(err);
+      stop = { err };
     } finally {
       this.pumping = false;
     }
-  }
-
-  private deliver(event: unknown): void {
-    const result = this.map(event);
-    if (isPromise(result)) this.await(result, (value) => this.flush([this.message(value)]));
-    else this.flush([this.message(result)]);
-  }
-
-  /** Pauses the pump until `p` settles, then hands its value to `then` and pumps again. */
-  private await<T>(p: Promise<T>, then: (value: T) => void): void {
+    if (!pending) {
+      this.write(results as ExecutionResult[]);
+      this.afterWrite(stop, false);
+      return;
+    }
     this.busy = true;
-    p.then(
-      (value) => {
+    Promise.all(results).then(
+      (values) => {
         this.busy = false;
-        if (this.closed) return;
-        try {
-          then(value);
-        } catch (err) {
-          return this.fail(err);
-        }
+        this.write(values);
+        this.afterWrite(stop, true);
+      },
+      (err: unknown) => {
+        this.busy = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  /** After a pump's writes: what comes next. A wake may have come while it waited: pump again. */
+  private afterWrite(stop: 'wait' | 'read' | 'done' | { err: unknown }, waited: boolean): void {
+    if (this.closed) return;
+    if (stop === 'done' || typeof stop === 'object') {
+      if (stop === 'done') this.finish();
+      else this.fail(stop.err);
+      return;
+    }
+    if (stop === 'wait') {
+      if (waited) this.pump();
+      return;
+    }
+    this.busy = true;
+    this.source.load().then(
+      () => {
+        this.busy = false;
         this.pump();
       },
       (err: unknown) => {
@@ -252,8 +275,11 @@ class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
     );
   }
 
-  private flush(messages: string[]): void {
-    if (messages.length && !this.closed) this.sink.write(messages);
+  private write(results: ExecutionResult[]): void {
+    if (!results.length || this.closed) return;
+    const messages = new Array<string>(results.length);
+    for (let i = 0; i < results.length; i++) messages[i] = this.message(results[i]!);
+    this.sink.write(messages);
   }
 
   private finish(): void {

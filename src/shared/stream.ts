@@ -130,6 +130,20 @@ export class PullStream<T> implements AsyncIterableIterator<T> {
     return { value: undefined, done: true };
   }
 
+  /** Reads the next batch when poll() said 'read'; poll() then has it. Throws (and closes) as next() would. */
+  async load(): Promise<void> {
+    if (this.closed || this.batch.length || this.failure || this.finished || !this.dirty) return;
+    this.dirty = false;
+    let batch: PullBatch<T>;
+    try {
+      batch = await this.read();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    if (!this.closed) this.accept(batch);
+  }
+
   private accept(batch: PullBatch<T>): void {
     this.batch = batch.items;
     this.finished = batch.done;
