@@ -63,8 +63,11 @@ export class DocumentCache {
 export interface DirectSink {
   /** The subscription id (graphql-ws's message id). */
   readonly id: string;
-  /** Writes `next` messages (complete JSON texts), in order, at once. */
-  write(messages: string[]): void;
+  /**
+   * Writes `next` messages (complete JSON texts), in order, at once; with `last`, the
+   * subscription's `complete` message too, in the same write (graphql-ws then sends none).
+   */
+  write(messages: string[], last: boolean): void;
   /** The payload of a result with errors as this client may see it (errors masked and logged). */
   withErrors(result: ExecutionResult): unknown;
 }
@@ -232,7 +235,7 @@ class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
       this.pumping = false;
     }
     if (!pending) {
-      this.write(results as ExecutionResult[]);
+      this.write(results as ExecutionResult[], stop === 'done');
       this.afterWrite(stop, false);
       return;
     }
@@ -240,7 +243,7 @@ class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
     Promise.all(results).then(
       (values) => {
         this.busy = false;
-        this.write(values);
+        this.write(values, stop === 'done');
         this.afterWrite(stop, true);
       },
       (err: unknown) => {
@@ -275,11 +278,11 @@ class DirectDelivery implements AsyncIterableIterator<ExecutionResult> {
     );
   }
 
-  private write(results: ExecutionResult[]): void {
-    if (!results.length || this.closed) return;
+  private write(results: ExecutionResult[], last: boolean): void {
+    if ((!results.length && !last) || this.closed) return;
     const messages = new Array<string>(results.length);
     for (let i = 0; i < results.length; i++) messages[i] = this.message(results[i]!);
-    this.sink.write(messages);
+    this.sink.write(messages, last);
   }
 
   private finish(): void {

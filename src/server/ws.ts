@@ -277,11 +277,16 @@ export function attachWebSocketServer(
   // Shared subscriptions write their events to the connection themselves (see DirectSink); the
   // same checks as onNext run on each write.
   const sinks = new WeakMap<ExecutionArgs, DirectSink>();
-  const directSink = (conn: Connection, id: string): DirectSink => ({
+  const directSink = (conn: Connection, subscriptions: Record<string, unknown>, id: string): DirectSink => ({
     id,
-    write: (messages) => {
-      if (conn.expired) conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
-      else conn.sendAll(messages);
+    write: (messages, last) => {
+      if (conn.expired) return void conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
+      if (last && id in subscriptions) {
+        // The end goes out with the last event; graphql-ws sends `complete` only for a subscription it still holds.
+        delete subscriptions[id];
+        messages.push(`{"id":${JSON.stringify(id)},"type":"complete"}`);
+      }
+      conn.sendAll(messages);
     },
     withErrors: (result) => withErrors(result) ?? result,
   });
@@ -355,7 +360,7 @@ export function attachWebSocketServer(
         variableValues: payload.variables,
         contextValue,
       };
-      sinks.set(args, directSink(conn, id));
+      sinks.set(args, directSink(conn, ctx.subscriptions as Record<string, unknown>, id));
       return args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {

@@ -81,7 +81,11 @@ describe('jobUpdated over graphql-ws', () => {
     expect(events('a')).toEqual(all);
     expect(events('b')).toEqual(all);
     expect(events('c')).toEqual(all.map(({ seq, kind }) => ({ seq, kind })));
-    expect(of('a').at(-1)).toEqual({ id: 'a', type: 'complete' });
+    // Each ends with exactly one complete, right after its terminal event.
+    for (const id of ['a', 'b', 'c']) {
+      expect(of(id).at(-1)).toEqual({ id, type: 'complete' });
+      expect(of(id).filter((m) => m.type === 'complete')).toHaveLength(1);
+    }
     // d: its SNAPSHOT, perhaps an event or two sent before its complete arrived, never the end.
     const [snapshot, ...live] = events('d');
     expect(snapshot).toMatchObject({ kind: 'SNAPSHOT' });
