@@ -12,12 +12,6 @@ export const EVENT_PAGE_SIZE = 100;
  * back within the window, so a slow client costs no more memory than before the feed.
  */
 export const FEED_MAX_EVENTS = 256;
-/**
- * Longest stretch of subscribers woken (and so written to) in one go before the event loop gets a
- * turn: with thousands of subscribers a round of writes takes hundreds of milliseconds, and the
- * worker's next progress transaction, the next read and every other socket wait behind it.
- */
-const WAKE_SLICE_MS = 8;
 
 /** What `jobUpdated` emits: a stored event, or a SNAPSHOT of the current state when there is nothing to replay. */
 export interface JobUpdate {
@@ -59,8 +53,6 @@ class JobEventFeed {
   private again = false;
   /** The last read failed: subscribers read the table themselves (and see its error) until one succeeds. */
   private broken = false;
-  private waking = false;
-  private wakeAgain = false;
   private readonly off: () => void;
 
   constructor(
@@ -135,36 +127,13 @@ class JobEventFeed {
   }
 
   /**
-   * Wakes every reader, a time slice at a time (WAKE_SLICE_MS), each reader once per round; a
-   * wake asked for during a round runs a full round after it, so a reader woken early in the
-   * round still sees what arrived meanwhile. Readers take everything up to the newest event when
-   * woken, so a late wake loses nothing.
+   * Wakes every reader. Readers write what they take to their sockets at once, so this is the
+   * whole fan-out of the new events; in one go (not sliced between turns of the event loop): with
+   * slices, the sockets that close after the terminal event (clients that had only this
+   * subscription) are handled between the slices and hold back the last subscribers' events.
    */
   private wakeReaders(): void {
-    if (this.waking) {
-      this.wakeAgain = true;
-      return;
-    }
-    this.waking = true;
-    const readers = [...this.readers];
-    let i = 0;
-    const step = () => {
-      const until = performance.now() + WAKE_SLICE_MS;
-      while (i < readers.length) {
-        const r = readers[i++]!;
-        if (this.readers.has(r)) r.wake();
-        if ((i & 31) === 0 && i < readers.length && performance.now() >= until) {
-          setImmediate(step);
-          return;
-        }
-      }
-      this.waking = false;
-      if (this.wakeAgain && this.readers.size > 0) {
-        this.wakeAgain = false;
-        this.wakeReaders();
-      }
-    };
-    step();
+    for (const r of this.readers) r.wake();
   }
 
   /** Drops what every reader has taken, then the oldest beyond FEED_MAX_EVENTS. */
