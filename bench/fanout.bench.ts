@@ -25,30 +25,25 @@
  *   - memory: the service's VmRSS before the first connection and once all are subscribed (after
  *     a settle), (after - before) / N <= 100 KiB per connection.
  *
- * The clients live in this process, so their own work (2 CPUs here, shared with the service and
- * PostgreSQL) is part of the measured latency.
+ * The clients run in BENCH_FANOUT_CLIENT_PROCESSES (default 4) child processes on the same machine
+ * (bench/lib/fanout-clients.ts), so their work (2 CPUs here, shared with the service and
+ * PostgreSQL) is part of the measured latency, but one client event loop handling all N sockets
+ * does not queue every message behind the others. Each process's event-loop delay and CPU time
+ * during the job are reported with the result. BENCH_FANOUT_PER_EVENT=1 also prints, per event,
+ * the least, median and largest latency over the subscribers (the least is the path through the
+ * database and the feed; the spread is the fan-out).
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { print } from 'graphql';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { uploadFileStream } from '../src/cli/upload-stream';
-import {
-  CancelJobDocument,
-  JobDocument,
-  type JobEventFieldsFragment,
-  JobUpdatedDocument,
-  RegisterSpecDocument,
-  RunDiagnosticJobDocument,
-  type SluiceClient,
-  UploadFileDocument,
-} from '../src/sdk/client';
+import { CancelJobDocument, JobDocument, RegisterSpecDocument, RunDiagnosticJobDocument, type SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
 import { openPgServer } from './lib/database';
+import type { FromClients, SubscriberResult, ToClients } from './lib/fanout-clients';
 import { readMemory, signInBenchAdmin, spawnBenchService } from './lib/service';
 
 const KiB = 1024;
@@ -60,8 +55,10 @@ export const FANOUT_BARS = { p95Ms: 250, p99Ms: 1000, perConnectionKiB: 100 } as
 export interface FanoutBenchOptions {
   subscribers: number;
   rows: number;
-  /** Connections opened at once. */
+  /** Connections opened at once (over all client processes). */
   batch: number;
+  /** Child processes the subscribers are spread over. */
+  clientProcesses: number;
   log: (line: string) => void;
 }
 
@@ -87,6 +84,10 @@ export interface FanoutBenchReport {
   drainSeconds: number;
   finalState: string;
   rss: { beforeMiB: number; afterMiB: number; peakMiB: number; perConnectionKiB: number };
+  /** During the job: CPU seconds of the service and of all client processes; the clients' worst event-loop delay. */
+  cpu: { serviceSeconds: number; clientSeconds: number };
+  clientProcesses: number;
+  clientLagMs: { p99: number; max: number };
 }
 
 function envInt(name: string, fallback: number): number {
@@ -102,6 +103,7 @@ export function fanoutOptionsFromEnv(log: (line: string) => void = (l) => consol
     subscribers: envInt('BENCH_FANOUT_SUBSCRIBERS', 5000),
     rows: envInt('BENCH_FANOUT_ROWS', 300_000),
     batch: envInt('BENCH_FANOUT_BATCH', 250),
+    clientProcesses: envInt('BENCH_FANOUT_CLIENT_PROCESSES', 4),
     log,
   };
 }
@@ -122,76 +124,64 @@ function pct(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-interface Subscriber {
-  client: Client;
-  /** The SNAPSHOT's seq (the job's lastSeq when the subscription started), or null before it. */
-  snapshotSeq: number | null;
-  /** seqs of live events, as received. */
-  seqs: number[];
-  /** Commit-to-client ms of each live event. */
-  latency: number[];
-  terminal: boolean;
-  completed: boolean;
-  error: string | null;
-  ready: Promise<void>;
-  done: Promise<void>;
+/** utime + stime of a process, seconds. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
-function subscribe(wsUrl: string, token: string, jobId: string): Subscriber {
-  const client = createClient({
-    url: wsUrl,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${token}` },
-    retryAttempts: 0,
-    lazy: true,
-  });
-  let onReady!: () => void;
-  let onDone!: () => void;
-  const s: Subscriber = {
-    client,
-    snapshotSeq: null,
-    seqs: [],
-    latency: [],
-    terminal: false,
-    completed: false,
-    error: null,
-    ready: new Promise<void>((r) => (onReady = r)),
-    done: new Promise<void>((r) => (onDone = r)),
-  };
-  const fail = (message: string) => {
-    s.error ??= message;
-    onReady();
-    onDone();
-  };
-  client.on('closed', (e) => {
-    if (!s.completed) fail(`socket closed ${(e as { code?: number }).code ?? ''} ${(e as { reason?: string }).reason ?? ''}`.trim());
-  });
-  client.subscribe<{ jobUpdated: JobEventFieldsFragment }>(
-    { query: print(JobUpdatedDocument), variables: { id: jobId } },
-    {
-      next: (r) => {
-        const receivedAt = Date.now();
-        const e = r.data?.jobUpdated;
-        if (!e) return fail(`error: ${JSON.stringify(r.errors)}`);
-        if (e.kind === 'SNAPSHOT') {
-          if (s.snapshotSeq !== null) return fail(`second SNAPSHOT at seq ${e.seq}`);
-          s.snapshotSeq = e.seq;
-          if (e.terminal) s.terminal = true;
-          return onReady();
+/** One client process (bench/lib/fanout-clients.ts) and its next message. */
+class ClientProcess {
+  readonly child: ChildProcess;
+  private waiting: Array<(m: FromClients) => void> = [];
+  private inbox: FromClients[] = [];
+
+  constructor() {
+    this.child = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib/fanout-clients.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (m: FromClients) => {
+      const w = this.waiting.shift();
+      if (w) w(m);
+      else this.inbox.push(m);
+    });
+  }
+
+  send(m: ToClients): void {
+    this.child.send(m);
+  }
+
+  next<T extends FromClients['type']>(type: T): Promise<Extract<FromClients, { type: T }>> {
+    const check = (m: FromClients) => {
+      if (m.type !== type) throw new Error(`client process: expected ${type}, got ${m.type}`);
+      return m as Extract<FromClients, { type: T }>;
+    };
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(check(queued));
+    return new Promise((resolve, reject) =>
+      this.waiting.push((m) => {
+        try {
+          resolve(check(m));
+        } catch (err) {
+          reject(err);
         }
-        s.seqs.push(e.seq);
-        s.latency.push(receivedAt - Date.parse(e.at));
-        if (e.terminal) s.terminal = true;
-      },
-      error: (err) => fail(`subscription error: ${err instanceof Error ? err.message : JSON.stringify(err)}`),
-      complete: () => {
-        s.completed = true;
-        onReady();
-        onDone();
-      },
-    },
-  );
-  return s;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.send({ type: 'close' });
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(kill);
+  }
 }
 
 async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
@@ -218,6 +208,7 @@ async function settledRss(pid: number, ms: number): Promise<number> {
 
 export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBenchReport> {
   const { subscribers: n, rows, batch, log } = opts;
+  const k = Math.min(opts.clientProcesses, n);
   // This process holds one socket per subscriber, and so does the service (a child: same limit).
   const need = n + 1024;
   const limit = openFilesLimit();
@@ -237,7 +228,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     // One job at a time, so the ingestion waits behind the diagnostic job until all are subscribed.
     SLUICE_WORKER_CONCURRENCY: '1',
   });
-  const subs: Subscriber[] = [];
+  const clients: ClientProcess[] = [];
   let admin: SluiceClient | null = null;
   try {
     await service.waitFor(/Sluice .* is ready/);
@@ -247,7 +238,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     const file = path.join(tmp, 'attendance.csv');
     const bytes = await writeAttendanceCsv(file, rows);
     log(
-      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${n.toLocaleString('en-US')} subscribers (${batch} at a time), ${rows.toLocaleString('en-US')} rows (${(bytes / MiB).toFixed(1)} MiB), open files limit ${limit ?? 'unknown'}`,
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${n.toLocaleString('en-US')} subscribers (${batch} at a time, from ${k} client processes), ${rows.toLocaleString('en-US')} rows (${(bytes / MiB).toFixed(1)} MiB), open files limit ${limit ?? 'unknown'}`,
     );
 
     // The worker's one slot is taken until every subscriber holds its SNAPSHOT.
@@ -266,32 +257,35 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     const before = await settledRss(service.pid, 2000);
     const wsUrl = `${url.replace(/^http/, 'ws')}/graphql`;
     const connectStarted = Date.now();
-    for (let i = 0; i < n; i += batch) {
-      const wave = Array.from({ length: Math.min(batch, n - i) }, () => subscribe(wsUrl, token, jobId));
-      subs.push(...wave);
-      await Promise.all(wave.map((s) => s.ready));
-      const failed = wave.find((s) => s.error || s.snapshotSeq === null);
-      if (failed) throw new Error(`subscriber ${subs.indexOf(failed)} could not subscribe: ${failed.error ?? 'no SNAPSHOT'}`);
-      if ((i / batch) % 4 === 3 || i + batch >= n) log(`  ${subs.length} subscribed (${((Date.now() - connectStarted) / 1000).toFixed(1)} s)`);
-    }
+    for (let i = 0; i < k; i++) clients.push(new ClientProcess());
+    // Process i opens subscribers [i*n/k, (i+1)*n/k), a share of each wave at a time.
+    const share = (i: number) => Math.floor(((i + 1) * n) / k) - Math.floor((i * n) / k);
+    for (const [i, c] of clients.entries()) c.send({ type: 'open', wsUrl, token, jobId, count: share(i), batch: Math.max(1, Math.round(batch / k)) });
+    const ready = await Promise.all(clients.map((c) => c.next('ready')));
+    const failed = ready.find((r) => r.error);
+    if (failed) throw new Error(`a subscriber could not subscribe: ${failed.error}`);
     const connectSeconds = (Date.now() - connectStarted) / 1000;
+    log(`  ${n} subscribed (${connectSeconds.toFixed(1)} s)`);
     const after = await settledRss(service.pid, 3000);
-    const snapshotSeqs = new Set(subs.map((s) => s.snapshotSeq));
+    const snapshotSeqs = new Set(ready.flatMap((r) => r.snapshotSeqs));
     if (snapshotSeqs.size !== 1) throw new Error(`the job moved while subscribers connected: SNAPSHOT seqs ${[...snapshotSeqs].join(', ')}`);
-    const snapshotSeq = subs[0]!.snapshotSeq!;
+    const snapshotSeq = [...snapshotSeqs][0]!;
 
     let peak = readMemory(service.pid)?.rss ?? 0;
     const peakTimer = setInterval(() => (peak = Math.max(peak, readMemory(service.pid)?.rss ?? 0)), 100);
+    const serviceCpuBefore = cpuSeconds(service.pid);
+    for (const c of clients) c.send({ type: 'watch' });
     await admin.request(CancelJobDocument, { id: blocker.id });
     log(`  all subscribed in ${connectSeconds.toFixed(1)} s; diagnostic job cancelled, the ingestion starts`);
     const timeout = setTimeout(() => {
-      for (const s of subs) s.error ??= s.terminal ? 'no complete after the terminal event' : `timed out after ${s.seqs.length} events`;
+      for (const c of clients) c.send({ type: 'timeout' });
     }, 10 * 60_000);
-    const allDone = Promise.all(subs.map((s) => s.done));
-    await Promise.race([allDone, new Promise((r) => setTimeout(r, 10 * 60_000))]);
+    const done = await Promise.all(clients.map((c) => c.next('done')));
     clearTimeout(timeout);
     const lastSeen = Date.now();
     clearInterval(peakTimer);
+    const serviceCpu = cpuSeconds(service.pid) - serviceCpuBefore;
+    const subs: SubscriberResult[] = done.flatMap((d) => d.subscribers);
 
     const { job } = await admin.request(JobDocument, { id: jobId });
     const stored = await db.sql<{ seq: number; kind: string; state: string }[]>`
@@ -310,9 +304,16 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
       if (problem === null) complete++;
       else if (problems.length < 5) problems.push(`subscriber ${i}: ${problem}`);
     });
+    if (process.env['BENCH_FANOUT_PER_EVENT'] === '1') {
+      // Median and worst latency of each event over its subscribers: which events are late.
+      for (let j = 0; j < expected.length; j++) {
+        const ms = subs.flatMap((s) => (s.seqs[j] === expected[j] ? [s.latency[j]!] : [])).sort((x, y) => x - y);
+        log(`  seq ${expected[j]} ${stored[j]!.kind} ${stored[j]!.state}: min ${ms[0]} ms, median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms.at(-1)} ms`);
+      }
+    }
     const all = new Float64Array(subs.reduce((sum, s) => sum + s.latency.length, 0));
-    let k = 0;
-    for (const s of subs) for (const ms of s.latency) all[k++] = ms;
+    let at = 0;
+    for (const s of subs) for (const ms of s.latency) all[at++] = ms;
     all.sort();
     const started = Date.parse(job.startedAt ?? job.createdAt);
     return {
@@ -337,13 +338,16 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
         peakMiB: peak / MiB,
         perConnectionKiB: (after - before) / n / KiB,
       },
+      cpu: { serviceSeconds: serviceCpu, clientSeconds: done.reduce((sum, d) => sum + d.cpuSeconds, 0) },
+      clientProcesses: k,
+      clientLagMs: { p99: Math.max(...done.map((d) => d.lagMs.p99)), max: Math.max(...done.map((d) => d.lagMs.max)) },
     };
   } catch (err) {
     console.error(`--- service stderr (tail) ---\n${service.stderr().slice(-3000)}`);
     throw err;
   } finally {
     // Closing thousands of sockets at once is fine: the service is stopped right after.
-    await Promise.all(subs.map((s) => s.client.dispose()));
+    await Promise.all(clients.map((c) => c.close()));
     await admin?.close();
     await service.stop();
     await db.drop().catch(() => undefined);
@@ -376,6 +380,7 @@ export function formatFanoutReport(r: FanoutBenchReport): string[] {
     `events per subscriber ${r.eventsExpected} (after its SNAPSHOT), ${r.deliveries.toLocaleString('en-US')} deliveries; job ran ${r.jobSeconds.toFixed(2)} s, last subscriber done ${r.drainSeconds.toFixed(2)} s after the job started`,
     `commit-to-client ms: p50 ${r.latencyMs.p50.toFixed(0)}, p95 ${r.latencyMs.p95.toFixed(0)}, p99 ${r.latencyMs.p99.toFixed(0)}, max ${r.latencyMs.max.toFixed(0)}`,
     `service RSS MiB: before ${r.rss.beforeMiB.toFixed(1)}, all subscribed ${r.rss.afterMiB.toFixed(1)}, peak during the job ${r.rss.peakMiB.toFixed(1)}`,
+    `during the job: service CPU ${r.cpu.serviceSeconds.toFixed(1)} s, clients' CPU ${r.cpu.clientSeconds.toFixed(1)} s (${r.clientProcesses} processes), clients' event-loop delay p99 ${r.clientLagMs.p99.toFixed(0)} ms, max ${r.clientLagMs.max.toFixed(0)} ms`,
     ...r.problems.map((p) => `  ${p}`),
     fmt(head),
     widths.map((w) => '-'.repeat(w)).join('  '),
@@ -405,6 +410,11 @@ export function fanoutReportJson(r: FanoutBenchReport): Record<string, unknown> 
     rssAfterMiB: round(r.rss.afterMiB),
     rssPeakMiB: round(r.rss.peakMiB),
     perConnectionKiB: round(r.rss.perConnectionKiB),
+    serviceCpuSeconds: round(r.cpu.serviceSeconds, 2),
+    clientCpuSeconds: round(r.cpu.clientSeconds, 2),
+    clientProcesses: r.clientProcesses,
+    clientLagP99Ms: round(r.clientLagMs.p99),
+    clientLagMaxMs: round(r.clientLagMs.max),
   };
 }
 

@@ -31,6 +31,7 @@
  *                      that many open files more than `ulimit -n` gives by default).
  *   BENCH_FANOUT_ROWS  rows of the watched ingestion job (default 300,000).
  *   BENCH_FANOUT_BATCH connections opened at once (default 250).
+ *   BENCH_FANOUT_CLIENT_PROCESSES  child processes the fan-out clients are spread over (default 4).
  *   BENCH_SKIP_FANOUT=1 skip the fan-out benchmark (4).
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.

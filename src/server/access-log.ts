@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { ACCESS_LOG_KEY, type Logger } from '../shared/logger';
@@ -20,9 +19,15 @@ export interface RequestRecord {
   aborted: boolean;
 }
 
-type Notes = Pick<RequestRecord, 'operation' | 'clientId'>;
+/** What handlers learn about a request for its access line (operation, client). */
+export type AccessNotes = Pick<RequestRecord, 'operation' | 'clientId'>;
 
-const current = new AsyncLocalStorage<Notes>();
+/**
+ * Each request's notes, found from the request itself: passed explicitly rather than through an
+ * AsyncLocalStorage, whose async hooks (Node 20) would tax every promise of the process, the
+ * WebSocket deliveries included, for one or two fields of the HTTP access line.
+ */
+const notesByRequest = new WeakMap<object, AccessNotes>();
 
 /** Longest path and operation name written to a line; a hostile client cannot make lines huge. */
 const MAX_FIELD_CHARS = 200;
@@ -31,18 +36,18 @@ function clip(s: string): string {
   return s.length > MAX_FIELD_CHARS ? `${s.slice(0, MAX_FIELD_CHARS)}...` : s;
 }
 
-/** Adds facts about the request being handled (no-op outside one). */
-export function noteRequest(notes: Notes): void {
-  const n = current.getStore();
-  if (n) Object.assign(n, notes);
+/** The notes of `req` (an HTTP request that went through accessLog), or undefined. */
+export function accessNotesOf(req: object): AccessNotes | undefined {
+  return notesByRequest.get(req);
 }
 
-/** Records the operation Apollo chose (named in the document, not the client's claim). */
-export const accessLogPlugin: ApolloServerPlugin = {
+/** Records the operation Apollo chose (named in the document, not the client's claim) in the context's access notes. */
+export const accessLogPlugin: ApolloServerPlugin<{ accessNotes?: AccessNotes }> = {
   async requestDidStart() {
     return {
       async didResolveOperation(rc) {
-        if (rc.operationName) noteRequest({ operation: clip(rc.operationName) });
+        const notes = rc.contextValue.accessNotes;
+        if (rc.operationName && notes) notes.operation = clip(rc.operationName);
       },
     };
   },
@@ -60,13 +65,14 @@ function routeOf(req: Parameters<RequestHandler>[0], path: string): string {
 /**
  * One line per HTTP request when it ends (`http.method`, `http.path`, `http.operation`,
  * `http.status`, `http.durationMs`, `http.clientId`), then `observers` (metrics). Must be the first
- * middleware, so later handlers run inside its context and can call noteRequest.
+ * middleware, so later handlers find the request's notes (accessNotesOf) and fill them in.
  * Never logged: headers (Authorization), the query string (signed-URL tokens), bodies.
  */
 export function accessLog(log: Logger, observers: Array<(r: RequestRecord) => void> = []): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
-    const notes: Notes = {};
+    const notes: AccessNotes = {};
+    notesByRequest.set(req, notes);
     res.once('close', () => {
       const url = req.originalUrl || req.url || '/';
       const path = clip(url.split(/[?#]/, 1)[0] || '/');
@@ -87,6 +93,6 @@ export function accessLog(log: Logger, observers: Array<(r: RequestRecord) => vo
       );
       for (const observe of observers) observe(record);
     });
-    current.run(notes, next);
+    next();
   };
 }

@@ -2,6 +2,7 @@ import type { Viewer } from '../shared/auth';
 import type { SluiceError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { ResolverServices } from '../services';
+import type { AccessNotes } from './access-log';
 
 /** Per-operation context for HTTP and WebSocket alike. */
 export interface Context {
@@ -13,4 +14,6 @@ export interface Context {
   /** Services only (no stores, database or settings): resolvers go through them. */
   services: ResolverServices;
   log: Logger;
+  /** HTTP only: what the request's access line records (the operation, the client). */
+  accessNotes?: AccessNotes;
 }

@@ -96,7 +96,7 @@ function download(
 ): express.RequestHandler {
   return async (req, res, next) => {
     try {
-      const ctx = await httpContext(services, req.headers.authorization);
+      const ctx = await httpContext(services, req);
       const viewer = requireViewer(ctx, Role.VIEWER);
       await send(viewer, String(req.params['id'] ?? ''), res);
     } catch (err) {

@@ -8,7 +8,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
-import { accessLog, accessLogPlugin, noteRequest } from './access-log';
+import { accessLog, accessLogPlugin, accessNotesOf } from './access-log';
 import type { Context } from './context';
 import { errorReportRoute, validRowsRoute } from './downloads';
 import { formatError } from './errors';
@@ -23,17 +23,19 @@ import { webRoutes } from './web';
 export const GRAPHQL_PATH = '/graphql';
 
 /** Resolves the viewer from `Authorization: Bearer`. A bad token is remembered, not thrown, so
- * public operations (issueToken) still work; protected ones report the precise reason. */
-export async function httpContext(services: Services, authorization: string | undefined, remoteAddress?: string): Promise<Context> {
+ * public operations (issueToken) still work; protected ones report the precise reason. The
+ * request's access line records the authenticated client (and, through the context, the operation). */
+export async function httpContext(services: Services, req: Pick<express.Request, 'headers'>, remoteAddress?: string): Promise<Context> {
   const log = services.log;
+  const accessNotes = accessNotesOf(req);
   try {
-    const token = bearerToken(authorization);
-    if (!token) return { viewer: null, remoteAddress, services, log };
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return { viewer: null, remoteAddress, services, log, accessNotes };
     const viewer = await services.clients.authenticate(token);
-    noteRequest({ clientId: viewer.clientId });
-    return { viewer, remoteAddress, services, log };
+    if (accessNotes) accessNotes.clientId = viewer.clientId;
+    return { viewer, remoteAddress, services, log, accessNotes };
   } catch (err) {
-    if (err instanceof SluiceError) return { viewer: null, authError: err, remoteAddress, services, log };
+    if (err instanceof SluiceError) return { viewer: null, authError: err, remoteAddress, services, log, accessNotes };
     throw err;
   }
 }
@@ -150,7 +152,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     multipartUploads({ maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES, idleTimeoutMs: env.SLUICE_UPLOAD_IDLE_TIMEOUT_MS }),
     express.json({ limit: '2mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => httpContext(services, req.headers.authorization, req.ip),
+      context: async ({ req }) => httpContext(services, req, req.ip),
     }),
   );
 

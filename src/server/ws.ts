@@ -1,5 +1,6 @@
 import type http from 'node:http';
-import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import type net from 'node:net';
+import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ClientRevoked } from '../modules/clients/clients.store';
@@ -11,7 +12,7 @@ import type { Logger } from '../shared/logger';
 import { MiB } from '../shared/units';
 import type { Context } from './context';
 import { formatError } from './errors';
-import { DocumentCache, sharedSubscribe } from './shared-execution';
+import { type DirectSink, DocumentCache, sharedSubscribe } from './shared-execution';
 import { GRAPHQL_PATH } from './http';
 import type { Limits } from './limits';
 
@@ -155,6 +156,26 @@ class Connection {
     this.socket.send(data);
   }
 
+  /**
+   * Several messages in one write to the network (one syscall instead of one each), each still
+   * checked against the backlog bound. ws corks the TCP socket around each frame; corking it
+   * around all of them holds the frames until the last one.
+   */
+  sendAll(messages: readonly string[]): void {
+    if (messages.length === 1) {
+      this.send(messages[0]!);
+      return;
+    }
+    // ws's own handle on the TCP socket (it corks it per frame the same way).
+    const tcp = (this.socket as unknown as { _socket?: net.Socket })._socket;
+    tcp?.cork();
+    try {
+      for (const m of messages) this.send(m);
+    } finally {
+      tcp?.uncork();
+    }
+  }
+
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
@@ -251,9 +272,28 @@ export function attachWebSocketServer(
     })();
   });
 
+  const withErrors = (result: ExecutionResult) =>
+    result.errors?.length ? { ...result, errors: result.errors.map((e) => formatError(log, e.toJSON(), e)) } : undefined;
+  // Shared subscriptions write their events to the connection themselves (see DirectSink); the
+  // same checks as onNext run on each write.
+  const sinks = new WeakMap<ExecutionArgs, DirectSink>();
+  const directSink = (conn: Connection, subscriptions: Record<string, unknown>, id: string): DirectSink => ({
+    id,
+    write: (messages, last) => {
+      if (conn.expired) return void conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
+      if (last && id in subscriptions) {
+        // The end goes out with the last event; graphql-ws sends `complete` only for a subscription it still holds.
+        delete subscriptions[id];
+        messages.push(`{"id":${JSON.stringify(id)},"type":"complete"}`);
+      }
+      conn.sendAll(messages);
+    },
+    withErrors: (result) => withErrors(result) ?? result,
+  });
+
   const gql = makeServer<Record<string, unknown>, ConnExtra>({
     schema,
-    subscribe: sharedSubscribe(SHARED_EXECUTION_FIELDS),
+    subscribe: sharedSubscribe(SHARED_EXECUTION_FIELDS, { sinkOf: (args) => sinks.get(args) }),
     connectionInitWaitTimeout: 10_000,
     onConnect: async (ctx) => {
       const { conn } = ctx.extra;
@@ -288,7 +328,7 @@ export function attachWebSocketServer(
       acknowledged.set(conn, ctx);
       return true;
     },
-    onSubscribe: (ctx, _id, payload) => {
+    onSubscribe: (ctx, id, payload) => {
       const { conn } = ctx.extra;
       const viewer = conn.viewer;
       if (!viewer || conn.expired) {
@@ -320,14 +360,14 @@ export function attachWebSocketServer(
         variableValues: payload.variables,
         contextValue,
       };
+      sinks.set(args, directSink(conn, ctx.subscriptions as Record<string, unknown>, id));
       return args;
     },
     onNext: (ctx, _id, _payload, _args, result) => {
       // The timer closes at expiry; this catches an event produced in the same instant.
       const { conn } = ctx.extra;
       if (conn.expired) conn.close(WsCloseCode.Unauthorized, 'Unauthorized: token expired');
-      if (!result.errors?.length) return;
-      return { ...result, errors: result.errors.map((e) => formatError(log, e.toJSON(), e)) };
+      return withErrors(result);
     },
     onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(log, e instanceof GraphQLError ? e.toJSON() : { message: String(e) }, e)),
   });

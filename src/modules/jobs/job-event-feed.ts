@@ -118,12 +118,22 @@ class JobEventFeed {
         }
         if (rows.length === EVENT_PAGE_SIZE) this.again = true;
         this.trim();
-        if (rows.length || this.broken) for (const r of this.readers) r.wake();
+        if (rows.length || this.broken) this.wakeReaders();
       } while (this.again && this.readers.size > 0);
     } finally {
       this.reading = false;
     }
-    if (this.broken) for (const r of this.readers) r.wake();
+    if (this.broken) this.wakeReaders();
+  }
+
+  /**
+   * Wakes every reader. Readers write what they take to their sockets at once, so this is the
+   * whole fan-out of the new events; in one go (not sliced between turns of the event loop): with
+   * slices, the sockets that close after the terminal event (clients that had only this
+   * subscription) are handled between the slices and hold back the last subscribers' events.
+   */
+  private wakeReaders(): void {
+    for (const r of this.readers) r.wake();
   }
 
   /** Drops what every reader has taken, then the oldest beyond FEED_MAX_EVENTS. */

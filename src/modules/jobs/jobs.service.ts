@@ -5,7 +5,7 @@ import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError } f
 import type { Logger } from '../../shared/logger';
 import type { NotificationBus } from '../../shared/pubsub';
 import { hasRole, Role } from '../../shared/roles';
-import { PullStream } from '../../shared/stream';
+import { type PullBatch, PullStream } from '../../shared/stream';
 import { retryTransientRead } from '../../jobs/transient-errors';
 import type { JobQueue } from '../../jobs/queue';
 import { isTerminal, JobState } from '../../jobs/state';
@@ -176,19 +176,28 @@ export class JobsService {
       done = isTerminal(job.state);
     }
     if (done) return new PullStream<JobUpdate>(async () => ({ items: [], done: true }), { initial, done });
+    const take = (events: JobUpdate[]): PullBatch<JobUpdate> => {
+      const items: JobUpdate[] = [];
+      for (const e of events) {
+        sent = e.seq;
+        items.push(e);
+        if (e.kind === 'STATE' && isTerminal(e.state)) return { items, done: true };
+      }
+      return { items, done: false };
+    };
     const stream = new PullStream<JobUpdate>(
-      async () => {
-        // Replays what the client missed from the table when the feed does not hold it.
-        const events = feed.after(sent, WATCH_PAGE_SIZE) ?? (await retryTransientRead(() => this.store.events(id, sent, WATCH_PAGE_SIZE))).map(toUpdate);
-        const items: JobUpdate[] = [];
-        for (const e of events) {
-          sent = e.seq;
-          items.push(e);
-          if (e.kind === 'STATE' && isTerminal(e.state)) return { items, done: true };
-        }
-        return { items, done: false };
+      // Replays what the client missed from the table when the feed does not hold it.
+      async () => take(feed.after(sent, WATCH_PAGE_SIZE) ?? (await retryTransientRead(() => this.store.events(id, sent, WATCH_PAGE_SIZE))).map(toUpdate)),
+      {
+        initial,
+        done,
+        onClose: () => feed.leave(),
+        // What the feed holds is at hand without a read.
+        readSync: () => {
+          const events = feed.after(sent, WATCH_PAGE_SIZE);
+          return events && take(events);
+        },
       },
-      { initial, done, onClose: () => feed.leave() },
     );
     const feed = this.feeds.join(id, job.lastSeq, {
       get sent() {
