@@ -175,6 +175,7 @@ async function main(): Promise<void> {
       }),
     );
   } catch (err) {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
     console.error(`--- service stderr (tail) ---\n${service.stderr().slice(-3000)}`);
     throw err;
   } finally {
