@@ -20,22 +20,13 @@ import { boundedDistance, parseColumnMap, resolveColumnMap } from '../../src/ing
 import iconv from 'iconv-lite';
 import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
-import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
+import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
+import { chunked, compile, specWith } from '../helpers/pipeline';
 
 const cqube = new URL('../fixtures/cqube/', import.meta.url);
 
 function fixture(path: string): Buffer {
   return readFileSync(new URL(path, cqube));
-}
-
-function compile(raw: unknown, name = 'spec'): CompiledSpec {
-  const result = compileSpec(raw, { name, kind: 'DATASET' });
-  if (!result.ok) expect.fail(`spec did not compile:\n${JSON.stringify(result.problems, null, 2)}`);
-  return result.spec;
-}
-
-function specWith(properties: Record<string, unknown>, required: string[] = Object.keys(properties)): CompiledSpec {
-  return compile({ program: 'test', input: { type: 'object', properties, required } });
 }
 
 /** A Writable that keeps what it receives; `highWaterMark` and `delayMs` exercise backpressure. */
@@ -68,14 +59,6 @@ class BinaryCollect extends Writable {
   bytes(): Buffer {
     return Buffer.concat(this.parts);
   }
-}
-
-/** Splits `bytes` into chunks of `size` bytes (0 = one chunk) so records and characters straddle boundaries. */
-function chunked(bytes: Buffer, size: number): Readable {
-  if (size === 0) return Readable.from([bytes]);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
-  return Readable.from(parts);
 }
 
 interface Run {

@@ -15,7 +15,8 @@ import {
   type InvalidRow,
 } from '../../src/ingest/csv-pipeline';
 import { closePipelineThreads, runCsvPipelineOffThread } from '../../src/ingest/pipeline-thread';
-import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
+import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
+import { chunked, compile, specWith } from '../helpers/pipeline';
 
 // runCsvPipelineOffThread must be runCsvPipeline moved to a thread, nothing else: the same COPY
 // bytes, valid-rows and error files, invalid rows (in order), result and error classes, for every
@@ -25,16 +26,6 @@ afterAll(() => closePipelineThreads());
 
 const cqube = new URL('../fixtures/cqube/', import.meta.url);
 const fixture = (path: string) => readFileSync(new URL(path, cqube));
-
-function compile(raw: unknown, name = 'spec'): CompiledSpec {
-  const result = compileSpec(raw, { name, kind: 'DATASET' });
-  if (!result.ok) expect.fail(`spec did not compile:\n${JSON.stringify(result.problems, null, 2)}`);
-  return result.spec;
-}
-
-function specWith(properties: Record<string, unknown>, required: string[] = Object.keys(properties)): CompiledSpec {
-  return compile({ program: 'test', input: { type: 'object', properties, required } });
-}
 
 class Collect extends Writable {
   parts: Buffer[] = [];
@@ -51,13 +42,6 @@ class Collect extends Writable {
   get bytes(): Buffer {
     return Buffer.concat(this.parts);
   }
-}
-
-function chunked(bytes: Buffer, size: number): Readable {
-  if (size === 0) return Readable.from([bytes]);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
-  return Readable.from(parts);
 }
 
 type Runner = typeof runCsvPipeline;
