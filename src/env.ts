@@ -90,6 +90,11 @@ const schema = z.object({
    */
   SLUICE_UPLOAD_IDLE_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   /**
+   * How long an idle keep-alive HTTP connection stays open, in milliseconds: longer than the
+   * clients' and load balancers' own (60 s is common), so they, not the server, close it first.
+   */
+  SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(1000, 600_000).default(65_000),
+  /**
    * Longest each query of a validateFile(mode: MERGE) diff against a dimension's current table
    * may run (after the file was read), in milliseconds; past it the call ends with REQUEST_TIMEOUT
    * (reason DIFF_TIMEOUT) and nothing is kept.

@@ -84,6 +84,11 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   // req.ip (rate limits) is the socket's address unless the operator declares proxies in front.
   app.set('trust proxy', env.SLUICE_TRUST_PROXY_HOPS || false);
   const server = http.createServer(app);
+  // Why longer than Node's 5 s: a client (or a load balancer, whose idle timeouts are typically
+  // 60 s) that reuses a keep-alive connection the server is closing gets ECONNRESET or a 502;
+  // the server must be the side that waits longer. The header timeout must exceed it.
+  server.keepAliveTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000;
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
   app.use(accessLog(log, [(r) => services.metrics.observeRequest(r)]));

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { createClient } from 'graphql-ws';
@@ -25,6 +26,27 @@ describe('HTTP endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
     expect(await res.json()).toMatchObject({ status: 'ok', role: 'all' });
+  });
+
+  it("keeps an idle keep-alive connection open past Node's 5 s default (clients and load balancers close first)", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ reused: boolean; keepAlive: string | undefined }>((resolve, reject) => {
+        const req = http.get(`${t.url}/healthz`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ reused: req.reusedSocket, keepAlive: String(res.headers['keep-alive']) }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const first = await get();
+      expect(first.keepAlive).toBe('timeout=65');
+      await new Promise((r) => setTimeout(r, 5500));
+      // Reused only if the server did not close it at 5 s (an ECONNRESET race for clients that reuse late).
+      expect(await get()).toMatchObject({ reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('GET /readyz checks the database', async () => {

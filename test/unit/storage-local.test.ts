@@ -77,8 +77,11 @@ describe('local storage: disk layout', () => {
   it('writes to a hidden temp file until done()', async () => {
     const writer = storage.openWriter('out/pending.csv');
     writer.stream.write('a,b\n');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect((await filesOnDisk(storage.root)).some((f) => f.includes('.tmp-'))).toBe(true);
+    // The temp file is opened asynchronously: wait for it (a fixed 10 ms failed under load).
+    const hasTemp = async () => (await filesOnDisk(storage.root)).some((f) => f.includes('.tmp-'));
+    for (const deadline = Date.now() + 10_000; !(await hasTemp()) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    expect(await hasTemp()).toBe(true);
+    expect((await filesOnDisk(storage.root)).some((f) => f.startsWith('out/pending'))).toBe(false);
     await writer.abort();
     expect(await filesOnDisk(storage.root)).toEqual([]);
   });
