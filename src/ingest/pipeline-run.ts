@@ -530,7 +530,7 @@ function errorRecord(cells: string[], fieldCount: number, errors: RowError[]): s
 }
 
 /** Resolves on 'drain'; rejects if the stream errors or closes first, or the signal aborts. */
-function drained(stream: Writable, signal: AbortSignal | undefined): Promise<void> {
+export function drained(stream: Writable, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const settle = (err?: Error) => {
       stream.off('drain', onDrain);

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompiledSpec } from './contract';
 import { AbortError, revivePipelineError, type PipelineErrorData } from './csv-errors';
 import { runCsvPipeline } from './csv-pipeline';
+import { drained } from './pipeline-run';
 import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
 
@@ -128,6 +129,8 @@ export async function runCsvPipelineOffThread(
   const worker = pool.take();
   let settled = false;
   let reusable = false;
+  /** The worker reported its run's failure: the run ended there, so the worker is idle. */
+  let workerFailed = false;
   let inFlight = 0;
   let wakeReader: (() => void) | null = null;
   const queue: FromPipelineThread[] = [];
@@ -212,7 +215,7 @@ export async function runCsvPipelineOffThread(
           const stream = sinkOf(msg.sink);
           const data = typeof msg.data === 'string' ? msg.data : Buffer.from(msg.data, 0, msg.length);
           if (stream.destroyed || stream.writableEnded) throw stream.errored ?? new Error('A CSV pipeline sink was closed before the input ended');
-          if (!stream.write(data)) await drained(stream);
+          if (!stream.write(data)) await drained(stream, undefined);
           post({ t: 'ack', bytes: msg.bytes });
           break;
         }
@@ -228,11 +231,9 @@ export async function runCsvPipelineOffThread(
           break;
         case 'done':
           return msg.result;
-        case 'fail': {
-          const err = revivePipelineError(msg.error);
-          reported.add(err);
-          throw err;
-        }
+        case 'fail':
+          workerFailed = true;
+          throw revivePipelineError(msg.error);
       }
       if (settled) throw new AbortError();
     }
@@ -246,7 +247,7 @@ export async function runCsvPipelineOffThread(
     return result;
   } catch (err) {
     // A failure the worker reported (a refused header, a bad file) leaves it idle and reusable.
-    if (!settled && isReported(err)) reusable = true;
+    if (!settled && workerFailed) reusable = true;
     throw err;
   } finally {
     settled = true;
@@ -259,28 +260,4 @@ export async function runCsvPipelineOffThread(
     if (!reusable) input.destroy();
     pool.give(worker, reusable);
   }
-}
-
-const reported = new WeakSet<object>();
-function isReported(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && reported.has(err);
-}
-
-/** Resolves on 'drain'; rejects if the stream errors or closes first. */
-function drained(stream: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const settle = (err?: Error) => {
-      stream.off('drain', onDrain);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => settle();
-    const onError = (err: Error) => settle(err);
-    const onClose = () => settle(stream.errored ?? new Error('A CSV pipeline sink closed while the pipeline waited for it to drain'));
-    stream.on('drain', onDrain);
-    stream.on('error', onError);
-    stream.on('close', onClose);
-  });
 }
