@@ -4,11 +4,22 @@
  * grace period, and every child still running killed when the parent exits (Ctrl-C, a crashed
  * test worker), so no service outlives its run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Runs the production build (scripts/build.mjs, what `npm run build` and `npm start` run) and
+ * resolves with its output when dist/ holds a build of the current sources; an up-to-date dist/
+ * is reused.
+ */
+export async function ensureBuild(): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot, timeout: 120_000 });
+  return stdout;
+}
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 

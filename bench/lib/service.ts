@@ -2,18 +2,17 @@
  * The service as a real child process (the compiled `dist/main.js`, through the helper the
  * tests use too: scripts/service-process.ts), and a /proc sampler for its resident memory.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot, SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
+import { ensureBuild, SERVICE_ARGS, spawnNode, type ServiceProcess } from '../../scripts/service-process';
 import { freePort } from '../../src/db/embedded';
 import { IssueTokenDocument, SluiceClient } from '../../src/sdk/client';
 
 export { repoRoot, type ServiceProcess } from '../../scripts/service-process';
 
 /**
- * Runs the service with exactly `env` (plus PATH/HOME): the compiled build (`dist/main.js`, built
- * first when stale, as `npm start` runs it) unless `script` is `tsx` (`--import tsx src/main.ts`)
+ * Runs the service with exactly `env` (plus PATH/HOME): the compiled build (`dist/main.js`, as
+ * `npm start` runs it; spawnBenchService builds it first when stale) unless `script` is `tsx` (`--import tsx src/main.ts`)
  * or another prebuilt entry. Output is kept in memory (LOG_LEVEL keeps it small). `nodeArgs` go
  * before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
  */
@@ -21,20 +20,8 @@ export function spawnService(env: Record<string, string>, nodeArgs: string[] = [
   let entry: string[];
   if (script === 'tsx') entry = [...SERVICE_ARGS.source];
   else if (script) entry = [path.resolve(script)];
-  else {
-    buildOnce();
-    entry = [...SERVICE_ARGS.compiled];
-  }
+  else entry = [...SERVICE_ARGS.compiled];
   return spawnNode([...nodeArgs, ...entry], env, 120_000);
-}
-
-let built = false;
-/** `node scripts/build.mjs` (a no-op when dist/ is fresh), once per bench process. */
-function buildOnce(): void {
-  if (built) return;
-  const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error('bench: scripts/build.mjs failed; the compiled service cannot start');
-  built = true;
 }
 
 /** The admin client and JWT secret every benchmark's service starts with. */
@@ -52,6 +39,8 @@ export async function spawnBenchService(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<{ service: ServiceProcess; port: number; url: string }> {
+  const script = process.env['BENCH_SERVICE_SCRIPT'] || undefined;
+  if (!script) await ensureBuild();
   const port = await freePort();
   const service = spawnService(
     {
@@ -67,7 +56,7 @@ export async function spawnBenchService(
       ...env,
     },
     (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
-    process.env['BENCH_SERVICE_SCRIPT'] || undefined,
+    script,
   );
   return { service, port, url: `http://127.0.0.1:${port}` };
 }
