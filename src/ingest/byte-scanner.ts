@@ -54,6 +54,8 @@ export interface ScanState {
   /** COPY binary format. */
   readonly binary: boolean;
   readonly fileIdField: Buffer;
+  /** Fields of one binary COPY tuple. */
+  readonly copyFields: number;
   /** Physical line where the next record starts. */
   nextLine: number;
   readonly counts: { total: number; valid: number };
@@ -97,6 +99,7 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
   const keyValues: string[] = new Array<string>(run.keyIndexes.length);
   const bin = run.binary;
   const idField = run.fileIdField;
+  const fields = run.copyFields;
   // Consecutive valid rows of an LF file are copied to the valid-rows file as one run of bytes.
   let runStart = -1;
   let runEnd = -1;
@@ -177,8 +180,8 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
     let out = copy.buf;
     let o = rowStart;
     if (bin) {
-      out[o++] = (count + 2) >>> 8;
-      out[o++] = count + 2;
+      out[o++] = fields >>> 8;
+      out[o++] = fields;
       for (let k = 0; k < idField.length; k++) out[o++] = idField[k]!;
       o = writeInt32(out, o, 4);
       o = writeInt32(out, o, line);

@@ -393,13 +393,23 @@ export function writeBinaryField(sink: ByteSink, type: PgBinaryType, value: stri
   }
 }
 
-/** One row from COPY text-format values: field count, `_file_id`, `_line`, the spec's columns. */
-export function writeBinaryRow(sink: ByteSink, fileIdField: Buffer, line: number, types: readonly PgBinaryType[], values: readonly string[]): void {
+/**
+ * One row from COPY text-format values: field count (`fields`), `_file_id` (`fileIdField`, empty
+ * when the table's default supplies it), `_line`, the spec's columns.
+ */
+export function writeBinaryRow(
+  sink: ByteSink,
+  fields: number,
+  fileIdField: Buffer,
+  line: number,
+  types: readonly PgBinaryType[],
+  values: readonly string[],
+): void {
   sink.ensure(2 + fileIdField.length + 8);
   const out = sink.buf;
   let o = sink.at;
-  out[o++] = (types.length + 2) >>> 8;
-  out[o++] = types.length + 2;
+  out[o++] = fields >>> 8;
+  out[o++] = fields;
   o += fileIdField.copy(out, o);
   o = writeInt32(out, o, 4);
   o = writeInt32(out, o, line);

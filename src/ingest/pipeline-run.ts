@@ -103,6 +103,8 @@ export class PipelineRun implements ScanState {
   readonly binary: boolean;
   private readonly binaryTypes: ReturnType<typeof binaryTypeOf>[];
   readonly fileIdField: Buffer;
+  /** Fields of one binary COPY tuple: (`_file_id`,) `_line`, the spec's columns. */
+  readonly copyFields: number;
   readonly copyBytes = new ByteSink(128 * 1024);
   readonly validBytes = new ByteSink(64 * 1024);
 
@@ -116,7 +118,7 @@ export class PipelineRun implements ScanState {
     this.keyOrder = this.keyIndexes.map((_, k) => k);
     this.seenKeys = this.keyIndexes.length > 0 ? new KeyIndex() : null;
     this.keyLabel = spec.uniqueKey.join(',');
-    this.filePrefix = `${copyEscape(opts.fileId)}\t`;
+    this.filePrefix = opts.copyFileId === false ? '' : `${copyEscape(opts.fileId)}\t`;
     this.progressEvery = Math.max(1, opts.progressEveryRows ?? DEFAULT_PROGRESS_EVERY_ROWS);
     this.maxRecordLength = opts.maxRecordLength ?? DEFAULT_MAX_RECORD_LENGTH;
     this.checks = compileCellChecks(spec);
@@ -124,7 +126,8 @@ export class PipelineRun implements ScanState {
     this.prefixBytes = Buffer.from(this.filePrefix, 'utf8');
     this.binary = opts.copyFormat === 'binary';
     this.binaryTypes = spec.columns.map((c) => binaryTypeOf(c.type));
-    this.fileIdField = this.binary ? uuidField(opts.fileId) : EMPTY;
+    this.fileIdField = this.binary && opts.copyFileId !== false ? uuidField(opts.fileId) : EMPTY;
+    this.copyFields = spec.columns.length + (opts.copyFileId === false ? 1 : 2);
     if (this.binary) {
       this.copyBytes.ensure(PGCOPY_HEADER.length);
       this.copyBytes.at += PGCOPY_HEADER.copy(this.copyBytes.buf, 0);
@@ -352,7 +355,7 @@ export class PipelineRun implements ScanState {
 
   /** A valid row's COPY text values into the COPY bytes, in the run's COPY format. */
   private emitRow(line: number, values: string[]): void {
-    if (this.binary) writeBinaryRow(this.copyBytes, this.fileIdField, line, this.binaryTypes, values);
+    if (this.binary) writeBinaryRow(this.copyBytes, this.copyFields, this.fileIdField, line, this.binaryTypes, values);
     else this.copyBytes.writeString(`${this.filePrefix}${line}\t${values.join('\t')}\n`);
   }
 

@@ -125,6 +125,48 @@ describe("a file's partition", () => {
     expect((await db.sql`select indexname from pg_indexes where tablename = ${p}`).map((r) => r['indexname'])).toEqual([`${p}_line`]);
   });
 
+  it("takes the file id and the transaction time from its defaults while it loads, and has the table's own defaults after", async () => {
+    const other = '7c4d2e1f-0a9b-4c8d-9e7f-6a5b4c3d2e1f';
+    const p = filePartitionName(other);
+    const defaults = async () =>
+      (
+        await db.sql<{ attname: string; def: string | null }[]>`
+          select a.attname, pg_get_expr(d.adbin, d.adrelid) as def from pg_attribute a
+          left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+          where a.attrelid = to_regclass(${p}) and a.attname in ('_file_id', '_ingested_at') order by a.attname`
+      ).map((r) => [r.attname, r.def]);
+    // The first attempt (a fresh partition), then a retry over it (truncated).
+    for (const attempt of ['fresh', 'retry']) {
+      let txNow = '';
+      await db.sql.begin(async (tx) => {
+        const into = await prepareRowTable(tx, TABLE, other);
+        expect(into.fileIdDefault).toBe(true);
+        txNow = String((await tx`select now()::text as now`)[0]!['now']);
+        const copy = await tx.unsafe(`copy ${into.table} (_line, v) from stdin with (format text, freeze)`).writable();
+        await pipeline(Readable.from(['2\ta\n', '3\tb\n']), copy);
+        await into.attach();
+      });
+      const rows = await db.sql<{ id: string; at: string; v: string }[]>`
+        select _file_id::text as id, _ingested_at::text as at, v from ${db.sql(TABLE)} where _file_id = ${other} order by _line`;
+      expect({ attempt, rows }).toEqual({
+        attempt,
+        rows: [
+          { id: other, at: txNow, v: 'a' },
+          { id: other, at: txNow, v: 'b' },
+        ],
+      });
+      expect(await defaults()).toEqual([
+        ['_file_id', null],
+        ['_ingested_at', 'now()'],
+      ]);
+      // A later writer of the partition (a corrections upload) gets the table's defaults, not the load's.
+      await db.sql.unsafe(`insert into ${p} (_file_id, _line, v) values ('${other}', 100, 'later')`);
+      const [later] = await db.sql<{ fresh: boolean }[]>`select _ingested_at > ${txNow}::timestamptz as fresh from ${db.sql(p)} where _line = 100`;
+      expect(later!.fresh).toBe(true);
+      await expect(db.sql.unsafe(`insert into ${p} (_line, v) values (101, 'no id')`)).rejects.toMatchObject({ code: '23502' });
+    }
+  });
+
   it('an attempt that rolls back leaves the committed rows as they were', async () => {
     await expect(
       db.sql.begin(async (tx) => {

@@ -945,7 +945,9 @@ describe('the byte-level fast path', () => {
   });
 
   /** Reads PostgreSQL binary COPY back into COPY text lines, so both formats can be compared. */
-  function binaryToText(bytes: Buffer, types: string[]): string {
+  /** The binary COPY as text COPY lines; `withFileId: false` for tuples that start at `_line` (copyFileId: false). */
+  function binaryToText(bytes: Buffer, types: string[], withFileId = true): string {
+    const lead = withFileId ? ['uuid', 'int4'] : ['int4'];
     expect(bytes.subarray(0, 11).toString('latin1')).toBe('PGCOPY\n\xff\r\n\0');
     let o = 19;
     let text = '';
@@ -953,7 +955,7 @@ describe('the byte-level fast path', () => {
       const count = bytes.readInt16BE(o);
       o += 2;
       if (count === -1) break;
-      expect(count).toBe(types.length + 2);
+      expect(count).toBe(types.length + lead.length);
       const fields: string[] = [];
       for (let c = 0; c < count; c++) {
         const length = bytes.readInt32BE(o);
@@ -964,7 +966,7 @@ describe('the byte-level fast path', () => {
         }
         const v = bytes.subarray(o, o + length);
         o += length;
-        const type = c === 0 ? 'uuid' : c === 1 ? 'int4' : types[c - 2];
+        const type = c < lead.length ? lead[c] : types[c - lead.length];
         if (type === 'uuid') fields.push(v.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
         else if (type === 'int4') fields.push(String(v.readInt32BE(0)));
         else if (type === 'string') fields.push(copyEscape(v.toString('utf8')));
@@ -993,6 +995,29 @@ describe('the byte-level fast path', () => {
         const copy = new BinaryCollect();
         await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary' });
         expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types) }).toEqual({ seed, fastPath, size, text: reference.copy.text });
+      }
+    }
+  });
+
+  it('leaves the file id out of every tuple with copyFileId false, fast path or not, binary or text', async () => {
+    const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+    const types = spec.columns.map((c) => c.type);
+    for (let seed = 1; seed <= 10; seed++) {
+      const csv = randomCsv(seed, seed % 2 === 0 ? '\n' : '\r\n');
+      const reference = await run(csv, spec, { fastPath: false, fileId }, 0);
+      const withoutId = reference.copy.lines.map((l) => `${l.slice(fileId.length + 1)}\n`).join('');
+      expect(reference.copy.lines.every((l) => l.startsWith(`${fileId}\t`))).toBe(true);
+      for (const [fastPath, size] of [
+        [true, 0],
+        [true, 13],
+        [false, 0],
+      ] as const) {
+        const copy = new BinaryCollect();
+        const result = await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary', copyFileId: false });
+        expect(result.valid).toBe(reference.result.valid);
+        expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types, false) }).toEqual({ seed, fastPath, size, text: withoutId });
+        const text = await run(csv, spec, { fastPath, fileId, copyFileId: false }, size);
+        expect({ seed, fastPath, size, text: text.copy.text }).toEqual({ seed, fastPath, size, text: withoutId });
       }
     }
   });

@@ -86,7 +86,7 @@ export async function ingestCsv(
 ): Promise<IngestOutcome> {
   const { file, spec } = target;
   const table = assertIdentifier(target.table);
-  const columns = ['_file_id', '_line', ...spec.columns.map((c) => assertIdentifier(c.column))];
+  const specColumns = spec.columns.map((c) => assertIdentifier(c.column));
   // A retried attempt starts clean.
   await deps.files.deleteRowErrors(file.id);
 
@@ -114,6 +114,8 @@ export async function ingestCsv(
     await ctx.fenced(async (tx: postgres.TransactionSql) => {
       const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
       prepared = performance.now();
+      // A file's own partition supplies `_file_id` by its default (RowTarget.fileIdDefault).
+      const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
       const copy = into.freeze
         ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
         : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
@@ -136,6 +138,7 @@ export async function ingestCsv(
             fileId: target.rows?.fileId ?? file.id,
             dialect: file.dialect?.requested,
             copyFormat: 'binary',
+            copyFileId: !into.fileIdDefault,
             errorLineColumn: true,
             signal: ctx.signal,
             onProgress: (c) => {
