@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Mends a defect of a dependency in node_modules, in place and idempotently (run by postinstall,
-// prestart, pretest, predev and prebench, and by the Dockerfile, so an `--ignore-scripts` install
-// gets it too; test/unit/postgres-closed-socket.test.ts fails without it).
+// Mends two defects of a dependency in node_modules, in place and idempotently (run by
+// postinstall, prestart, pretest, predev and prebench, and by the Dockerfile, so an
+// `--ignore-scripts` install gets it too; test/unit/postgres-closed-socket.test.ts and
+// test/unit/postgres-copy-data.test.ts fail without them): a crash, below, and a copy of every
+// COPY byte (COPY_EDITS).
 //
 // postgres.js 3.4.9 (src/connection.js) defers writes under 1 KiB to a setImmediate. When the
 // socket has closed before it runs (a terminated backend, a proxy dropping the connection),
@@ -15,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MARK = 'sluice-patch: closed-socket';
+const COPY_MARK = 'sluice-patch: copy-data-without-concat';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const pkgDir = path.join(root, 'node_modules', 'postgres');
 
@@ -43,29 +46,57 @@ const EDITS = [
   ],
 ];
 
-function patch(file) {
-  if (!fs.existsSync(file)) return 'absent';
-  let text = fs.readFileSync(file, 'utf8');
-  if (text.includes(MARK)) return 'already';
-  for (const [from, to] of EDITS) {
+/**
+ * The COPY streams' writes, after the guard above: postgres.js builds each CopyData message with
+ * `Buffer.concat([header, chunk])`, a copy of every byte of a COPY (about 140 MB for 1M rows of
+ * binary COPY) and as many bytes of fresh memory for the collector. Here the 5-byte header and
+ * the chunk go to the socket as they are, in one corked write (one writev); the write callback
+ * still runs once the socket has taken the chunk.
+ */
+const COPY_EDITS = [
+  [
+    "        socket ? socket.write(b().d().raw(chunk).end(), callback) : callback(Errors.connection('CONNECTION_CLOSED', options))\n",
+    "        socket ? copyData(chunk, callback) : callback(Errors.connection('CONNECTION_CLOSED', options))\n",
+  ],
+  [
+    '  function CopyInResponse() {\n',
+    `  function copyData(chunk, callback) { // ${COPY_MARK}\n    const head = Buffer.allocUnsafe(5)\n    head[0] = 100\n    head.writeUInt32BE(Buffer.byteLength(chunk) + 4, 1)\n    const cork = typeof socket.cork === 'function'\n    cork && socket.cork()\n    socket.write(head)\n    socket.write(chunk, callback)\n    cork && socket.uncork()\n  }\n\n  function CopyInResponse() {\n`,
+  ],
+];
+
+/** Applies `edits` to `text` unless `mark` is there: each `from` must occur `times(from)` times. */
+function apply(text, mark, edits, times) {
+  if (text.includes(mark)) return { text, outcome: 'already' };
+  for (const [from, to] of edits) {
     const parts = text.split(from);
-    const copyStream = from.startsWith('        ') || from.startsWith('      final');
-    if (parts.length - 1 !== (copyStream ? 2 : 1)) return 'changed';
+    if (parts.length - 1 !== times(from)) return { text, outcome: 'changed' };
     text = parts.join(to);
   }
-  fs.writeFileSync(file, text);
-  return 'patched';
+  return { text, outcome: 'patched' };
+}
+
+function patch(file) {
+  if (!fs.existsSync(file)) return ['absent'];
+  const before = fs.readFileSync(file, 'utf8');
+  const guard = apply(before, MARK, EDITS, (from) => (from.startsWith('        ') || from.startsWith('      final') ? 2 : 1));
+  // The copy edit reads the guarded line, so it applies only once the guard is in.
+  const copy = guard.outcome === 'changed' ? guard : apply(guard.text, COPY_MARK, COPY_EDITS, (from) => (from.startsWith('        ') ? 2 : 1));
+  if (copy.text !== before) fs.writeFileSync(file, copy.text);
+  return [guard.outcome, copy.outcome];
 }
 
 if (!fs.existsSync(pkgDir)) process.exit(0);
 const version = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+const NAMES = ['closed-socket guard', 'COPY data without concat'];
 for (const rel of ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js']) {
-  const outcome = patch(path.join(pkgDir, rel));
-  if (outcome === 'changed') {
-    console.warn(
-      `patch-deps: postgres ${version} ${rel} is not the code this patch mends; check whether upstream fixed the closed-socket crash (test/unit/postgres-closed-socket.test.ts) and update scripts/patch-deps.mjs`,
-    );
-  } else if (outcome === 'patched' && process.env['npm_lifecycle_event'] === 'postinstall') {
-    console.log(`patch-deps: postgres ${version} ${rel}: closed-socket guard applied`);
-  }
+  const outcomes = patch(path.join(pkgDir, rel));
+  outcomes.forEach((outcome, i) => {
+    if (outcome === 'changed') {
+      console.warn(
+        `patch-deps: postgres ${version} ${rel} is not the code the ${NAMES[i]} mends; check whether upstream changed it (test/unit/postgres-closed-socket.test.ts, test/unit/postgres-copy-data.test.ts) and update scripts/patch-deps.mjs`,
+      );
+    } else if (outcome === 'patched' && process.env['npm_lifecycle_event'] === 'postinstall') {
+      console.log(`patch-deps: postgres ${version} ${rel}: ${NAMES[i]} applied`);
+    }
+  });
 }

@@ -34,6 +34,8 @@ export type ToPipelineThread =
   | { t: 'chunk'; data: ArrayBuffer | string }
   | { t: 'end' }
   | { t: 'ack'; bytes: number }
+  /** A COPY chunk's memory, written and released (CsvPipelineSinks.copyReleasesChunks): filled again. */
+  | { t: 'recycle'; data: ArrayBuffer }
   | { t: 'abort' };
 
 export type FromPipelineThread =
@@ -215,7 +217,10 @@ export async function runCsvPipelineOffThread(
           const stream = sinkOf(msg.sink);
           const data = typeof msg.data === 'string' ? msg.data : Buffer.from(msg.data, 0, msg.length);
           if (stream.destroyed || stream.writableEnded) throw stream.errored ?? new Error('A CSV pipeline sink was closed before the input ended');
-          if (!stream.write(data)) await drained(stream, undefined);
+          const memory = msg.sink === 'copy' && sinks.copyReleasesChunks === true && typeof msg.data !== 'string' ? msg.data : null;
+          // Once the sink has sent the chunk, its memory goes back to the thread to be filled again.
+          const release = memory ? (err?: Error | null) => err || post({ t: 'recycle', data: memory }, [memory]) : undefined;
+          if (!stream.write(data, release)) await drained(stream, undefined);
           post({ t: 'ack', bytes: msg.bytes });
           break;
         }

@@ -17,6 +17,13 @@ export interface CsvPipelineSinks {
    * column's cell is in `row.cells`); a returned promise is awaited before going on.
    */
   onInvalid?: (row: InvalidRow, mapping: HeaderMapping) => void | Promise<void>;
+  /**
+   * `copy` is done with a chunk once the chunk's write callback has run: it sent or copied the
+   * bytes and keeps no reference to them (postgres.js's COPY stream). The pipeline thread then
+   * fills that memory again instead of allocating (runCsvPipelineOffThread); never set it for a
+   * sink that keeps the chunks it is given. Default false.
+   */
+  copyReleasesChunks?: boolean;
 }
 
 export interface InvalidRow {

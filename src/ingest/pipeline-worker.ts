@@ -2,6 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { runCsvPipeline } from './csv-pipeline';
 import { pipelineErrorData } from './csv-errors';
+import { recycleBuffer } from './fast-path';
 import type { InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
 import type { FromPipelineThread, ToPipelineThread, ThreadSink } from './pipeline-thread';
@@ -147,6 +148,9 @@ port.on('message', (msg: ToPipelineThread) => {
       return;
     case 'ack':
       if (run) credit(run, msg.bytes);
+      return;
+    case 'recycle':
+      recycleBuffer(Buffer.from(msg.data));
       return;
     case 'abort':
       run?.abort.abort();

@@ -231,6 +231,42 @@ describe('runCsvPipelineOffThread: aborts, failures, backpressure', () => {
     await expect(running).rejects.toBeInstanceOf(AbortError);
   });
 
+  it('fills a COPY chunk again once the sink has released it (copyReleasesChunks), and every byte stays exact', async () => {
+    const wide = specWith({ id: { type: 'integer' }, name: { type: 'string' }, day: { type: 'string', format: 'date' } }, []);
+    let csv = 'id,name,day\n';
+    for (let i = 0; i < 60_000; i++) csv += `${i},name-${i % 1000},2024-0${1 + (i % 9)}-1${i % 10}\n`;
+    const bytes = Buffer.from(csv);
+    const reference = await outcome(runCsvPipeline, bytes, wide, {}, 256 * 1024);
+    // Copies what it is given, as postgres.js's COPY stream does, and keeps the chunks to see them reused.
+    class Releasing extends Writable {
+      parts: Buffer[] = [];
+      given: Buffer[] = [];
+      constructor() {
+        super({
+          highWaterMark: 16 * 1024,
+          write: (chunk: Buffer, _enc, done) => {
+            this.given.push(chunk);
+            this.parts.push(Buffer.from(chunk));
+            setImmediate(done);
+          },
+        });
+      }
+    }
+    for (let round = 0; round < 3; round++) {
+      const copy = new Releasing();
+      const result = await runCsvPipelineOffThread(
+        chunked(bytes, 256 * 1024),
+        wide,
+        { copy, copyReleasesChunks: true },
+        { fileId: '6f1c3a52-8d0e-4b8a-9c61-0a4f3e2b1d77', copyFormat: 'binary' },
+      );
+      expect(result.valid).toBe(60_000);
+      expect({ round, copy: Buffer.concat(copy.parts).toString('hex') }).toEqual({ round, copy: reference.copy });
+      // A released chunk's memory went back to the thread (moved, so this side's view of it is empty).
+      expect(copy.given.filter((c) => c.buffer.byteLength === 0).length).toBeGreaterThan(0);
+    }
+  });
+
   it('keeps working after a refused file and after an abort (a pooled thread is clean or replaced)', async () => {
     const ok = () => runCsvPipelineOffThread(Readable.from([Buffer.from('id\n1\n2\n')]), spec, { copy: new Collect() }, { fileId: 'f' });
     await expect(runCsvPipelineOffThread(Readable.from([Buffer.from('x\n1\n')]), spec, { copy: new Collect() }, { fileId: 'f' })).rejects.toBeInstanceOf(

@@ -125,6 +125,8 @@ export async function ingestCsv(
           spec,
           {
             copy,
+            // postgres.js has sent a COPY chunk when its write callback runs (scripts/patch-deps.mjs).
+            copyReleasesChunks: true,
             validCsv: validWriter?.stream,
             errorCsv: errorWriter.stream,
             onInvalid: async (row, mapping) => {
