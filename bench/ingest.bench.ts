@@ -18,7 +18,9 @@
  * CPU seconds of the service, the local postgres processes and this process are read from /proc.
  *
  * Cases: BENCH_ROWS rows (default 1,000,000), then a ~1 GiB file (BENCH_BIG_ROWS rows, default
- * sized to 1 GiB; BENCH_SKIP_BIG=1 skips it; BENCH_BIG_COPY=0 skips its COPY baseline).
+ * sized to 1 GiB; BENCH_SKIP_BIG=1 skips it; BENCH_BIG_COPY=0 skips its COPY baseline), then,
+ * with the big one, a ~10 MB file through the API alone: the memory bar is both a peak (< 300 MiB
+ * for 1 GiB) and a difference (< 64 MiB between the 1 GiB and the 10 MB file's peaks).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { uploadFileStream } from '../src/cli/upload-stream';
@@ -86,6 +88,8 @@ export interface CopyRun {
 
 export interface CaseResult {
   label: string;
+  /** main: BENCH_ROWS with the baselines; big: ~1 GiB; small: ~10 MB, for the memory difference bar. */
+  role: CaseRole;
   rows: number;
   bytes: number;
   /** `psql \copy` runs (the baseline). */
@@ -112,6 +116,8 @@ export interface CaseResult {
     samples: number;
   };
 }
+
+export type CaseRole = 'main' | 'big' | 'small';
 
 export interface IngestBenchReport {
   node: string;
@@ -335,7 +341,7 @@ async function apiRun(
 async function runCase(
   server: PgServer,
   tmp: string,
-  c: { label: string; file: string; rows: number; bytes: number; withCopy: boolean; withPgloader: boolean; repeat: number },
+  c: { label: string; role: CaseRole; file: string; rows: number; bytes: number; withCopy: boolean; withPgloader: boolean; repeat: number },
   opts: IngestBenchOptions,
 ): Promise<CaseResult> {
   const { log } = opts;
@@ -396,6 +402,7 @@ async function runCase(
     const api = median(apiRuns);
     return {
       label: c.label,
+      role: c.role,
       rows: c.rows,
       bytes: c.bytes,
       copyRuns,
@@ -458,7 +465,16 @@ export async function runIngestBench(opts: IngestBenchOptions): Promise<IngestBe
       await runCase(
         server,
         tmp,
-        { label: `${fmtInt(opts.rows)} rows`, file, rows: opts.rows, bytes, withCopy: true, withPgloader: pgloader !== null, repeat: opts.repeat },
+        {
+          label: `${fmtInt(opts.rows)} rows`,
+          role: 'main',
+          file,
+          rows: opts.rows,
+          bytes,
+          withCopy: true,
+          withPgloader: pgloader !== null,
+          repeat: opts.repeat,
+        },
         opts,
       ),
     );
@@ -472,9 +488,36 @@ export async function runIngestBench(opts: IngestBenchOptions): Promise<IngestBe
       log(`generated ${fmtInt(bigRows)} rows, ${toMiB(bigBytes)} MiB in ${secondsSince(started).toFixed(1)} s`);
       const label = bigBytes >= 1000 * MiB ? `${(bigBytes / GiB).toFixed(2)} GiB` : `${toMiB(bigBytes)} MiB`;
       cases.push(
-        await runCase(server, tmp, { label, file: bigFile, rows: bigRows, bytes: bigBytes, withCopy: opts.bigCopy, withPgloader: false, repeat: 1 }, opts),
+        await runCase(
+          server,
+          tmp,
+          { label, role: 'big', file: bigFile, rows: bigRows, bytes: bigBytes, withCopy: opts.bigCopy, withPgloader: false, repeat: 1 },
+          opts,
+        ),
       );
       await fs.rm(bigFile, { force: true });
+      // Issue #16's memory bar is also a difference: peak RSS for the 1 GiB file against a 10 MB one.
+      const smallRows = Math.max(1, Math.round((10 * 1000 * 1000) / (bytes / opts.rows)));
+      const smallFile = path.join(tmp, 'attendance-small.csv');
+      const smallBytes = await writeAttendanceCsv(smallFile, smallRows);
+      cases.push(
+        await runCase(
+          server,
+          tmp,
+          {
+            label: `${toMiB(smallBytes)} MiB`,
+            role: 'small',
+            file: smallFile,
+            rows: smallRows,
+            bytes: smallBytes,
+            withCopy: false,
+            withPgloader: false,
+            repeat: 1,
+          },
+          opts,
+        ),
+      );
+      await fs.rm(smallFile, { force: true });
     }
     return { node: process.version, postgres: server.version, embeddedPostgres: server.embedded, cpus: os.cpus().length, pgloader, cases };
   } finally {
@@ -524,8 +567,9 @@ export function formatReport(report: IngestBenchReport): string[] {
       `${c.label} service RSS MiB: startup peak ${c.rss.startupPeakMiB}, idle ${c.rss.idleMiB}, upload peak ${c.rss.uploadPeakMiB}, job peak ${c.rss.jobPeakMiB}, VmHWM ${c.rss.peakMiB} (${c.rss.samples} samples)`,
     );
   }
-  const main = report.cases[0];
-  const big = report.cases[1];
+  const main = report.cases.find((c) => c.role === 'main');
+  const big = report.cases.find((c) => c.role === 'big');
+  const small = report.cases.find((c) => c.role === 'small');
   // Issue #16: >= 1.0 x psql \copy on the embedded server, >= 0.8 x on an external one.
   const bar = report.embeddedPostgres ? 1.0 : 0.8;
   if (main?.ratio != null)
@@ -538,6 +582,10 @@ export function formatReport(report: IngestBenchReport): string[] {
     );
   else lines.push(`peer: pgloader ${report.pgloader === null ? 'not run (not on PATH, or BENCH_PGLOADER=0)' : 'not run'}`);
   if (big) lines.push(`bar: service peak RSS < 300 MiB on ${big.label}: ${big.rss.peakMiB} MiB ${big.rss.peakMiB < 300 ? 'PASS' : 'MISS'}`);
+  if (big && small) {
+    const diff = Math.round((big.rss.peakMiB - small.rss.peakMiB) * 10) / 10;
+    lines.push(`bar: peak RSS ${big.label} - ${small.label} < 64 MiB: ${big.rss.peakMiB} - ${small.rss.peakMiB} = ${diff} MiB ${diff < 64 ? 'PASS' : 'MISS'}`);
+  }
   return lines;
 }
 
@@ -557,6 +605,7 @@ export function reportJson(report: IngestBenchReport): Record<string, unknown> {
     pgloader: report.pgloader,
     cases: report.cases.map((c) => ({
       label: c.label,
+      role: c.role,
       rows: c.rows,
       bytes: c.bytes,
       runs: c.apiRuns.length,
