@@ -93,7 +93,7 @@ export type PipelineErrorData =
   | { kind: 'MixedLineEndingsError'; line: number; detected: string }
   | { kind: 'RecordTooLargeError'; line: number; limit: number }
   | { kind: 'AbortError' }
-  | { kind: 'Error'; name: string; message: string; stack?: string };
+  | { kind: 'Error'; name: string; message: string; stack?: string; code?: string; key?: string };
 
 export function pipelineErrorData(err: unknown): PipelineErrorData {
   if (err instanceof HeaderError) return { kind: 'HeaderError', problems: err.problems, problemCount: err.problemCount };
@@ -103,7 +103,16 @@ export function pipelineErrorData(err: unknown): PipelineErrorData {
   if (err instanceof RecordTooLargeError) return { kind: 'RecordTooLargeError', line: err.line, limit: err.limit };
   if (err instanceof AbortError) return { kind: 'AbortError' };
   const e = err instanceof Error ? err : new Error(String(err));
-  return { kind: 'Error', name: e.name, message: e.message, stack: e.stack };
+  // A string `code` and `key` (a StorageError's) cross too, for the receiver to rebuild the class.
+  const { code, key } = e as { code?: unknown; key?: unknown };
+  return {
+    kind: 'Error',
+    name: e.name,
+    message: e.message,
+    stack: e.stack,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof key === 'string' ? { key } : {}),
+  };
 }
 
 /** The error `pipelineErrorData` described, as the same class. */

@@ -4,6 +4,8 @@ import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { CompiledSpec } from './contract';
+import { StorageError, type StorageErrorCode } from '../storage/storage';
+import { StoredFileStream, type StoredFileSource } from '../storage/verify';
 import { AbortError, revivePipelineError, type PipelineErrorData } from './csv-errors';
 import { runCsvPipeline } from './csv-pipeline';
 import { drained } from './pipeline-run';
@@ -30,7 +32,15 @@ export type ThreadSink = 'copy' | 'validCsv' | 'errorCsv';
 export type ThreadOptions = Omit<CsvPipelineOptions, 'signal' | 'onProgress' | 'validator'>;
 
 export type ToPipelineThread =
-  | { t: 'start'; spec: CompiledSpec; opts: ThreadOptions; sinks: { validCsv: boolean; errorCsv: boolean; onInvalid: boolean }; progress: boolean }
+  | {
+      t: 'start';
+      spec: CompiledSpec;
+      opts: ThreadOptions;
+      sinks: { validCsv: boolean; errorCsv: boolean; onInvalid: boolean };
+      progress: boolean;
+      /** The input is this stored file, read and verified by the thread (no 'chunk' messages follow). */
+      file: StoredFileSource | null;
+    }
   | { t: 'chunk'; data: ArrayBuffer | string }
   | { t: 'end' }
   | { t: 'ack'; bytes: number }
@@ -44,7 +54,8 @@ export type FromPipelineThread =
   | { t: 'out'; sink: ThreadSink; data: string | ArrayBuffer; length: number; bytes: number }
   | { t: 'invalid'; rows: InvalidRow[]; mapping: HeaderMapping; bytes: number }
   | { t: 'progress'; counts: CsvPipelineCounts }
-  | { t: 'done'; result: CsvPipelineResult }
+  /** `verified`: the thread read the stored file (start.file) to its end and it matched the record. */
+  | { t: 'done'; result: CsvPipelineResult; verified: boolean }
   | { t: 'fail'; error: PipelineErrorData };
 
 export type CsvPipelineRunner = (input: Readable, spec: CompiledSpec, sinks: CsvPipelineSinks, opts: CsvPipelineOptions) => Promise<CsvPipelineResult>;
@@ -176,15 +187,19 @@ export async function runCsvPipelineOffThread(
   const onSinkError = (err: Error) => fail(err);
   for (const s of streams) s.on('error', onSinkError);
 
+  // A stored local file is read by the thread itself: no byte of it crosses this thread.
+  const file = input instanceof StoredFileStream ? input.claim() : null;
   post({
     t: 'start',
     spec,
     opts: rest,
     sinks: { validCsv: sinks.validCsv !== undefined, errorCsv: sinks.errorCsv !== undefined, onInvalid: sinks.onInvalid !== undefined },
     progress: onProgress !== undefined,
+    file,
   });
 
   const feed = async () => {
+    if (file) return;
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       if (settled) return;
       if (typeof chunk === 'string') post({ t: 'chunk', data: chunk });
@@ -235,10 +250,11 @@ export async function runCsvPipelineOffThread(
           onProgress?.(msg.counts);
           break;
         case 'done':
+          if (msg.verified && input instanceof StoredFileStream) input.markVerified();
           return msg.result;
         case 'fail':
           workerFailed = true;
-          throw revivePipelineError(msg.error);
+          throw reviveError(msg.error);
       }
       if (settled) throw new AbortError();
     }
@@ -262,7 +278,16 @@ export async function runCsvPipelineOffThread(
     worker.off('message', onMessage);
     worker.off('error', onError);
     worker.off('exit', onExit);
-    if (!reusable) input.destroy();
+    // The file the thread read is closed once the thread is done with it (or is being terminated).
+    if (!reusable || file) input.destroy();
     pool.give(worker, reusable);
   }
+}
+
+/** revivePipelineError, and a StorageError (the thread's read of a stored file) as that class. */
+function reviveError(data: PipelineErrorData): Error {
+  if (data.kind === 'Error' && data.name === 'StorageError' && data.code !== undefined) {
+    return new StorageError(data.code as StorageErrorCode, data.message, data.key);
+  }
+  return revivePipelineError(data);
 }

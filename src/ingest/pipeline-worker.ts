@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { runCsvPipeline } from './csv-pipeline';
 import { pipelineErrorData } from './csv-errors';
 import { recycleBuffer } from './fast-path';
+import { readStoredFile } from '../storage/verify';
 import type { InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
 import type { FromPipelineThread, ToPipelineThread, ThreadSink } from './pipeline-thread';
@@ -87,6 +88,18 @@ async function* input(r: Run): AsyncGenerator<Buffer | string> {
 async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<void> {
   const r: Run = { chunks: [], wake: null, abort: new AbortController(), outstanding: 0, waiting: [] };
   run = r;
+  let verified = false;
+  const file = msg.file;
+  // A stored file is read here, at most two chunks ahead of the parse; its check ends the input.
+  const source = file
+    ? Readable.from(
+        (async function* () {
+          yield* readStoredFile(file);
+          verified = true;
+        })(),
+        { objectMode: true, highWaterMark: 2 },
+      )
+    : Readable.from(input(r), { objectMode: true });
   let batch: InvalidRow[] = [];
   let batchBytes = 0;
   let mapping: HeaderMapping | null = null;
@@ -100,7 +113,7 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
   };
   try {
     const result = await runCsvPipeline(
-      Readable.from(input(r), { objectMode: true }),
+      source,
       msg.spec,
       {
         copy: sink(r, 'copy'),
@@ -123,7 +136,7 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
       },
     );
     await flushInvalid();
-    post({ t: 'done', result });
+    post({ t: 'done', result, verified });
   } catch (err) {
     post({ t: 'fail', error: pipelineErrorData(err) });
   } finally {

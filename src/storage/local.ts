@@ -94,6 +94,13 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   }
 
   async function get(key: string): Promise<Readable> {
+    const handle = await openFile(key);
+    // Bigger reads than the 64 KiB default: fewer, larger chunks for the CSV pipeline to work on.
+    return handle.createReadStream({ highWaterMark: readChunkBytes });
+  }
+
+  /** The object's file, open for reading: a regular file under the root, never through a symlink. */
+  async function openFile(key: string): Promise<FileHandle> {
     checkOpen();
     const file = pathOf(key);
     let handle: FileHandle;
@@ -112,8 +119,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
       await handle.close();
       throw notFound(key);
     }
-    // Bigger reads than the 64 KiB default: fewer, larger chunks for the CSV pipeline to work on.
-    return handle.createReadStream({ highWaterMark: readChunkBytes });
+    return handle;
   }
 
   async function head(key: string): Promise<HeadResult | undefined> {
@@ -170,7 +176,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
     return counts;
   }
 
-  return { root, put, openWriter, get, head, delete: remove, list, dispose, sweepLeftovers };
+  return { root, put, openWriter, get, openFile, head, delete: remove, list, dispose, sweepLeftovers };
 }
 
 /**

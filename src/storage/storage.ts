@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -20,6 +21,11 @@ export interface ObjectStorage {
   openWriter(key: string, opts?: PutOptions): StorageWriter;
   /** Reads an object; rejects with NOT_FOUND when it does not exist. */
   get(key: string): Promise<Readable>;
+  /**
+   * Backends that keep objects as local files: the object's file, open for reading (NOT_FOUND as
+   * `get`). The caller closes it. Lets a reader on another thread read the object itself.
+   */
+  openFile?(key: string): Promise<FileHandle>;
   /** Metadata without the body; `undefined` when the object does not exist. */
   head(key: string): Promise<HeadResult | undefined>;
   /** Removes an object. Deleting a missing key succeeds, as in S3. */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { read } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { checkComplete, checkGrowth, StorageError, type ObjectStorage, type PutOptions } from './storage';
 
 /** What was recorded about an object when it was stored; `null` = not recorded, not checked. */
@@ -111,5 +113,114 @@ export async function checkStoredSize(storage: ObjectStorage, key: string, expec
   const head = await storage.head(key).catch(() => undefined);
   if (head && head.size !== expected.size) {
     throw new StorageError('SIZE_MISMATCH', `${JSON.stringify(key)} has ${head.size} bytes in storage; ${expected.size} bytes were recorded at upload`, key);
+  }
+}
+
+/** A stored file open for reading, as a thread can read it: its descriptor, key and record. */
+export interface StoredFileSource {
+  /** An open descriptor of the object's file (positioned reads only; the opener closes it). */
+  fd: number;
+  key: string;
+  expected: ExpectedObject;
+}
+
+/** Bytes per read of readStoredFile. */
+export const STORED_FILE_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The bytes of a stored file, read from its start with positioned reads (so any number of
+ * readers, on any thread, may share the descriptor), counted and hashed, and checked against the
+ * record as VerifyingStream checks them: SIZE_MISMATCH past the recorded size as soon as it is
+ * read, SIZE_MISMATCH or CHECKSUM_MISMATCH before the end is reported. A read error is an
+ * IO_ERROR naming the key. Each chunk is fresh memory (a consumer may keep it).
+ */
+export async function* readStoredFile(source: StoredFileSource, chunkBytes = STORED_FILE_CHUNK_BYTES): AsyncGenerator<Buffer> {
+  const opts = putOptions(source.expected);
+  const hash = createHash('sha256');
+  let position = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafeSlow(chunkBytes);
+    let bytesRead: number;
+    try {
+      bytesRead = await new Promise<number>((resolve, reject) => read(source.fd, buf, 0, chunkBytes, position, (err, n) => (err ? reject(err) : resolve(n))));
+    } catch (err) {
+      const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
+      throw new StorageError('IO_ERROR', `Storage read of ${JSON.stringify(source.key)} failed (${errno})`, source.key, { cause: err });
+    }
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    checkGrowth(source.key, position, opts);
+    const chunk = bytesRead === chunkBytes ? buf : buf.subarray(0, bytesRead);
+    hash.update(chunk);
+    yield chunk;
+  }
+  checkComplete(source.key, position, hash.digest('hex'), opts);
+}
+
+/**
+ * A stored local file as a verified stream (what verifyingRead gives for other backends), which a
+ * reader on another thread can take over instead: `claim()` hands out the descriptor once, before
+ * anything was read here (see ingest/pipeline-thread.ts); that reader verifies the bytes itself
+ * and reports it with `markVerified()`. Destroying the stream closes the file.
+ */
+export class StoredFileStream extends Readable {
+  private chunks: AsyncGenerator<Buffer> | null = null;
+  private claimed = false;
+  private ok = false;
+  private reading = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    readonly key: string,
+    private readonly expected: ExpectedObject,
+  ) {
+    super({ highWaterMark: STORED_FILE_CHUNK_BYTES });
+  }
+
+  /** True once every byte has been read and matched the record (here or by the claimant). */
+  get verified(): boolean {
+    return this.ok;
+  }
+
+  /** The file for a reader elsewhere, once, if this stream has read nothing; null otherwise. */
+  claim(): StoredFileSource | null {
+    if (this.claimed || this.chunks !== null || this.destroyed) return null;
+    this.claimed = true;
+    return { fd: this.handle.fd, key: this.key, expected: this.expected };
+  }
+
+  /** The claimant read every byte and they matched the record. */
+  markVerified(): void {
+    if (this.claimed) this.ok = true;
+  }
+
+  override _read(): void {
+    if (this.claimed) {
+      this.destroy(new Error(`${JSON.stringify(this.key)} is being read by another reader`));
+      return;
+    }
+    if (this.reading) return;
+    this.chunks ??= readStoredFile({ fd: this.handle.fd, key: this.key, expected: this.expected });
+    this.reading = true;
+    this.chunks.next().then(
+      (next) => {
+        this.reading = false;
+        if (next.done) {
+          this.ok = true;
+          this.push(null);
+        } else if (this.push(next.value)) this._read();
+      },
+      (err: unknown) => {
+        this.reading = false;
+        this.destroy(err as Error);
+      },
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.handle.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }

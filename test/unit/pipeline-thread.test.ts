@@ -1,4 +1,9 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import iconv from 'iconv-lite';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +21,8 @@ import {
 } from '../../src/ingest/csv-pipeline';
 import { closePipelineThreads, runCsvPipelineOffThread } from '../../src/ingest/pipeline-thread';
 import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
+import { StorageError } from '../../src/storage/storage';
+import { StoredFileStream } from '../../src/storage/verify';
 import { chunked, compile, specWith } from '../helpers/pipeline';
 
 // runCsvPipelineOffThread must be runCsvPipeline moved to a thread, nothing else: the same COPY
@@ -46,7 +53,8 @@ class Collect extends Writable {
 
 type Runner = typeof runCsvPipeline;
 
-async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions>, size: number) {
+/** `input`: read instead of `csv` in `size`-byte chunks (a stored file). */
+async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions>, size: number, input?: Readable) {
   const copy = new Collect();
   const valid = new Collect();
   const errors = new Collect(true);
@@ -54,7 +62,7 @@ async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Pa
   const progress: CsvPipelineCounts[] = [];
   try {
     const result = await runner(
-      chunked(csv, size),
+      input ?? chunked(csv, size),
       spec,
       {
         copy,
@@ -264,6 +272,47 @@ describe('runCsvPipelineOffThread: aborts, failures, backpressure', () => {
       expect({ round, copy: Buffer.concat(copy.parts).toString('hex') }).toEqual({ round, copy: reference.copy });
       // A released chunk's memory went back to the thread (moved, so this side's view of it is empty).
       expect(copy.given.filter((c) => c.buffer.byteLength === 0).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('reads a stored local file on the thread itself, verified there: same outcome, nothing read here, the file closed after', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-thread-file-'));
+    try {
+      const wide = specWith({ id: { type: 'integer' }, name: { type: 'string', maxLength: 6 } }, []);
+      let csv = 'id,name\n';
+      for (let i = 0; i < 40_000; i++) csv += i % 101 === 0 ? `x${i},bad\n` : `${i},n${i % 5000}\n`;
+      const bytes = Buffer.from(csv);
+      const file = path.join(dir, 'in.csv');
+      await writeFile(file, bytes);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const reference = await outcome(runCsvPipeline, bytes, wide, {}, 256 * 1024);
+      const stored = async (expected: { size: number | null; sha256: string | null }) => new StoredFileStream(await open(file, 'r'), 'in.csv', expected);
+
+      const input = await stored({ size: bytes.length, sha256 });
+      const offThread = await outcome(runCsvPipelineOffThread, bytes, wide, {}, 0, input);
+      expect(offThread).toEqual(reference);
+      expect(input.readableDidRead).toBe(false);
+      expect(input.verified).toBe(true);
+      await once(input, 'close');
+
+      // Bytes that are not the recorded ones: the thread's own check fails the run, as a StorageError.
+      for (const [expected, code] of [
+        [{ size: bytes.length, sha256: '0'.repeat(64) }, 'CHECKSUM_MISMATCH'],
+        [{ size: bytes.length - 1, sha256: null }, 'SIZE_MISMATCH'],
+        [{ size: bytes.length + 1, sha256: null }, 'SIZE_MISMATCH'],
+      ] as const) {
+        const bad = await stored(expected);
+        const err = await runCsvPipelineOffThread(bad, wide, { copy: new Collect() }, { fileId: 'f' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StorageError);
+        expect({ code: (err as StorageError).code, key: (err as StorageError).key }).toEqual({ code, key: 'in.csv' });
+        expect(bad.verified).toBe(false);
+      }
+      // The same stream read here (no thread) verifies too.
+      const here = await stored({ size: bytes.length, sha256 });
+      expect(await outcome(runCsvPipeline, bytes, wide, {}, 0, here)).toEqual(reference);
+      expect(here.verified).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -10,7 +10,7 @@ import { defaultZipLimits, readZipSafely, ZipError } from '../../ingest/zip';
 import { BadInputError } from '../../shared/errors';
 import type { ObjectStorage } from '../../storage/storage';
 import { StorageError } from '../../storage/storage';
-import { checkStoredSize, isCorruptionError, verifyingRead, verifyStoredObject, type ExpectedObject } from '../../storage/verify';
+import { checkStoredSize, isCorruptionError, StoredFileStream, verifyingRead, verifyStoredObject, type ExpectedObject } from '../../storage/verify';
 import { JobErrorCode, JobFailure, JobStopped } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { JobHandler, JobOutcome } from '../../jobs/handler';
@@ -97,6 +97,8 @@ async function openRaw(deps: IngestDeps, file: FileRecord) {
   const key = file.storageKey!;
   try {
     await checkStoredSize(deps.storage, key, recorded(file));
+    // A local file is read (and verified) by the CSV pipeline's thread itself when it runs on one.
+    if (deps.storage.openFile) return new StoredFileStream(await deps.storage.openFile(key), key, recorded(file));
     return verifyingRead(await deps.storage.get(key), key, recorded(file));
   } catch (err) {
     if (err instanceof StorageError && err.code === 'NOT_FOUND')
