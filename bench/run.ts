@@ -6,7 +6,7 @@
  *   2. bench/ingest.bench.ts: the whole ingestion path through the public API of a real service
  *      process against the real `psql \copy` (CSV, header) of the same file into a plain table of
  *      the same column types, measured in the same run (pgloader as a peer when on PATH), plus the
- *      service's peak RSS on a ~1 GiB file.
+ *      service's peak RSS on a ~1 GiB file and on a ~10 MB one (the difference bar).
  *   3. bench/bulk.bench.ts: a directory bulk upload of BENCH_BULK_ROWS locations through the API
  *      against raw multi-row INSERTs of the same rows in the same run (BENCH_SKIP_BULK=1 skips it).
  *   4. bench/fanout.bench.ts: BENCH_FANOUT_SUBSCRIBERS graphql-ws subscribers on one ingestion job:
@@ -19,7 +19,7 @@
  *   BENCH_ROWS         rows of the main case (default 1,000,000).
  *   BENCH_REPEAT       alternating psql \copy / pgloader / API runs of the main case, medians reported (default 3).
  *   BENCH_PGLOADER=0   skip the pgloader peer (it runs only when `pgloader` is on PATH).
- *   BENCH_SKIP_BIG=1   skip the ~1 GiB case (one run of each).
+ *   BENCH_SKIP_BIG=1   skip the ~1 GiB case and the ~10 MB one after it (one run of each).
  *   BENCH_BIG_ROWS     rows of the big case (default: as many as make BENCH_BIG_BYTES, 1 GiB).
  *   BENCH_BIG_COPY=0   skip the raw COPY baseline of the big case.
  *   BENCH_SKIP_MICRO=1 skip the parser micro benchmark.
