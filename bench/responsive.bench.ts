@@ -11,7 +11,8 @@
  * of each during the import and against the bars: reads p95 < 50 ms, p99 < 150 ms; /healthz
  * p99 < 50 ms. Also prints the same reads with no import running, as the reference.
  * BENCH_PIPELINE_THREADS=false runs the service with SLUICE_PIPELINE_THREADS=false (the CSV
- * pipeline on the API's event loop), for the A/B.
+ * pipeline on the API's event loop), for the A/B; BENCH_PIPELINE_THREAD_NICE sets
+ * SLUICE_PIPELINE_THREAD_NICE (default: the service's, 10; 0 for the A/B).
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     // Access lines at 800 requests/s would be most of the service's work: warnings only.
     LOG_LEVEL: 'warn',
     SLUICE_PIPELINE_THREADS: process.env['BENCH_PIPELINE_THREADS'] ?? 'true',
+    ...(process.env['BENCH_PIPELINE_THREAD_NICE'] ? { SLUICE_PIPELINE_THREAD_NICE: process.env['BENCH_PIPELINE_THREAD_NICE'] } : {}),
   });
 
   let admin: SluiceClient | null = null;
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     const file = path.join(tmp, 'attendance.csv');
     await writeAttendanceCsv(file, rows);
     console.log(
-      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${rows.toLocaleString('en-US')} rows, reads ${readRate}/s, /healthz ${healthRate}/s, pipeline threads ${process.env['BENCH_PIPELINE_THREADS'] ?? 'true'}`,
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${rows.toLocaleString('en-US')} rows, reads ${readRate}/s, /healthz ${healthRate}/s, pipeline threads ${process.env['BENCH_PIPELINE_THREADS'] ?? 'true'}, thread nice ${process.env['BENCH_PIPELINE_THREAD_NICE'] ?? 'default'}`,
     );
 
     // A job to read while nothing runs (the reference), and the reads themselves.
@@ -165,6 +167,7 @@ async function main(): Promise<void> {
         bench: 'sluice-responsive',
         rows,
         pipelineThreads: process.env['BENCH_PIPELINE_THREADS'] !== 'false',
+        threadNice: process.env['BENCH_PIPELINE_THREAD_NICE'] ?? 'default',
         readRate,
         healthRate,
         readsP95: r.p95,

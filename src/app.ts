@@ -105,6 +105,8 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const http = await createHttpServer(schema, services, limits);
       const revocations = await NotificationBus.start<ClientRevoked>(database.sql, CLIENT_REVOKED_CHANNEL, log);
       disposers.push({ name: 'client-revocations', fn: () => revocations.dispose() });
+      // First listener: the auth cache forgets before the WebSocket server re-checks its clients.
+      revocations.on((m) => services.clients.forgetClient(m ? m.clientId : null));
       const ws = attachWebSocketServer(http.server, schema, services, limits, {
         maxConnectionsPerClient: env.SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT,
         maxSubscriptionsPerConnection: env.SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,

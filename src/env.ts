@@ -72,6 +72,12 @@ const schema = z.object({
   SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS: int(1, 64).default(2),
   /** issueToken calls waiting for a verification slot; more answer RATE_LIMITED at once. */
   SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS: int(0, 10_000).default(32),
+  /**
+   * How long a client seen active is trusted without reading its row again, in milliseconds. A
+   * revokeClient ends it at once on every instance that hears its NOTIFY; this bounds a revocation
+   * whose NOTIFY was missed (or an UPDATE made by hand). 0: read the row on every request.
+   */
+  SLUICE_AUTH_CLIENT_CACHE_MS: int(0, 60_000).default(1000),
   /** Proxies in front of Sluice whose X-Forwarded-For is trusted for the client address (0: use the socket's address). */
   SLUICE_TRUST_PROXY_HOPS: int(0, 10).default(0),
   /** Bootstrap admin client, created at the first start when no client exists. */
@@ -126,6 +132,11 @@ const schema = z.object({
    * import never holds up the API's event loop; `false` runs it on the main thread.
    */
   SLUICE_PIPELINE_THREADS: bool.default(true),
+  /**
+   * Nice value of the pipeline thread (Linux; 0-19, 0: as the process): during an import the
+   * thread yields a core to the API's event loop whenever the machine has none free.
+   */
+  SLUICE_PIPELINE_THREAD_NICE: int(0, 19).default(10),
   SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
   /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
   SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),

@@ -10,7 +10,12 @@ import type { Services } from './services';
 /** Every job type this deployment's workers run. */
 export function jobHandlers(services: Services): JobHandler<never>[] {
   const env = services.env;
-  const deps = { storage: services.storage, files: services.filesStore, specs: services.specsStore, pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS) };
+  const deps = {
+    storage: services.storage,
+    files: services.filesStore,
+    specs: services.specsStore,
+    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE),
+  };
   const registry = new RegistryClient({
     baseUrl: env.SLUICE_CE_REGISTRY_URL,
     timeoutMs: env.SLUICE_CE_TIMEOUT_MS,

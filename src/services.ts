@@ -80,7 +80,7 @@ export function createServices(
   const directoryStore = new DirectoryStore(database.sql);
   const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, {
     dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS,
-    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS),
+    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE),
   });
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
@@ -121,6 +121,7 @@ export function createServices(
       maxFailuresPerMinute: env.SLUICE_AUTH_MAX_FAILURES_PER_MINUTE,
       maxConcurrentVerifications: env.SLUICE_AUTH_MAX_CONCURRENT_VERIFICATIONS,
       maxQueuedVerifications: env.SLUICE_AUTH_MAX_QUEUED_VERIFICATIONS,
+      clientCacheMs: env.SLUICE_AUTH_CLIENT_CACHE_MS,
     }),
     jobs,
     jobsStore,

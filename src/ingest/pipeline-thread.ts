@@ -40,6 +40,8 @@ export type ToPipelineThread =
       progress: boolean;
       /** The input is this stored file, read and verified by the thread (no 'chunk' messages follow). */
       file: StoredFileSource | null;
+      /** The thread's nice value for this run (SLUICE_PIPELINE_THREAD_NICE; see pipeline-worker.ts). */
+      nice: number;
     }
   | { t: 'chunk'; data: ArrayBuffer | string }
   | { t: 'end' }
@@ -59,6 +61,14 @@ export type FromPipelineThread =
   | { t: 'fail'; error: PipelineErrorData };
 
 export type CsvPipelineRunner = (input: Readable, spec: CompiledSpec, sinks: CsvPipelineSinks, opts: CsvPipelineOptions) => Promise<CsvPipelineResult>;
+
+/**
+ * The pipeline thread's default nice value (SLUICE_PIPELINE_THREAD_NICE). Why: on a machine with
+ * few cores an import's thread and PostgreSQL can take every core, and the API's event loop then
+ * waits for one; at a lower priority the thread yields a core to the API whenever it wants one,
+ * and still gets every cycle nobody else wants (an import on an idle machine is not slower).
+ */
+export const DEFAULT_PIPELINE_THREAD_NICE = 10;
 
 /** Input chunks posted and not yet taken by the worker. */
 const INPUT_IN_FLIGHT = 4;
@@ -121,9 +131,13 @@ export function closePipelineThreads(): Promise<void> {
   return pool.close();
 }
 
-/** runCsvPipeline, or runCsvPipelineOffThread when `threads` (SLUICE_PIPELINE_THREADS). */
-export function csvPipelineRunner(threads: boolean): CsvPipelineRunner {
-  return threads ? runCsvPipelineOffThread : runCsvPipeline;
+/**
+ * runCsvPipeline, or runCsvPipelineOffThread when `threads` (SLUICE_PIPELINE_THREADS), its thread
+ * at nice value `threadNice` (SLUICE_PIPELINE_THREAD_NICE).
+ */
+export function csvPipelineRunner(threads: boolean, threadNice = DEFAULT_PIPELINE_THREAD_NICE): CsvPipelineRunner {
+  if (!threads) return runCsvPipeline;
+  return (input, spec, sinks, opts) => runCsvPipelineOffThread(input, spec, sinks, opts, { nice: threadNice });
 }
 
 /** runCsvPipeline with its work on a worker thread (see the top of this file). */
@@ -132,6 +146,7 @@ export async function runCsvPipelineOffThread(
   spec: CompiledSpec,
   sinks: CsvPipelineSinks,
   opts: CsvPipelineOptions,
+  thread: { nice?: number } = {},
 ): Promise<CsvPipelineResult> {
   // A precompiled validator is a function, which cannot cross: the worker compiles its own.
   const { signal, onProgress, validator: _validator, ...rest } = opts;
@@ -196,6 +211,7 @@ export async function runCsvPipelineOffThread(
     sinks: { validCsv: sinks.validCsv !== undefined, errorCsv: sinks.errorCsv !== undefined, onInvalid: sinks.onInvalid !== undefined },
     progress: onProgress !== undefined,
     file,
+    nice: thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE,
   });
 
   const feed = async () => {

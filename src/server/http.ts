@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { GraphQLSchema } from 'graphql';
@@ -21,6 +21,21 @@ import { closeUnfinishedBodyAfterAnswer, guardUploadBody } from './request-body'
 import { webRoutes } from './web';
 
 export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * `cache-control: no-store` on every GraphQL answer: what Apollo's cache-control plugin sent here
+ * (no field has a cache hint, so every operation was uncacheable), without that plugin's hook on
+ * every resolved field (which also made Apollo wrap every resolver of the schema).
+ */
+const noStore: ApolloServerPlugin<Context> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response }) {
+        response.http.headers.set('cache-control', 'no-store');
+      },
+    };
+  },
+};
 
 /** Resolves the viewer from `Authorization: Bearer`. A bad token is remembered, not thrown, so
  * public operations (issueToken) still work; protected ones report the precise reason. The
@@ -143,6 +158,8 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
       },
       // GraphiQL, bundled and served from local files, replaces Apollo's CDN-hosted landing page.
       ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginCacheControlDisabled(),
+      noStore,
     ],
   });
   await apollo.start();

@@ -13,7 +13,7 @@ export interface Viewer {
 }
 
 /** Clock difference tolerated between the signer and this process, in seconds. */
-const CLOCK_SKEW_SECONDS = 5;
+export const CLOCK_SKEW_SECONDS = 5;
 
 export interface TokenConfig {
   secret: string;

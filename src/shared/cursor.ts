@@ -47,7 +47,12 @@ export async function paginate<T, C>(q: {
   cursorOf: (last: T) => string;
 }): Promise<Page<T>> {
   const [rows, totalCount] = await Promise.all([q.fetch(q.first + 1, q.after), q.count()]);
-  const nodes = rows.slice(0, q.first);
+  return pageOf(rows, q.first, totalCount, q.cursorOf);
+}
+
+/** The page of `first` nodes from `rows` (fetched with a limit of `first + 1`, as paginate does). */
+export function pageOf<T>(rows: T[], first: number, totalCount: number, cursorOf: (last: T) => string): Page<T> {
+  const nodes = rows.slice(0, first);
   const last = nodes[nodes.length - 1];
-  return { nodes, pageInfo: { hasNextPage: rows.length > q.first, endCursor: last === undefined ? null : q.cursorOf(last) }, totalCount };
+  return { nodes, pageInfo: { hasNextPage: rows.length > first, endCursor: last === undefined ? null : cursorOf(last) }, totalCount };
 }

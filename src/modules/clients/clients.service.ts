@@ -1,6 +1,7 @@
 import { BadInputError, ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../shared/errors';
 import { addressKey, FailureLimiter, Semaphore } from '../../shared/rate-limit';
 import { signToken, verifyToken, type TokenConfig, type Viewer } from '../../shared/auth';
+import { AuthCache } from '../../shared/auth-cache';
 import { generateSecret, hashSecret, verifySecret } from '../../shared/secrets';
 import { isRole, type Role } from '../../shared/roles';
 import type { Logger } from '../../shared/logger';
@@ -22,14 +23,17 @@ export interface AuthLimits {
   maxConcurrentVerifications: number;
   /** issueToken calls waiting for a verification slot; more are refused at once. */
   maxQueuedVerifications: number;
+  /** How long a client seen active is trusted without reading its row again (see AuthCache); 0: read it on every request. */
+  clientCacheMs: number;
 }
 
-const DEFAULT_AUTH_LIMITS: AuthLimits = { maxFailuresPerMinute: 10, maxConcurrentVerifications: 2, maxQueuedVerifications: 32 };
+const DEFAULT_AUTH_LIMITS: AuthLimits = { maxFailuresPerMinute: 10, maxConcurrentVerifications: 2, maxQueuedVerifications: 32, clientCacheMs: 1000 };
 
 /** Client registry and token exchange: the rules; SQL lives in ClientsStore. */
 export class ClientsService {
   private readonly failures: FailureLimiter;
   private readonly verifications: Semaphore;
+  private readonly cache: AuthCache;
 
   constructor(
     private readonly store: ClientsStore,
@@ -39,6 +43,7 @@ export class ClientsService {
   ) {
     this.failures = new FailureLimiter({ maxFailures: limits.maxFailuresPerMinute, windowMs: 60_000 });
     this.verifications = new Semaphore(limits.maxConcurrentVerifications, limits.maxQueuedVerifications);
+    this.cache = new AuthCache(limits.clientCacheMs);
   }
 
   /**
@@ -88,15 +93,38 @@ export class ClientsService {
     return viewer;
   }
 
-  /** The token's signature, issuer, audience and expiry only (no database read). */
+  /**
+   * The token's signature, issuer, audience and expiry only (no database read). A token that
+   * verified before is not verified again until it expires (AuthCache).
+   */
   verify(token: string): Viewer {
-    return verifyToken(this.tokens, token);
+    const cached = this.cache.viewer(token);
+    if (cached) return cached;
+    const viewer = verifyToken(this.tokens, token);
+    this.cache.rememberToken(token, viewer);
+    return viewer;
   }
 
-  /** Throws UNAUTHENTICATED unless the client exists and is not revoked. */
+  /**
+   * Throws UNAUTHENTICATED unless the client exists and is not revoked. A client seen active is
+   * trusted for `clientCacheMs` unless a revocation is heard meanwhile (forgetClient).
+   */
   async assertActive(clientId: string): Promise<void> {
+    if (this.cache.isActive(clientId)) return;
+    const check = this.cache.startCheck();
     const client = await this.store.findByClientId(clientId);
     if (!client || client.revokedAt) throw new UnauthenticatedError('Client is revoked or unknown');
+    this.cache.rememberActive(clientId, check);
+  }
+
+  /**
+   * A revocation was committed (here or, through its NOTIFY, on another instance): the client's
+   * row is read again on its next request. `null`: revocations may have been missed (the LISTEN
+   * connection came back), so every client's is.
+   */
+  forgetClient(clientId: string | null): void {
+    if (clientId === null) this.cache.clear();
+    else this.cache.forget(clientId);
   }
 
   async createClient(
@@ -132,6 +160,7 @@ export class ClientsService {
     // The store notifies CLIENT_REVOKED_CHANNEL in the same transaction: every instance closes
     // the client's WebSockets once the revocation is committed, never before.
     const row = await this.store.revoke(clientId);
+    this.forgetClient(clientId);
     if (!row) throw new NotFoundError('Client', clientId);
     this.log.info({ clientId, by: by.clientId }, 'client revoked');
     return row;

@@ -97,9 +97,13 @@ const onDuplicateContentArg = {
 
 @Resolver(() => FileType)
 export class FilesResolver {
-  private async withState(ctx: Context, record: FileRecord): Promise<FileType> {
+  /** `jobStates`: the state of each listed file's job, read with the list (see FilesStore.page). */
+  private async withState(ctx: Context, record: FileRecord, jobStates?: Map<FileRecord, JobState | null>): Promise<FileType> {
     const f = await ctx.services.signedUploads.refresh(record);
     if (f.parentId || !f.jobId) return toFileType(f);
+    // Known only for the record as listed (a refreshed one is a new row).
+    const known = f === record ? jobStates?.get(record) : undefined;
+    if (known !== undefined) return toFileType(f, known ?? undefined);
     const job = await ctx.services.jobs.find(f.jobId);
     return toFileType(f, job?.state);
   }
@@ -280,10 +284,10 @@ export class FilesResolver {
     @Arg('after', () => String, { nullable: true, description: 'endCursor of the previous page.' }) after: string | null,
     @Ctx() ctx: Context,
   ): Promise<FileConnection> {
-    const page = await ctx.services.files.list(requireViewer(ctx), { program, spec, fileName }, first, after);
+    const { jobStates, ...page } = await ctx.services.files.list(requireViewer(ctx), { program, spec, fileName }, first, after);
     return {
       ...page,
-      nodes: await Promise.all(page.nodes.map((f) => this.withState(ctx, f))),
+      nodes: await Promise.all(page.nodes.map((f) => this.withState(ctx, f, jobStates))),
     };
   }
 

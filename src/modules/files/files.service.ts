@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FileUpload } from 'graphql-upload-minimal';
 import type { Viewer } from '../../shared/auth';
-import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate } from '../../shared/cursor';
+import { decodeTimeCursor, encodeTimeCursor, isUuid, pageOf, paginate, type Page } from '../../shared/cursor';
 import {
   BadInputError,
   ConflictError,
@@ -25,6 +25,7 @@ import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, r
 import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage } from '../../storage/storage';
 import type { Job } from '../../jobs/store';
+import type { JobState } from '../../jobs/state';
 import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
 import type { SpecsService } from '../specs/specs.service';
@@ -111,13 +112,18 @@ export class FilesService {
     // Any version of the named spec.
     if (filter.spec) f.specIds = (await this.specs.list({ name: filter.spec })).map((v) => v.id);
     if (!hasRole(viewer.roles, Role.ADMIN)) f.createdBy = viewer.clientId;
-    return paginate({
-      first,
-      after: after ? decodeTimeCursor(after) : undefined,
-      fetch: (limit, cursor) => this.store.list(f, limit, cursor),
-      count: () => this.store.count(f),
-      cursorOf: encodeTimeCursor,
-    });
+    // The page, the total and each file's job state in one statement.
+    const { rows, total } = await this.store.page(f, first + 1, after ? decodeTimeCursor(after) : undefined);
+    const page: Page<FileRecord> & { jobStates: Map<FileRecord, JobState | null> } = {
+      ...pageOf(
+        rows.map((r) => r.file),
+        first,
+        total,
+        encodeTimeCursor,
+      ),
+      jobStates: new Map(rows.map((r) => [r.file, r.jobState])),
+    };
+    return page;
   }
 
   private checkProgram(program: string): void {

@@ -11,7 +11,12 @@ import type { SpecRecord, SpecsStore } from './specs.store';
 export type { SpecRecord } from './specs.store';
 
 /** Spec registry rules: compile and check, version, look up. */
+/** Spec versions SpecsService.getById keeps; the oldest is dropped first. */
+const MAX_CACHED_SPECS = 1024;
+
 export class SpecsService {
+  private readonly byId = new Map<string, SpecRecord>();
+
   constructor(
     private readonly store: SpecsStore,
     private readonly log: Logger,
@@ -55,8 +60,20 @@ export class SpecsService {
     return spec;
   }
 
-  getById(id: string): Promise<SpecRecord | undefined> {
-    return this.store.getById(id);
+  /**
+   * A spec version by id. Versions are never updated or deleted (a change is a new version), so
+   * each one found is kept (at most MAX_CACHED_SPECS): a page of files names its specs without a
+   * query per file.
+   */
+  async getById(id: string): Promise<SpecRecord | undefined> {
+    const cached = this.byId.get(id);
+    if (cached) return cached;
+    const spec = await this.store.getById(id);
+    if (spec) {
+      if (this.byId.size >= MAX_CACHED_SPECS) this.byId.delete(this.byId.keys().next().value as string);
+      this.byId.set(id, spec);
+    }
+    return spec;
   }
 
   list(opts: { name?: string | null; allVersions?: boolean }): Promise<SpecRecord[]> {

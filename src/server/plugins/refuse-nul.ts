@@ -28,8 +28,23 @@ export function nulPath(value: unknown, path = 'variables', depth = 0): string |
   return null;
 }
 
+/**
+ * Documents already walked. Apollo hands every request of one query text the same parsed
+ * document (its document cache), so the walk (~4 % of a small read's CPU) runs once per text.
+ */
+const walked = new WeakMap<DocumentNode, boolean>();
+
 /** The same for string literals written in the document itself. */
 export function documentHasNul(document: DocumentNode): boolean {
+  let found = walked.get(document);
+  if (found === undefined) {
+    found = walkForNul(document);
+    walked.set(document, found);
+  }
+  return found;
+}
+
+function walkForNul(document: DocumentNode): boolean {
   let found = false;
   visit(document, {
     StringValue(node) {
@@ -49,8 +64,22 @@ const namedType = (t: TypeNode): string => (t.kind === 'NamedType' ? t.name.valu
  * the exact place (a spec's NUL is an `INVALID_CHARACTER` problem with its JSON path).
  */
 export function checkedVariables(operation: OperationDefinitionNode | null | undefined, variables: Record<string, unknown>): Record<string, unknown> {
-  const json = new Set((operation?.variableDefinitions ?? []).filter((d) => namedType(d.type) === 'JSON').map((d) => d.variable.name.value));
+  const json = jsonVariables(operation);
+  if (json.size === 0) return variables;
   return Object.fromEntries(Object.entries(variables).filter(([k]) => !json.has(k)));
+}
+
+const jsonVariablesOf = new WeakMap<OperationDefinitionNode, Set<string>>();
+const NONE = new Set<string>();
+
+function jsonVariables(operation: OperationDefinitionNode | null | undefined): Set<string> {
+  if (!operation) return NONE;
+  let json = jsonVariablesOf.get(operation);
+  if (!json) {
+    json = new Set((operation?.variableDefinitions ?? []).filter((d) => namedType(d.type) === 'JSON').map((d) => d.variable.name.value));
+    jsonVariablesOf.set(operation, json);
+  }
+  return json;
 }
 
 /** The error for a NUL in an operation: BAD_USER_INPUT naming where it is. */
