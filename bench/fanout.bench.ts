@@ -31,7 +31,8 @@
  * does not queue every message behind the others. Each process's event-loop delay and CPU time
  * during the job are reported with the result. BENCH_FANOUT_PER_EVENT=1 also prints, per event,
  * the least, median and largest latency over the subscribers (the least is the path through the
- * database and the feed; the spread is the fan-out).
+ * database and the feed; the spread is the fan-out). BENCH_FANOUT_PROGRESS_INTERVAL_MS sets the
+ * service's SLUICE_JOB_PROGRESS_INTERVAL_MS (for an A/B; unset: the service's default).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -227,6 +228,8 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: String(n + 10),
     // One job at a time, so the ingestion waits behind the diagnostic job until all are subscribed.
     SLUICE_WORKER_CONCURRENCY: '1',
+    // A/B of the progress interval (default: the service's own default).
+    ...(process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] ? { SLUICE_JOB_PROGRESS_INTERVAL_MS: process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] } : {}),
   });
   const clients: ClientProcess[] = [];
   let admin: SluiceClient | null = null;
