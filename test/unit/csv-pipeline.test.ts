@@ -981,17 +981,20 @@ describe('the byte-level fast path', () => {
     return text;
   }
 
+  /** The ways each binary case runs: [fastPath, chunk size] (0: whole). */
+  const BINARY_WAYS = [
+    [true, 0],
+    [true, 13],
+    [false, 0],
+  ] as const;
+
   it('writes binary COPY that says exactly what the text format says, fast path or not', async () => {
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
     const types = spec.columns.map((c) => c.type);
     for (let seed = 1; seed <= 20; seed++) {
       const csv = randomCsv(seed, seed % 2 === 0 ? '\n' : '\r\n');
       const reference = await run(csv, spec, { fastPath: false, fileId }, 0);
-      for (const [fastPath, size] of [
-        [true, 0],
-        [true, 13],
-        [false, 0],
-      ] as const) {
+      for (const [fastPath, size] of BINARY_WAYS) {
         const copy = new BinaryCollect();
         await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary' });
         expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types) }).toEqual({ seed, fastPath, size, text: reference.copy.text });
@@ -1007,11 +1010,7 @@ describe('the byte-level fast path', () => {
       const reference = await run(csv, spec, { fastPath: false, fileId }, 0);
       const withoutId = reference.copy.lines.map((l) => `${l.slice(fileId.length + 1)}\n`).join('');
       expect(reference.copy.lines.every((l) => l.startsWith(`${fileId}\t`))).toBe(true);
-      for (const [fastPath, size] of [
-        [true, 0],
-        [true, 13],
-        [false, 0],
-      ] as const) {
+      for (const [fastPath, size] of BINARY_WAYS) {
         const copy = new BinaryCollect();
         const result = await runCsvPipeline(chunked(csv, size), spec, { copy }, { fileId, fastPath, copyFormat: 'binary', copyFileId: false });
         expect(result.valid).toBe(reference.result.valid);
