@@ -144,7 +144,6 @@ async function main(): Promise<void> {
     // Access lines at 800 requests/s would be most of the service's work: warnings only.
     LOG_LEVEL: 'warn',
     SLUICE_PIPELINE_THREADS: process.env['BENCH_PIPELINE_THREADS'] ?? 'true',
-    ...(process.env['BENCH_PIPELINE_THREAD_NICE'] ? { SLUICE_PIPELINE_THREAD_NICE: process.env['BENCH_PIPELINE_THREAD_NICE'] } : {}),
   });
 
   let admin: SluiceClient | null = null;

@@ -35,6 +35,7 @@
  *   BENCH_SKIP_FANOUT=1 skip the fan-out benchmark (4).
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
+ *   BENCH_PIPELINE_THREAD_NICE  the service's SLUICE_PIPELINE_THREAD_NICE (A/B of the pipeline thread's nice value).
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
  *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.

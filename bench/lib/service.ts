@@ -53,6 +53,8 @@ export async function spawnBenchService(
       SLUICE_ADMIN_CLIENT_ID: BENCH_ADMIN_ID,
       SLUICE_ADMIN_CLIENT_SECRET: BENCH_ADMIN_SECRET,
       SLUICE_JOB_POLL_INTERVAL_MS: '500',
+      // The A/B of the pipeline thread's nice value, for every benchmark (unset: the service's default).
+      ...(process.env['BENCH_PIPELINE_THREAD_NICE'] ? { SLUICE_PIPELINE_THREAD_NICE: process.env['BENCH_PIPELINE_THREAD_NICE'] } : {}),
       ...env,
     },
     (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
