@@ -11,6 +11,7 @@ import {
   checkGrowth,
   isValidKey,
   putThroughWriter,
+  fileSystemStorageError as asStorageError,
   StorageError,
   type HeadResult,
   type LeftoverSweeping,
@@ -494,15 +495,4 @@ function hasCode(err: unknown, ...codes: string[]): boolean {
 /** ENOTDIR: a parent "folder" is a file, so nothing can live below it. ELOOP: O_NOFOLLOW refused a symlink. */
 function isMissing(err: unknown): boolean {
   return hasCode(err, 'ENOENT', 'ENOTDIR', 'ELOOP');
-}
-
-/** Keeps typed errors; wraps everything else (file system, a failing body stream) as IO_ERROR. */
-function asStorageError(err: unknown, key: string, action: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
-  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
-    return new StorageError('STORAGE_FULL', `Storage ${action} of ${JSON.stringify(key)} failed: no space left (${errno})`, key, { cause: err });
-  }
-  // Names the key and the errno code, never the absolute path: the message may reach clients.
-  return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${errno})`, key, { cause: err });
 }

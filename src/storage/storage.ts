@@ -114,6 +114,20 @@ export class StorageError extends Error {
   }
 }
 
+/**
+ * Keeps typed errors; wraps everything else (a file system error, a failing body stream) as
+ * STORAGE_FULL or IO_ERROR, by its errno (local storage, and a stored file read on another thread).
+ */
+export function fileSystemStorageError(err: unknown, key: string, action: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    return new StorageError('STORAGE_FULL', `Storage ${action} of ${JSON.stringify(key)} failed: no space left (${errno})`, key, { cause: err });
+  }
+  // Names the key and the errno code, never the absolute path: the message may reach clients.
+  return new StorageError('IO_ERROR', `Storage ${action} of ${JSON.stringify(key)} failed (${errno})`, key, { cause: err });
+}
+
 /** Longest key accepted, in UTF-8 bytes (S3's own limit). */
 export const maxKeyBytes = 1024;
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { read } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import { checkComplete, checkGrowth, StorageError, type ObjectStorage, type PutOptions } from './storage';
+import { checkComplete, checkGrowth, fileSystemStorageError, StorageError, type ObjectStorage, type PutOptions } from './storage';
 
 /** What was recorded about an object when it was stored; `null` = not recorded, not checked. */
 export interface ExpectedObject {
@@ -144,8 +144,7 @@ export async function* readStoredFile(source: StoredFileSource, chunkBytes = STO
     try {
       bytesRead = await new Promise<number>((resolve, reject) => read(source.fd, buf, 0, chunkBytes, position, (err, n) => (err ? reject(err) : resolve(n))));
     } catch (err) {
-      const errno = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'unknown error';
-      throw new StorageError('IO_ERROR', `Storage read of ${JSON.stringify(source.key)} failed (${errno})`, source.key, { cause: err });
+      throw fileSystemStorageError(err, source.key, 'read');
     }
     if (bytesRead === 0) break;
     position += bytesRead;
@@ -186,6 +185,10 @@ export class StoredFileStream extends Readable {
   claim(): StoredFileSource | null {
     if (this.claimed || this.chunks !== null || this.destroyed) return null;
     this.claimed = true;
+    return this.source();
+  }
+
+  private source(): StoredFileSource {
     return { fd: this.handle.fd, key: this.key, expected: this.expected };
   }
 
@@ -200,7 +203,7 @@ export class StoredFileStream extends Readable {
       return;
     }
     if (this.reading) return;
-    this.chunks ??= readStoredFile({ fd: this.handle.fd, key: this.key, expected: this.expected });
+    this.chunks ??= readStoredFile(this.source());
     this.reading = true;
     this.chunks.next().then(
       (next) => {

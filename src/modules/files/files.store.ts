@@ -168,8 +168,8 @@ export class FilesStore {
   }
 
   /**
-   * What `list` and `count` return together, in one statement (one round trip instead of two, and
-   * one snapshot), plus the state of each file's job (null: no job, or it is gone).
+   * A page of files (as `list`) and the count of all that match, in one statement (one round trip
+   * and one snapshot), plus the state of each file's job (null: no job, or it is gone).
    */
   async page(
     f: FileFilter,
@@ -190,11 +190,6 @@ export class FilesStore {
       out.push({ file: decodeFile(row), jobState: (_job_state as JobState | null) ?? null });
     }
     return { rows: out, total };
-  }
-
-  async count(f: FileFilter): Promise<number> {
-    const [row] = await this.sql<{ n: number }[]>`select count(*)::int as n from files where ${this.where(f)}`;
-    return row!.n;
   }
 
   async setOutcome(

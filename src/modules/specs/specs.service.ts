@@ -10,10 +10,10 @@ import type { SpecProblem } from './spec.problems';
 import type { SpecRecord, SpecsStore } from './specs.store';
 export type { SpecRecord } from './specs.store';
 
-/** Spec registry rules: compile and check, version, look up. */
 /** Spec versions SpecsService.getById keeps; the oldest is dropped first. */
 const MAX_CACHED_SPECS = 1024;
 
+/** Spec registry rules: compile and check, version, look up. */
 export class SpecsService {
   private readonly byId = new Map<string, SpecRecord>();
 

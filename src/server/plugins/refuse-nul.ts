@@ -76,7 +76,7 @@ function jsonVariables(operation: OperationDefinitionNode | null | undefined): S
   if (!operation) return NONE;
   let json = jsonVariablesOf.get(operation);
   if (!json) {
-    json = new Set((operation?.variableDefinitions ?? []).filter((d) => namedType(d.type) === 'JSON').map((d) => d.variable.name.value));
+    json = new Set((operation.variableDefinitions ?? []).filter((d) => namedType(d.type) === 'JSON').map((d) => d.variable.name.value));
     jsonVariablesOf.set(operation, json);
   }
   return json;
