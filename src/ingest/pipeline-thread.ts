@@ -36,7 +36,8 @@ export type ToPipelineThread =
       t: 'start';
       spec: CompiledSpec;
       opts: ThreadOptions;
-      sinks: { validCsv: boolean; errorCsv: boolean; onInvalid: boolean };
+      /** `validMirror`: the valid rows may be reported as the stored file itself (CsvPipelineSinks.validCsvMayBeInput). */
+      sinks: { validCsv: boolean; errorCsv: boolean; onInvalid: boolean; validMirror: boolean };
       progress: boolean;
       /** The input is this stored file, read and verified by the thread (no 'chunk' messages follow). */
       file: StoredFileSource | null;
@@ -56,7 +57,10 @@ export type FromPipelineThread =
   | { t: 'out'; sink: ThreadSink; data: string | ArrayBuffer; length: number; bytes: number }
   | { t: 'invalid'; rows: InvalidRow[]; mapping: HeaderMapping; bytes: number }
   | { t: 'progress'; counts: CsvPipelineCounts }
-  /** `verified`: the thread read the stored file (start.file) to its end and it matched the record. */
+  /**
+   * `verified`: the thread read the stored file (start.file) to its end and it matched the record;
+   * `result.validCsvIsInput`: only ever with `verified`.
+   */
   | { t: 'done'; result: CsvPipelineResult; verified: boolean }
   | { t: 'fail'; error: PipelineErrorData };
 
@@ -204,11 +208,14 @@ export async function runCsvPipelineOffThread(
 
   // A stored local file is read by the thread itself: no byte of it crosses this thread.
   const file = input instanceof StoredFileStream ? input.claim() : null;
+  // Compared with a file whose record is complete: a copy of it is then the verified bytes.
+  const validMirror =
+    sinks.validCsv !== undefined && sinks.validCsvMayBeInput === true && file !== null && file.expected.size !== null && file.expected.sha256 !== null;
   post({
     t: 'start',
     spec,
     opts: rest,
-    sinks: { validCsv: sinks.validCsv !== undefined, errorCsv: sinks.errorCsv !== undefined, onInvalid: sinks.onInvalid !== undefined },
+    sinks: { validCsv: sinks.validCsv !== undefined, errorCsv: sinks.errorCsv !== undefined, onInvalid: sinks.onInvalid !== undefined, validMirror },
     progress: onProgress !== undefined,
     file,
     nice: thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE,
@@ -267,6 +274,8 @@ export async function runCsvPipelineOffThread(
           break;
         case 'done':
           if (msg.verified && input instanceof StoredFileStream) input.markVerified();
+          if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
+            throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
           return msg.result;
         case 'fail':
           workerFailed = true;

@@ -24,6 +24,13 @@ export interface CsvPipelineSinks {
    * sink that keeps the chunks it is given. Default false.
    */
   copyReleasesChunks?: boolean;
+  /**
+   * The caller can take "the valid rows are the input file itself" (result.validCsvIsInput)
+   * instead of the bytes in `validCsv`: it stores a copy of the input. Only a pipeline thread that
+   * reads a stored file itself uses it (runCsvPipelineOffThread with a StoredFileStream whose size
+   * and SHA-256 are recorded); everywhere else `validCsv` receives the bytes as always. Default false.
+   */
+  validCsvMayBeInput?: boolean;
 }
 
 export interface InvalidRow {
@@ -105,4 +112,9 @@ export interface CsvPipelineResult extends CsvPipelineCounts {
   ignored?: { columns: IgnoredColumn[]; count: number };
   /** How the file was read (detected or as asked). */
   dialect: CsvDialect;
+  /**
+   * Only with sinks.validCsvMayBeInput: nothing was written to `validCsv`, because the valid-rows
+   * CSV would have been the input file byte for byte (see ingest/input-mirror.ts).
+   */
+  validCsvIsInput?: true;
 }

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { parentPort } from 'node:worker_threads';
 import { runCsvPipeline } from './csv-pipeline';
 import { pipelineErrorData } from './csv-errors';
 import { recycleBuffer } from './fast-path';
+import { InputMirror } from './input-mirror';
 import { readStoredFile } from '../storage/verify';
 import type { InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
@@ -75,6 +77,11 @@ function sink(r: Run, name: ThreadSink): Writable {
   });
 }
 
+/** A valid-rows chunk the mirror matched: its memory (a ByteSink's own) is filled again. */
+function releaseMatched(chunk: Buffer): void {
+  if (chunk.byteOffset === 0 && chunk.buffer.byteLength >= 64 * 1024) recycleBuffer(Buffer.from(chunk.buffer));
+}
+
 async function* input(r: Run): AsyncGenerator<Buffer | string> {
   for (;;) {
     if (r.chunks.length === 0) await new Promise<void>((resolve) => (r.wake = resolve));
@@ -139,14 +146,19 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
     batchBytes = 0;
     return room(r);
   };
+  const copyOut = sink(r, 'copy');
+  const errorOut = msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined;
+  // The valid rows of a clean file are the stored file itself: compared with it, not posted.
+  const validOut = msg.sinks.validCsv ? sink(r, 'validCsv') : undefined;
+  const mirror = validOut && file && msg.sinks.validMirror ? new InputMirror(file.fd, file.expected.size!, validOut, releaseMatched) : null;
   try {
     const result = await runCsvPipeline(
       source,
       msg.spec,
       {
-        copy: sink(r, 'copy'),
-        validCsv: msg.sinks.validCsv ? sink(r, 'validCsv') : undefined,
-        errorCsv: msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined,
+        copy: copyOut,
+        validCsv: mirror ?? validOut,
+        errorCsv: errorOut,
         onInvalid: msg.sinks.onInvalid
           ? (row, m) => {
               mapping = m;
@@ -164,6 +176,22 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
       },
     );
     await flushInvalid();
+    if (mirror) {
+      // After the whole file was read and matched its record: the mirror's verdict, or the bytes it held back.
+      mirror.end();
+      await finished(mirror);
+      if (mirror.isInput && verified) result.validCsvIsInput = true;
+      else if (mirror.isInput) throw new Error('The stored file was not verified to its end');
+    }
+    // A write a sink accepted may still wait for credit behind an earlier one: every chunk is
+    // posted before the result, which ends the API thread's reading.
+    await Promise.all(
+      [copyOut, validOut, errorOut].map(async (out) => {
+        if (!out) return;
+        out.end();
+        await finished(out);
+      }),
+    );
     post({ t: 'done', result, verified });
   } catch (err) {
     post({ t: 'fail', error: pipelineErrorData(err) });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdirSync, realpathSync, constants as fsConstants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { MiB } from '../shared/units';
@@ -177,7 +177,77 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
     return counts;
   }
 
-  return { root, put, openWriter, get, openFile, head, delete: remove, list, dispose, sweepLeftovers };
+  async function copy(
+    fromKey: string,
+    toKey: string,
+    expected: { size: number; sha256: string },
+    opts: Pick<PutOptions, 'contentType'> = {},
+  ): Promise<PutResult> {
+    const source = await openFile(fromKey);
+    const from = pathOf(fromKey);
+    const target = pathOf(toKey);
+    const dir = path.dirname(target);
+    const temp = path.join(dir, `.tmp-${randomUUID()}`);
+    let renamed = false;
+    try {
+      const sourceStats = await source.stat();
+      if (sourceStats.size !== expected.size) {
+        throw new StorageError(
+          'SIZE_MISMATCH',
+          `${JSON.stringify(fromKey)} has ${sourceStats.size} bytes in storage; ${expected.size} bytes were expected`,
+          fromKey,
+        );
+      }
+      // A second name for the same bytes where the file system allows (stored objects are never
+      // written in place: every write is a new file renamed over the key), else a copy made by the
+      // kernel (a clone where it can); by path, so no byte passes through here.
+      const copyInto = async () => {
+        await makeDir(dir);
+        try {
+          await link(from, temp);
+        } catch (err) {
+          if (!hasCode(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
+          await copyFile(from, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+        }
+      };
+      // The orphan sweep may remove an empty folder between mkdir and the copy: once more, as a writer does.
+      await copyInto().catch((err: unknown) => (hasCode(err, 'ENOENT') ? copyInto() : Promise.reject(err)));
+      // The path was opened above without following a symlink; it must still be that file.
+      const now = await lstat(from);
+      if (!now.isFile() || now.ino !== sourceStats.ino || now.dev !== sourceStats.dev) {
+        throw new StorageError('IO_ERROR', `${JSON.stringify(fromKey)} changed while it was being copied`, fromKey);
+      }
+      const handle = await open(temp, 'r+');
+      let stats: Stats;
+      try {
+        await handle.sync();
+        stats = await handle.stat();
+      } finally {
+        await handle.close();
+      }
+      if (stats.size !== expected.size) {
+        throw new StorageError('SIZE_MISMATCH', `The copy of ${JSON.stringify(fromKey)} has ${stats.size} bytes; ${expected.size} bytes were expected`, toKey);
+      }
+      await rename(temp, target);
+      renamed = true;
+      await fsyncDir(dir);
+      await writeMetaFile(target, {
+        sha256: expected.sha256,
+        ino: stats.ino,
+        size: stats.size,
+        mtimeMs: stats.mtimeMs,
+        ...(opts.contentType ? { contentType: opts.contentType } : {}),
+      });
+      return { key: toKey, size: stats.size, sha256: expected.sha256 };
+    } catch (err) {
+      if (!renamed) await unlink(temp).catch(() => undefined);
+      throw asStorageError(err, toKey, 'copy');
+    } finally {
+      await source.close().catch(() => undefined);
+    }
+  }
+
+  return { root, put, openWriter, get, openFile, copy, head, delete: remove, list, dispose, sweepLeftovers };
 }
 
 /**
@@ -390,12 +460,7 @@ class LocalWriter extends Writable {
   }
 
   private async createTemp(): Promise<void> {
-    const created = await mkdir(this.dir, { recursive: true });
-    // Each new folder is an entry in its parent: fsync those parents so the path survives a crash.
-    if (created) {
-      const stop = path.dirname(created);
-      for (let d = this.dir; d !== stop && d !== path.dirname(d); d = path.dirname(d)) await fsyncDir(path.dirname(d));
-    }
+    await makeDir(this.dir);
     this.handle = await open(this.tempPath, 'wx', 0o644);
   }
 
@@ -430,15 +495,8 @@ class LocalWriter extends Writable {
     this.settle.resolve({ key: this.key, size: this.size, sha256 });
   }
 
-  /** Best effort: the object is already committed, and `head` ignores a missing or stale record. */
-  private async writeMeta(meta: MetaFile): Promise<void> {
-    const temp = path.join(this.dir, `.tmp-${randomUUID()}`);
-    try {
-      await writeFile(temp, JSON.stringify(meta), { flag: 'wx', mode: 0o644 });
-      await rename(temp, metaPathOf(this.target));
-    } catch {
-      await unlink(temp).catch(() => undefined);
-    }
+  private writeMeta(meta: MetaFile): Promise<void> {
+    return writeMetaFile(this.target, meta);
   }
 
   /** Never throws: a temp file that cannot be removed must not hide the error that caused it. */
@@ -451,6 +509,25 @@ class LocalWriter extends Writable {
   private requireHandle(): FileHandle {
     if (!this.handle) throw new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} is not open`, this.key);
     return this.handle;
+  }
+}
+
+/** Creates `dir` and its missing parents; each new folder is an entry in its parent, fsynced so the path survives a crash. */
+async function makeDir(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true });
+  if (!created) return;
+  const stop = path.dirname(created);
+  for (let d = dir; d !== stop && d !== path.dirname(d); d = path.dirname(d)) await fsyncDir(path.dirname(d));
+}
+
+/** The sidecar of `target`. Best effort: the object is already committed, and `head` ignores a missing or stale record. */
+async function writeMetaFile(target: string, meta: MetaFile): Promise<void> {
+  const temp = path.join(path.dirname(target), `.tmp-${randomUUID()}`);
+  try {
+    await writeFile(temp, JSON.stringify(meta), { flag: 'wx', mode: 0o644 });
+    await rename(temp, metaPathOf(target));
+  } catch {
+    await unlink(temp).catch(() => undefined);
   }
 }
 

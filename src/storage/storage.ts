@@ -26,6 +26,17 @@ export interface ObjectStorage {
    * `get`). The caller closes it. Lets a reader on another thread read the object itself.
    */
   openFile?(key: string): Promise<FileHandle>;
+  /**
+   * Backends that keep objects as local files: a new object under `toKey` holding the bytes of
+   * `fromKey`, made by the file system without the bytes passing through this process: a second
+   * name for the same file where it can (objects are never changed in place, so the two stay
+   * independent objects; the new one's modification time is the source's), else a clone or a
+   * copy made by the kernel. Same guarantees as `put`: nothing is visible under `toKey` until
+   * the copy is complete and durable; a source that is not `expected.size` bytes is refused
+   * (SIZE_MISMATCH) and leaves nothing behind. `expected.sha256` is the source's SHA-256, which the
+   * caller has checked (it read and verified the source): it is recorded for the copy.
+   */
+  copy?(fromKey: string, toKey: string, expected: { size: number; sha256: string }, opts?: Pick<PutOptions, 'contentType'>): Promise<PutResult>;
   /** Metadata without the body; `undefined` when the object does not exist. */
   head(key: string): Promise<HeadResult | undefined>;
   /** Removes an object. Deleting a missing key succeeds, as in S3. */

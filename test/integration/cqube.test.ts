@@ -207,6 +207,11 @@ describe('state program uploads', () => {
     expect(out.trim().split('\n')).toHaveLength(6);
     const raw = await storageFile(file.outputs.raw!);
     expect(raw).toBe(await readFixture('data/district-dimension.data.csv'));
+    // A clean file (LF, commas, every row valid): its valid-rows file is the upload's bytes, stored
+    // by the storage (not written again), with the upload's SHA-256 on record.
+    expect(out).toBe(raw);
+    const meta = JSON.parse(await storageFile(file.outputs.valid!.replace(/([^/]+)$/, '.$1.meta.json')));
+    expect(meta).toMatchObject({ sha256: up.file.sha256, size: up.file.size, contentType: 'text/csv' });
   });
 
   it('fails the school fixture on its header (udise_code is required) and the teacherspresent fixture on unknown columns', async () => {

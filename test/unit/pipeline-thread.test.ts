@@ -54,7 +54,15 @@ class Collect extends Writable {
 type Runner = typeof runCsvPipeline;
 
 /** `input`: read instead of `csv` in `size`-byte chunks (a stored file). */
-async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Partial<CsvPipelineOptions>, size: number, input?: Readable) {
+async function outcome(
+  runner: Runner,
+  csv: Buffer,
+  spec: CompiledSpec,
+  opts: Partial<CsvPipelineOptions>,
+  size: number,
+  input?: Readable,
+  sinks: { validCsvMayBeInput?: boolean } = {},
+) {
   const copy = new Collect();
   const valid = new Collect();
   const errors = new Collect(true);
@@ -65,6 +73,7 @@ async function outcome(runner: Runner, csv: Buffer, spec: CompiledSpec, opts: Pa
       input ?? chunked(csv, size),
       spec,
       {
+        ...sinks,
         copy,
         validCsv: valid,
         errorCsv: errors,
@@ -239,6 +248,40 @@ describe('runCsvPipelineOffThread: aborts, failures, backpressure', () => {
     await expect(running).rejects.toBeInstanceOf(AbortError);
   });
 
+  it('hands over every byte of every sink before the result, while the sinks on the API thread are far behind', async () => {
+    // The COPY sink here is slow, so the thread's credit runs out and its other sinks' small
+    // writes wait behind it; the last of them must still arrive before the run resolves.
+    const wide = specWith({ id: { type: 'integer' }, name: { type: 'string', maxLength: 8 } }, []);
+    let csv = 'id,name\n';
+    for (let i = 0; i < 300_000; i++) csv += i % 997 === 0 ? `${i},too-long-${i}\n` : `${i},n${i % 1000}\n`;
+    const bytes = Buffer.from(csv);
+    const reference = await outcome(runCsvPipeline, bytes, wide, {}, 256 * 1024);
+    for (let round = 0; round < 3; round++) {
+      const copy = new Collect();
+      const slowCopy = new Writable({
+        highWaterMark: 16 * 1024,
+        write: (chunk: Buffer, _enc, done) => {
+          copy.parts.push(Buffer.from(chunk));
+          setTimeout(done, 2);
+        },
+      });
+      const valid = new Collect();
+      const errors = new Collect();
+      const result = await runCsvPipelineOffThread(
+        chunked(bytes, 256 * 1024),
+        wide,
+        { copy: slowCopy, validCsv: valid, errorCsv: errors },
+        { fileId: '6f1c3a52-8d0e-4b8a-9c61-0a4f3e2b1d77', copyFormat: 'binary' },
+      );
+      // Read at once: whatever the thread posts after its result would be missing here.
+      const got = { valid: valid.bytes.toString(), errors: errors.bytes.toString(), copy: copy.bytes.toString('hex') };
+      expect(result.invalid).toBe(reference.result!.invalid);
+      expect(got.errors === reference.errors, `round ${round}: error file`).toBe(true);
+      expect(got.valid === reference.valid, `round ${round}: valid-rows file`).toBe(true);
+      expect(got.copy === reference.copy, `round ${round}: COPY bytes`).toBe(true);
+    }
+  });
+
   it('fills a COPY chunk again once the sink has released it (copyReleasesChunks), and every byte stays exact', async () => {
     const wide = specWith({ id: { type: 'integer' }, name: { type: 'string' }, day: { type: 'string', format: 'date' } }, []);
     let csv = 'id,name,day\n';
@@ -311,6 +354,63 @@ describe('runCsvPipelineOffThread: aborts, failures, backpressure', () => {
       const here = await stored({ size: bytes.length, sha256 });
       expect(await outcome(runCsvPipeline, bytes, wide, {}, 0, here)).toEqual(reference);
       expect(here.verified).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says the valid rows are the stored file itself when they are byte for byte (validCsvMayBeInput), and writes them whenever they are not', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-thread-mirror-'));
+    try {
+      const wide = specWith({ id: { type: 'integer' }, name: { type: 'string', maxLength: 6 } }, []);
+      const rows = (n: number, line: (i: number) => string) => Array.from({ length: n }, (_, i) => line(i));
+      const clean = `id,name\n${rows(30_000, (i) => `${i},n${i % 5000}\n`).join('')}`;
+      let k = 0;
+      const stored = async (bytes: Buffer, expected?: { size: number | null; sha256: string | null }) => {
+        const file = path.join(dir, `in${k++}.csv`);
+        await writeFile(file, bytes);
+        return new StoredFileStream(
+          await open(file, 'r'),
+          'in.csv',
+          expected ?? { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+        );
+      };
+      const mirrored = async (text: string, expected?: { size: number | null; sha256: string | null }, sinks = { validCsvMayBeInput: true }) => {
+        const bytes = Buffer.from(text);
+        return outcome(runCsvPipelineOffThread, bytes, wide, {}, 0, await stored(bytes, expected), sinks);
+      };
+
+      // A clean file: nothing written, the result says so; everything else as without the flag.
+      const reference = await outcome(runCsvPipeline, Buffer.from(clean), wide, {}, 256 * 1024);
+      expect(reference.valid).toBe(clean);
+      const same = await mirrored(clean);
+      expect(same).toEqual({ ...reference, result: { ...reference.result, validCsvIsInput: true }, valid: '' });
+
+      // Files whose valid rows are not the file: the same bytes as without the flag, and no claim.
+      const lines = clean.split('\n');
+      const variants: Record<string, string> = {
+        'an invalid row in the middle': [...lines.slice(0, 15_000), 'x,bad', ...lines.slice(15_000)].join('\n'),
+        'an invalid last row': `${clean}x,bad\n`,
+        'an invalid first row': [lines[0], 'x,bad', ...lines.slice(1)].join('\n'),
+        'a blank line': [...lines.slice(0, 20_000), '', ...lines.slice(20_000)].join('\n'),
+        'no line break at the end': clean.slice(0, -1),
+        CRLF: clean.replace(/\n/g, '\r\n'),
+        'a BOM': `\uFEFF${clean}`,
+        'a quoted header cell': `"id",name\n${lines.slice(1).join('\n')}`,
+        semicolons: clean.replace(/,/g, ';'),
+      };
+      for (const [what, text] of Object.entries(variants)) {
+        const expected = await outcome(runCsvPipeline, Buffer.from(text), wide, {}, 256 * 1024);
+        expect({ what, ...(await mirrored(text)) }).toEqual({ what, ...expected });
+      }
+      // No claim without a complete record to have verified the file against, or without the flag.
+      expect(await mirrored(clean, { size: clean.length, sha256: null })).toEqual(reference);
+      expect(await mirrored(clean, undefined, { validCsvMayBeInput: false })).toEqual(reference);
+      // On the API thread (no pipeline thread), the flag changes nothing.
+      expect(await outcome(runCsvPipeline, Buffer.from(clean), wide, {}, 0, await stored(Buffer.from(clean)), { validCsvMayBeInput: true })).toEqual(reference);
+      // A file that is not its record still fails as a whole, mirror or not.
+      const err = await mirrored(clean, { size: clean.length, sha256: '0'.repeat(64) });
+      expect(err).toMatchObject({ error: 'StorageError', code: 'CHECKSUM_MISMATCH' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,12 @@ import { createLocalStorage, type LocalStorage } from '../../src/storage/local';
 import { body, describeStorageContract, listKeys, rejection, sha256 } from '../helpers/storage-contract';
 
 /** Every file under `root`, including the backend's hidden temp and sidecar files. */
+async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
 async function filesOnDisk(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
   return entries
@@ -84,6 +90,34 @@ describe('local storage: disk layout', () => {
     expect((await filesOnDisk(storage.root)).some((f) => f.startsWith('out/pending'))).toBe(false);
     await writer.abort();
     expect(await filesOnDisk(storage.root)).toEqual([]);
+  });
+
+  it('copies an object: the same bytes under the new key with the given SHA-256, independent of the source afterwards', async () => {
+    const text = 'id,name\n1,a\n2,b\n';
+    await storage.put('uploads/u.csv', body(text));
+    const copied = await storage.copy('uploads/u.csv', 'process_input/p/out.csv', { size: text.length, sha256: sha256(text) }, { contentType: 'text/csv' });
+    expect(copied).toEqual({ key: 'process_input/p/out.csv', size: text.length, sha256: sha256(text) });
+    expect(await streamText(await storage.get('process_input/p/out.csv'))).toBe(text);
+    expect(await storage.head('process_input/p/out.csv')).toMatchObject({ size: text.length, sha256: sha256(text), contentType: 'text/csv' });
+    expect(await filesOnDisk(storage.root)).toEqual(['process_input/p/.out.csv.meta.json', 'process_input/p/out.csv', 'uploads/.u.csv.meta.json', 'uploads/u.csv']);
+    // Replacing or deleting the source leaves the copy as it was.
+    await storage.put('uploads/u.csv', body('other'));
+    expect(await streamText(await storage.get('process_input/p/out.csv'))).toBe(text);
+    await storage.delete('uploads/u.csv');
+    expect(await streamText(await storage.get('process_input/p/out.csv'))).toBe(text);
+    expect(await storage.head('process_input/p/out.csv')).toMatchObject({ sha256: sha256(text) });
+  });
+
+  it('refuses a copy of a source of another size, a missing one or a symlink, and leaves nothing behind', async () => {
+    await storage.put('uploads/u.csv', body('12345'));
+    await writeFile(path.join(dir, 'secret.txt'), 'secret');
+    await symlink(path.join(dir, 'secret.txt'), path.join(storage.root, 'uploads', 'leak.csv'));
+    const expected = { size: 5, sha256: sha256('12345') };
+    expect((await rejection(storage.copy('uploads/u.csv', 'out/a.csv', { ...expected, size: 4 }))).code).toBe('SIZE_MISMATCH');
+    expect((await rejection(storage.copy('uploads/none.csv', 'out/a.csv', expected))).code).toBe('NOT_FOUND');
+    expect((await rejection(storage.copy('uploads/leak.csv', 'out/a.csv', { size: 6, sha256: sha256('secret') }))).code).toBe('NOT_FOUND');
+    expect((await rejection(storage.copy('uploads/u.csv', '../out.csv', expected))).code).toBe('INVALID_KEY');
+    expect((await filesOnDisk(storage.root)).filter((f) => !f.startsWith('uploads/'))).toEqual([]);
   });
 
   it('names the offending key in the message and writes nothing outside the root', async () => {

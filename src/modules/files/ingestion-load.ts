@@ -54,6 +54,13 @@ export interface IngestTarget {
    * transaction; its `attach` runs after the COPY, before the commit.
    */
   rows?: { fileId: string; prepare: (tx: postgres.TransactionSql, table: string) => Promise<RowTarget> };
+  /**
+   * The input is this stored object, whole (an upload's own file), with its recorded size and
+   * SHA-256: when the valid-rows CSV would be its exact bytes, the pipeline says so instead of
+   * writing them (CsvPipelineSinks.validCsvMayBeInput), and the valid-rows key gets a copy of the
+   * object made by the storage (ObjectStorage.copy), where the backend can.
+   */
+  input?: { key: string; size: number; sha256: string };
 }
 
 export interface IngestOutcome {
@@ -128,6 +135,7 @@ export async function ingestCsv(
             // postgres.js has sent a COPY chunk when its write callback runs (scripts/patch-deps.mjs).
             copyReleasesChunks: true,
             validCsv: validWriter?.stream,
+            validCsvMayBeInput: target.input !== undefined && deps.storage.copy !== undefined,
             errorCsv: errorWriter.stream,
             onInvalid: async (row, mapping) => {
               for (const [idx, e] of row.errors.entries()) pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
@@ -244,9 +252,21 @@ export async function ingestCsv(
   }
   const r = result as unknown as CsvPipelineResult;
   await deps.files.setDetectedDialect(file.id, r.dialect);
-  const validOutputKey = validWriter && r.valid > 0 ? (await validWriter.done()).key : (await validWriter?.abort(), null);
+  const validOutputKey = validWriter && r.valid > 0 ? await validOutput(deps.storage, validWriter, r, target.input) : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey, merge, errorSummary: summary.result() };
+}
+
+/**
+ * The valid-rows object: what the writer received, or, when the pipeline found the valid rows to
+ * be the input's exact bytes (result.validCsvIsInput), a copy of the stored input under the
+ * writer's key (the writer, which received nothing, is discarded).
+ */
+async function validOutput(storage: ObjectStorage, writer: StorageWriter, r: CsvPipelineResult, input: IngestTarget['input']): Promise<string> {
+  if (!r.validCsvIsInput) return (await writer.done()).key;
+  await writer.abort();
+  if (!input || !storage.copy) throw new Error('The valid rows were reported as the input, which this storage cannot copy');
+  return (await storage.copy(input.key, writer.key, { size: input.size, sha256: input.sha256 }, { contentType: 'text/csv' })).key;
 }
 
 /**

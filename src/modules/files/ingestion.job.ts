@@ -173,6 +173,8 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
         headers: headers.options,
         // Files stored before modes existed have none: they append, as they did.
         merge: file.ingestMode === 'MERGE' ? { deleteMissing: file.deleteMissing } : null,
+        // A clean file's valid rows are the upload itself (see IngestTarget.input).
+        input: file.storageKey && file.size !== null && file.sha256 !== null ? { key: file.storageKey, size: file.size, sha256: file.sha256 } : undefined,
       };
       let input;
       try {
