@@ -33,6 +33,7 @@ export interface LocalStorageOptions {
 export interface LocalStorage extends ObjectStorage, LeftoverSweeping {
   /** Absolute, symlink-free path of the root folder. */
   readonly root: string;
+  copy: NonNullable<ObjectStorage['copy']>;
   /** Aborts writers still open (their temp files are removed); later calls fail with IO_ERROR. */
   dispose(): Promise<void>;
 }

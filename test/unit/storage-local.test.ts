@@ -99,7 +99,12 @@ describe('local storage: disk layout', () => {
     expect(copied).toEqual({ key: 'process_input/p/out.csv', size: text.length, sha256: sha256(text) });
     expect(await streamText(await storage.get('process_input/p/out.csv'))).toBe(text);
     expect(await storage.head('process_input/p/out.csv')).toMatchObject({ size: text.length, sha256: sha256(text), contentType: 'text/csv' });
-    expect(await filesOnDisk(storage.root)).toEqual(['process_input/p/.out.csv.meta.json', 'process_input/p/out.csv', 'uploads/.u.csv.meta.json', 'uploads/u.csv']);
+    expect(await filesOnDisk(storage.root)).toEqual([
+      'process_input/p/.out.csv.meta.json',
+      'process_input/p/out.csv',
+      'uploads/.u.csv.meta.json',
+      'uploads/u.csv',
+    ]);
     // Replacing or deleting the source leaves the copy as it was.
     await storage.put('uploads/u.csv', body('other'));
     expect(await streamText(await storage.get('process_input/p/out.csv'))).toBe(text);
