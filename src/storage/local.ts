@@ -61,6 +61,8 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   mkdirSync(options.root, { recursive: true });
   const root = realpathSync(options.root);
   const writers = new Set<LocalWriter>();
+  /** Temp files of copies in progress (a linked one carries its source's old mtime): never swept. */
+  const copying = new Set<string>();
   let disposed = false;
 
   function checkOpen(): void {
@@ -172,7 +174,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
 
   async function sweepLeftovers(olderThan: Date): Promise<{ tempFiles: number; folders: number }> {
     checkOpen();
-    const live = new Set([...writers].map((w) => w.tempPath));
+    const live = new Set([...[...writers].map((w) => w.tempPath), ...copying]);
     const counts = { tempFiles: 0, folders: 0 };
     await sweepDir(root, olderThan.getTime(), live, counts, true);
     return counts;
@@ -190,6 +192,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
     const dir = path.dirname(target);
     const temp = path.join(dir, `.tmp-${randomUUID()}`);
     let renamed = false;
+    copying.add(temp);
     try {
       const sourceStats = await source.stat();
       if (sourceStats.size !== expected.size) {
@@ -244,6 +247,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
       if (!renamed) await unlink(temp).catch(() => undefined);
       throw asStorageError(err, toKey, 'copy');
     } finally {
+      copying.delete(temp);
       await source.close().catch(() => undefined);
     }
   }

@@ -237,6 +237,24 @@ describe('local storage: sweepLeftovers', () => {
     expect((await writer.done()).size).toBe(8);
   });
 
+  it('never takes the temp file of a copy in progress, though a linked one carries the old time of its source', async () => {
+    await storage.put('uploads/u.csv', body('id\n1\n'));
+    await utimes(path.join(storage.root, 'uploads', 'u.csv'), old, old);
+    const expected = { size: 5, sha256: sha256('id\n1\n') };
+    let sweeping = true;
+    const sweeps = (async () => {
+      while (sweeping) await storage.sweepLeftovers(cutoff());
+    })();
+    try {
+      const copies = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => storage.copy('uploads/u.csv', `out/c${i}.csv`, expected)));
+      expect(copies.filter((c) => c.status === 'rejected').map((c) => String((c as PromiseRejectedResult).reason))).toEqual([]);
+    } finally {
+      sweeping = false;
+      await sweeps;
+    }
+    expect((await filesOnDisk(storage.root)).filter((f) => f.startsWith('out/c') && !f.includes('.tmp-'))).toHaveLength(200);
+  });
+
   it('does not follow symlinks out of the root', async () => {
     const outside = path.join(dir, 'outside');
     await mkdir(outside);
