@@ -11,6 +11,7 @@ import {
   validate,
   type ValidationRule,
 } from 'graphql';
+import { BoundedMap } from '../shared/bounded-map';
 import { PullStream } from '../shared/stream';
 
 /** Distinct query texts whose parsed and validated document is kept per process. */
@@ -27,14 +28,17 @@ export type Parsed = { document: DocumentNode } | { syntaxError: string } | { va
  * Validation depends only on the schema, the document and the rules, so its answer is cached too.
  */
 export class DocumentCache {
-  private readonly entries = new Map<string, Parsed>();
+  /** Oldest first out: a client cycling through distinct queries cannot grow the map. */
+  private readonly entries: BoundedMap<string, Parsed>;
 
   constructor(
     private readonly schema: GraphQLSchema,
     private readonly rules: readonly ValidationRule[],
     private readonly maxTokens: number,
-    private readonly size = DOCUMENT_CACHE_SIZE,
-  ) {}
+    size = DOCUMENT_CACHE_SIZE,
+  ) {
+    this.entries = new BoundedMap(size);
+  }
 
   get(query: string): Parsed {
     const hit = this.entries.get(query);
@@ -48,8 +52,6 @@ export class DocumentCache {
       parsed = { syntaxError: err instanceof Error ? err.message : 'Syntax error' };
     }
     if (query.length <= CACHED_QUERY_MAX_CHARS) {
-      // Oldest first out: a client cycling through distinct queries cannot grow the map.
-      if (this.entries.size >= this.size) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(query, parsed);
     }
     return parsed;

@@ -1,4 +1,5 @@
 import { CLOCK_SKEW_SECONDS, type Viewer } from './auth';
+import { BoundedMap } from './bounded-map';
 
 /** Verified tokens remembered at most; the oldest is dropped first. */
 export const MAX_CACHED_TOKENS = 4096;
@@ -22,9 +23,9 @@ export const MAX_CACHED_CLIENTS = 4096;
  *   0 turns the client cache off (the row is read on every request).
  */
 export class AuthCache {
-  private readonly tokens = new Map<string, Viewer>();
+  private readonly tokens = new BoundedMap<string, Viewer>(MAX_CACHED_TOKENS);
   /** clientId -> when it was seen active (performance.now()). */
-  private readonly active = new Map<string, number>();
+  private readonly active = new BoundedMap<string, number>(MAX_CACHED_CLIENTS);
   /** Bumped by every forget and clear: a check that saw another revision stores nothing. */
   private revision = 0;
 
@@ -46,7 +47,6 @@ export class AuthCache {
   }
 
   rememberToken(token: string, viewer: Viewer): void {
-    if (this.tokens.size >= MAX_CACHED_TOKENS) this.tokens.delete(this.tokens.keys().next().value as string);
     this.tokens.set(token, { ...viewer, roles: [...viewer.roles] });
   }
 
@@ -68,7 +68,6 @@ export class AuthCache {
   rememberActive(clientId: string, check: number): void {
     if (this.clientTtlMs <= 0 || check !== this.revision) return;
     this.active.delete(clientId);
-    if (this.active.size >= MAX_CACHED_CLIENTS) this.active.delete(this.active.keys().next().value as string);
     this.active.set(clientId, this.now());
   }
 

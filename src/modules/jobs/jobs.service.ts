@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import type { Viewer } from '../../shared/auth';
+import { BoundedMap } from '../../shared/bounded-map';
 import { decodeTimeCursor, encodeTimeCursor, isUuid, paginate, type Page } from '../../shared/cursor';
 import { BadInputError, ConflictError, ErrorCode, NotFoundError, SluiceError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -218,11 +219,10 @@ export class JobsService {
     const admin = hasRole(viewer.roles, Role.ADMIN);
     const pending = new Set<string>();
     // Last seq pushed per job (bounded: oldest entries go first), so each state is pushed once.
-    const pushed = new Map<string, number>();
+    const pushed = new BoundedMap<string, number>(WATCH_MAX_PENDING_JOBS);
     const remember = (jobId: string, seq: number) => {
       pushed.delete(jobId);
       pushed.set(jobId, seq);
-      if (pushed.size > WATCH_MAX_PENDING_JOBS) pushed.delete(pushed.keys().next().value!);
     };
     const stream = new PullStream<Job>(
       async () => {

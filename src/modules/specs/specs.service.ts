@@ -1,4 +1,5 @@
 import type { Viewer } from '../../shared/auth';
+import { BoundedMap } from '../../shared/bounded-map';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { MAX_PROBLEMS_LISTED } from '../../ingest/row-validator';
@@ -15,7 +16,7 @@ const MAX_CACHED_SPECS = 1024;
 
 /** Spec registry rules: compile and check, version, look up. */
 export class SpecsService {
-  private readonly byId = new Map<string, SpecRecord>();
+  private readonly byId = new BoundedMap<string, SpecRecord>(MAX_CACHED_SPECS);
 
   constructor(
     private readonly store: SpecsStore,
@@ -70,7 +71,6 @@ export class SpecsService {
     if (cached) return cached;
     const spec = await this.store.getById(id);
     if (spec) {
-      if (this.byId.size >= MAX_CACHED_SPECS) this.byId.delete(this.byId.keys().next().value as string);
       this.byId.set(id, spec);
     }
     return spec;
