@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Mends two defects of a dependency in node_modules, in place and idempotently (run by
-// postinstall, prestart, pretest, predev and prebench, and by the Dockerfile, so an
-// `--ignore-scripts` install gets it too; test/unit/postgres-closed-socket.test.ts and
-// test/unit/postgres-copy-data.test.ts fail without them): a crash, below, and a copy of every
-// COPY byte (COPY_EDITS).
+// Mends defects of dependencies in node_modules, in place and idempotently (run by postinstall,
+// prestart, pretest, predev and prebench, and by the Dockerfile, so an `--ignore-scripts` install
+// gets it too; test/unit/postgres-closed-socket.test.ts, test/unit/postgres-copy-data.test.ts and
+// test/unit/ws-close-ends.test.ts fail without them): in postgres.js a crash, below, and a copy of
+// every COPY byte (COPY_EDITS); in ws, an error object built and dropped twice per closed
+// connection (WS_EDITS).
 //
 // postgres.js 3.4.9 (src/connection.js) defers writes under 1 KiB to a setImmediate. When the
 // socket has closed before it runs (a terminated backend, a proxy dropping the connection),
@@ -64,6 +65,27 @@ const COPY_EDITS = [
   ],
 ];
 
+/**
+ * ws 8 (lib/websocket.js) ends the receiver and the socket again when a peer's connection closes,
+ * though they have usually ended already; Node's Writable.end() on an ended or destroyed stream
+ * builds an ERR_STREAM_ALREADY_FINISHED or ERR_STREAM_DESTROYED error, with its stack trace, and
+ * drops it (no callback is passed). Measured at 5,000 subscribers closing after a job's terminal
+ * event: about 140 ms of the event loop's CPU in those errors alone (bench/fanout.bench.ts, CPU
+ * profile). Here each end() runs only where it can still do something: on a stream that has not
+ * ended and is not destroyed, which is exactly when Writable.end() acts.
+ */
+const WS_MARK = 'sluice-patch: end-only-open-streams';
+const WS_EDITS = [
+  [
+    '  websocket._receiver.end();\n\n  this[kWebSocket] = undefined;\n',
+    `  endOpen(websocket._receiver); // ${WS_MARK}\n\n  this[kWebSocket] = undefined;\n`,
+  ],
+  [
+    '  websocket._readyState = WebSocket.CLOSING;\n  websocket._receiver.end();\n  this.end();\n}\n',
+    `  websocket._readyState = WebSocket.CLOSING;\n  endOpen(websocket._receiver);\n  endOpen(this);\n}\n\n/** end() where it acts: not ended, not destroyed (${WS_MARK}). */\nfunction endOpen(stream) {\n  if (!stream.writableEnded && !stream.destroyed) stream.end();\n}\n`,
+  ],
+];
+
 /** Applies `edits` to `text` unless `mark` is there: each `from` must occur `times(from)` times. */
 function apply(text, mark, edits, times) {
   if (text.includes(mark)) return { text, outcome: 'already' };
@@ -83,6 +105,19 @@ function patch(file) {
   const copy = guard.outcome === 'changed' ? guard : apply(guard.text, COPY_MARK, COPY_EDITS, (from) => (from.startsWith('        ') ? 2 : 1));
   if (copy.text !== before) fs.writeFileSync(file, copy.text);
   return [guard.outcome, copy.outcome];
+}
+
+const wsFile = path.join(root, 'node_modules', 'ws', 'lib', 'websocket.js');
+if (fs.existsSync(wsFile)) {
+  const before = fs.readFileSync(wsFile, 'utf8');
+  const wsVersion = JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'ws', 'package.json'), 'utf8')).version;
+  const { text, outcome } = apply(before, WS_MARK, WS_EDITS, () => 1);
+  if (outcome === 'changed') {
+    console.warn(`patch-deps: ws ${wsVersion} lib/websocket.js is not the code the end-only-open-streams edit mends; check whether upstream changed it (test/unit/ws-close-ends.test.ts) and update scripts/patch-deps.mjs`);
+  } else if (outcome === 'patched') {
+    fs.writeFileSync(wsFile, text);
+    if (process.env['npm_lifecycle_event'] === 'postinstall') console.log(`patch-deps: ws ${wsVersion} lib/websocket.js: end-only-open-streams applied`);
+  }
 }
 
 if (!fs.existsSync(pkgDir)) process.exit(0);
