@@ -76,10 +76,7 @@ const COPY_EDITS = [
  */
 const WS_MARK = 'sluice-patch: end-only-open-streams';
 const WS_EDITS = [
-  [
-    '  websocket._receiver.end();\n\n  this[kWebSocket] = undefined;\n',
-    `  endOpen(websocket._receiver); // ${WS_MARK}\n\n  this[kWebSocket] = undefined;\n`,
-  ],
+  ['  websocket._receiver.end();\n\n  this[kWebSocket] = undefined;\n', `  endOpen(websocket._receiver); // ${WS_MARK}\n\n  this[kWebSocket] = undefined;\n`],
   [
     '  websocket._readyState = WebSocket.CLOSING;\n  websocket._receiver.end();\n  this.end();\n}\n',
     `  websocket._readyState = WebSocket.CLOSING;\n  endOpen(websocket._receiver);\n  endOpen(this);\n}\n\n/** end() where it acts: not ended, not destroyed (${WS_MARK}). */\nfunction endOpen(stream) {\n  if (!stream.writableEnded && !stream.destroyed) stream.end();\n}\n`,
@@ -113,7 +110,9 @@ if (fs.existsSync(wsFile)) {
   const wsVersion = JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'ws', 'package.json'), 'utf8')).version;
   const { text, outcome } = apply(before, WS_MARK, WS_EDITS, () => 1);
   if (outcome === 'changed') {
-    console.warn(`patch-deps: ws ${wsVersion} lib/websocket.js is not the code the end-only-open-streams edit mends; check whether upstream changed it (test/unit/ws-close-ends.test.ts) and update scripts/patch-deps.mjs`);
+    console.warn(
+      `patch-deps: ws ${wsVersion} lib/websocket.js is not the code the end-only-open-streams edit mends; check whether upstream changed it (test/unit/ws-close-ends.test.ts) and update scripts/patch-deps.mjs`,
+    );
   } else if (outcome === 'patched') {
     fs.writeFileSync(wsFile, text);
     if (process.env['npm_lifecycle_event'] === 'postinstall') console.log(`patch-deps: ws ${wsVersion} lib/websocket.js: end-only-open-streams applied`);
