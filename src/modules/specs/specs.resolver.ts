@@ -6,14 +6,26 @@ import { Role } from '../../shared/roles';
 import type { SpecRecord } from './specs.service';
 import { type OnUnknownColumnsEnum, RegisterSpecResult, Spec, SpecKindEnum } from './specs.type';
 
+/**
+ * Each spec record's GraphQL value, made once: a version never changes, and the service keeps the
+ * records it has read (SpecsService.getById), so a page of files naming the same spec does not map
+ * its columns again for every file (measured: most of a `files` read's spec field).
+ */
+const specTypes = new WeakMap<SpecRecord, Spec>();
+
 export function toSpecType(s: SpecRecord): Spec {
-  return {
-    ...s,
-    kind: s.kind as SpecKindEnum,
-    columns: s.compiled.columns.map((c) => ({ ...c, enum: c.enum?.map(String) ?? null, aliases: c.aliases ?? [] })),
-    uniqueKey: s.compiled.uniqueKey,
-    onUnknownColumns: (s.compiled.onUnknownColumns as OnUnknownColumnsEnum | undefined) ?? null,
-  };
+  let t = specTypes.get(s);
+  if (!t) {
+    t = {
+      ...s,
+      kind: s.kind as SpecKindEnum,
+      columns: s.compiled.columns.map((c) => ({ ...c, enum: c.enum?.map(String) ?? null, aliases: c.aliases ?? [] })),
+      uniqueKey: s.compiled.uniqueKey,
+      onUnknownColumns: (s.compiled.onUnknownColumns as OnUnknownColumnsEnum | undefined) ?? null,
+    };
+    specTypes.set(s, t);
+  }
+  return t;
 }
 
 @Resolver(() => Spec)
