@@ -62,8 +62,8 @@ function sink(r: Run, name: ThreadSink): Writable {
       const bytes = chunk.length;
       r.outstanding += bytes;
       if (typeof chunk === 'string') post({ t: 'out', sink: name, data: chunk, length: chunk.length, bytes });
-      else if (chunk.byteOffset === 0 && chunk.buffer.byteLength >= 64 * 1024) {
-        // A ByteSink's own allocation (never Buffer's shared pool), handed over by take(): moved, not copied.
+      else if (ownsMemory(chunk)) {
+        // Handed over by take(): moved, not copied.
         post({ t: 'out', sink: name, data: chunk.buffer as ArrayBuffer, length: chunk.length, bytes }, [chunk.buffer as ArrayBuffer]);
       } else {
         const copy = new Uint8Array(chunk.length);
@@ -77,9 +77,14 @@ function sink(r: Run, name: ThreadSink): Writable {
   });
 }
 
-/** A valid-rows chunk the mirror matched: its memory (a ByteSink's own) is filled again. */
+/** `chunk` starts a ByteSink's own allocation (never Buffer's shared pool): its memory may move or be reused. */
+function ownsMemory(chunk: Buffer): boolean {
+  return chunk.byteOffset === 0 && chunk.buffer.byteLength >= 64 * 1024;
+}
+
+/** A valid-rows chunk the mirror matched: its memory is filled again. */
 function releaseMatched(chunk: Buffer): void {
-  if (chunk.byteOffset === 0 && chunk.buffer.byteLength >= 64 * 1024) recycleBuffer(Buffer.from(chunk.buffer));
+  if (ownsMemory(chunk)) recycleBuffer(Buffer.from(chunk.buffer));
 }
 
 async function* input(r: Run): AsyncGenerator<Buffer | string> {

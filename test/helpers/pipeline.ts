@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { expect } from 'vitest';
 import { compileSpec, type CompiledSpec } from '../../src/modules/specs/spec.compile';
 
@@ -20,4 +20,22 @@ export function chunked(bytes: Buffer, size: number): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
   return Readable.from(parts);
+}
+
+/** A Writable that keeps the bytes it receives; `slow` calls back on the next turn (backpressure). */
+export class Collect extends Writable {
+  parts: Buffer[] = [];
+  constructor(slow = false) {
+    super({
+      highWaterMark: 16 * 1024,
+      write: (chunk: Buffer, _enc, done) => {
+        this.parts.push(Buffer.from(chunk));
+        if (slow) setImmediate(done);
+        else done();
+      },
+    });
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
 }

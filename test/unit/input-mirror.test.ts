@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputMirror } from '../../src/ingest/input-mirror';
+import { Collect } from '../helpers/pipeline';
 
 // The mirror must be invisible: its target receives exactly the bytes it was given, unless they
 // were the whole file, in which case it receives nothing and says so.
@@ -16,23 +17,6 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'sluice-mirror-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
-
-class Collect extends Writable {
-  parts: Buffer[] = [];
-  constructor(slow = false) {
-    super({
-      highWaterMark: 16 * 1024,
-      write: (chunk: Buffer, _enc, done) => {
-        this.parts.push(Buffer.from(chunk));
-        if (slow) setImmediate(done);
-        else done();
-      },
-    });
-  }
-  get bytes(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
 
 let n = 0;
 function stored(bytes: Buffer): { fd: number; close: () => void } {

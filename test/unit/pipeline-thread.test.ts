@@ -23,7 +23,7 @@ import { closePipelineThreads, runCsvPipelineOffThread } from '../../src/ingest/
 import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
 import { StorageError } from '../../src/storage/storage';
 import { StoredFileStream } from '../../src/storage/verify';
-import { chunked, compile, specWith } from '../helpers/pipeline';
+import { chunked, Collect, compile, specWith } from '../helpers/pipeline';
 
 // runCsvPipelineOffThread must be runCsvPipeline moved to a thread, nothing else: the same COPY
 // bytes, valid-rows and error files, invalid rows (in order), result and error classes, for every
@@ -33,23 +33,6 @@ afterAll(() => closePipelineThreads());
 
 const cqube = new URL('../fixtures/cqube/', import.meta.url);
 const fixture = (path: string) => readFileSync(new URL(path, cqube));
-
-class Collect extends Writable {
-  parts: Buffer[] = [];
-  constructor(delay = false) {
-    super({
-      highWaterMark: 16 * 1024,
-      write: (chunk: Buffer, _enc, done) => {
-        this.parts.push(Buffer.from(chunk));
-        if (delay) setImmediate(done);
-        else done();
-      },
-    });
-  }
-  get bytes(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
 
 type Runner = typeof runCsvPipeline;
 
