@@ -214,8 +214,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
           await copyFile(from, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
         }
       };
-      // The orphan sweep may remove an empty folder between mkdir and the copy: once more, as a writer does.
-      await copyInto().catch((err: unknown) => (hasCode(err, 'ENOENT') ? copyInto() : Promise.reject(err)));
+      await onceMoreIfSwept(copyInto);
       // The path was opened above without following a symlink; it must still be that file.
       const now = await lstat(from);
       if (!now.isFile() || now.ino !== sourceStats.ino || now.dev !== sourceStats.dev) {
@@ -454,14 +453,8 @@ class LocalWriter extends Writable {
     );
   }
 
-  private async openTemp(): Promise<void> {
-    try {
-      await this.createTemp();
-    } catch (err) {
-      // The orphan sweep removed the (empty, stale) folder between mkdir and open: once more.
-      if (!hasCode(err, 'ENOENT')) throw err;
-      await this.createTemp();
-    }
+  private openTemp(): Promise<void> {
+    return onceMoreIfSwept(() => this.createTemp());
   }
 
   private async createTemp(): Promise<void> {
@@ -514,6 +507,19 @@ class LocalWriter extends Writable {
   private requireHandle(): FileHandle {
     if (!this.handle) throw new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} is not open`, this.key);
     return this.handle;
+  }
+}
+
+/**
+ * Runs `create` (a folder made, then a file in it) once more if it failed with ENOENT: the orphan
+ * sweep removed the (empty, stale) folder between the mkdir and the file.
+ */
+async function onceMoreIfSwept(create: () => Promise<void>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if (!hasCode(err, 'ENOENT')) throw err;
+    await create();
   }
 }
 
