@@ -152,6 +152,11 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const uploads = services.signedUploads;
       disposers.push({ name: 'upload-expiry-sweep', fn: every(env.SLUICE_UPLOAD_SWEEP_INTERVAL_MS, () => uploads.sweepExpired(), log, 'upload-expiry-sweep') });
       disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
+      const loads = services.loadsDuringUpload;
+      disposers.push({
+        name: 'preload-sweep',
+        fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => loads.sweep(env.SLUICE_UPLOAD_EXPIRY_GRACE_SECONDS), log, 'preload-sweep'),
+      });
     }
 
     let metricsUrl: string | undefined;

@@ -137,6 +137,13 @@ const schema = z.object({
    * thread yields a core to the API's event loop whenever the machine has none free.
    */
   SLUICE_PIPELINE_THREAD_NICE: int(0, 19).default(10),
+  /**
+   * Uploads (multipart CSV, local storage) whose rows may be loaded while they stream, at once per
+   * process (see src/modules/files/load-during-upload.ts); 0 turns it off. Needs SLUICE_PIPELINE_THREADS.
+   */
+  SLUICE_LOAD_DURING_UPLOAD: int(0, 64).default(2),
+  /** An upload's load during the upload starts once this many bytes are stored (smaller files are loaded by their job). */
+  SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: int(0).default(8 * MiB),
   SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
   /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
   SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),

@@ -12,6 +12,7 @@ import { JobsService } from './modules/jobs/jobs.service';
 import type { Notification } from './jobs/channels';
 import { JobsStore } from './jobs/store';
 import { FilesService } from './modules/files/files.service';
+import { LoadsDuringUpload } from './modules/files/load-during-upload';
 import { FilesStore } from './modules/files/files.store';
 import { SignedUploadsService } from './modules/signed-uploads/signed-uploads.service';
 import { SignedUploadsStore } from './modules/signed-uploads/signed-uploads.store';
@@ -56,6 +57,7 @@ export interface Services extends ResolverServices {
   specsStore: SpecsStore;
   files: FilesService;
   filesStore: FilesStore;
+  loadsDuringUpload: LoadsDuringUpload;
   skills: SkillsService;
   skillsStore: SkillsStore;
   directory: DirectoryService;
@@ -78,9 +80,16 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
+  const pipeline = csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE);
+  const loadsDuringUpload = new LoadsDuringUpload(database.sql, pipeline, log, {
+    max: env.SLUICE_LOAD_DURING_UPLOAD,
+    minBytes: env.SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES,
+    threads: env.SLUICE_PIPELINE_THREADS,
+  });
   const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, {
     dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS,
-    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE),
+    pipeline,
+    loadsDuringUpload,
   });
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
@@ -131,6 +140,7 @@ export function createServices(
     specsStore,
     files,
     filesStore,
+    loadsDuringUpload,
     skills: new SkillsService(skillsStore, jobs, log, {
       registryOrigin: new URL(env.SLUICE_CE_REGISTRY_URL).origin,
       maxFrameworks: env.SLUICE_CE_MAX_FRAMEWORKS,

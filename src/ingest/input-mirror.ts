@@ -39,11 +39,16 @@ export class InputMirror extends Writable {
    */
   constructor(
     private readonly fd: number,
-    private readonly fileSize: number,
+    private fileSize: number,
     private readonly target: Writable,
     private readonly release: (chunk: Buffer) => void = () => undefined,
   ) {
     super({ highWaterMark: 64 * 1024, decodeStrings: true });
+  }
+
+  /** The file's final size, for a mirror of a file that was still growing (made with an infinite size); before `end()`. */
+  knowSize(size: number): void {
+    this.fileSize = size;
   }
 
   /** After `end()` and 'finish': the output was the whole file, and nothing was written to the target. */

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompiledSpec } from './contract';
 import { StorageError, type StorageErrorCode } from '../storage/storage';
 import { StoredFileStream, type StoredFileSource } from '../storage/verify';
+import { GrowingFileStream, type GrowingFileSource, type GrowthMessage } from '../storage/growing-file';
 import { AbortError, revivePipelineError, type PipelineErrorData } from './csv-errors';
 import { runCsvPipeline } from './csv-pipeline';
 import { drained } from './pipeline-run';
@@ -41,11 +42,17 @@ export type ToPipelineThread =
       progress: boolean;
       /** The input is this stored file, read and verified by the thread (no 'chunk' messages follow). */
       file: StoredFileSource | null;
+      /**
+       * The input is this file while it is still being written, followed by the thread as 'growth'
+       * messages tell it how far the writer got (no 'chunk' messages follow; see storage/growing-file.ts).
+       */
+      growing: GrowingFileSource | null;
       /** The thread's nice value for this run (SLUICE_PIPELINE_THREAD_NICE; see pipeline-worker.ts). */
       nice: number;
     }
   | { t: 'chunk'; data: ArrayBuffer | string }
   | { t: 'end' }
+  | { t: 'growth'; m: GrowthMessage }
   | { t: 'ack'; bytes: number }
   /** A COPY chunk's memory, written and released (CsvPipelineSinks.copyReleasesChunks): filled again. */
   | { t: 'recycle'; data: ArrayBuffer }
@@ -208,9 +215,13 @@ export async function runCsvPipelineOffThread(
 
   // A stored local file is read by the thread itself: no byte of it crosses this thread.
   const file = input instanceof StoredFileStream ? input.claim() : null;
-  // Compared with a file whose record is complete: a copy of it is then the verified bytes.
+  // So is a file still being written: the thread follows it (its size and hash come at its end).
+  const growing = input instanceof GrowingFileStream ? input.claim() : null;
+  // Compared with a file whose record is complete (or will be, for a growing one): a copy of it is then the verified bytes.
   const validMirror =
-    sinks.validCsv !== undefined && sinks.validCsvMayBeInput === true && file !== null && file.expected.size !== null && file.expected.sha256 !== null;
+    sinks.validCsv !== undefined &&
+    sinks.validCsvMayBeInput === true &&
+    ((file !== null && file.expected.size !== null && file.expected.sha256 !== null) || growing !== null);
   post({
     t: 'start',
     spec,
@@ -218,11 +229,13 @@ export async function runCsvPipelineOffThread(
     sinks: { validCsv: sinks.validCsv !== undefined, errorCsv: sinks.errorCsv !== undefined, onInvalid: sinks.onInvalid !== undefined, validMirror },
     progress: onProgress !== undefined,
     file,
+    growing,
     nice: thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE,
   });
+  const unfollow = growing ? (input as GrowingFileStream).follow((m) => post({ t: 'growth', m })) : undefined;
 
   const feed = async () => {
-    if (file) return;
+    if (file || growing) return;
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       if (settled) return;
       if (typeof chunk === 'string') post({ t: 'chunk', data: chunk });
@@ -273,7 +286,7 @@ export async function runCsvPipelineOffThread(
           onProgress?.(msg.counts);
           break;
         case 'done':
-          if (msg.verified && input instanceof StoredFileStream) input.markVerified();
+          if (msg.verified && (input instanceof StoredFileStream || input instanceof GrowingFileStream)) input.markVerified();
           if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
             throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
           return msg.result;
@@ -297,6 +310,7 @@ export async function runCsvPipelineOffThread(
     throw err;
   } finally {
     settled = true;
+    unfollow?.();
     (wakeReader as (() => void) | null)?.();
     signal?.removeEventListener('abort', onAbort);
     for (const s of streams) s.off('error', onSinkError);
@@ -304,7 +318,7 @@ export async function runCsvPipelineOffThread(
     worker.off('error', onError);
     worker.off('exit', onExit);
     // The file the thread read is closed once the thread is done with it (or is being terminated).
-    if (!reusable || file) input.destroy();
+    if (!reusable || file || growing) input.destroy();
     pool.give(worker, reusable);
   }
 }

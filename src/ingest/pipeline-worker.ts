@@ -8,6 +8,7 @@ import { pipelineErrorData } from './csv-errors';
 import { recycleBuffer } from './fast-path';
 import { InputMirror } from './input-mirror';
 import { readStoredFile } from '../storage/verify';
+import { Growth, readGrowingFile } from '../storage/growing-file';
 import type { InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
 import type { FromPipelineThread, ToPipelineThread, ThreadSink } from './pipeline-thread';
@@ -34,6 +35,9 @@ interface Run {
   abort: AbortController;
   outstanding: number;
   waiting: Array<() => void>;
+  /** A growing input's progress (start.growing), and the mirror that needs its final size. */
+  growth: Growth | null;
+  mirror: InputMirror | null;
 }
 
 let run: Run | null = null;
@@ -126,11 +130,12 @@ function applyThreadNice(nice: number): void {
 
 async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<void> {
   applyThreadNice(msg.nice);
-  const r: Run = { chunks: [], wake: null, abort: new AbortController(), outstanding: 0, waiting: [] };
+  const growing = msg.growing;
+  const r: Run = { chunks: [], wake: null, abort: new AbortController(), outstanding: 0, waiting: [], growth: growing ? new Growth() : null, mirror: null };
   run = r;
   let verified = false;
   const file = msg.file;
-  // A stored file is read here, at most two chunks ahead of the parse; its check ends the input.
+  // A stored (or growing) file is read here, at most two chunks ahead of the parse; its check ends the input.
   const source = file
     ? Readable.from(
         (async function* () {
@@ -139,7 +144,15 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
         })(),
         { objectMode: true, highWaterMark: 2 },
       )
-    : Readable.from(input(r), { objectMode: true });
+    : growing
+      ? Readable.from(
+          (async function* () {
+            yield* readGrowingFile(growing, r.growth!);
+            verified = true;
+          })(),
+          { objectMode: true, highWaterMark: 2 },
+        )
+      : Readable.from(input(r), { objectMode: true });
   let batch: InvalidRow[] = [];
   let batchBytes = 0;
   let mapping: HeaderMapping | null = null;
@@ -155,7 +168,10 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
   const errorOut = msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined;
   // The valid rows of a clean file are the stored file itself: compared with it, not posted.
   const validOut = msg.sinks.validCsv ? sink(r, 'validCsv') : undefined;
-  const mirror = validOut && file && msg.sinks.validMirror ? new InputMirror(file.fd, file.expected.size!, validOut, releaseMatched) : null;
+  // A growing file's size is known at its end ('growth' stored, which comes before the input ends).
+  const mirrored = file ? { fd: file.fd, size: file.expected.size! } : growing ? { fd: growing.fd, size: Number.POSITIVE_INFINITY } : null;
+  const mirror = validOut && mirrored && msg.sinks.validMirror ? new InputMirror(mirrored.fd, mirrored.size, validOut, releaseMatched) : null;
+  r.mirror = mirror;
   try {
     const result = await runCsvPipeline(
       source,
@@ -222,6 +238,11 @@ port.on('message', (msg: ToPipelineThread) => {
       return;
     case 'ack':
       if (run) credit(run, msg.bytes);
+      return;
+    case 'growth':
+      if (!run?.growth) return;
+      if (msg.m.t === 'stored') run.mirror?.knowSize(msg.m.size);
+      run.growth.update(msg.m);
       return;
     case 'recycle':
       recycleBuffer(Buffer.from(msg.data));

@@ -18,6 +18,8 @@ import {
   type ListItem,
   type ObjectStorage,
   type PutOptions,
+  type GrowingFile,
+  type GrowingFileEvent,
   type PutResult,
   type StorageWriter,
 } from './storage';
@@ -90,11 +92,14 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
       stream: writer,
       done: () => writer.done(),
       abort: () => writer.abort(),
+      growing: writer.growing,
     };
   }
 
-  async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
+  async function put(key: string, body: Readable, opts: PutOptions = {}, onWriter?: (writer: StorageWriter) => void): Promise<PutResult> {
+    const writer = openWriter(key, opts);
+    onWriter?.(writer);
+    return putThroughWriter(writer, body, (err) => asStorageError(err, key, 'write'));
   }
 
   async function get(key: string): Promise<Readable> {
@@ -385,6 +390,10 @@ class LocalWriter extends Writable {
   private readonly result: Promise<PutResult>;
   private settle!: { resolve: (r: PutResult) => void; reject: (e: unknown) => void };
   private cleanedUp: Promise<void> | undefined;
+  private readonly watchers = new Set<(e: GrowingFileEvent) => void>();
+  private ended: PutResult | null | undefined;
+  /** The temp file (then the object) as a reader can follow it while it is written. */
+  readonly growing: GrowingFile;
 
   constructor(
     readonly key: string,
@@ -402,6 +411,42 @@ class LocalWriter extends Writable {
     // The error reaches callers through done() and pipeline(); without a listener, an 'error'
     // event on a stream written to directly would crash the process.
     this.on('error', () => undefined);
+    const writer = this;
+    this.growing = {
+      get written() {
+        return writer.size;
+      },
+      get outcome() {
+        return writer.ended;
+      },
+      // The temp file's inode is the object's after the rename: a descriptor opened before stays valid.
+      openForReading: async () => {
+        try {
+          return await open(this.committed ? this.target : this.tempPath, 'r');
+        } catch (err) {
+          // Renamed between the check and the open.
+          if (this.committed && isMissing(err)) return open(this.target, 'r');
+          throw err;
+        }
+      },
+      watch: (listener) => {
+        this.watchers.add(listener);
+        return () => this.watchers.delete(listener);
+      },
+    };
+  }
+
+  private tell(e: GrowingFileEvent): void {
+    if (this.ended !== undefined) return;
+    if (e.t === 'stored') this.ended = e.result;
+    else if (e.t === 'lost') this.ended = null;
+    for (const w of [...this.watchers]) {
+      try {
+        w(e);
+      } catch {
+        // A watcher's failure is its own; the write goes on.
+      }
+    }
   }
 
   done(): Promise<PutResult> {
@@ -441,6 +486,8 @@ class LocalWriter extends Writable {
       .then(() => {
         // A no-op when commit already resolved the result (destroy after a successful finish).
         this.settle.reject(error ?? new StorageError('IO_ERROR', `Write of ${JSON.stringify(this.key)} was aborted`, this.key));
+        // Never committed, or its record failed after the rename: either way no object for a follower.
+        this.tell({ t: 'lost' });
         callback(error);
       });
   }
@@ -474,6 +521,7 @@ class LocalWriter extends Writable {
     for (const b of buffers) this.hash.update(b);
     await writeAll(this.requireHandle(), buffers);
     this.size = next;
+    if (this.watchers.size > 0) this.tell({ t: 'grown', written: next });
   }
 
   private async commit(): Promise<void> {
@@ -490,7 +538,9 @@ class LocalWriter extends Writable {
     this.committed = true;
     await fsyncDir(this.dir);
     await this.writeMeta({ sha256, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ...(contentType ? { contentType } : {}) });
-    this.settle.resolve({ key: this.key, size: this.size, sha256 });
+    const result = { key: this.key, size: this.size, sha256 };
+    this.settle.resolve(result);
+    this.tell({ t: 'stored', result });
   }
 
   private writeMeta(meta: MetaFile): Promise<void> {

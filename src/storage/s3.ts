@@ -201,8 +201,10 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     }
   }
 
-  async function put(key: string, body: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    return putThroughWriter(openWriter(key, opts), body, (err) => asStorageError(err, key, 'write'));
+  async function put(key: string, body: Readable, opts: PutOptions = {}, onWriter?: (writer: StorageWriter) => void): Promise<PutResult> {
+    const writer = openWriter(key, opts);
+    onWriter?.(writer);
+    return putThroughWriter(writer, body, (err) => asStorageError(err, key, 'write'));
   }
 
   async function getObject(key: string, range?: { from: number; etag: string | undefined }) {

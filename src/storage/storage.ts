@@ -13,7 +13,8 @@ export interface ObjectStorage {
    * size). Nothing is visible under `key` until every check has passed; on any failure nothing is
    * left behind. Replaces an existing object atomically.
    */
-  put(key: string, body: Readable, opts?: PutOptions): Promise<PutResult>;
+  /** `onWriter` sees the writer before the first byte is written (to follow its GrowingFile). */
+  put(key: string, body: Readable, opts?: PutOptions, onWriter?: (writer: StorageWriter) => void): Promise<PutResult>;
   /**
    * For producers that write incrementally (a CSV written row by row). Same guarantees as `put`:
    * the object appears only when `done()` resolves; `abort()` leaves nothing behind.
@@ -94,6 +95,32 @@ export interface StorageWriter {
   done(): Promise<PutResult>;
   /** Discards everything written so far. Safe to call at any time, also after a failure. */
   abort(): Promise<void>;
+  /**
+   * The object's file while it is being written, for a reader that follows it (local storage
+   * only; see modules/files/load-during-upload.ts); absent where the backend has no such file.
+   */
+  readonly growing?: GrowingFile;
+}
+
+/** What happened to a file being written (GrowingFile.watch). */
+export type GrowingFileEvent =
+  /** `written` bytes from the start are in the file (readable; not yet fsynced). */
+  | { t: 'grown'; written: number }
+  /** The object is committed: fsynced, renamed onto its key, with this size and SHA-256. */
+  | { t: 'stored'; result: PutResult }
+  /** The write failed or was aborted: the file is gone. */
+  | { t: 'lost' };
+
+/** A file being written by a StorageWriter, readable as it grows. */
+export interface GrowingFile {
+  /** Bytes in the file so far. */
+  readonly written: number;
+  /** The write's end, once it came: the object's record, or null when the write failed. */
+  readonly outcome: PutResult | null | undefined;
+  /** Opens the file for positioned reads (on any thread); the caller closes it. Valid after a rename too. */
+  openForReading(): Promise<import('node:fs/promises').FileHandle>;
+  /** Calls `listener` after every write and at the end; returns the unsubscribe. */
+  watch(listener: (e: GrowingFileEvent) => void): () => void;
 }
 
 export type StorageErrorCode =

@@ -147,3 +147,19 @@ export const rowErrors = pgTable(
   },
   (t) => [uniqueIndex('row_errors_pk').on(t.fileId, t.line, t.idx)],
 );
+
+/**
+ * A file's rows, loaded while the file was being uploaded (modules/files/load-during-upload.ts):
+ * its partition `dsf_<file id>` of `table_name` exists, committed and detached, holding every row
+ * of the stored bytes (`size`, `sha256`); `result` is the pipeline's result for them. The file's
+ * job attaches that partition instead of reading the file again, and removes the row in the same
+ * transaction. No foreign key: the row commits before (or without) the file's own.
+ */
+export const filePreloads = pgTable('file_preloads', {
+  fileId: uuid('file_id').primaryKey(),
+  tableName: text('table_name').notNull(),
+  size: bigint('size', { mode: 'number' }).notNull(),
+  sha256: text('sha256').notNull(),
+  result: jsonb('result').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});

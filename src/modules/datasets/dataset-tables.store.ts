@@ -267,6 +267,15 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
 }
 
 /**
+ * Attaches a file's partition that an earlier transaction loaded under loadDefaults and committed
+ * detached (a load during upload, see files/load-during-upload.ts): its defaults go back first.
+ */
+export async function attachLoadedPartition(tx: postgres.TransactionSql, table: string, fileId: string): Promise<void> {
+  await restoreDefaults(tx, filePartitionName(fileId));
+  await attachFilePartition(tx, table, fileId);
+}
+
+/**
  * For the COPY into a file's partition: `_file_id` defaults to the file's id, and `_ingested_at`
  * to this transaction's `now()` as a constant (the very value `now()` gives anywhere in the
  * transaction). The COPY then sends no `_file_id`, and PostgreSQL evaluates no function per row:

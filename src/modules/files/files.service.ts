@@ -23,7 +23,8 @@ import { discard } from '../../shared/stream';
 import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import { HeaderError, MixedLineEndingsError, NotCsvError, RecordTooLargeError, runCsvPipeline, UnsupportedEncodingError } from '../../ingest/csv-pipeline';
 import type { RowError } from '../../ingest/row-validator';
-import { StorageError, type ObjectStorage } from '../../storage/storage';
+import { StorageError, type ObjectStorage, type StorageWriter } from '../../storage/storage';
+import type { LoadsDuringUpload, UploadLoad } from './load-during-upload';
 import type { Job } from '../../jobs/store';
 import type { JobState } from '../../jobs/state';
 import type { JobsService } from '../jobs/jobs.service';
@@ -86,7 +87,7 @@ export class FilesService {
     private readonly log: Logger,
     private readonly maxFileBytes: number,
     private readonly metrics?: Metrics,
-    private readonly opts: { dryRunDiffTimeoutMs?: number; pipeline?: CsvPipelineRunner } = {},
+    private readonly opts: { dryRunDiffTimeoutMs?: number; pipeline?: CsvPipelineRunner; loadsDuringUpload?: LoadsDuringUpload } = {},
   ) {}
 
   private canSee(viewer: Viewer, f: FileRecord): boolean {
@@ -134,11 +135,19 @@ export class FilesService {
     checkIdempotencyKey(key);
   }
 
-  /** Streams the upload into storage (size and sha256 recorded), with a size cap. */
-  private async storeUpload(fileId: string, upload: FileUpload, at: Date): Promise<{ key: string; size: number; sha256: string }> {
+  /**
+   * Streams the upload into storage (size and sha256 recorded), with a size cap. `onWriter` sees
+   * the writer before the first byte (a load during the upload follows its file).
+   */
+  private async storeUpload(
+    fileId: string,
+    upload: FileUpload,
+    at: Date,
+    onWriter?: (writer: StorageWriter) => void,
+  ): Promise<{ key: string; size: number; sha256: string }> {
     const key = storageKeys.raw(fileId, upload.filename, at);
     try {
-      return await this.storage.put(key, upload.createReadStream(), { maxBytes: this.maxFileBytes, contentType: upload.mimetype });
+      return await this.storage.put(key, upload.createReadStream(), { maxBytes: this.maxFileBytes, contentType: upload.mimetype }, onWriter);
     } catch (err) {
       throw uploadStoreError(err, `File ${JSON.stringify(upload.filename)} exceeds the limit of ${this.maxFileBytes} bytes`, this.maxFileBytes);
     }
@@ -192,7 +201,48 @@ export class FilesService {
     }
     const fileId = randomUUID();
     const at = new Date();
-    const stored = await this.storeUpload(fileId, upload, at);
+    // A clean CSV appended to a spec's table may be loaded while it streams (load-during-upload.ts).
+    let load: UploadLoad | null = null;
+    const loads = this.opts.loadsDuringUpload;
+    const follow =
+      loads && spec && compiled && input.kind === 'CSV' && ingest.mode !== 'MERGE'
+        ? (writer: StorageWriter) => {
+            load = loads.start(writer, {
+              fileId,
+              table: spec.tableName,
+              spec: compiled,
+              headers: pipelineHeaderOptions(compiled, headers),
+              dialect: input.dialect,
+            });
+          }
+        : undefined;
+    let res: Awaited<ReturnType<FilesService['storeAndQueue']>>;
+    try {
+      res = await this.storeAndQueue(viewer, input, { upload, spec, headers, ingest, fileId, at, follow });
+    } catch (err) {
+      await (load as UploadLoad | null)?.discard();
+      throw err;
+    }
+    // Not a file after all (a duplicate skipped, an idempotency race): its load goes too.
+    if (!res.created) await (load as UploadLoad | null)?.discard();
+    return res;
+  }
+
+  private async storeAndQueue(
+    viewer: Viewer,
+    input: Parameters<FilesService['upload']>[1],
+    u: {
+      upload: FileUpload;
+      spec: Awaited<ReturnType<SpecsService['get']>> | null;
+      headers: HeaderPolicy;
+      ingest: { mode: IngestMode | null; deleteMissing: boolean };
+      fileId: string;
+      at: Date;
+      follow?: (writer: StorageWriter) => void;
+    },
+  ): Promise<{ file: FileRecord; job: Job; created: boolean; duplicateOf?: FileRecord }> {
+    const { upload, spec, headers, ingest, fileId, at } = u;
+    const stored = await this.storeUpload(fileId, upload, at, u.follow);
     this.metrics?.observeUpload('multipart', stored.size);
     if (input.onDuplicateContent === 'SKIP') {
       // The SHA-256 is known only once the bytes are stored; a duplicate's copy is removed again.

@@ -17,7 +17,17 @@ import { JobErrorCode, JobFailure } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
-import { assertIdentifier, clearFileRows, prepareRowTable, quoteIdentifier, type RowTarget } from '../datasets/dataset-tables.store';
+import {
+  assertIdentifier,
+  attachLoadedPartition,
+  clearFileRows,
+  filePartitionName,
+  partitionParent,
+  prepareRowTable,
+  quoteIdentifier,
+  type RowTarget,
+} from '../datasets/dataset-tables.store';
+import { takePreload } from './load-during-upload';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from '../../storage/keys';
@@ -255,6 +265,67 @@ export async function ingestCsv(
   const validOutputKey = validWriter && r.valid > 0 ? await validOutput(deps.storage, validWriter, r, target.input) : (await validWriter?.abort(), null);
   const errorOutputKey = r.invalid > 0 ? (await errorWriter.done()).key : (await errorWriter.abort(), null);
   return { result: r, failure: null, validOutputKey, errorOutputKey, merge, errorSummary: summary.result() };
+}
+
+/**
+ * The file's rows as a load during its upload committed them (files/load-during-upload.ts), or
+ * null when there is no such load for this file and its stored record: then ingestCsv loads it.
+ * In the job's fenced transaction, the load's record is taken and its partition attached, so the
+ * rows become visible with the job's commit, as a load by the job would make them. The outcome is
+ * the one ingestCsv would give for the same clean file: no row error, the valid-rows object a
+ * copy of the upload. An APPEND of a whole stored upload only (no merge, no corrections).
+ */
+export async function loadPreloaded(
+  ctx: JobContext<unknown>,
+  deps: { storage: ObjectStorage; files: FilesStore },
+  target: IngestTarget,
+): Promise<IngestOutcome | null> {
+  const { file, input } = target;
+  if (target.merge || target.rows || !input || !deps.storage.copy) return null;
+  const table = assertIdentifier(target.table);
+  const started = performance.now();
+  let locked = started;
+  let attached = started;
+  let result: CsvPipelineResult | null = null;
+  await ctx.fenced(async (tx: postgres.TransactionSql) => {
+    const pre = await takePreload(tx, file.id);
+    locked = performance.now();
+    // A record that is not this file's stored bytes in this table is dropped with the row (its
+    // detached partition goes when ingestCsv prepares the file's own).
+    if (!pre || pre.tableName !== table || pre.size !== input.size || pre.sha256 !== input.sha256) return;
+    if ((await partitionParent(tx, filePartitionName(file.id))) !== null) return;
+    await attachLoadedPartition(tx, table, file.id);
+    attached = performance.now();
+    result = pre.result;
+  });
+  const r = result as CsvPipelineResult | null;
+  if (!r) return null;
+  const ms = (a: number, b: number) => Math.round(b - a);
+  // The same line as ingestCsv's; the COPY ran during the upload (prepareMs: waiting for it to commit).
+  ctx.log.info(
+    {
+      fileId: file.id,
+      rows: r.valid,
+      loadedDuringUpload: true,
+      prepareMs: ms(started, locked),
+      copyMs: 0,
+      keyMs: ms(locked, attached),
+      commitMs: ms(attached, performance.now()),
+    },
+    'rows loaded',
+  );
+  await deps.files.setDetectedDialect(file.id, r.dialect);
+  const validOutputKey = target.validKey
+    ? (
+        await deps.storage.copy(
+          input.key,
+          await freeKey(deps.storage, target.validKey, file.id),
+          { size: input.size, sha256: input.sha256 },
+          { contentType: 'text/csv' },
+        )
+      ).key
+    : null;
+  return { result: r, failure: null, validOutputKey, errorOutputKey: null, merge: null, errorSummary: new ErrorSummaryBuilder(target.spec).result() };
 }
 
 /**

@@ -21,7 +21,7 @@ import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
 import { clearFileRows } from '../datasets/dataset-tables.store';
-import { corruptionMessage, corruptOutcome, ingestCsv, type IngestOutcome, type IngestTarget } from './ingestion-load';
+import { corruptionMessage, corruptOutcome, ingestCsv, loadPreloaded, type IngestOutcome, type IngestTarget } from './ingestion-load';
 import { childMode } from './ingest-mode';
 import type { MergeCounts } from './merge.store';
 import { storageKeys } from '../../storage/keys';
@@ -176,6 +176,9 @@ export function ingestFileJob(deps: IngestDeps): JobHandler<FileInput> {
         // A clean file's valid rows are the upload itself (see IngestTarget.input).
         input: file.storageKey && file.size !== null && file.sha256 !== null ? { key: file.storageKey, size: file.size, sha256: file.sha256 } : undefined,
       };
+      // Its rows may have been loaded while it was uploaded (see load-during-upload.ts).
+      const preloaded = await loadPreloaded(ctx as JobContext<unknown>, deps, target);
+      if (preloaded) return record(deps, file, preloaded);
       let input;
       try {
         input = await openRaw(deps, file);

@@ -1,0 +1,8 @@
+CREATE TABLE "file_preloads" (
+	"file_id" uuid PRIMARY KEY NOT NULL,
+	"table_name" text NOT NULL,
+	"size" bigint NOT NULL,
+	"sha256" text NOT NULL,
+	"result" jsonb NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);

@@ -1,0 +1,235 @@
+import { finished } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import type postgres from 'postgres';
+import type { CompiledSpec } from '../../ingest/contract';
+import type { CsvDialectOptions } from '../../ingest/csv-dialect';
+import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/pipeline-types';
+import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
+import type { Logger } from '../../shared/logger';
+import { GrowingFileStream } from '../../storage/growing-file';
+import type { GrowingFile, StorageWriter } from '../../storage/storage';
+import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
+
+/**
+ * Loading a file while it is still being uploaded (SLUICE_LOAD_DURING_UPLOAD).
+ *
+ * Why: a 1M-row upload takes 0.4-0.8 s to stream and store, and only then did its job start to
+ * parse, validate and COPY it (about 2 s more). Here, once a multipart upload to local storage has
+ * SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES stored, a pipeline thread follows the file as it is written
+ * (storage/growing-file.ts) and COPYs its rows into the file's partition `dsf_<id>`, created by a
+ * transaction of its own, while the rest of the upload arrives.
+ *
+ * What makes it safe:
+ *   - The transaction commits only after the upload is stored (fsynced and renamed) and the bytes
+ *     the thread read match the stored bytes' size and SHA-256 (readGrowingFile). The partition it
+ *     commits is detached: no reader of the spec's table sees its rows.
+ *   - Only a clean file is kept: every row valid, and the valid-rows CSV would be the upload byte
+ *     for byte (the mirror of ingest/input-mirror.ts). The first invalid row or difference ends the
+ *     load and rolls it back; the file's job then loads it as before, with its row errors and
+ *     outputs. So a load during the upload never changes an outcome, only when the rows were COPYed.
+ *   - With the rows, a `file_preloads` row records the partition, the stored size and SHA-256 and
+ *     the pipeline's result. The file's job, in its fenced transaction, takes that row and attaches
+ *     the partition (ingestion-load.ts loadPreloaded) when the size, SHA-256 and table match its
+ *     file's record; otherwise it loads the file itself, which drops the detached partition first.
+ *   - Both take a transaction-scoped advisory lock on the file id, so the job waits for a load that
+ *     is still finishing (it polls, as the fence lock does) and never sees half of one.
+ *   - An upload that does not become a file (a duplicate skipped, an idempotency race, a failure)
+ *     discards its load; a process that dies in between leaves a row that `sweep` removes, with its
+ *     partition, after the orphan grace period.
+ *
+ * Bounds: at most SLUICE_LOAD_DURING_UPLOAD loads at a time per process (each holds a pipeline
+ * thread and a database connection for as long as its upload streams); an upload that finds none
+ * free is loaded by its job as before. A stalled upload stalls the COPY, which the database
+ * socket's no-answer watchdog and the multipart stall timeout both end.
+ */
+
+/** Advisory lock class of a file's load during upload (the second key is hashtext(file id)). */
+const PRELOAD_LOCK_CLASS = 0x5c1d;
+/** How often a waiter retries the lock (the holder is a load finishing its last rows). */
+const LOCK_POLL_MS = 10;
+
+/** Takes the file's load lock for the transaction, polling (a silent wait would look like a dead link). */
+export async function lockFileLoad(tx: postgres.TransactionSql, fileId: string): Promise<void> {
+  for (;;) {
+    const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${PRELOAD_LOCK_CLASS}, hashtext(${fileId})) as ok`;
+    if (row!.ok) return;
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
+/** A load's record, as the job reads it (file_preloads). */
+export interface PreloadRecord {
+  tableName: string;
+  size: number;
+  sha256: string;
+  result: CsvPipelineResult;
+}
+
+/** Takes (deletes) the file's preload record in `tx`, after its lock; null when there is none. */
+export async function takePreload(tx: postgres.TransactionSql, fileId: string): Promise<PreloadRecord | null> {
+  await lockFileLoad(tx, fileId);
+  const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult }[]>`
+    delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result`;
+  if (!row) return null;
+  return { tableName: row.table_name, size: Number(row.size), sha256: row.sha256, result: row.result };
+}
+
+/** Removes a load's record and its partition, while it is still detached. */
+async function dropPreload(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
+  const had = await takePreload(tx, fileId);
+  const partition = filePartitionName(fileId);
+  if ((await partitionParent(tx, partition)) === null) await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
+  return had !== null;
+}
+
+/** What a file's rows are loaded as (the upload's spec version and header policy). */
+export interface UploadLoadTarget {
+  fileId: string;
+  table: string;
+  spec: CompiledSpec;
+  headers?: Pick<CsvPipelineOptions, 'unknownColumns' | 'columnMap'>;
+  dialect?: CsvDialectOptions;
+}
+
+/** A reason a load during upload stopped that is no fault: the file is loaded by its job instead. */
+class NotLoaded extends Error {}
+
+/** One upload's load (see the top of this file). */
+export interface UploadLoad {
+  /** true once the rows and their record are committed; false when the job will load the file. */
+  readonly settled: Promise<boolean>;
+  /** Ends the load and removes what it committed (the upload did not become a file). */
+  discard(): Promise<void>;
+}
+
+export class LoadsDuringUpload {
+  private active = 0;
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly pipeline: CsvPipelineRunner,
+    private readonly log: Logger,
+    private readonly opts: { max: number; minBytes: number; threads: boolean },
+  ) {}
+
+  /** Loads started and not settled yet (waiting for their first bytes, COPYing, or committing). */
+  get running(): number {
+    return this.active;
+  }
+
+  /** Starts following `writer`'s file for `target`, or returns null (no free slot, no local file, no threads). */
+  start(writer: StorageWriter, target: UploadLoadTarget): UploadLoad | null {
+    const growing = writer.growing;
+    if (!growing || !this.opts.threads || this.active >= this.opts.max) return null;
+    this.active++;
+    const abort = new AbortController();
+    const settled = this.run(writer.key, growing, target, abort.signal).then(
+      () => true,
+      (err: unknown) => {
+        if (!(err instanceof NotLoaded) && !abort.signal.aborted)
+          this.log.warn({ err, fileId: target.fileId }, 'load during upload failed; the job loads the file');
+        else this.log.debug({ fileId: target.fileId, reason: (err as Error).message }, 'load during upload not kept; the job loads the file');
+        return false;
+      },
+    );
+    void settled.finally(() => this.active--);
+    return {
+      settled,
+      discard: async () => {
+        abort.abort();
+        if (await settled) await this.sql.begin((tx) => dropPreload(tx, target.fileId));
+      },
+    };
+  }
+
+  /** Removes loads older than `olderThanSeconds` that no job took (their upload never became a file, or its job never ran). */
+  async sweep(olderThanSeconds: number): Promise<number> {
+    const rows = await this.sql<{ file_id: string }[]>`
+      select file_id from file_preloads where created_at < now() - make_interval(secs => ${olderThanSeconds}) limit 1000`;
+    let dropped = 0;
+    for (const { file_id } of rows) if (await this.sql.begin((tx) => dropPreload(tx, file_id))) dropped++;
+    if (dropped) this.log.info({ count: dropped }, 'removed loads during upload that no job took');
+    return dropped;
+  }
+
+  private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, signal: AbortSignal): Promise<void> {
+    await reached(growing, this.opts.minBytes, signal);
+    const handle = await growing.openForReading();
+    const input = new GrowingFileStream(handle, key, growing);
+    try {
+      await this.sql.begin(async (tx) => {
+        // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
+        await tx`set local statement_timeout = 0`;
+        await lockFileLoad(tx, target.fileId);
+        const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(target.table)})`;
+        if (kind?.relkind !== 'p') throw new NotLoaded('the spec table is not partitioned by file');
+        const into = await prepareRowTable(tx, target.table, target.fileId);
+        const columns = ['_line', ...target.spec.columns.map((c) => assertIdentifier(c.column))];
+        const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable();
+        let result: CsvPipelineResult;
+        try {
+          result = await this.pipeline(
+            input,
+            target.spec,
+            {
+              copy,
+              copyReleasesChunks: true,
+              // Any byte here means the valid rows are not the upload: the job does the file.
+              validCsv: new Writable({ write: (_c, _e, cb) => cb(new NotLoaded('the valid rows differ from the upload')) }),
+              validCsvMayBeInput: true,
+              onInvalid: () => Promise.reject(new NotLoaded('an invalid row')),
+            },
+            {
+              ...target.headers,
+              fileId: target.fileId,
+              dialect: target.dialect,
+              copyFormat: 'binary',
+              copyFileId: false,
+              errorLineColumn: true,
+              signal,
+            },
+          );
+        } catch (err) {
+          copy.destroy();
+          throw err;
+        }
+        copy.end();
+        await finished(copy);
+        const stored = growing.outcome;
+        if (!result.validCsvIsInput || result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
+        if (!stored || !input.verified) throw new NotLoaded('the upload was not stored');
+        if (signal.aborted) throw new NotLoaded('discarded');
+        await tx`insert into file_preloads (file_id, table_name, size, sha256, result)
+          values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)})`;
+      });
+    } finally {
+      input.destroy();
+    }
+  }
+}
+
+/** Resolves once `minBytes` are written; rejects (NotLoaded) when the write ends or fails first, or on abort. */
+function reached(growing: GrowingFile, minBytes: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (signal.aborted) reject(new NotLoaded('discarded'));
+      else if (growing.outcome !== undefined) reject(new NotLoaded('the upload ended before the load started'));
+      else if (growing.written >= minBytes) resolve();
+      else return false;
+      return true;
+    };
+    if (check()) return;
+    const off = growing.watch(() => {
+      if (check()) done();
+    });
+    const onAbort = () => {
+      check();
+      done();
+    };
+    const done = () => {
+      off();
+      signal.removeEventListener('abort', onAbort);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

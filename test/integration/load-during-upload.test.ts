@@ -1,0 +1,199 @@
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
+import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
+import { BOUNDARY, multipart, multipartHead, multipartHeaders, rawRequest, uploadFields } from '../helpers/multipart';
+
+/**
+ * Loading a file while it is uploaded (src/modules/files/load-during-upload.ts): a clean CSV's rows
+ * are COPYed as the upload streams and its job only attaches them; anything else (an invalid row,
+ * a CRLF file whose valid rows are not the upload, an aborted upload, a skipped duplicate) leaves
+ * nothing behind and gets exactly the outcome the job's own load gives.
+ *
+ * How a test tells which load kept the rows: the upload pauses for PAUSE_MS in the middle, after
+ * the load began; rows COPYed during the upload carry an `_ingested_at` (their transaction's start)
+ * from before the job existed, rows the job loaded one from after.
+ */
+const MIN_BYTES = 64 * 1024;
+const PAUSE_MS = 400;
+const ROWS = 30_000;
+
+let t: TestApp;
+let ingestor: SluiceClient;
+let auth: Record<string, string>;
+let table: string;
+
+beforeAll(async () => {
+  t = await startTestApp({ ...FAST_JOBS, SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: String(MIN_BYTES), SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0' });
+  await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
+  ingestor = await t.clientWith(['INGESTOR']);
+  auth = { authorization: `Bearer ${ingestor.options.token}` };
+  const [spec] = await t.database.sql<{ table_name: string }[]>`select table_name from specs where name = 'attendance'`;
+  table = spec!.table_name;
+});
+
+const MUTATION = (extra = '') =>
+  `mutation ($file: Upload!) { uploadFile(program: "state_prog", spec: "attendance", file: $file${extra}) { file { id } job { id } duplicateOf { id } } }`;
+
+/** Uploads `body` in two halves with a pause between them; resolves with the file and job ids. */
+async function slowUpload(body: Buffer, extra = ''): Promise<{ fileId: string; jobId: string; duplicateOf: string | null }> {
+  const head = Buffer.concat([
+    multipart(uploadFields(MUTATION(extra)), { close: false }),
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n`),
+  ]);
+  const half = Math.floor(body.length / 2);
+  const res = await rawRequest(t.url, {
+    headers: multipartHeaders(auth),
+    timeoutMs: 30_000,
+    stream: async (write) => {
+      await write(head);
+      await write(body.subarray(0, half));
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await write(body.subarray(half));
+      await write(Buffer.from(`\r\n--${BOUNDARY}--\r\n`));
+    },
+  });
+  const data = res.json?.data as { uploadFile: { file: { id: string }; job: { id: string }; duplicateOf: { id: string } | null } } | undefined;
+  if (!data) throw new Error(`upload failed: HTTP ${res.status} ${res.text.slice(0, 500)}`);
+  return { fileId: data.uploadFile.file.id, jobId: data.uploadFile.job.id, duplicateOf: data.uploadFile.duplicateOf?.id ?? null };
+}
+
+async function finish(jobId: string): Promise<string> {
+  return (await collectJobEvents(ingestor, jobId)).at(-1)!.state;
+}
+
+/** Where the file's rows came from: loaded during the upload (before the job was created) or by the job. */
+async function loadedBy(fileId: string, jobId: string): Promise<{ rows: number; duringUpload: boolean }> {
+  const [row] = await t.database.sql<{ rows: number; during: boolean }[]>`
+    select count(*)::int as rows, max(d._ingested_at) < (select created_at from jobs where id = ${jobId}) as during
+    from ${t.database.sql(table)} d where d._file_id = ${fileId}`;
+  return { rows: row!.rows, duringUpload: row!.during === true };
+}
+
+/** Detached file partitions and preload records: what a refused load could leave, once no load runs. */
+async function leftovers(): Promise<{ detached: string[]; records: number }> {
+  await eventually(async () => t.app.services.loadsDuringUpload.running === 0);
+  const detached = await t.database.sql<{ relname: string }[]>`
+    select relname from pg_class where relname like 'dsf\\_%' and relkind = 'r' and not relispartition`;
+  const [rec] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_preloads`;
+  return { detached: detached.map((d) => d.relname), records: rec!.n };
+}
+
+async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a CSV loaded while it is uploaded', () => {
+  it('a clean file: its rows are COPYed during the upload and attached by its job, with the same outcome and outputs', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS));
+    expect(body.length).toBeGreaterThan(2 * MIN_BYTES);
+    const { fileId, jobId } = await slowUpload(body);
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: true });
+    const [f] = await t.database.sql<
+      { total_rows: number; valid_rows: number; invalid_rows: number; valid_output_key: string; error_output_key: string | null }[]
+    >`
+      select total_rows, valid_rows, invalid_rows, valid_output_key, error_output_key from files where id = ${fileId}`;
+    expect(f).toMatchObject({ total_rows: ROWS, valid_rows: ROWS, invalid_rows: 0, error_output_key: null });
+    // The valid-rows object is the upload, as after a load by the job.
+    expect(Buffer.compare(await fs.readFile(path.join(t.dataDir, 'storage', f!.valid_output_key)), body)).toBe(0);
+    // Attached, with the table's own defaults back; the record is gone with the attach.
+    const [p] = await t.database.sql<{ parent: string | null }[]>`
+      select i.inhparent::regclass::text as parent from pg_inherits i where i.inhrelid = to_regclass(${filePartitionName(fileId)})`;
+    expect(p?.parent).toBe(table);
+    const defaults = await t.database.sql<{ column_name: string; column_default: string | null }[]>`
+      select column_name, column_default from information_schema.columns
+      where table_name = ${filePartitionName(fileId)} and column_name in ('_file_id', '_ingested_at') order by column_name`;
+    expect(defaults).toEqual([
+      { column_name: '_file_id', column_default: null },
+      { column_name: '_ingested_at', column_default: 'now()' },
+    ]);
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    // The same lines once each.
+    const [lines] = await t.database.sql<{ n: number; first: number; last: number }[]>`
+      select count(distinct _line)::int as n, min(_line) as first, max(_line) as last from ${t.database.sql(table)} where _file_id = ${fileId}`;
+    expect(lines).toEqual({ n: ROWS, first: 2, last: ROWS + 1 });
+  });
+
+  it('a file with an invalid row past the start: the load stops there, and the job loads the file with its row errors', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS, 20_000));
+    const { fileId, jobId } = await slowUpload(body);
+    expect(await finish(jobId)).toBe('SUCCEEDED_WITH_ERRORS');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS - 1, duringUpload: false });
+    const errors = await t.database.sql<{ line: number; code: string }[]>`select line, code from row_errors where file_id = ${fileId}`;
+    expect(errors).toEqual([{ line: 20_001, code: 'NOT_A_NUMBER' }]);
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+
+  it('a CRLF file (its valid-rows CSV is not the upload): loaded by its job, as before', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace(/\n/g, '\r\n'));
+    const { fileId, jobId } = await slowUpload(body);
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+
+  it('a duplicate that is skipped: its load is discarded before the answer', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace('s1,', 'dup1,'));
+    const first = await slowUpload(body);
+    expect(await finish(first.jobId)).toBe('SUCCEEDED');
+    const again = await slowUpload(body, ', onDuplicateContent: SKIP');
+    expect(again.duplicateOf).toBe(first.fileId);
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+
+  it('an upload the client abandons half way: no file, and the load leaves nothing', async () => {
+    const [before] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from files`;
+    const body = Buffer.from(attendanceCsv(ROWS));
+    await new Promise<void>((resolve) => {
+      const req = http.request(new URL('/graphql', t.url), { method: 'POST', headers: multipartHeaders(auth), agent: false });
+      req.on('error', () => resolve());
+      req.write(multipartHead('gone.csv'));
+      req.write(body.subarray(0, body.length / 2), () => {
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, PAUSE_MS);
+      });
+    });
+    await eventually(async () => {
+      const l = await leftovers();
+      return l.detached.length === 0 && l.records === 0;
+    });
+    const [after] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from files`;
+    expect(after!.n).toBe(before!.n);
+    // The service goes on loading.
+    const { fileId, jobId } = await slowUpload(Buffer.from(attendanceCsv(ROWS).replace('s1,', 'after1,')));
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect((await loadedBy(fileId, jobId)).duringUpload).toBe(true);
+  });
+
+  it('a small file (under SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES) is loaded by its job', async () => {
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body: attendanceCsv(100).replace(/s(\d+),/g, 'small$1,'), filename: 'small.csv', contentType: 'text/csv' } },
+    );
+    expect(await finish(uploadFile.job.id)).toBe('SUCCEEDED');
+    expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows: 100, duringUpload: false });
+  });
+
+  it('the sweep removes a load no job took, with its detached partition', async () => {
+    const orphan = '7a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+    const partition = filePartitionName(orphan);
+    await t.database.sql.unsafe(`create table ${partition} (like ${table} including defaults)`);
+    await t.database.sql`insert into file_preloads (file_id, table_name, size, sha256, result, created_at)
+      values (${orphan}, ${table}, 1, 'x', '{}', now() - interval '2 hours')`;
+    expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+});
