@@ -37,7 +37,8 @@ describe('transient database faults', () => {
   let t: TestApp;
   beforeAll(async () => {
     // A stale timeout far beyond the test's wait: the reaper must not be what runs the job again.
-    t = await startTestApp({ ...FAST_JOBS, SLUICE_JOB_STALE_MS: '120000', SLUICE_JOB_RETRY_DELAY_MS: '200' });
+    // The job's own COPY is the one hit here: no load during the upload (load-during-upload.test.ts has its faults).
+    t = await startTestApp({ ...FAST_JOBS, SLUICE_JOB_STALE_MS: '120000', SLUICE_JOB_RETRY_DELAY_MS: '200', SLUICE_LOAD_DURING_UPLOAD: '0' });
     await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   });
 
@@ -74,7 +75,7 @@ describe('a frozen worker', () => {
   let databaseUrl: string;
   beforeAll(async () => {
     databaseUrl = (await createTestDatabase()).url;
-    t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api' }, { databaseUrl });
+    t = await startTestApp({ ...FAST_JOBS, SLUICE_ROLE: 'api', SLUICE_LOAD_DURING_UPLOAD: '0' }, { databaseUrl });
     await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   });
 

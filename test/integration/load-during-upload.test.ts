@@ -41,7 +41,7 @@ const MUTATION = (extra = '') =>
   `mutation ($file: Upload!) { uploadFile(program: "state_prog", spec: "attendance", file: $file${extra}) { file { id } job { id } duplicateOf { id } } }`;
 
 /** Uploads `body` in two halves with a pause between them; resolves with the file and job ids. */
-async function slowUpload(body: Buffer, extra = ''): Promise<{ fileId: string; jobId: string; duplicateOf: string | null }> {
+async function slowUpload(body: Buffer, extra = '', duringPause?: () => Promise<void>): Promise<{ fileId: string; jobId: string; duplicateOf: string | null }> {
   const head = Buffer.concat([
     multipart(uploadFields(MUTATION(extra)), { close: false }),
     Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n`),
@@ -54,6 +54,7 @@ async function slowUpload(body: Buffer, extra = ''): Promise<{ fileId: string; j
       await write(head);
       await write(body.subarray(0, half));
       await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await duringPause?.();
       await write(body.subarray(half));
       await write(Buffer.from(`\r\n--${BOUNDARY}--\r\n`));
     },
@@ -175,6 +176,24 @@ describe('a CSV loaded while it is uploaded', () => {
     const { fileId, jobId } = await slowUpload(Buffer.from(attendanceCsv(ROWS).replace('s1,', 'after1,')));
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect((await loadedBy(fileId, jobId)).duringUpload).toBe(true);
+  });
+
+  it('a load whose database session is terminated mid-COPY: rolled back, and the job loads the file', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'term$1,'));
+    let killed = false;
+    const { fileId, jobId } = await slowUpload(body, '', async () => {
+      // The load's session, as an operator finds it; no job exists yet, so it is the only COPY.
+      await eventually(async () => {
+        const [row] = await t.database.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query ilike 'copy%'`;
+        if (row) killed = (await t.database.sql`select pg_terminate_backend(${row.pid}) as ok`)[0]!['ok'] === true;
+        return killed;
+      });
+    });
+    expect(killed).toBe(true);
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
   });
 
   it('a small file (under SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES) is loaded by its job', async () => {

@@ -207,13 +207,18 @@ export class FilesService {
     const follow =
       loads && spec && compiled && input.kind === 'CSV' && ingest.mode !== 'MERGE'
         ? (writer: StorageWriter) => {
-            load = loads.start(writer, {
-              fileId,
-              table: spec.tableName,
-              spec: compiled,
-              headers: pipelineHeaderOptions(compiled, headers),
-              dialect: input.dialect,
-            });
+            try {
+              load = loads.start(writer, {
+                fileId,
+                table: spec.tableName,
+                spec: compiled,
+                headers: pipelineHeaderOptions(compiled, headers),
+                dialect: input.dialect,
+              });
+            } catch (err) {
+              // Never the upload's failure: its job loads the file (and reports what is wrong).
+              this.log.warn({ err, fileId }, 'could not start a load during the upload');
+            }
           }
         : undefined;
     let res: Awaited<ReturnType<FilesService['storeAndQueue']>>;
