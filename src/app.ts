@@ -92,6 +92,8 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       { secret, issuer: env.SLUICE_JWT_ISSUER, audience: env.SLUICE_JWT_AUDIENCE, ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS },
       { queue, jobEvents, storage },
     );
+    // Disposed after the HTTP server and the workers (disposers run in reverse): an upload's load ends with it.
+    disposers.push({ name: 'loads-during-upload', fn: () => services.loadsDuringUpload.stop() });
     await services.webhooks.start();
     await services.clients.bootstrap(
       { clientId: env.SLUICE_ADMIN_CLIENT_ID, clientSecret: env.SLUICE_ADMIN_CLIENT_SECRET },

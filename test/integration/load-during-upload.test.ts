@@ -78,7 +78,7 @@ async function loadedBy(fileId: string, jobId: string): Promise<{ rows: number; 
 
 /** Detached file partitions and preload records: what a refused load could leave, once no load runs. */
 async function leftovers(): Promise<{ detached: string[]; records: number }> {
-  await eventually(async () => t.app.services.loadsDuringUpload.running === 0);
+  await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
   const detached = await t.database.sql<{ relname: string }[]>`
     select relname from pg_class where relname like 'dsf\\_%' and relkind = 'r' and not relispartition`;
   const [rec] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_preloads`;
@@ -123,6 +123,24 @@ describe('a CSV loaded while it is uploaded', () => {
     const [lines] = await t.database.sql<{ n: number; first: number; last: number }[]>`
       select count(distinct _line)::int as n, min(_line) as first, max(_line) as last from ${t.database.sql(table)} where _file_id = ${fileId}`;
     expect(lines).toEqual({ n: ROWS, first: 2, last: ROWS + 1 });
+  });
+
+  it('a job that waits for the load to finish reports the load’s progress as its own', async () => {
+    const rows = 300_000;
+    const body = attendanceCsv(rows).replace(/s(\d+),/g, 'prog$1,');
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body, filename: 'progress.csv', contentType: 'text/csv' } },
+    );
+    const events = await collectJobEvents(ingestor, uploadFile.job.id);
+    expect(events.at(-1)!.state).toBe('SUCCEEDED');
+    expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows, duringUpload: true });
+    // Progress between the start and the end, while the job waited for the load.
+    const during = events.filter((e) => e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0 && (e.progress.processed ?? 0) < rows);
+    expect(during.length, JSON.stringify(events.map((e) => [e.kind, e.state, e.progress.processed]))).toBeGreaterThan(0);
+    const [left] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_load_progress`;
+    expect(left!.n).toBe(0);
   });
 
   it('a file with an invalid row past the start: the load stops there, and the job loads the file with its row errors', async () => {
@@ -214,5 +232,21 @@ describe('a CSV loaded while it is uploaded', () => {
       values (${orphan}, ${table}, 1, 'x', '{}', now() - interval '2 hours')`;
     expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
     expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+
+  // Last: it stops the loads for the rest of this app.
+  it('stop() (the service shutting down) ends a load in flight; its job loads the file, and no new load starts', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'stop$1,'));
+    const { fileId, jobId } = await slowUpload(body, '', async () => {
+      expect(t.app.services.loadsDuringUpload.inFlight).toBe(1);
+      await t.app.services.loadsDuringUpload.stop();
+      expect(t.app.services.loadsDuringUpload.inFlight).toBe(0);
+    });
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    const next = await slowUpload(Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'later$1,')));
+    expect(await finish(next.jobId)).toBe('SUCCEEDED');
+    expect((await loadedBy(next.fileId, next.jobId)).duringUpload).toBe(false);
   });
 });

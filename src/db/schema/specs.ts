@@ -163,3 +163,16 @@ export const filePreloads = pgTable('file_preloads', {
   result: jsonb('result').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * How far a load during upload got (modules/files/load-during-upload.ts), written outside its
+ * transaction every SLUICE_JOB_PROGRESS_INTERVAL_MS or so: the file's job, waiting for the load
+ * to commit, reports it as its own progress. Removed with the load's record.
+ */
+export const fileLoadProgress = pgTable('file_load_progress', {
+  fileId: uuid('file_id').primaryKey(),
+  processed: bigint('processed', { mode: 'number' }).notNull(),
+  succeeded: bigint('succeeded', { mode: 'number' }).notNull(),
+  bytes: bigint('bytes', { mode: 'number' }).notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

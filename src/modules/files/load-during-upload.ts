@@ -48,11 +48,31 @@ const PRELOAD_LOCK_CLASS = 0x5c1d;
 /** How often a waiter retries the lock (the holder is a load finishing its last rows). */
 const LOCK_POLL_MS = 10;
 
-/** Takes the file's load lock for the transaction, polling (a silent wait would look like a dead link). */
-export async function lockFileLoad(tx: postgres.TransactionSql, fileId: string): Promise<void> {
+/** How often a waiting job reads the load's progress (file_load_progress). */
+const PROGRESS_READ_MS = 200;
+
+/** A load's progress as its job reports it. */
+export interface LoadProgress {
+  processed: number;
+  succeeded: number;
+  bytes: number;
+}
+
+/**
+ * Takes the file's load lock for the transaction, polling (a silent wait would look like a dead
+ * link); while it waits, `onProgress` gets the load's progress now and then.
+ */
+export async function lockFileLoad(tx: postgres.TransactionSql, fileId: string, onProgress?: (p: LoadProgress) => void): Promise<void> {
+  let readAt = performance.now();
   for (;;) {
     const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${PRELOAD_LOCK_CLASS}, hashtext(${fileId})) as ok`;
     if (row!.ok) return;
+    if (onProgress && performance.now() - readAt >= PROGRESS_READ_MS) {
+      readAt = performance.now();
+      const [p] = await tx<{ processed: string; succeeded: string; bytes: string }[]>`
+        select processed::text, succeeded::text, bytes::text from file_load_progress where file_id = ${fileId}`;
+      if (p) onProgress({ processed: Number(p.processed), succeeded: Number(p.succeeded), bytes: Number(p.bytes) });
+    }
     await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
 }
@@ -66,8 +86,9 @@ export interface PreloadRecord {
 }
 
 /** Takes (deletes) the file's preload record in `tx`, after its lock; null when there is none. */
-export async function takePreload(tx: postgres.TransactionSql, fileId: string): Promise<PreloadRecord | null> {
-  await lockFileLoad(tx, fileId);
+export async function takePreload(tx: postgres.TransactionSql, fileId: string, onProgress?: (p: LoadProgress) => void): Promise<PreloadRecord | null> {
+  await lockFileLoad(tx, fileId, onProgress);
+  await tx`delete from file_load_progress where file_id = ${fileId}`;
   const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult }[]>`
     delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result`;
   if (!row) return null;
@@ -104,23 +125,33 @@ export interface UploadLoad {
 
 export class LoadsDuringUpload {
   private active = 0;
+  private readonly running = new Set<{ abort: AbortController; settled: Promise<boolean> }>();
+  private stopped = false;
 
   constructor(
     private readonly sql: postgres.Sql,
     private readonly pipeline: CsvPipelineRunner,
     private readonly log: Logger,
-    private readonly opts: { max: number; minBytes: number; threads: boolean },
+    private readonly opts: { max: number; minBytes: number; threads: boolean; progressIntervalMs?: number },
   ) {}
 
+  /** Ends every load in flight (rolled back: their jobs load the files) and starts no more (shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const all = [...this.running];
+    for (const r of all) r.abort.abort();
+    await Promise.all(all.map((r) => r.settled));
+  }
+
   /** Loads started and not settled yet (waiting for their first bytes, COPYing, or committing). */
-  get running(): number {
+  get inFlight(): number {
     return this.active;
   }
 
   /** Starts following `writer`'s file for `target`, or returns null (no free slot, no local file, no threads). */
   start(writer: StorageWriter, target: UploadLoadTarget): UploadLoad | null {
     const growing = writer.growing;
-    if (!growing || !this.opts.threads || this.active >= this.opts.max) return null;
+    if (!growing || !this.opts.threads || this.stopped || this.active >= this.opts.max) return null;
     this.active++;
     const abort = new AbortController();
     const settled = this.run(writer.key, growing, target, abort.signal).then(
@@ -132,7 +163,12 @@ export class LoadsDuringUpload {
         return false;
       },
     );
-    void settled.finally(() => this.active--);
+    const entry = { abort, settled };
+    this.running.add(entry);
+    void settled.finally(() => {
+      this.active--;
+      this.running.delete(entry);
+    });
     return {
       settled,
       discard: async () => {
@@ -148,14 +184,31 @@ export class LoadsDuringUpload {
       select file_id from file_preloads where created_at < now() - make_interval(secs => ${olderThanSeconds}) limit 1000`;
     let dropped = 0;
     for (const { file_id } of rows) if (await this.sql.begin((tx) => dropPreload(tx, file_id))) dropped++;
+    // Progress of loads that ended without a job to take it (a crash between the two).
+    await this.sql`delete from file_load_progress where updated_at < now() - make_interval(secs => ${olderThanSeconds})`;
     if (dropped) this.log.info({ count: dropped }, 'removed loads during upload that no job took');
     return dropped;
   }
 
   private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, signal: AbortSignal): Promise<void> {
     await reached(growing, this.opts.minBytes, signal);
-    const handle = await growing.openForReading();
+    const started = performance.now();
+    let storedAt = 0;
+    const offStored = growing.watch((e) => {
+      if (e.t === 'stored') storedAt = performance.now();
+    });
+    let copied = started;
+    let rows = 0;
+    let handle: Awaited<ReturnType<GrowingFile['openForReading']>>;
+    try {
+      handle = await growing.openForReading();
+    } catch (err) {
+      // The upload failed in between (its temp file is gone): nothing to load.
+      if (growing.outcome === null) throw new NotLoaded('the upload ended before the load started');
+      throw err;
+    }
     const input = new GrowingFileStream(handle, key, growing);
+    const progress = progressWriter(this.sql, this.log, target.fileId, this.opts.progressIntervalMs ?? 250);
     try {
       await this.sql.begin(async (tx) => {
         // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
@@ -187,6 +240,7 @@ export class LoadsDuringUpload {
               copyFileId: false,
               errorLineColumn: true,
               signal,
+              onProgress: progress.report,
             },
           );
         } catch (err) {
@@ -195,6 +249,9 @@ export class LoadsDuringUpload {
         }
         copy.end();
         await finished(copy);
+        await progress.close();
+        copied = performance.now();
+        rows = result.valid;
         const stored = growing.outcome;
         if (!result.validCsvIsInput || result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
         if (!stored || !input.verified) throw new NotLoaded('the upload was not stored');
@@ -203,9 +260,54 @@ export class LoadsDuringUpload {
           values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)})`;
       });
     } finally {
+      offStored();
       input.destroy();
+      await progress.close();
     }
+    const ms = (a: number, b: number) => Math.round(b - a);
+    // copyMs: from the first byte read to the COPY's end; afterStoredMs: how much of it came after the upload was stored.
+    this.log.info(
+      {
+        fileId: target.fileId,
+        rows,
+        copyMs: ms(started, copied),
+        afterStoredMs: storedAt ? Math.max(0, ms(storedAt, copied)) : 0,
+        commitMs: ms(copied, performance.now()),
+      },
+      'rows loaded during upload',
+    );
   }
+}
+
+/**
+ * Writes a load's progress to file_load_progress (outside the load's transaction): at most one
+ * write in flight, and one per `intervalMs`. `close` stops it and waits for the last write, so a
+ * load that closes it before its commit never writes after its job removed the row.
+ */
+function progressWriter(sql: postgres.Sql, log: Logger, fileId: string, intervalMs: number) {
+  let last = 0;
+  let pending: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  let closed = false;
+  return {
+    report(c: { total: number; valid: number; bytes: number }): void {
+      const now = performance.now();
+      if (closed || busy || now - last < intervalMs) return;
+      last = now;
+      busy = true;
+      pending = sql`
+        insert into file_load_progress (file_id, processed, succeeded, bytes) values (${fileId}, ${c.total}, ${c.valid}, ${c.bytes})
+        on conflict (file_id) do update set processed = excluded.processed, succeeded = excluded.succeeded, bytes = excluded.bytes, updated_at = now()`
+        .catch((err: unknown) => log.debug({ err, fileId }, 'could not record the progress of a load during upload'))
+        .finally(() => {
+          busy = false;
+        });
+    },
+    async close(): Promise<void> {
+      closed = true;
+      await pending;
+    },
+  };
 }
 
 /** Resolves once `minBytes` are written; rejects (NotLoaded) when the write ends or fails first, or on abort. */
