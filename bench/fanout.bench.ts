@@ -228,6 +228,10 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: String(n + 10),
     // One job at a time, so the ingestion waits behind the diagnostic job until all are subscribed.
     SLUICE_WORKER_CONCURRENCY: '1',
+    // The job loads its file itself while they all watch (its upload happens while it waits, and
+    // a load during the upload would leave the job almost nothing to report);
+    // BENCH_FANOUT_LOAD_DURING_UPLOAD=1 measures it with the service's default instead.
+    ...(process.env['BENCH_FANOUT_LOAD_DURING_UPLOAD'] === '1' ? {} : { SLUICE_LOAD_DURING_UPLOAD: '0' }),
     // A/B of the progress interval (default: the service's own default).
     ...(process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] ? { SLUICE_JOB_PROGRESS_INTERVAL_MS: process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] } : {}),
   });
