@@ -144,6 +144,11 @@ const schema = z.object({
   SLUICE_LOAD_DURING_UPLOAD: int(0, 64).default(2),
   /** An upload's load during the upload starts once this many bytes are stored (smaller files are loaded by their job). */
   SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: int(0).default(8 * MiB),
+  /**
+   * The longest an upload may keep its load's transaction open (client-paced) before it is
+   * stored, in milliseconds; a slower upload ends its load and its job loads the file.
+   */
+  SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: int(100, 24 * 3600_000).default(300_000),
   SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
   /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
   SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),

@@ -22,6 +22,8 @@ import { BOUNDARY, multipart, multipartHead, multipartHeaders, rawRequest, uploa
 const MIN_BYTES = 64 * 1024;
 const PAUSE_MS = 400;
 const ROWS = 30_000;
+/** SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS here: well above PAUSE_MS. */
+const MAX_UPLOAD_MS = 2_000;
 
 let t: TestApp;
 let ingestor: SluiceClient;
@@ -29,7 +31,12 @@ let auth: Record<string, string>;
 let table: string;
 
 beforeAll(async () => {
-  t = await startTestApp({ ...FAST_JOBS, SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: String(MIN_BYTES), SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0' });
+  t = await startTestApp({
+    ...FAST_JOBS,
+    SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: String(MIN_BYTES),
+    SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: String(MAX_UPLOAD_MS),
+    SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0',
+  });
   await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   ingestor = await t.clientWith(['INGESTOR']);
   auth = { authorization: `Bearer ${ingestor.options.token}` };
@@ -41,7 +48,12 @@ const MUTATION = (extra = '') =>
   `mutation ($file: Upload!) { uploadFile(program: "state_prog", spec: "attendance", file: $file${extra}) { file { id } job { id } duplicateOf { id } } }`;
 
 /** Uploads `body` in two halves with a pause between them; resolves with the file and job ids. */
-async function slowUpload(body: Buffer, extra = '', duringPause?: () => Promise<void>): Promise<{ fileId: string; jobId: string; duplicateOf: string | null }> {
+async function slowUpload(
+  body: Buffer,
+  extra = '',
+  duringPause?: () => Promise<void>,
+  pauseMs = PAUSE_MS,
+): Promise<{ fileId: string; jobId: string; duplicateOf: string | null }> {
   const head = Buffer.concat([
     multipart(uploadFields(MUTATION(extra)), { close: false }),
     Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n`),
@@ -53,7 +65,7 @@ async function slowUpload(body: Buffer, extra = '', duringPause?: () => Promise<
     stream: async (write) => {
       await write(head);
       await write(body.subarray(0, half));
-      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await new Promise((r) => setTimeout(r, pauseMs));
       await duringPause?.();
       await write(body.subarray(half));
       await write(Buffer.from(`\r\n--${BOUNDARY}--\r\n`));
@@ -209,6 +221,24 @@ describe('a CSV loaded while it is uploaded', () => {
       });
     });
     expect(killed).toBe(true);
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+  });
+
+  it('an upload slower than SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS ends its load (no transaction held open for a slow client); its job loads the file', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'slow$1,'));
+    let during = -1;
+    const { fileId, jobId } = await slowUpload(
+      body,
+      '',
+      async () => {
+        during = t.app.services.loadsDuringUpload.inFlight;
+      },
+      MAX_UPLOAD_MS + 700,
+    );
+    // Ended before the upload finished.
+    expect(during).toBe(0);
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
     expect(await leftovers()).toEqual({ detached: [], records: 0 });

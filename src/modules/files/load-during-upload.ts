@@ -39,7 +39,8 @@ import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, 
  *
  * Bounds: at most SLUICE_LOAD_DURING_UPLOAD loads at a time per process (each holds a pipeline
  * thread and a database connection for as long as its upload streams); an upload that finds none
- * free is loaded by its job as before. A stalled upload stalls the COPY, which the database
+ * free is loaded by its job as before. An upload not stored within
+ * SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS of its load's start ends the load. A stalled upload stalls the COPY, which the database
  * socket's no-answer watchdog and the multipart stall timeout both end.
  */
 
@@ -47,6 +48,9 @@ import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, 
 const PRELOAD_LOCK_CLASS = 0x5c1d;
 /** How often a waiter retries the lock (the holder is a load finishing its last rows). */
 const LOCK_POLL_MS = 10;
+
+/** SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: the longest an upload may pace a load's transaction. */
+export const DEFAULT_MAX_UPLOAD_MS = 300_000;
 
 /** How often a waiting job reads the load's progress (file_load_progress). */
 const PROGRESS_READ_MS = 200;
@@ -132,7 +136,7 @@ export class LoadsDuringUpload {
     private readonly sql: postgres.Sql,
     private readonly pipeline: CsvPipelineRunner,
     private readonly log: Logger,
-    private readonly opts: { max: number; minBytes: number; threads: boolean; progressIntervalMs?: number },
+    private readonly opts: { max: number; minBytes: number; threads: boolean; progressIntervalMs?: number; maxUploadMs?: number },
   ) {}
 
   /** Ends every load in flight (rolled back: their jobs load the files) and starts no more (shutdown). */
@@ -190,12 +194,22 @@ export class LoadsDuringUpload {
     return dropped;
   }
 
-  private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, signal: AbortSignal): Promise<void> {
-    await reached(growing, this.opts.minBytes, signal);
+  private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, outer: AbortSignal): Promise<void> {
+    await reached(growing, this.opts.minBytes, outer);
     const started = performance.now();
     let storedAt = 0;
+    // The transaction is paced by the client until the upload is stored: an upload that takes
+    // longer than maxUploadMs from here ends the load (a transaction held open that long would
+    // hold back VACUUM everywhere), and its job loads the file.
+    const slow = new AbortController();
+    const signal = AbortSignal.any([outer, slow.signal]);
+    const deadline = setTimeout(() => {
+      if (growing.outcome === undefined) slow.abort(new NotLoaded(`the upload was not stored within ${this.opts.maxUploadMs} ms`));
+    }, this.opts.maxUploadMs ?? DEFAULT_MAX_UPLOAD_MS);
+    deadline.unref();
     const offStored = growing.watch((e) => {
       if (e.t === 'stored') storedAt = performance.now();
+      if (e.t !== 'grown') clearTimeout(deadline);
     });
     let copied = started;
     let rows = 0;
@@ -259,7 +273,11 @@ export class LoadsDuringUpload {
         await tx`insert into file_preloads (file_id, table_name, size, sha256, result)
           values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)})`;
       });
+    } catch (err) {
+      if (slow.signal.aborted) throw slow.signal.reason;
+      throw err;
     } finally {
+      clearTimeout(deadline);
       offStored();
       input.destroy();
       await progress.close();
