@@ -40,8 +40,9 @@ import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, 
  * Bounds: at most SLUICE_LOAD_DURING_UPLOAD loads at a time per process (each holds a pipeline
  * thread and a database connection for as long as its upload streams); an upload that finds none
  * free is loaded by its job as before. An upload not stored within
- * SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS of its load's start ends the load. A stalled upload stalls the COPY, which the database
- * socket's no-answer watchdog and the multipart stall timeout both end.
+ * SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS of its load's start ends the load (a client-paced
+ * transaction held open would hold back VACUUM); a stalled upload stalls the COPY, which the
+ * database socket's no-answer watchdog and the multipart stall timeout both end.
  */
 
 /** Advisory lock class of a file's load during upload (the second key is hashtext(file id)). */
@@ -128,7 +129,6 @@ export interface UploadLoad {
 }
 
 export class LoadsDuringUpload {
-  private active = 0;
   private readonly running = new Set<{ abort: AbortController; settled: Promise<boolean> }>();
   private stopped = false;
 
@@ -149,14 +149,13 @@ export class LoadsDuringUpload {
 
   /** Loads started and not settled yet (waiting for their first bytes, COPYing, or committing). */
   get inFlight(): number {
-    return this.active;
+    return this.running.size;
   }
 
   /** Starts following `writer`'s file for `target`, or returns null (no free slot, no local file, no threads). */
   start(writer: StorageWriter, target: UploadLoadTarget): UploadLoad | null {
     const growing = writer.growing;
-    if (!growing || !this.opts.threads || this.stopped || this.active >= this.opts.max) return null;
-    this.active++;
+    if (!growing || !this.opts.threads || this.stopped || this.running.size >= this.opts.max) return null;
     const abort = new AbortController();
     const settled = this.run(writer.key, growing, target, abort.signal).then(
       () => true,
@@ -169,10 +168,7 @@ export class LoadsDuringUpload {
     );
     const entry = { abort, settled };
     this.running.add(entry);
-    void settled.finally(() => {
-      this.active--;
-      this.running.delete(entry);
-    });
+    void settled.finally(() => this.running.delete(entry));
     return {
       settled,
       discard: async () => {
