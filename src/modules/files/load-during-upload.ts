@@ -124,7 +124,7 @@ class NotLoaded extends Error {}
 export interface UploadLoad {
   /** true once the rows and their record are committed; false when the job will load the file. */
   readonly settled: Promise<boolean>;
-  /** Ends the load and removes what it committed (the upload did not become a file). */
+  /** Ends the load and removes what it committed (the upload did not become a file); never throws. */
   discard(): Promise<void>;
 }
 
@@ -173,7 +173,13 @@ export class LoadsDuringUpload {
       settled,
       discard: async () => {
         abort.abort();
-        if (await settled) await this.sql.begin((tx) => dropPreload(tx, target.fileId));
+        if (!(await settled)) return;
+        try {
+          await this.sql.begin((tx) => dropPreload(tx, target.fileId));
+        } catch (err) {
+          // Never the upload's failure: the sweep removes it later.
+          this.log.warn({ err, fileId: target.fileId }, 'could not remove a load during upload; the orphan sweep will');
+        }
       },
     };
   }
