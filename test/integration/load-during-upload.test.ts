@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
+import { CancelJobDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
@@ -153,6 +153,33 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(during.length, JSON.stringify(events.map((e) => [e.kind, e.state, e.progress.processed]))).toBeGreaterThan(0);
     const [left] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_load_progress`;
     expect(left!.n).toBe(0);
+  });
+
+  it('a job cancelled while it waits for the load ends CANCELLED at once; no row is visible, and the sweep removes the load', async () => {
+    const rows = 300_000;
+    const body = attendanceCsv(rows).replace(/s(\d+),/g, 'cancel$1,');
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body, filename: 'cancel.csv', contentType: 'text/csv' } },
+    );
+    let cancelledAt = 0;
+    const events = await collectJobEvents(ingestor, uploadFile.job.id, {
+      onEvent: (e) => {
+        if (!cancelledAt && e.kind === 'PROGRESS' && (e.progress.processed ?? 0) > 0 && (e.progress.processed ?? 0) < rows) {
+          cancelledAt = Date.now();
+          void ingestor.request(CancelJobDocument, { id: uploadFile.job.id });
+        }
+      },
+    });
+    expect(cancelledAt, 'the job never reported the load’s progress').toBeGreaterThan(0);
+    expect(events.at(-1)!.state).toBe('CANCELLED');
+    expect((await loadedBy(uploadFile.file.id, uploadFile.job.id)).rows).toBe(0);
+    // The load commits its (detached) partition anyway; nothing takes it, so the sweep removes it.
+    await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
+    expect((await leftovers()).records).toBe(1);
+    expect(await t.app.services.loadsDuringUpload.sweep(0)).toBe(1);
+    expect(await leftovers()).toEqual({ detached: [], records: 0 });
   });
 
   it('a file with an invalid row past the start: the load stops there, and the job loads the file with its row errors', async () => {

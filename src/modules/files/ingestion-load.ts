@@ -289,7 +289,10 @@ export async function loadPreloaded(
   let result: CsvPipelineResult | null = null;
   await ctx.fenced(async (tx: postgres.TransactionSql) => {
     // While the load finishes, its progress is the job's.
-    const pre = await takePreload(tx, file.id, (p) => ctx.progress({ processed: p.processed, succeeded: p.succeeded, failed: 0, bytesProcessed: p.bytes }));
+    const pre = await takePreload(tx, file.id, {
+      onProgress: (p) => ctx.progress({ processed: p.processed, succeeded: p.succeeded, failed: 0, bytesProcessed: p.bytes }),
+      signal: ctx.signal,
+    });
     locked = performance.now();
     // A record that is not this file's stored bytes in this table is dropped with the row (its
     // detached partition goes when ingestCsv prepares the file's own).

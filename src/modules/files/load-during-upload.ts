@@ -5,6 +5,7 @@ import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/pipeline-types';
 import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
+import { AbortError } from '../../ingest/csv-errors';
 import type { Logger } from '../../shared/logger';
 import { GrowingFileStream } from '../../storage/growing-file';
 import type { GrowingFile, StorageWriter } from '../../storage/storage';
@@ -67,11 +68,18 @@ export interface LoadProgress {
  * Takes the file's load lock for the transaction, polling (a silent wait would look like a dead
  * link); while it waits, `onProgress` gets the load's progress now and then.
  */
-export async function lockFileLoad(tx: postgres.TransactionSql, fileId: string, onProgress?: (p: LoadProgress) => void): Promise<void> {
+export async function lockFileLoad(
+  tx: postgres.TransactionSql,
+  fileId: string,
+  wait: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {},
+): Promise<void> {
+  const { onProgress, signal } = wait;
   let readAt = performance.now();
   for (;;) {
     const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${PRELOAD_LOCK_CLASS}, hashtext(${fileId})) as ok`;
     if (row!.ok) return;
+    // A job cancelled (or stopped) while it waits ends now, not when the load does.
+    if (signal?.aborted) throw new AbortError(signal.reason);
     if (onProgress && performance.now() - readAt >= PROGRESS_READ_MS) {
       readAt = performance.now();
       const [p] = await tx<{ processed: string; succeeded: string; bytes: string }[]>`
@@ -91,8 +99,12 @@ export interface PreloadRecord {
 }
 
 /** Takes (deletes) the file's preload record in `tx`, after its lock; null when there is none. */
-export async function takePreload(tx: postgres.TransactionSql, fileId: string, onProgress?: (p: LoadProgress) => void): Promise<PreloadRecord | null> {
-  await lockFileLoad(tx, fileId, onProgress);
+export async function takePreload(
+  tx: postgres.TransactionSql,
+  fileId: string,
+  wait: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {},
+): Promise<PreloadRecord | null> {
+  await lockFileLoad(tx, fileId, wait);
   await tx`delete from file_load_progress where file_id = ${fileId}`;
   const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult }[]>`
     delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result`;
