@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { read } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { fileSystemStorageError, StorageError, type GrowingFile } from './storage';
-import { STORED_FILE_CHUNK_BYTES } from './verify';
+import { StorageError, type GrowingFile, type GrowingFileEvent } from './storage';
+import { readAt, STORED_FILE_CHUNK_BYTES } from './verify';
 
 /**
  * Reading a local object while it is still being written (StorageWriter.growing): the reader is
@@ -63,12 +62,7 @@ export async function* readGrowingFile(source: GrowingFileSource, growth: Growth
     }
     const want = Math.min(chunkBytes, limit - position);
     const buf = Buffer.allocUnsafeSlow(want);
-    let n: number;
-    try {
-      n = await new Promise<number>((resolve, reject) => read(source.fd, buf, 0, want, position, (err, got) => (err ? reject(err) : resolve(got))));
-    } catch (err) {
-      throw fileSystemStorageError(err, source.key, 'read');
-    }
+    const n = await readAt(source, buf, position);
     if (n === 0) {
       throw new StorageError('SIZE_MISMATCH', `${JSON.stringify(source.key)} ended at byte ${position}; its writer had written ${limit}`, source.key);
     }
@@ -117,7 +111,7 @@ export class GrowingFileStream extends Readable {
 
   /** Sends the writer's progress so far, then every change, to `send`; returns the unsubscribe. */
   follow(send: (m: GrowthMessage) => void): () => void {
-    const forward = (e: Parameters<Parameters<GrowingFile['watch']>[0]>[0]) => {
+    const forward = (e: GrowingFileEvent) => {
       if (e.t === 'grown') send({ t: 'grown', written: e.written });
       else if (e.t === 'stored') send({ t: 'stored', size: e.result.size, sha256: e.result.sha256 });
       else send({ t: 'lost' });

@@ -124,6 +124,16 @@ export interface StoredFileSource {
   expected: ExpectedObject;
 }
 
+/**
+ * One positioned read of up to `buf.length` bytes of a stored file at `position` (any thread may
+ * share the descriptor); a read error is an IO_ERROR naming the key. Resolves with the bytes read.
+ */
+export function readAt(source: { fd: number; key: string }, buf: Buffer, position: number): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    read(source.fd, buf, 0, buf.length, position, (err, n) => (err ? reject(fileSystemStorageError(err, source.key, 'read')) : resolve(n))),
+  );
+}
+
 /** Bytes per read of readStoredFile. */
 export const STORED_FILE_CHUNK_BYTES = 256 * 1024;
 
@@ -140,12 +150,7 @@ export async function* readStoredFile(source: StoredFileSource, chunkBytes = STO
   let position = 0;
   for (;;) {
     const buf = Buffer.allocUnsafeSlow(chunkBytes);
-    let bytesRead: number;
-    try {
-      bytesRead = await new Promise<number>((resolve, reject) => read(source.fd, buf, 0, chunkBytes, position, (err, n) => (err ? reject(err) : resolve(n))));
-    } catch (err) {
-      throw fileSystemStorageError(err, source.key, 'read');
-    }
+    const bytesRead = await readAt(source, buf, position);
     if (bytesRead === 0) break;
     position += bytesRead;
     checkGrowth(source.key, position, opts);
