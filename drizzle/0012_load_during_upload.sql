@@ -12,5 +12,6 @@ CREATE TABLE "file_preloads" (
 	"size" bigint NOT NULL,
 	"sha256" text NOT NULL,
 	"result" jsonb NOT NULL,
+	"valid_csv" jsonb,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );

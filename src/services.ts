@@ -81,7 +81,7 @@ export function createServices(
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
   const pipeline = csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE);
-  const loadsDuringUpload = new LoadsDuringUpload(database.sql, pipeline, log, {
+  const loadsDuringUpload = new LoadsDuringUpload(database.sql, infra.storage, pipeline, log, {
     max: env.SLUICE_LOAD_DURING_UPLOAD,
     minBytes: env.SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES,
     threads: env.SLUICE_PIPELINE_THREADS,

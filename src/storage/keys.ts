@@ -22,7 +22,12 @@ export const storageKeys = {
   stateErrors: (program: string, fileId: string, at: Date) => `ingestion_error/${program}/${cqubeDate(at)}/${program}_${fileId}_errors.csv`,
   nationalValid: (entryName: string, at: Date) => `emission/${cqubeDate(at)}/${safeFileName(entryName)}`,
   nationalErrors: (program: string, fileId: string, at: Date) => `emission-error/${cqubeDate(at)}/${program}_${fileId}_errors.csv`,
+  /** The valid-rows CSV a load during upload wrote (when it is not the upload itself), until the file's job links it into place. */
+  loadStaging: (fileId: string) => `staging/${fileId}/valid.csv`,
 };
+
+/** The prefix of loadStaging keys (swept with their loads). */
+export const LOAD_STAGING_PREFIX = 'staging/';
 
 /** The cQube key with the file id before `.csv`: used when the plain key is taken, so no output is overwritten. */
 export function keyWithFileId(preferred: string, fileId: string): string {

@@ -10,10 +10,11 @@ import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { BOUNDARY, multipart, multipartHead, multipartHeaders, rawRequest, uploadFields } from '../helpers/multipart';
 
 /**
- * Loading a file while it is uploaded (src/modules/files/load-during-upload.ts): a clean CSV's rows
- * are COPYed as the upload streams and its job only attaches them; anything else (an invalid row,
- * a CRLF file whose valid rows are not the upload, an aborted upload, a skipped duplicate) leaves
- * nothing behind and gets exactly the outcome the job's own load gives.
+ * Loading a file while it is uploaded (src/modules/files/load-during-upload.ts): the rows of a CSV
+ * whose rows are all valid are COPYed as the upload streams and its job only attaches them (with
+ * the valid-rows file the upload itself, or stored by the load for a CRLF file); anything else (an
+ * invalid row, an aborted upload, a skipped duplicate) leaves nothing behind and gets exactly the
+ * outcome the job's own load gives.
  *
  * How a test tells which load kept the rows: the upload pauses for PAUSE_MS in the middle, after
  * the load began; rows COPYed during the upload carry an `_ingested_at` (their transaction's start)
@@ -24,6 +25,7 @@ const PAUSE_MS = 400;
 const ROWS = 30_000;
 /** SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS here: well above PAUSE_MS. */
 const MAX_UPLOAD_MS = 2_000;
+const NOTHING_LEFT = { detached: [], records: 0, staged: [] };
 
 let t: TestApp;
 let ingestor: SluiceClient;
@@ -88,13 +90,27 @@ async function loadedBy(fileId: string, jobId: string): Promise<{ rows: number; 
   return { rows: row!.rows, duringUpload: row!.during === true };
 }
 
-/** Detached file partitions and preload records: what a refused load could leave, once no load runs. */
-async function leftovers(): Promise<{ detached: string[]; records: number }> {
+/** Files under a folder of local storage (temp files included), relative to it. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(path.relative(dir, p));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Detached file partitions, preload records and staged valid rows: what a refused load could leave, once no load runs. */
+async function leftovers(): Promise<{ detached: string[]; records: number; staged: string[] }> {
   await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
   const detached = await t.database.sql<{ relname: string }[]>`
     select relname from pg_class where relname like 'dsf\\_%' and relkind = 'r' and not relispartition`;
   const [rec] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_preloads`;
-  return { detached: detached.map((d) => d.relname), records: rec!.n };
+  return { detached: detached.map((d) => d.relname), records: rec!.n, staged: await filesUnder(path.join(t.dataDir, 'storage', 'staging')) };
 }
 
 async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
@@ -130,7 +146,7 @@ describe('a CSV loaded while it is uploaded', () => {
       { column_name: '_file_id', column_default: null },
       { column_name: '_ingested_at', column_default: 'now()' },
     ]);
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
     // The same lines once each.
     const [lines] = await t.database.sql<{ n: number; first: number; last: number }[]>`
       select count(distinct _line)::int as n, min(_line) as first, max(_line) as last from ${t.database.sql(table)} where _file_id = ${fileId}`;
@@ -179,7 +195,7 @@ describe('a CSV loaded while it is uploaded', () => {
     await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
     expect((await leftovers()).records).toBe(1);
     expect(await t.app.services.loadsDuringUpload.sweep(0)).toBe(1);
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('a file with an invalid row past the start: the load stops there, and the job loads the file with its row errors', async () => {
@@ -189,15 +205,32 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS - 1, duringUpload: false });
     const errors = await t.database.sql<{ line: number; code: string }[]>`select line, code from row_errors where file_id = ${fileId}`;
     expect(errors).toEqual([{ line: 20_001, code: 'NOT_A_NUMBER' }]);
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
-  it('a CRLF file (its valid-rows CSV is not the upload): loaded by its job, as before', async () => {
-    const body = Buffer.from(attendanceCsv(ROWS).replace(/\n/g, '\r\n'));
+  it('a CRLF file (its valid-rows CSV is not the upload): loaded during the upload too, its valid rows stored by the load and linked into place', async () => {
+    const lf = attendanceCsv(ROWS).replace(/s(\d+),/g, 'crlf$1,');
+    const body = Buffer.from(lf.replace(/\n/g, '\r\n'));
     const { fileId, jobId } = await slowUpload(body);
     expect(await finish(jobId)).toBe('SUCCEEDED');
-    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: true });
+    const [f] = await t.database.sql<{ valid_output_key: string }[]>`select valid_output_key from files where id = ${fileId}`;
+    // What a load by the job writes for a CRLF file: the same rows, LF-terminated.
+    expect((await fs.readFile(path.join(t.dataDir, 'storage', f!.valid_output_key))).toString()).toBe(lf);
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('a CRLF duplicate that is skipped: its staged valid rows go with its load', async () => {
+    const body = Buffer.from(
+      attendanceCsv(ROWS)
+        .replace(/s(\d+),/g, 'crdup$1,')
+        .replace(/\n/g, '\r\n'),
+    );
+    const first = await slowUpload(body);
+    expect(await finish(first.jobId)).toBe('SUCCEEDED');
+    const again = await slowUpload(body, ', onDuplicateContent: SKIP');
+    expect(again.duplicateOf).toBe(first.fileId);
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('a duplicate that is skipped: its load is discarded before the answer', async () => {
@@ -206,7 +239,7 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(await finish(first.jobId)).toBe('SUCCEEDED');
     const again = await slowUpload(body, ', onDuplicateContent: SKIP');
     expect(again.duplicateOf).toBe(first.fileId);
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('an upload the client abandons half way: no file, and the load leaves nothing', async () => {
@@ -250,7 +283,7 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(killed).toBe(true);
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('an upload slower than SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS ends its load (no transaction held open for a slow client); its job loads the file', async () => {
@@ -268,7 +301,7 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(during).toBe(0);
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('a small file (under SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES) is loaded by its job', async () => {
@@ -287,8 +320,14 @@ describe('a CSV loaded while it is uploaded', () => {
     await t.database.sql.unsafe(`create table ${partition} (like ${table} including defaults)`);
     await t.database.sql`insert into file_preloads (file_id, table_name, size, sha256, result, created_at)
       values (${orphan}, ${table}, 1, 'x', '{}', now() - interval '2 hours')`;
+    // Staged valid rows of a load that never committed its record (a crash between the two).
+    const staged = path.join(t.dataDir, 'storage', 'staging', '8b2d3c4e-5f60-4a7b-8c9d-0e1f2a3b4c5d', 'valid.csv');
+    await fs.mkdir(path.dirname(staged), { recursive: true });
+    await fs.writeFile(staged, 'date,school_id,present\n');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(staged, old, old);
     expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
   // Last: it stops the loads for the rest of this app.
@@ -301,7 +340,7 @@ describe('a CSV loaded while it is uploaded', () => {
     });
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
-    expect(await leftovers()).toEqual({ detached: [], records: 0 });
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
     const next = await slowUpload(Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'later$1,')));
     expect(await finish(next.jobId)).toBe('SUCCEEDED');
     expect((await loadedBy(next.fileId, next.jobId)).duringUpload).toBe(false);

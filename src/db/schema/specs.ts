@@ -161,6 +161,8 @@ export const filePreloads = pgTable('file_preloads', {
   size: bigint('size', { mode: 'number' }).notNull(),
   sha256: text('sha256').notNull(),
   result: jsonb('result').notNull(),
+  /** The valid-rows CSV the load wrote to storage (key, size, SHA-256); null when it is the upload itself. */
+  validCsv: jsonb('valid_csv'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -27,7 +27,7 @@ import {
   quoteIdentifier,
   type RowTarget,
 } from '../datasets/dataset-tables.store';
-import { takePreload } from './load-during-upload';
+import { takePreload, type PreloadRecord } from './load-during-upload';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from '../../storage/keys';
@@ -287,6 +287,7 @@ export async function loadPreloaded(
   let locked = started;
   let attached = started;
   let result: CsvPipelineResult | null = null;
+  let staged: PreloadRecord['validCsv'] = null;
   await ctx.fenced(async (tx: postgres.TransactionSql) => {
     // While the load finishes, its progress is the job's.
     const pre = await takePreload(tx, file.id, {
@@ -301,6 +302,7 @@ export async function loadPreloaded(
     await attachLoadedPartition(tx, table, file.id);
     attached = performance.now();
     result = pre.result;
+    staged = pre.validCsv;
   });
   const r = result as CsvPipelineResult | null;
   if (!r) return null;
@@ -319,16 +321,19 @@ export async function loadPreloaded(
     'rows loaded',
   );
   await deps.files.setDetectedDialect(file.id, r.dialect);
+  // The valid rows: the upload itself, or what the load stored (linked into place, then its staging name goes).
+  const from = (staged as PreloadRecord['validCsv']) ?? { key: input.key, size: input.size, sha256: input.sha256 };
   const validOutputKey = target.validKey
     ? (
         await deps.storage.copy(
-          input.key,
+          from.key,
           await freeKey(deps.storage, target.validKey, file.id),
-          { size: input.size, sha256: input.sha256 },
+          { size: from.size, sha256: from.sha256 },
           { contentType: 'text/csv' },
         )
       ).key
     : null;
+  if (staged) await deps.storage.delete(from.key);
   return { result: r, failure: null, validOutputKey, errorOutputKey: null, merge: null, errorSummary: new ErrorSummaryBuilder(target.spec).result() };
 }
 

@@ -1,5 +1,4 @@
 import { finished } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import type postgres from 'postgres';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
@@ -8,7 +7,9 @@ import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import { AbortError } from '../../ingest/csv-errors';
 import type { Logger } from '../../shared/logger';
 import { GrowingFileStream } from '../../storage/growing-file';
-import type { GrowingFile, StorageWriter } from '../../storage/storage';
+import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../../storage/storage';
+import { LOAD_STAGING_PREFIX, storageKeys } from '../../storage/keys';
+import { isUuid } from '../../shared/cursor';
 import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /**
@@ -24,10 +25,12 @@ import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, 
  *   - The transaction commits only after the upload is stored (fsynced and renamed) and the bytes
  *     the thread read match the stored bytes' size and SHA-256 (readGrowingFile). The partition it
  *     commits is detached: no reader of the spec's table sees its rows.
- *   - Only a clean file is kept: every row valid, and the valid-rows CSV would be the upload byte
- *     for byte (the mirror of ingest/input-mirror.ts). The first invalid row or difference ends the
- *     load and rolls it back; the file's job then loads it as before, with its row errors and
- *     outputs. So a load during the upload never changes an outcome, only when the rows were COPYed.
+ *   - Only a file whose rows are all valid is kept. Its valid-rows CSV is the upload itself when
+ *     the two are the same bytes (the mirror of ingest/input-mirror.ts), else the load stores it
+ *     under storageKeys.loadStaging (fsynced before the record commits) and the job links it into
+ *     place. The first invalid row ends the load and rolls it back; the file's job then loads it as
+ *     before, with its row errors and outputs. So a load during the upload never changes an outcome,
+ *     only when the rows were COPYed.
  *   - With the rows, a `file_preloads` row records the partition, the stored size and SHA-256 and
  *     the pipeline's result. The file's job, in its fenced transaction, takes that row and attaches
  *     the partition (ingestion-load.ts loadPreloaded) when the size, SHA-256 and table match its
@@ -96,6 +99,8 @@ export interface PreloadRecord {
   size: number;
   sha256: string;
   result: CsvPipelineResult;
+  /** The valid-rows CSV the load stored (loadStaging key); null when it is the upload itself. */
+  validCsv: PutResult | null;
 }
 
 /** Takes (deletes) the file's preload record in `tx`, after its lock; null when there is none. */
@@ -106,17 +111,18 @@ export async function takePreload(
 ): Promise<PreloadRecord | null> {
   await lockFileLoad(tx, fileId, wait);
   await tx`delete from file_load_progress where file_id = ${fileId}`;
-  const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult }[]>`
-    delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result`;
+  const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult; valid_csv: PutResult | null }[]>`
+    delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result, valid_csv`;
   if (!row) return null;
-  return { tableName: row.table_name, size: Number(row.size), sha256: row.sha256, result: row.result };
+  return { tableName: row.table_name, size: Number(row.size), sha256: row.sha256, result: row.result, validCsv: row.valid_csv };
 }
 
-/** Removes a load's record and its partition, while it is still detached. */
-async function dropPreload(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
+/** Removes a load's record, its partition while it is still detached, and its staged valid rows. */
+async function dropPreload(tx: postgres.TransactionSql, storage: ObjectStorage, fileId: string): Promise<boolean> {
   const had = await takePreload(tx, fileId);
   const partition = filePartitionName(fileId);
   if ((await partitionParent(tx, partition)) === null) await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
+  await storage.delete(storageKeys.loadStaging(fileId));
   return had !== null;
 }
 
@@ -146,6 +152,7 @@ export class LoadsDuringUpload {
 
   constructor(
     private readonly sql: postgres.Sql,
+    private readonly storage: ObjectStorage,
     private readonly pipeline: CsvPipelineRunner,
     private readonly log: Logger,
     private readonly opts: { max: number; minBytes: number; threads: boolean; progressIntervalMs?: number; maxUploadMs?: number },
@@ -187,7 +194,7 @@ export class LoadsDuringUpload {
         abort.abort();
         if (!(await settled)) return;
         try {
-          await this.sql.begin((tx) => dropPreload(tx, target.fileId));
+          await this.sql.begin((tx) => dropPreload(tx, this.storage, target.fileId));
         } catch (err) {
           // Never the upload's failure: the sweep removes it later.
           this.log.warn({ err, fileId: target.fileId }, 'could not remove a load during upload; the orphan sweep will');
@@ -201,7 +208,15 @@ export class LoadsDuringUpload {
     const rows = await this.sql<{ file_id: string }[]>`
       select file_id from file_preloads where created_at < now() - make_interval(secs => ${olderThanSeconds}) limit 1000`;
     let dropped = 0;
-    for (const { file_id } of rows) if (await this.sql.begin((tx) => dropPreload(tx, file_id))) dropped++;
+    for (const { file_id } of rows) if (await this.sql.begin((tx) => dropPreload(tx, this.storage, file_id))) dropped++;
+    // Staged valid rows of loads that never committed their record (a crash between the two).
+    const cutoff = Date.now() - olderThanSeconds * 1000;
+    for await (const item of this.storage.list(LOAD_STAGING_PREFIX)) {
+      const fileId = item.key.split('/')[1] ?? '';
+      if (item.modifiedAt.getTime() > cutoff || !isUuid(fileId)) continue;
+      const [held] = await this.sql`select 1 from file_preloads where file_id = ${fileId}`;
+      if (!held) await this.storage.delete(item.key);
+    }
     // Progress of loads that ended without a job to take it (a crash between the two).
     await this.sql`delete from file_load_progress where updated_at < now() - make_interval(secs => ${olderThanSeconds})`;
     if (dropped) this.log.info({ count: dropped }, 'removed loads during upload that no job took');
@@ -237,6 +252,9 @@ export class LoadsDuringUpload {
     }
     const input = new GrowingFileStream(handle, key, growing);
     const progress = progressWriter(this.sql, this.log, target.fileId, this.opts.progressIntervalMs ?? 250);
+    // The valid rows, where they are not the upload byte for byte (CRLF, a BOM, quoted cells written plainly).
+    const staging = this.storage.openWriter(storageKeys.loadStaging(target.fileId), { contentType: 'text/csv' });
+    let staged: PutResult | null = null;
     try {
       await this.sql.begin(async (tx) => {
         // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
@@ -255,8 +273,7 @@ export class LoadsDuringUpload {
             {
               copy,
               copyReleasesChunks: true,
-              // Any byte here means the valid rows are not the upload: the job does the file.
-              validCsv: new Writable({ write: (_c, _e, cb) => cb(new NotLoaded('the valid rows differ from the upload')) }),
+              validCsv: staging.stream,
               validCsvMayBeInput: true,
               onInvalid: () => Promise.reject(new NotLoaded('an invalid row')),
             },
@@ -281,13 +298,21 @@ export class LoadsDuringUpload {
         copied = performance.now();
         rows = result.valid;
         const stored = growing.outcome;
-        if (!result.validCsvIsInput || result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
+        if (result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
         if (!stored || !input.verified) throw new NotLoaded('the upload was not stored');
         if (signal.aborted) throw new NotLoaded('discarded');
-        await tx`insert into file_preloads (file_id, table_name, size, sha256, result)
-          values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)})`;
+        // Stored (fsynced) before the record commits: a record never names an object that is not there.
+        if (result.validCsvIsInput) await staging.abort();
+        else staged = await staging.done();
+        const validCsv = staged ? tx.json({ key: staged.key, size: staged.size, sha256: staged.sha256 }) : null;
+        await tx`insert into file_preloads (file_id, table_name, size, sha256, result, valid_csv)
+          values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)}, ${validCsv})`;
       });
     } catch (err) {
+      // Nothing of a load that did not commit stays in storage.
+      await staging.abort();
+      const written = staged as PutResult | null;
+      if (written) await this.storage.delete(written.key).catch(() => undefined);
       if (slow.signal.aborted) throw slow.signal.reason;
       throw err;
     } finally {
