@@ -171,7 +171,7 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(left!.n).toBe(0);
   });
 
-  it('a job cancelled while it waits for the load ends CANCELLED at once; no row is visible, and the sweep removes the load', async () => {
+  it('a job cancelled while it waits for the load ends CANCELLED at once; no row is visible, and the load keeps nothing', async () => {
     const rows = 300_000;
     const body = attendanceCsv(rows).replace(/s(\d+),/g, 'cancel$1,');
     const { uploadFile } = await ingestor.upload(
@@ -191,11 +191,19 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(cancelledAt, 'the job never reported the load’s progress').toBeGreaterThan(0);
     expect(events.at(-1)!.state).toBe('CANCELLED');
     expect((await loadedBy(uploadFile.file.id, uploadFile.job.id)).rows).toBe(0);
-    // The load commits its (detached) partition anyway; nothing takes it, so the sweep removes it.
-    await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
-    expect((await leftovers()).records).toBe(1);
-    expect(await t.app.services.loadsDuringUpload.sweep(0)).toBe(1);
+    // The load, finishing after its job ended, keeps nothing.
     expect(await leftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('the sweep removes at once a load whose job has ended, and never a partition that is attached', async () => {
+    const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'ended$1,'));
+    const { fileId, jobId } = await slowUpload(body);
+    expect(await finish(jobId)).toBe('SUCCEEDED');
+    // A record left for a file whose job ended (as a job cancelled after its load committed leaves one).
+    await t.database.sql`insert into file_preloads (file_id, table_name, size, sha256, result) values (${fileId}, ${table}, 1, 'x', '{}')`;
+    expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
+    expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: true });
   });
 
   it('a file with an invalid row past the start: the load stops there, and the job loads the file with its row errors', async () => {

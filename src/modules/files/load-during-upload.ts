@@ -10,6 +10,7 @@ import { GrowingFileStream } from '../../storage/growing-file';
 import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../../storage/storage';
 import { LOAD_STAGING_PREFIX, storageKeys } from '../../storage/keys';
 import { isUuid } from '../../shared/cursor';
+import { TERMINAL_STATES, type JobState } from '../../jobs/state';
 import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /**
@@ -91,6 +92,12 @@ export async function lockFileLoad(
     }
     await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
+}
+
+/** Whether the job of file `fileId` (once its row is there) is in a terminal state. */
+async function jobEnded(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
+  const [row] = await tx<{ state: JobState }[]>`select j.state from files f join jobs j on j.id = f.job_id where f.id = ${fileId}`;
+  return row !== undefined && TERMINAL_STATES.has(row.state);
 }
 
 /** A load's record, as the job reads it (file_preloads). */
@@ -203,10 +210,17 @@ export class LoadsDuringUpload {
     };
   }
 
-  /** Removes loads older than `olderThanSeconds` that no job took (their upload never became a file, or its job never ran). */
+  /**
+   * Removes loads no job will take: those whose file's job has ended (cancelled before it took the
+   * load, say), and those older than `olderThanSeconds` (their upload never became a file, or its
+   * job never ran).
+   */
   async sweep(olderThanSeconds: number): Promise<number> {
     const rows = await this.sql<{ file_id: string }[]>`
-      select file_id from file_preloads where created_at < now() - make_interval(secs => ${olderThanSeconds}) limit 1000`;
+      select p.file_id from file_preloads p
+      left join files f on f.id = p.file_id left join jobs j on j.id = f.job_id
+      where p.created_at < now() - make_interval(secs => ${olderThanSeconds}) or j.state in ${this.sql([...TERMINAL_STATES])}
+      limit 1000`;
     let dropped = 0;
     for (const { file_id } of rows) if (await this.sql.begin((tx) => dropPreload(tx, this.storage, file_id))) dropped++;
     // Staged valid rows of loads that never committed their record (a crash between the two).
@@ -301,6 +315,8 @@ export class LoadsDuringUpload {
         if (result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
         if (!stored || !input.verified) throw new NotLoaded('the upload was not stored');
         if (signal.aborted) throw new NotLoaded('discarded');
+        // A job that already ended (cancelled while it waited, say) takes no load: nothing is kept for it.
+        if (await jobEnded(tx, target.fileId)) throw new NotLoaded('the file’s job ended before the load did');
         // Stored (fsynced) before the record commits: a record never names an object that is not there.
         if (result.validCsvIsInput) await staging.abort();
         else staged = await staging.done();
