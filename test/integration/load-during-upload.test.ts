@@ -228,21 +228,16 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 
-  it('a CRLF duplicate that is skipped: its staged valid rows go with its load', async () => {
-    const body = Buffer.from(
+  it.each([
+    ['an LF duplicate: its load is discarded before the answer', attendanceCsv(ROWS).replace('s1,', 'dup1,')],
+    [
+      'a CRLF duplicate: its staged valid rows go with its load',
       attendanceCsv(ROWS)
         .replace(/s(\d+),/g, 'crdup$1,')
         .replace(/\n/g, '\r\n'),
-    );
-    const first = await slowUpload(body);
-    expect(await finish(first.jobId)).toBe('SUCCEEDED');
-    const again = await slowUpload(body, ', onDuplicateContent: SKIP');
-    expect(again.duplicateOf).toBe(first.fileId);
-    expect(await leftovers()).toEqual(NOTHING_LEFT);
-  });
-
-  it('a duplicate that is skipped: its load is discarded before the answer', async () => {
-    const body = Buffer.from(attendanceCsv(ROWS).replace('s1,', 'dup1,'));
+    ],
+  ])('a duplicate that is skipped, %s', async (_name, csv) => {
+    const body = Buffer.from(csv);
     const first = await slowUpload(body);
     expect(await finish(first.jobId)).toBe('SUCCEEDED');
     const again = await slowUpload(body, ', onDuplicateContent: SKIP');

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import { isUuid } from '../../shared/cursor';
 import type { Tx } from '../../db/tx';
@@ -264,6 +266,42 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
       await attachFilePartition(tx, table, fileId);
     },
   };
+}
+
+/**
+ * One binary COPY into `table` (`columns`; FREEZE when the transaction created or truncated it),
+ * its rows written by `fill`: destroyed when `fill` fails, otherwise ended and waited for until
+ * PostgreSQL has taken every row. Returns what `fill` returns.
+ */
+export async function copyBinary<T>(
+  tx: postgres.TransactionSql,
+  table: string,
+  columns: string[],
+  freeze: boolean,
+  fill: (copy: Writable) => Promise<T>,
+): Promise<T> {
+  const copy = freeze
+    ? await tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
+    : await tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary)`.writable();
+  let result: T;
+  try {
+    result = await fill(copy);
+  } catch (err) {
+    copy.destroy();
+    throw err;
+  }
+  copy.end();
+  await finished(copy);
+  return result;
+}
+
+/**
+ * copyBinary into a load's RowTarget: `_line` and the spec's columns, with `_file_id` first unless
+ * the target supplies it by its default (RowTarget.fileIdDefault).
+ */
+export function copyIntoTarget<T>(tx: postgres.TransactionSql, into: RowTarget, specColumns: string[], fill: (copy: Writable) => Promise<T>): Promise<T> {
+  const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
+  return copyBinary(tx, into.table, columns, into.freeze === true, fill);
 }
 
 /**

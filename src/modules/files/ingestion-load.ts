@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import {
   HeaderError,
@@ -21,6 +20,7 @@ import {
   assertIdentifier,
   attachLoadedPartition,
   clearFileRows,
+  copyIntoTarget,
   filePartitionName,
   partitionParent,
   prepareRowTable,
@@ -132,12 +132,8 @@ export async function ingestCsv(
       const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
       prepared = performance.now();
       // A file's own partition supplies `_file_id` by its default (RowTarget.fileIdDefault).
-      const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
-      const copy = into.freeze
-        ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
-        : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
-      try {
-        result = await deps.pipeline(
+      result = await copyIntoTarget(tx, into, specColumns, (copy) =>
+        deps.pipeline(
           input,
           spec,
           {
@@ -171,13 +167,8 @@ export async function ingestCsv(
               });
             },
           },
-        );
-      } catch (err) {
-        copy.destroy();
-        throw err;
-      }
-      copy.end();
-      await finished(copy);
+        ),
+      );
       // Before anything of the file can commit (see IngestTarget.verifyInput).
       await target.verifyInput?.();
       await flushErrors();

@@ -1,4 +1,3 @@
-import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
@@ -11,7 +10,7 @@ import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../..
 import { LOAD_STAGING_PREFIX, storageKeys } from '../../storage/keys';
 import { isUuid } from '../../shared/cursor';
 import { TERMINAL_STATES, type JobState } from '../../jobs/state';
-import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { assertIdentifier, copyIntoTarget, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /**
  * Loading a file while it is still being uploaded (SLUICE_LOAD_DURING_UPLOAD).
@@ -274,14 +273,12 @@ export class LoadsDuringUpload {
         // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
         await tx`set local statement_timeout = 0`;
         await lockFileLoad(tx, target.fileId);
-        const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(target.table)})`;
-        if (kind?.relkind !== 'p') throw new NotLoaded('the spec table is not partitioned by file');
         const into = await prepareRowTable(tx, target.table, target.fileId);
-        const columns = ['_line', ...target.spec.columns.map((c) => assertIdentifier(c.column))];
-        const copy = await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable();
-        let result: CsvPipelineResult;
-        try {
-          result = await this.pipeline(
+        // Only a fresh partition of its own can wait, detached, for the job (rolled back otherwise).
+        if (!into.fileIdDefault) throw new NotLoaded('the spec table is not partitioned by file');
+        const specColumns = target.spec.columns.map((c) => assertIdentifier(c.column));
+        const result = await copyIntoTarget(tx, into, specColumns, (copy) =>
+          this.pipeline(
             input,
             target.spec,
             {
@@ -301,13 +298,8 @@ export class LoadsDuringUpload {
               signal,
               onProgress: progress.report,
             },
-          );
-        } catch (err) {
-          copy.destroy();
-          throw err;
-        }
-        copy.end();
-        await finished(copy);
+          ),
+        );
         await progress.close();
         copied = performance.now();
         rows = result.valid;

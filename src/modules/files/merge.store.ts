@@ -2,11 +2,10 @@ import type { MergeCounts } from '../../db/schema/specs';
 
 export type { MergeCounts } from '../../db/schema/specs';
 import type { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client';
 import type { CompiledSpec } from '../../ingest/contract';
-import { createCurrentTable, createScratchTable, currentTableNameFor, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { copyBinary, createCurrentTable, createScratchTable, currentTableNameFor, quoteIdentifier } from '../datasets/dataset-tables.store';
 
 /** What a merge did (or a dry run would do) to a dimension's current table, in keys. */
 /** One key whose row a merge changes: the values before (as stored) and after (from the file). */
@@ -211,16 +210,7 @@ export async function dryRunMerge<T>(
   try {
     await sql.begin(async (tx) => {
       await createScratchTable(tx, DRY_RUN_TABLE, m.tableName);
-      const copy = await tx`copy ${tx(DRY_RUN_TABLE)} (${tx(m.columns)}) from stdin with (format binary)`.writable();
-      let result: T;
-      try {
-        result = await load(copy);
-      } catch (err) {
-        copy.destroy();
-        throw err;
-      }
-      copy.end();
-      await finished(copy);
+      const result = await copyBinary(tx, DRY_RUN_TABLE, m.columns, false, load);
       // The COPY ran as long as the upload did; what follows is bounded.
       if (!Number.isSafeInteger(m.timeoutMs) || m.timeoutMs < 1) throw new Error(`bad timeout ${m.timeoutMs}`);
       await tx.unsafe(`set local statement_timeout = ${m.timeoutMs}`);
