@@ -9,7 +9,12 @@
  *   - peer: pgloader on the same file into another such table, when `pgloader` is on PATH
  *     (BENCH_PGLOADER=0 skips it);
  *   - the public API: uploadFile (multipart, streamed from disk) -> job SUCCEEDED, timed from the
- *     start of the upload request to the moment the client sees the terminal job state.
+ *     start of the upload request to the moment the client sees the terminal job state;
+ *   - PostgreSQL's share of the API's load on its own (BENCH_FLOOR=0 skips it): the same rows as
+ *     Sluice's encoder writes them (binary, rendered once before the runs, untimed), `\copy`ed by
+ *     psql with `format binary, freeze` into a fresh table shaped like a file's partition, created
+ *     in the same transaction with the load's settings. No Node at all: how fast the server takes
+ *     the rows the service sends it, so how close to `psql \copy` any path through the service can get.
  * psql, pgloader and API runs alternate (BENCH_REPEAT times for the main case; medians are
  * reported), each after autovacuum is idle and a CHECKPOINT, so none pays for another's cleanup.
  * The job's own split (its "rows loaded" log line: prepare, parse + validate + COPY, key +
@@ -23,7 +28,11 @@
  * for 1 GiB) and a difference (< 64 MiB between the 1 GiB and the 10 MB file's peaks).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import { uploadFileStream } from '../src/cli/upload-stream';
+import { runCsvPipeline } from '../src/ingest/csv-pipeline';
+import { compileSpec } from '../src/modules/specs/spec.compile';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +60,8 @@ export interface IngestBenchOptions {
   rssTraceDir: string | null;
   /** Run pgloader as a peer when it is on PATH. */
   pgloader: boolean;
+  /** Time PostgreSQL alone on the load's binary rows (BENCH_FLOOR, default on). */
+  floor: boolean;
   log: (line: string) => void;
 }
 
@@ -102,15 +113,20 @@ export interface CaseResult {
   copyRuns: CopyRun[];
   /** pgloader runs (the peer), empty when pgloader is absent or skipped. */
   pgloaderRuns: CopyRun[];
+  /** PostgreSQL alone taking the load's binary rows (see the top of this file), empty when skipped. */
+  floorRuns: CopyRun[];
   apiRuns: ApiRun[];
   /** Median runs. */
   copy: CopyRun | null;
   pgloader: CopyRun | null;
+  floor: CopyRun | null;
   api: ApiRun;
   /** API rows/s over `psql \copy` rows/s (medians), same file, same run. */
   ratio: number | null;
   /** pgloader rows/s over `psql \copy` rows/s (medians). */
   pgloaderRatio: number | null;
+  /** PostgreSQL alone on the load's binary rows, rows/s over `psql \copy` rows/s (medians). */
+  floorRatio: number | null;
   rss: {
     /** VmHWM over the service's whole life: the number the bar is about. */
     peakMiB: number;
@@ -169,6 +185,7 @@ export function optionsFromEnv(log: (line: string) => void = (l) => console.log(
     bigCopy: process.env['BENCH_BIG_COPY'] !== '0',
     rssTraceDir: process.env['BENCH_RSS_TRACE'] || null,
     pgloader: process.env['BENCH_PGLOADER'] !== '0',
+    floor: process.env['BENCH_FLOOR'] !== '0',
     log,
   };
 }
@@ -268,6 +285,73 @@ async function psqlCopyRun(db: BenchDatabase, c: { file: string; rows: number },
 }
 
 /** The peer: pgloader (its defaults: 4 workers' batches of COPY) of the file into a plain table, emptied first. */
+/** The file's id in the floor runs' table (any UUID: the rows carry none, as in the load). */
+const FLOOR_FILE_ID = '00000000-0000-4000-8000-00000000f100';
+
+/**
+ * The rows of `file` as the load during upload sends them to PostgreSQL (binary COPY: `_line` and
+ * the spec's columns, `_file_id` by the partition's default), written to `out` by Sluice's own
+ * pipeline, and the column list they fill.
+ */
+async function renderLoadRows(file: string, out: string): Promise<string[]> {
+  const compiled = compileSpec(attendanceSpec, { name: 'attendance', kind: 'EVENT' });
+  if (!compiled.ok) throw new Error(`the bench spec does not compile: ${JSON.stringify(compiled.problems)}`);
+  const spec = compiled.spec;
+  const sink = createWriteStream(out);
+  const result = await runCsvPipeline(
+    createReadStream(file, { highWaterMark: 256 * 1024 }),
+    spec,
+    { copy: sink },
+    {
+      fileId: FLOOR_FILE_ID,
+      copyFormat: 'binary',
+      copyFileId: false,
+      errorLineColumn: true,
+    },
+  );
+  sink.end();
+  await finished(sink);
+  if (result.invalid > 0) throw new Error(`the bench file has ${result.invalid} invalid rows`);
+  return ['_line', ...spec.columns.map((c) => c.column)];
+}
+
+/**
+ * PostgreSQL alone taking the load's rows (see the top of this file): one psql session runs the
+ * transaction the load runs (a fresh table like a file's partition, its constant defaults, early
+ * writeback where rows skip WAL, `COPY … FREEZE` in binary, commit).
+ */
+async function floorRun(
+  db: BenchDatabase,
+  tmp: string,
+  c: { rows: number },
+  floor: { file: string; columns: string[]; table: string },
+  pids: Pids,
+): Promise<CopyRun> {
+  await db.sql`drop table if exists bench_floor`;
+  await quiesce(db);
+  const script = path.join(tmp, 'floor.sql');
+  const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  await fs.writeFile(
+    script,
+    [
+      'begin;',
+      `create table bench_floor (like "${floor.table}" including defaults, constraint bench_floor_file check (_file_id = ${literal(FLOOR_FILE_ID)}));`,
+      `alter table bench_floor alter column _file_id set default ${literal(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${literal(new Date().toISOString())}::timestamptz;`,
+      "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
+      `\\copy bench_floor (${floor.columns.join(', ')}) from ${literal(floor.file)} with (format binary, freeze)`,
+      'commit;',
+      '',
+    ].join('\n'),
+  );
+  const cpu = cpuMeter(pids.service, pids.postmaster);
+  const started = process.hrtime.bigint();
+  await runCommand('psql', ['-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', script]);
+  const seconds = secondsSince(started);
+  const used = cpu();
+  if ((await countRows(db, 'bench_floor')) !== c.rows) throw new Error(`the floor run left ${await countRows(db, 'bench_floor')} rows, expected ${c.rows}`);
+  return { seconds, cpu: used };
+}
+
 async function pgloaderRun(db: BenchDatabase, tmp: string, c: { file: string; rows: number }, pids: Pids): Promise<CopyRun> {
   await db.sql`truncate bench_pgloader`;
   await quiesce(db);
@@ -360,7 +444,17 @@ async function apiRun(
 async function runCase(
   server: PgServer,
   tmp: string,
-  c: { label: string; role: CaseRole; file: string; rows: number; bytes: number; withCopy: boolean; withPgloader: boolean; repeat: number },
+  c: {
+    label: string;
+    role: CaseRole;
+    file: string;
+    rows: number;
+    bytes: number;
+    withCopy: boolean;
+    withPgloader: boolean;
+    withFloor?: boolean;
+    repeat: number;
+  },
   opts: IngestBenchOptions,
 ): Promise<CaseResult> {
   const { log } = opts;
@@ -383,10 +477,14 @@ async function runCase(
     // Plain tables of the same column types (a stock table: autovacuum as the server has it).
     if (c.withCopy) await db.sql.unsafe(`create table bench_raw (${RAW_TABLE_COLUMNS_SQL})`);
     if (c.withPgloader) await db.sql.unsafe(`create table bench_pgloader (${RAW_TABLE_COLUMNS_SQL})`);
+    // The load's rows, rendered once (untimed) for the runs of PostgreSQL alone.
+    const floor = c.withFloor ? { file: path.join(dataDir, 'floor.bin'), columns: [] as string[], table } : null;
+    if (floor) floor.columns = await renderLoadRows(c.file, floor.file);
 
     const pids: Pids = { service: service.pid, postmaster: server.postmasterPid };
     const copyRuns: CopyRun[] = [];
     const pgloaderRuns: CopyRun[] = [];
+    const floorRuns: CopyRun[] = [];
     const apiRuns: ApiRun[] = [];
     let idle = 0;
     for (let r = 1; r <= c.repeat; r++) {
@@ -406,6 +504,14 @@ async function runCase(
         log(`  ${tag} pgloader: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s (${fmtCpu(run.cpu)})`);
         if (r === c.repeat) await db.sql`drop table bench_pgloader`;
       }
+      if (floor) {
+        sampler.mark('floor');
+        const run = await floorRun(db, dataDir, c, floor, pids);
+        floorRuns.push(run);
+        log(`  ${tag} PostgreSQL alone on the load's binary rows: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s (${fmtCpu(run.cpu)})`);
+        await db.sql`drop table bench_floor`;
+        if (r === c.repeat) await fs.rm(floor.file, { force: true });
+      }
       sampler.mark('idle');
       if (r === 1) idle = sampler.lastRss;
       const run = await apiRun(admin, db, table, c, sampler, pids, () => service.stdout());
@@ -418,6 +524,7 @@ async function runCase(
     sampler.stop();
     const copy = copyRuns.length ? median(copyRuns) : null;
     const pgloader = pgloaderRuns.length ? median(pgloaderRuns) : null;
+    const floorMedian = floorRuns.length ? median(floorRuns) : null;
     const api = median(apiRuns);
     return {
       label: c.label,
@@ -426,12 +533,15 @@ async function runCase(
       bytes: c.bytes,
       copyRuns,
       pgloaderRuns,
+      floorRuns,
       apiRuns,
       copy,
       pgloader,
+      floor: floorMedian,
       api,
       ratio: copy ? copy.seconds / api.seconds : null,
       pgloaderRatio: copy && pgloader ? copy.seconds / pgloader.seconds : null,
+      floorRatio: copy && floorMedian ? copy.seconds / floorMedian.seconds : null,
       rss: {
         peakMiB: toMiB(sampler.peak),
         startupPeakMiB: toMiB(sampler.peakByPhase.get('startup') ?? 0),
@@ -492,6 +602,7 @@ export async function runIngestBench(opts: IngestBenchOptions): Promise<IngestBe
           bytes,
           withCopy: true,
           withPgloader: pgloader !== null,
+          withFloor: opts.floor,
           repeat: opts.repeat,
         },
         opts,
@@ -568,6 +679,7 @@ export function formatReport(report: IngestBenchReport): string[] {
       ]);
     if (c.copy) line('psql \\copy', c.copyRuns, c.copy, '1.00', '-');
     if (c.pgloader) line('pgloader', c.pgloaderRuns, c.pgloader, c.pgloaderRatio?.toFixed(2) ?? 'n/a', '-');
+    if (c.floor) line('PG alone', c.floorRuns, c.floor, c.floorRatio?.toFixed(2) ?? 'n/a', '-');
     line('API', c.apiRuns, c.api, c.ratio === null ? 'n/a' : c.ratio.toFixed(2), c.rss.peakMiB.toFixed(1));
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -582,6 +694,10 @@ export function formatReport(report: IngestBenchReport): string[] {
     lines.push(`${c.label} API ${fmtCpu(a.cpu)} (upload request alone: ${fmtCpu(a.uploadCpu)})`);
     if (c.copy) lines.push(`${c.label} psql \\copy ${fmtCpu(c.copy.cpu)}`);
     if (c.pgloader) lines.push(`${c.label} pgloader ${fmtCpu(c.pgloader.cpu)}`);
+    if (c.floor)
+      lines.push(
+        `${c.label} PG alone (PostgreSQL taking the load's binary rows, no Node): ${fmtCpu(c.floor.cpu)}; the API at ${(c.floor.seconds / c.api.seconds).toFixed(2)} of it`,
+      );
     lines.push(
       `${c.label} service RSS MiB: startup peak ${c.rss.startupPeakMiB}, idle ${c.rss.idleMiB}, upload peak ${c.rss.uploadPeakMiB}, job peak ${c.rss.jobPeakMiB}, VmHWM ${c.rss.peakMiB} (${c.rss.samples} samples)`,
     );
@@ -600,6 +716,10 @@ export function formatReport(report: IngestBenchReport): string[] {
       `peer: pgloader / psql \\copy on ${main.label}: ${main.pgloaderRatio.toFixed(2)}; API / pgloader ${(main.pgloader!.seconds / main.api.seconds).toFixed(2)}`,
     );
   else lines.push(`peer: pgloader ${report.pgloader === null ? 'not run (not on PATH, or BENCH_PGLOADER=0)' : 'not run'}`);
+  if (main?.floorRatio != null)
+    lines.push(
+      `limit: PostgreSQL alone on the load's binary rows / psql \\copy on ${main.label}: ${main.floorRatio.toFixed(2)} (the API can come no closer to psql \\copy than this without more than one COPY stream); API / PG alone ${(main.floor!.seconds / main.api.seconds).toFixed(2)}`,
+    );
   if (big) lines.push(`bar: service peak RSS < 300 MiB on ${big.label}: ${big.rss.peakMiB} MiB ${big.rss.peakMiB < 300 ? 'PASS' : 'MISS'}`);
   if (big && small) {
     const diff = Math.round((big.rss.peakMiB - small.rss.peakMiB) * 10) / 10;
@@ -635,6 +755,9 @@ export function reportJson(report: IngestBenchReport): Record<string, unknown> {
       pgloaderRowsPerSec: c.pgloader ? Math.round(c.rows / c.pgloader.seconds) : null,
       pgloaderSecondsAll: c.pgloaderRuns.map((r) => round(r.seconds, 3)),
       pgloaderRatio: c.pgloaderRatio === null ? null : round(c.pgloaderRatio, 3),
+      floorSeconds: c.floor ? round(c.floor.seconds, 3) : null,
+      floorSecondsAll: c.floorRuns.map((r) => round(r.seconds, 3)),
+      floorRatio: c.floorRatio === null ? null : round(c.floorRatio, 3),
       apiSeconds: round(c.api.seconds, 3),
       apiRowsPerSec: Math.round(c.rows / c.api.seconds),
       apiSecondsAll: c.apiRuns.map((r) => round(r.seconds, 3)),
