@@ -58,6 +58,8 @@ export interface IngestBenchOptions {
   bigCopy: boolean;
   /** Folder for RSS traces (one CSV per case), or null. */
   rssTraceDir: string | null;
+  /** Folder for the service's output (one log per case: BENCH_SERVICE_LOG), or null. */
+  serviceLogDir: string | null;
   /** Run pgloader as a peer when it is on PATH. */
   pgloader: boolean;
   /** Time PostgreSQL alone on the load's binary rows (BENCH_FLOOR, default on). */
@@ -184,6 +186,7 @@ export function optionsFromEnv(log: (line: string) => void = (l) => console.log(
     skipBig: process.env['BENCH_SKIP_BIG'] === '1',
     bigCopy: process.env['BENCH_BIG_COPY'] !== '0',
     rssTraceDir: process.env['BENCH_RSS_TRACE'] || null,
+    serviceLogDir: process.env['BENCH_SERVICE_LOG'] || null,
     pgloader: process.env['BENCH_PGLOADER'] !== '0',
     floor: process.env['BENCH_FLOOR'] !== '0',
     log,
@@ -567,6 +570,12 @@ async function runCase(
     }
     await admin?.close();
     const exit = await service.stop();
+    if (opts.serviceLogDir) {
+      await fs.mkdir(opts.serviceLogDir, { recursive: true });
+      const name = path.join(opts.serviceLogDir, `service-${c.label.replace(/[^A-Za-z0-9.]+/g, '_')}.log`);
+      await fs.writeFile(name, `${service.stdout()}\n--- stderr ---\n${service.stderr()}`);
+      log(`  [${c.label}] service output written to ${name}`);
+    }
     if (exit.code !== 0 && exit.signal === null) log(`  [${c.label}] warning: the service exited with code ${exit.code}\n${service.stderr().slice(-2000)}`);
     await db.drop().catch((e: unknown) => log(`  [${c.label}] warning: could not drop ${db.name}: ${String(e)}`));
     await fs.rm(dataDir, { recursive: true, force: true });

@@ -22,6 +22,9 @@ const entries = {
   migrate: 'src/tools/migrate.ts',
   // The CSV pipeline's worker thread (src/ingest/pipeline-thread.ts loads it beside the bundle).
   'pipeline-worker': 'src/ingest/pipeline-worker.ts',
+  // A load during upload's transaction, which that thread runs over its own connection
+  // (src/modules/files/load-session.ts; load-during-upload.ts names it beside the bundle).
+  'load-session': 'src/modules/files/load-session.ts',
 };
 
 const state = distState(repoRoot);

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { connect, dbTimeouts } from './db/client';
+import { closePipelineThreads, keepPipelineThreadsWarm } from './ingest/pipeline-thread';
 import { startEmbeddedPostgres } from './db/embedded';
 import { startMetricsServer } from './server/metrics';
 import { applyMigrations, withMigrationLock } from './db/migrate';
@@ -92,6 +93,12 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       { secret, issuer: env.SLUICE_JWT_ISSUER, audience: env.SLUICE_JWT_AUDIENCE, ttlSeconds: env.SLUICE_TOKEN_TTL_SECONDS },
       { queue, jobEvents, storage },
     );
+    // A pipeline thread ready before the first upload or job needs one (see keepPipelineThreadsWarm),
+    // ended after the loads during upload that use them.
+    if (env.SLUICE_PIPELINE_THREADS) {
+      keepPipelineThreadsWarm(1, services.loadsDuringUpload.threadModules);
+      disposers.push({ name: 'pipeline-threads', fn: () => closePipelineThreads() });
+    }
     // Disposed after the HTTP server and the workers (disposers run in reverse): an upload's load ends with it.
     disposers.push({ name: 'loads-during-upload', fn: () => services.loadsDuringUpload.stop() });
     await services.webhooks.start();

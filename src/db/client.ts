@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { Env } from '../env';
 import * as schema from './schema';
-import { watchedSocketFactory } from './watched-socket';
+import { connectionOptions, type ConnectionSettings, type DbTimeouts } from './connection';
 
 export type Sql = postgres.Sql;
+export { connectionOptions, noAnswerMs, sessionParameters, type ConnectionSettings, type DbTimeouts } from './connection';
 export type Db = PostgresJsDatabase<typeof schema>;
 
 export interface Database {
@@ -21,17 +21,9 @@ export interface Database {
    */
   withDrizzle<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   url: string;
+  /** What the pool's connections are opened with: a pipeline thread's own connection uses the same. */
+  settings: ConnectionSettings;
   dispose(): Promise<void>;
-}
-
-/** Bounds on every database connection of the service (see the SLUICE_DB_* settings). */
-export interface DbTimeouts {
-  connectMs: number;
-  statementMs: number;
-  idleInTransactionMs: number;
-  keepAliveMs: number;
-  idleMs: number;
-  maxLifetimeMs: number;
 }
 
 export function dbTimeouts(env: Env): DbTimeouts {
@@ -45,47 +37,8 @@ export function dbTimeouts(env: Env): DbTimeouts {
   };
 }
 
-/** How long after its own statement timeout a server that has not answered is taken for unreachable. */
-const NO_ANSWER_GRACE_MS = 2000;
-
-/** A connection that has not answered a request for this long is dropped as half-open. */
-export function noAnswerMs(t: DbTimeouts): number {
-  return t.statementMs + NO_ANSWER_GRACE_MS;
-}
-
-/**
- * Session settings sent at login. The server-side keepalives let PostgreSQL end the session (and
- * release its locks) of a client that vanished; idle_in_transaction_session_timeout ends a
- * session that stopped half-way through a transaction.
- */
-export function sessionParameters(t: DbTimeouts): Record<string, string> {
-  const keepAliveS = Math.max(1, Math.round(t.keepAliveMs / 1000));
-  return {
-    statement_timeout: String(t.statementMs),
-    idle_in_transaction_session_timeout: String(t.idleInTransactionMs),
-    tcp_keepalives_idle: String(keepAliveS),
-    tcp_keepalives_interval: String(Math.max(1, Math.ceil(keepAliveS / 3))),
-    tcp_keepalives_count: '3',
-  };
-}
-
 export function connect(url: string, opts: { max: number; appName?: string; timeouts?: DbTimeouts }): Database {
-  const t = opts.timeouts;
-  // Why a random suffix: the metrics count this pool's connections in pg_stat_activity by name,
-  // and several processes (two workers) share a role.
-  const base = {
-    onnotice: () => undefined,
-    connection: { application_name: `${opts.appName ?? 'sluice'}:${randomBytes(3).toString('hex')}`, ...(t ? sessionParameters(t) : {}) },
-    ...(t
-      ? {
-          connect_timeout: t.connectMs / 1000,
-          idle_timeout: t.idleMs / 1000,
-          max_lifetime: t.maxLifetimeMs / 1000,
-          keep_alive: t.keepAliveMs / 1000,
-          socket: watchedSocketFactory(noAnswerMs(t)),
-        }
-      : {}),
-  } as postgres.Options<Record<string, never>>;
+  const base = connectionOptions(opts);
   const sql = postgres(url, { ...base, max: opts.max });
   return {
     sql,
@@ -98,6 +51,7 @@ export function connect(url: string, opts: { max: number; appName?: string; time
       }
     },
     url,
+    settings: { appName: opts.appName, timeouts: opts.timeouts },
     async dispose() {
       await sql.end({ timeout: 5 });
     },

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { CompiledSpec } from './contract';
+import type { CopiedRows, CopySessionSpec } from './copy-session';
 import { StorageError, type StorageErrorCode } from '../storage/storage';
 import { StoredFileStream, type StoredFileSource } from '../storage/verify';
 import { GrowingFileStream, type GrowingFileSource, type GrowthMessage } from '../storage/growing-file';
@@ -49,6 +50,8 @@ export type ToPipelineThread =
       growing: GrowingFileSource | null;
       /** The thread's nice value for this run (SLUICE_PIPELINE_THREAD_NICE; see pipeline-worker.ts). */
       nice: number;
+      /** The thread writes the COPY itself, in this session (copy-session.ts); no 'copy' output comes back. */
+      session: CopySessionSpec | null;
     }
   | { t: 'chunk'; data: ArrayBuffer | string }
   | { t: 'end' }
@@ -56,6 +59,10 @@ export type ToPipelineThread =
   | { t: 'ack'; bytes: number }
   /** A COPY chunk's memory, written and released (CsvPipelineSinks.copyReleasesChunks): filled again. */
   | { t: 'recycle'; data: ArrayBuffer }
+  /** The API thread's answer to 'copied' (a copy session's run): handed to the session's settle. */
+  | { t: 'settle'; decision: unknown }
+  /** Imports these modules ahead of a run (a warm thread: keepPipelineThreadsWarm). */
+  | { t: 'preload'; modules: string[] }
   | { t: 'abort' };
 
 export type FromPipelineThread =
@@ -68,7 +75,11 @@ export type FromPipelineThread =
    * `verified`: the thread read the stored file (start.file) to its end and it matched the record;
    * `result.validCsvIsInput`: only ever with `verified`.
    */
-  | { t: 'done'; result: CsvPipelineResult; verified: boolean }
+  | { t: 'done'; result: CsvPipelineResult; verified: boolean; settled?: unknown }
+  /** The answer to an 'abort' that found no run (the run had ended already). */
+  | { t: 'idle' }
+  /** A copy session's COPY is complete (every row taken by PostgreSQL): the thread waits for 'settle'. */
+  | { t: 'copied'; result: CsvPipelineResult; verified: boolean }
   | { t: 'fail'; error: PipelineErrorData };
 
 export type CsvPipelineRunner = (input: Readable, spec: CompiledSpec, sinks: CsvPipelineSinks, opts: CsvPipelineOptions) => Promise<CsvPipelineResult>;
@@ -85,6 +96,8 @@ export const DEFAULT_PIPELINE_THREAD_NICE = 10;
 const INPUT_IN_FLIGHT = 4;
 /** Idle workers kept for the next run. */
 const MAX_IDLE = 2;
+/** How long a worker told to abort its run may take to end it before it is terminated instead. */
+const RETIRE_MS = 5_000;
 
 /**
  * The worker's entry: the compiled bundle's sibling in dist/ (scripts/build.mjs builds it), or the
@@ -103,6 +116,11 @@ function startWorker(): Worker {
 /** Workers ready for a run, kept out of the way of process exit. */
 class WorkerPool {
   private readonly idle: Worker[] = [];
+  /** Every worker started and not exited (idle or running). */
+  private readonly alive = new Set<Worker>();
+  /** keepPipelineThreadsWarm's count, and the modules a warm worker imports ahead. */
+  private warm = 0;
+  private preload: string[] = [];
 
   take(): Worker {
     const reused = this.idle.pop();
@@ -112,9 +130,21 @@ class WorkerPool {
       reused.ref();
       return reused;
     }
+    return this.start();
+  }
+
+  private start(): Worker {
     const worker = startWorker();
+    this.alive.add(worker);
+    worker.once('exit', () => {
+      this.alive.delete(worker);
+      const at = this.idle.indexOf(worker);
+      if (at >= 0) this.idle.splice(at, 1);
+      this.fill();
+    });
     // Each run listens for errors too; this keeps an idle worker's error from being unhandled.
     worker.on('error', () => undefined);
+    if (this.preload.length) worker.postMessage({ t: 'preload', modules: this.preload } satisfies ToPipelineThread);
     return worker;
   }
 
@@ -128,8 +158,58 @@ class WorkerPool {
     this.idle.push(worker);
   }
 
-  /** Terminates the idle workers (shutdown, tests). */
+  /**
+   * A worker whose run this thread gave up on (an abort, a sink's failure) is told to abort it
+   * and goes back to the pool once it says the run ended: a terminated worker would take its
+   * start (0.3-0.5 s) and a copy session's connection with it. One that does not answer within
+   * RETIRE_MS, or dies, is terminated.
+   */
+  retire(worker: Worker): void {
+    let done = false;
+    const finish = (reusable: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('exit', onExit);
+      this.give(worker, reusable);
+    };
+    const onMessage = (msg: FromPipelineThread) => {
+      if (msg.t === 'fail' || msg.t === 'done' || msg.t === 'idle') finish(true);
+      // A copy session waiting for its decision rolls back.
+      else if (msg.t === 'copied') worker.postMessage({ t: 'settle', decision: null } satisfies ToPipelineThread);
+    };
+    const onExit = () => finish(false);
+    const timer = setTimeout(() => finish(false), RETIRE_MS);
+    timer.unref();
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    worker.postMessage({ t: 'abort' } satisfies ToPipelineThread);
+  }
+
+  /** Starts idle workers until `warm` are alive (a terminated one is replaced once it has exited). */
+  private fill(): void {
+    while (this.alive.size < this.warm && this.idle.length < MAX_IDLE) {
+      const worker = this.start();
+      worker.unref();
+      this.idle.push(worker);
+    }
+  }
+
+  keepWarm(count: number, modules: string[]): void {
+    this.warm = Math.min(count, MAX_IDLE);
+    this.preload = modules;
+    this.fill();
+  }
+
+  /** How many workers wait idle (the metrics). */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Terminates the idle workers and keeps none warm any more (shutdown, tests). */
   async close(): Promise<void> {
+    this.warm = 0;
     const all = this.idle.splice(0);
     await Promise.all(all.map((w) => w.terminate()));
   }
@@ -137,9 +217,25 @@ class WorkerPool {
 
 const pool = new WorkerPool();
 
-/** Ends the idle pipeline threads (the service's shutdown). */
+/** Ends the idle pipeline threads and keeps none warm (the service's shutdown). */
 export function closePipelineThreads(): Promise<void> {
   return pool.close();
+}
+
+/**
+ * Keeps `count` pipeline threads (at most MAX_IDLE) started, idle ones ready for the next run,
+ * each with `modules` already imported (a copy session's module, say): a thread's start and
+ * the import of its bundle cost 0.3-0.5 s (measured on the first 1M-row upload after start, 2
+ * cores), which the first run after start, and the first after a run whose thread was
+ * terminated, would otherwise wait for. A terminated thread is replaced once it has exited.
+ */
+export function keepPipelineThreadsWarm(count: number, modules: string[] = []): void {
+  pool.keepWarm(count, modules);
+}
+
+/** Pipeline threads waiting for a run. */
+export function idlePipelineThreads(): number {
+  return pool.idleCount;
 }
 
 /**
@@ -159,6 +255,39 @@ export async function runCsvPipelineOffThread(
   opts: CsvPipelineOptions,
   thread: { nice?: number } = {},
 ): Promise<CsvPipelineResult> {
+  return (await runOffThread(input, spec, sinks, opts, thread, null)).result;
+}
+
+/** A COPY the pipeline thread writes itself (copy-session.ts), and the API thread's say before it commits. */
+export interface ThreadCopySession<D> {
+  spec: CopySessionSpec;
+  /** Once PostgreSQL has every row: what `settle` gets (null rolls back). */
+  decide(copied: CopiedRows): Promise<D | null>;
+}
+
+/**
+ * runCsvPipelineOffThread whose COPY the thread writes itself, in `session` (see copy-session.ts):
+ * resolves with the pipeline's result and what the session's settle answered.
+ */
+export async function runCsvPipelineWithCopySession<D>(
+  input: Readable,
+  spec: CompiledSpec,
+  sinks: Omit<CsvPipelineSinks, 'copy' | 'copyReleasesChunks'>,
+  opts: CsvPipelineOptions,
+  thread: { nice?: number },
+  session: ThreadCopySession<D>,
+): Promise<{ result: CsvPipelineResult; settled: unknown }> {
+  return runOffThread(input, spec, sinks, opts, thread, session);
+}
+
+async function runOffThread(
+  input: Readable,
+  spec: CompiledSpec,
+  sinks: Omit<CsvPipelineSinks, 'copy'> & { copy?: Writable },
+  opts: CsvPipelineOptions,
+  thread: { nice?: number },
+  session: ThreadCopySession<unknown> | null,
+): Promise<{ result: CsvPipelineResult; settled: unknown }> {
   // A precompiled validator is a function, which cannot cross: the worker compiles its own.
   const { signal, onProgress, validator: _validator, ...rest } = opts;
   if (signal?.aborted) {
@@ -231,6 +360,7 @@ export async function runCsvPipelineOffThread(
     file,
     growing,
     nice: thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE,
+    session: session?.spec ?? null,
   });
   const unfollow = growing ? (input as GrowingFileStream).follow((m) => post({ t: 'growth', m })) : undefined;
 
@@ -252,9 +382,13 @@ export async function runCsvPipelineOffThread(
     post({ t: 'end' });
   };
 
-  const sinkOf = (name: ThreadSink): Writable => (name === 'copy' ? sinks.copy : name === 'validCsv' ? sinks.validCsv! : sinks.errorCsv!);
+  const sinkOf = (name: ThreadSink): Writable => {
+    const out = name === 'copy' ? sinks.copy : name === 'validCsv' ? sinks.validCsv : sinks.errorCsv;
+    if (!out) throw new Error(`The CSV pipeline thread wrote to a ${name} sink it was not given`);
+    return out;
+  };
 
-  const drain = async (): Promise<CsvPipelineResult> => {
+  const drain = async (): Promise<{ result: CsvPipelineResult; settled: unknown }> => {
     for (;;) {
       if (queue.length === 0) {
         await new Promise<void>((resolve) => (wakeWriter = resolve));
@@ -285,11 +419,18 @@ export async function runCsvPipelineOffThread(
         case 'progress':
           onProgress?.(msg.counts);
           break;
+        case 'copied': {
+          if (!session) throw new Error('The CSV pipeline thread reported a copy session it was not given');
+          if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
+            throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
+          post({ t: 'settle', decision: await session.decide({ result: msg.result, verified: msg.verified }) });
+          break;
+        }
         case 'done':
           if (msg.verified && (input instanceof StoredFileStream || input instanceof GrowingFileStream)) input.markVerified();
           if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
             throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
-          return msg.result;
+          return { result: msg.result, settled: msg.settled };
         case 'fail':
           workerFailed = true;
           throw reviveError(msg.error);
@@ -317,9 +458,11 @@ export async function runCsvPipelineOffThread(
     worker.off('message', onMessage);
     worker.off('error', onError);
     worker.off('exit', onExit);
-    // The file the thread read is closed once the thread is done with it (or is being terminated).
+    // The file the thread read is closed once the thread is done with it (or is being told to stop).
     if (!reusable || file || growing) input.destroy();
-    pool.give(worker, reusable);
+    // A run the thread still has (this side gave up on it) is ended there, and the thread kept.
+    if (!reusable && !workerFailed && worker.threadId !== -1) pool.retire(worker);
+    else pool.give(worker, reusable);
   }
 }
 

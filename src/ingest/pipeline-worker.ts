@@ -9,6 +9,7 @@ import { recycleBuffer } from './fast-path';
 import { InputMirror } from './input-mirror';
 import { readStoredFile } from '../storage/verify';
 import { Growth, readGrowingFile } from '../storage/growing-file';
+import type { CopySession, OpenCopySession } from './copy-session';
 import type { InvalidRow } from './pipeline-types';
 import type { HeaderMapping } from './row-validator';
 import type { FromPipelineThread, ToPipelineThread, ThreadSink } from './pipeline-thread';
@@ -25,6 +26,8 @@ if (!port) throw new Error('pipeline-worker.ts runs as a worker thread only');
 
 /** Bytes posted and not yet written by the API thread before the sinks here stop accepting. */
 const OUTSTANDING_LIMIT = 8 * 1024 * 1024;
+/** COPY bytes a copy session's sink lets wait for the socket before the pipeline waits for it to drain. */
+const SESSION_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Invalid rows are posted in batches of at most this many (or this many bytes of raw text). */
 const INVALID_BATCH_ROWS = 500;
 const INVALID_BATCH_BYTES = 512 * 1024;
@@ -38,6 +41,8 @@ interface Run {
   /** A growing input's progress (start.growing), and the mirror that needs its final size. */
   growth: Growth | null;
   mirror: InputMirror | null;
+  /** A copy session's run: resolves with the API thread's 'settle' decision. */
+  decided: ((decision: unknown) => void) | null;
 }
 
 let run: Run | null = null;
@@ -91,6 +96,52 @@ function releaseMatched(chunk: Buffer): void {
   if (ownsMemory(chunk)) recycleBuffer(Buffer.from(chunk.buffer));
 }
 
+/**
+ * The pipeline's COPY sink in a copy session: writes go to the session's COPY, and a chunk's
+ * memory is filled again once the socket has it (as the API thread's 'recycle' does otherwise).
+ * Ending it ends the COPY and waits until PostgreSQL has taken every row.
+ */
+function sessionSink(copy: Writable): Writable {
+  const out = new Writable({
+    highWaterMark: 0,
+    write(chunk: Buffer, _enc, cb) {
+      const release = ownsMemory(chunk) ? (err?: Error | null) => err || recycleBuffer(Buffer.from(chunk.buffer)) : undefined;
+      // Up to SESSION_BUFFER_BYTES wait in the COPY's buffer: the rows keep coming while the
+      // socket is busy (or this thread is not scheduled), as the API thread's credit allowed.
+      copy.write(chunk, release);
+      if (copy.writableLength < SESSION_BUFFER_BYTES) cb();
+      else waitDrain(copy, cb);
+    },
+    final(cb) {
+      copy.end();
+      finished(copy).then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      if (err) copy.destroy(err);
+      cb(err);
+    },
+  });
+  // The COPY's failure (the connection lost, PostgreSQL refusing a row) is the sink's, whenever it comes.
+  copy.on('error', (err) => out.destroy(err));
+  return out;
+}
+
+/** Calls `cb` once `copy` drains, or with its error if it fails or closes first. */
+function waitDrain(copy: Writable, cb: (err?: Error | null) => void): void {
+  const done = (err?: Error | null) => {
+    copy.off('drain', onDrain);
+    copy.off('error', onError);
+    copy.off('close', onClose);
+    cb(err);
+  };
+  const onDrain = () => done();
+  const onError = (err: Error) => done(err);
+  const onClose = () => done(copy.errored ?? new Error('The COPY closed before the input ended'));
+  copy.on('drain', onDrain);
+  copy.on('error', onError);
+  copy.on('close', onClose);
+}
+
 async function* input(r: Run): AsyncGenerator<Buffer | string> {
   for (;;) {
     if (r.chunks.length === 0) await new Promise<void>((resolve) => (r.wake = resolve));
@@ -131,7 +182,16 @@ function applyThreadNice(nice: number): void {
 async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<void> {
   applyThreadNice(msg.nice);
   const growing = msg.growing;
-  const r: Run = { chunks: [], wake: null, abort: new AbortController(), outstanding: 0, waiting: [], growth: growing ? new Growth() : null, mirror: null };
+  const r: Run = {
+    chunks: [],
+    wake: null,
+    abort: new AbortController(),
+    outstanding: 0,
+    waiting: [],
+    growth: growing ? new Growth() : null,
+    mirror: null,
+    decided: null,
+  };
   run = r;
   let verified = false;
   const file = msg.file;
@@ -164,7 +224,8 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
     batchBytes = 0;
     return room(r);
   };
-  const copyOut = sink(r, 'copy');
+  let session: CopySession | null = null;
+  let copyOut: Writable = sink(r, 'copy');
   const errorOut = msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined;
   // The valid rows of a clean file are the stored file itself: compared with it, not posted.
   const validOut = msg.sinks.validCsv ? sink(r, 'validCsv') : undefined;
@@ -173,6 +234,12 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
   const mirror = validOut && mirrored && msg.sinks.validMirror ? new InputMirror(mirrored.fd, mirrored.size, validOut, releaseMatched) : null;
   r.mirror = mirror;
   try {
+    if (msg.session) {
+      // The COPY goes from here to PostgreSQL, on this thread's own connection (copy-session.ts).
+      const open = ((await import(msg.session.module)) as { openCopySession: OpenCopySession }).openCopySession;
+      session = await open(msg.session.args);
+      copyOut = sessionSink(session.copy);
+    }
     const result = await runCsvPipeline(
       source,
       msg.spec,
@@ -213,8 +280,20 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
         await finished(out);
       }),
     );
-    post({ t: 'done', result, verified });
+    if (session) {
+      // Every row is in PostgreSQL: the API thread decides whether the transaction commits.
+      const decision = new Promise<unknown>((resolve) => (r.decided = resolve));
+      post({ t: 'copied', result, verified });
+      const settled = await session.settle(await decision);
+      session = null;
+      post({ t: 'done', result, verified, settled });
+    } else post({ t: 'done', result, verified });
   } catch (err) {
+    if (session) {
+      // Rolled back before the failure is told: the thread and its connection are idle again after it.
+      session.copy.destroy();
+      await session.settle(null).catch(() => undefined);
+    }
     post({ t: 'fail', error: pipelineErrorData(err) });
   } finally {
     run = null;
@@ -247,8 +326,29 @@ port.on('message', (msg: ToPipelineThread) => {
     case 'recycle':
       recycleBuffer(Buffer.from(msg.data));
       return;
-    case 'abort':
-      run?.abort.abort();
+    case 'settle':
+      run?.decided?.(msg.decision);
       return;
+    case 'preload':
+      // A failed import is the run's to report (it imports the same module again).
+      for (const m of msg.modules) import(m).catch(() => undefined);
+      return;
+    case 'abort': {
+      // The API thread gave up on the run (pipeline-thread.ts retire): it ends here, its session
+      // rolls back, and its 'fail' (or, with no run, 'idle') says the thread is free again.
+      const r = run;
+      if (!r) {
+        post({ t: 'idle' });
+        return;
+      }
+      r.abort.abort();
+      r.decided?.(null);
+      // Nothing waits for credit that will not come.
+      r.outstanding = 0;
+      credit(r, 0);
+      r.chunks.push(null);
+      r.wake?.();
+      return;
+    }
   }
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CancelJobDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
+import { LOAD_NOT_KEPT, openCopySession, type LoadSessionArgs } from '../../src/modules/files/load-session';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
@@ -315,6 +316,37 @@ describe('a CSV loaded while it is uploaded', () => {
     );
     expect(await finish(uploadFile.job.id)).toBe('SUCCEEDED');
     expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows: 100, duringUpload: false });
+  });
+
+  // The load's transaction as its pipeline thread runs it (load-session.ts), called here directly.
+  const session = (fileId: string) =>
+    openCopySession({ url: t.database.url, settings: t.database.settings, fileId, table, columns: attendanceSpec.input.required } satisfies LoadSessionArgs);
+
+  it('a load whose file’s job has started already keeps nothing and leaves the file’s partition alone', async () => {
+    const { uploadFile } = await ingestor.upload(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body: attendanceCsv(100).replace(/s(\d+),/g, 'late$1,'), filename: 'late.csv', contentType: 'text/csv' } },
+    );
+    expect(await finish(uploadFile.job.id)).toBe('SUCCEEDED');
+    await expect(session(uploadFile.file.id)).rejects.toMatchObject({ name: LOAD_NOT_KEPT, message: 'the file’s job started before the load' });
+    expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows: 100, duringUpload: false });
+    // A partition that is there already (no file row yet: a crash's leftover, say) is not this load's either.
+    const stray = '5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f';
+    await t.database.sql.unsafe(`create table ${filePartitionName(stray)} (like ${table} including defaults)`);
+    await expect(session(stray)).rejects.toMatchObject({ name: LOAD_NOT_KEPT, message: 'the file’s partition exists already' });
+    await t.database.sql.unsafe(`drop table ${filePartitionName(stray)}`);
+  });
+
+  it('a load told not to keep its rows rolls back: no partition, no record', async () => {
+    const fileId = '6e7f8091-a2b3-4c4d-9e5f-6a7b8c9d0e1f';
+    const s = await session(fileId);
+    s.copy.end(Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8), Buffer.from([0xff, 0xff])]));
+    await new Promise((resolve, reject) => s.copy.on('finish', resolve).on('error', reject));
+    expect(await s.settle(null)).toEqual({ committed: false, reason: 'the API thread did not keep the rows' });
+    const [row] = await t.database.sql<{ partition: string | null; records: number }[]>`
+      select to_regclass(${filePartitionName(fileId)})::text as partition, (select count(*)::int from file_preloads where file_id = ${fileId}) as records`;
+    expect(row).toEqual({ partition: null, records: 0 });
   });
 
   it('the sweep removes a load no job took, with its detached partition', async () => {

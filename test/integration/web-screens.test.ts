@@ -295,6 +295,9 @@ describe.runIf(runBrowserTests)('jobs page screens in Chromium', () => {
     await page.click('#jobs-next');
     await expect.poll(() => page.textContent('[data-testid=jobs-page]')).toMatch(/page 2 of 2/);
     await page.click('#jobs-prev');
+    // Back on page 1 before its rows are clicked: a click while the list is redrawn can land on a row that is being replaced.
+    await expect.poll(() => page.textContent('[data-testid=jobs-page]')).toMatch(/page 1 of 2/);
+    await page.waitForSelector(`[data-job="${uploadFile.job.id}"] a`, { timeout: 20_000 });
     await shoot(page, 'jobs');
 
     // Each job opens on its own page.

@@ -27,7 +27,7 @@ import {
   quoteIdentifier,
   type RowTarget,
 } from '../datasets/dataset-tables.store';
-import { takePreload, type PreloadRecord } from './load-during-upload';
+import { takePreload, type PreloadRecord } from './file-preloads.store';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from '../../storage/keys';

@@ -2,15 +2,24 @@ import type postgres from 'postgres';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/pipeline-types';
-import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
+import { runCsvPipelineWithCopySession } from '../../ingest/pipeline-thread';
 import { AbortError } from '../../ingest/csv-errors';
 import type { Logger } from '../../shared/logger';
 import { GrowingFileStream } from '../../storage/growing-file';
 import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../../storage/storage';
 import { LOAD_STAGING_PREFIX, storageKeys } from '../../storage/keys';
 import { isUuid } from '../../shared/cursor';
-import { TERMINAL_STATES, type JobState } from '../../jobs/state';
-import { assertIdentifier, copyIntoTarget, filePartitionName, partitionParent, prepareRowTable, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { TERMINAL_STATES } from '../../jobs/state';
+import type { Database } from '../../db/client';
+import { filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { takePreload } from './file-preloads.store';
+import { LOAD_NOT_KEPT, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
+
+/**
+ * The module the pipeline thread loads for a load's transaction (load-session.ts): the compiled
+ * bundle's sibling in dist/ (scripts/build.mjs builds it), or the TypeScript source under tsx.
+ */
+const LOAD_SESSION_MODULE = new URL(import.meta.url.endsWith('.ts') ? './load-session.ts' : './load-session.js', import.meta.url).href;
 
 /**
  * Loading a file while it is still being uploaded (SLUICE_LOAD_DURING_UPLOAD).
@@ -49,79 +58,8 @@ import { assertIdentifier, copyIntoTarget, filePartitionName, partitionParent, p
  * database socket's no-answer watchdog and the multipart stall timeout both end.
  */
 
-/** Advisory lock class of a file's load during upload (the second key is hashtext(file id)). */
-const PRELOAD_LOCK_CLASS = 0x5c1d;
-/** How often a waiter retries the lock (the holder is a load finishing its last rows). */
-const LOCK_POLL_MS = 10;
-
 /** SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: the longest an upload may pace a load's transaction. */
 export const DEFAULT_MAX_UPLOAD_MS = 300_000;
-
-/** How often a waiting job reads the load's progress (file_load_progress). */
-const PROGRESS_READ_MS = 200;
-
-/** A load's progress as its job reports it. */
-export interface LoadProgress {
-  processed: number;
-  succeeded: number;
-  bytes: number;
-}
-
-/**
- * Takes the file's load lock for the transaction, polling (a silent wait would look like a dead
- * link); while it waits, `onProgress` gets the load's progress now and then.
- */
-export async function lockFileLoad(
-  tx: postgres.TransactionSql,
-  fileId: string,
-  wait: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {},
-): Promise<void> {
-  const { onProgress, signal } = wait;
-  let readAt = performance.now();
-  for (;;) {
-    const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${PRELOAD_LOCK_CLASS}, hashtext(${fileId})) as ok`;
-    if (row!.ok) return;
-    // A job cancelled (or stopped) while it waits ends now, not when the load does.
-    if (signal?.aborted) throw new AbortError(signal.reason);
-    if (onProgress && performance.now() - readAt >= PROGRESS_READ_MS) {
-      readAt = performance.now();
-      const [p] = await tx<{ processed: string; succeeded: string; bytes: string }[]>`
-        select processed::text, succeeded::text, bytes::text from file_load_progress where file_id = ${fileId}`;
-      if (p) onProgress({ processed: Number(p.processed), succeeded: Number(p.succeeded), bytes: Number(p.bytes) });
-    }
-    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
-  }
-}
-
-/** Whether the job of file `fileId` (once its row is there) is in a terminal state. */
-async function jobEnded(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
-  const [row] = await tx<{ state: JobState }[]>`select j.state from files f join jobs j on j.id = f.job_id where f.id = ${fileId}`;
-  return row !== undefined && TERMINAL_STATES.has(row.state);
-}
-
-/** A load's record, as the job reads it (file_preloads). */
-export interface PreloadRecord {
-  tableName: string;
-  size: number;
-  sha256: string;
-  result: CsvPipelineResult;
-  /** The valid-rows CSV the load stored (loadStaging key); null when it is the upload itself. */
-  validCsv: PutResult | null;
-}
-
-/** Takes (deletes) the file's preload record in `tx`, after its lock; null when there is none. */
-export async function takePreload(
-  tx: postgres.TransactionSql,
-  fileId: string,
-  wait: { onProgress?: (p: LoadProgress) => void; signal?: AbortSignal } = {},
-): Promise<PreloadRecord | null> {
-  await lockFileLoad(tx, fileId, wait);
-  await tx`delete from file_load_progress where file_id = ${fileId}`;
-  const [row] = await tx<{ table_name: string; size: string; sha256: string; result: CsvPipelineResult; valid_csv: PutResult | null }[]>`
-    delete from file_preloads where file_id = ${fileId} returning table_name, size::text as size, sha256, result, valid_csv`;
-  if (!row) return null;
-  return { tableName: row.table_name, size: Number(row.size), sha256: row.sha256, result: row.result, validCsv: row.valid_csv };
-}
 
 /** Removes a load's record, its partition while it is still detached, and its staged valid rows. */
 async function dropPreload(tx: postgres.TransactionSql, storage: ObjectStorage, fileId: string): Promise<boolean> {
@@ -156,13 +94,22 @@ export class LoadsDuringUpload {
   private readonly running = new Set<{ abort: AbortController; settled: Promise<boolean> }>();
   private stopped = false;
 
+  private readonly sql: postgres.Sql;
+
+  /** `db`: the pool, and what a pipeline thread's own connection for the load's transaction is opened with. */
   constructor(
-    private readonly sql: postgres.Sql,
+    private readonly db: Pick<Database, 'sql' | 'url' | 'settings'>,
     private readonly storage: ObjectStorage,
-    private readonly pipeline: CsvPipelineRunner,
     private readonly log: Logger,
-    private readonly opts: { max: number; minBytes: number; threads: boolean; progressIntervalMs?: number; maxUploadMs?: number },
-  ) {}
+    private readonly opts: { max: number; minBytes: number; threads: boolean; threadNice?: number; progressIntervalMs?: number; maxUploadMs?: number },
+  ) {
+    this.sql = db.sql;
+  }
+
+  /** What a pipeline thread imports ahead to be ready for a load (keepPipelineThreadsWarm). */
+  get threadModules(): string[] {
+    return this.opts.threads && this.opts.max > 0 ? [LOAD_SESSION_MODULE] : [];
+  }
 
   /** Ends every load in flight (rolled back: their jobs load the files) and starts no more (shutdown). */
   async stop(): Promise<void> {
@@ -182,10 +129,12 @@ export class LoadsDuringUpload {
     const growing = writer.growing;
     if (!growing || !this.opts.threads || this.stopped || this.running.size >= this.opts.max) return null;
     const abort = new AbortController();
-    const settled = this.run(writer.key, growing, target, abort.signal).then(
+    // Set once the load told its thread to commit: from then on, a load ended by an abort may still have committed.
+    const commitAsked = { value: false };
+    const settled = this.run(writer.key, growing, target, abort.signal, commitAsked).then(
       () => true,
       (err: unknown) => {
-        if (!(err instanceof NotLoaded) && !abort.signal.aborted)
+        if (!(err instanceof NotLoaded) && !(err instanceof Error && err.name === LOAD_NOT_KEPT) && !abort.signal.aborted)
           this.log.warn({ err, fileId: target.fileId }, 'load during upload failed; the job loads the file');
         else this.log.debug({ fileId: target.fileId, reason: (err as Error).message }, 'load during upload not kept; the job loads the file');
         return false;
@@ -198,7 +147,7 @@ export class LoadsDuringUpload {
       settled,
       discard: async () => {
         abort.abort();
-        if (!(await settled)) return;
+        if (!(await settled) && !commitAsked.value) return;
         try {
           await this.sql.begin((tx) => dropPreload(tx, this.storage, target.fileId));
         } catch (err) {
@@ -236,7 +185,7 @@ export class LoadsDuringUpload {
     return dropped;
   }
 
-  private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, outer: AbortSignal): Promise<void> {
+  private async run(key: string, growing: GrowingFile, target: UploadLoadTarget, outer: AbortSignal, commitAsked: { value: boolean }): Promise<void> {
     await reached(growing, this.opts.minBytes, outer);
     const started = performance.now();
     let storedAt = 0;
@@ -269,53 +218,61 @@ export class LoadsDuringUpload {
     const staging = this.storage.openWriter(storageKeys.loadStaging(target.fileId), { contentType: 'text/csv' });
     let staged: PutResult | null = null;
     try {
-      await this.sql.begin(async (tx) => {
-        // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
-        await tx`set local statement_timeout = 0`;
-        await lockFileLoad(tx, target.fileId);
-        const into = await prepareRowTable(tx, target.table, target.fileId);
-        // Only a fresh partition of its own can wait, detached, for the job (rolled back otherwise).
-        if (!into.fileIdDefault) throw new NotLoaded('the spec table is not partitioned by file');
-        const specColumns = target.spec.columns.map((c) => assertIdentifier(c.column));
-        const result = await copyIntoTarget(tx, into, specColumns, (copy) =>
-          this.pipeline(
-            input,
-            target.spec,
-            {
-              copy,
-              copyReleasesChunks: true,
-              validCsv: staging.stream,
-              validCsvMayBeInput: true,
-              onInvalid: () => Promise.reject(new NotLoaded('an invalid row')),
-            },
-            {
-              ...target.headers,
-              fileId: target.fileId,
-              dialect: target.dialect,
-              copyFormat: 'binary',
-              copyFileId: false,
-              errorLineColumn: true,
-              signal,
-              onProgress: progress.report,
-            },
-          ),
-        );
-        await progress.close();
-        copied = performance.now();
-        rows = result.valid;
-        const stored = growing.outcome;
-        if (result.invalid > 0 || result.empty || result.valid === 0) throw new NotLoaded('not a clean file');
-        if (!stored || !input.verified) throw new NotLoaded('the upload was not stored');
-        if (signal.aborted) throw new NotLoaded('discarded');
-        // A job that already ended (cancelled while it waited, say) takes no load: nothing is kept for it.
-        if (await jobEnded(tx, target.fileId)) throw new NotLoaded('the file’s job ended before the load did');
-        // Stored (fsynced) before the record commits: a record never names an object that is not there.
-        if (result.validCsvIsInput) await staging.abort();
-        else staged = await staging.done();
-        const validCsv = staged ? tx.json({ key: staged.key, size: staged.size, sha256: staged.sha256 }) : null;
-        await tx`insert into file_preloads (file_id, table_name, size, sha256, result, valid_csv)
-          values (${target.fileId}, ${target.table}, ${stored.size}, ${stored.sha256}, ${tx.json(result as unknown as postgres.JSONValue)}, ${validCsv})`;
-      });
+      // The transaction runs on the pipeline thread, over its own connection (load-session.ts):
+      // the COPY goes from the thread that encodes it straight to PostgreSQL.
+      const args: LoadSessionArgs = {
+        url: this.db.url,
+        settings: this.db.settings,
+        fileId: target.fileId,
+        table: target.table,
+        columns: target.spec.columns.map((c) => c.column),
+      };
+      let notKept: string | null = null;
+      const { settled } = await runCsvPipelineWithCopySession<LoadDecision>(
+        input,
+        target.spec,
+        {
+          validCsv: staging.stream,
+          validCsvMayBeInput: true,
+          onInvalid: () => Promise.reject(new NotLoaded('an invalid row')),
+        },
+        {
+          ...target.headers,
+          fileId: target.fileId,
+          dialect: target.dialect,
+          copyFormat: 'binary',
+          copyFileId: false,
+          errorLineColumn: true,
+          signal,
+          onProgress: progress.report,
+        },
+        { nice: this.opts.threadNice },
+        {
+          spec: { module: LOAD_SESSION_MODULE, args },
+          decide: async ({ result, verified }) => {
+            await progress.close();
+            copied = performance.now();
+            rows = result.valid;
+            const stored = growing.outcome;
+            if (result.invalid > 0 || result.empty || result.valid === 0) notKept = 'not a clean file';
+            else if (!stored || !verified) notKept = 'the upload was not stored';
+            else if (signal.aborted) notKept = 'discarded';
+            if (notKept || !stored) return null;
+            // Stored (fsynced) before the record commits: a record never names an object that is not there.
+            if (result.validCsvIsInput) await staging.abort();
+            else staged = await staging.done();
+            commitAsked.value = true;
+            return {
+              size: stored.size,
+              sha256: stored.sha256,
+              result,
+              validCsv: staged ? { key: staged.key, size: staged.size, sha256: staged.sha256 } : null,
+            };
+          },
+        },
+      );
+      const outcome = settled as LoadSettled;
+      if (!outcome.committed) throw new NotLoaded(notKept ?? outcome.reason);
     } catch (err) {
       // Nothing of a load that did not commit stays in storage.
       await staging.abort();
