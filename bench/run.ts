@@ -36,6 +36,10 @@
  *   BENCH_LOG_LEVEL    LOG_LEVEL of the service (default info).
  *   BENCH_RSS_TRACE    folder: write every RSS sample of each case there as CSV.
  *   BENCH_PIPELINE_THREAD_NICE  the service's SLUICE_PIPELINE_THREAD_NICE (A/B of the pipeline thread's nice value).
+ *   BENCH_SERVICE_ENV  settings for the service, for an A/B: "SLUICE_LOAD_DURING_UPLOAD=0 SLUICE_X=1" (the
+ *                      bench's own SLUICE_* variables do not reach the service).
+ *   BENCH_SERVICE_LOG  folder: keep each ingestion case's service output there.
+ *   BENCH_FLOOR=0      skip the ingestion benchmark's "PostgreSQL alone" runs.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
  *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.

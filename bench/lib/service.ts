@@ -56,11 +56,25 @@ export async function spawnBenchService(
       // The A/B of the pipeline thread's nice value, for every benchmark (unset: the service's default).
       ...(process.env['BENCH_PIPELINE_THREAD_NICE'] ? { SLUICE_PIPELINE_THREAD_NICE: process.env['BENCH_PIPELINE_THREAD_NICE'] } : {}),
       ...env,
+      // Any other setting for an A/B, for every benchmark: BENCH_SERVICE_ENV="SLUICE_X=1 SLUICE_Y=2"
+      // (the service's environment is its own otherwise: the bench's SLUICE_* variables do not reach it).
+      ...serviceEnvFromBench(),
     },
     (process.env['BENCH_SERVICE_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
     script,
   );
   return { service, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** BENCH_SERVICE_ENV as settings: space-separated NAME=value pairs. */
+function serviceEnvFromBench(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env['BENCH_SERVICE_ENV'] ?? '').split(/\s+/).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`BENCH_SERVICE_ENV: ${JSON.stringify(pair)} is not NAME=value`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
 }
 
 /** A client signed in as the benchmark's admin. */

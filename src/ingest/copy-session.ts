@@ -31,6 +31,8 @@ export interface CopySessionSpec {
 export interface CopySession {
   /** The COPY's input; the thread ends it and waits until PostgreSQL took every row. */
   copy: Writable;
+  /** Whether the COPY takes `_file_id` from the rows (the pipeline's copyFileId), when the session decides it. */
+  copyFileId?: boolean;
   /** Commits (given a decision) or rolls back (null); resolves with what the API thread is told. */
   settle(decision: unknown): Promise<unknown>;
 }

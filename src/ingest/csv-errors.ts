@@ -134,6 +134,8 @@ export function revivePipelineError(data: PipelineErrorData): Error {
       const err = new Error(data.message);
       err.name = data.name;
       if (data.stack) err.stack = data.stack;
+      // A lost connection's code (EPIPE, 57P01, ...) is what tells a transient fault (jobs/transient-errors.ts).
+      if (data.code !== undefined) Object.assign(err, { code: data.code });
       return err;
     }
   }

@@ -259,6 +259,7 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
       },
       {
         ...msg.opts,
+        ...(session?.copyFileId !== undefined ? { copyFileId: session.copyFileId } : {}),
         signal: r.abort.signal,
         onProgress: msg.progress ? (counts) => post({ t: 'progress', counts }) : undefined,
       },

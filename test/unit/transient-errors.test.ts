@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { transientCode } from '../../src/jobs/transient-errors';
+import { pipelineErrorData, revivePipelineError } from '../../src/ingest/csv-errors';
 
 const withCode = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(code), { code, ...extra });
 
@@ -20,6 +21,13 @@ describe('transient database faults (retry table)', () => {
       'CONNECT_TIMEOUT',
     ]) {
       expect(transientCode(withCode(code)), code).toBe(code);
+    }
+  });
+
+  it('still knows a fault that crossed from a pipeline thread (its connection lost there): the code crosses with it', () => {
+    for (const code of ['EPIPE', '57P01', 'ECONNRESET']) {
+      const revived = revivePipelineError(structuredClone(pipelineErrorData(withCode(code))));
+      expect(transientCode(revived), code).toBe(code);
     }
   });
 

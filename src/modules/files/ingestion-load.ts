@@ -12,10 +12,13 @@ import {
 } from '../../ingest/csv-pipeline';
 import type { ObjectStorage, StorageError, StorageWriter } from '../../storage/storage';
 import { isCorruptionError } from '../../storage/verify';
-import { JobErrorCode, JobFailure } from '../../jobs/errors';
+import { JobErrorCode, JobFailure, JobStopped } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../../ingest/contract';
-import type { CsvPipelineRunner } from '../../ingest/pipeline-thread';
+import { runCsvPipelineWithCopySession, type CsvPipelineRunner } from '../../ingest/pipeline-thread';
+import type { InvalidRow } from '../../ingest/pipeline-types';
+import type { HeaderMapping } from '../../ingest/row-validator';
+import type { ConnectionSettings } from '../../db/connection';
 import {
   assertIdentifier,
   attachLoadedPartition,
@@ -28,6 +31,7 @@ import {
   type RowTarget,
 } from '../datasets/dataset-tables.store';
 import { takePreload, type PreloadRecord } from './file-preloads.store';
+import { JOB_FENCED, LOAD_SESSION_MODULE, type JobLoadDecision, type JobLoadSessionArgs, type LoadSettled } from './load-session';
 import type { FileRecord, FilesStore, RowErrorRecord } from './files.store';
 import { mergeFileRows, type MergeCounts } from './merge.store';
 import { keyWithFileId } from '../../storage/keys';
@@ -95,9 +99,19 @@ class Rollback extends Error {}
  * one fenced transaction (all or nothing: a cancel, crash or FAIL policy leaves no row visible);
  * row errors, the valid-rows CSV and the error CSV are written as it goes.
  */
+/**
+ * Where a job's own load may run its transaction on the pipeline thread (load-session.ts, a
+ * plain append): the database, as the pool connects to it, and the thread's nice value.
+ */
+export interface JobCopySessions {
+  url: string;
+  settings: ConnectionSettings;
+  nice?: number;
+}
+
 export async function ingestCsv(
   ctx: JobContext<unknown>,
-  deps: { storage: ObjectStorage; files: FilesStore; pipeline: CsvPipelineRunner },
+  deps: { storage: ObjectStorage; files: FilesStore; pipeline: CsvPipelineRunner; copySessions?: JobCopySessions },
   target: IngestTarget,
   input: Readable,
 ): Promise<IngestOutcome> {
@@ -128,76 +142,119 @@ export async function ingestCsv(
     let copied = started;
     let attached = started;
     let loaded: { rows: number } | null = null;
-    await ctx.fenced(async (tx: postgres.TransactionSql) => {
-      const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
-      prepared = performance.now();
-      // A file's own partition supplies `_file_id` by its default (RowTarget.fileIdDefault).
-      result = await copyIntoTarget(tx, into, specColumns, (copy) =>
-        deps.pipeline(
-          input,
-          spec,
-          {
-            copy,
-            // postgres.js has sent a COPY chunk when its write callback runs (scripts/patch-deps.mjs).
-            copyReleasesChunks: true,
-            validCsv: validWriter?.stream,
-            validCsvMayBeInput: target.input !== undefined && deps.storage.copy !== undefined,
-            errorCsv: errorWriter.stream,
-            onInvalid: async (row, mapping) => {
-              for (const [idx, e] of row.errors.entries()) pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
-              summary.addRow(row.errors, row.cells, mapping);
-              if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
-            },
-          },
-          {
-            ...target.headers,
-            fileId: target.rows?.fileId ?? file.id,
-            dialect: file.dialect?.requested,
-            copyFormat: 'binary',
-            copyFileId: !into.fileIdDefault,
-            errorLineColumn: true,
-            signal: ctx.signal,
-            onProgress: (c) => {
-              const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
-              ctx.progress({
-                processed: b.total + c.total,
-                succeeded: b.valid + c.valid,
-                failed: b.invalid + c.invalid,
-                bytesProcessed: target.progressBase ? undefined : c.bytes,
-              });
-            },
-          },
-        ),
-      );
-      // Before anything of the file can commit (see IngestTarget.verifyInput).
-      await target.verifyInput?.();
-      await flushErrors();
-      const r = result!;
-      if (r.empty) failure = { code: JobErrorCode.EMPTY_FILE, message: 'The file has no data rows' };
-      else if (r.valid === 0) failure = { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${r.total} rows are invalid; see rowErrors` };
-      else if (r.invalid > 0 && file.onInvalidRows === 'FAIL') {
-        failure = { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and onInvalidRows is FAIL; no row was kept` };
-      } else if (r.invalid > 0 && target.merge?.deleteMissing) {
-        failure = {
+    const sinks = {
+      validCsv: validWriter?.stream,
+      validCsvMayBeInput: target.input !== undefined && deps.storage.copy !== undefined,
+      errorCsv: errorWriter.stream,
+      onInvalid: async (row: InvalidRow, mapping: HeaderMapping) => {
+        for (const [idx, e] of row.errors.entries()) pending.push({ line: row.line, idx, column: e.column ?? null, code: e.code, message: e.message });
+        summary.addRow(row.errors, row.cells, mapping);
+        if (pending.length >= ROW_ERROR_BATCH) await flushErrors();
+      },
+    };
+    const options = (copyFileId: boolean): CsvPipelineOptions => ({
+      ...target.headers,
+      fileId: target.rows?.fileId ?? file.id,
+      dialect: file.dialect?.requested,
+      copyFormat: 'binary',
+      copyFileId,
+      errorLineColumn: true,
+      signal: ctx.signal,
+      onProgress: (c) => {
+        const b = target.progressBase ?? { total: 0, valid: 0, invalid: 0 };
+        ctx.progress({
+          processed: b.total + c.total,
+          succeeded: b.valid + c.valid,
+          failed: b.invalid + c.invalid,
+          bytesProcessed: target.progressBase ? undefined : c.bytes,
+        });
+      },
+    });
+    /** Why a file whose rows were all read keeps none of them (null: it keeps its valid rows). */
+    const failureOf = (r: CsvPipelineResult): IngestOutcome['failure'] => {
+      if (r.empty) return { code: JobErrorCode.EMPTY_FILE, message: 'The file has no data rows' };
+      if (r.valid === 0) return { code: JobErrorCode.ALL_ROWS_INVALID, message: `All ${r.total} rows are invalid; see rowErrors` };
+      if (r.invalid > 0 && file.onInvalidRows === 'FAIL')
+        return { code: JobErrorCode.ROWS_INVALID, message: `${r.invalid} of ${r.total} rows are invalid and onInvalidRows is FAIL; no row was kept` };
+      if (r.invalid > 0 && target.merge?.deleteMissing)
+        return {
           code: JobErrorCode.ROWS_INVALID,
           message: `${r.invalid} of ${r.total} rows are invalid and deleteMissing needs a complete snapshot; no row was kept and nothing was merged`,
         };
-      }
-      // Nothing of a failed file stays in its table.
+      return null;
+    };
+    const sessions = !target.rows && !target.merge ? deps.copySessions : undefined;
+    if (sessions) {
+      // A plain append: the fenced transaction runs on the pipeline thread, which writes the COPY
+      // itself (load-session.ts), and commits once this side has checked the input and the rows.
+      await ctx.checkpoint();
+      prepared = performance.now();
+      const args: JobLoadSessionArgs = {
+        kind: 'job',
+        url: sessions.url,
+        settings: sessions.settings,
+        jobId: ctx.jobId,
+        attempt: ctx.attempt,
+        fileId: file.id,
+        table,
+        columns: specColumns,
+      };
+      const run = await runCsvPipelineWithCopySession<JobLoadDecision>(
+        input,
+        spec,
+        sinks,
+        options(true),
+        sessions.nice === undefined ? {} : { nice: sessions.nice },
+        {
+          spec: { module: LOAD_SESSION_MODULE, args },
+          decide: async ({ result: r }) => {
+            result = r;
+            // Before anything of the file can commit (see IngestTarget.verifyInput).
+            await target.verifyInput?.();
+            await flushErrors();
+            failure = failureOf(r);
+            copied = performance.now();
+            return failure ? null : { commit: true };
+          },
+        },
+      );
+      result = run.result;
+      // Nothing of a failed file stays in its table (the thread rolled it back).
       if (failure) throw new Rollback();
-      copied = performance.now();
-      await into.attach();
-      if (target.merge)
-        merge = await mergeOnce(
-          ctx,
-          tx,
-          deps.files,
-          target,
-          into.table === table ? `(select * from ${quoteIdentifier(table)} where _file_id = '${file.id}')` : quoteIdentifier(into.table),
-        );
+      const settled = run.settled as LoadSettled;
+      if (!settled.committed) throw new Error(`The job's load did not commit: ${settled.reason}`);
       attached = performance.now();
-      loaded = { rows: r.valid };
-    });
+      loaded = { rows: run.result.valid };
+    } else {
+      await ctx.fenced(async (tx: postgres.TransactionSql) => {
+        const into = target.rows ? await target.rows.prepare(tx, table) : await prepareRowTable(tx, table, file.id);
+        prepared = performance.now();
+        // A file's own partition supplies `_file_id` by its default (RowTarget.fileIdDefault).
+        result = await copyIntoTarget(tx, into, specColumns, (copy) =>
+          // postgres.js has sent a COPY chunk when its write callback runs (scripts/patch-deps.mjs).
+          deps.pipeline(input, spec, { ...sinks, copy, copyReleasesChunks: true }, options(!into.fileIdDefault)),
+        );
+        // Before anything of the file can commit (see IngestTarget.verifyInput).
+        await target.verifyInput?.();
+        await flushErrors();
+        const r = result!;
+        failure = failureOf(r);
+        // Nothing of a failed file stays in its table.
+        if (failure) throw new Rollback();
+        copied = performance.now();
+        await into.attach();
+        if (target.merge)
+          merge = await mergeOnce(
+            ctx,
+            tx,
+            deps.files,
+            target,
+            into.table === table ? `(select * from ${quoteIdentifier(table)} where _file_id = '${file.id}')` : quoteIdentifier(into.table),
+          );
+        attached = performance.now();
+        loaded = { rows: r.valid };
+      });
+    }
     if (loaded) {
       const ms = (a: number, b: number) => Math.round(b - a);
       const now = performance.now();
@@ -216,6 +273,12 @@ export async function ingestCsv(
       );
     }
   } catch (err) {
+    // The thread's transaction found the attempt no longer owns the job (as ctx.fenced does).
+    if (err instanceof Error && err.name === JOB_FENCED) {
+      await Promise.all([validWriter?.abort(), errorWriter.abort()]);
+      ctx.stop('fenced');
+      throw new JobStopped('fenced');
+    }
     await Promise.all([validWriter?.abort(), failure ? undefined : errorWriter.abort()]);
     const corrupt = await corruptionBehind(err, target);
     if (corrupt) {

@@ -21,7 +21,7 @@ import type { SpecsStore } from '../specs/specs.store';
 import type { FileRecord, FilesStore } from './files.store';
 import { pipelineHeaderOptions, policyFromJson, warningsOf, type HeaderPolicy } from './header-policy';
 import { clearFileRows } from '../datasets/dataset-tables.store';
-import { corruptionMessage, corruptOutcome, ingestCsv, loadPreloaded, type IngestOutcome, type IngestTarget } from './ingestion-load';
+import { corruptionMessage, corruptOutcome, ingestCsv, loadPreloaded, type IngestOutcome, type IngestTarget, type JobCopySessions } from './ingestion-load';
 import { childMode } from './ingest-mode';
 import type { MergeCounts } from './merge.store';
 import { storageKeys } from '../../storage/keys';
@@ -40,6 +40,8 @@ export interface IngestDeps {
   specs: SpecsStore;
   /** runCsvPipeline, on a worker thread unless SLUICE_PIPELINE_THREADS is off (see pipeline-thread.ts). */
   pipeline: CsvPipelineRunner;
+  /** With pipeline threads: a plain append's transaction runs on the thread (ingestion-load.ts ingestCsv). */
+  copySessions?: JobCopySessions;
 }
 
 interface FileInput {

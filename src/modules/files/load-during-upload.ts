@@ -13,13 +13,7 @@ import { TERMINAL_STATES } from '../../jobs/state';
 import type { Database } from '../../db/client';
 import { filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
 import { takePreload } from './file-preloads.store';
-import { LOAD_NOT_KEPT, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
-
-/**
- * The module the pipeline thread loads for a load's transaction (load-session.ts): the compiled
- * bundle's sibling in dist/ (scripts/build.mjs builds it), or the TypeScript source under tsx.
- */
-const LOAD_SESSION_MODULE = new URL(import.meta.url.endsWith('.ts') ? './load-session.ts' : './load-session.js', import.meta.url).href;
+import { LOAD_NOT_KEPT, LOAD_SESSION_MODULE, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
 
 /**
  * Loading a file while it is still being uploaded (SLUICE_LOAD_DURING_UPLOAD).

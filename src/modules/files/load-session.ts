@@ -6,6 +6,8 @@ import type { PutResult } from '../../storage/storage';
 import type { CsvPipelineResult } from '../../ingest/pipeline-types';
 import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable } from '../datasets/dataset-tables.store';
 import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloads.store';
+import { JobsStore } from '../../jobs/store';
+import { JobState } from '../../jobs/state';
 
 /**
  * The transaction of a load during upload (load-during-upload.ts), run on the pipeline thread
@@ -16,14 +18,48 @@ import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloa
  * This module is loaded by the pipeline thread (a bundle of its own in dist/, scripts/build.mjs).
  */
 
+/**
+ * The module the pipeline thread loads for a load's transaction (this module): the compiled
+ * bundle's sibling in dist/ (scripts/build.mjs builds it), or the TypeScript source under tsx.
+ */
+export const LOAD_SESSION_MODULE = new URL(import.meta.url.endsWith('.ts') ? './load-session.ts' : './load-session.js', import.meta.url).href;
+
 /** What the API thread sends (structured-cloneable). */
 export interface LoadSessionArgs {
+  kind?: 'upload';
   url: string;
   settings: ConnectionSettings;
   fileId: string;
   table: string;
   /** The spec's columns, in COPY order after `_line`. */
   columns: string[];
+}
+
+/**
+ * A file's job loading it itself (ingestion-load.ts ingestCsv, a plain append: no merge, no
+ * corrections): the job's fence and the file's partition in the thread's transaction.
+ */
+export interface JobLoadSessionArgs {
+  kind: 'job';
+  url: string;
+  settings: ConnectionSettings;
+  jobId: string;
+  attempt: number;
+  fileId: string;
+  table: string;
+  columns: string[];
+}
+
+/** The job's go-ahead: attach the partition and commit. */
+export interface JobLoadDecision {
+  commit: true;
+}
+
+/** The name of the error that ends a job's load because the attempt no longer owns the job (JobContext.fenced). */
+export const JOB_FENCED = 'JobFenced';
+
+class JobFenced extends Error {
+  override readonly name = JOB_FENCED;
 }
 
 /** The API thread's go-ahead: the record committed with the rows. */
@@ -47,7 +83,7 @@ class NotKept extends Error {
 /** One connection per database per thread, kept between loads (it closes when idle, as the pool's do). */
 const clients = new Map<string, postgres.Sql>();
 
-function client(args: LoadSessionArgs): postgres.Sql {
+function client(args: { url: string; settings: ConnectionSettings }): postgres.Sql {
   let sql = clients.get(args.url);
   if (!sql) {
     sql = postgres(args.url, { ...connectionOptions({ ...args.settings, appName: `${args.settings.appName ?? 'sluice'}-load` }), max: 1 });
@@ -56,15 +92,77 @@ function client(args: LoadSessionArgs): postgres.Sql {
   return sql;
 }
 
-export async function openCopySession(raw: unknown): Promise<CopySession> {
-  const args = raw as LoadSessionArgs;
+export function openCopySession(raw: unknown): Promise<CopySession> {
+  const args = raw as LoadSessionArgs | JobLoadSessionArgs;
+  return args.kind === 'job' ? openJobSession(args) : openUploadSession(args);
+}
+
+/**
+ * Runs `body` in a transaction on the thread's connection; resolves once `body` has opened its
+ * COPY (the session), and settles when the decision comes (see ingest/copy-session.ts).
+ */
+async function session<D>(
+  args: { url: string; settings: ConnectionSettings },
+  body: (tx: postgres.TransactionSql, open: (copy: Writable, copyFileId?: boolean) => void, decided: Promise<D | null>) => Promise<void>,
+): Promise<CopySession> {
   const sql = client(args);
+  let opened: (s: { copy: Writable; copyFileId?: boolean }) => void = () => undefined;
+  const copyOpened = new Promise<{ copy: Writable; copyFileId?: boolean }>((resolve) => (opened = resolve));
+  let decide: (decision: D | null) => void = () => undefined;
+  const decided = new Promise<D | null>((resolve) => (decide = resolve));
+  const transaction = sql.begin((tx) => body(tx, (copy, copyFileId) => opened({ copy, copyFileId }), decided));
+  // Settled through `settle`; a transaction that failed before its COPY opened fails the open. A
+  // connection that failed (terminated, lost) is not used again: the next load opens a new one.
+  transaction.catch((err: unknown) => {
+    if (err instanceof NotKept || err instanceof JobFenced || clients.get(args.url) !== sql) return;
+    clients.delete(args.url);
+    void sql.end({ timeout: 0 }).catch(() => undefined);
+  });
+  const open = await Promise.race([
+    copyOpened,
+    transaction.then(() => {
+      throw new Error('The load transaction ended before its COPY opened');
+    }),
+  ]);
+  return {
+    copy: open.copy,
+    ...(open.copyFileId !== undefined ? { copyFileId: open.copyFileId } : {}),
+    async settle(decision: unknown): Promise<LoadSettled> {
+      decide(decision as D | null);
+      try {
+        await transaction;
+        return { committed: true };
+      } catch (err) {
+        if (err instanceof NotKept) return { committed: false, reason: err.message };
+        throw err;
+      }
+    },
+  };
+}
+
+/** The job's load (JobLoadSessionArgs): fenced as JobContext.fenced is, attached before the commit. */
+function openJobSession(args: JobLoadSessionArgs): Promise<CopySession> {
+  const specColumns = args.columns.map(assertIdentifier);
+  return session<JobLoadDecision>(args, async (tx, open, decided) => {
+    // The store's fence and read, both on this transaction.
+    const jobs = new JobsStore(client(args));
+    await jobs.lockFence(tx, args.jobId);
+    const current = await jobs.get(args.jobId, tx);
+    if (!current || current.state !== JobState.RUNNING || current.attempt !== args.attempt) throw new JobFenced('the attempt no longer owns the job');
+    const into = await prepareRowTable(tx, args.table, args.fileId);
+    const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
+    const copy = into.freeze
+      ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
+      : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
+    open(copy, !into.fileIdDefault);
+    if (!(await decided)) throw new NotKept('the job did not keep the rows');
+    await into.attach();
+  });
+}
+
+function openUploadSession(args: LoadSessionArgs): Promise<CopySession> {
   const columns = ['_line', ...args.columns.map(assertIdentifier)];
-  let opened: (copy: Writable) => void = () => undefined;
-  const copyOpened = new Promise<Writable>((resolve) => (opened = resolve));
-  let decide: (decision: LoadDecision | null) => void = () => undefined;
-  const decided = new Promise<LoadDecision | null>((resolve) => (decide = resolve));
-  const transaction = sql.begin(async (tx) => {
+  return session<LoadDecision>(args, async (tx, open, decided) => {
     // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
     await tx`set local statement_timeout = 0`;
     await lockFileLoad(tx, args.fileId);
@@ -75,37 +173,11 @@ export async function openCopySession(raw: unknown): Promise<CopySession> {
     const into = await prepareRowTable(tx, args.table, args.fileId);
     // Only a fresh partition of its own can wait, detached, for the job (rolled back otherwise).
     if (!into.fileIdDefault) throw new NotKept('the spec table is not partitioned by file');
-    opened(await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable());
+    open(await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable());
     const decision = await decided;
     if (!decision) throw new NotKept('the API thread did not keep the rows');
     // A job that already ended (cancelled while it waited, say) takes no load: nothing is kept for it.
     if (await jobEnded(tx, args.fileId)) throw new NotKept('the file’s job ended before the load did');
     await insertPreload(tx, args.fileId, args.table, decision);
   });
-  // Settled through `settle`; a transaction that failed before its COPY opened fails the open. A
-  // connection that failed (terminated, lost) is not used again: the next load opens a new one.
-  transaction.catch((err: unknown) => {
-    if (err instanceof NotKept || clients.get(args.url) !== sql) return;
-    clients.delete(args.url);
-    void sql.end({ timeout: 0 }).catch(() => undefined);
-  });
-  const copy = await Promise.race([
-    copyOpened,
-    transaction.then(() => {
-      throw new Error('The load transaction ended before its COPY opened');
-    }),
-  ]);
-  return {
-    copy,
-    async settle(decision: unknown): Promise<LoadSettled> {
-      decide(decision as LoadDecision | null);
-      try {
-        await transaction;
-        return { committed: true };
-      } catch (err) {
-        if (err instanceof NotKept) return { committed: false, reason: err.message };
-        throw err;
-      }
-    },
-  };
 }
