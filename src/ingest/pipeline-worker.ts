@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { runCsvPipeline } from './csv-pipeline';
 import { pipelineErrorData } from './csv-errors';
 import { recycleBuffer } from './fast-path';
+import { drained } from './pipeline-run';
 import { InputMirror } from './input-mirror';
 import { readStoredFile } from '../storage/verify';
 import { Growth, readGrowingFile } from '../storage/growing-file';
@@ -110,7 +111,7 @@ function sessionSink(copy: Writable): Writable {
       // socket is busy (or this thread is not scheduled), as the API thread's credit allowed.
       copy.write(chunk, release);
       if (copy.writableLength < SESSION_BUFFER_BYTES) cb();
-      else waitDrain(copy, cb);
+      else drained(copy, undefined).then(() => cb(), cb);
     },
     final(cb) {
       copy.end();
@@ -124,22 +125,6 @@ function sessionSink(copy: Writable): Writable {
   // The COPY's failure (the connection lost, PostgreSQL refusing a row) is the sink's, whenever it comes.
   copy.on('error', (err) => out.destroy(err));
   return out;
-}
-
-/** Calls `cb` once `copy` drains, or with its error if it fails or closes first. */
-function waitDrain(copy: Writable, cb: (err?: Error | null) => void): void {
-  const done = (err?: Error | null) => {
-    copy.off('drain', onDrain);
-    copy.off('error', onError);
-    copy.off('close', onClose);
-    cb(err);
-  };
-  const onDrain = () => done();
-  const onError = (err: Error) => done(err);
-  const onClose = () => done(copy.errored ?? new Error('The COPY closed before the input ended'));
-  copy.on('drain', onDrain);
-  copy.on('error', onError);
-  copy.on('close', onClose);
 }
 
 async function* input(r: Run): AsyncGenerator<Buffer | string> {

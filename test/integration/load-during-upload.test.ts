@@ -79,6 +79,16 @@ async function slowUpload(
   return { fileId: data.uploadFile.file.id, jobId: data.uploadFile.job.id, duplicateOf: data.uploadFile.duplicateOf?.id ?? null };
 }
 
+/** Uploads `body` in one go (the SDK's multipart upload); resolves with the file and job. */
+async function wholeUpload(body: string, filename: string) {
+  const { uploadFile } = await ingestor.upload(
+    UploadFileDocument,
+    { program: 'state_prog', spec: 'attendance', file: null },
+    { file: { body, filename, contentType: 'text/csv' } },
+  );
+  return uploadFile;
+}
+
 async function finish(jobId: string): Promise<string> {
   return (await collectJobEvents(ingestor, jobId)).at(-1)!.state;
 }
@@ -309,11 +319,7 @@ describe('a CSV loaded while it is uploaded', () => {
   });
 
   it('a small file (under SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES) is loaded by its job', async () => {
-    const { uploadFile } = await ingestor.upload(
-      UploadFileDocument,
-      { program: 'state_prog', spec: 'attendance', file: null },
-      { file: { body: attendanceCsv(100).replace(/s(\d+),/g, 'small$1,'), filename: 'small.csv', contentType: 'text/csv' } },
-    );
+    const uploadFile = await wholeUpload(attendanceCsv(100).replace(/s(\d+),/g, 'small$1,'), 'small.csv');
     expect(await finish(uploadFile.job.id)).toBe('SUCCEEDED');
     expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows: 100, duringUpload: false });
   });
@@ -323,11 +329,7 @@ describe('a CSV loaded while it is uploaded', () => {
     openCopySession({ url: t.database.url, settings: t.database.settings, fileId, table, columns: attendanceSpec.input.required } satisfies LoadSessionArgs);
 
   it('a load whose file’s job has started already keeps nothing and leaves the file’s partition alone', async () => {
-    const { uploadFile } = await ingestor.upload(
-      UploadFileDocument,
-      { program: 'state_prog', spec: 'attendance', file: null },
-      { file: { body: attendanceCsv(100).replace(/s(\d+),/g, 'late$1,'), filename: 'late.csv', contentType: 'text/csv' } },
-    );
+    const uploadFile = await wholeUpload(attendanceCsv(100).replace(/s(\d+),/g, 'late$1,'), 'late.csv');
     expect(await finish(uploadFile.job.id)).toBe('SUCCEEDED');
     await expect(session(uploadFile.file.id)).rejects.toMatchObject({ name: LOAD_NOT_KEPT, message: 'the file’s job started before the load' });
     expect(await loadedBy(uploadFile.file.id, uploadFile.job.id)).toEqual({ rows: 100, duringUpload: false });

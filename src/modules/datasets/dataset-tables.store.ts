@@ -268,10 +268,21 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
   };
 }
 
+/** A binary COPY into `table` (`columns`; FREEZE when the transaction created or truncated it), opened: its input. */
+export function openBinaryCopy(tx: postgres.TransactionSql, table: string, columns: string[], freeze: boolean): Promise<Writable> {
+  return freeze
+    ? tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
+    : tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary)`.writable();
+}
+
+/** The columns a load's binary COPY into `into` fills: `_line` and the spec's, with `_file_id` first unless its default gives it. */
+export function copyColumns(into: RowTarget, specColumns: string[]): string[] {
+  return into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
+}
+
 /**
- * One binary COPY into `table` (`columns`; FREEZE when the transaction created or truncated it),
- * its rows written by `fill`: destroyed when `fill` fails, otherwise ended and waited for until
- * PostgreSQL has taken every row. Returns what `fill` returns.
+ * One binary COPY (openBinaryCopy), its rows written by `fill`: destroyed when `fill` fails,
+ * otherwise ended and waited for until PostgreSQL has taken every row. Returns what `fill` returns.
  */
 export async function copyBinary<T>(
   tx: postgres.TransactionSql,
@@ -280,9 +291,7 @@ export async function copyBinary<T>(
   freeze: boolean,
   fill: (copy: Writable) => Promise<T>,
 ): Promise<T> {
-  const copy = freeze
-    ? await tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
-    : await tx`copy ${tx(table)} (${tx(columns)}) from stdin with (format binary)`.writable();
+  const copy = await openBinaryCopy(tx, table, columns, freeze);
   let result: T;
   try {
     result = await fill(copy);
@@ -300,8 +309,7 @@ export async function copyBinary<T>(
  * the target supplies it by its default (RowTarget.fileIdDefault).
  */
 export function copyIntoTarget<T>(tx: postgres.TransactionSql, into: RowTarget, specColumns: string[], fill: (copy: Writable) => Promise<T>): Promise<T> {
-  const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
-  return copyBinary(tx, into.table, columns, into.freeze === true, fill);
+  return copyBinary(tx, into.table, copyColumns(into, specColumns), into.freeze === true, fill);
 }
 
 /**

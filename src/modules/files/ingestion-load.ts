@@ -183,6 +183,13 @@ export async function ingestCsv(
         };
       return null;
     };
+    /** Once every row is COPYed: the input checked, the row errors stored, and whether the file keeps its rows. */
+    const rowsRead = async (r: CsvPipelineResult): Promise<void> => {
+      // Before anything of the file can commit (see IngestTarget.verifyInput).
+      await target.verifyInput?.();
+      await flushErrors();
+      failure = failureOf(r);
+    };
     const sessions = !target.rows && !target.merge ? deps.copySessions : undefined;
     if (sessions) {
       // A plain append: the fenced transaction runs on the pipeline thread, which writes the COPY
@@ -209,10 +216,7 @@ export async function ingestCsv(
           spec: { module: LOAD_SESSION_MODULE, args },
           decide: async ({ result: r }) => {
             result = r;
-            // Before anything of the file can commit (see IngestTarget.verifyInput).
-            await target.verifyInput?.();
-            await flushErrors();
-            failure = failureOf(r);
+            await rowsRead(r);
             copied = performance.now();
             return failure ? null : { commit: true };
           },
@@ -234,11 +238,8 @@ export async function ingestCsv(
           // postgres.js has sent a COPY chunk when its write callback runs (scripts/patch-deps.mjs).
           deps.pipeline(input, spec, { ...sinks, copy, copyReleasesChunks: true }, options(!into.fileIdDefault)),
         );
-        // Before anything of the file can commit (see IngestTarget.verifyInput).
-        await target.verifyInput?.();
-        await flushErrors();
         const r = result!;
-        failure = failureOf(r);
+        await rowsRead(r);
         // Nothing of a failed file stays in its table.
         if (failure) throw new Rollback();
         copied = performance.now();

@@ -4,7 +4,7 @@ import type { CopySession } from '../../ingest/copy-session';
 import { connectionOptions, type ConnectionSettings } from '../../db/connection';
 import type { PutResult } from '../../storage/storage';
 import type { CsvPipelineResult } from '../../ingest/pipeline-types';
-import { assertIdentifier, filePartitionName, partitionParent, prepareRowTable } from '../datasets/dataset-tables.store';
+import { assertIdentifier, copyColumns, filePartitionName, openBinaryCopy, partitionParent, prepareRowTable } from '../datasets/dataset-tables.store';
 import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloads.store';
 import { JobsStore } from '../../jobs/store';
 import { JobState } from '../../jobs/state';
@@ -150,18 +150,14 @@ function openJobSession(args: JobLoadSessionArgs): Promise<CopySession> {
     const current = await jobs.get(args.jobId, tx);
     if (!current || current.state !== JobState.RUNNING || current.attempt !== args.attempt) throw new JobFenced('the attempt no longer owns the job');
     const into = await prepareRowTable(tx, args.table, args.fileId);
-    const columns = into.fileIdDefault ? ['_line', ...specColumns] : ['_file_id', '_line', ...specColumns];
-    const copy = into.freeze
-      ? await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable()
-      : await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary)`.writable();
-    open(copy, !into.fileIdDefault);
+    open(await openBinaryCopy(tx, into.table, copyColumns(into, specColumns), into.freeze === true), !into.fileIdDefault);
     if (!(await decided)) throw new NotKept('the job did not keep the rows');
     await into.attach();
   });
 }
 
 function openUploadSession(args: LoadSessionArgs): Promise<CopySession> {
-  const columns = ['_line', ...args.columns.map(assertIdentifier)];
+  const specColumns = args.columns.map(assertIdentifier);
   return session<LoadDecision>(args, async (tx, open, decided) => {
     // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
     await tx`set local statement_timeout = 0`;
@@ -173,7 +169,7 @@ function openUploadSession(args: LoadSessionArgs): Promise<CopySession> {
     const into = await prepareRowTable(tx, args.table, args.fileId);
     // Only a fresh partition of its own can wait, detached, for the job (rolled back otherwise).
     if (!into.fileIdDefault) throw new NotKept('the spec table is not partitioned by file');
-    open(await tx`copy ${tx(into.table)} (${tx(columns)}) from stdin with (format binary, freeze)`.writable());
+    open(await openBinaryCopy(tx, into.table, copyColumns(into, specColumns), into.freeze === true));
     const decision = await decided;
     if (!decision) throw new NotKept('the API thread did not keep the rows');
     // A job that already ended (cancelled while it waited, say) takes no load: nothing is kept for it.
