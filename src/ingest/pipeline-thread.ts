@@ -202,11 +202,6 @@ class WorkerPool {
     this.fill();
   }
 
-  /** How many workers wait idle (the metrics). */
-  get idleCount(): number {
-    return this.idle.length;
-  }
-
   /** Terminates the idle workers and keeps none warm any more (shutdown, tests). */
   async close(): Promise<void> {
     this.warm = 0;
@@ -231,11 +226,6 @@ export function closePipelineThreads(): Promise<void> {
  */
 export function keepPipelineThreadsWarm(count: number, modules: string[] = []): void {
   pool.keepWarm(count, modules);
-}
-
-/** Pipeline threads waiting for a run. */
-export function idlePipelineThreads(): number {
-  return pool.idleCount;
 }
 
 /**
@@ -388,6 +378,11 @@ async function runOffThread(
     return out;
   };
 
+  /** The valid rows may be the input only where the input is a verified stored file. */
+  const checkMirror = (msg: { result: CsvPipelineResult; verified: boolean }) => {
+    if (msg.result.validCsvIsInput && !(validMirror && msg.verified)) throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
+  };
+
   const drain = async (): Promise<{ result: CsvPipelineResult; settled: unknown }> => {
     for (;;) {
       if (queue.length === 0) {
@@ -421,15 +416,13 @@ async function runOffThread(
           break;
         case 'copied': {
           if (!session) throw new Error('The CSV pipeline thread reported a copy session it was not given');
-          if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
-            throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
+          checkMirror(msg);
           post({ t: 'settle', decision: await session.decide({ result: msg.result, verified: msg.verified }) });
           break;
         }
         case 'done':
           if (msg.verified && (input instanceof StoredFileStream || input instanceof GrowingFileStream)) input.markVerified();
-          if (msg.result.validCsvIsInput && !(validMirror && msg.verified))
-            throw new Error('The CSV pipeline thread reported the valid rows as an unverified input');
+          checkMirror(msg);
           return { result: msg.result, settled: msg.settled };
         case 'fail':
           workerFailed = true;

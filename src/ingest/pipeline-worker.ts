@@ -210,7 +210,6 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
     return room(r);
   };
   let session: CopySession | null = null;
-  let copyOut: Writable = sink(r, 'copy');
   const errorOut = msg.sinks.errorCsv ? sink(r, 'errorCsv') : undefined;
   // The valid rows of a clean file are the stored file itself: compared with it, not posted.
   const validOut = msg.sinks.validCsv ? sink(r, 'validCsv') : undefined;
@@ -223,8 +222,8 @@ async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<vo
       // The COPY goes from here to PostgreSQL, on this thread's own connection (copy-session.ts).
       const open = ((await import(msg.session.module)) as { openCopySession: OpenCopySession }).openCopySession;
       session = await open(msg.session.args);
-      copyOut = sessionSink(session.copy);
     }
+    const copyOut = session ? sessionSink(session.copy) : sink(r, 'copy');
     const result = await runCsvPipeline(
       source,
       msg.spec,

@@ -1,7 +1,6 @@
 import type postgres from 'postgres';
 import type { Logger } from '../shared/logger';
 import { JobStopped, type StopReason } from './errors';
-import { JobState } from './state';
 import type { Counters, Job, JobsStore } from './store';
 
 /** What a running handler may do. Every write is fenced on (state RUNNING, this attempt). */
@@ -83,9 +82,7 @@ export class JobContext<I> {
   async fenced<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
     await this.flushing;
     return this.store.begin(async (tx) => {
-      await this.store.lockFence(tx, this.job.id);
-      const current = await this.store.get(this.job.id, tx);
-      if (!current || current.state !== JobState.RUNNING || current.attempt !== this.job.attempt) {
+      if (!(await this.store.holdsFence(tx, this.job.id, this.job.attempt))) {
         this.stop('fenced');
         throw new JobStopped('fenced');
       }

@@ -233,6 +233,16 @@ export class JobsStore {
     while (!(await this.tryLockFence(tx, id))) await new Promise((r) => setTimeout(r, FENCE_POLL_MS));
   }
 
+  /**
+   * Takes the job's fence lock (lockFence) and tells whether attempt `attempt` still owns the job
+   * (RUNNING under it): what a transaction that writes the job's data checks first.
+   */
+  async holdsFence(tx: Tx, id: string, attempt: number): Promise<boolean> {
+    await this.lockFence(tx, id);
+    const current = await this.get(id, tx);
+    return current !== undefined && current.state === JobState.RUNNING && current.attempt === attempt;
+  }
+
   async tryLockFence(tx: Tx, id: string): Promise<boolean> {
     const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${FENCE_LOCK_CLASS}, hashtext(${id})) as ok`;
     return row!.ok;

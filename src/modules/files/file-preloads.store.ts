@@ -57,14 +57,20 @@ export async function lockFileLoad(
  * itself (it took the lock, found no record and let it go), and the two must not both load it.
  */
 export async function jobStarted(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
-  const [row] = await tx<{ state: JobState }[]>`select j.state from files f join jobs j on j.id = f.job_id where f.id = ${fileId}`;
-  return row !== undefined && row.state !== JobState.QUEUED;
+  const state = await fileJobState(tx, fileId);
+  return state !== undefined && state !== JobState.QUEUED;
 }
 
 /** Whether the job of file `fileId` (once its row is there) is in a terminal state. */
 export async function jobEnded(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
+  const state = await fileJobState(tx, fileId);
+  return state !== undefined && TERMINAL_STATES.has(state);
+}
+
+/** The state of file `fileId`'s job; undefined while the file's row is not there (its upload still streams). */
+async function fileJobState(tx: postgres.TransactionSql, fileId: string): Promise<JobState | undefined> {
   const [row] = await tx<{ state: JobState }[]>`select j.state from files f join jobs j on j.id = f.job_id where f.id = ${fileId}`;
-  return row !== undefined && TERMINAL_STATES.has(row.state);
+  return row?.state;
 }
 
 /** A load's record, as the job reads it (file_preloads). */

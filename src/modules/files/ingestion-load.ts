@@ -95,11 +95,6 @@ const ROW_ERROR_BATCH = 1000;
 class Rollback extends Error {}
 
 /**
- * Streams one stored CSV through validation into the spec's table. Valid rows are COPYed inside
- * one fenced transaction (all or nothing: a cancel, crash or FAIL policy leaves no row visible);
- * row errors, the valid-rows CSV and the error CSV are written as it goes.
- */
-/**
  * Where a job's own load may run its transaction on the pipeline thread (load-session.ts, a
  * plain append): the database, as the pool connects to it, and the thread's nice value.
  */
@@ -109,6 +104,11 @@ export interface JobCopySessions {
   nice?: number;
 }
 
+/**
+ * Streams one stored CSV through validation into the spec's table. Valid rows are COPYed inside
+ * one fenced transaction (all or nothing: a cancel, crash or FAIL policy leaves no row visible);
+ * row errors, the valid-rows CSV and the error CSV are written as it goes.
+ */
 export async function ingestCsv(
   ctx: JobContext<unknown>,
   deps: { storage: ObjectStorage; files: FilesStore; pipeline: CsvPipelineRunner; copySessions?: JobCopySessions },

@@ -1,9 +1,8 @@
 import type postgres from 'postgres';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
-import type { CsvPipelineOptions, CsvPipelineResult } from '../../ingest/pipeline-types';
+import type { CsvPipelineOptions } from '../../ingest/pipeline-types';
 import { runCsvPipelineWithCopySession } from '../../ingest/pipeline-thread';
-import { AbortError } from '../../ingest/csv-errors';
 import type { Logger } from '../../shared/logger';
 import { GrowingFileStream } from '../../storage/growing-file';
 import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../../storage/storage';

@@ -7,7 +7,6 @@ import type { CsvPipelineResult } from '../../ingest/pipeline-types';
 import { assertIdentifier, copyColumns, filePartitionName, openBinaryCopy, partitionParent, prepareRowTable } from '../datasets/dataset-tables.store';
 import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloads.store';
 import { JobsStore } from '../../jobs/store';
-import { JobState } from '../../jobs/state';
 
 /**
  * The transaction of a load during upload (load-during-upload.ts), run on the pipeline thread
@@ -144,11 +143,8 @@ async function session<D>(
 function openJobSession(args: JobLoadSessionArgs): Promise<CopySession> {
   const specColumns = args.columns.map(assertIdentifier);
   return session<JobLoadDecision>(args, async (tx, open, decided) => {
-    // The store's fence and read, both on this transaction.
-    const jobs = new JobsStore(client(args));
-    await jobs.lockFence(tx, args.jobId);
-    const current = await jobs.get(args.jobId, tx);
-    if (!current || current.state !== JobState.RUNNING || current.attempt !== args.attempt) throw new JobFenced('the attempt no longer owns the job');
+    // The job's fence, as JobContext.fenced takes it, on this transaction.
+    if (!(await new JobsStore(client(args)).holdsFence(tx, args.jobId, args.attempt))) throw new JobFenced('the attempt no longer owns the job');
     const into = await prepareRowTable(tx, args.table, args.fileId);
     open(await openBinaryCopy(tx, into.table, copyColumns(into, specColumns), into.freeze === true), !into.fileIdDefault);
     if (!(await decided)) throw new NotKept('the job did not keep the rows');
