@@ -24,6 +24,7 @@ import { print } from 'graphql';
 import { uploadFileStream } from '../src/cli/upload-stream';
 import { FilesDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
+import { processCpuSeconds } from './lib/cpu';
 import { openPgServer } from './lib/database';
 import { signInBenchAdmin, spawnBenchService } from './lib/service';
 import { waitForJob } from './ingest.bench';
@@ -196,10 +197,15 @@ async function main(): Promise<void> {
     await warm.stop();
 
     let t0 = performance.now();
+    const cpu0 = processCpuSeconds(service.pid);
     let reads = fixedRate(readRate, read);
     let checks = fixedRate(healthRate, health);
     await new Promise((r) => setTimeout(r, 5000));
     const idle = { reads: await reads.stop(), checks: await checks.stop(), seconds: (performance.now() - t0) / 1000 };
+    // The service's CPU per request while idle (all its threads; the /healthz checks are a few %):
+    // what the offered rate costs before any import competes for the cores.
+    const cpu1 = processCpuSeconds(service.pid);
+    const idleCpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
     console.log(`  idle reference done (${idle.reads.ms.length} reads answered)`);
 
     t0 = performance.now();
@@ -216,6 +222,12 @@ async function main(): Promise<void> {
     console.log(`idle, ${idle.seconds.toFixed(1)} s:`);
     console.log(`  ${describe('reads', idle.reads, idle.seconds).line}`);
     console.log(`  ${describe('/healthz', idle.checks, idle.seconds).line}`);
+    if (idleCpu !== null) {
+      const served = idle.reads.ms.length + idle.checks.ms.length;
+      console.log(
+        `  service CPU ${idleCpu.toFixed(2)} s: ${((idleCpu / Math.max(1, served)) * 1e6).toFixed(0)} us per request, ${(idleCpu / idle.seconds).toFixed(2)} of a core at this rate`,
+      );
+    }
     console.log(`during the import (upload -> SUCCEEDED), ${busy.seconds.toFixed(1)} s:`);
     const r = describe('reads', busy.reads, busy.seconds);
     const h = describe('/healthz', busy.checks, busy.seconds);
@@ -236,6 +248,7 @@ async function main(): Promise<void> {
         readsP99: r.p99,
         healthP99: h.p99,
         readsFailed: busy.reads.failed,
+        idleCpuUsPerRequest: idleCpu === null ? null : Math.round((idleCpu / Math.max(1, idle.reads.ms.length + idle.checks.ms.length)) * 1e6),
         importSeconds: busy.seconds,
       }),
     );
