@@ -43,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { uploadFileStream } from '../src/cli/upload-stream';
 import { CancelJobDocument, JobDocument, RegisterSpecDocument, RunDiagnosticJobDocument, type SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
+import { processCpuSeconds } from './lib/cpu';
 import { openPgServer } from './lib/database';
 import type { FromClients, SubscriberResult, ToClients } from './lib/fanout-clients';
 import { readMemory, signInBenchAdmin, spawnBenchService } from './lib/service';
@@ -123,16 +124,6 @@ function openFilesLimit(): number | null {
 function pct(sorted: Float64Array, p: number): number {
   if (!sorted.length) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** utime + stime of a process, seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** One client process (bench/lib/fanout-clients.ts) and its next message. */
@@ -280,7 +271,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
 
     let peak = readMemory(service.pid)?.rss ?? 0;
     const peakTimer = setInterval(() => (peak = Math.max(peak, readMemory(service.pid)?.rss ?? 0)), 100);
-    const serviceCpuBefore = cpuSeconds(service.pid);
+    const serviceCpuBefore = processCpuSeconds(service.pid) ?? Number.NaN;
     for (const c of clients) c.send({ type: 'watch' });
     await admin.request(CancelJobDocument, { id: blocker.id });
     log(`  all subscribed in ${connectSeconds.toFixed(1)} s; diagnostic job cancelled, the ingestion starts`);
@@ -291,7 +282,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     clearTimeout(timeout);
     const lastSeen = Date.now();
     clearInterval(peakTimer);
-    const serviceCpu = cpuSeconds(service.pid) - serviceCpuBefore;
+    const serviceCpu = (processCpuSeconds(service.pid) ?? Number.NaN) - serviceCpuBefore;
     const subs: SubscriberResult[] = done.flatMap((d) => d.subscribers);
 
     const { job } = await admin.request(JobDocument, { id: jobId });

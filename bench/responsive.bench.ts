@@ -206,6 +206,7 @@ async function main(): Promise<void> {
     // what the offered rate costs before any import competes for the cores.
     const cpu1 = processCpuSeconds(service.pid);
     const idleCpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+    const idleCpuPerRequest = idleCpu === null ? null : idleCpu / Math.max(1, idle.reads.ms.length + idle.checks.ms.length);
     console.log(`  idle reference done (${idle.reads.ms.length} reads answered)`);
 
     t0 = performance.now();
@@ -222,10 +223,9 @@ async function main(): Promise<void> {
     console.log(`idle, ${idle.seconds.toFixed(1)} s:`);
     console.log(`  ${describe('reads', idle.reads, idle.seconds).line}`);
     console.log(`  ${describe('/healthz', idle.checks, idle.seconds).line}`);
-    if (idleCpu !== null) {
-      const served = idle.reads.ms.length + idle.checks.ms.length;
+    if (idleCpu !== null && idleCpuPerRequest !== null) {
       console.log(
-        `  service CPU ${idleCpu.toFixed(2)} s: ${((idleCpu / Math.max(1, served)) * 1e6).toFixed(0)} us per request, ${(idleCpu / idle.seconds).toFixed(2)} of a core at this rate`,
+        `  service CPU ${idleCpu.toFixed(2)} s: ${(idleCpuPerRequest * 1e6).toFixed(0)} us per request, ${(idleCpu / idle.seconds).toFixed(2)} of a core at this rate`,
       );
     }
     console.log(`during the import (upload -> SUCCEEDED), ${busy.seconds.toFixed(1)} s:`);
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
         readsP99: r.p99,
         healthP99: h.p99,
         readsFailed: busy.reads.failed,
-        idleCpuUsPerRequest: idleCpu === null ? null : Math.round((idleCpu / Math.max(1, idle.reads.ms.length + idle.checks.ms.length)) * 1e6),
+        idleCpuUsPerRequest: idleCpuPerRequest === null ? null : Math.round(idleCpuPerRequest * 1e6),
         importSeconds: busy.seconds,
       }),
     );
