@@ -10,6 +10,7 @@ import {
   FastKind,
   isoDateDays,
   isoOfDays,
+  MAX_FAST_DIGITS,
   NOT_A_DATE,
   plainDecimal,
   plainDigits,
@@ -56,6 +57,11 @@ export interface ScanState {
   readonly fileIdField: Buffer;
   /** Fields of one binary COPY tuple. */
   readonly copyFields: number;
+  /**
+   * The fused encoder's byte table (fusedTextBytes), or null where it does not apply (see
+   * fusedPlan): binary COPY, the file's fields in the spec's order.
+   */
+  readonly fusedText: Uint8Array | null;
   /** Physical line where the next record starts. */
   nextLine: number;
   readonly counts: { total: number; valid: number };
@@ -66,6 +72,165 @@ export interface ScanState {
 /** Fast-path cell flags: a byte below 32 or a backslash; a byte of a multi-byte character. */
 const SPECIAL_BYTES = 1;
 const HIGH_BYTES = 2;
+
+/**
+ * For the fused encoder: 1 for a byte that may stand in a plain cell as it is, 0 for one that ends
+ * the cell or sends the line the other way (a control byte, line breaks included, a quote, a
+ * backslash, the delimiter). Bytes of multi-byte characters are plain: the fast path only scans
+ * regions that are valid UTF-8.
+ */
+export function fusedTextBytes(delimiter: number): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let b = 32; b < 256; b++) table[b] = b === 34 || b === 92 || b === delimiter ? 0 : 1;
+  return table;
+}
+
+/** Kinds the fused encoder takes (a Checked column would send every line the other way). */
+const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, FastKind.DayFirstDate, FastKind.Enum, FastKind.Boolean]);
+
+/**
+ * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are
+ * the spec's columns in the spec's order (no mapping, no ignored or absent column), and only
+ * column kinds it checks itself.
+ */
+export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
+  return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
+}
+
+/** Longest line the fused encoder takes (the COPY room it makes sure of before a line is this plus the fields' framing). */
+const FUSED_MAX_LINE = 4096;
+
+/** Where the line encodeLine has just encoded ends (the start of the next one). */
+let fusedNext = 0;
+
+/**
+ * The fused encoder: one pass over one line's bytes, from `p`, that finds, checks and writes each
+ * cell in binary COPY as it reads it (scanRegion's general loop finds every cell first, then reads
+ * each again). It takes only lines it can vouch for entirely, with the very bytes the general
+ * loop would write: a cell that is not plain (a quote, a backslash, a control byte, padding, a
+ * sign, a leading zero, a value out of range, a wrong field count, any other line break) makes it
+ * return -1 and the general loop reads the line again from its start. On success it returns the
+ * COPY offset after the row and leaves the next line's start in `fusedNext`.
+ */
+function encodeLine(
+  cols: readonly FastColumn[],
+  text: Uint8Array,
+  buf: Buffer,
+  p: number,
+  out: Buffer,
+  o: number,
+  delim: number,
+  crlf: boolean,
+  keyValues: string[],
+): number {
+  const lineStart = p;
+  const count = cols.length;
+  for (let c = 0; c < count; c++) {
+    const col = cols[c]!;
+    const kind = col.kind;
+    const s = p;
+    if (kind === FastKind.Text) {
+      const lengthAt = o;
+      o += 4;
+      let b = buf[p]!;
+      while (text[b] === 1) {
+        out[o++] = b;
+        b = buf[++p]!;
+      }
+      if (p === s) {
+        if (!col.nullable) return -1;
+        o = writeInt32(out, lengthAt, -1);
+        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+      } else {
+        if (buf[s] === 32 || buf[p - 1] === 32) return -1;
+        writeInt32(out, lengthAt, p - s);
+        if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
+      }
+    } else if (kind === FastKind.Digits && !col.float) {
+      let v = 0;
+      let d = buf[p]! - ZERO_BYTE;
+      while (d >= 0 && d <= 9) {
+        v = v * 10 + d;
+        d = buf[++p]! - ZERO_BYTE;
+      }
+      const n = p - s;
+      if (n === 0) {
+        if (!col.nullable) return -1;
+        o = writeInt32(out, o, -1);
+        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+      } else {
+        if (n > MAX_FAST_DIGITS || (n > 1 && buf[s] === ZERO_BYTE)) return -1;
+        if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v))) return -1;
+        o = writeInt32(out, o, 8);
+        o = writeUint53(out, o, v);
+        if (col.keyAt >= 0) keyValues[col.keyAt] = String(v);
+      }
+    } else {
+      let b = buf[p]!;
+      while (text[b] === 1) b = buf[++p]!;
+      const e = p;
+      if (e === s) {
+        if (!col.nullable) return -1;
+        o = writeInt32(out, o, -1);
+        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+      } else {
+        if (buf[s] === 32 || buf[e - 1] === 32) return -1;
+        let v = 0;
+        switch (kind) {
+          case FastKind.IsoDate:
+            if (e - s !== 10) return -1;
+            v = isoDateDays(buf, s);
+            if (v === NOT_A_DATE) return -1;
+            o = writeInt32(out, o, 4);
+            o = writeInt32(out, o, v);
+            break;
+          case FastKind.DayFirstDate:
+            v = dayFirstDays(buf, s, e, col.yearDigits);
+            if (v === NOT_A_DATE) return -1;
+            o = writeInt32(out, o, 4);
+            o = writeInt32(out, o, v);
+            break;
+          case FastKind.Enum:
+            if (enumIndex(buf, s, e, col.enumBytes!) < 0) return -1;
+            o = writeInt32(out, o, e - s);
+            for (let k = s; k < e; k++) out[o++] = buf[k]!;
+            break;
+          case FastKind.Boolean:
+            v = booleanBytes(buf, s, e);
+            if (v < 0) return -1;
+            o = writeInt32(out, o, 1);
+            out[o++] = v;
+            break;
+          case FastKind.Digits:
+            // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
+            v = plainDigits(buf, s, e);
+            if (v < 0) v = plainDecimal(buf, s, e);
+            if (v < 0) return -1;
+            if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
+              return -1;
+            o = writeInt32(out, o, 8);
+            o = out.writeDoubleBE(v, o);
+            break;
+          default:
+            return -1;
+        }
+        if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
+      }
+    }
+    const b = buf[p];
+    if (c < count - 1) {
+      if (b !== delim) return -1;
+      p++;
+    } else if (b === 10 && !crlf) p++;
+    else if (b === 13 && crlf && buf[p + 1] === 10) p += 2;
+    else return -1;
+  }
+  if (p - lineStart > FUSED_MAX_LINE) return -1;
+  fusedNext = p;
+  return o;
+}
+
+const ZERO_BYTE = 48;
 
 /** Writes `v` (a non-negative integer) in decimal at `o`; returns the offset after it. */
 function writeUint(out: Buffer, o: number, v: number): number {
@@ -109,9 +274,53 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
   // Binary COPY is at most about twice the CSV (8-byte numbers, 4-byte lengths): grow once per region.
   copy.ensure(2 * end + 1024);
   if (valid) valid.ensure(end + 1024);
+  const fusedText = run.fusedText;
+  const fusedRoom = 16 + idField.length + 12 * count + FUSED_MAX_LINE;
 
   lines: while (pos < end) {
     const lineStart = pos;
+    if (fusedText !== null) {
+      if (copy.buf.length - copy.at < fusedRoom) copy.ensure(fusedRoom);
+      const fo = copy.buf;
+      let o = copy.at;
+      const line = run.nextLine;
+      fo[o++] = fields >>> 8;
+      fo[o++] = fields;
+      for (let k = 0; k < idField.length; k++) fo[o++] = idField[k]!;
+      o = writeInt32(fo, o, 4);
+      o = writeInt32(fo, o, line);
+      o = encodeLine(cols, fusedText, buf, pos, fo, o, delim, crlf, keyValues);
+      // A repeated key: the general loop finds it again and hands the line to the string path.
+      if (o >= 0 && keys !== null && keys.firstLineOf(keyValues, keyOrder, line) !== -1) o = -1;
+      if (o >= 0) {
+        run.nextLine++;
+        copy.at = o;
+        pos = fusedNext;
+        run.counts.total++;
+        run.counts.valid++;
+        if (valid) {
+          const contentEnd = crlf ? pos - 2 : pos - 1;
+          if (!asIs) {
+            appendLineCells(run, buf, lineStart, contentEnd, delim);
+          } else if (!crlf) {
+            if (runStart < 0) runStart = lineStart;
+            else if (runEnd !== lineStart) {
+              appendValidRun(run, buf, runStart, runEnd);
+              runStart = lineStart;
+            }
+            runEnd = pos;
+          } else {
+            valid.ensure(contentEnd - lineStart + 1);
+            const vb = valid.buf;
+            let at = valid.at;
+            for (let k = lineStart; k < contentEnd; k++) vb[at++] = buf[k]!;
+            vb[at++] = 10;
+            valid.at = at;
+          }
+        }
+        continue;
+      }
+    }
     let cellStart = pos;
     let flags = 0;
     let n = 0;
@@ -360,4 +569,30 @@ function appendValidRun(run: ScanState, buf: Buffer, start: number, end: number)
   const valid = run.validBytes;
   valid.ensure(end - start);
   valid.at += buf.copy(valid.buf, valid.at, start, end);
+}
+
+/**
+ * A line the fused encoder took, `buf[start, end)` with `delim` between its cells, into the
+ * valid-rows file as a comma-separated line, as appendCells writes it (a cell holding a comma is
+ * quoted; it holds no quote or line break).
+ */
+function appendLineCells(run: ScanState, buf: Buffer, start: number, end: number, delim: number): void {
+  const valid = run.validBytes;
+  valid.ensure(3 * (end - start) + 1);
+  const vb = valid.buf;
+  let at = valid.at;
+  let s = start;
+  for (;;) {
+    let e = s;
+    let quote = false;
+    while (e < end && buf[e] !== delim) quote ||= buf[e++] === 44;
+    if (quote) vb[at++] = 34;
+    at += buf.copy(vb, at, s, e);
+    if (quote) vb[at++] = 34;
+    if (e >= end) break;
+    vb[at++] = 44;
+    s = e + 1;
+  }
+  vb[at++] = 10;
+  valid.at = at;
 }

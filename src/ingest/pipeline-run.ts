@@ -19,7 +19,7 @@ import {
 import { KeyIndex } from './key-index';
 import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvEncoding } from './csv-dialect';
 import { binaryTypeOf, ByteSink, PGCOPY_HEADER, PGCOPY_TRAILER, planFastColumns, uuidField, writeBinaryRow, type FastColumn } from './fast-path';
-import { scanRegion, type ScanState } from './byte-scanner';
+import { fusedPlan, fusedTextBytes, scanRegion, type ScanState } from './byte-scanner';
 import { AbortError, HeaderError, NotCsvError, RecordTooLargeError } from './csv-errors';
 import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './pipeline-types';
 import {
@@ -95,6 +95,7 @@ export class PipelineRun implements ScanState {
   /** False until the leading BOM (if any) has been dropped. */
   private started = false;
   fastColumns: FastColumn[] | null = null;
+  fusedText: Uint8Array | null = null;
   cellStarts = new Int32Array(0);
   cellEnds = new Int32Array(0);
   cellFlags = new Int32Array(0);
@@ -451,6 +452,7 @@ export class PipelineRun implements ScanState {
     if (this.useFast && columns.every((c) => c.source >= 0 || c.nullable)) {
       this.fastColumns = columns;
       const n = checked.mapping.fieldCount;
+      this.fusedText = fusedPlan(columns, n, this.binary) ? fusedTextBytes(this.delimiterByte) : null;
       this.cellStarts = new Int32Array(n);
       this.cellEnds = new Int32Array(n);
       this.cellFlags = new Int32Array(n);

@@ -19,7 +19,9 @@ import { KeyIndex } from '../../src/ingest/key-index';
 import { boundedDistance, parseColumnMap, resolveColumnMap } from '../../src/ingest/header-match';
 import iconv from 'iconv-lite';
 import { mulberry32 } from '../../bench/lib/attendance-data';
-import { checkHeader, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
+import { checkHeader, compileCellChecks, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
+import { fusedPlan } from '../../src/ingest/byte-scanner';
+import { planFastColumns } from '../../src/ingest/fast-path';
 import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
 import { chunked, compile, specWith } from '../helpers/pipeline';
 
@@ -1017,6 +1019,49 @@ describe('the byte-level fast path', () => {
         expect({ seed, fastPath, size, text: binaryToText(copy.bytes(), types, false) }).toEqual({ seed, fastPath, size, text: withoutId });
         const text = await run(csv, spec, { fastPath, fileId, copyFileId: false }, size);
         expect({ seed, fastPath, size, text: text.copy.text }).toEqual({ seed, fastPath, size, text: withoutId });
+      }
+    }
+  });
+
+  it('gives exactly the binary COPY of the papaparse path with the fused encoder, keyed or not, in every delimiter', async () => {
+    const unkeyed = specWith(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, { ...v, unique: undefined }])), ['id', 'code']);
+    const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+    for (const [name, s] of [
+      ['keyed', spec],
+      ['unkeyed', unkeyed],
+    ] as const) {
+      // The specs these cases run take the fused encoder (binary COPY, the file's fields in order).
+      const header0 = checkHeader(s, header);
+      if (!header0.ok) expect.fail('the header does not match');
+      expect(fusedPlan(planFastColumns(s, header0.mapping, compileCellChecks(s)), header.length, true)).toBe(true);
+      for (const dialect of dialects.filter((d) => d.encoding === 'UTF_8')) {
+        for (let seed = 1; seed <= 8; seed++) {
+          for (const eol of ['\n', '\r\n'] as const) {
+            const csv = randomCsv(seed, eol, dialect);
+            const outcomes = [];
+            for (const [fastPath, size] of [
+              [false, 0],
+              [true, 0],
+              [true, 13],
+              [true, 4096],
+            ] as const) {
+              const copy = new BinaryCollect();
+              const valid = new Collect();
+              const errors = new Collect();
+              const invalid: InvalidRow[] = [];
+              const result = await runCsvPipeline(
+                chunked(csv, size),
+                s,
+                { copy, validCsv: valid, errorCsv: errors, onInvalid: (row) => void invalid.push(row) },
+                { fileId, fastPath, copyFormat: 'binary', copyFileId: seed % 2 === 0 },
+              );
+              outcomes.push({ result, copy: copy.bytes().toString('hex'), valid: valid.text, errors: errors.text, invalid });
+            }
+            for (const [k, outcome] of outcomes.entries())
+              expect({ name, dialect, seed, eol, k, ...outcome }).toEqual({ name, dialect, seed, eol, k, ...outcomes[0] });
+            expect(outcomes[0]!.result.valid).toBeGreaterThan(0);
+          }
+        }
       }
     }
   });
