@@ -61,6 +61,11 @@ export interface FanoutBenchOptions {
   batch: number;
   /** Child processes the subscribers are spread over. */
   clientProcesses: number;
+  /**
+   * 1: one service process in role `all` (the default). More: that many processes in role `api`
+   * (the subscribers spread over them, as behind a load balancer) and one in role `worker`.
+   */
+  apiProcesses: number;
   log: (line: string) => void;
 }
 
@@ -89,6 +94,7 @@ export interface FanoutBenchReport {
   /** During the job: CPU seconds of the service and of all client processes; the clients' worst event-loop delay. */
   cpu: { serviceSeconds: number; clientSeconds: number };
   clientProcesses: number;
+  apiProcesses: number;
   clientLagMs: { p99: number; max: number };
 }
 
@@ -106,6 +112,7 @@ export function fanoutOptionsFromEnv(log: (line: string) => void = (l) => consol
     rows: envInt('BENCH_FANOUT_ROWS', 300_000),
     batch: envInt('BENCH_FANOUT_BATCH', 250),
     clientProcesses: envInt('BENCH_FANOUT_CLIENT_PROCESSES', 4),
+    apiProcesses: envInt('BENCH_FANOUT_API_PROCESSES', 1),
     log,
   };
 }
@@ -213,7 +220,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
   const server = await openPgServer(tmp);
   const db = await server.createDatabase();
   const dataDir = await fs.mkdtemp(path.join(tmp, 'service-'));
-  const { service, url } = await spawnBenchService(db.url, dataDir, {
+  const env: Record<string, string> = {
     LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
     // All subscribers share the bench admin's token.
     SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: String(n + 10),
@@ -225,18 +232,30 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     ...(process.env['BENCH_FANOUT_LOAD_DURING_UPLOAD'] === '1' ? {} : { SLUICE_LOAD_DURING_UPLOAD: '0' }),
     // A/B of the progress interval (default: the service's own default).
     ...(process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] ? { SLUICE_JOB_PROGRESS_INTERVAL_MS: process.env['BENCH_FANOUT_PROGRESS_INTERVAL_MS'] } : {}),
-  });
+  };
+  // One process in role all, or API processes (the subscribers' servers) and a worker, started
+  // one after the other (each applies migrations and the admin client at its start).
+  const roles = opts.apiProcesses === 1 ? ['all'] : [...Array.from({ length: opts.apiProcesses }, () => 'api'), 'worker'];
+  const services: Awaited<ReturnType<typeof spawnBenchService>>[] = [];
   const clients: ClientProcess[] = [];
   let admin: SluiceClient | null = null;
   try {
-    await service.waitFor(/Sluice .* is ready/);
+    for (const role of roles) {
+      const started = await spawnBenchService(db.url, dataDir, { ...env, SLUICE_ROLE: role });
+      services.push(started);
+      await started.service.waitFor(/Sluice .* is ready/);
+    }
+    const apis = services.filter((_, i) => roles[i] !== 'worker');
+    const url = apis[0]!.url;
+    const apiPids = apis.map((a) => a.service.pid);
+    const allPids = services.map((a) => a.service.pid);
     admin = await signInBenchAdmin(url);
     const token = admin.options.token!;
     await admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
     const file = path.join(tmp, 'attendance.csv');
     const bytes = await writeAttendanceCsv(file, rows);
     log(
-      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, ${n.toLocaleString('en-US')} subscribers (${batch} at a time, from ${k} client processes), ${rows.toLocaleString('en-US')} rows (${(bytes / MiB).toFixed(1)} MiB), open files limit ${limit ?? 'unknown'}`,
+      `PostgreSQL ${server.version} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${os.cpus().length} CPUs, service ${opts.apiProcesses === 1 ? 'one process (role all)' : `${opts.apiProcesses} processes in role api and one in role worker`}, ${n.toLocaleString('en-US')} subscribers (${batch} at a time, from ${k} client processes), ${rows.toLocaleString('en-US')} rows (${(bytes / MiB).toFixed(1)} MiB), open files limit ${limit ?? 'unknown'}`,
     );
 
     // The worker's one slot is taken until every subscriber holds its SNAPSHOT.
@@ -252,26 +271,35 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     const jobId = uploadFile.job.id;
     log(`  job ${jobId} ${uploadFile.job.state} behind diagnostic job ${blocker.id}`);
 
-    const before = await settledRss(service.pid, 2000);
-    const wsUrl = `${url.replace(/^http/, 'ws')}/graphql`;
+    const sumOver = async (pids: number[], read: (pid: number) => Promise<number> | number) => {
+      let sum = 0;
+      for (const pid of pids) sum += await read(pid);
+      return sum;
+    };
+    const before = await sumOver(apiPids, (pid) => settledRss(pid, 2000));
+    // Client process i talks to API process i mod their count.
+    const wsUrls = apis.map((a) => `${a.url.replace(/^http/, 'ws')}/graphql`);
     const connectStarted = Date.now();
     for (let i = 0; i < k; i++) clients.push(new ClientProcess());
     // Process i opens subscribers [i*n/k, (i+1)*n/k), a share of each wave at a time.
     const share = (i: number) => Math.floor(((i + 1) * n) / k) - Math.floor((i * n) / k);
-    for (const [i, c] of clients.entries()) c.send({ type: 'open', wsUrl, token, jobId, count: share(i), batch: Math.max(1, Math.round(batch / k)) });
+    for (const [i, c] of clients.entries())
+      c.send({ type: 'open', wsUrl: wsUrls[i % wsUrls.length]!, token, jobId, count: share(i), batch: Math.max(1, Math.round(batch / k)) });
     const ready = await Promise.all(clients.map((c) => c.next('ready')));
     const failed = ready.find((r) => r.error);
     if (failed) throw new Error(`a subscriber could not subscribe: ${failed.error}`);
     const connectSeconds = (Date.now() - connectStarted) / 1000;
     log(`  ${n} subscribed (${connectSeconds.toFixed(1)} s)`);
-    const after = await settledRss(service.pid, 3000);
+    const after = await sumOver(apiPids, (pid) => settledRss(pid, 3000));
     const snapshotSeqs = new Set(ready.flatMap((r) => r.snapshotSeqs));
     if (snapshotSeqs.size !== 1) throw new Error(`the job moved while subscribers connected: SNAPSHOT seqs ${[...snapshotSeqs].join(', ')}`);
     const snapshotSeq = [...snapshotSeqs][0]!;
 
-    let peak = readMemory(service.pid)?.rss ?? 0;
-    const peakTimer = setInterval(() => (peak = Math.max(peak, readMemory(service.pid)?.rss ?? 0)), 100);
-    const serviceCpuBefore = processCpuSeconds(service.pid) ?? Number.NaN;
+    const rssNow = () => apiPids.reduce((sum, pid) => sum + (readMemory(pid)?.rss ?? 0), 0);
+    const cpuNow = () => allPids.reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? Number.NaN), 0);
+    let peak = rssNow();
+    const peakTimer = setInterval(() => (peak = Math.max(peak, rssNow())), 100);
+    const serviceCpuBefore = cpuNow();
     for (const c of clients) c.send({ type: 'watch' });
     await admin.request(CancelJobDocument, { id: blocker.id });
     log(`  all subscribed in ${connectSeconds.toFixed(1)} s; diagnostic job cancelled, the ingestion starts`);
@@ -282,7 +310,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     clearTimeout(timeout);
     const lastSeen = Date.now();
     clearInterval(peakTimer);
-    const serviceCpu = (processCpuSeconds(service.pid) ?? Number.NaN) - serviceCpuBefore;
+    const serviceCpu = cpuNow() - serviceCpuBefore;
     const subs: SubscriberResult[] = done.flatMap((d) => d.subscribers);
 
     const { job } = await admin.request(JobDocument, { id: jobId });
@@ -338,16 +366,17 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
       },
       cpu: { serviceSeconds: serviceCpu, clientSeconds: done.reduce((sum, d) => sum + d.cpuSeconds, 0) },
       clientProcesses: k,
+      apiProcesses: opts.apiProcesses,
       clientLagMs: { p99: Math.max(...done.map((d) => d.lagMs.p99)), max: Math.max(...done.map((d) => d.lagMs.max)) },
     };
   } catch (err) {
-    console.error(`--- service stderr (tail) ---\n${service.stderr().slice(-3000)}`);
+    for (const [i, { service }] of services.entries()) console.error(`--- service ${i} (role ${roles[i]}) stderr (tail) ---\n${service.stderr().slice(-3000)}`);
     throw err;
   } finally {
     // Closing thousands of sockets at once is fine: the service is stopped right after.
     await Promise.all(clients.map((c) => c.close()));
     await admin?.close();
-    await service.stop();
+    await Promise.all(services.map(({ service }) => service.stop()));
     await db.drop().catch(() => undefined);
     await server.dispose().catch(() => undefined);
     await fs.rm(tmp, { recursive: true, force: true });
@@ -374,10 +403,10 @@ export function formatFanoutReport(r: FanoutBenchReport): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [
-    `${r.subscribers.toLocaleString('en-US')} graphql-ws subscribers on one ${r.rows.toLocaleString('en-US')}-row ingestion job (${r.finalState}); connected in ${r.connectSeconds.toFixed(1)} s`,
+    `${r.subscribers.toLocaleString('en-US')} graphql-ws subscribers on one ${r.rows.toLocaleString('en-US')}-row ingestion job (${r.finalState}); connected in ${r.connectSeconds.toFixed(1)} s; service: ${r.apiProcesses === 1 ? 'one process (role all)' : `${r.apiProcesses} API processes and a worker`}`,
     `events per subscriber ${r.eventsExpected} (after its SNAPSHOT), ${r.deliveries.toLocaleString('en-US')} deliveries; job ran ${r.jobSeconds.toFixed(2)} s, last subscriber done ${r.drainSeconds.toFixed(2)} s after the job started`,
     `commit-to-client ms: p50 ${r.latencyMs.p50.toFixed(0)}, p95 ${r.latencyMs.p95.toFixed(0)}, p99 ${r.latencyMs.p99.toFixed(0)}, max ${r.latencyMs.max.toFixed(0)}`,
-    `service RSS MiB: before ${r.rss.beforeMiB.toFixed(1)}, all subscribed ${r.rss.afterMiB.toFixed(1)}, peak during the job ${r.rss.peakMiB.toFixed(1)}`,
+    `service RSS MiB${r.apiProcesses === 1 ? '' : ` (the API processes together)`}: before ${r.rss.beforeMiB.toFixed(1)}, all subscribed ${r.rss.afterMiB.toFixed(1)}, peak during the job ${r.rss.peakMiB.toFixed(1)}`,
     `during the job: service CPU ${r.cpu.serviceSeconds.toFixed(1)} s, clients' CPU ${r.cpu.clientSeconds.toFixed(1)} s (${r.clientProcesses} processes), clients' event-loop delay p99 ${r.clientLagMs.p99.toFixed(0)} ms, max ${r.clientLagMs.max.toFixed(0)} ms`,
     ...r.problems.map((p) => `  ${p}`),
     fmt(head),
@@ -411,6 +440,7 @@ export function fanoutReportJson(r: FanoutBenchReport): Record<string, unknown> 
     serviceCpuSeconds: round(r.cpu.serviceSeconds, 2),
     clientCpuSeconds: round(r.cpu.clientSeconds, 2),
     clientProcesses: r.clientProcesses,
+    apiProcesses: r.apiProcesses,
     clientLagP99Ms: round(r.clientLagMs.p99),
     clientLagMaxMs: round(r.clientLagMs.max),
   };

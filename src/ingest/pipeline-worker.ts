@@ -27,8 +27,16 @@ if (!port) throw new Error('pipeline-worker.ts runs as a worker thread only');
 
 /** Bytes posted and not yet written by the API thread before the sinks here stop accepting. */
 const OUTSTANDING_LIMIT = 8 * 1024 * 1024;
-/** COPY bytes a copy session's sink lets wait for the socket before the pipeline waits for it to drain. */
-const SESSION_BUFFER_BYTES = 8 * 1024 * 1024;
+/**
+ * COPY bytes a copy session's sink lets wait for the socket before the pipeline waits for it to
+ * drain. Why 1 MiB, not more: a chunk that waits long enough lives through young-generation
+ * collections and is promoted, and its memory (outside V8's heap) then waits for a full
+ * mark-compact; V8 starts one whenever that external memory has grown enough. With 8 MiB waiting,
+ * a 1M-row load ran 11-14 mark-compacts on this thread (5 ms of its time and some 20 ms of V8's
+ * helper threads each), with 1 MiB 4-6; 0.5 MiB gave no fewer (bench/ingest.bench.ts under
+ * --trace-gc, alternated).
+ */
+const SESSION_BUFFER_BYTES = 1024 * 1024;
 /** Invalid rows are posted in batches of at most this many (or this many bytes of raw text). */
 const INVALID_BATCH_ROWS = 500;
 const INVALID_BATCH_BYTES = 512 * 1024;
