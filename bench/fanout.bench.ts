@@ -2,7 +2,9 @@
  * Subscription fan-out benchmark (issue #16, "Fan-out"): part of `npm run bench` (see
  * bench/run.ts; BENCH_SKIP_FANOUT=1 skips it), or on its own with `npx tsx bench/fanout.bench.ts`.
  *
- * One service process in role `all` (API, graphql-ws and the job workers in one event loop), a
+ * One service process in role `all` (API, graphql-ws and the job workers in one event loop), or
+ * with BENCH_FANOUT_API_PROCESSES=N > 1, N processes in role `api` (the client processes connect
+ * to them in turn, as behind a load balancer) and one in role `worker` that runs the job; a
  * fresh database (DATABASE_URL, else an embedded PostgreSQL). BENCH_FANOUT_SUBSCRIBERS (default
  * 5,000) real graphql-ws clients, one WebSocket and one `jobUpdated` subscription each, all on the
  * same job, connected BENCH_FANOUT_BATCH (default 250) at a time. The job is the ingestion of a
