@@ -137,6 +137,9 @@ function encodeLine(
         out[o++] = b;
         b = buf[++p]!;
       }
+      // A line longer than the room made for it (FUSED_MAX_LINE): what did not fit was not stored
+      // (a typed array drops writes past its end), and the general loop takes the line.
+      if (o > out.length) return -1;
       if (p === s) {
         if (!col.nullable) return -1;
         o = writeInt32(out, lengthAt, -1);
@@ -208,6 +211,8 @@ function encodeLine(
             if (v < 0) return -1;
             if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
               return -1;
+            // writeDoubleBE checks its bounds (and throws), unlike the stores above.
+            if (o + 12 > out.length) return -1;
             o = writeInt32(out, o, 8);
             o = out.writeDoubleBE(v, o);
             break;
