@@ -284,244 +284,227 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
 
   lines: while (pos < end) {
     const lineStart = pos;
-    if (fusedText !== null) {
-      if (copy.buf.length - copy.at < fusedRoom) copy.ensure(fusedRoom);
-      const fo = copy.buf;
-      let o = copy.at;
-      const line = run.nextLine;
-      fo[o++] = fields >>> 8;
-      fo[o++] = fields;
-      for (let k = 0; k < idField.length; k++) fo[o++] = idField[k]!;
-      o = writeInt32(fo, o, 4);
-      o = writeInt32(fo, o, line);
-      o = encodeLine(cols, fusedText, buf, pos, fo, o, delim, crlf, keyValues);
-      // A repeated key: the general loop finds it again and hands the line to the string path.
-      if (o >= 0 && keys !== null && keys.firstLineOf(keyValues, keyOrder, line) !== -1) o = -1;
-      if (o >= 0) {
-        run.nextLine++;
-        copy.at = o;
-        pos = fusedNext;
-        run.counts.total++;
-        run.counts.valid++;
-        if (valid) {
-          const contentEnd = crlf ? pos - 2 : pos - 1;
-          if (!asIs) {
-            appendLineCells(run, buf, lineStart, contentEnd, delim);
-          } else if (!crlf) {
-            if (runStart < 0) runStart = lineStart;
-            else if (runEnd !== lineStart) {
-              appendValidRun(run, buf, runStart, runEnd);
-              runStart = lineStart;
-            }
-            runEnd = pos;
-          } else {
-            valid.ensure(contentEnd - lineStart + 1);
-            const vb = valid.buf;
-            let at = valid.at;
-            for (let k = lineStart; k < contentEnd; k++) vb[at++] = buf[k]!;
-            vb[at++] = 10;
-            valid.at = at;
-          }
-        }
-        continue;
-      }
-    }
-    let cellStart = pos;
-    let flags = 0;
-    let n = 0;
-    let i = pos;
     let contentEnd = 0;
-    for (;;) {
-      const b = buf[i]!;
-      if (b === delim) {
-        if (n < fieldCount) {
-          cs[n] = cellStart;
-          ce[n] = i;
-          cf[n] = flags;
+    // A row that is written ends the block (the fused encoder's, or the general loop's at its
+    // end); a line handed elsewhere continues the loop from inside it.
+    row: {
+      if (fusedText !== null) {
+        if (copy.buf.length - copy.at < fusedRoom) copy.ensure(fusedRoom);
+        const fo = copy.buf;
+        let o = copy.at;
+        const line = run.nextLine;
+        fo[o++] = fields >>> 8;
+        fo[o++] = fields;
+        for (let k = 0; k < idField.length; k++) fo[o++] = idField[k]!;
+        o = writeInt32(fo, o, 4);
+        o = writeInt32(fo, o, line);
+        o = encodeLine(cols, fusedText, buf, pos, fo, o, delim, crlf, keyValues);
+        // A repeated key: the general loop finds it again and hands the line to the string path.
+        if (o >= 0 && keys !== null && keys.firstLineOf(keyValues, keyOrder, line) !== -1) o = -1;
+        if (o >= 0) {
+          run.nextLine++;
+          copy.at = o;
+          pos = fusedNext;
+          contentEnd = crlf ? pos - 2 : pos - 1;
+          break row;
         }
-        n++;
-        cellStart = i + 1;
-        flags = 0;
-      } else if (b < 32 || b === 92 || b === 34 || b >= 128) {
-        if (b === 10) {
-          if (crlf) {
-            stop = lineStart; // a bare LF in a CRLF file is cell text to papaparse
-            break lines;
+      }
+      let cellStart = pos;
+      let flags = 0;
+      let n = 0;
+      let i = pos;
+      for (;;) {
+        const b = buf[i]!;
+        if (b === delim) {
+          if (n < fieldCount) {
+            cs[n] = cellStart;
+            ce[n] = i;
+            cf[n] = flags;
           }
-          contentEnd = i;
-          break;
-        }
-        if (b === 13) {
-          if (crlf && buf[i + 1] === 10) {
+          n++;
+          cellStart = i + 1;
+          flags = 0;
+        } else if (b < 32 || b === 92 || b === 34 || b >= 128) {
+          if (b === 10) {
+            if (crlf) {
+              stop = lineStart; // a bare LF in a CRLF file is cell text to papaparse
+              break lines;
+            }
             contentEnd = i;
-            i++;
             break;
           }
-          stop = lineStart;
-          break lines;
+          if (b === 13) {
+            if (crlf && buf[i + 1] === 10) {
+              contentEnd = i;
+              i++;
+              break;
+            }
+            stop = lineStart;
+            break lines;
+          }
+          if (b === 34) {
+            stop = lineStart;
+            break lines;
+          }
+          flags |= b >= 128 ? HIGH_BYTES : SPECIAL_BYTES;
         }
-        if (b === 34) {
-          stop = lineStart;
-          break lines;
+        i++;
+      }
+      if (n < fieldCount) {
+        cs[n] = cellStart;
+        ce[n] = contentEnd;
+        cf[n] = flags;
+      }
+      n++;
+      pos = i + 1;
+      const line = run.nextLine++;
+      if (contentEnd === lineStart) continue; // blank line
+      // A wrong cell count, or a lone padded cell (maybe a whitespace-only line): the string way.
+      if (n !== fieldCount || (n === 1 && (buf[lineStart]! <= 32 || buf[contentEnd - 1]! <= 32))) {
+        if (runStart >= 0) {
+          appendValidRun(run, buf, runStart, runEnd);
+          runStart = -1;
         }
-        flags |= b >= 128 ? HIGH_BYTES : SPECIAL_BYTES;
+        const cells = buf.toString('utf8', lineStart, contentEnd).split(run.delimiter);
+        if (!isBlank(cells)) run.takeRecord(cells, line, invalid, false);
+        continue;
       }
-      i++;
-    }
-    if (n < fieldCount) {
-      cs[n] = cellStart;
-      ce[n] = contentEnd;
-      cf[n] = flags;
-    }
-    n++;
-    pos = i + 1;
-    const line = run.nextLine++;
-    if (contentEnd === lineStart) continue; // blank line
-    // A wrong cell count, or a lone padded cell (maybe a whitespace-only line): the string way.
-    if (n !== fieldCount || (n === 1 && (buf[lineStart]! <= 32 || buf[contentEnd - 1]! <= 32))) {
-      if (runStart >= 0) {
-        appendValidRun(run, buf, runStart, runEnd);
-        runStart = -1;
-      }
-      const cells = buf.toString('utf8', lineStart, contentEnd).split(run.delimiter);
-      if (!isBlank(cells)) run.takeRecord(cells, line, invalid, false);
-      continue;
-    }
 
-    const rowStart = copy.at;
-    const budget = 48 + prefix.length + 3 * (contentEnd - lineStart) + 12 * count;
-    copy.ensure(budget);
-    let out = copy.buf;
-    let o = rowStart;
-    if (bin) {
-      out[o++] = fields >>> 8;
-      out[o++] = fields;
-      for (let k = 0; k < idField.length; k++) out[o++] = idField[k]!;
-      o = writeInt32(out, o, 4);
-      o = writeInt32(out, o, line);
-    } else {
-      for (let k = 0; k < prefix.length; k++) out[o++] = prefix[k]!;
-      o = writeUint(out, o, line);
-    }
-    let ok = true;
-    for (let c = 0; c < count; c++) {
-      if (!bin) out[o++] = 9;
-      const col = cols[c]!;
-      const src = col.source;
-      if (src < 0 || cs[src] === ce[src]) {
-        if (!col.nullable) {
+      const rowStart = copy.at;
+      const budget = 48 + prefix.length + 3 * (contentEnd - lineStart) + 12 * count;
+      copy.ensure(budget);
+      let out = copy.buf;
+      let o = rowStart;
+      if (bin) {
+        out[o++] = fields >>> 8;
+        out[o++] = fields;
+        for (let k = 0; k < idField.length; k++) out[o++] = idField[k]!;
+        o = writeInt32(out, o, 4);
+        o = writeInt32(out, o, line);
+      } else {
+        for (let k = 0; k < prefix.length; k++) out[o++] = prefix[k]!;
+        o = writeUint(out, o, line);
+      }
+      let ok = true;
+      for (let c = 0; c < count; c++) {
+        if (!bin) out[o++] = 9;
+        const col = cols[c]!;
+        const src = col.source;
+        if (src < 0 || cs[src] === ce[src]) {
+          if (!col.nullable) {
+            ok = false;
+            break;
+          }
+          if (bin) o = writeInt32(out, o, -1);
+          else {
+            out[o++] = 92;
+            out[o++] = 78;
+          }
+          if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+          continue;
+        }
+        const s = cs[src]!;
+        const e = ce[src]!;
+        const f = cf[src]!;
+        let vouched = false;
+        let v = 0;
+        if (buf[s]! > 32 && buf[e - 1]! > 32) {
+          switch (col.kind) {
+            case FastKind.Text:
+              vouched = (f & SPECIAL_BYTES) === 0;
+              break;
+            case FastKind.Digits:
+              v = plainDigits(buf, s, e);
+              // A decimal is its own double in binary COPY (text COPY wants the canonical String(n)).
+              if (v < 0 && bin && col.float) v = plainDecimal(buf, s, e);
+              if (v >= 0) {
+                if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
+                  ok = false;
+                vouched = true;
+              }
+              break;
+            case FastKind.IsoDate:
+              if (e - s === 10) {
+                v = isoDateDays(buf, s);
+                vouched = v !== NOT_A_DATE;
+              }
+              break;
+            case FastKind.DayFirstDate:
+              v = dayFirstDays(buf, s, e, col.yearDigits);
+              vouched = v !== NOT_A_DATE;
+              break;
+            case FastKind.Enum:
+              vouched = enumIndex(buf, s, e, col.enumBytes!) >= 0;
+              break;
+            case FastKind.Boolean:
+              v = booleanBytes(buf, s, e);
+              vouched = v >= 0;
+              break;
+            default:
+              break;
+          }
+          if (!ok) break;
+        }
+        if (vouched) {
+          const kind = col.kind;
+          if (bin) {
+            if (kind === FastKind.Digits) {
+              o = writeInt32(out, o, 8);
+              if (col.float) o = out.writeDoubleBE(v, o);
+              else o = writeUint53(out, o, v);
+            } else if (kind === FastKind.IsoDate || kind === FastKind.DayFirstDate) {
+              o = writeInt32(out, o, 4);
+              o = writeInt32(out, o, v);
+            } else if (kind === FastKind.Boolean) {
+              o = writeInt32(out, o, 1);
+              out[o++] = v;
+            } else {
+              o = writeInt32(out, o, e - s);
+              for (let k = s; k < e; k++) out[o++] = buf[k]!;
+            }
+          } else if (kind === FastKind.DayFirstDate) {
+            const iso = isoOfDays(v);
+            for (let k = 0; k < 10; k++) out[o++] = iso.charCodeAt(k);
+          } else if (kind === FastKind.Boolean) {
+            out[o++] = v === 1 ? 116 : 102;
+          } else {
+            for (let k = s; k < e; k++) out[o++] = buf[k]!;
+          }
+          if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
+          continue;
+        }
+        const checked = col.check(buf.toString((f & HIGH_BYTES) !== 0 ? 'utf8' : 'latin1', s, e));
+        if (typeof checked !== 'string') {
           ok = false;
           break;
         }
-        if (bin) o = writeInt32(out, o, -1);
-        else {
-          out[o++] = 92;
-          out[o++] = 78;
+        copy.at = o;
+        if (bin) writeBinaryField(copy, col.binary, checked);
+        else copy.writeString(checked);
+        copy.ensure(budget);
+        out = copy.buf;
+        o = copy.at;
+        if (col.keyAt >= 0) keyValues[col.keyAt] = checked;
+      }
+      if (ok && keys && keys.firstLineOf(keyValues, keyOrder, line) !== -1) ok = false;
+      if (!ok) {
+        // Re-read as text: the string path finds every error of the row (or the duplicate key).
+        copy.at = rowStart;
+        if (runStart >= 0) {
+          appendValidRun(run, buf, runStart, runEnd);
+          runStart = -1;
         }
-        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+        run.takeRecord(buf.toString('utf8', lineStart, contentEnd).split(run.delimiter), line, invalid, false);
         continue;
       }
-      const s = cs[src]!;
-      const e = ce[src]!;
-      const f = cf[src]!;
-      let vouched = false;
-      let v = 0;
-      if (buf[s]! > 32 && buf[e - 1]! > 32) {
-        switch (col.kind) {
-          case FastKind.Text:
-            vouched = (f & SPECIAL_BYTES) === 0;
-            break;
-          case FastKind.Digits:
-            v = plainDigits(buf, s, e);
-            // A decimal is its own double in binary COPY (text COPY wants the canonical String(n)).
-            if (v < 0 && bin && col.float) v = plainDecimal(buf, s, e);
-            if (v >= 0) {
-              if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
-                ok = false;
-              vouched = true;
-            }
-            break;
-          case FastKind.IsoDate:
-            if (e - s === 10) {
-              v = isoDateDays(buf, s);
-              vouched = v !== NOT_A_DATE;
-            }
-            break;
-          case FastKind.DayFirstDate:
-            v = dayFirstDays(buf, s, e, col.yearDigits);
-            vouched = v !== NOT_A_DATE;
-            break;
-          case FastKind.Enum:
-            vouched = enumIndex(buf, s, e, col.enumBytes!) >= 0;
-            break;
-          case FastKind.Boolean:
-            v = booleanBytes(buf, s, e);
-            vouched = v >= 0;
-            break;
-          default:
-            break;
-        }
-        if (!ok) break;
-      }
-      if (vouched) {
-        const kind = col.kind;
-        if (bin) {
-          if (kind === FastKind.Digits) {
-            o = writeInt32(out, o, 8);
-            if (col.float) o = out.writeDoubleBE(v, o);
-            else o = writeUint53(out, o, v);
-          } else if (kind === FastKind.IsoDate || kind === FastKind.DayFirstDate) {
-            o = writeInt32(out, o, 4);
-            o = writeInt32(out, o, v);
-          } else if (kind === FastKind.Boolean) {
-            o = writeInt32(out, o, 1);
-            out[o++] = v;
-          } else {
-            o = writeInt32(out, o, e - s);
-            for (let k = s; k < e; k++) out[o++] = buf[k]!;
-          }
-        } else if (kind === FastKind.DayFirstDate) {
-          const iso = isoOfDays(v);
-          for (let k = 0; k < 10; k++) out[o++] = iso.charCodeAt(k);
-        } else if (kind === FastKind.Boolean) {
-          out[o++] = v === 1 ? 116 : 102;
-        } else {
-          for (let k = s; k < e; k++) out[o++] = buf[k]!;
-        }
-        if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
-        continue;
-      }
-      const checked = col.check(buf.toString((f & HIGH_BYTES) !== 0 ? 'utf8' : 'latin1', s, e));
-      if (typeof checked !== 'string') {
-        ok = false;
-        break;
-      }
+      if (!bin) out[o++] = 10;
       copy.at = o;
-      if (bin) writeBinaryField(copy, col.binary, checked);
-      else copy.writeString(checked);
-      copy.ensure(budget);
-      out = copy.buf;
-      o = copy.at;
-      if (col.keyAt >= 0) keyValues[col.keyAt] = checked;
     }
-    if (ok && keys && keys.firstLineOf(keyValues, keyOrder, line) !== -1) ok = false;
-    if (!ok) {
-      // Re-read as text: the string path finds every error of the row (or the duplicate key).
-      copy.at = rowStart;
-      if (runStart >= 0) {
-        appendValidRun(run, buf, runStart, runEnd);
-        runStart = -1;
-      }
-      run.takeRecord(buf.toString('utf8', lineStart, contentEnd).split(run.delimiter), line, invalid, false);
-      continue;
-    }
-    if (!bin) out[o++] = 10;
-    copy.at = o;
     run.counts.total++;
     run.counts.valid++;
     if (valid) {
       if (!asIs) {
-        appendCells(run, buf, fieldCount);
+        appendLineCells(run, buf, lineStart, contentEnd, delim);
       } else if (!crlf) {
         if (runStart < 0) runStart = lineStart;
         else if (runEnd !== lineStart) {
@@ -543,32 +526,6 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
   return stop;
 }
 
-/**
- * The fast path's current row (cells `cellStarts`/`cellEnds`) into the valid-rows file as a
- * comma-separated line, as csvLine writes it: a cell is quoted when it holds a comma (it holds
- * no quote, CR or LF, or the fast path would not have taken its line).
- */
-function appendCells(run: ScanState, buf: Buffer, count: number): void {
-  const valid = run.validBytes;
-  const cs = run.cellStarts;
-  const ce = run.cellEnds;
-  valid.ensure(2 * count + ce[count - 1]! - cs[0]! + 1);
-  const vb = valid.buf;
-  let at = valid.at;
-  for (let c = 0; c < count; c++) {
-    if (c > 0) vb[at++] = 44;
-    const s = cs[c]!;
-    const e = ce[c]!;
-    let quote = false;
-    for (let k = s; k < e && !quote; k++) quote = buf[k] === 44;
-    if (quote) vb[at++] = 34;
-    at += buf.copy(vb, at, s, e);
-    if (quote) vb[at++] = 34;
-  }
-  vb[at++] = 10;
-  valid.at = at;
-}
-
 /** Source bytes `buf[start, end)` (whole valid lines) into the valid-rows file. */
 function appendValidRun(run: ScanState, buf: Buffer, start: number, end: number): void {
   const valid = run.validBytes;
@@ -577,9 +534,9 @@ function appendValidRun(run: ScanState, buf: Buffer, start: number, end: number)
 }
 
 /**
- * A line the fused encoder took, `buf[start, end)` with `delim` between its cells, into the
- * valid-rows file as a comma-separated line, as appendCells writes it (a cell holding a comma is
- * quoted; it holds no quote or line break).
+ * A fast-path row, `buf[start, end)` with `delim` between its cells, into the valid-rows file as
+ * a comma-separated line, as csvLine writes it: a cell is quoted when it holds a comma (it holds
+ * no quote, CR or LF, or the fast path would not have taken its line).
  */
 function appendLineCells(run: ScanState, buf: Buffer, start: number, end: number, delim: number): void {
   const valid = run.validBytes;
@@ -590,7 +547,7 @@ function appendLineCells(run: ScanState, buf: Buffer, start: number, end: number
   for (;;) {
     let e = s;
     let quote = false;
-    while (e < end && buf[e] !== delim) quote ||= buf[e++] === 44;
+    for (; e < end && buf[e] !== delim; e++) if (buf[e] === 44) quote = true;
     if (quote) vb[at++] = 34;
     at += buf.copy(vb, at, s, e);
     if (quote) vb[at++] = 34;

@@ -1091,6 +1091,25 @@ describe('the byte-level fast path', () => {
     }
   });
 
+  it('quotes a cell holding a comma in the valid-rows file of a file with another delimiter, on the fast path', async () => {
+    const semi = specWith({ name: { type: 'string' }, n: { type: 'integer' } }, []);
+    const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+    // The header and its region come first (the fast path starts after it), then the rows it takes.
+    const head = Buffer.from(`name;n\n${Array.from({ length: 200 }, (_, i) => `plain;${i}`).join('\n')}\n`);
+    const rest = Buffer.from('co,mma;1\nx,y,z;2\nplain;3\n');
+    for (const copyFormat of ['binary', 'text'] as const) {
+      const outcomes = [];
+      for (const fastPath of [false, true]) {
+        const valid = new Collect();
+        const copy = new BinaryCollect();
+        const result = await runCsvPipeline(Readable.from([head, rest]), semi, { copy, validCsv: valid }, { fileId, fastPath, copyFormat });
+        outcomes.push({ result, valid: valid.text, copy: copy.bytes().toString('hex') });
+      }
+      expect(outcomes[1]).toEqual(outcomes[0]);
+      expect(outcomes[1]!.valid.split('\n').slice(-4)).toEqual(['"co,mma",1', '"x,y,z",2', 'plain,3', '']);
+    }
+  });
+
   it('binary COPY keeps big integers, old dates and escaped text exact', async () => {
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
     const wide = specWith({ i: { type: 'integer' }, x: { type: 'number' }, d: { type: 'date' }, s: { type: 'string' }, b: { type: 'boolean' } }, []);
