@@ -11,6 +11,8 @@ import {
   isoDateDays,
   isoOfDays,
   MAX_FAST_DIGITS,
+  outOfRange,
+  ZERO,
   NOT_A_DATE,
   plainDecimal,
   plainDigits,
@@ -129,7 +131,13 @@ function encodeLine(
     const col = cols[c]!;
     const kind = col.kind;
     const s = p;
-    if (kind === FastKind.Text) {
+    const first = buf[p];
+    if (first === delim || first === 10 || first === 13) {
+      // An empty cell (what follows it is checked below, as after any cell).
+      if (!col.nullable) return -1;
+      o = writeInt32(out, o, -1);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+    } else if (kind === FastKind.Text) {
       const lengthAt = o;
       o += 4;
       let b = buf[p]!;
@@ -140,87 +148,69 @@ function encodeLine(
       // A line longer than the room made for it (FUSED_MAX_LINE): what did not fit was not stored
       // (a typed array drops writes past its end), and the general loop takes the line.
       if (o > out.length) return -1;
-      if (p === s) {
-        if (!col.nullable) return -1;
-        o = writeInt32(out, lengthAt, -1);
-        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
-      } else {
-        if (buf[s] === 32 || buf[p - 1] === 32) return -1;
-        writeInt32(out, lengthAt, p - s);
-        if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
-      }
+      if (p === s || buf[s] === 32 || buf[p - 1] === 32) return -1;
+      writeInt32(out, lengthAt, p - s);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
     } else if (kind === FastKind.Digits && !col.float) {
       let v = 0;
-      let d = buf[p]! - ZERO_BYTE;
+      let d = buf[p]! - ZERO;
       while (d >= 0 && d <= 9) {
         v = v * 10 + d;
-        d = buf[++p]! - ZERO_BYTE;
+        d = buf[++p]! - ZERO;
       }
       const n = p - s;
-      if (n === 0) {
-        if (!col.nullable) return -1;
-        o = writeInt32(out, o, -1);
-        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
-      } else {
-        if (n > MAX_FAST_DIGITS || (n > 1 && buf[s] === ZERO_BYTE)) return -1;
-        if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v))) return -1;
-        o = writeInt32(out, o, 8);
-        o = writeUint53(out, o, v);
-        if (col.keyAt >= 0) keyValues[col.keyAt] = String(v);
-      }
+      if (n === 0 || n > MAX_FAST_DIGITS || (n > 1 && buf[s] === ZERO)) return -1;
+      if (outOfRange(col, v)) return -1;
+      o = writeInt32(out, o, 8);
+      o = writeUint53(out, o, v);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = String(v);
     } else {
       let b = buf[p]!;
       while (text[b] === 1) b = buf[++p]!;
       const e = p;
-      if (e === s) {
-        if (!col.nullable) return -1;
-        o = writeInt32(out, o, -1);
-        if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
-      } else {
-        if (buf[s] === 32 || buf[e - 1] === 32) return -1;
-        let v = 0;
-        switch (kind) {
-          case FastKind.IsoDate:
-            if (e - s !== 10) return -1;
-            v = isoDateDays(buf, s);
-            if (v === NOT_A_DATE) return -1;
-            o = writeInt32(out, o, 4);
-            o = writeInt32(out, o, v);
-            break;
-          case FastKind.DayFirstDate:
-            v = dayFirstDays(buf, s, e, col.yearDigits);
-            if (v === NOT_A_DATE) return -1;
-            o = writeInt32(out, o, 4);
-            o = writeInt32(out, o, v);
-            break;
-          case FastKind.Enum:
-            if (enumIndex(buf, s, e, col.enumBytes!) < 0) return -1;
-            o = writeInt32(out, o, e - s);
-            for (let k = s; k < e; k++) out[o++] = buf[k]!;
-            break;
-          case FastKind.Boolean:
-            v = booleanBytes(buf, s, e);
-            if (v < 0) return -1;
-            o = writeInt32(out, o, 1);
-            out[o++] = v;
-            break;
-          case FastKind.Digits:
-            // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
-            v = plainDigits(buf, s, e);
-            if (v < 0) v = plainDecimal(buf, s, e);
-            if (v < 0) return -1;
-            if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
-              return -1;
-            // writeDoubleBE checks its bounds (and throws), unlike the stores above.
-            if (o + 12 > out.length) return -1;
-            o = writeInt32(out, o, 8);
-            o = out.writeDoubleBE(v, o);
-            break;
-          default:
-            return -1;
-        }
-        if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
+      if (e === s) return -1;
+      if (buf[s] === 32 || buf[e - 1] === 32) return -1;
+      let v = 0;
+      switch (kind) {
+        case FastKind.IsoDate:
+          if (e - s !== 10) return -1;
+          v = isoDateDays(buf, s);
+          if (v === NOT_A_DATE) return -1;
+          o = writeInt32(out, o, 4);
+          o = writeInt32(out, o, v);
+          break;
+        case FastKind.DayFirstDate:
+          v = dayFirstDays(buf, s, e, col.yearDigits);
+          if (v === NOT_A_DATE) return -1;
+          o = writeInt32(out, o, 4);
+          o = writeInt32(out, o, v);
+          break;
+        case FastKind.Enum:
+          if (enumIndex(buf, s, e, col.enumBytes!) < 0) return -1;
+          o = writeInt32(out, o, e - s);
+          for (let k = s; k < e; k++) out[o++] = buf[k]!;
+          break;
+        case FastKind.Boolean:
+          v = booleanBytes(buf, s, e);
+          if (v < 0) return -1;
+          o = writeInt32(out, o, 1);
+          out[o++] = v;
+          break;
+        case FastKind.Digits:
+          // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
+          v = plainDigits(buf, s, e);
+          if (v < 0) v = plainDecimal(buf, s, e);
+          if (v < 0) return -1;
+          if (outOfRange(col, v)) return -1;
+          // writeDoubleBE checks its bounds (and throws), unlike the stores above.
+          if (o + 12 > out.length) return -1;
+          o = writeInt32(out, o, 8);
+          o = out.writeDoubleBE(v, o);
+          break;
+        default:
+          return -1;
       }
+      if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
     }
     const b = buf[p];
     if (c < count - 1) {
@@ -234,8 +224,6 @@ function encodeLine(
   fusedNext = p;
   return o;
 }
-
-const ZERO_BYTE = 48;
 
 /** Writes `v` (a non-negative integer) in decimal at `o`; returns the offset after it. */
 function writeUint(out: Buffer, o: number, v: number): number {
@@ -418,8 +406,7 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
               // A decimal is its own double in binary COPY (text COPY wants the canonical String(n)).
               if (v < 0 && bin && col.float) v = plainDecimal(buf, s, e);
               if (v >= 0) {
-                if ((col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v)))
-                  ok = false;
+                if (outOfRange(col, v)) ok = false;
                 vouched = true;
               }
               break;

@@ -151,7 +151,13 @@ export class ByteSink {
 }
 
 const EMPTY = Buffer.alloc(0);
-const ZERO = 48;
+/** The byte of the digit 0. */
+export const ZERO = 48;
+
+/** A fast-checked number `v` of `col` is outside its minimum, maximum or allowed values (the row is then re-read as text). */
+export function outOfRange(col: FastColumn, v: number): boolean {
+  return (col.minimum !== null && v < col.minimum) || (col.maximum !== null && v > col.maximum) || (col.allowed !== null && !col.allowed.has(v));
+}
 
 /**
  * The value of `b[s..e)` when it is plain digits with no leading zero (or a single `0`) and at
