@@ -80,6 +80,11 @@ const schema = z.object({
   SLUICE_AUTH_CLIENT_CACHE_MS: int(0, 60_000).default(1000),
   /** Proxies in front of Sluice whose X-Forwarded-For is trusted for the client address (0: use the socket's address). */
   SLUICE_TRUST_PROXY_HOPS: int(0, 10).default(0),
+  /**
+   * Plain JSON POSTs to /graphql go from node:http straight to Apollo, past express's router and
+   * body parser (src/server/graphql-json.ts); false sends them through express as everything else.
+   */
+  SLUICE_GRAPHQL_JSON_LANE: bool.default(true),
   /** Bootstrap admin client, created at the first start when no client exists. */
   SLUICE_ADMIN_CLIENT_ID: z
     .string()

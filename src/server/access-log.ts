@@ -1,4 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ACCESS_LOG_KEY, type Logger } from '../shared/logger';
 
@@ -62,37 +63,58 @@ function routeOf(req: Parameters<RequestHandler>[0], path: string): string {
   return MOUNTED_ROUTES.find((r) => path === r || path.startsWith(`${r}/`)) ?? '(other)';
 }
 
+/** What an access line is written with: the logger and who else sees each record (metrics). */
+export interface AccessLogSink {
+  log: Logger;
+  observers: Array<(r: RequestRecord) => void>;
+}
+
+/**
+ * Starts the access record of one request (node:http or express alike): its notes are found
+ * from `req` (accessNotesOf) until the response closes, when the line is written and the
+ * observers called. `route` names the route when no express route will (the GraphQL JSON lane).
+ */
+export function startAccessRecord(
+  sink: AccessLogSink,
+  req: IncomingMessage & { originalUrl?: string; route?: unknown },
+  res: ServerResponse,
+  route?: string,
+): AccessNotes {
+  const started = process.hrtime.bigint();
+  const notes: AccessNotes = {};
+  notesByRequest.set(req, notes);
+  res.once('close', () => {
+    const url = req.originalUrl || req.url || '/';
+    const path = clip(url.split(/[?#]/, 1)[0] || '/');
+    const record: RequestRecord = {
+      method: req.method ?? 'GET',
+      path,
+      route: route ?? routeOf(req as Parameters<RequestHandler>[0], path),
+      ...notes,
+      status: res.statusCode,
+      durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+      aborted: !res.writableFinished,
+    };
+    const who = record.clientId ? ` client=${record.clientId}` : '';
+    const op = record.operation ? ` ${record.operation}` : '';
+    sink.log.info(
+      { [ACCESS_LOG_KEY]: record },
+      `${record.method} ${record.path}${op} ${record.status} ${record.durationMs} ms${who}${record.aborted ? ' (aborted)' : ''}`,
+    );
+    for (const observe of sink.observers) observe(record);
+  });
+  return notes;
+}
+
 /**
  * One line per HTTP request when it ends (`http.method`, `http.path`, `http.operation`,
  * `http.status`, `http.durationMs`, `http.clientId`), then `observers` (metrics). Must be the first
  * middleware, so later handlers find the request's notes (accessNotesOf) and fill them in.
  * Never logged: headers (Authorization), the query string (signed-URL tokens), bodies.
  */
-export function accessLog(log: Logger, observers: Array<(r: RequestRecord) => void> = []): RequestHandler {
+export function accessLog(sink: AccessLogSink): RequestHandler {
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const notes: AccessNotes = {};
-    notesByRequest.set(req, notes);
-    res.once('close', () => {
-      const url = req.originalUrl || req.url || '/';
-      const path = clip(url.split(/[?#]/, 1)[0] || '/');
-      const record: RequestRecord = {
-        method: req.method,
-        path,
-        route: routeOf(req, path),
-        ...notes,
-        status: res.statusCode,
-        durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
-        aborted: !res.writableFinished,
-      };
-      const who = record.clientId ? ` client=${record.clientId}` : '';
-      const op = record.operation ? ` ${record.operation}` : '';
-      log.info(
-        { [ACCESS_LOG_KEY]: record },
-        `${record.method} ${record.path}${op} ${record.status} ${record.durationMs} ms${who}${record.aborted ? ' (aborted)' : ''}`,
-      );
-      for (const observe of observers) observe(record);
-    });
+    startAccessRecord(sink, req, res);
     next();
   };
 }

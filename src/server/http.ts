@@ -8,7 +8,8 @@ import type { GraphQLSchema } from 'graphql';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
-import { accessLog, accessLogPlugin, accessNotesOf } from './access-log';
+import { type AccessLogSink, accessLog, accessLogPlugin, accessNotesOf } from './access-log';
+import { GRAPHQL_JSON_LIMIT_BYTES, graphqlJsonLane } from './graphql-json';
 import type { Context } from './context';
 import { errorReportRoute, validRowsRoute } from './downloads';
 import { formatError } from './errors';
@@ -98,7 +99,12 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   app.disable('x-powered-by');
   // req.ip (rate limits) is the socket's address unless the operator declares proxies in front.
   app.set('trust proxy', env.SLUICE_TRUST_PROXY_HOPS || false);
-  const server = http.createServer(app);
+  // The GraphQL JSON lane (graphql-json.ts) answers plain JSON POSTs to /graphql; express the rest.
+  let lane: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | null = null;
+  const server = http.createServer((req, res) => {
+    if (lane?.(req, res)) return;
+    app(req, res);
+  });
   // Why longer than Node's 5 s: a client (or a load balancer, whose idle timeouts are typically
   // 60 s) that reuses a keep-alive connection the server is closing gets ECONNRESET or a 502;
   // the server must be the side that waits longer. The header timeout must exceed it.
@@ -106,7 +112,8 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   server.headersTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000;
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
-  app.use(accessLog(log, [(r) => services.metrics.observeRequest(r)]));
+  const access: AccessLogSink = { log, observers: [(r) => services.metrics.observeRequest(r)] };
+  app.use(accessLog(access));
   if (services.metrics.enabled && env.SLUICE_METRICS_PORT === undefined) app.get(METRICS_PATH, metricsRoute(services.metrics));
 
   app.get('/healthz', (_req, res) => {
@@ -172,11 +179,21 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     GRAPHQL_PATH,
     requirePreflightForUploads,
     multipartUploads({ maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES, idleTimeoutMs: env.SLUICE_UPLOAD_IDLE_TIMEOUT_MS }),
-    express.json({ limit: '2mb' }),
+    express.json({ limit: GRAPHQL_JSON_LIMIT_BYTES }),
     expressMiddleware(apollo, {
       context: async ({ req }) => httpContext(services, req, req.ip),
     }),
   );
+  if (env.SLUICE_GRAPHQL_JSON_LANE) {
+    lane = graphqlJsonLane({
+      apollo,
+      path: GRAPHQL_PATH,
+      context: (req, remoteAddress) => httpContext(services, req, remoteAddress),
+      trustProxyHops: env.SLUICE_TRUST_PROXY_HOPS,
+      access,
+      log,
+    });
+  }
 
   // Sluice's own signed upload URLs (when storage cannot presign): the body streams to storage.
   app.put('/uploads/:fileId', async (req, res) => {
