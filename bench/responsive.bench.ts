@@ -38,6 +38,8 @@ const envInt = (name: string, fallback: number) => {
 
 interface Latencies {
   ms: number[];
+  /** When each answered request was sent (performance.now()), in the order of `ms`. */
+  sentAt: number[];
   failed: number;
 }
 
@@ -58,9 +60,32 @@ function describe(label: string, l: Latencies, seconds: number): { p95: number; 
   };
 }
 
+/**
+ * BENCH_TIMELINE=1: the reads of the import window in slices of `sliceMs`, with the moments
+ * `marks` names (ms since `t0`), to see which phase of the import the slow reads fall in.
+ */
+function printTimeline(l: Latencies, t0: number, sliceMs: number, marks: Record<string, number>): void {
+  const slices = new Map<number, number[]>();
+  for (let i = 0; i < l.ms.length; i++) {
+    const k = Math.floor((l.sentAt[i]! - t0) / sliceMs);
+    let v = slices.get(k);
+    if (!v) slices.set(k, (v = []));
+    v.push(l.ms[i]!);
+  }
+  for (const k of [...slices.keys()].sort((a, b) => a - b)) {
+    const v = slices.get(k)!.sort((a, b) => a - b);
+    const from = k * sliceMs;
+    const here = Object.entries(marks)
+      .filter(([, at]) => at >= from && at < from + sliceMs)
+      .map(([name]) => ` <- ${name}`)
+      .join('');
+    console.log(`  ${(from / 1000).toFixed(2).padStart(6)} s  n ${String(v.length).padStart(4)}  p50 ${pct(v, 50).toFixed(1).padStart(6)}  p95 ${pct(v, 95).toFixed(1).padStart(6)}  max ${(v.at(-1) ?? 0).toFixed(1).padStart(6)}${here}`);
+  }
+}
+
 /** Fires `fn` at `rate` per second (open loop) until `stop()` is called; resolves with every latency once all answered. */
 function fixedRate(rate: number, fn: () => Promise<unknown>): { stop: () => Promise<Latencies> } {
-  const out: Latencies = { ms: [], failed: 0 };
+  const out: Latencies = { ms: [], sentAt: [], failed: 0 };
   const inflight = new Set<Promise<void>>();
   const started = performance.now();
   let sent = 0;
@@ -72,7 +97,10 @@ function fixedRate(rate: number, fn: () => Promise<unknown>): { stop: () => Prom
       sent++;
       const t0 = performance.now();
       const p = fn().then(
-        () => void out.ms.push(performance.now() - t0),
+        () => {
+          out.ms.push(performance.now() - t0);
+          out.sentAt.push(t0);
+        },
         () => void out.failed++,
       );
       inflight.add(p);
@@ -213,9 +241,11 @@ async function main(): Promise<void> {
     reads = fixedRate(readRate, read);
     checks = fixedRate(healthRate, health);
     const { uploadFile } = await upload(file);
+    const uploadedAt = performance.now() - t0;
     readId = uploadFile.job.id;
     console.log(`  uploaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; job ${readId} running`);
     const { job } = await waitForJob(admin, uploadFile.job.id, 30 * 60_000);
+    const seenAt = performance.now() - t0;
     const busy = { reads: await reads.stop(), checks: await checks.stop(), seconds: (performance.now() - t0) / 1000 };
     light.close();
     if (job.state !== 'SUCCEEDED') throw new Error(`job ended ${job.state}: ${JSON.stringify(job.error)}`);
@@ -230,6 +260,10 @@ async function main(): Promise<void> {
     }
     console.log(`during the import (upload -> SUCCEEDED), ${busy.seconds.toFixed(1)} s:`);
     const r = describe('reads', busy.reads, busy.seconds);
+    if (process.env['BENCH_TIMELINE'] === '1') {
+      console.log('  reads by when they were sent (250 ms slices; the upload ends, the client sees SUCCEEDED):');
+      printTimeline(busy.reads, t0, 250, { 'upload answered': uploadedAt, 'job SUCCEEDED seen': seenAt });
+    }
     const h = describe('/healthz', busy.checks, busy.seconds);
     console.log(`  ${r.line}`);
     console.log(`  ${h.line}`);
