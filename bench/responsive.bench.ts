@@ -15,7 +15,12 @@
  * SLUICE_PIPELINE_THREAD_NICE (default: the service's, 10; 0 for the A/B). The reads go out over
  * node:http keep-alive connections with a prebuilt body (the client shares the cores with the
  * service, so it must cost little per request); BENCH_CLIENT=sdk sends them through the SDK.
+ * The upload goes from this process (uploadFileStream, as the CLI sends it), so its streaming
+ * shares an event loop with the read generator; BENCH_UPLOADER=cli sends it from a separate
+ * `sluice upload --no-wait` process instead (bin/sluice.mjs), as another user's upload would
+ * come, and this process only reads and waits for the job.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -26,7 +31,7 @@ import { FilesDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadF
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
 import { processCpuSeconds } from './lib/cpu';
 import { openPgServer } from './lib/database';
-import { signInBenchAdmin, spawnBenchService } from './lib/service';
+import { repoRoot, signInBenchAdmin, spawnBenchService } from './lib/service';
 import { waitForJob } from './ingest.bench';
 
 const envInt = (name: string, fallback: number) => {
@@ -161,6 +166,25 @@ function lightReader(
   return { read, close: () => agent.destroy() };
 }
 
+/** `sluice upload <file> --no-wait --json` in a process of its own (bin/sluice.mjs, the compiled CLI once built): the stored file's job. */
+function uploadWithCli(url: string, token: string, file: string): Promise<{ job: { id: string } }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [path.join(repoRoot, 'bin', 'sluice.mjs'), '--json', '--url', url, 'upload', file, '--program', 'attendance', '--spec', 'attendance', '--no-wait'],
+      { env: { PATH: process.env['PATH'] ?? '', HOME: os.tmpdir(), SLUICE_TOKEN: token }, maxBuffer: 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`sluice upload failed: ${err.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as { job: { id: string } });
+        } catch {
+          reject(new Error(`sluice upload printed no JSON: ${stdout.slice(0, 500)}`));
+        }
+      },
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const rows = envInt('BENCH_ROWS', 1_000_000);
   const readRate = envInt('BENCH_READ_RATE', 800);
@@ -240,7 +264,7 @@ async function main(): Promise<void> {
     t0 = performance.now();
     reads = fixedRate(readRate, read);
     checks = fixedRate(healthRate, health);
-    const { uploadFile } = await upload(file);
+    const uploadFile = process.env['BENCH_UPLOADER'] === 'cli' ? await uploadWithCli(url, admin.options.token!, file) : (await upload(file)).uploadFile;
     const uploadedAt = performance.now() - t0;
     readId = uploadFile.job.id;
     console.log(`  uploaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; job ${readId} running`);
