@@ -84,7 +84,9 @@ function printTimeline(l: Latencies, t0: number, sliceMs: number, marks: Record<
       .filter(([, at]) => at >= from && at < from + sliceMs)
       .map(([name]) => ` <- ${name}`)
       .join('');
-    console.log(`  ${(from / 1000).toFixed(2).padStart(6)} s  n ${String(v.length).padStart(4)}  p50 ${pct(v, 50).toFixed(1).padStart(6)}  p95 ${pct(v, 95).toFixed(1).padStart(6)}  max ${(v.at(-1) ?? 0).toFixed(1).padStart(6)}${here}`);
+    console.log(
+      `  ${(from / 1000).toFixed(2).padStart(6)} s  n ${String(v.length).padStart(4)}  p50 ${pct(v, 50).toFixed(1).padStart(6)}  p95 ${pct(v, 95).toFixed(1).padStart(6)}  max ${(v.at(-1) ?? 0).toFixed(1).padStart(6)}${here}`,
+    );
   }
 }
 
