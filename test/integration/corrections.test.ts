@@ -4,6 +4,7 @@ import {
   FileDocument,
   FileRowErrorsDocument,
   RegisterSpecDocument,
+  RetryJobDocument,
   UploadCorrectionsDocument,
   UploadFileDocument,
   UploadNationalProgramDocument,
@@ -184,6 +185,46 @@ describe('corrections round-trip', () => {
     expect((await fileOf(parentId)).rows).toEqual({ total: 2, valid: 1, invalid: 1 });
     expect((await dataRows(parentId)).map((r) => r['school_id'])).toEqual(['a1']);
     expect(await partitionIndexes(parentId)).toHaveLength(1);
+
+    // Its job is FAILED (ALL_ROWS_INVALID), so it could be retried: a retry would load the file
+    // again from its upload, over the corrected row. Refused while corrections are applied.
+    const [job] = await t.database.sql<{ id: string }[]>`select id from jobs where input->>'fileId' = ${parentId}`;
+    const retry = await ingestor.request(RetryJobDocument, { id: job!.id }).catch((e: unknown) => e);
+    expect(codeOf((retry as { response?: { errors?: [] } }).response ?? {}) ?? String(retry)).toMatch(/CONFLICT/);
+    expect(String(retry)).toMatch(/correct/);
+    expect((await dataRows(parentId)).map((r) => r['school_id'])).toEqual(['a1']);
+    expect((await fileOf(parentId)).rows).toEqual({ total: 2, valid: 1, invalid: 1 });
+  });
+
+  it('a FAILED parent whose corrections applied nothing can still be retried', async () => {
+    const parentId = await uploadParent('date,school_id,present,note\n01/03/23,n1,x,\n');
+    const text = await report(parentId);
+    expect((await correct(parentId, text)).last).toMatchObject({ state: 'FAILED', error: { code: 'ALL_ROWS_INVALID' } });
+    const [job] = await t.database.sql<{ id: string }[]>`select id from jobs where input->>'fileId' = ${parentId}`;
+    // A corrections upload still on its way (its job QUEUED, as if no worker had taken it yet)
+    // holds the retry back too: it would apply its rows into the partition the retry reloads.
+    const [pending] = await t.database.sql<{ jobId: string }[]>`select job_id as "jobId" from files where corrects_file_id = ${parentId}`;
+    await t.database.sql`update jobs set state = 'QUEUED' where id = ${pending!.jobId}`;
+    const held = await ingestor.request(RetryJobDocument, { id: job!.id }).catch((e: unknown) => e);
+    expect(String(held)).toMatch(/being applied/);
+    await t.database.sql`update jobs set state = 'FAILED' where id = ${pending!.jobId}`;
+
+    const { retryJob } = await ingestor.request(RetryJobDocument, { id: job!.id });
+    expect(retryJob.state).toBe('QUEUED');
+    // While the file is loaded again, corrections are refused (its reload would drop them).
+    await t.database.sql`update jobs set state = 'QUEUED' where id = ${job!.id}`;
+    const text2 = await report(parentId);
+    const refused = await ingestor
+      .upload(
+        UploadCorrectionsDocument,
+        { fileId: parentId, file: null },
+        { file: { body: text2.replace('n1,x', 'n1,1'), filename: 'c.csv', contentType: 'text/csv' } },
+      )
+      .catch((e: unknown) => e);
+    expect(String(refused)).toMatch(/being loaded again/);
+    expect(String(refused)).toMatch(/CONFLICT|QUEUED/);
+    const [{ n }] = (await t.database.sql`select count(*)::int as n from files where corrects_file_id = ${parentId}`) as unknown as [{ n: number }];
+    expect(n).toBe(1);
   });
 
   it('a fixed row whose key the parent already holds is a DUPLICATE_KEY of the corrections', async () => {

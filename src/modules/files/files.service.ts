@@ -26,6 +26,7 @@ import type { RowError } from '../../ingest/row-validator';
 import { StorageError, type ObjectStorage, type StorageWriter } from '../../storage/storage';
 import type { LoadsDuringUpload, UploadLoad } from './load-during-upload';
 import type { Job } from '../../jobs/store';
+import type { Tx } from '../../db/tx';
 import type { JobState } from '../../jobs/state';
 import type { JobsService } from '../jobs/jobs.service';
 import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
@@ -125,6 +126,24 @@ export class FilesService {
       jobStates: new Map(rows.map((r) => [r.file, r.jobState])),
     };
     return page;
+  }
+
+  /**
+   * retryJob's check for a file's ingestion job (JobsService.guardRetry): a retry loads the file
+   * again from its upload into its partition, so it is refused (CONFLICT) while corrections have
+   * joined rows to the file, or are on their way; the rows would be dropped. Upload the file again
+   * instead (a new file, with its own corrections).
+   */
+  async checkRetry(tx: Tx, job: Job): Promise<void> {
+    const fileId = (job.input as { fileId?: unknown } | null)?.fileId;
+    if (typeof fileId !== 'string') return;
+    const { applied, inFlight } = await this.store.correctionsInEffect(tx, fileId);
+    if (applied > 0 || inFlight > 0) {
+      throw new ConflictError(
+        `File ${fileId} has ${applied > 0 ? `${applied} corrections upload(s) applied` : `${inFlight} corrections upload(s) being applied`}; retrying its job would load it again from its upload and drop the corrected rows. Upload the file again instead`,
+        { fileId, appliedCorrections: applied, correctionsInFlight: inFlight },
+      );
+    }
   }
 
   private checkProgram(program: string): void {
@@ -339,8 +358,12 @@ export class FilesService {
     const fileId = randomUUID();
     const stored = await this.storeUpload(fileId, upload, new Date());
     this.metrics?.observeUpload('multipart', stored.size);
-    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: 'CSV' }, (tx) =>
-      this.store.insert(tx, {
+    const parentJobId = parent.jobId;
+    const res = await queueIngestion({ jobs: this.jobs, files: this.store }, viewer, { id: fileId, kind: 'CSV' }, async (tx) => {
+      // Not while the file itself is being (re)loaded (a retryJob): its reload would drop the
+      // corrected rows. The lock keeps a retry from starting until this commits (checkRetry).
+      if (parentJobId) await this.jobs.assertSettled(tx, parentJobId, `File ${parent.id} is being loaded again`);
+      return this.store.insert(tx, {
         id: fileId,
         kind: 'CSV',
         specId: parent.specId,
@@ -354,8 +377,11 @@ export class FilesService {
         idempotencyKey: input.idempotencyKey ?? null,
         createdBy: viewer.clientId,
         correctsFileId: parent.id,
-      }),
-    );
+      });
+    }).catch(async (err: unknown) => {
+      await this.storage.delete(stored.key).catch(() => undefined);
+      throw err;
+    });
     if (!res) {
       await this.storage.delete(stored.key);
       const winner = (await this.store.byIdempotencyKey(viewer.clientId, input.idempotencyKey!))!;

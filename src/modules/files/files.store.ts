@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
-import type { FileError, OnInvalidRows, StoredDialect } from '../../db/schema/specs';
+import type { FileError, OnInvalidRows } from '../../db/schema/specs';
 
 export type { FileError, OnInvalidRows, StoredDialect } from '../../db/schema/specs';
 import type { Sql } from '../../db/client';
@@ -138,6 +138,19 @@ export class FilesStore {
       on conflict (created_by, idempotency_key) do nothing
       returning *`;
     return row ? decodeFile(row) : undefined;
+  }
+
+  /**
+   * The corrections uploads of file `fileId` that a reload of it from its upload would undo:
+   * `applied`, those that joined rows to it; `inFlight`, those whose job is QUEUED or RUNNING.
+   */
+  async correctionsInEffect(tx: Tx, fileId: string): Promise<{ applied: number; inFlight: number }> {
+    const [row] = await tx<{ applied: number; inFlight: number }[]>`
+      select count(*) filter (where c.valid_rows > 0)::int as applied,
+             count(*) filter (where j.state in ('QUEUED', 'RUNNING'))::int as "inFlight"
+      from files c left join jobs j on j.id = c.job_id
+      where c.corrects_file_id = ${fileId}`;
+    return row ?? { applied: 0, inFlight: 0 };
   }
 
   async setJob(tx: Tx, fileId: string, jobId: string): Promise<void> {

@@ -37,6 +37,8 @@ export class JobsService {
     this.feeds = new JobEventFeeds(store, bus, log);
   }
 
+  private readonly retryGuards = new Map<string, (tx: Tx, job: Job) => Promise<void>>();
+
   private canSee(viewer: Viewer, job: Job): boolean {
     return hasRole(viewer.roles, Role.ADMIN) || job.createdBy === viewer.clientId;
   }
@@ -115,6 +117,26 @@ export class JobsService {
   }
 
   /** FAILED -> QUEUED, keeping its id, input and events; attempts continue counting. */
+  /**
+   * A check a job type adds to retryJob, run in the retry's transaction with the job's row locked
+   * (FOR UPDATE): it throws to refuse the retry (e.g. a file whose corrections a reload would drop).
+   */
+  guardRetry(type: string, guard: (tx: Tx, job: Job) => Promise<void>): void {
+    this.retryGuards.set(type, guard);
+  }
+
+  /**
+   * Locks job `id`'s row (FOR SHARE, until the transaction ends) and refuses with CONFLICT while it
+   * is QUEUED or RUNNING: whatever the caller writes then cannot race a retry of that job, which
+   * takes the row FOR UPDATE.
+   */
+  async assertSettled(tx: Tx, id: string, what: string): Promise<void> {
+    const [row] = await tx<{ state: string }[]>`select state::text as state from jobs where id = ${id} for share`;
+    if (row && (row.state === JobState.QUEUED || row.state === JobState.RUNNING)) {
+      throw new ConflictError(`${what}: its job ${id} is ${row.state}; try again once it has ended`, { jobId: id, state: row.state });
+    }
+  }
+
   async retry(viewer: Viewer, id: string): Promise<Job> {
     await this.get(viewer, id);
     return this.store.begin(async (tx) => {
@@ -122,6 +144,7 @@ export class JobsService {
       if (current.state !== JobState.FAILED) {
         throw new ConflictError(`Only FAILED jobs can be retried; job ${id} is ${current.state}`, { state: current.state });
       }
+      await this.retryGuards.get(current.type)?.(tx, current);
       const job = await this.store.transition(tx, current, JobState.QUEUED, {
         error: null,
         result: null,
