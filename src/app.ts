@@ -161,6 +161,11 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       const uploads = services.signedUploads;
       disposers.push({ name: 'upload-expiry-sweep', fn: every(env.SLUICE_UPLOAD_SWEEP_INTERVAL_MS, () => uploads.sweepExpired(), log, 'upload-expiry-sweep') });
       disposers.push({ name: 'orphan-sweep', fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => uploads.sweepOrphans(), log, 'orphan-sweep') });
+      const hooks = services.webhooks;
+      disposers.push({
+        name: 'webhook-history-sweep',
+        fn: every(env.SLUICE_ORPHAN_SWEEP_INTERVAL_MS, () => hooks.sweepHistory(), log, 'webhook-history-sweep'),
+      });
       const loads = services.loadsDuringUpload;
       disposers.push({
         name: 'preload-sweep',

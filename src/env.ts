@@ -201,6 +201,8 @@ const schema = z.object({
   SLUICE_WEBHOOK_RESPONSE_MAX_BYTES: int(0, 64 * KiB).default(2 * KiB),
   /** Webhook deliveries one worker process runs at once. */
   SLUICE_WEBHOOK_CONCURRENCY: int(1, 100).default(4),
+  /** Days a settled webhook event (delivered or given up) and its attempts are kept for webhookDeliveries; workers delete older ones every SLUICE_ORPHAN_SWEEP_INTERVAL_MS. */
+  SLUICE_WEBHOOK_HISTORY_DAYS: int(1, 3650).default(30),
   /** Most webhooks one client may have. */
   SLUICE_WEBHOOK_MAX_PER_CLIENT: int(1, 1000).default(20),
   /** Key that encrypts stored webhook signing secrets (at least 32 characters). Unset: derived from the JWT secret, so changing that secret makes existing webhooks unsignable. */

@@ -126,6 +126,7 @@ export function createServices(
     maxResponseBytes: env.SLUICE_WEBHOOK_RESPONSE_MAX_BYTES,
     maxPerClient: env.SLUICE_WEBHOOK_MAX_PER_CLIENT,
     secretKey: env.SLUICE_WEBHOOK_SECRET_KEY ?? tokens.secret,
+    historyDays: env.SLUICE_WEBHOOK_HISTORY_DAYS,
   });
   jobsStore.onStateEvent = (tx, job) => webhooks.enqueueForTransition(tx, job);
   return {

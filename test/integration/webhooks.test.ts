@@ -416,4 +416,45 @@ describe('webhook deliveries across a restart', () => {
       await after.close();
     }
   });
+
+  it('the history of settled events is kept SLUICE_WEBHOOK_HISTORY_DAYS, then swept by the workers; PENDING events and recent ones stay', async () => {
+    const owner = await t.clientWith(['INGESTOR']);
+    const { createWebhook } = await owner.request(CreateWebhookDocument, { input: { url: receiver.script('/history') } });
+    const hookId = createWebhook.webhook.id;
+    await runJob(owner);
+    await until('the first delivery', async () => ((await deliveries(owner, hookId)).some((d) => d.ok) ? true : undefined));
+    // That event is 31 days old now; an old event never delivered (PENDING) must survive any age.
+    await t.database.sql`update webhook_events set created_at = now() - interval '31 days' where webhook_id = ${hookId}`;
+    const oldPendingJob = crypto.randomUUID();
+    await t.database.sql`
+      insert into webhook_events (webhook_id, job_id, seq, type, payload, created_at)
+      values (${hookId}, ${oldPendingJob}, 1, 'JOB_SUCCEEDED', '{}'::jsonb, now() - interval '90 days')`;
+    const recent = await runJob(owner);
+    await until('the recent delivery', async () => ((await deliveries(owner, hookId)).filter((d) => d.ok).length >= 2 ? true : undefined));
+
+    // A process whose sweeps run every 200 ms (the default is hourly), on the same database.
+    const sweeper = await startTestApp(
+      { ...WEBHOOK_ENV, SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '200', SLUICE_WEBHOOK_HISTORY_DAYS: '30' },
+      { databaseUrl: t.env['DATABASE_URL'] },
+    );
+    const left = await until('the sweep', async () => {
+      const ds = await deliveries(owner, hookId);
+      return ds.length === 1 ? ds : undefined;
+    });
+    expect(left[0]).toMatchObject({ jobId: recent.jobId, ok: true });
+    const rows = await t.database.sql<
+      { job_id: string; state: string }[]
+    >`select job_id, state from webhook_events where webhook_id = ${hookId} order by created_at`;
+    expect(rows.map((r) => [r.job_id, r.state])).toEqual([
+      [oldPendingJob, 'PENDING'],
+      [recent.jobId, 'DELIVERED'],
+    ]);
+    const [{ n }] = (await t.database
+      .sql`select count(*)::int as n from webhook_deliveries d left join webhook_events e on e.id = d.event_id where d.webhook_id = ${hookId} and e.id is null`) as unknown as [
+      { n: number },
+    ];
+    expect(n).toBe(0);
+    // Called directly, nothing older is left to delete.
+    expect(await sweeper.app.services.webhooks.sweepHistory()).toBe(0);
+  });
 });

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** Where a webhook event's delivery stands. */
@@ -49,7 +50,12 @@ export const webhookEvents = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('webhook_events_once_idx').on(t.webhookId, t.jobId, t.seq), index('webhook_events_webhook_idx').on(t.webhookId, t.createdAt.desc())],
+  (t) => [
+    uniqueIndex('webhook_events_once_idx').on(t.webhookId, t.jobId, t.seq),
+    index('webhook_events_webhook_idx').on(t.webhookId, t.createdAt.desc()),
+    // The history sweep: settled events by age (PENDING ones are never swept).
+    index('webhook_events_settled_idx').on(t.createdAt).where(sql`${t.state} <> 'PENDING'`),
+  ],
 );
 
 /** Every delivery attempt of an event: what was sent when, and what came back. */

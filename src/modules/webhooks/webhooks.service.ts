@@ -34,7 +34,12 @@ export interface WebhooksConfig {
   maxPerClient: number;
   /** Key material for SecretBox. */
   secretKey: string;
+  /** Settled events (and their attempts) older than this many days are deleted by sweepHistory. */
+  historyDays: number;
 }
+
+/** Events one statement of the history sweep deletes (short transactions, bounded locks). */
+const HISTORY_SWEEP_BATCH = 1000;
 
 interface DeliveryMessage {
   eventId: string;
@@ -62,6 +67,24 @@ export class WebhooksService {
     private readonly config: WebhooksConfig,
   ) {
     this.box = new SecretBox(config.secretKey);
+  }
+
+  /**
+   * Deletes the delivery history (webhook_events DELIVERED or FAILED, with their attempts) older
+   * than `historyDays`, in batches; events still PENDING are kept. Without it every job
+   * transition would leave rows (and up to SLUICE_WEBHOOK_RESPONSE_MAX_BYTES of response per
+   * attempt) for good. Returns how many events were deleted.
+   */
+  async sweepHistory(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - this.config.historyDays * 86_400_000);
+    let total = 0;
+    for (;;) {
+      const n = await this.store.deleteSettledBefore(cutoff, HISTORY_SWEEP_BATCH);
+      total += n;
+      if (n < HISTORY_SWEEP_BATCH) break;
+    }
+    if (total > 0) this.log.info({ events: total, before: cutoff.toISOString() }, 'webhook delivery history swept');
+    return total;
   }
 
   /** Creates the delivery queue (every role sends to it). */

@@ -142,4 +142,21 @@ export class WebhooksStore {
       limit ${limit}`;
     return rows.map((r) => ({ ...decodeDelivery(r), eventType: r.event_type, jobId: r.job_id, eventState: r.event_state }));
   }
+
+  /**
+   * Deletes up to `batch` settled events (DELIVERED or FAILED) created before `cutoff`, with their
+   * attempts (cascade); returns how many. PENDING events are kept whatever their age. Rows another
+   * sweep holds are skipped, so two processes sweeping at once do not wait on each other.
+   */
+  async deleteSettledBefore(cutoff: Date, batch: number): Promise<number> {
+    const rows = await this.sql`
+      delete from webhook_events where id in (
+        select id from webhook_events
+        where state <> 'PENDING' and created_at < ${cutoff}
+        order by created_at
+        limit ${batch}
+        for update skip locked)
+      returning id`;
+    return rows.length;
+  }
 }
