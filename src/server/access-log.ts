@@ -79,7 +79,7 @@ export function startAccessRecord(
   req: IncomingMessage & { originalUrl?: string; route?: unknown },
   res: ServerResponse,
   route?: string,
-): AccessNotes {
+): void {
   const started = process.hrtime.bigint();
   const notes: AccessNotes = {};
   notesByRequest.set(req, notes);
@@ -103,7 +103,6 @@ export function startAccessRecord(
     );
     for (const observe of sink.observers) observe(record);
   });
-  return notes;
 }
 
 /**
