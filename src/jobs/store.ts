@@ -91,6 +91,12 @@ export class JobsStore {
     return row ? decodeJob(row) : undefined;
   }
 
+  /** Job `id`'s state, its row locked FOR SHARE until `tx` ends (a retry, FOR UPDATE, waits). */
+  async stateForShare(tx: Tx, id: string): Promise<JobState | undefined> {
+    const [row] = await tx<{ state: JobState }[]>`select state::text as state from jobs where id = ${id} for share`;
+    return row?.state;
+  }
+
   async getForUpdate(tx: Tx, id: string): Promise<Job | undefined> {
     const [row] = await tx`select * from jobs where id = ${id} for update`;
     return row ? decodeJob(row) : undefined;

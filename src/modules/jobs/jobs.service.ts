@@ -116,7 +116,6 @@ export class JobsService {
     return job;
   }
 
-  /** FAILED -> QUEUED, keeping its id, input and events; attempts continue counting. */
   /**
    * A check a job type adds to retryJob, run in the retry's transaction with the job's row locked
    * (FOR UPDATE): it throws to refuse the retry (e.g. a file whose corrections a reload would drop).
@@ -131,12 +130,13 @@ export class JobsService {
    * takes the row FOR UPDATE.
    */
   async assertSettled(tx: Tx, id: string, what: string): Promise<void> {
-    const [row] = await tx<{ state: string }[]>`select state::text as state from jobs where id = ${id} for share`;
-    if (row && (row.state === JobState.QUEUED || row.state === JobState.RUNNING)) {
-      throw new ConflictError(`${what}: its job ${id} is ${row.state}; try again once it has ended`, { jobId: id, state: row.state });
+    const state = await this.store.stateForShare(tx, id);
+    if (state !== undefined && !isTerminal(state)) {
+      throw new ConflictError(`${what}: its job ${id} is ${state}; try again once it has ended`, { jobId: id, state });
     }
   }
 
+  /** FAILED -> QUEUED, keeping its id, input and events; attempts continue counting. */
   async retry(viewer: Viewer, id: string): Promise<Job> {
     await this.get(viewer, id);
     return this.store.begin(async (tx) => {
