@@ -10,9 +10,7 @@ import {
   FastKind,
   isoDateDays,
   isoOfDays,
-  MAX_FAST_DIGITS,
   outOfRange,
-  ZERO,
   NOT_A_DATE,
   plainDecimal,
   plainDigits,
@@ -22,6 +20,7 @@ import {
   type ByteSink,
   type FastColumn,
 } from './fast-path';
+import { type CompiledFusedEncoder, FUSED_MAX_LINE } from './fused-encoder';
 import type { KeyIndex } from './key-index';
 import type { HeaderMapping } from './row-validator';
 
@@ -60,10 +59,10 @@ export interface ScanState {
   /** Fields of one binary COPY tuple. */
   readonly copyFields: number;
   /**
-   * The fused encoder's byte table (fusedTextBytes), or null where it does not apply (see
-   * fusedPlan): binary COPY, the file's fields in the spec's order.
+   * The fused encoder generated for the file's columns (compileFusedEncoder), or null where it
+   * does not apply (see fusedPlan): binary COPY, the file's fields in the spec's order.
    */
-  readonly fusedText: Uint8Array | null;
+  readonly fused: CompiledFusedEncoder | null;
   /** Physical line where the next record starts. */
   nextLine: number;
   readonly counts: { total: number; valid: number };
@@ -97,132 +96,6 @@ const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, F
  */
 export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
   return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
-}
-
-/** Longest line the fused encoder takes (the COPY room it makes sure of before a line is this plus the fields' framing). */
-const FUSED_MAX_LINE = 4096;
-
-/** Where the line encodeLine has just encoded ends (the start of the next one). */
-let fusedNext = 0;
-
-/**
- * The fused encoder: one pass over one line's bytes, from `p`, that finds, checks and writes each
- * cell in binary COPY as it reads it (scanRegion's general loop finds every cell first, then reads
- * each again). It takes only lines it can vouch for entirely, with the very bytes the general
- * loop would write: a cell that is not plain (a quote, a backslash, a control byte, padding, a
- * sign, a leading zero, a value out of range, a wrong field count, any other line break) makes it
- * return -1 and the general loop reads the line again from its start. On success it returns the
- * COPY offset after the row and leaves the next line's start in `fusedNext`.
- */
-function encodeLine(
-  cols: readonly FastColumn[],
-  text: Uint8Array,
-  buf: Buffer,
-  p: number,
-  out: Buffer,
-  o: number,
-  delim: number,
-  crlf: boolean,
-  keyValues: string[],
-): number {
-  const lineStart = p;
-  const count = cols.length;
-  for (let c = 0; c < count; c++) {
-    const col = cols[c]!;
-    const kind = col.kind;
-    const s = p;
-    const first = buf[p];
-    if (first === delim || first === 10 || first === 13) {
-      // An empty cell (what follows it is checked below, as after any cell).
-      if (!col.nullable) return -1;
-      o = writeInt32(out, o, -1);
-      if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
-    } else if (kind === FastKind.Text) {
-      const lengthAt = o;
-      o += 4;
-      let b = buf[p]!;
-      while (text[b] === 1) {
-        out[o++] = b;
-        b = buf[++p]!;
-      }
-      // A line longer than the room made for it (FUSED_MAX_LINE): what did not fit was not stored
-      // (a typed array drops writes past its end), and the general loop takes the line.
-      if (o > out.length) return -1;
-      if (p === s || buf[s] === 32 || buf[p - 1] === 32) return -1;
-      writeInt32(out, lengthAt, p - s);
-      if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
-    } else if (kind === FastKind.Digits && !col.float) {
-      let v = 0;
-      let d = buf[p]! - ZERO;
-      while (d >= 0 && d <= 9) {
-        v = v * 10 + d;
-        d = buf[++p]! - ZERO;
-      }
-      const n = p - s;
-      if (n === 0 || n > MAX_FAST_DIGITS || (n > 1 && buf[s] === ZERO)) return -1;
-      if (outOfRange(col, v)) return -1;
-      o = writeInt32(out, o, 8);
-      o = writeUint53(out, o, v);
-      if (col.keyAt >= 0) keyValues[col.keyAt] = String(v);
-    } else {
-      let b = buf[p]!;
-      while (text[b] === 1) b = buf[++p]!;
-      const e = p;
-      if (e === s) return -1;
-      if (buf[s] === 32 || buf[e - 1] === 32) return -1;
-      let v = 0;
-      switch (kind) {
-        case FastKind.IsoDate:
-          if (e - s !== 10) return -1;
-          v = isoDateDays(buf, s);
-          if (v === NOT_A_DATE) return -1;
-          o = writeInt32(out, o, 4);
-          o = writeInt32(out, o, v);
-          break;
-        case FastKind.DayFirstDate:
-          v = dayFirstDays(buf, s, e, col.yearDigits);
-          if (v === NOT_A_DATE) return -1;
-          o = writeInt32(out, o, 4);
-          o = writeInt32(out, o, v);
-          break;
-        case FastKind.Enum:
-          if (enumIndex(buf, s, e, col.enumBytes!) < 0) return -1;
-          o = writeInt32(out, o, e - s);
-          for (let k = s; k < e; k++) out[o++] = buf[k]!;
-          break;
-        case FastKind.Boolean:
-          v = booleanBytes(buf, s, e);
-          if (v < 0) return -1;
-          o = writeInt32(out, o, 1);
-          out[o++] = v;
-          break;
-        case FastKind.Digits:
-          // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
-          v = plainDigits(buf, s, e);
-          if (v < 0) v = plainDecimal(buf, s, e);
-          if (v < 0) return -1;
-          if (outOfRange(col, v)) return -1;
-          // writeDoubleBE checks its bounds (and throws), unlike the stores above.
-          if (o + 12 > out.length) return -1;
-          o = writeInt32(out, o, 8);
-          o = out.writeDoubleBE(v, o);
-          break;
-        default:
-          return -1;
-      }
-      if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
-    }
-    const b = buf[p];
-    if (c < count - 1) {
-      if (b !== delim) return -1;
-      p++;
-    } else if (b === 10 && !crlf) p++;
-    else if (b === 13 && crlf && buf[p + 1] === 10) p += 2;
-    else return -1;
-  }
-  if (p - lineStart > FUSED_MAX_LINE) return -1;
-  fusedNext = p;
-  return o;
 }
 
 /** Writes `v` (a non-negative integer) in decimal at `o`; returns the offset after it. */
@@ -267,7 +140,9 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
   // Binary COPY is at most about twice the CSV (8-byte numbers, 4-byte lengths): grow once per region.
   copy.ensure(2 * end + 1024);
   if (valid) valid.ensure(end + 1024);
-  const fusedText = run.fusedText;
+  const fused = run.fused;
+  const fusedEncode = fused === null ? null : fused.encode;
+  const fusedNext = fused === null ? null : fused.next;
   const fusedRoom = 16 + idField.length + 12 * count + FUSED_MAX_LINE;
 
   lines: while (pos < end) {
@@ -276,7 +151,7 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
     // A row that is written ends the block (the fused encoder's, or the general loop's at its
     // end); a line handed elsewhere continues the loop from inside it.
     row: {
-      if (fusedText !== null) {
+      if (fusedEncode !== null) {
         if (copy.buf.length - copy.at < fusedRoom) copy.ensure(fusedRoom);
         const fo = copy.buf;
         let o = copy.at;
@@ -286,13 +161,13 @@ export function scanRegion(run: ScanState, buf: Buffer, end: number, invalid: In
         for (let k = 0; k < idField.length; k++) fo[o++] = idField[k]!;
         o = writeInt32(fo, o, 4);
         o = writeInt32(fo, o, line);
-        o = encodeLine(cols, fusedText, buf, pos, fo, o, delim, crlf, keyValues);
+        o = fusedEncode(buf, pos, fo, o, keyValues);
         // A repeated key: the general loop finds it again and hands the line to the string path.
         if (o >= 0 && keys !== null && keys.firstLineOf(keyValues, keyOrder, line) !== -1) o = -1;
         if (o >= 0) {
           run.nextLine++;
           copy.at = o;
-          pos = fusedNext;
+          pos = fusedNext![0]!;
           contentEnd = crlf ? pos - 2 : pos - 1;
           break row;
         }

@@ -20,6 +20,7 @@ import { KeyIndex } from './key-index';
 import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvEncoding } from './csv-dialect';
 import { binaryTypeOf, ByteSink, PGCOPY_HEADER, PGCOPY_TRAILER, planFastColumns, uuidField, writeBinaryRow, type FastColumn } from './fast-path';
 import { fusedPlan, fusedTextBytes, scanRegion, type ScanState } from './byte-scanner';
+import { type CompiledFusedEncoder, compileFusedEncoder } from './fused-encoder';
 import { AbortError, HeaderError, NotCsvError, RecordTooLargeError } from './csv-errors';
 import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './pipeline-types';
 import {
@@ -95,7 +96,7 @@ export class PipelineRun implements ScanState {
   /** False until the leading BOM (if any) has been dropped. */
   private started = false;
   fastColumns: FastColumn[] | null = null;
-  fusedText: Uint8Array | null = null;
+  fused: CompiledFusedEncoder | null = null;
   cellStarts = new Int32Array(0);
   cellEnds = new Int32Array(0);
   cellFlags = new Int32Array(0);
@@ -452,7 +453,9 @@ export class PipelineRun implements ScanState {
     if (this.useFast && columns.every((c) => c.source >= 0 || c.nullable)) {
       this.fastColumns = columns;
       const n = checked.mapping.fieldCount;
-      this.fusedText = fusedPlan(columns, n, this.binary) ? fusedTextBytes(this.delimiterByte) : null;
+      this.fused = fusedPlan(columns, n, this.binary)
+        ? compileFusedEncoder(columns, fusedTextBytes(this.delimiterByte), this.delimiterByte, this.newline === '\r\n')
+        : null;
       this.cellStarts = new Int32Array(n);
       this.cellEnds = new Int32Array(n);
       this.cellFlags = new Int32Array(n);

@@ -39,3 +39,26 @@ export class Collect extends Writable {
     return Buffer.concat(this.parts);
   }
 }
+
+/** A spec of every kind the fused encoder takes, for the fallback test (test/helpers/fused-fallback.ts). */
+export function fusedFallbackSpec(): CompiledSpec {
+  return specWith(
+    {
+      d: { type: 'date' },
+      n: { type: 'integer', maximum: 100 },
+      t: { type: 'string' },
+      e: { type: 'string', enum: ['a', 'b'] },
+      f: { type: 'boolean' },
+      x: { type: 'number' },
+    },
+    [],
+  );
+}
+
+/** 3,000 rows in 4 KiB chunks, one in ten refused (n out of range), for fusedFallbackSpec. */
+export function fusedFallbackCsv(): Readable {
+  const rows = ['d,n,t,e,f,x'];
+  for (let i = 0; i < 3000; i++)
+    rows.push(`2024-01-${String(1 + (i % 28)).padStart(2, '0')},${i % 10 === 0 ? 101 : i % 100},t${i},${i % 2 ? 'a' : 'b'},${i % 3 ? 'true' : 'no'},${i}.5`);
+  return chunked(Buffer.from(`${rows.join('\n')}\n`), 4096);
+}

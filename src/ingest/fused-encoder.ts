@@ -1,0 +1,211 @@
+import { COPY_NULL } from './csv-escape';
+import {
+  booleanBytes,
+  canonicalText,
+  dayFirstDays,
+  enumIndex,
+  FastKind,
+  daysOf,
+  MAX_FAST_DIGITS,
+  NOT_A_DATE,
+  plainDecimal,
+  plainDigits,
+  type FastColumn,
+} from './fast-path';
+
+/**
+ * The fused encoder, generated per spec: one pass over one line's bytes that finds, checks and
+ * writes each cell in binary COPY as it reads it, written out for the file's columns in order
+ * (their kinds, nullability, ranges and enum values as constants), so the loop over a row has no
+ * per-column plan to read, no kind to dispatch on and no range to look up. The general loop of
+ * scanRegion finds every cell first and reads each again; this takes only the lines it can vouch
+ * for entirely, with the very bytes the general loop would write: a cell that is not plain (a
+ * quote, a backslash, a control byte, padding, a sign, a leading zero, a value out of range, a
+ * wrong field count, any other line break) makes it return -1, and the general loop reads the
+ * line again from its start.
+ *
+ * The source holds nothing from the file or the spec's text: only the code below, column
+ * indexes, and numbers checked to be finite (ranges) or bytes (enum values, 0-255). Enum values
+ * longer than ENUM_INLINE_BYTES in all, and sets of allowed integers, are passed in, not written.
+ * A process that forbids code from strings (`--disallow-code-generation-from-strings`) gets no
+ * fused encoder; the general loop then takes every line.
+ */
+
+/** Longest line the fused encoder takes (the COPY room scanRegion makes sure of before a line is this plus the fields' framing). */
+export const FUSED_MAX_LINE = 4096;
+
+/**
+ * Encodes the line starting at `p` of `buf` as one binary COPY tuple's fields at `out[o]`;
+ * returns the offset after them, or -1 (nothing to keep) for a line the general loop must read.
+ * On success `next[0]` is where the next line starts. `keyValues` receives the unique key's parts.
+ */
+export type FusedEncoder = (buf: Buffer, p: number, out: Buffer, o: number, keyValues: string[]) => number;
+
+export interface CompiledFusedEncoder {
+  readonly encode: FusedEncoder;
+  /** Where the line the encoder has just taken ends (the start of the next one). */
+  readonly next: Int32Array;
+}
+
+/** Enum values written into the code as byte comparisons when their bytes add up to at most this. */
+const ENUM_INLINE_BYTES = 256;
+
+type Factory = (
+  text: Uint8Array,
+  helpers: typeof HELPERS,
+  enums: readonly (readonly Buffer[] | null)[],
+  allowed: readonly (Set<number> | null)[],
+  next: Int32Array,
+) => FusedEncoder;
+
+const HELPERS = { booleanBytes, canonicalText, dayFirstDays, daysOf, enumIndex, plainDecimal, plainDigits, NOT_A_DATE, COPY_NULL };
+
+/** Compiled sources, so a spec's encoder is generated and compiled once per process (bounded). */
+const factories = new Map<string, Factory>();
+const MAX_FACTORIES = 64;
+
+function literal(v: number): string {
+  if (!Number.isFinite(v)) throw new Error('fused encoder: not a finite number');
+  return Object.is(v, -0) ? '0' : String(v);
+}
+
+function writeInt32Code(at: string, value: string): string {
+  return `out[${at}] = ${value} >>> 24; out[${at} + 1] = ${value} >>> 16; out[${at} + 2] = ${value} >>> 8; out[${at} + 3] = ${value};`;
+}
+
+function enumTest(values: readonly Buffer[]): string | null {
+  let total = 0;
+  for (const v of values) total += v.length;
+  if (total > ENUM_INLINE_BYTES) return null;
+  const alternatives = values.map((v) => `(n === ${v.length}${[...v].map((byte, k) => ` && buf[s + ${k}] === ${byte}`).join('')})`);
+  return alternatives.length === 0 ? 'false' : alternatives.join(' || ');
+}
+
+function columnCode(col: FastColumn, c: number, last: boolean, crlf: boolean, delim: number): string {
+  const lines: string[] = [];
+  const key = col.keyAt >= 0 ? col.keyAt : -1;
+  lines.push(`s = p; b = buf[p];`);
+  lines.push(`if (b === ${delim} || b === 10 || b === 13) {`);
+  if (!col.nullable) lines.push(`  return -1;`);
+  else {
+    lines.push(`  out[o] = 255; out[o + 1] = 255; out[o + 2] = 255; out[o + 3] = 255; o += 4;`);
+    if (key >= 0) lines.push(`  keyValues[${key}] = H.COPY_NULL;`);
+  }
+  lines.push(`} else {`);
+  if (col.kind === FastKind.Text) {
+    lines.push(`  la = o; o += 4;`);
+    lines.push(`  while (T[b] === 1) { out[o++] = b; b = buf[++p]; }`);
+    // A line longer than the room made for it: what did not fit was not stored (a typed array
+    // drops writes past its end), and the general loop takes the line.
+    lines.push(`  if (o > L) return -1;`);
+    lines.push(`  if (p === s || buf[s] === 32 || buf[p - 1] === 32) return -1;`);
+    lines.push(`  n = p - s; ${writeInt32Code('la', 'n')}`);
+    if (key >= 0) lines.push(`  keyValues[${key}] = buf.toString('utf8', s, p);`);
+  } else if (col.kind === FastKind.Digits && !col.float) {
+    lines.push(`  v = 0; d = b - 48;`);
+    lines.push(`  while (d >= 0 && d <= 9) { v = v * 10 + d; d = buf[++p] - 48; }`);
+    lines.push(`  n = p - s;`);
+    lines.push(`  if (n === 0 || n > ${MAX_FAST_DIGITS} || (n > 1 && buf[s] === 48)) return -1;`);
+    if (col.minimum !== null) lines.push(`  if (v < ${literal(col.minimum)}) return -1;`);
+    if (col.maximum !== null) lines.push(`  if (v > ${literal(col.maximum)}) return -1;`);
+    if (col.allowed !== null) lines.push(`  if (!A[${c}].has(v)) return -1;`);
+    lines.push(`  out[o] = 0; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 8;`);
+    lines.push(`  hi = Math.floor(v / 4294967296); lo = v >>> 0;`);
+    lines.push(`  ${writeInt32Code('o + 4', 'hi')} ${writeInt32Code('o + 8', 'lo')} o += 12;`);
+    if (key >= 0) lines.push(`  keyValues[${key}] = String(v);`);
+  } else {
+    lines.push(`  while (T[b] === 1) b = buf[++p];`);
+    lines.push(`  e = p;`);
+    lines.push(`  if (e === s || buf[s] === 32 || buf[e - 1] === 32) return -1;`);
+    switch (col.kind) {
+      case FastKind.IsoDate:
+        // YYYY-MM-DD read in place: eight digits and two dashes, then the (cached) day number.
+        lines.push(`  if (e - s !== 10 || buf[s + 4] !== 45 || buf[s + 7] !== 45) return -1;`);
+        lines.push(`  y = 0; for (k = s; k < s + 4; k++) { d = buf[k] - 48; if (d < 0 || d > 9) return -1; y = y * 10 + d; }`);
+        lines.push(`  d = buf[s + 5] - 48; n = buf[s + 6] - 48; if (d < 0 || d > 9 || n < 0 || n > 9) return -1; m = d * 10 + n;`);
+        lines.push(`  d = buf[s + 8] - 48; n = buf[s + 9] - 48; if (d < 0 || d > 9 || n < 0 || n > 9) return -1;`);
+        lines.push(`  v = H.daysOf(y, m, d * 10 + n); if (v === ${NOT_A_DATE}) return -1;`);
+        lines.push(`  out[o] = 0; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 4; ${writeInt32Code('o + 4', 'v')} o += 8;`);
+        break;
+      case FastKind.DayFirstDate:
+        lines.push(`  v = H.dayFirstDays(buf, s, e, ${col.yearDigits === 2 ? 2 : 4}); if (v === ${NOT_A_DATE}) return -1;`);
+        lines.push(`  out[o] = 0; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 4; ${writeInt32Code('o + 4', 'v')} o += 8;`);
+        break;
+      case FastKind.Enum: {
+        const test = enumTest(col.enumBytes!);
+        lines.push(`  n = e - s;`);
+        lines.push(test === null ? `  if (H.enumIndex(buf, s, e, E[${c}]) < 0) return -1;` : `  if (!(${test})) return -1;`);
+        lines.push(`  ${writeInt32Code('o', 'n')} o += 4;`);
+        lines.push(`  for (k = s; k < e; k++) out[o++] = buf[k];`);
+        break;
+      }
+      case FastKind.Boolean:
+        lines.push(`  v = H.booleanBytes(buf, s, e); if (v < 0) return -1;`);
+        lines.push(`  out[o] = 0; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 1; out[o + 4] = v; o += 5;`);
+        break;
+      case FastKind.Digits:
+        // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
+        lines.push(`  v = H.plainDigits(buf, s, e); if (v < 0) v = H.plainDecimal(buf, s, e); if (v < 0) return -1;`);
+        if (col.minimum !== null) lines.push(`  if (v < ${literal(col.minimum)}) return -1;`);
+        if (col.maximum !== null) lines.push(`  if (v > ${literal(col.maximum)}) return -1;`);
+        if (col.allowed !== null) lines.push(`  if (!A[${c}].has(v)) return -1;`);
+        // writeDoubleBE checks its bounds (and throws), unlike the stores above.
+        lines.push(`  if (o + 12 > L) return -1;`);
+        lines.push(`  out[o] = 0; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 8; o = out.writeDoubleBE(v, o + 4);`);
+        break;
+      default:
+        throw new Error(`fused encoder: no code for column kind ${col.kind}`);
+    }
+    if (key >= 0) lines.push(`  keyValues[${key}] = H.canonicalText(${col.kind}, buf, s, e, v);`);
+  }
+  lines.push(`}`);
+  if (!last) lines.push(`if (buf[p] !== ${delim}) return -1; p++;`);
+  else if (crlf) lines.push(`if (buf[p] === 13 && buf[p + 1] === 10) p += 2; else return -1;`);
+  else lines.push(`if (buf[p] === 10) p++; else return -1;`);
+  return lines.join('\n');
+}
+
+/** The encoder's source: a factory taking the tables and helpers, returning the encoder. */
+function encoderSource(cols: readonly FastColumn[], delim: number, crlf: boolean): string {
+  if (!Number.isInteger(delim) || delim < 0 || delim > 255) throw new Error('fused encoder: delimiter is not a byte');
+  const body = cols.map((col, c) => columnCode(col, c, c === cols.length - 1, crlf, delim)).join('\n');
+  return [
+    `'use strict';`,
+    `return function fusedEncode(buf, p, out, o, keyValues) {`,
+    `const lineStart = p; const L = out.length;`,
+    `let s = 0, b = 0, v = 0, d = 0, n = 0, e = 0, k = 0, la = 0, hi = 0, lo = 0, y = 0, m = 0;`,
+    body,
+    `if (p - lineStart > ${FUSED_MAX_LINE}) return -1;`,
+    `N[0] = p;`,
+    `return o;`,
+    `};`,
+  ].join('\n');
+}
+
+/**
+ * The fused encoder for `cols` (every one of a kind fusedPlan accepts), or null where this process
+ * cannot compile code from strings.
+ */
+export function compileFusedEncoder(cols: readonly FastColumn[], text: Uint8Array, delim: number, crlf: boolean): CompiledFusedEncoder | null {
+  const source = encoderSource(cols, delim, crlf);
+  let factory = factories.get(source);
+  if (factory === undefined) {
+    try {
+      factory = new Function('T', 'H', 'E', 'A', 'N', source) as Factory;
+    } catch (err) {
+      if (err instanceof EvalError) return null;
+      throw err;
+    }
+    if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value!);
+    factories.set(source, factory);
+  }
+  const next = new Int32Array(1);
+  const encode = factory(
+    text,
+    HELPERS,
+    cols.map((c) => c.enumBytes),
+    cols.map((c) => c.allowed),
+    next,
+  );
+  return { encode, next };
+}

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { runCsvPipeline } from '../../src/ingest/csv-pipeline';
+import { chunked, fusedFallbackCsv, fusedFallbackSpec, specWith } from '../helpers/pipeline';
+
+const run = promisify(execFile);
+const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
+
+async function load(csv: Buffer, fastPath: boolean, spec = fusedFallbackSpec()) {
+  const hash = createHash('sha256');
+  const result = await runCsvPipeline(
+    chunked(csv, fastPath ? 4096 : 0),
+    spec,
+    {
+      copy: new Writable({
+        write: (chunk: Buffer, _e, cb) => {
+          hash.update(chunk);
+          cb();
+        },
+      }),
+    },
+    { fileId, fastPath, copyFormat: 'binary', copyFileId: false },
+  );
+  return { valid: result.valid, invalid: result.invalid, copy: hash.digest('hex') };
+}
+
+describe('the generated fused encoder', () => {
+  it('is not needed: a process that forbids code from strings loads the same rows without it', async () => {
+    const parts: Buffer[] = [];
+    for await (const chunk of fusedFallbackCsv()) parts.push(chunk as Buffer);
+    const here = await load(Buffer.concat(parts), true);
+    expect(here).toMatchObject({ valid: 2700, invalid: 300 });
+    const { stdout } = await run(process.execPath, ['--disallow-code-generation-from-strings', '--import', 'tsx', 'test/helpers/fused-fallback.ts'], {
+      timeout: 60_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({ compiled: false, ...here });
+  });
+
+  it('writes no enum value into its code: a value that reads as JavaScript is compared as bytes', async () => {
+    const payload = "a');globalThis.fusedPwned=1;('";
+    const spec = specWith({ e: { type: 'string', enum: [payload, 'b'] }, n: { type: 'integer' } }, []);
+    const rows = ['e,n'];
+    for (let i = 0; i < 2000; i++) rows.push(`${i % 3 === 0 ? 'c' : i % 2 ? payload : 'b'},${i}`);
+    const csv = Buffer.from(`${rows.join('\n')}\n`);
+    const fast = await load(csv, true, spec);
+    expect((globalThis as { fusedPwned?: number }).fusedPwned).toBeUndefined();
+    expect(fast).toEqual(await load(csv, false, spec));
+    expect(fast.invalid).toBe(667);
+  });
+});
