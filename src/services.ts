@@ -14,7 +14,7 @@ import { JobsStore } from './jobs/store';
 import { FilesService } from './modules/files/files.service';
 import { LoadsDuringUpload } from './modules/files/load-during-upload';
 import { FilesStore } from './modules/files/files.store';
-import { INGEST_FILE_JOB } from './modules/files/ingestion.job';
+import { INGEST_FILE_JOB, INGEST_ZIP_JOB } from './modules/files/ingestion.job';
 import { SignedUploadsService } from './modules/signed-uploads/signed-uploads.service';
 import { SignedUploadsStore } from './modules/signed-uploads/signed-uploads.store';
 import { SpecsService } from './modules/specs/specs.service';
@@ -96,7 +96,8 @@ export function createServices(
     loadsDuringUpload,
   });
   // A file's corrected rows would not survive a retry of its ingestion (a reload from the upload).
-  jobs.guardRetry(INGEST_FILE_JOB, (tx, job) => files.checkRetry(tx, job));
+  jobs.guardRetry(INGEST_FILE_JOB, (tx, job) => files.checkRetry(tx, job, 'CSV'));
+  jobs.guardRetry(INGEST_ZIP_JOB, (tx, job) => files.checkRetry(tx, job, 'ZIP'));
   const signedUploads = new SignedUploadsService(
     new SignedUploadsStore(database.sql),
     files,

@@ -311,5 +311,17 @@ describe('corrections round-trip', () => {
     const fixed = (await report(member.id)).replace('z1,x', 'z1,1');
     expect((await correct(member.id, fixed)).last.state).toBe('SUCCEEDED');
     expect((await fileOf(member.id)).rows).toEqual({ total: 1, valid: 1, invalid: 0 });
+
+    // A retry of the ZIP's job would make its CSVs again from the archive, over the corrected
+    // row: refused while a CSV of it has corrections applied (its job made FAILED here, as a
+    // crash past its attempts would leave it).
+    await t.database.sql`update jobs set state = 'FAILED' where id = ${up.job.id}`;
+    const retry = await ingestor.request(RetryJobDocument, { id: up.job.id }).catch((e: unknown) => e);
+    expect(codeOf((retry as { response?: { errors?: [] } }).response ?? {}) ?? String(retry)).toMatch(/CONFLICT/);
+    expect(String(retry)).toMatch(/CSVs of the ZIP/);
+    const [{ state }] = (await t.database.sql`select state from jobs where id = ${up.job.id}`) as unknown as [{ state: string }];
+    expect(state).toBe('FAILED');
+    expect((await dataRows(member.id)).map((r) => r['school_id'])).toEqual(['z1']);
+    expect((await fileOf(member.id)).rows).toEqual({ total: 1, valid: 1, invalid: 0 });
   });
 });

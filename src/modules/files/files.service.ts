@@ -129,18 +129,19 @@ export class FilesService {
   }
 
   /**
-   * retryJob's check for a file's ingestion job (JobsService.guardRetry): a retry loads the file
-   * again from its upload into its partition, so it is refused (CONFLICT) while corrections have
-   * joined rows to the file, or are on their way; the rows would be dropped. Upload the file again
+   * retryJob's check for a file's ingestion job and a ZIP's (JobsService.guardRetry): a retry
+   * loads the file again from its upload into its partition (a ZIP's: makes its CSVs again from
+   * the archive), so it is refused (CONFLICT) while corrections have joined rows to the file (to a
+   * CSV of the ZIP), or are on their way; the rows would be dropped. Upload the file again
    * instead (a new file, with its own corrections).
    */
-  async checkRetry(tx: Tx, job: Job): Promise<void> {
+  async checkRetry(tx: Tx, job: Job, kind: 'CSV' | 'ZIP'): Promise<void> {
     const fileId = (job.input as { fileId?: unknown } | null)?.fileId;
     if (typeof fileId !== 'string') return;
     const { applied, inFlight } = await this.store.correctionsInEffect(tx, fileId);
     if (applied > 0 || inFlight > 0) {
       throw new ConflictError(
-        `File ${fileId} has ${applied > 0 ? `${applied} corrections upload(s) applied` : `${inFlight} corrections upload(s) being applied`}; retrying its job would load it again from its upload and drop the corrected rows. Upload the file again instead`,
+        `${applied > 0 ? `${applied} corrections upload(s) applied` : `${inFlight} corrections upload(s) being applied`} to file ${fileId}${kind === 'ZIP' ? ' (to CSVs of the ZIP)' : ''}; retrying its job would load it again from its upload and drop the corrected rows. Upload the file again instead`,
         { fileId, appliedCorrections: applied, correctionsInFlight: inFlight },
       );
     }

@@ -141,15 +141,17 @@ export class FilesStore {
   }
 
   /**
-   * The corrections uploads of file `fileId` that a reload of it from its upload would undo:
-   * `applied`, those that joined rows to it; `inFlight`, those whose job is QUEUED or RUNNING.
+   * The corrections uploads of file `fileId`, or of the CSVs of ZIP `fileId`, that a reload of it
+   * from its upload would undo: `applied`, those that joined rows to it; `inFlight`, those whose
+   * job is QUEUED or RUNNING.
    */
   async correctionsInEffect(tx: Tx, fileId: string): Promise<{ applied: number; inFlight: number }> {
     const [row] = await tx<{ applied: number; inFlight: number }[]>`
       select count(*) filter (where c.valid_rows > 0)::int as applied,
              count(*) filter (where j.state in ('QUEUED', 'RUNNING'))::int as "inFlight"
       from files c left join jobs j on j.id = c.job_id
-      where c.corrects_file_id = ${fileId}`;
+      where c.corrects_file_id = ${fileId}
+         or c.corrects_file_id in (select m.id from files m where m.parent_id = ${fileId})`;
     return row ?? { applied: 0, inFlight: 0 };
   }
 
