@@ -74,30 +74,6 @@ export interface ScanState {
 const SPECIAL_BYTES = 1;
 const HIGH_BYTES = 2;
 
-/**
- * For the fused encoder: 1 for a byte that may stand in a plain cell as it is, 0 for one that ends
- * the cell or sends the line the other way (a control byte, line breaks included, a quote, a
- * backslash, the delimiter). Bytes of multi-byte characters are plain: the fast path only scans
- * regions that are valid UTF-8.
- */
-export function fusedTextBytes(delimiter: number): Uint8Array {
-  const table = new Uint8Array(256);
-  for (let b = 32; b < 256; b++) table[b] = b === 34 || b === 92 || b === delimiter ? 0 : 1;
-  return table;
-}
-
-/** Kinds the fused encoder takes (a Checked column would send every line the other way). */
-const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, FastKind.DayFirstDate, FastKind.Enum, FastKind.Boolean]);
-
-/**
- * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are
- * the spec's columns in the spec's order (no mapping, no ignored or absent column), and only
- * column kinds it checks itself.
- */
-export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
-  return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
-}
-
 /** Writes `v` (a non-negative integer) in decimal at `o`; returns the offset after it. */
 function writeUint(out: Buffer, o: number, v: number): number {
   let digits = 1;

@@ -47,6 +47,30 @@ export interface CompiledFusedEncoder {
   readonly next: Int32Array;
 }
 
+/**
+ * For the fused encoder: 1 for a byte that may stand in a plain cell as it is, 0 for one that ends
+ * the cell or sends the line the other way (a control byte, line breaks included, a quote, a
+ * backslash, the delimiter). Bytes of multi-byte characters are plain: the fast path only scans
+ * regions that are valid UTF-8.
+ */
+function fusedTextBytes(delimiter: number): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let b = 32; b < 256; b++) table[b] = b === 34 || b === 92 || b === delimiter ? 0 : 1;
+  return table;
+}
+
+/** Kinds the fused encoder takes (a Checked column would send every line the other way). */
+const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, FastKind.DayFirstDate, FastKind.Enum, FastKind.Boolean]);
+
+/**
+ * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are
+ * the spec's columns in the spec's order (no mapping, no ignored or absent column), and only
+ * column kinds it checks itself.
+ */
+export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
+  return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
+}
+
 /** Enum values written into the code as byte comparisons when their bytes add up to at most this. */
 const ENUM_INLINE_BYTES = 256;
 
@@ -186,7 +210,7 @@ function encoderSource(cols: readonly FastColumn[], delim: number, crlf: boolean
  * The fused encoder for `cols` (every one of a kind fusedPlan accepts), or null where this process
  * cannot compile code from strings.
  */
-export function compileFusedEncoder(cols: readonly FastColumn[], text: Uint8Array, delim: number, crlf: boolean): CompiledFusedEncoder | null {
+export function compileFusedEncoder(cols: readonly FastColumn[], delim: number, crlf: boolean): CompiledFusedEncoder | null {
   const source = encoderSource(cols, delim, crlf);
   let factory = factories.get(source);
   if (factory === undefined) {
@@ -201,7 +225,7 @@ export function compileFusedEncoder(cols: readonly FastColumn[], text: Uint8Arra
   }
   const next = new Int32Array(1);
   const encode = factory(
-    text,
+    fusedTextBytes(delim),
     HELPERS,
     cols.map((c) => c.enumBytes),
     cols.map((c) => c.allowed),

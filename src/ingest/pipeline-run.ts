@@ -19,8 +19,8 @@ import {
 import { KeyIndex } from './key-index';
 import { bomEncoding, detectDelimiter, Transcoder, type CsvDelimiter, type CsvEncoding } from './csv-dialect';
 import { binaryTypeOf, ByteSink, PGCOPY_HEADER, PGCOPY_TRAILER, planFastColumns, uuidField, writeBinaryRow, type FastColumn } from './fast-path';
-import { fusedPlan, fusedTextBytes, scanRegion, type ScanState } from './byte-scanner';
-import { type CompiledFusedEncoder, compileFusedEncoder } from './fused-encoder';
+import { scanRegion, type ScanState } from './byte-scanner';
+import { type CompiledFusedEncoder, compileFusedEncoder, fusedPlan } from './fused-encoder';
 import { AbortError, HeaderError, NotCsvError, RecordTooLargeError } from './csv-errors';
 import type { CsvPipelineCounts, CsvPipelineOptions, CsvPipelineResult, CsvPipelineSinks, InvalidRow } from './pipeline-types';
 import {
@@ -453,9 +453,7 @@ export class PipelineRun implements ScanState {
     if (this.useFast && columns.every((c) => c.source >= 0 || c.nullable)) {
       this.fastColumns = columns;
       const n = checked.mapping.fieldCount;
-      this.fused = fusedPlan(columns, n, this.binary)
-        ? compileFusedEncoder(columns, fusedTextBytes(this.delimiterByte), this.delimiterByte, this.newline === '\r\n')
-        : null;
+      this.fused = fusedPlan(columns, n, this.binary) ? compileFusedEncoder(columns, this.delimiterByte, this.newline === '\r\n') : null;
       this.cellStarts = new Int32Array(n);
       this.cellEnds = new Int32Array(n);
       this.cellFlags = new Int32Array(n);

@@ -23,5 +23,5 @@ const result = await runCsvPipeline(
   },
   { fileId: '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab', copyFormat: 'binary', copyFileId: false },
 );
-const compiled = compileFusedEncoder([], new Uint8Array(256), 44, false) !== null;
+const compiled = compileFusedEncoder([], 44, false) !== null;
 process.stdout.write(JSON.stringify({ compiled, valid: result.valid, invalid: result.invalid, copy: hash.digest('hex') }));

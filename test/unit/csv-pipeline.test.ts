@@ -20,7 +20,7 @@ import { boundedDistance, parseColumnMap, resolveColumnMap } from '../../src/ing
 import iconv from 'iconv-lite';
 import { mulberry32 } from '../../bench/lib/attendance-data';
 import { checkHeader, compileCellChecks, compileRowValidator, MAX_PROBLEMS_LISTED, type HeaderMapping } from '../../src/ingest/row-validator';
-import { fusedPlan } from '../../src/ingest/byte-scanner';
+import { fusedPlan } from '../../src/ingest/fused-encoder';
 import { planFastColumns } from '../../src/ingest/fast-path';
 import type { CompiledSpec } from '../../src/modules/specs/spec.compile';
 import { chunked, compile, specWith } from '../helpers/pipeline';
