@@ -51,9 +51,9 @@ export function processCpuSeconds(pid: number): number | null {
 /** The postmaster of a backend (its parent), or null when the backend is not visible from here. */
 export function postmasterOf(backendPid: number): number | null {
   const backend = readStat(backendPid);
-  if (!backend || backend.comm !== 'postgres') return null;
+  if (backend?.comm !== 'postgres') return null;
   const parent = readStat(backend.ppid);
-  return parent && parent.comm === 'postgres' ? backend.ppid : null;
+  return parent?.comm === 'postgres' ? backend.ppid : null;
 }
 
 /**
@@ -74,7 +74,7 @@ export function postgresCpuSeconds(postmaster: number | null): number | null {
   for (const e of entries) {
     if (e.charCodeAt(0) < 48 || e.charCodeAt(0) > 57) continue;
     const s = readStat(e);
-    if (!s || s.comm !== 'postgres' || (Number(e) !== postmaster && s.ppid !== postmaster)) continue;
+    if (s?.comm !== 'postgres' || (Number(e) !== postmaster && s.ppid !== postmaster)) continue;
     found = true;
     total += s.own + s.children;
   }
