@@ -767,6 +767,8 @@ describe('the byte-level fast path', () => {
     dl: { type: 'date', dateFormat: 'DD/MM/YYYY', unique: true },
   };
   const spec = specWith(properties, ['id', 'code']);
+  /** The same columns without the unique key. */
+  const unkeyed = specWith(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, { ...v, unique: undefined }])), ['id', 'code']);
   const cells: Record<string, readonly string[]> = {
     id: ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', '', ' k9', 'k\\1', 'k\t2', 'é1'],
     name: [
@@ -1041,7 +1043,6 @@ describe('the byte-level fast path', () => {
   });
 
   it('gives exactly the binary COPY of the papaparse path with the fused encoder, keyed or not, in every delimiter', async () => {
-    const unkeyed = specWith(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, { ...v, unique: undefined }])), ['id', 'code']);
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
     for (const [name, s] of [
       ['keyed', spec],
@@ -1087,7 +1088,6 @@ describe('the byte-level fast path', () => {
     // Random rows rarely hold one odd cell among clean ones, the only rows where a check the
     // fused encoder skips would show: here every value of every column stands alone in a row
     // whose other cells are clean, each row twice (with the key's line apart), in both line endings.
-    const unkeyed = specWith(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, { ...v, unique: undefined }])), ['id', 'code']);
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
     const lines: string[] = [];
     let row = 0;
