@@ -115,11 +115,12 @@ function fastCsvOnly(file: string): Promise<number> {
 }
 
 /**
- * The service's pipeline (byte fast path, binary COPY), or the papaparse path alone (`fastPath: false`).
+ * The service's pipeline (byte fast path, binary COPY), or the papaparse path alone (`fastPath: false`),
+ * on the attendance spec or `raw` (the wide one).
  * `dialect`: given as an upload's arguments would give it (no detection), else detected as by default.
  */
-async function pipelineToDevNull(file: string, fastPath: boolean, dialect?: CsvDialectOptions): Promise<number> {
-  const compiled = compileSpec(attendanceSpec, { name: 'attendance', kind: 'EVENT' });
+async function pipelineToDevNull(file: string, fastPath: boolean, dialect?: CsvDialectOptions, raw: unknown = attendanceSpec): Promise<number> {
+  const compiled = compileSpec(raw, raw === attendanceSpec ? { name: 'attendance', kind: 'EVENT' } : { name: 'wide', kind: 'DATASET' });
   if (!compiled.ok) throw new Error(JSON.stringify(compiled.problems));
   const sink = createWriteStream('/dev/null');
   const result = await runCsvPipeline(
@@ -137,6 +138,35 @@ async function pipelineToDevNull(file: string, fastPath: boolean, dialect?: CsvD
   await once(sink, 'finish');
   if (result.invalid > 0) throw new Error(`${result.invalid} rows were invalid; the generator and spec disagree`);
   return result.valid;
+}
+
+/** A wide spec (WIDE_COLUMNS columns of four kinds), wider than the fused encoder takes (FUSED_MAX_COLUMNS). */
+const WIDE_COLUMNS = 100;
+const WIDE_KINDS = [{ type: 'string' }, { type: 'integer', minimum: 0 }, { type: 'date' }, { type: 'string', enum: ['a', 'b', 'c'] }];
+const wideSpec = {
+  program: 'wide',
+  input: { type: 'object', properties: Object.fromEntries(Array.from({ length: WIDE_COLUMNS }, (_, i) => [`c${i}`, WIDE_KINDS[i % WIDE_KINDS.length]])) },
+};
+
+async function generateWide(file: string, rows: number): Promise<void> {
+  const random = mulberry32(SEED);
+  const out = createWriteStream(file);
+  const header = Array.from({ length: WIDE_COLUMNS }, (_, i) => `c${i}`).join(',');
+  let chunk = `${header}\n`;
+  for (let r = 0; r < rows; r++) {
+    const cells: string[] = [];
+    for (let i = 0; i < WIDE_COLUMNS; i++) {
+      const n = Math.floor(random() * 1000);
+      cells.push([`s${n}`, String(n), `2024-0${1 + (n % 9)}-1${n % 10}`, 'abc'[n % 3]!][i % 4]!);
+    }
+    chunk += `${cells.join(',')}\n`;
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
 }
 
 async function main(): Promise<void> {
@@ -177,6 +207,22 @@ async function main(): Promise<void> {
     console.log(`papaparse parse / fast-csv parse: ${(papa / fast).toFixed(2)}x`);
     console.log(`pipeline / psql \\copy reference (${PSQL_COPY_ROWS_PER_S.toLocaleString('en-US')} rows/s): ${(pipe / PSQL_COPY_ROWS_PER_S).toFixed(2)}`);
     console.log(`pipeline / read bytes only: ${(pipe / read).toFixed(3)}`);
+
+    // A wide spec: the byte fast path (past FUSED_MAX_COLUMNS, its general loop) against the
+    // papaparse path on the same file, interleaved. A fused encoder generated for 100 columns ran
+    // 5-10x slower than the general loop (V8 optimises a large function late or never).
+    const wideRows = Math.max(1000, Math.floor(ROWS / 25));
+    const wideFile = path.join(dir, 'wide.csv');
+    await generateWide(wideFile, wideRows);
+    console.log('');
+    console.log(`${wideRows.toLocaleString('en-US')} rows x ${WIDE_COLUMNS} columns, ${((await stat(wideFile)).size / 2 ** 20).toFixed(1)} MiB`);
+    const wideCases: Array<{ label: string; run: () => Promise<number>; rates: number[] }> = [
+      { label: `wide spec, papaparse path`, run: () => pipelineToDevNull(wideFile, false, undefined, wideSpec), rates: [] },
+      { label: `wide spec, byte fast path`, run: () => pipelineToDevNull(wideFile, true, undefined, wideSpec), rates: [] },
+    ];
+    for (let round = 0; round < REPEAT; round++) for (const c of wideCases) c.rates.push(await time(c.label, wideRows, c.run, true));
+    for (const c of wideCases) console.log(`${c.label.padEnd(52)} median ${Math.round(median(c.rates)).toLocaleString('en-US').padStart(10)} rows/s`);
+    console.log(`wide spec: fast path / papaparse path: ${(median(wideCases[1]!.rates) / median(wideCases[0]!.rates)).toFixed(2)}x`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -63,12 +63,29 @@ function fusedTextBytes(delimiter: number): Uint8Array {
 const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, FastKind.DayFirstDate, FastKind.Enum, FastKind.Boolean]);
 
 /**
- * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are
- * the spec's columns in the spec's order (no mapping, no ignored or absent column), and only
- * column kinds it checks itself.
+ * Widest spec the fused encoder is generated for. Why: the code grows with the columns, and V8
+ * optimises a large function late or never (TurboFan stops at 60 KB of bytecode): measured on
+ * 20,000-row files, a 100-column spec's encoder in one function ran 1.5-1.6 s per file against
+ * 0.16-0.30 s for the general loop, and 200 columns of integers 3.3 s against 0.29 s for ever;
+ * split into functions of 16 columns it still needed about 40,000 rows before V8 had optimised
+ * it (2-4x slower until then). At 10-16 columns it warms as fast as the general loop. Wider
+ * files take the general loop, as every file did before the fused encoder.
+ */
+export const FUSED_MAX_COLUMNS = 16;
+
+/**
+ * Whether a file gets the fused encoder: binary COPY, 2 to FUSED_MAX_COLUMNS fields, the file's
+ * fields are the spec's columns in the spec's order (no mapping, no ignored or absent column),
+ * and only column kinds it checks itself.
  */
 export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
-  return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
+  return (
+    binary &&
+    cols.length >= 2 &&
+    cols.length <= FUSED_MAX_COLUMNS &&
+    cols.length === fieldCount &&
+    cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind))
+  );
 }
 
 /** Enum values written into the code as byte comparisons when their bytes add up to at most this. */
@@ -86,7 +103,7 @@ const HELPERS = { booleanBytes, canonicalText, dayFirstDays, daysOf, enumIndex, 
 
 /** Compiled sources, so a spec's encoder is generated and compiled once per process (bounded). */
 const factories = new Map<string, Factory>();
-const MAX_FACTORIES = 64;
+const MAX_FACTORIES = 32;
 
 function literal(v: number): string {
   if (!Number.isFinite(v)) throw new Error('fused encoder: not a finite number');
@@ -192,13 +209,12 @@ function columnCode(col: FastColumn, c: number, last: boolean, crlf: boolean, de
 /** The encoder's source: a factory taking the tables and helpers, returning the encoder. */
 function encoderSource(cols: readonly FastColumn[], delim: number, crlf: boolean): string {
   if (!Number.isInteger(delim) || delim < 0 || delim > 255) throw new Error('fused encoder: delimiter is not a byte');
-  const body = cols.map((col, c) => columnCode(col, c, c === cols.length - 1, crlf, delim)).join('\n');
   return [
     `'use strict';`,
     `return function fusedEncode(buf, p, out, o, keyValues) {`,
     `const lineStart = p; const L = out.length;`,
     `let s = 0, b = 0, v = 0, d = 0, n = 0, e = 0, k = 0, la = 0, hi = 0, lo = 0, y = 0, m = 0;`,
-    body,
+    ...cols.map((col, c) => columnCode(col, c, c === cols.length - 1, crlf, delim)),
     `if (p - lineStart > ${FUSED_MAX_LINE}) return -1;`,
     `N[0] = p;`,
     `return o;`,

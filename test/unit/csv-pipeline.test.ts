@@ -1084,44 +1084,57 @@ describe('the byte-level fast path', () => {
     }
   });
 
+  /** What `csv` loads into in binary COPY (without the file id), each way: [fastPath, chunk size]. */
+  async function binaryOutcomes(csv: Buffer, s: CompiledSpec, ways: ReadonlyArray<readonly [boolean, number]>) {
+    const outcomes = [];
+    for (const [fastPath, size] of ways) {
+      const copy = new BinaryCollect();
+      const invalid: InvalidRow[] = [];
+      const result = await runCsvPipeline(
+        chunked(csv, size),
+        s,
+        { copy, onInvalid: (r) => void invalid.push(r) },
+        { fileId: '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab', fastPath, copyFormat: 'binary', copyFileId: false },
+      );
+      outcomes.push({ result, copy: copy.bytes().toString('hex'), invalid });
+    }
+    return outcomes;
+  }
+
+  /**
+   * Rows of `hdr` in which every value of every column stands alone among clean cells (each
+   * column's first value), each such row twice; `idColumn` gets a value of its own in every row.
+   */
+  function oneOddCell(hdr: readonly string[], values: Record<string, readonly string[]>, idColumn: string | null): string[] {
+    const lines: string[] = [];
+    for (const column of hdr)
+      for (const value of values[column]!)
+        for (let twice = 0; twice < 2; twice++) {
+          const row = hdr.map((h) => (h === idColumn ? `r${lines.length}` : values[h]![0]!));
+          row[hdr.indexOf(column)] = value;
+          lines.push(row.join(','));
+        }
+    return lines;
+  }
+
   it('gives the binary COPY of the papaparse path with the fused encoder for every cell value in an otherwise clean row', async () => {
     // Random rows rarely hold one odd cell among clean ones, the only rows where a check the
     // fused encoder skips would show: here every value of every column stands alone in a row
     // whose other cells are clean, each row twice (with the key's line apart), in both line endings.
     const fileId = '5f0c6f9e-3b7a-4c1e-9d2a-0123456789ab';
-    const lines: string[] = [];
-    let row = 0;
-    for (const column of header)
-      for (const value of cells[column]!)
-        for (let twice = 0; twice < 2; twice++) {
-          const clean = header.map((h) => (h === 'id' ? `r${row}` : cells[h]![0]!));
-          clean[header.indexOf(column)] = value;
-          lines.push(clean.join(','));
-          row++;
-        }
+    const lines = oneOddCell(header, cells, 'id');
     for (const [name, s] of [
       ['keyed', spec],
       ['unkeyed', unkeyed],
     ] as const)
       for (const eol of ['\n', '\r\n'] as const) {
         const csv = Buffer.from(`${header.join(',')}${eol}${lines.join(eol)}${eol}`);
-        const outcomes = [];
-        for (const [fastPath, size] of [
+        const outcomes = await binaryOutcomes(csv, s, [
           [false, 0],
           [true, 13],
           [true, 512],
           [true, 4096],
-        ] as const) {
-          const copy = new BinaryCollect();
-          const invalid: InvalidRow[] = [];
-          const result = await runCsvPipeline(
-            chunked(csv, size),
-            s,
-            { copy, onInvalid: (r) => void invalid.push(r) },
-            { fileId, fastPath, copyFormat: 'binary', copyFileId: false },
-          );
-          outcomes.push({ result, copy: copy.bytes().toString('hex'), invalid });
-        }
+        ]);
         expect(outcomes[0]!.result.valid).toBeGreaterThan(lines.length / 4);
         for (const [k, outcome] of outcomes.entries()) expect({ name, eol, k, ...outcome }).toEqual({ name, eol, k, ...outcomes[0] });
       }
@@ -1148,6 +1161,37 @@ describe('the byte-level fast path', () => {
     }
     expect(rangedOutcomes[0]!.result.valid).toBe(6 * 8);
     expect(rangedOutcomes[1]).toEqual(rangedOutcomes[0]);
+  });
+
+  it('gives the binary COPY of the papaparse path on the fast path of a spec too wide for the fused encoder', async () => {
+    // 50 columns: the test spec's ten five times over (no key), past FUSED_MAX_COLUMNS, so the
+    // general loop takes every line; each row holds one odd cell, the others clean.
+    const copies = 5;
+    const wideProps: Record<string, unknown> = {};
+    const wideCells: Record<string, readonly string[]> = {};
+    for (let r = 0; r < copies; r++)
+      for (const [k, v] of Object.entries(properties)) {
+        wideProps[`${k}_${r}`] = { ...v, unique: undefined };
+        wideCells[`${k}_${r}`] = cells[k]!;
+      }
+    const wide = specWith(
+      wideProps,
+      Object.keys(wideProps).filter((k) => k.startsWith('id_') || k.startsWith('code_')),
+    );
+    const wideHeader = Object.keys(wideProps);
+    const head = checkHeader(wide, wideHeader);
+    if (!head.ok) expect.fail('the header does not match');
+    expect(fusedPlan(planFastColumns(wide, head.mapping, compileCellChecks(wide)), wideHeader.length, true)).toBe(false);
+    const lines = oneOddCell(wideHeader, wideCells, null);
+    for (const eol of ['\n', '\r\n'] as const) {
+      const csv = Buffer.from(`${wideHeader.join(',')}${eol}${lines.join(eol)}${eol}`);
+      const outcomes = await binaryOutcomes(csv, wide, [
+        [false, 0],
+        [true, 4096],
+      ]);
+      expect(outcomes[0]!.result.valid).toBeGreaterThan(lines.length / 4);
+      expect({ eol, ...outcomes[1] }).toEqual({ eol, ...outcomes[0] });
+    }
   });
 
   it('gives the binary COPY of the papaparse path for lines too long for the fused encoder, after rows that grew the COPY most', async () => {

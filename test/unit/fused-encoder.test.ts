@@ -4,6 +4,9 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runCsvPipeline } from '../../src/ingest/csv-pipeline';
+import { planFastColumns } from '../../src/ingest/fast-path';
+import { compileFusedEncoder, FUSED_MAX_COLUMNS, fusedPlan } from '../../src/ingest/fused-encoder';
+import { checkHeader, compileCellChecks } from '../../src/ingest/row-validator';
 import { chunked, fusedFallbackCsv, fusedFallbackSpec, specWith } from '../helpers/pipeline';
 
 const run = promisify(execFile);
@@ -37,6 +40,39 @@ describe('the generated fused encoder', () => {
       timeout: 60_000,
     });
     expect(JSON.parse(stdout)).toEqual({ compiled: false, ...here });
+  });
+
+  it('takes a clean line whole, up to its widest spec; a wider one gets no fused encoder', () => {
+    const kinds = [
+      { type: 'string' },
+      { type: 'integer', maximum: 100 },
+      { type: 'date' },
+      { type: 'string', enum: ['a', 'b'] },
+      { type: 'boolean' },
+      { type: 'number' },
+      { type: 'date', dateFormat: 'DD/MM/YY' },
+    ];
+    const clean = ['t', '42', '2024-02-29', 'b', 'yes', '2.5', '01/03/24'];
+    for (const width of [2, 7, FUSED_MAX_COLUMNS, FUSED_MAX_COLUMNS + 1]) {
+      const props = Object.fromEntries(Array.from({ length: width }, (_, i) => [`c${i}`, kinds[i % kinds.length]]));
+      const spec = specWith(props, []);
+      const header = Object.keys(props);
+      const checked = checkHeader(spec, header);
+      if (!checked.ok) expect.fail('the header does not match');
+      const columns = planFastColumns(spec, checked.mapping, compileCellChecks(spec));
+      expect({ width, fused: fusedPlan(columns, width, true) }).toEqual({ width, fused: width <= FUSED_MAX_COLUMNS });
+      if (width > FUSED_MAX_COLUMNS) continue;
+      const fused = compileFusedEncoder(columns, 44, false)!;
+      const line = Buffer.from(`${header.map((_, i) => clean[i % clean.length]).join(',')}\n`);
+      const out = Buffer.alloc(64 * width + 4096);
+      const end = fused.encode(line, 0, out, 0, []);
+      expect({ width, taken: end > 0, next: fused.next[0] }).toEqual({ width, taken: true, next: line.length });
+      // The same line with its last cell out of range is refused whole.
+      const bad = Buffer.from(
+        `${header.map((_, i) => (i === width - 1 && i % kinds.length === 1 ? '101' : i === width - 1 ? '"q"' : clean[i % clean.length])).join(',')}\n`,
+      );
+      expect(fused.encode(bad, 0, out, 0, [])).toBe(-1);
+    }
   });
 
   it('writes no enum value into its code: a value that reads as JavaScript is compared as bytes', async () => {
