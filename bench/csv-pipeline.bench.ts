@@ -140,7 +140,7 @@ async function pipelineToDevNull(file: string, fastPath: boolean, dialect?: CsvD
   return result.valid;
 }
 
-/** A wide spec (WIDE_COLUMNS columns of four kinds), wider than the fused encoder takes (FUSED_MAX_COLUMNS). */
+/** A wide spec (WIDE_COLUMNS columns of four kinds), wider than the generated encoder takes (FUSED_MAX_COLUMNS). */
 const WIDE_COLUMNS = 100;
 const WIDE_KINDS = [{ type: 'string' }, { type: 'integer', minimum: 0 }, { type: 'date' }, { type: 'string', enum: ['a', 'b', 'c'] }];
 const wideSpec = {
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     console.log(`pipeline / psql \\copy reference (${PSQL_COPY_ROWS_PER_S.toLocaleString('en-US')} rows/s): ${(pipe / PSQL_COPY_ROWS_PER_S).toFixed(2)}`);
     console.log(`pipeline / read bytes only: ${(pipe / read).toFixed(3)}`);
 
-    // A wide spec: the byte fast path (past FUSED_MAX_COLUMNS, its general loop) against the
+    // A wide spec: the byte fast path (past FUSED_MAX_COLUMNS, the loop encoder) against the
     // papaparse path on the same file, interleaved. A fused encoder generated for 100 columns ran
     // 5-10x slower than the general loop (V8 optimises a large function late or never).
     const wideRows = Math.max(1000, Math.floor(ROWS / 25));

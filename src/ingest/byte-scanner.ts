@@ -59,8 +59,8 @@ export interface ScanState {
   /** Fields of one binary COPY tuple. */
   readonly copyFields: number;
   /**
-   * The fused encoder generated for the file's columns (compileFusedEncoder), or null where it
-   * does not apply (see fusedPlan): binary COPY, the file's fields in the spec's order.
+   * The fused encoder for the file's columns (compileFusedEncoder), or null where it does not
+   * apply (see fusedPlan): binary COPY, the file's fields in the spec's order.
    */
   readonly fused: CompiledFusedEncoder | null;
   /** Physical line where the next record starts. */

@@ -3,13 +3,17 @@ import {
   booleanBytes,
   canonicalText,
   dayFirstDays,
+  daysOf,
   enumIndex,
   FastKind,
-  daysOf,
+  isoDateDays,
   MAX_FAST_DIGITS,
   NOT_A_DATE,
+  outOfRange,
   plainDecimal,
   plainDigits,
+  writeInt32,
+  writeUint53,
   type FastColumn,
 } from './fast-path';
 
@@ -27,8 +31,8 @@ import {
  * The source holds nothing from the file or the spec's text: only the code below, column
  * indexes, and numbers checked to be finite (ranges) or bytes (enum values, 0-255). Enum values
  * longer than ENUM_INLINE_BYTES in all, and sets of allowed integers, are passed in, not written.
- * A process that forbids code from strings (`--disallow-code-generation-from-strings`) gets no
- * fused encoder; the general loop then takes every line.
+ * A process that forbids code from strings (`--disallow-code-generation-from-strings`), and a
+ * spec wider than FUSED_MAX_COLUMNS, get the loop encoder (encodeLine) instead.
  */
 
 /** Longest line the fused encoder takes (the COPY room scanRegion makes sure of before a line is this plus the fields' framing). */
@@ -45,6 +49,8 @@ export interface CompiledFusedEncoder {
   readonly encode: FusedEncoder;
   /** Where the line the encoder has just taken ends (the start of the next one). */
   readonly next: Int32Array;
+  /** Generated for the spec (else the loop over the columns' plans). */
+  readonly generated: boolean;
 }
 
 /**
@@ -69,23 +75,16 @@ const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, F
  * 0.16-0.30 s for the general loop, and 200 columns of integers 3.3 s against 0.29 s for ever;
  * split into functions of 16 columns it still needed about 40,000 rows before V8 had optimised
  * it (2-4x slower until then). At 10-16 columns it warms as fast as the general loop. Wider
- * files take the general loop, as every file did before the fused encoder.
+ * files get the loop over the columns' plans (encodeLine), which V8 optimises once for all specs.
  */
 export const FUSED_MAX_COLUMNS = 16;
 
 /**
- * Whether a file gets the fused encoder: binary COPY, 2 to FUSED_MAX_COLUMNS fields, the file's
- * fields are the spec's columns in the spec's order (no mapping, no ignored or absent column),
+ * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are the spec's columns in the spec's order (no mapping, no ignored or absent column),
  * and only column kinds it checks itself.
  */
 export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
-  return (
-    binary &&
-    cols.length >= 2 &&
-    cols.length <= FUSED_MAX_COLUMNS &&
-    cols.length === fieldCount &&
-    cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind))
-  );
+  return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
 }
 
 /** Enum values written into the code as byte comparisons when their bytes add up to at most this. */
@@ -100,6 +99,124 @@ type Factory = (
 ) => FusedEncoder;
 
 const HELPERS = { booleanBytes, canonicalText, dayFirstDays, daysOf, enumIndex, plainDecimal, plainDigits, NOT_A_DATE, COPY_NULL };
+
+/**
+ * The fused encoder as one loop over the columns' plans, for specs wider than FUSED_MAX_COLUMNS
+ * and processes that cannot compile code from strings: the same lines taken, the same bytes
+ * written as the generated encoder (the differential tests run both), reading each column's plan
+ * as it goes. On success it leaves the next line's start in `next[0]`.
+ */
+function encodeLine(
+  cols: readonly FastColumn[],
+  text: Uint8Array,
+  buf: Buffer,
+  p: number,
+  out: Buffer,
+  o: number,
+  delim: number,
+  crlf: boolean,
+  keyValues: string[],
+  next: Int32Array,
+): number {
+  const lineStart = p;
+  const count = cols.length;
+  for (let c = 0; c < count; c++) {
+    const col = cols[c]!;
+    const kind = col.kind;
+    const s = p;
+    const first = buf[p];
+    if (first === delim || first === 10 || first === 13) {
+      // An empty cell (what follows it is checked below, as after any cell).
+      if (!col.nullable) return -1;
+      o = writeInt32(out, o, -1);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = COPY_NULL;
+    } else if (kind === FastKind.Text) {
+      const lengthAt = o;
+      o += 4;
+      let b = buf[p]!;
+      while (text[b] === 1) {
+        out[o++] = b;
+        b = buf[++p]!;
+      }
+      // A line longer than the room made for it (FUSED_MAX_LINE): what did not fit was not stored
+      // (a typed array drops writes past its end), and the general loop takes the line.
+      if (o > out.length) return -1;
+      if (p === s || buf[s] === 32 || buf[p - 1] === 32) return -1;
+      writeInt32(out, lengthAt, p - s);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
+    } else if (kind === FastKind.Digits && !col.float) {
+      let v = 0;
+      let d = buf[p]! - 48;
+      while (d >= 0 && d <= 9) {
+        v = v * 10 + d;
+        d = buf[++p]! - 48;
+      }
+      const n = p - s;
+      if (n === 0 || n > MAX_FAST_DIGITS || (n > 1 && buf[s] === 48)) return -1;
+      if (outOfRange(col, v)) return -1;
+      o = writeInt32(out, o, 8);
+      o = writeUint53(out, o, v);
+      if (col.keyAt >= 0) keyValues[col.keyAt] = String(v);
+    } else {
+      let b = buf[p]!;
+      while (text[b] === 1) b = buf[++p]!;
+      const e = p;
+      if (e === s) return -1;
+      if (buf[s] === 32 || buf[e - 1] === 32) return -1;
+      let v = 0;
+      switch (kind) {
+        case FastKind.IsoDate:
+          if (e - s !== 10) return -1;
+          v = isoDateDays(buf, s);
+          if (v === NOT_A_DATE) return -1;
+          o = writeInt32(out, o, 4);
+          o = writeInt32(out, o, v);
+          break;
+        case FastKind.DayFirstDate:
+          v = dayFirstDays(buf, s, e, col.yearDigits);
+          if (v === NOT_A_DATE) return -1;
+          o = writeInt32(out, o, 4);
+          o = writeInt32(out, o, v);
+          break;
+        case FastKind.Enum:
+          if (enumIndex(buf, s, e, col.enumBytes!) < 0) return -1;
+          o = writeInt32(out, o, e - s);
+          for (let k = s; k < e; k++) out[o++] = buf[k]!;
+          break;
+        case FastKind.Boolean:
+          v = booleanBytes(buf, s, e);
+          if (v < 0) return -1;
+          o = writeInt32(out, o, 1);
+          out[o++] = v;
+          break;
+        case FastKind.Digits:
+          // A number (float8) column: plain digits, or a plain decimal, as the general loop reads them.
+          v = plainDigits(buf, s, e);
+          if (v < 0) v = plainDecimal(buf, s, e);
+          if (v < 0) return -1;
+          if (outOfRange(col, v)) return -1;
+          // writeDoubleBE checks its bounds (and throws), unlike the stores above.
+          if (o + 12 > out.length) return -1;
+          o = writeInt32(out, o, 8);
+          o = out.writeDoubleBE(v, o);
+          break;
+        default:
+          return -1;
+      }
+      if (col.keyAt >= 0) keyValues[col.keyAt] = canonicalText(kind, buf, s, e, v);
+    }
+    const b = buf[p];
+    if (c < count - 1) {
+      if (b !== delim) return -1;
+      p++;
+    } else if (b === 10 && !crlf) p++;
+    else if (b === 13 && crlf && buf[p + 1] === 10) p += 2;
+    else return -1;
+  }
+  if (p - lineStart > FUSED_MAX_LINE) return -1;
+  next[0] = p;
+  return o;
+}
 
 /** Compiled sources, so a spec's encoder is generated and compiled once per process (bounded). */
 const factories = new Map<string, Factory>();
@@ -223,11 +340,29 @@ function encoderSource(cols: readonly FastColumn[], delim: number, crlf: boolean
 }
 
 /**
- * The fused encoder for `cols` (every one of a kind fusedPlan accepts), or null where this process
- * cannot compile code from strings.
+ * The fused encoder for `cols` (every one of a kind fusedPlan accepts): generated for up to
+ * FUSED_MAX_COLUMNS columns, else (or where this process cannot compile code from strings) the
+ * loop over the columns' plans.
  */
-export function compileFusedEncoder(cols: readonly FastColumn[], delim: number, crlf: boolean): CompiledFusedEncoder | null {
-  const source = encoderSource(cols, delim, crlf);
+export function compileFusedEncoder(cols: readonly FastColumn[], delim: number, crlf: boolean): CompiledFusedEncoder {
+  const text = fusedTextBytes(delim);
+  const next = new Int32Array(1);
+  const factory = cols.length <= FUSED_MAX_COLUMNS ? factoryFor(encoderSource(cols, delim, crlf)) : null;
+  if (factory === null) {
+    return { encode: (buf, p, out, o, keyValues) => encodeLine(cols, text, buf, p, out, o, delim, crlf, keyValues, next), next, generated: false };
+  }
+  const encode = factory(
+    text,
+    HELPERS,
+    cols.map((c) => c.enumBytes),
+    cols.map((c) => c.allowed),
+    next,
+  );
+  return { encode, next, generated: true };
+}
+
+/** The compiled factory of `source` (cached), or null where code from strings is forbidden. */
+function factoryFor(source: string): Factory | null {
   let factory = factories.get(source);
   if (factory === undefined) {
     try {
@@ -239,13 +374,5 @@ export function compileFusedEncoder(cols: readonly FastColumn[], delim: number, 
     if (factories.size >= MAX_FACTORIES) factories.delete(factories.keys().next().value!);
     factories.set(source, factory);
   }
-  const next = new Int32Array(1);
-  const encode = factory(
-    fusedTextBytes(delim),
-    HELPERS,
-    cols.map((c) => c.enumBytes),
-    cols.map((c) => c.allowed),
-    next,
-  );
-  return { encode, next };
+  return factory;
 }
