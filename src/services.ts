@@ -95,7 +95,7 @@ export function createServices(
     pipeline,
     loadsDuringUpload,
   });
-  // A file's corrected rows would not survive a retry of its ingestion (a reload from the upload).
+  // A file's corrected rows (a ZIP's CSVs') would not survive a retry of its ingestion (a reload from the upload).
   jobs.guardRetry(INGEST_FILE_JOB, (tx, job) => files.checkRetry(tx, job, 'CSV'));
   jobs.guardRetry(INGEST_ZIP_JOB, (tx, job) => files.checkRetry(tx, job, 'ZIP'));
   const signedUploads = new SignedUploadsService(

@@ -254,7 +254,6 @@ export function dayFirstDays(b: Buffer, s: number, e: number, yearDigits: 2 | 4)
 }
 
 /** Days since 2000-01-01 of a real calendar date, or NOT_A_DATE; cached (a file has few distinct dates). */
-/** The PostgreSQL day number of a year, month and day (cached), or NOT_A_DATE when there is no such day. */
 export function daysOf(year: number, month: number, day: number): number {
   const key = year * 10000 + month * 100 + day;
   const slot = key & (DATE_CACHE_SIZE - 1);

@@ -14,6 +14,7 @@ import {
   plainDigits,
   writeInt32,
   writeUint53,
+  ZERO,
   type FastColumn,
 } from './fast-path';
 
@@ -80,8 +81,9 @@ const FUSED_KINDS = new Set([FastKind.Text, FastKind.Digits, FastKind.IsoDate, F
 export const FUSED_MAX_COLUMNS = 16;
 
 /**
- * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are the spec's columns in the spec's order (no mapping, no ignored or absent column),
- * and only column kinds it checks itself.
+ * Whether a file gets the fused encoder: binary COPY, at least two fields, the file's fields are
+ * the spec's columns in the spec's order (no mapping, no ignored or absent column), and only
+ * column kinds it checks itself.
  */
 export function fusedPlan(cols: readonly FastColumn[], fieldCount: number, binary: boolean): boolean {
   return binary && cols.length >= 2 && cols.length === fieldCount && cols.every((c, i) => c.source === i && FUSED_KINDS.has(c.kind));
@@ -146,13 +148,13 @@ function encodeLine(
       if (col.keyAt >= 0) keyValues[col.keyAt] = buf.toString('utf8', s, p);
     } else if (kind === FastKind.Digits && !col.float) {
       let v = 0;
-      let d = buf[p]! - 48;
+      let d = buf[p]! - ZERO;
       while (d >= 0 && d <= 9) {
         v = v * 10 + d;
-        d = buf[++p]! - 48;
+        d = buf[++p]! - ZERO;
       }
       const n = p - s;
-      if (n === 0 || n > MAX_FAST_DIGITS || (n > 1 && buf[s] === 48)) return -1;
+      if (n === 0 || n > MAX_FAST_DIGITS || (n > 1 && buf[s] === ZERO)) return -1;
       if (outOfRange(col, v)) return -1;
       o = writeInt32(out, o, 8);
       o = writeUint53(out, o, v);
