@@ -29,7 +29,7 @@ import { print } from 'graphql';
 import { uploadFileStream } from '../src/cli/upload-stream';
 import { FilesDocument, JobDocument, RegisterSpecDocument, SluiceClient, UploadFileDocument } from '../src/sdk/client';
 import { attendanceSpec, writeAttendanceCsv } from './lib/attendance-data';
-import { processCpuSeconds } from './lib/cpu';
+import { processCpuSplit } from './lib/cpu';
 import { openPgServer } from './lib/database';
 import { repoRoot, signInBenchAdmin, spawnBenchService } from './lib/service';
 import { waitForJob } from './ingest.bench';
@@ -251,15 +251,16 @@ async function main(): Promise<void> {
     await warm.stop();
 
     let t0 = performance.now();
-    const cpu0 = processCpuSeconds(service.pid);
+    const cpu0 = processCpuSplit(service.pid);
     let reads = fixedRate(readRate, read);
     let checks = fixedRate(healthRate, health);
     await new Promise((r) => setTimeout(r, 5000));
     const idle = { reads: await reads.stop(), checks: await checks.stop(), seconds: (performance.now() - t0) / 1000 };
     // The service's CPU per request while idle (all its threads; the /healthz checks are a few %):
     // what the offered rate costs before any import competes for the cores.
-    const cpu1 = processCpuSeconds(service.pid);
-    const idleCpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+    const cpu1 = processCpuSplit(service.pid);
+    const idleSplit = cpu0 !== null && cpu1 !== null ? { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system } : null;
+    const idleCpu = idleSplit === null ? null : idleSplit.user + idleSplit.system;
     const idleCpuPerRequest = idleCpu === null ? null : idleCpu / Math.max(1, idle.reads.ms.length + idle.checks.ms.length);
     console.log(`  idle reference done (${idle.reads.ms.length} reads answered)`);
 
@@ -279,9 +280,10 @@ async function main(): Promise<void> {
     console.log(`idle, ${idle.seconds.toFixed(1)} s:`);
     console.log(`  ${describe('reads', idle.reads, idle.seconds).line}`);
     console.log(`  ${describe('/healthz', idle.checks, idle.seconds).line}`);
-    if (idleCpu !== null && idleCpuPerRequest !== null) {
+    if (idleSplit !== null && idleCpu !== null && idleCpuPerRequest !== null) {
+      // The kernel's part is the sockets' (each write wakes the client or a PostgreSQL backend).
       console.log(
-        `  service CPU ${idleCpu.toFixed(2)} s: ${(idleCpuPerRequest * 1e6).toFixed(0)} us per request, ${(idleCpu / idle.seconds).toFixed(2)} of a core at this rate`,
+        `  service CPU ${idleCpu.toFixed(2)} s (user ${idleSplit.user.toFixed(2)}, kernel ${idleSplit.system.toFixed(2)}): ${(idleCpuPerRequest * 1e6).toFixed(0)} us per request, ${(idleCpu / idle.seconds).toFixed(2)} of a core at this rate`,
       );
     }
     console.log(`during the import (upload -> SUCCEEDED), ${busy.seconds.toFixed(1)} s:`);

@@ -22,6 +22,8 @@ interface Stat {
   ppid: number;
   /** utime + stime, seconds. */
   own: number;
+  /** utime alone (user mode), seconds; `own - user` is the time spent in the kernel for it. */
+  user: number;
   /** cutime + cstime (reaped children), seconds. */
   children: number;
 }
@@ -40,12 +42,18 @@ function readStat(pid: number | string): Stat | null {
   const f = text.slice(close + 2).split(' ');
   // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
   const t = (i: number) => Number(f[i] ?? 0) / clockTicks();
-  return { comm: text.slice(open + 1, close), ppid: Number(f[1] ?? 0), own: t(11) + t(12), children: t(13) + t(14) };
+  return { comm: text.slice(open + 1, close), ppid: Number(f[1] ?? 0), own: t(11) + t(12), user: t(11), children: t(13) + t(14) };
 }
 
 /** CPU seconds used so far by one process (all its threads). */
 export function processCpuSeconds(pid: number): number | null {
   return readStat(pid)?.own ?? null;
+}
+
+/** CPU seconds used so far by one process (all its threads), in user mode and in the kernel. */
+export function processCpuSplit(pid: number): { user: number; system: number } | null {
+  const s = readStat(pid);
+  return s ? { user: s.user, system: s.own - s.user } : null;
 }
 
 /** The postmaster of a backend (its parent), or null when the backend is not visible from here. */

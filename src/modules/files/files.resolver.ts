@@ -10,6 +10,7 @@ import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { Job } from '../jobs/jobs.service';
 import type { FileRecord } from './files.service';
+import { FILE_RECORD_KEYS } from './files.service';
 import { GraphQLJSON } from 'graphql-scalars';
 import {
   FileConnection,
@@ -67,25 +68,38 @@ function uploadPhase(f: FileRecord): FileState | undefined {
   }
 }
 
+/** The fields of a file's GraphQL value that are not the record's own (or are shaped from it). */
+const SHAPED_KEYS = ['tags', 'kind', 'onInvalidRows', 'mode', 'state', 'rows', 'outputs', 'error', 'duplicateOfId', 'dialect'] as const;
+
 /**
- * A file record as its GraphQL value: the record's fields as they are (through the prototype),
- * plus the fields the API shapes. Why not `{ ...f, ... }`: a spread of a ~40-field record that
- * adds fields the record lacks takes V8's slow path, measured at 20-50 µs per file (most of a
- * `files` page's own CPU); the prototype costs nothing, and GraphQL reads a field wherever it is.
+ * One object with every key of a file's GraphQL value (the record's columns, then the shaped
+ * fields), each null, built by JSON.parse (fast properties): each value is a clone of it.
+ */
+const fileValueTemplate = JSON.parse(JSON.stringify(Object.fromEntries([...FILE_RECORD_KEYS, ...SHAPED_KEYS].map((k) => [k, null])))) as Record<
+  string,
+  unknown
+>;
+
+/**
+ * A file record as its GraphQL value: the record's fields as they are, plus the fields the API
+ * shapes, stored into a clone of fileValueTemplate (keys it already has: its shape stays). Not
+ * `{ ...f, ... }` (a spread adding keys the record lacks) nor `Object.create(f)` (the record as
+ * the value's prototype): both take V8's slow paths. Measured in the service's CPU profile over
+ * ~5,500 `files` reads: Object.create 308 ms (about 55 µs a file), this clone 33 ms.
  */
 export function toFileType(f: FileRecord, jobState?: JobState): FileType {
-  return Object.assign(Object.create(f) as FileRecord, {
-    tags: f.tags ?? [],
-    kind: f.kind as FileKindEnum,
-    onInvalidRows: f.onInvalidRows as OnInvalidRowsEnum,
-    mode: f.ingestMode as IngestModeEnum | null,
-    state: f.parentId ? childState(f) : (uploadPhase(f) ?? (jobState as FileState | undefined) ?? FileState.QUEUED),
-    rows: { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows },
-    outputs: { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey },
-    error: f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null,
-    duplicateOfId: f.duplicateOf,
-    dialect: toFileDialectType(f.dialect?.detected),
-  });
+  const v = { ...fileValueTemplate };
+  const record = f as unknown as Record<string, unknown>;
+  for (const key in record) v[key] = record[key];
+  v['tags'] = f.tags ?? [];
+  v['mode'] = f.ingestMode as IngestModeEnum | null;
+  v['state'] = f.parentId ? childState(f) : (uploadPhase(f) ?? (jobState as FileState | undefined) ?? FileState.QUEUED);
+  v['rows'] = { total: f.totalRows, valid: f.validRows, invalid: f.invalidRows };
+  v['outputs'] = { raw: f.storageKey, valid: f.validOutputKey, errors: f.errorOutputKey };
+  v['error'] = f.error ? { code: f.error.code, message: f.error.message, problems: f.error.problems ?? null } : null;
+  v['duplicateOfId'] = f.duplicateOf;
+  v['dialect'] = toFileDialectType(f.dialect?.detected);
+  return v as unknown as FileType;
 }
 
 /** How an upload or import call's result came about. */

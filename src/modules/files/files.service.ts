@@ -38,6 +38,7 @@ import { DiffTimeoutError, type MergeDiff } from './merge.store';
 import { queueIngestion } from './queue-ingestion';
 import { storageKeys } from '../../storage/keys';
 export type { FileRecord } from './files.store';
+export { FILE_RECORD_KEYS } from './files.store';
 
 const MAX_PAGE = 100;
 

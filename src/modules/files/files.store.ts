@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { CsvDialect, CsvDialectOptions } from '../../ingest/csv-dialect';
 import type postgres from 'postgres';
+import { getTableColumns } from 'drizzle-orm';
 import type { FileError, OnInvalidRows } from '../../db/schema/specs';
 
 export type { FileError, OnInvalidRows, StoredDialect } from '../../db/schema/specs';
@@ -30,6 +31,9 @@ type FileRow = typeof files.$inferSelect;
  * signed-uploads.store.ts.
  */
 export type FileRecord = Omit<FileRow, 'warnings'> & { warnings: FileWarning[] };
+
+/** The keys of a FileRecord (the `files` table's columns, camel-cased as drizzle names them). */
+export const FILE_RECORD_KEYS: readonly string[] = Object.keys(getTableColumns(files));
 
 export type OnDuplicateContent = 'INGEST' | 'SKIP';
 
