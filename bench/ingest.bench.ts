@@ -28,11 +28,7 @@
  * for 1 GiB) and a difference (< 64 MiB between the 1 GiB and the 10 MB file's peaks).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
 import { uploadFileStream } from '../src/cli/upload-stream';
-import { runCsvPipeline } from '../src/ingest/csv-pipeline';
-import { compileSpec } from '../src/modules/specs/spec.compile';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClient, UploadFileDocument, type JobFieldsFragment } from '../src/sdk/client';
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { cpuMeter, type CpuUse } from './lib/cpu';
+import { floorTableSql, renderLoadRows, sqlLiteral } from './lib/load-rows';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
 import { RssSampler, signInBenchAdmin, spawnBenchService } from './lib/service';
 
@@ -287,37 +284,6 @@ async function psqlCopyRun(db: BenchDatabase, c: { file: string; rows: number },
   return { seconds, cpu: used };
 }
 
-/** The peer: pgloader (its defaults: 4 workers' batches of COPY) of the file into a plain table, emptied first. */
-/** The file's id in the floor runs' table (any UUID: the rows carry none, as in the load). */
-const FLOOR_FILE_ID = '00000000-0000-4000-8000-00000000f100';
-
-/**
- * The rows of `file` as the load during upload sends them to PostgreSQL (binary COPY: `_line` and
- * the spec's columns, `_file_id` by the partition's default), written to `out` by Sluice's own
- * pipeline, and the column list they fill.
- */
-async function renderLoadRows(file: string, out: string): Promise<string[]> {
-  const compiled = compileSpec(attendanceSpec, { name: 'attendance', kind: 'EVENT' });
-  if (!compiled.ok) throw new Error(`the bench spec does not compile: ${JSON.stringify(compiled.problems)}`);
-  const spec = compiled.spec;
-  const sink = createWriteStream(out);
-  const result = await runCsvPipeline(
-    createReadStream(file, { highWaterMark: 256 * 1024 }),
-    spec,
-    { copy: sink },
-    {
-      fileId: FLOOR_FILE_ID,
-      copyFormat: 'binary',
-      copyFileId: false,
-      errorLineColumn: true,
-    },
-  );
-  sink.end();
-  await finished(sink);
-  if (result.invalid > 0) throw new Error(`the bench file has ${result.invalid} invalid rows`);
-  return ['_line', ...spec.columns.map((c) => c.column)];
-}
-
 /**
  * PostgreSQL alone taking the load's rows (see the top of this file): one psql session runs the
  * transaction the load runs (a fresh table like a file's partition, its constant defaults, early
@@ -333,15 +299,13 @@ async function floorRun(
   await db.sql`drop table if exists bench_floor`;
   await quiesce(db);
   const script = path.join(tmp, 'floor.sql');
-  const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
   await fs.writeFile(
     script,
     [
       'begin;',
-      `create table bench_floor (like "${floor.table}" including defaults, constraint bench_floor_file check (_file_id = ${literal(FLOOR_FILE_ID)}));`,
-      `alter table bench_floor alter column _file_id set default ${literal(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${literal(new Date().toISOString())}::timestamptz;`,
+      ...floorTableSql(floor.table, 'bench_floor'),
       "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
-      `\\copy bench_floor (${floor.columns.join(', ')}) from ${literal(floor.file)} with (format binary, freeze)`,
+      `\\copy bench_floor (${floor.columns.join(', ')}) from ${sqlLiteral(floor.file)} with (format binary, freeze)`,
       'commit;',
       '',
     ].join('\n'),
@@ -355,6 +319,7 @@ async function floorRun(
   return { seconds, cpu: used };
 }
 
+/** The peer: pgloader (its defaults: 4 workers' batches of COPY) of the file into a plain table, emptied first. */
 async function pgloaderRun(db: BenchDatabase, tmp: string, c: { file: string; rows: number }, pids: Pids): Promise<CopyRun> {
   await db.sql`truncate bench_pgloader`;
   await quiesce(db);
