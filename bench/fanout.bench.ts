@@ -98,6 +98,49 @@ export interface FanoutBenchReport {
   clientProcesses: number;
   apiProcesses: number;
   clientLagMs: { p99: number; max: number };
+  /**
+   * The service's own delivery rounds during the job (its sluice_ws_fanout_round_seconds, all API
+   * processes): how many, their mean, and the smallest histogram bucket that holds every one.
+   */
+  rounds: { count: number; meanMs: number; allUnderMs: number | null };
+}
+
+/** sluice_ws_fanout_round_seconds of one process: count, sum and the cumulative bucket counts. */
+interface RoundsScrape {
+  count: number;
+  sum: number;
+  buckets: Map<number, number>;
+}
+
+async function scrapeRounds(url: string): Promise<RoundsScrape> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: RoundsScrape = { count: 0, sum: 0, buckets: new Map() };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('sluice_ws_fanout_round_seconds')) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('sluice_ws_fanout_round_seconds_count')) out.count = v;
+    else if (line.startsWith('sluice_ws_fanout_round_seconds_sum')) out.sum = v;
+    else {
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      if (le) out.buckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), v);
+    }
+  }
+  return out;
+}
+
+/** The rounds between two scrapes of each process. */
+function roundsBetween(before: RoundsScrape[], after: RoundsScrape[]): FanoutBenchReport['rounds'] {
+  let count = 0;
+  let sum = 0;
+  const buckets = new Map<number, number>();
+  after.forEach((a, i) => {
+    const b = before[i]!;
+    count += a.count - b.count;
+    sum += a.sum - b.sum;
+    for (const [le, n] of a.buckets) buckets.set(le, (buckets.get(le) ?? 0) + n - (b.buckets.get(le) ?? 0));
+  });
+  const bound = [...buckets.entries()].sort((x, y) => x[0] - y[0]).find(([, n]) => n === count)?.[0];
+  return { count, meanMs: count ? (sum / count) * 1000 : Number.NaN, allUnderMs: bound === undefined || !Number.isFinite(bound) ? null : bound * 1000 };
 }
 
 function envInt(name: string, fallback: number): number {
@@ -302,6 +345,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     let peak = rssNow();
     const peakTimer = setInterval(() => (peak = Math.max(peak, rssNow())), 100);
     const serviceCpuBefore = cpuNow();
+    const roundsBefore = await Promise.all(apis.map((a) => scrapeRounds(a.url)));
     for (const c of clients) c.send({ type: 'watch' });
     await admin.request(CancelJobDocument, { id: blocker.id });
     log(`  all subscribed in ${connectSeconds.toFixed(1)} s; diagnostic job cancelled, the ingestion starts`);
@@ -313,6 +357,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
     const lastSeen = Date.now();
     clearInterval(peakTimer);
     const serviceCpu = cpuNow() - serviceCpuBefore;
+    const rounds = roundsBetween(roundsBefore, await Promise.all(apis.map((a) => scrapeRounds(a.url))));
     const subs: SubscriberResult[] = done.flatMap((d) => d.subscribers);
 
     const { job } = await admin.request(JobDocument, { id: jobId });
@@ -370,6 +415,7 @@ export async function runFanoutBench(opts: FanoutBenchOptions): Promise<FanoutBe
       clientProcesses: k,
       apiProcesses: opts.apiProcesses,
       clientLagMs: { p99: Math.max(...done.map((d) => d.lagMs.p99)), max: Math.max(...done.map((d) => d.lagMs.max)) },
+      rounds,
     };
   } catch (err) {
     for (const [i, { service }] of services.entries()) console.error(`--- service ${i} (role ${roles[i]}) stderr (tail) ---\n${service.stderr().slice(-3000)}`);
@@ -410,6 +456,7 @@ export function formatFanoutReport(r: FanoutBenchReport): string[] {
     `commit-to-client ms: p50 ${r.latencyMs.p50.toFixed(0)}, p95 ${r.latencyMs.p95.toFixed(0)}, p99 ${r.latencyMs.p99.toFixed(0)}, max ${r.latencyMs.max.toFixed(0)}`,
     `service RSS MiB${r.apiProcesses === 1 ? '' : ` (the API processes together)`}: before ${r.rss.beforeMiB.toFixed(1)}, all subscribed ${r.rss.afterMiB.toFixed(1)}, peak during the job ${r.rss.peakMiB.toFixed(1)}`,
     `during the job: service CPU ${r.cpu.serviceSeconds.toFixed(1)} s, clients' CPU ${r.cpu.clientSeconds.toFixed(1)} s (${r.clientProcesses} processes), clients' event-loop delay p99 ${r.clientLagMs.p99.toFixed(0)} ms, max ${r.clientLagMs.max.toFixed(0)} ms`,
+    `the service's delivery rounds (sluice_ws_fanout_round_seconds: the feed's wake of its subscriptions to their socket writes): ${r.rounds.count}, mean ${r.rounds.meanMs.toFixed(0)} ms, all under ${r.rounds.allUnderMs === null ? 'the largest bucket' : `${r.rounds.allUnderMs} ms`}`,
     ...r.problems.map((p) => `  ${p}`),
     fmt(head),
     widths.map((w) => '-'.repeat(w)).join('  '),
@@ -445,6 +492,9 @@ export function fanoutReportJson(r: FanoutBenchReport): Record<string, unknown> 
     apiProcesses: r.apiProcesses,
     clientLagP99Ms: round(r.clientLagMs.p99),
     clientLagMaxMs: round(r.clientLagMs.max),
+    rounds: r.rounds.count,
+    roundMeanMs: round(r.rounds.meanMs),
+    roundsAllUnderMs: r.rounds.allUnderMs,
   };
 }
 

@@ -75,7 +75,9 @@ export function createServices(
 ): Services {
   const metrics = new Metrics({ sql: database.sql, poolMax: env.DATABASE_POOL_MAX, log, enabled: env.SLUICE_METRICS === 'on' });
   const jobsStore = new JobsStore(database.sql);
-  const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS);
+  const jobs = new JobsService(jobsStore, infra.queue, infra.jobEvents, log, env.SLUICE_JOB_MAX_ATTEMPTS, (seconds, n) =>
+    metrics.observeFanoutRound(seconds, n),
+  );
   const specsStore = new SpecsStore(database.sql);
   const specs = new SpecsService(specsStore, log);
   const filesStore = new FilesStore(database.sql);

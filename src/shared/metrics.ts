@@ -96,6 +96,17 @@ export class Metrics {
     help: 'Most connections this process opens for its queries (DATABASE_POOL_MAX).',
     registers: [this.registry],
   });
+  private readonly fanoutRounds = new Histogram({
+    name: 'sluice_ws_fanout_round_seconds',
+    help: "Rounds of job-event delivery in this process: from a job feed's wake of its subscriptions with new events until the event loop next reaches its check phase, when every subscription that took them has written them to its socket. _count is rounds.",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly fanoutReaders = new Counter({
+    name: 'sluice_ws_fanout_subscriptions_woken_total',
+    help: 'Subscriptions woken by the rounds of sluice_ws_fanout_round_seconds (a subscription per round).',
+    registers: [this.registry],
+  });
   private readonly subscriptions: Gauge = new Gauge({
     name: 'sluice_ws_subscriptions_open',
     help: 'GraphQL subscriptions streaming over graphql-ws in this process.',
@@ -128,6 +139,12 @@ export class Metrics {
 
   observeRequest(r: HttpObservation): void {
     this.httpDuration.observe({ method: r.method, route: r.route, operation: this.operationLabel(r.operation), status: String(r.status) }, r.durationMs / 1000);
+  }
+
+  /** One round of job-event delivery to `subscriptions` subscriptions (see JobEventFeed). */
+  observeFanoutRound(seconds: number, subscriptions: number): void {
+    this.fanoutRounds.observe(seconds);
+    this.fanoutReaders.inc(subscriptions);
   }
 
   observeJobEnd(job: JobObservation): void {

@@ -118,6 +118,24 @@ describe('GET /metrics (Prometheus text)', () => {
     expect(text).toMatch(/^# HELP sluice_rows_ingested_total /m);
   });
 
+  it('times each round of job-event delivery to subscriptions (the feed waking them to their socket writes)', async () => {
+    const before = (await scrape(`${t.url}/metrics`)).series;
+    const { runDiagnosticJob: job } = await t.admin.request(RunDiagnosticJobDocument, { input: { to: 10, stepMs: 100 } });
+    // No afterSeq: a SNAPSHOT, then the live events, which the job's feed hands to this subscription.
+    const events = await collectJobEvents(t.admin, job.id);
+    const live = events.filter((e) => e.kind !== 'SNAPSHOT');
+    expect(live.length).toBeGreaterThan(0);
+    const { series } = await scrape(`${t.url}/metrics`);
+    const delta = (name: string) => (value(series, name) ?? 0) - (value(before, name) ?? 0);
+    const rounds = delta('sluice_ws_fanout_round_seconds_count');
+    // A round per read of new events: at least one, at most one per live event.
+    expect(rounds).toBeGreaterThanOrEqual(1);
+    expect(rounds).toBeLessThanOrEqual(live.length);
+    // One subscription on the job: each round woke exactly it.
+    expect(delta('sluice_ws_fanout_subscriptions_woken_total')).toBe(rounds);
+    expect(delta('sluice_ws_fanout_round_seconds_sum')).toBeGreaterThan(0);
+  });
+
   it('counts open subscriptions and queued jobs (read from the database at scrape time)', async () => {
     const beats = ingestor.subscribe(HeartbeatDocument, { intervalMs: 60_000, count: 5 });
     const first = beats.next();

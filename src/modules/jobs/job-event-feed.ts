@@ -28,6 +28,9 @@ export function toUpdate(e: JobEvent): JobUpdate {
   return { jobId: e.jobId, seq: e.seq, kind: e.kind, state: e.state, attempt: e.attempt, at: e.createdAt, counters: e.payload };
 }
 
+/** Told of each delivery round: its seconds (wake to the event loop's next check phase) and the subscriptions woken. */
+export type FanoutObserver = (seconds: number, subscriptions: number) => void;
+
 /** One subscription's place in a job's events. */
 export interface FeedReader {
   /** Last seq the subscription has taken. */
@@ -61,6 +64,7 @@ class JobEventFeed {
     private readonly store: JobsStore,
     bus: NotificationBus<Notification>,
     private readonly log: Logger,
+    private readonly onRound?: FanoutObserver,
   ) {
     this.floor = lastSeq;
     this.readSeq = lastSeq;
@@ -133,7 +137,13 @@ class JobEventFeed {
    * subscription) are handled between the slices and hold back the last subscribers' events.
    */
   private wakeReaders(): void {
+    const started = performance.now();
+    const woken = this.readers.size;
     for (const r of this.readers) r.wake();
+    // The round ends at the event loop's next check phase: readers whose execution was a promise
+    // write in the microtasks that follow this loop, all of them before setImmediate runs.
+    const observe = this.onRound;
+    if (observe && woken > 0) setImmediate(() => observe((performance.now() - started) / 1000, woken));
   }
 
   /** Drops what every reader has taken, then the oldest beyond FEED_MAX_EVENTS. */
@@ -156,13 +166,14 @@ export class JobEventFeeds {
     private readonly store: JobsStore,
     private readonly bus: NotificationBus<Notification>,
     private readonly log: Logger,
+    private readonly onRound?: FanoutObserver,
   ) {}
 
   /** Joins `reader` to the feed of `jobId` (started at `lastSeq` when it is the first); returns the feed and a leave(). */
   join(jobId: string, lastSeq: number, reader: FeedReader): { after: (sent: number, limit: number) => JobUpdate[] | null; leave: () => void } {
     let feed = this.feeds.get(jobId);
     if (!feed) {
-      feed = new JobEventFeed(jobId, lastSeq, this.store, this.bus, this.log);
+      feed = new JobEventFeed(jobId, lastSeq, this.store, this.bus, this.log, this.onRound);
       this.feeds.set(jobId, feed);
     }
     const f = feed;

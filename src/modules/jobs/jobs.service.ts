@@ -13,7 +13,7 @@ import { isTerminal, JobState } from '../../jobs/state';
 import type { Tx } from '../../db/tx';
 import type { Notification } from '../../jobs/channels';
 import type { Job, JobsStore, ListFilter } from '../../jobs/store';
-import { EVENT_PAGE_SIZE, JobEventFeeds, type JobUpdate, toUpdate } from './job-event-feed';
+import { EVENT_PAGE_SIZE, type FanoutObserver, JobEventFeeds, type JobUpdate, toUpdate } from './job-event-feed';
 export type { Job } from '../../jobs/store';
 export type { JobUpdate } from './job-event-feed';
 
@@ -33,8 +33,10 @@ export class JobsService {
     private readonly bus: NotificationBus<Notification>,
     private readonly log: Logger,
     private readonly maxAttempts: number,
+    /** Each round of delivering a job's new events to its subscriptions in this process: how long, to how many. */
+    onFanoutRound?: FanoutObserver,
   ) {
-    this.feeds = new JobEventFeeds(store, bus, log);
+    this.feeds = new JobEventFeeds(store, bus, log, onFanoutRound);
   }
 
   private readonly retryGuards = new Map<string, (tx: Tx, job: Job) => Promise<void>>();
