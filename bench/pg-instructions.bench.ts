@@ -22,6 +22,7 @@
  * callgrind (BENCH_INSTR_TIMED_ROWS, default 1,000,000 rows; median of 3, alternated).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +72,7 @@ const VARIANTS: Variant[] = [
     ],
   },
   {
-    label: '+ `_line` (the load’s rows)',
+    label: "+ `_line` (the load's rows)",
     sql: (f) => [
       'begin',
       `create table x (_line integer not null, ${RAW_TABLE_COLUMNS_SQL})`,
@@ -206,11 +207,16 @@ async function main(): Promise<void> {
       results.push({ label: v.label, instructions: Number(m[1]), userSeconds: Number.NaN });
       console.log(`  counted: ${v.label}`);
     }
-    const seconds: number[][] = VARIANTS.map(() => []);
-    for (let round = 0; round < 3; round++) {
-      for (const [i, v] of VARIANTS.entries()) seconds[i]!.push(await timedUserSeconds(postgresBin, dataDir, v.sql(timed)));
+    // The timed column needs GNU time (Debian's `time` package) for the session's user CPU.
+    if (existsSync('/usr/bin/time')) {
+      const seconds: number[][] = VARIANTS.map(() => []);
+      for (let round = 0; round < 3; round++) {
+        for (const [i, v] of VARIANTS.entries()) seconds[i]!.push(await timedUserSeconds(postgresBin, dataDir, v.sql(timed)));
+      }
+      for (const [i, s] of seconds.entries()) results[i]!.userSeconds = median(s);
+    } else {
+      console.log('  user CPU not measured: /usr/bin/time (GNU time) is not installed');
     }
-    for (const [i, s] of seconds.entries()) results[i]!.userSeconds = median(s);
 
     const base = results[0]!;
     console.log('');

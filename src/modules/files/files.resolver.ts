@@ -9,8 +9,7 @@ import { JobType } from '../jobs/jobs.type';
 import { toSpecType } from '../specs/specs.resolver';
 import { Spec } from '../specs/specs.type';
 import type { Job } from '../jobs/jobs.service';
-import type { FileRecord } from './files.service';
-import { FILE_RECORD_KEYS } from './files.service';
+import { FILE_RECORD_KEYS, type FileRecord } from './files.service';
 import { GraphQLJSON } from 'graphql-scalars';
 import {
   FileConnection,
