@@ -44,7 +44,9 @@
  *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
  *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.
  *
- * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone.
+ * Diagnostics not run here: `npx tsx bench/stages.bench.ts` times each stage of the path alone;
+ * `npx tsx bench/responsive.bench.ts` times reads during an import; `npx tsx bench/pg-instructions.bench.ts`
+ * counts PostgreSQL's instructions on the load's rows against `psql \copy`'s (valgrind).
  *
  * Prints a table per benchmark, each followed by one JSON line (`{"bench":"sluice-ingest",...}`,
  * `{"bench":"sluice-bulk-upload",...}`, `{"bench":"sluice-fanout",...}`).
