@@ -56,6 +56,15 @@ interface Variant {
 const PARENT = 'attendance_rows';
 const F = sqlLiteral(FLOOR_FILE_ID);
 
+/** A session that makes table `x` (`ddl`, in the COPY's transaction) and COPYs `file` into it in binary with FREEZE. */
+const binaryInto = (ddl: string[], file: string, columns?: string[]) => [
+  'begin',
+  ...ddl,
+  `copy x${columns ? ` (${columns.join(', ')})` : ''} from ${sqlLiteral(file)} with (format binary, freeze)`,
+  'commit',
+  'drop table x',
+];
+
 const VARIANTS: Variant[] = [
   {
     label: "`psql \\copy`'s work: CSV into a plain table (WAL)",
@@ -63,43 +72,31 @@ const VARIANTS: Variant[] = [
   },
   {
     label: 'binary, the 10 columns, into a plain table (FREEZE)',
-    sql: (f) => [
-      'begin',
-      `create table x (${RAW_TABLE_COLUMNS_SQL})`,
-      `copy x from ${sqlLiteral(f.plain)} with (format binary, freeze)`,
-      'commit',
-      'drop table x',
-    ],
+    sql: (f) => binaryInto([`create table x (${RAW_TABLE_COLUMNS_SQL})`], f.plain),
   },
   {
     label: "+ `_line` (the load's rows)",
-    sql: (f) => [
-      'begin',
-      `create table x (_line integer not null, ${RAW_TABLE_COLUMNS_SQL})`,
-      `copy x (${f.loadColumns.join(', ')}) from ${sqlLiteral(f.load)} with (format binary, freeze)`,
-      'commit',
-      'drop table x',
-    ],
+    sql: (f) => binaryInto([`create table x (_line integer not null, ${RAW_TABLE_COLUMNS_SQL})`], f.load, f.loadColumns),
   },
   {
     label: '+ `_file_id`, `_ingested_at` by constant defaults',
-    sql: (f) => [
-      'begin',
-      `create table x (_file_id uuid not null default ${F}, _line integer not null, _ingested_at timestamptz not null default ${sqlLiteral(new Date().toISOString())}, ${RAW_TABLE_COLUMNS_SQL})`,
-      `copy x (${f.loadColumns.join(', ')}) from ${sqlLiteral(f.load)} with (format binary, freeze)`,
-      'commit',
-      'drop table x',
-    ],
+    sql: (f) =>
+      binaryInto(
+        [
+          `create table x (_file_id uuid not null default ${F}, _line integer not null, _ingested_at timestamptz not null default ${sqlLiteral(new Date().toISOString())}, ${RAW_TABLE_COLUMNS_SQL})`,
+        ],
+        f.load,
+        f.loadColumns,
+      ),
   },
   {
     label: "the load's work: + the CHECK (a file's partition, as the load makes it)",
-    sql: (f) => [
-      'begin',
-      ...floorTableSql(PARENT, 'x').map((s) => s.replace(/;$/, '')),
-      `copy x (${f.loadColumns.join(', ')}) from ${sqlLiteral(f.load)} with (format binary, freeze)`,
-      'commit',
-      'drop table x',
-    ],
+    sql: (f) =>
+      binaryInto(
+        floorTableSql(PARENT, 'x').map((s) => s.replace(/;$/, '')),
+        f.load,
+        f.loadColumns,
+      ),
   },
 ];
 
