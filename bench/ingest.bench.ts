@@ -18,7 +18,10 @@
  * psql, pgloader and API runs alternate (BENCH_REPEAT times for the main case; medians are
  * reported), each after autovacuum is idle and a CHECKPOINT, so none pays for another's cleanup.
  * The job's own split (its "rows loaded" log line: prepare, parse + validate + COPY, key +
- * attach, commit) is printed for every API run.
+ * attach, commit) is printed for every API run. BENCH_COPY_WAITS=1 also samples the load's COPY
+ * backend every 10 ms from pg_stat_activity (bench/lib/copy-waits.ts) and prints how often it was
+ * working, waiting for the service's rows (`Client:ClientRead`) or waiting on I/O, over the run and
+ * after the upload was answered (off by default: the sampling queries cost PostgreSQL a little).
  * The service's RSS is sampled from /proc/<pid>/status every 100 ms (VmRSS) and its VmHWM read;
  * CPU seconds of the service, the local postgres processes and this process are read from /proc.
  *
@@ -35,6 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClient, UploadFileDocument, type JobFieldsFragment } from '../src/sdk/client';
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
+import { type CopyWaits, formatCopyWaits, sampleCopyWaits } from './lib/copy-waits';
 import { cpuMeter, type CpuUse } from './lib/cpu';
 import { floorTableSql, renderLoadRows, sqlLiteral } from './lib/load-rows';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
@@ -79,6 +83,8 @@ export interface ApiRun {
   uploadCpu: CpuUse;
   /** The job's own split (its "rows loaded" log line), seconds; null when not logged. */
   split: JobSplit | null;
+  /** BENCH_COPY_WAITS=1: what the load's COPY backend was doing, sampled (bench/lib/copy-waits.ts). */
+  copyWaits?: CopyWaits;
 }
 
 export interface JobSplit {
@@ -158,6 +164,8 @@ const fmtSplit = (s: JobSplit) =>
   s.duringUpload
     ? `loaded during the upload: parse + validate + COPY ${s.duringUpload.copy.toFixed(2)} s (${s.duringUpload.afterStored.toFixed(2)} s of it after the upload was stored), commit ${s.duringUpload.commit.toFixed(2)} s; the job waited ${s.prepare.toFixed(2)} s for it, attach ${s.key.toFixed(2)} s, commit ${s.commit.toFixed(2)} s`
     : `prepare ${s.prepare.toFixed(2)} s, parse + validate + COPY ${s.copy.toFixed(2)} s, attach (+ merge) ${s.key.toFixed(2)} s, commit ${s.commit.toFixed(2)} s`;
+const fmtWaits = (w: CopyWaits) =>
+  `the load's COPY backend, sampled every ${w.intervalMs} ms (${w.samples} samples): ${formatCopyWaits(w.samples, w.by)}; after the upload was answered (${w.afterMark.samples}): ${formatCopyWaits(w.afterMark.samples, w.afterMark.by)}`;
 const fmtCpu = (c: CpuUse) => `cpu s: service ${c.service?.toFixed(1) ?? 'n/a'}, postgres ${c.postgres?.toFixed(1) ?? 'n/a'}, bench ${c.client.toFixed(1)}`;
 
 /** The run with the median time (the lower middle one for an even count). */
@@ -374,6 +382,7 @@ async function apiRun(
   await quiesce(db);
   const cpu = cpuMeter(pids.service, pids.postmaster);
   sampler.mark('upload');
+  const waits = process.env['BENCH_COPY_WAITS'] === '1' ? sampleCopyWaits(db.url, db.name) : null;
   const started = process.hrtime.bigint();
   // Uploaded as the sluice CLI uploads (a multipart body streamed from disk with its length).
   const { uploadFile } = await uploadFileStream(UploadFileDocument, {
@@ -385,10 +394,12 @@ async function apiRun(
   });
   const uploadSeconds = secondsSince(started);
   const uploadCpu = cpu();
+  waits?.mark();
   sampler.mark('job');
   const { job, seenAt } = await waitForJob(admin, uploadFile.job.id, 30 * 60_000);
   const seconds = secondsSince(started);
   const used = cpu();
+  const copyWaits = await waits?.stop();
   sampler.mark('verify');
   if (job.state !== 'SUCCEEDED') throw new Error(`job ended ${job.state}: ${JSON.stringify(job.error)} ${JSON.stringify(job.progress)}`);
   if (job.progress.succeeded !== c.rows) throw new Error(`job reports ${job.progress.succeeded} rows, expected ${c.rows}`);
@@ -406,6 +417,7 @@ async function apiRun(
     cpu: used,
     uploadCpu,
     split: jobSplit(stdout()),
+    ...(copyWaits ? { copyWaits } : {}),
   };
 }
 
@@ -488,6 +500,7 @@ async function runCase(
         `  ${tag} API: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s = upload ${run.uploadSeconds.toFixed(2)} + queued ${run.queuedSeconds.toFixed(2)} + job ${run.jobSeconds.toFixed(2)} + seen ${run.observeSeconds.toFixed(2)} s (${fmtCpu(run.cpu)}); service RSS now ${toMiB(sampler.lastRss)} MiB, peak so far ${toMiB(sampler.peak)} MiB`,
       );
       if (run.split) log(`  ${tag} job: ${fmtSplit(run.split)}`);
+      if (run.copyWaits) log(`  ${tag} ${fmtWaits(run.copyWaits)}`);
     }
     sampler.stop();
     const copy = copyRuns.length ? median(copyRuns) : null;
@@ -665,6 +678,7 @@ export function formatReport(report: IngestBenchReport): string[] {
       `${c.label} API (median run): upload ${a.uploadSeconds.toFixed(2)} s + queued ${a.queuedSeconds.toFixed(2)} s + job ${a.jobSeconds.toFixed(2)} s + seen ${a.observeSeconds.toFixed(2)} s`,
     );
     if (a.split) lines.push(`${c.label} API job (median run): ${fmtSplit(a.split)}`);
+    if (a.copyWaits) lines.push(`${c.label} API (median run): ${fmtWaits(a.copyWaits)}`);
     lines.push(`${c.label} API ${fmtCpu(a.cpu)} (upload request alone: ${fmtCpu(a.uploadCpu)})`);
     if (c.copy) lines.push(`${c.label} psql \\copy ${fmtCpu(c.copy.cpu)}`);
     if (c.pgloader) lines.push(`${c.label} pgloader ${fmtCpu(c.pgloader.cpu)}`);

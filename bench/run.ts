@@ -40,6 +40,7 @@
  *                      bench's own SLUICE_* variables do not reach the service).
  *   BENCH_SERVICE_LOG  folder: keep each ingestion case's service output there.
  *   BENCH_FLOOR=0      skip the ingestion benchmark's "PostgreSQL alone" runs.
+ *   BENCH_COPY_WAITS=1 sample what the load's COPY backend waits on during each API run (pg_stat_activity).
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
  *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.
