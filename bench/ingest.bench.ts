@@ -40,7 +40,8 @@ import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClien
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { type CopyWaits, formatCopyWaits, sampleCopyWaits } from './lib/copy-waits';
 import { cpuMeter, type CpuUse } from './lib/cpu';
-import { floorTableSql, renderLoadRows, sqlLiteral } from './lib/load-rows';
+import { floorTableSql, renderLoadRows } from './lib/load-rows';
+import { quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
 import { RssSampler, signInBenchAdmin, spawnBenchService } from './lib/service';
 
@@ -284,7 +285,7 @@ async function psqlCopyRun(db: BenchDatabase, c: { file: string; rows: number },
   await quiesce(db);
   const cpu = cpuMeter(pids.service, pids.postmaster);
   const started = process.hrtime.bigint();
-  const copy = `\\copy bench_raw (${ATTENDANCE_COLUMNS.join(', ')}) from '${c.file.replace(/'/g, "''")}' with (format csv, header true)`;
+  const copy = `\\copy bench_raw (${ATTENDANCE_COLUMNS.join(', ')}) from ${quoteLiteral(c.file)} with (format csv, header true)`;
   await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-c', copy]);
   const seconds = secondsSince(started);
   const used = cpu();
@@ -313,7 +314,7 @@ async function floorRun(
       'begin;',
       ...floorTableSql(floor.table, 'bench_floor'),
       "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
-      `\\copy bench_floor (${floor.columns.join(', ')}) from ${sqlLiteral(floor.file)} with (format binary, freeze)`,
+      `\\copy bench_floor (${floor.columns.join(', ')}) from ${quoteLiteral(floor.file)} with (format binary, freeze)`,
       'commit;',
       '',
     ].join('\n'),

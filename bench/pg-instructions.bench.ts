@@ -28,10 +28,10 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { freePort, startEmbeddedPostgres } from '../src/db/embedded';
-import { createDatasetTable } from '../src/modules/datasets/dataset-tables.store';
+import { createDatasetTable, quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
 import { createLogger } from '../src/shared/logger';
 import { ATTENDANCE_COLUMNS, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
-import { compiledAttendanceSpec, FLOOR_FILE_ID, floorTableSql, renderLoadRows, sqlLiteral } from './lib/load-rows';
+import { compiledAttendanceSpec, FLOOR_FILE_ID, floorTableSql, renderLoadRows } from './lib/load-rows';
 
 const envInt = (name: string, fallback: number) => {
   const n = Number(process.env[name]);
@@ -54,13 +54,13 @@ interface Variant {
 }
 
 const PARENT = 'attendance_rows';
-const F = sqlLiteral(FLOOR_FILE_ID);
+const F = quoteLiteral(FLOOR_FILE_ID);
 
 /** A session that makes table `x` (`ddl`, in the COPY's transaction) and COPYs `file` into it in binary with FREEZE. */
 const binaryInto = (ddl: string[], file: string, columns?: string[]) => [
   'begin',
   ...ddl,
-  `copy x${columns ? ` (${columns.join(', ')})` : ''} from ${sqlLiteral(file)} with (format binary, freeze)`,
+  `copy x${columns ? ` (${columns.join(', ')})` : ''} from ${quoteLiteral(file)} with (format binary, freeze)`,
   'commit',
   'drop table x',
 ];
@@ -68,7 +68,7 @@ const binaryInto = (ddl: string[], file: string, columns?: string[]) => [
 const VARIANTS: Variant[] = [
   {
     label: "`psql \\copy`'s work: CSV into a plain table (WAL)",
-    sql: (f) => [`create table x (${RAW_TABLE_COLUMNS_SQL})`, `copy x from ${sqlLiteral(f.csv)} with (format csv, header true)`, 'drop table x'],
+    sql: (f) => [`create table x (${RAW_TABLE_COLUMNS_SQL})`, `copy x from ${quoteLiteral(f.csv)} with (format csv, header true)`, 'drop table x'],
   },
   {
     label: 'binary, the 10 columns, into a plain table (FREEZE)',
@@ -83,7 +83,7 @@ const VARIANTS: Variant[] = [
     sql: (f) =>
       binaryInto(
         [
-          `create table x (_file_id uuid not null default ${F}, _line integer not null, _ingested_at timestamptz not null default ${sqlLiteral(new Date().toISOString())}, ${RAW_TABLE_COLUMNS_SQL})`,
+          `create table x (_file_id uuid not null default ${F}, _line integer not null, _ingested_at timestamptz not null default ${quoteLiteral(new Date().toISOString())}, ${RAW_TABLE_COLUMNS_SQL})`,
         ],
         f.load,
         f.loadColumns,
@@ -149,8 +149,8 @@ async function prepareFiles(dir: string, rows: number, url: string): Promise<Fil
   const sql = postgres(url, { max: 1, onnotice: () => undefined });
   try {
     await sql.unsafe(`create table plain_src (${RAW_TABLE_COLUMNS_SQL})`);
-    await sql.unsafe(`copy plain_src (${ATTENDANCE_COLUMNS.join(', ')}) from ${sqlLiteral(csv)} with (format csv, header true)`);
-    await sql.unsafe(`copy plain_src to ${sqlLiteral(plain)} with (format binary)`);
+    await sql.unsafe(`copy plain_src (${ATTENDANCE_COLUMNS.join(', ')}) from ${quoteLiteral(csv)} with (format csv, header true)`);
+    await sql.unsafe(`copy plain_src to ${quoteLiteral(plain)} with (format binary)`);
     await sql.unsafe('drop table plain_src');
   } finally {
     await sql.end();

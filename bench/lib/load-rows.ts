@@ -6,6 +6,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { runCsvPipeline } from '../../src/ingest/csv-pipeline';
+import { quoteLiteral } from '../../src/modules/datasets/dataset-tables.store';
 import { compileSpec } from '../../src/modules/specs/spec.compile';
 import { attendanceSpec } from './attendance-data';
 
@@ -44,8 +45,6 @@ export async function renderLoadRows(file: string, out: string): Promise<string[
   return ['_line', ...spec.columns.map((c) => c.column)];
 }
 
-export const sqlLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
-
 /**
  * SQL that makes `name` as the load makes a file's partition of the spec table `parent`, inside
  * the transaction that then COPYs into it: like the parent with its defaults, the CHECK on
@@ -54,7 +53,7 @@ export const sqlLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
  */
 export function floorTableSql(parent: string, name: string): string[] {
   return [
-    `create table ${name} (like "${parent}" including defaults, constraint ${name}_file check (_file_id = ${sqlLiteral(FLOOR_FILE_ID)}));`,
-    `alter table ${name} alter column _file_id set default ${sqlLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${sqlLiteral(new Date().toISOString())}::timestamptz;`,
+    `create table ${name} (like "${parent}" including defaults, constraint ${name}_file check (_file_id = ${quoteLiteral(FLOOR_FILE_ID)}));`,
+    `alter table ${name} alter column _file_id set default ${quoteLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${quoteLiteral(new Date().toISOString())}::timestamptz;`,
   ];
 }
