@@ -143,13 +143,6 @@ const schema = z.object({
    */
   SLUICE_PIPELINE_THREAD_NICE: int(0, 19).default(10),
   /**
-   * When the pipeline thread takes that nice value: `on-request` (default), once the API has a
-   * client's request, WebSocket message or subscription event to serve while the load runs (until
-   * then it runs at the process's priority; probes and /metrics do not count); `always`, for the
-   * whole run. A process in role `worker` serves no requests: its threads yield always.
-   */
-  SLUICE_PIPELINE_THREAD_YIELD: z.enum(['on-request', 'always']).default('on-request'),
-  /**
    * Uploads (multipart CSV, local storage) whose rows may be loaded while they stream, at once per
    * process (see src/modules/files/load-during-upload.ts); 0 turns it off. Needs SLUICE_PIPELINE_THREADS.
    */
@@ -294,8 +287,6 @@ export interface Env extends Omit<RawEnv, 'SLUICE_INTROSPECTION' | 'SLUICE_PLAYG
   storageDir: string;
   runsApi: boolean;
   runsWorkers: boolean;
-  /** How each run's pipeline thread gives way to the API (SLUICE_PIPELINE_THREAD_NICE and _YIELD). */
-  pipelineThreadPriority: { nice: number; yieldOnRequest: boolean };
   /** SLUICE_CE_LANGUAGES as a list. */
   ceLanguages: string[];
 }
@@ -359,10 +350,6 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     storageDir: path.resolve(raw.SLUICE_STORAGE_DIR ?? path.join(raw.SLUICE_DATA_DIR, 'storage')),
     runsApi: raw.SLUICE_ROLE !== 'worker',
     runsWorkers: raw.SLUICE_ROLE !== 'api',
-    pipelineThreadPriority: {
-      nice: raw.SLUICE_PIPELINE_THREAD_NICE,
-      yieldOnRequest: raw.SLUICE_PIPELINE_THREAD_YIELD === 'on-request' && raw.SLUICE_ROLE !== 'worker',
-    },
     ceLanguages: raw.SLUICE_CE_LANGUAGES.split(',').map((l) => l.trim()),
   };
 }

@@ -14,10 +14,10 @@ export function jobHandlers(services: Services): JobHandler<never>[] {
     storage: services.storage,
     files: services.filesStore,
     specs: services.specsStore,
-    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.pipelineThreadPriority),
+    pipeline: csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE),
     // A plain append's transaction on the pipeline thread, over its own connection (load-session.ts).
     copySessions: env.SLUICE_PIPELINE_THREADS
-      ? { url: services.database.url, settings: services.database.settings, priority: env.pipelineThreadPriority }
+      ? { url: services.database.url, settings: services.database.settings, nice: env.SLUICE_PIPELINE_THREAD_NICE }
       : undefined,
   };
   const registry = new RegistryClient({

@@ -83,12 +83,12 @@ export function createServices(
   const filesStore = new FilesStore(database.sql);
   const skillsStore = new SkillsStore(database.sql);
   const directoryStore = new DirectoryStore(database.sql);
-  const pipeline = csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.pipelineThreadPriority);
+  const pipeline = csvPipelineRunner(env.SLUICE_PIPELINE_THREADS, env.SLUICE_PIPELINE_THREAD_NICE);
   const loadsDuringUpload = new LoadsDuringUpload(database, infra.storage, log, {
     max: env.SLUICE_LOAD_DURING_UPLOAD,
     minBytes: env.SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES,
     threads: env.SLUICE_PIPELINE_THREADS,
-    threadPriority: env.pipelineThreadPriority,
+    threadNice: env.SLUICE_PIPELINE_THREAD_NICE,
     progressIntervalMs: Math.max(env.SLUICE_JOB_PROGRESS_INTERVAL_MS, 100),
     maxUploadMs: env.SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS,
   });

@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
@@ -49,6 +48,8 @@ export type ToPipelineThread =
        * messages tell it how far the writer got (no 'chunk' messages follow; see storage/growing-file.ts).
        */
       growing: GrowingFileSource | null;
+      /** The thread's nice value for this run (SLUICE_PIPELINE_THREAD_NICE; see pipeline-worker.ts). */
+      nice: number;
       /** The thread writes the COPY itself, in this session (copy-session.ts); no 'copy' output comes back. */
       session: CopySessionSpec | null;
     }
@@ -66,8 +67,6 @@ export type ToPipelineThread =
 
 export type FromPipelineThread =
   | { t: 'pull' }
-  /** The thread's kernel id, posted once when it starts (Linux): its priority is set from this side (ThreadPriority). */
-  | { t: 'tid'; tid: number }
   /** `length`: the bytes of `data` that are filled (an ArrayBuffer moved whole may be larger). */
   | { t: 'out'; sink: ThreadSink; data: string | ArrayBuffer; length: number; bytes: number }
   | { t: 'invalid'; rows: InvalidRow[]; mapping: HeaderMapping; bytes: number }
@@ -89,79 +88,9 @@ export type CsvPipelineRunner = (input: Readable, spec: CompiledSpec, sinks: Csv
  * The pipeline thread's default nice value (SLUICE_PIPELINE_THREAD_NICE). Why: on a machine with
  * few cores an import's thread and PostgreSQL can take every core, and the API's event loop then
  * waits for one; at a lower priority the thread yields a core to the API whenever it wants one,
- * and still gets every cycle nobody else wants.
+ * and still gets every cycle nobody else wants (an import on an idle machine is not slower).
  */
 export const DEFAULT_PIPELINE_THREAD_NICE = 10;
-
-/**
- * How a run's thread gives way to the API. `nice`: the nice value it yields at (Linux; default
- * DEFAULT_PIPELINE_THREAD_NICE). `yieldOnRequest` (SLUICE_PIPELINE_THREAD_YIELD=on-request): the
- * run starts at the process's own priority and takes `nice` only once the API has a client's work
- * to do while it runs (pipelineThreadsYield: a request, a WebSocket message, a subscription's
- * event); without it the run is at `nice` throughout. Why: measured on 2 cores (README,
- * Benchmarks), a load at nice 10 waits for a core while its upload streams and is about 10 %
- * slower than at nice 0, which only pays where someone else wants the cores; a request that
- * arrives lowers the thread before its own handler runs, so the reads keep what nice 10 gave them.
- */
-export interface PipelineThreadPriority {
-  nice?: number;
-  yieldOnRequest?: boolean;
-}
-
-/**
- * One pipeline thread's nice value, set from this thread (setpriority on the worker's kernel id
- * changes that thread alone; raising it is always allowed, lowering it back needs privileges or
- * RLIMIT_NICE, see the README). Linux only: elsewhere, or before the worker has said its id, a
- * value is remembered and applied when the id comes.
- */
-class ThreadPriority {
-  private tid: number | null = null;
-  /** The nice value the thread started with (its creator's): never set below it. */
-  private base = 0;
-  private current = 0;
-  private wanted: number | null = null;
-  /** The value the thread's run started at: what it goes back to before it is reused. */
-  runStart = 0;
-
-  known(tid: number): void {
-    try {
-      this.base = this.current = os.getPriority(tid);
-      this.tid = tid;
-    } catch {
-      return;
-    }
-    if (this.wanted !== null) this.set(this.wanted);
-  }
-
-  /** Gives the thread nice value `nice` (at least its base); false if the system refused. */
-  set(nice: number): boolean {
-    this.wanted = nice;
-    if (this.tid === null) return true;
-    const target = Math.max(nice, this.base);
-    if (target === this.current) return true;
-    try {
-      os.setPriority(this.tid, target);
-      this.current = target;
-      return true;
-    } catch {
-      return false;
-    }
-  }
-}
-
-/** Runs at their start priority that take their nice value at the API's next request (yieldOnRequest). */
-const yieldAtNextRequest = new Map<ThreadPriority, number>();
-
-/**
- * The API has a client's work to do (a request, a WebSocket message, a subscription's event): every
- * pipeline run still at full priority because of `yieldOnRequest` takes its nice value now. Cheap
- * when there is none (one size check); the server calls it for each request.
- */
-export function pipelineThreadsYield(): void {
-  if (yieldAtNextRequest.size === 0) return;
-  for (const [priority, nice] of yieldAtNextRequest) priority.set(nice);
-  yieldAtNextRequest.clear();
-}
 
 /** Input chunks posted and not yet taken by the worker. */
 const INPUT_IN_FLIGHT = 4;
@@ -189,8 +118,6 @@ class WorkerPool {
   private readonly idle: Worker[] = [];
   /** Every worker started and not exited (idle or running). */
   private readonly alive = new Set<Worker>();
-  /** Each live worker's priority (set from this thread once the worker has said its id). */
-  private readonly priorities = new WeakMap<Worker, ThreadPriority>();
   /** keepPipelineThreadsWarm's count, and the modules a warm worker imports ahead. */
   private warm = 0;
   private preload: string[] = [];
@@ -209,14 +136,6 @@ class WorkerPool {
   private start(): Worker {
     const worker = startWorker();
     this.alive.add(worker);
-    const priority = new ThreadPriority();
-    this.priorities.set(worker, priority);
-    const onTid = (msg: FromPipelineThread) => {
-      if (msg.t !== 'tid') return;
-      worker.off('message', onTid);
-      priority.known(msg.tid);
-    };
-    worker.on('message', onTid);
     worker.once('exit', () => {
       this.alive.delete(worker);
       const at = this.idle.indexOf(worker);
@@ -229,24 +148,9 @@ class WorkerPool {
     return worker;
   }
 
-  priorityOf(worker: Worker): ThreadPriority {
-    let priority = this.priorities.get(worker);
-    if (!priority) {
-      priority = new ThreadPriority();
-      this.priorities.set(worker, priority);
-    }
-    return priority;
-  }
-
-  /**
-   * A worker whose run ended cleanly goes back, at the priority its run started with; any other is
-   * terminated, and so is one whose priority cannot go back (its run yielded, and lowering a nice
-   * value is not permitted here): the pool starts a fresh one in its place if it keeps one warm.
-   */
+  /** A worker whose run ended cleanly goes back; any other is terminated. */
   give(worker: Worker, reusable: boolean): void {
-    const priority = this.priorities.get(worker);
-    if (priority) yieldAtNextRequest.delete(priority);
-    if (!reusable || this.idle.length >= MAX_IDLE || (priority !== undefined && !priority.set(priority.runStart))) {
+    if (!reusable || this.idle.length >= MAX_IDLE) {
       void worker.terminate();
       return;
     }
@@ -328,9 +232,9 @@ export function keepPipelineThreadsWarm(count: number, modules: string[] = []): 
  * runCsvPipeline, or runCsvPipelineOffThread when `threads` (SLUICE_PIPELINE_THREADS), its thread
  * at nice value `threadNice` (SLUICE_PIPELINE_THREAD_NICE).
  */
-export function csvPipelineRunner(threads: boolean, priority: PipelineThreadPriority = {}): CsvPipelineRunner {
+export function csvPipelineRunner(threads: boolean, threadNice = DEFAULT_PIPELINE_THREAD_NICE): CsvPipelineRunner {
   if (!threads) return runCsvPipeline;
-  return (input, spec, sinks, opts) => runCsvPipelineOffThread(input, spec, sinks, opts, priority);
+  return (input, spec, sinks, opts) => runCsvPipelineOffThread(input, spec, sinks, opts, { nice: threadNice });
 }
 
 /** runCsvPipeline with its work on a worker thread (see the top of this file). */
@@ -339,7 +243,7 @@ export async function runCsvPipelineOffThread(
   spec: CompiledSpec,
   sinks: CsvPipelineSinks,
   opts: CsvPipelineOptions,
-  thread: PipelineThreadPriority = {},
+  thread: { nice?: number } = {},
 ): Promise<CsvPipelineResult> {
   return (await runOffThread(input, spec, sinks, opts, thread, null)).result;
 }
@@ -360,7 +264,7 @@ export async function runCsvPipelineWithCopySession<D>(
   spec: CompiledSpec,
   sinks: Omit<CsvPipelineSinks, 'copy' | 'copyReleasesChunks'>,
   opts: CsvPipelineOptions,
-  thread: PipelineThreadPriority,
+  thread: { nice?: number },
   session: ThreadCopySession<D>,
 ): Promise<{ result: CsvPipelineResult; settled: unknown }> {
   return runOffThread(input, spec, sinks, opts, thread, session);
@@ -371,7 +275,7 @@ async function runOffThread(
   spec: CompiledSpec,
   sinks: Omit<CsvPipelineSinks, 'copy'> & { copy?: Writable },
   opts: CsvPipelineOptions,
-  thread: PipelineThreadPriority,
+  thread: { nice?: number },
   session: ThreadCopySession<unknown> | null,
 ): Promise<{ result: CsvPipelineResult; settled: unknown }> {
   // A precompiled validator is a function, which cannot cross: the worker compiles its own.
@@ -381,11 +285,6 @@ async function runOffThread(
     throw new AbortError(signal.reason);
   }
   const worker = pool.take();
-  const priority = pool.priorityOf(worker);
-  const nice = thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE;
-  priority.runStart = thread.yieldOnRequest ? 0 : nice;
-  priority.set(priority.runStart);
-  if (thread.yieldOnRequest) yieldAtNextRequest.set(priority, nice);
   let settled = false;
   let reusable = false;
   /** The worker reported its run's failure: the run ended there, so the worker is idle. */
@@ -410,7 +309,6 @@ async function runOffThread(
   };
 
   const onMessage = (msg: FromPipelineThread) => {
-    if (msg.t === 'tid') return;
     if (msg.t === 'pull') {
       inFlight--;
       wakeReader?.();
@@ -451,6 +349,7 @@ async function runOffThread(
     progress: onProgress !== undefined,
     file,
     growing,
+    nice: thread.nice ?? DEFAULT_PIPELINE_THREAD_NICE,
     session: session?.spec ?? null,
   });
   const unfollow = growing ? (input as GrowingFileStream).follow((m) => post({ t: 'growth', m })) : undefined;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parentPort } from 'node:worker_threads';
@@ -146,22 +147,33 @@ async function* input(r: Run): AsyncGenerator<Buffer | string> {
   }
 }
 
+/** The nice value this thread was given (null: never changed; it runs at the process's). */
+let niceSet: number | null = null;
+let inheritedNice: number | null = null;
+
 /**
- * This thread's id as the kernel knows it (Linux: the last part of /proc/thread-self), posted once
- * so the API thread can set this thread's priority (pipeline-thread.ts, ThreadPriority): it does,
- * at once, when a request arrives during a run, without waiting for this thread's next turn.
+ * Gives this thread (only: the API's thread keeps its priority) nice value `nice`, at most
+ * once per value. Linux only: there a thread's id is the last part of /proc/thread-self, and
+ * setpriority on it changes that thread alone. `0` (or a value at or below the process's own)
+ * leaves the thread as it is; anywhere else, or if the system refuses, nothing changes.
  */
-function postThreadId(): void {
-  if (process.platform !== 'linux') return;
+function applyThreadNice(nice: number): void {
+  if (process.platform !== 'linux' || nice === niceSet) return;
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) post({ t: 'tid', tid });
+    if (!Number.isInteger(tid) || tid <= 0) return;
+    inheritedNice ??= os.getPriority(tid);
+    const target = Math.max(nice, inheritedNice);
+    if (niceSet === null && target === inheritedNice) return;
+    os.setPriority(tid, target);
+    niceSet = nice;
   } catch {
-    // No /proc: the thread keeps the priority it was started with.
+    // Not permitted (lowering a nice value needs privileges) or no /proc: keep the priority.
   }
 }
 
 async function start(msg: Extract<ToPipelineThread, { t: 'start' }>): Promise<void> {
+  applyThreadNice(msg.nice);
   const growing = msg.growing;
   const r: Run = {
     chunks: [],
@@ -333,5 +345,3 @@ port.on('message', (msg: ToPipelineThread) => {
     }
   }
 });
-
-postThreadId();

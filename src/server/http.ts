@@ -5,7 +5,6 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import type { GraphQLSchema } from 'graphql';
-import { pipelineThreadsYield } from '../ingest/pipeline-thread';
 import type { Services } from '../services';
 import { bearerToken } from '../shared/auth';
 import { ErrorCode, SluiceError } from '../shared/errors';
@@ -87,15 +86,6 @@ const UPLOAD_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.STORAGE_FULL]: 507,
 };
 
-const PROBES = new Set(['/healthz', '/readyz', METRICS_PATH]);
-
-/** An operator's GET (liveness, readiness, a scrape): it does not make a load's thread yield. */
-function isProbe(req: http.IncomingMessage): boolean {
-  if (req.method !== 'GET' || req.url === undefined) return false;
-  const q = req.url.indexOf('?');
-  return PROBES.has(q < 0 ? req.url : req.url.slice(0, q));
-}
-
 export interface HttpServer {
   server: http.Server;
   apollo: ApolloServer<Context>;
@@ -112,8 +102,6 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   // The GraphQL JSON lane (graphql-json.ts) answers plain JSON POSTs to /graphql; express the rest.
   let lane: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | null = null;
   const server = http.createServer((req, res) => {
-    // A client's request: a load's thread running at full priority gives way now (SLUICE_PIPELINE_THREAD_YIELD).
-    if (!isProbe(req)) pipelineThreadsYield();
     if (lane?.(req, res)) return;
     app(req, res);
   });

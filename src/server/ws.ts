@@ -3,7 +3,6 @@ import type net from 'node:net';
 import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { pipelineThreadsYield } from '../ingest/pipeline-thread';
 import type { ClientRevoked } from '../modules/clients/clients.store';
 import type { Services } from '../services';
 import type { Viewer } from '../shared/auth';
@@ -145,8 +144,6 @@ class Connection {
    */
   send(data: string): void {
     if (this.closing || this.socket.readyState !== WebSocket.OPEN) return;
-    // A client's message to deliver: a load's thread at full priority gives way (SLUICE_PIPELINE_THREAD_YIELD).
-    pipelineThreadsYield();
     const buffered = this.socket.bufferedAmount;
     if (buffered > this.maxBufferedBytes) {
       this.log.warn({ clientId: this.viewer?.clientId, buffered, limit: this.maxBufferedBytes }, 'closing a slow WebSocket consumer');
@@ -388,8 +385,6 @@ export function attachWebSocketServer(
         onMessage: (cb) =>
           socket.on('message', async (data) => {
             if (conn.closing) return;
-            // A client's message: a load's thread at full priority gives way (SLUICE_PIPELINE_THREAD_YIELD).
-            pipelineThreadsYield();
             try {
               await cb(String(data));
             } catch (err) {

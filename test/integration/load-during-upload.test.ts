@@ -1,14 +1,11 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CancelJobDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
 import { LOAD_NOT_KEPT, openCopySession, type LoadSessionArgs } from '../../src/modules/files/load-session';
-import { DEFAULT_PIPELINE_THREAD_NICE } from '../../src/ingest/pipeline-thread';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { threadNices } from '../helpers/threads';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 import { BOUNDARY, multipart, multipartHead, multipartHeaders, rawRequest, uploadFields } from '../helpers/multipart';
@@ -302,34 +299,6 @@ describe('a CSV loaded while it is uploaded', () => {
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
     expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
-
-  it.runIf(process.platform === 'linux' && os.getPriority(0) < DEFAULT_PIPELINE_THREAD_NICE)(
-    'the load runs at the process priority until a client request arrives, then its thread yields (nice 10); a probe does not count; after the load no thread stays niced',
-    async () => {
-      const raised = DEFAULT_PIPELINE_THREAD_NICE;
-      const niced = () => [...threadNices().values()].filter((n) => n === raised).length;
-      const seen: Record<string, number> = {};
-      const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'nice$1,'));
-      const { fileId, jobId } = await slowUpload(body, '', async () => {
-        await eventually(async () => (await t.database.sql`select 1 from pg_stat_activity where pid <> pg_backend_pid() and query ilike 'copy%'`).length > 0);
-        seen['loading'] = niced();
-        expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
-        seen['after a probe'] = niced();
-        const res = await fetch(`${t.url}/graphql`, {
-          method: 'POST',
-          headers: { ...auth, 'content-type': 'application/json' },
-          body: '{"query":"{ __typename }"}',
-        });
-        expect(res.status).toBe(200);
-        seen['after a request'] = niced();
-      });
-      expect(seen).toEqual({ loading: 0, 'after a probe': 0, 'after a request': 1 });
-      expect(await finish(jobId)).toBe('SUCCEEDED');
-      expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: true });
-      // Lowered again where permitted, else ended and replaced.
-      await eventually(async () => niced() === 0);
-    },
-  );
 
   it('an upload slower than SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS ends its load (no transaction held open for a slow client); its job loads the file', async () => {
     const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'slow$1,'));

@@ -15,7 +15,7 @@ import { isCorruptionError } from '../../storage/verify';
 import { JobErrorCode, JobFailure, JobStopped } from '../../jobs/errors';
 import type { JobContext } from '../../jobs/context';
 import type { CompiledSpec } from '../../ingest/contract';
-import { type CsvPipelineRunner, type PipelineThreadPriority, runCsvPipelineWithCopySession } from '../../ingest/pipeline-thread';
+import { runCsvPipelineWithCopySession, type CsvPipelineRunner } from '../../ingest/pipeline-thread';
 import type { InvalidRow } from '../../ingest/pipeline-types';
 import type { HeaderMapping } from '../../ingest/row-validator';
 import type { ConnectionSettings } from '../../db/connection';
@@ -96,12 +96,12 @@ class Rollback extends Error {}
 
 /**
  * Where a job's own load may run its transaction on the pipeline thread (load-session.ts, a
- * plain append): the database, as the pool connects to it, and how the thread gives way to the API.
+ * plain append): the database, as the pool connects to it, and the thread's nice value.
  */
 export interface JobCopySessions {
   url: string;
   settings: ConnectionSettings;
-  priority?: PipelineThreadPriority;
+  nice?: number;
 }
 
 /**
@@ -206,15 +206,22 @@ export async function ingestCsv(
         table,
         columns: specColumns,
       };
-      const run = await runCsvPipelineWithCopySession<JobLoadDecision>(input, spec, sinks, options(true), sessions.priority ?? {}, {
-        spec: { module: LOAD_SESSION_MODULE, args },
-        decide: async ({ result: r }) => {
-          result = r;
-          await rowsRead(r);
-          copied = performance.now();
-          return failure ? null : { commit: true };
+      const run = await runCsvPipelineWithCopySession<JobLoadDecision>(
+        input,
+        spec,
+        sinks,
+        options(true),
+        sessions.nice === undefined ? {} : { nice: sessions.nice },
+        {
+          spec: { module: LOAD_SESSION_MODULE, args },
+          decide: async ({ result: r }) => {
+            result = r;
+            await rowsRead(r);
+            copied = performance.now();
+            return failure ? null : { commit: true };
+          },
         },
-      });
+      );
       result = run.result;
       // Nothing of a failed file stays in its table (the thread rolled it back).
       if (failure) throw new Rollback();

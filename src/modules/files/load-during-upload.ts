@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import type { CompiledSpec } from '../../ingest/contract';
 import type { CsvDialectOptions } from '../../ingest/csv-dialect';
 import type { CsvPipelineOptions } from '../../ingest/pipeline-types';
-import { type PipelineThreadPriority, runCsvPipelineWithCopySession } from '../../ingest/pipeline-thread';
+import { runCsvPipelineWithCopySession } from '../../ingest/pipeline-thread';
 import type { Logger } from '../../shared/logger';
 import { GrowingFileStream } from '../../storage/growing-file';
 import type { GrowingFile, ObjectStorage, PutResult, StorageWriter } from '../../storage/storage';
@@ -94,14 +94,7 @@ export class LoadsDuringUpload {
     private readonly db: Pick<Database, 'sql' | 'url' | 'settings'>,
     private readonly storage: ObjectStorage,
     private readonly log: Logger,
-    private readonly opts: {
-      max: number;
-      minBytes: number;
-      threads: boolean;
-      threadPriority?: PipelineThreadPriority;
-      progressIntervalMs?: number;
-      maxUploadMs?: number;
-    },
+    private readonly opts: { max: number; minBytes: number; threads: boolean; threadNice?: number; progressIntervalMs?: number; maxUploadMs?: number },
   ) {
     this.sql = db.sql;
   }
@@ -246,7 +239,7 @@ export class LoadsDuringUpload {
           signal,
           onProgress: progress.report,
         },
-        this.opts.threadPriority ?? {},
+        { nice: this.opts.threadNice },
         {
           spec: { module: LOAD_SESSION_MODULE, args },
           decide: async ({ result, verified }) => {
