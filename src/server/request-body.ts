@@ -78,6 +78,15 @@ export function closeUnfinishedBodyAfterAnswer(req: IncomingMessage, res: Server
       linger();
     };
   }
+  // An answer that goes out before the body is complete is the connection's last: it says so, or a
+  // client told keep-alive sends its next request into the closing connection (ECONNRESET).
+  // Every answer passes here (`end()` without headers calls writeHead too).
+  const writeHead = res.writeHead;
+  res.writeHead = function closingUnlessComplete(this: ServerResponse, ...args: unknown[]) {
+    res.writeHead = writeHead;
+    if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
   let done = false;
   const onAnswered = () => {
     if (done) return;

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 /**
@@ -137,6 +138,59 @@ export function rawRequest(baseUrl: string, req: RawRequest): Promise<RawRespons
     } else {
       r.end();
     }
+  });
+}
+
+/**
+ * Sends one request with its whole body on a fresh kept-alive connection (as an agent that reuses
+ * connections does) and reads the answer; then watches the connection for `closeWithinMs`.
+ * Resolves with the status, the answer's `Connection` header and whether the server closed the
+ * connection meanwhile (a client that was told keep-alive would send its next request into it).
+ */
+export function keepAliveAnswer(
+  baseUrl: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  closeWithinMs = 300,
+): Promise<{ status: number; connection: string | undefined; closed: boolean }> {
+  const url = new URL('/graphql', baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname);
+    let got = Buffer.alloc(0);
+    let closed = false;
+    let head: { status: number; connection: string | undefined; end: number } | null = null;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no complete answer within 10 s'));
+    }, 10_000);
+    socket.on('error', () => undefined);
+    socket.on('end', () => (closed = true));
+    socket.on('close', () => (closed = true));
+    socket.on('data', (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      if (!head) {
+        const at = got.indexOf('\r\n\r\n');
+        if (at < 0) return;
+        const lines = got.subarray(0, at).toString('latin1').split('\r\n');
+        const field = (name: string) =>
+          lines
+            .find((l) => l.toLowerCase().startsWith(`${name}:`))
+            ?.slice(name.length + 1)
+            .trim();
+        head = { status: Number(lines[0]!.split(' ')[1]), connection: field('connection')?.toLowerCase(), end: at + 4 + Number(field('content-length') ?? 0) };
+      }
+      if (got.length < head.end) return;
+      clearTimeout(timer);
+      const answer = head;
+      head = { ...head, end: Number.POSITIVE_INFINITY };
+      setTimeout(() => {
+        socket.destroy();
+        resolve({ status: answer.status, connection: answer.connection, closed });
+      }, closeWithinMs);
+    });
+    const lines = [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, 'Connection: keep-alive', `Content-Length: ${body.length}`];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    socket.write(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body]));
   });
 }
 

@@ -7,7 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegisterSpecDocument, RequestUploadUrlDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
 import { codeOf, startTestApp, type TestApp } from '../helpers/app';
 import { attendanceSpec } from '../helpers/attendance';
-import { filler, hostileBodies, multipart, multipartHead, multipartHeaders, rawRequest, tempFiles, uploadFields, type RawResponse } from '../helpers/multipart';
+import {
+  field,
+  filePart,
+  filler,
+  hostileBodies,
+  keepAliveAnswer,
+  multipart,
+  multipartHead,
+  multipartHeaders,
+  rawRequest,
+  tempFiles,
+  uploadFields,
+  type RawResponse,
+} from '../helpers/multipart';
 
 const MAX_FILE_BYTES = 256 * 1024;
 const IDLE_MS = 600;
@@ -76,6 +89,33 @@ describe('malformed multipart requests get 400 BAD_REQUEST and the process keeps
     const res = await rawRequest(t.url, { headers: { ...multipartHeaders(auth), 'content-type': 'multipart/form-data' }, body: Buffer.from('x') });
     expect(res.status, show(res)).toBe(400);
     expect(codeOf(res.json!)).toBe('BAD_REQUEST');
+    await stillServing();
+  });
+
+  // A refused upload whose body the server does not read to its end is answered and the
+  // connection closed (a lingering close, see src/server/request-body.ts). The answer must say so:
+  // a client told `Connection: keep-alive` reuses the connection for its next request, which then
+  // fails with ECONNRESET (found sending refused uploads and then other requests over one agent).
+  it('an answer after which the server closes the connection says Connection: close (a kept-alive client would send its next request into it)', async () => {
+    const [operations, map] = uploadFields();
+    const bodies = [
+      ...hostileBodies().map((h) => ({ name: h.name, body: h.body })),
+      { name: 'map before operations', body: multipart([map!, operations!, filePart('0', 'a.csv', 'date\n')]) },
+      { name: 'a map entry that is not a list', body: multipart([operations!, field('map', '{"0":"x"}'), filePart('0', 'a.csv', 'date\n')]) },
+      { name: 'invalid JSON in map', body: multipart([operations!, field('map', '{'), filePart('0', 'a.csv', 'date\n')]) },
+      { name: 'a file before map', body: multipart([operations!, filePart('0', 'a.csv', 'date\n'), map!]) },
+    ];
+    const closedSilently: string[] = [];
+    let closes = 0;
+    for (const b of bodies) {
+      const a = await keepAliveAnswer(t.url, multipartHeaders(auth), b.body);
+      expect(a.status, b.name).toBe(400);
+      if (a.closed) closes++;
+      if (a.closed && a.connection !== 'close') closedSilently.push(`${b.name} (Connection: ${a.connection})`);
+    }
+    expect(closedSilently).toEqual([]);
+    // The case this guards is there: some of these answers do close the connection.
+    expect(closes).toBeGreaterThan(0);
     await stillServing();
   });
 
