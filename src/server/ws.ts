@@ -232,6 +232,24 @@ function tokenFrom(params: Readonly<Record<string, unknown>> | undefined): strin
  * connections per client, and applies the same validation limits and error masking as HTTP.
  * Returns dispose(), which closes every socket with 1001 (going away).
  */
+/** Message types of graphql-transport-ws that only the server sends. */
+const SERVER_ONLY_TYPES = new Set(['connection_ack', 'next', 'error']);
+
+/**
+ * The type of a message that is valid graphql-transport-ws but only ever sent by a server, else
+ * null. graphql-ws's server (6.x) throws a plain error for those, which would read as its own
+ * failure (4500); the protocol answers anything a client may not send with 4400. Read only on
+ * that error's path.
+ */
+function serverOnlyType(text: string): string | null {
+  try {
+    const message = JSON.parse(text) as { type?: unknown } | null;
+    return typeof message?.type === 'string' && SERVER_ONLY_TYPES.has(message.type) ? message.type : null;
+  } catch {
+    return null;
+  }
+}
+
 export function attachWebSocketServer(
   server: http.Server,
   schema: GraphQLSchema,
@@ -385,9 +403,17 @@ export function attachWebSocketServer(
         onMessage: (cb) =>
           socket.on('message', async (data) => {
             if (conn.closing) return;
+            const text = String(data);
             try {
-              await cb(String(data));
+              await cb(text);
             } catch (err) {
+              // A message only a server sends (graphql-ws throws for it): the client's mistake, 4400 as the protocol says.
+              const type = serverOnlyType(text);
+              if (type !== null) {
+                log.info({ type }, 'WebSocket client sent a server-only message');
+                conn.close(CloseCode.BadRequest, `Invalid message received: a client may not send ${type}`);
+                return;
+              }
               log.error({ err }, 'WebSocket message handling failed');
               conn.close(WsCloseCode.InternalServerError, 'Internal server error');
             }

@@ -141,6 +141,24 @@ describe('a subscription lives only as long as its token', () => {
   });
 });
 
+describe('messages only a server sends', () => {
+  // graphql-ws's server threw for them and the connection closed 4500 "Internal server error",
+  // logged as the service's own failure (found by sending random protocol messages).
+  for (const type of ['connection_ack', 'next', 'error']) {
+    it(`a client's ${type} closes its connection with 4400 (the protocol's answer), not 4500`, async () => {
+      const { token } = await newClient(a);
+      const { ws, acked } = await handshake(a, token);
+      expect(acked).toBe(true);
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
+      ws.send(JSON.stringify(type === 'connection_ack' ? { type } : { type, id: '1', payload: type === 'next' ? { data: {} } : [{ message: 'x' }] }));
+      const { code, reason } = await closed;
+      expect({ code, reason }).toEqual({ code: 4400, reason: `Invalid message received: a client may not send ${type}` });
+    });
+  }
+});
+
 describe('connection limits', () => {
   it('refuses a connection beyond the per-client cap with 4429 and accepts one again when a slot frees', async () => {
     const { token } = await newClient(a);
