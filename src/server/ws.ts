@@ -225,13 +225,6 @@ function tokenFrom(params: Readonly<Record<string, unknown>> | undefined): strin
   return raw.replace(/^Bearer\s+/i, '').trim();
 }
 
-/**
- * graphql-ws on the HTTP server's port and path, through a thin adapter over `ws` (modelled on
- * graphql-ws's own `use/ws`) that bounds each socket's send buffer. Authenticates at
- * connection_init, closes at the token's expiry and on revocation (any instance), caps the
- * connections per client, and applies the same validation limits and error masking as HTTP.
- * Returns dispose(), which closes every socket with 1001 (going away).
- */
 /** Message types of graphql-transport-ws that only the server sends. */
 const SERVER_ONLY_TYPES = new Set(['connection_ack', 'next', 'error']);
 
@@ -250,6 +243,13 @@ function serverOnlyType(text: string): string | null {
   }
 }
 
+/**
+ * graphql-ws on the HTTP server's port and path, through a thin adapter over `ws` (modelled on
+ * graphql-ws's own `use/ws`) that bounds each socket's send buffer. Authenticates at
+ * connection_init, closes at the token's expiry and on revocation (any instance), caps the
+ * connections per client, and applies the same validation limits and error masking as HTTP.
+ * Returns dispose(), which closes every socket with 1001 (going away).
+ */
 export function attachWebSocketServer(
   server: http.Server,
   schema: GraphQLSchema,
