@@ -12,21 +12,24 @@ const post = async (body, headers = auth) => {
   return { status: r.status, text: await r.text() };
 };
 
+// A spec of every column kind the fuzzer's files can exercise (a key, an enum, an integer, a date, a boolean).
 const spec = {
   program: 'fuzz_attendance',
   input: {
     type: 'object',
     properties: {
-      date: { type: 'date', dateFormat: 'DD/MM/YY', shouldNotNull: true },
-      school_id: { type: 'string', shouldNotNull: true, unique: true },
-      present: { type: 'number', shouldNotNull: true, minimum: 0 },
+      code: { type: 'string', shouldNotNull: true, unique: true },
+      kind: { type: 'string', enum: ['a', 'b'] },
+      count: { type: 'integer', minimum: 0, maximum: 1000 },
+      day: { type: 'date', dateFormat: 'DD/MM/YY' },
+      active: { type: 'boolean' },
     },
-    required: ['date', 'school_id', 'present'],
+    required: ['code'],
   },
 };
 await post({ query: 'mutation ($s: JSON!) { registerSpec(kind: EVENT, spec: $s) { __typename } }', variables: { s: spec } });
 const ids = [];
-for (const csv of ['date,school_id,present\n01/03/23,s1,3\n', 'date,school_id,present\n01/03/23,s1,x\n01/03/23,s1,4\n', 'a,b\n1,2\n']) {
+for (const csv of ['code,kind,count,day,active\nc1,a,3,01/03/23,true\n', 'code,kind,count,day,active\nc1,z,x,31/02/23,maybe\nc1,b,4,,false\n', 'a,b\n1,2\n']) {
   const form = new FormData();
   const query = 'mutation ($file: Upload!) { uploadFile(program: "fuzz_attendance", spec: "fuzz_attendance", file: $file) { file { id } job { id } } }';
   form.set('operations', JSON.stringify({ query, variables: { file: null } }));
