@@ -49,7 +49,28 @@ const intro = JSON.parse(
 ).data.__schema;
 const types = new Map(intro.types.map((t) => [t.name, t]));
 const { rnd, pick } = random();
-const STRINGS = ['', 'a', 'x'.repeat(5000), '\u0000', '../../etc/passwd', "'; drop table files; --", '😀', '\ud800', 'fuzz_attendance', '2026-01-01', 'not-a-uuid', '00000000-0000-0000-0000-000000000000', '{"a":1}', '%s%n', ' ', 'eyJhbGciOi.x.y', '-1', '1e309', ...ids, ...ids];
+const STRINGS = [
+  '',
+  'a',
+  'x'.repeat(5000),
+  '\u0000',
+  '../../etc/passwd',
+  "'; drop table files; --",
+  '😀',
+  '\ud800',
+  'fuzz_attendance',
+  '2026-01-01',
+  'not-a-uuid',
+  '00000000-0000-0000-0000-000000000000',
+  '{"a":1}',
+  '%s%n',
+  ' ',
+  'eyJhbGciOi.x.y',
+  '-1',
+  '1e309',
+  ...ids,
+  ...ids,
+];
 const INTS = [0, -1, 1, 2147483647, -2147483648, 2147483648, 1e15, 3.5, 'NaN'];
 
 function value(t, depth = 0) {

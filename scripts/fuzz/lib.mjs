@@ -15,7 +15,10 @@ export async function adminToken() {
   const r = await fetch(GRAPHQL, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: 'mutation ($id: String!, $s: String!) { issueToken(clientId: $id, clientSecret: $s) { accessToken } }', variables: { id, s: secret } }),
+    body: JSON.stringify({
+      query: 'mutation ($id: String!, $s: String!) { issueToken(clientId: $id, clientSecret: $s) { accessToken } }',
+      variables: { id, s: secret },
+    }),
   });
   const json = await r.json();
   const token = json.data?.issueToken?.accessToken;
@@ -51,7 +54,10 @@ export function report(name) {
       if (found.length <= 10) console.log(`BAD ${what}`);
     },
     async done(sent, extra = '') {
-      const health = await fetch(`${BASE}/healthz`).then((r) => r.status, (e) => String(e));
+      const health = await fetch(`${BASE}/healthz`).then(
+        (r) => r.status,
+        (e) => String(e),
+      );
       console.log(`${name}: seed ${SEED}, sent ${sent}, findings ${found.length}, /healthz ${health}${extra ? `, ${extra}` : ''}`);
       process.exit(found.length === 0 && health === 200 ? 0 : 1);
     },

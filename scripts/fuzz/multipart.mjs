@@ -28,7 +28,15 @@ function body() {
     '{',
     JSON.stringify({ 0: ['variables.file'], 1: ['variables.file'] }),
   ]);
-  const csv = pick(['date,school_id,present\n01/03/23,s1,3\n', 'date,school_id,present\r\n01/03/23,"s\n1",3', '\u00ef\u00bb\u00bfdate;school_id;present\n', 'x'.repeat(70000), '', `--${B}\r\n`, 'PK\u0003\u0004garbage']);
+  const csv = pick([
+    'date,school_id,present\n01/03/23,s1,3\n',
+    'date,school_id,present\r\n01/03/23,"s\n1",3',
+    '\u00ef\u00bb\u00bfdate;school_id;present\n',
+    'x'.repeat(70000),
+    '',
+    `--${B}\r\n`,
+    'PK\u0003\u0004garbage',
+  ]);
   let parts = [
     `--${B}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${ops}\r\n`,
     `--${B}\r\nContent-Disposition: form-data; name="map"\r\n\r\n${map}\r\n`,
@@ -44,7 +52,8 @@ function body() {
     const op = rnd();
     if (op < 0.3) buf[at] = Math.floor(rnd() * 256);
     else if (op < 0.5) buf = buf.subarray(0, at);
-    else if (op < 0.75) buf = Buffer.concat([buf.subarray(0, at), Buffer.from(pick(['\r\n', `--${B}`, '"', '\0', 'filename="', '\r\n\r\n', ';name=0'])), buf.subarray(at)]);
+    else if (op < 0.75)
+      buf = Buffer.concat([buf.subarray(0, at), Buffer.from(pick(['\r\n', `--${B}`, '"', '\0', 'filename="', '\r\n\r\n', ';name=0'])), buf.subarray(at)]);
     else buf = Buffer.concat([buf.subarray(0, at), buf.subarray(Math.min(buf.length, at + Math.floor(rnd() * 50)))]);
   }
   return buf;
@@ -52,7 +61,13 @@ function body() {
 
 function send(buf) {
   return new Promise((resolve) => {
-    const contentType = pick([`multipart/form-data; boundary=${B}`, `multipart/form-data; boundary="${B}"`, 'multipart/form-data', `multipart/form-data; boundary=${B}; charset=latin1`, `multipart/mixed; boundary=${B}`]);
+    const contentType = pick([
+      `multipart/form-data; boundary=${B}`,
+      `multipart/form-data; boundary="${B}"`,
+      'multipart/form-data',
+      `multipart/form-data; boundary=${B}; charset=latin1`,
+      `multipart/mixed; boundary=${B}`,
+    ]);
     const headers = { authorization: `Bearer ${token}`, 'apollo-require-preflight': 'true', 'content-type': contentType };
     const lie = rnd() < 0.1;
     headers['content-length'] = lie ? buf.length + 10 : buf.length;
@@ -80,7 +95,13 @@ for (let i = 0; i < COUNT; i++) {
   const codes = r.text ? errorCodes(r.text) : [];
   const failed = typeof r.status !== 'number';
   // A lying Content-Length may time out or be cut off, and so may the request after it on the same connection.
-  if ((typeof r.status === 'number' && r.status >= 500) || codes.includes('INTERNAL_SERVER_ERROR') || codes.includes(undefined) || codes.includes('UNPARSEABLE') || (failed && !r.lie && !previous?.lie)) {
+  if (
+    (typeof r.status === 'number' && r.status >= 500) ||
+    codes.includes('INTERNAL_SERVER_ERROR') ||
+    codes.includes(undefined) ||
+    codes.includes('UNPARSEABLE') ||
+    (failed && !r.lie && !previous?.lie)
+  ) {
     out.bad(`${r.status} after ${previous?.status} ${r.text.slice(0, 200)} ${JSON.stringify(buf.toString('latin1').slice(0, 300))}`);
   }
   previous = r;

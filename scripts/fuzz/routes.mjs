@@ -45,12 +45,16 @@ for (let i = 0; i < COUNT; i++) {
   const p = path();
   const headers = [`Host: ${url.host}`, 'Connection: close'];
   if (rnd() < 0.6) headers.push(`Authorization: ${pick([`Bearer ${token}`, 'Bearer x', 'Basic abc', `Bearer ${token}x`, 'Bearer'])}`);
-  if (rnd() < 0.5) headers.push(`Content-Type: ${pick(['application/json', 'text/csv', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '*/*'])}`);
+  if (rnd() < 0.5)
+    headers.push(`Content-Type: ${pick(['application/json', 'text/csv', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '*/*'])}`);
   if (rnd() < 0.3) headers.push(`Accept: ${pick(['text/event-stream', 'application/graphql-response+json', 'text/html', '*/*', 'x'])}`);
   if (rnd() < 0.2) headers.push(`Range: bytes=${pick(['0-10', '-5', '99999999-', 'x'])}`);
   if (rnd() < 0.2) headers.push(`Content-Encoding: ${pick(['gzip', 'br', 'x'])}`);
   if (rnd() < 0.1) headers.push(`X-Forwarded-For: ${pick(['1.2.3.4', 'x', '::1, 1.1.1.1'])}`);
-  const body = rnd() < 0.5 ? Buffer.from(pick(['{"query":"{ __typename }"}', 'date,school_id,present\n01/03/23,s1,3\n', '\x1f\x8b\x08\x00garbage', '{', ''])) : Buffer.alloc(0);
+  const body =
+    rnd() < 0.5
+      ? Buffer.from(pick(['{"query":"{ __typename }"}', 'date,school_id,present\n01/03/23,s1,3\n', '\x1f\x8b\x08\x00garbage', '{', '']))
+      : Buffer.alloc(0);
   if (body.length || rnd() < 0.5) headers.push(`Content-Length: ${body.length}`);
   const r = await new Promise((resolve) => {
     const s = net.connect(Number(url.port || 80), url.hostname);
@@ -70,6 +74,7 @@ for (let i = 0; i < COUNT; i++) {
   });
   statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   const unanswered = r.status === 'timeout' || (r.status === 'none' && method !== 'CONNECT');
-  if (unanswered || Number(r.status) >= 500 || r.got.includes('INTERNAL_SERVER_ERROR')) out.bad(`${method} ${p.slice(0, 80)} ${headers.slice(2).join(' | ').slice(0, 200)} => ${r.got.slice(0, 200).replace(/\r\n/g, ' | ')}`);
+  if (unanswered || Number(r.status) >= 500 || r.got.includes('INTERNAL_SERVER_ERROR'))
+    out.bad(`${method} ${p.slice(0, 80)} ${headers.slice(2).join(' | ').slice(0, 200)} => ${r.got.slice(0, 200).replace(/\r\n/g, ' | ')}`);
 }
 await out.done(COUNT, `answers ${JSON.stringify(statuses)}`);

@@ -20,7 +20,11 @@ const queries = [
 ];
 const message = () =>
   pick([
-    () => JSON.stringify({ type: 'connection_init', payload: pick([{ authorization: `Bearer ${token}` }, {}, null, 'x', [1], { authorization: 5 }, { authorization: 'Bearer a.b.c' }]) }),
+    () =>
+      JSON.stringify({
+        type: 'connection_init',
+        payload: pick([{ authorization: `Bearer ${token}` }, {}, null, 'x', [1], { authorization: 5 }, { authorization: 'Bearer a.b.c' }]),
+      }),
     () =>
       JSON.stringify({
         type: 'subscribe',
@@ -29,7 +33,16 @@ const message = () =>
       }),
     () => JSON.stringify({ type: 'complete', id: pick(['1', '2', 'zz', 7]) }),
     () => JSON.stringify({ type: pick(['ping', 'pong']), payload: pick([undefined, {}, 'x']) }),
-    () => JSON.stringify(pick([{ type: 'connection_ack' }, { type: 'next', id: '1', payload: { data: {} } }, { type: 'error', id: '1', payload: [{ message: 'x' }] }, { type: 'nope' }, { type: 5 }])),
+    () =>
+      JSON.stringify(
+        pick([
+          { type: 'connection_ack' },
+          { type: 'next', id: '1', payload: { data: {} } },
+          { type: 'error', id: '1', payload: [{ message: 'x' }] },
+          { type: 'nope' },
+          { type: 5 },
+        ]),
+      ),
     () => pick(['', '{', 'null', '[]', '"x"', '\u0000', Buffer.alloc(100, 0xff).toString('latin1')]),
     () => JSON.stringify({ type: 'subscribe', id: '1', payload: pick([null, 5, 'x', { query: 5 }]) }),
   ])();
@@ -63,6 +76,7 @@ for (let i = 0; i < COUNT; i++) {
     });
   });
   closes[r.code] = (closes[r.code] ?? 0) + 1;
-  if (r.code === 4500 || r.code === 1011 || r.got.some((g) => g.includes('INTERNAL_SERVER_ERROR'))) out.bad(`${r.code} ${r.reason ?? ''} ${r.got.join(' ').slice(0, 300)}`);
+  if (r.code === 4500 || r.code === 1011 || r.got.some((g) => g.includes('INTERNAL_SERVER_ERROR')))
+    out.bad(`${r.code} ${r.reason ?? ''} ${r.got.join(' ').slice(0, 300)}`);
 }
 await out.done(COUNT, `closes ${JSON.stringify(closes)}`);
