@@ -1,6 +1,7 @@
 /**
- * Responsiveness while ingesting (issue #16): `npx tsx bench/responsive.bench.ts` (not part of
- * `npm run bench`; not a test, it never fails on a missed bar).
+ * Responsiveness while ingesting (issue #16): `npx tsx bench/responsive.bench.ts` for one run;
+ * `npm run bench` runs it BENCH_RESPONSIVE_REPEAT times (default 3) and counts the runs that met
+ * the bars (not a test, it never fails on a missed bar).
  *
  * One service process in role `all` (API and job workers in one event loop), a fresh database
  * (DATABASE_URL, else an embedded PostgreSQL). While a BENCH_ROWS-row (default 1,000,000) file is
