@@ -158,6 +158,13 @@ const schema = z.object({
    * stored, in milliseconds; a slower upload ends its load and its job loads the file.
    */
   SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: int(100, 24 * 3600_000).default(300_000),
+  /**
+   * COPYs at once of a load during upload, each on a connection (and a core of PostgreSQL's) of
+   * its own, into a file partition split by blocks of lines (src/modules/files/load-session.ts);
+   * 1: one COPY into a plain partition. 1 by default: on two cores the load is CPU-bound and two
+   * COPYs only share the same cores (bench/ingest.bench.ts, README "Several COPY streams").
+   */
+  SLUICE_LOAD_STREAMS: int(1, 8).default(1),
   SLUICE_WORKER_CONCURRENCY: int(1, 64).default(2),
   /** How often idle workers poll pg-boss for jobs, in milliseconds (pg-boss minimum 500). */
   SLUICE_JOB_POLL_INTERVAL_MS: int(500, 60_000).default(1000),

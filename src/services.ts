@@ -91,6 +91,7 @@ export function createServices(
     threadNice: env.SLUICE_PIPELINE_THREAD_NICE,
     progressIntervalMs: Math.max(env.SLUICE_JOB_PROGRESS_INTERVAL_MS, 100),
     maxUploadMs: env.SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS,
+    streams: env.SLUICE_LOAD_STREAMS,
   });
   const files = new FilesService(filesStore, specs, jobs, infra.storage, log, env.SLUICE_MAX_FILE_SIZE_BYTES, metrics, {
     dryRunDiffTimeoutMs: env.SLUICE_DRY_RUN_DIFF_TIMEOUT_MS,

@@ -335,6 +335,9 @@ port.on('message', (msg: ToPipelineThread) => {
         return;
       }
       r.abort.abort();
+      // A read waiting for a paused upload's next bytes ends now: the run (and its COPY's
+      // transaction) ends at the abort, not when the client sends more.
+      r.growth?.abandon();
       r.decided?.(null);
       // Nothing waits for credit that will not come.
       r.outstanding = 0;

@@ -26,7 +26,16 @@ export class Growth {
   written = 0;
   stored: { size: number; sha256: string } | null = null;
   lost = false;
+  /** The reader gave up (its run was aborted): a read waiting for more bytes ends now, not at the writer's next write. */
+  abandoned = false;
   private wake: (() => void) | null = null;
+
+  abandon(): void {
+    this.abandoned = true;
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
 
   update(m: GrowthMessage): void {
     if (m.t === 'grown') this.written = Math.max(this.written, m.written);
@@ -54,6 +63,7 @@ export async function* readGrowingFile(source: GrowingFileSource, growth: Growth
   let position = 0;
   for (;;) {
     if (growth.lost) throw new StorageError('IO_ERROR', `The write of ${JSON.stringify(source.key)} ended without storing it`, source.key);
+    if (growth.abandoned) throw new Error(`The read of ${JSON.stringify(source.key)} was abandoned`);
     const limit = growth.stored ? growth.stored.size : growth.written;
     if (position >= limit) {
       if (growth.stored) break;

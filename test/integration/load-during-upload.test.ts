@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CancelJobDocument, RegisterSpecDocument, UploadFileDocument, type SluiceClient } from '../../src/sdk/client';
-import { filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
+import { createSplitFilePartition, filePartitionName } from '../../src/modules/datasets/dataset-tables.store';
 import { LOAD_NOT_KEPT, openCopySession, type LoadSessionArgs } from '../../src/modules/files/load-session';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
@@ -24,6 +24,12 @@ import { BOUNDARY, multipart, multipartHead, multipartHeaders, rawRequest, uploa
 const MIN_BYTES = 64 * 1024;
 const PAUSE_MS = 400;
 const ROWS = 30_000;
+/**
+ * Rows of the files whose job must find the load still running: the load's COPY ends about
+ * 0.7 s after a 1M-row upload is stored on a fast, quiet machine (0.2 s for 300,000 rows, which
+ * a job woken at once and reading the load's progress every 200 ms could miss).
+ */
+const WAITED_ROWS = 1_000_000;
 /** SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS here: well above PAUSE_MS. */
 const MAX_UPLOAD_MS = 2_000;
 const NOTHING_LEFT = { detached: [], records: 0, staged: [] };
@@ -33,19 +39,21 @@ let ingestor: SluiceClient;
 let auth: Record<string, string>;
 let table: string;
 
-beforeAll(async () => {
+/** A service whose loads during upload use `streams` COPYs (SLUICE_LOAD_STREAMS), on a database of its own. */
+async function start(streams: number): Promise<void> {
   t = await startTestApp({
     ...FAST_JOBS,
     SLUICE_LOAD_DURING_UPLOAD_MIN_BYTES: String(MIN_BYTES),
     SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS: String(MAX_UPLOAD_MS),
     SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0',
+    SLUICE_LOAD_STREAMS: String(streams),
   });
   await t.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
   ingestor = await t.clientWith(['INGESTOR']);
   auth = { authorization: `Bearer ${ingestor.options.token}` };
   const [spec] = await t.database.sql<{ table_name: string }[]>`select table_name from specs where name = 'attendance'`;
   table = spec!.table_name;
-});
+}
 
 const MUTATION = (extra = '') =>
   `mutation ($file: Upload!) { uploadFile(program: "state_prog", spec: "attendance", file: $file${extra}) { file { id } job { id } duplicateOf { id } } }`;
@@ -119,7 +127,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 async function leftovers(): Promise<{ detached: string[]; records: number; staged: string[] }> {
   await eventually(async () => t.app.services.loadsDuringUpload.inFlight === 0);
   const detached = await t.database.sql<{ relname: string }[]>`
-    select relname from pg_class where relname like 'dsf\\_%' and relkind = 'r' and not relispartition`;
+    select relname from pg_class where relname like 'dsf\\_%' and relkind in ('r', 'p') and not relispartition`;
   const [rec] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from file_preloads`;
   return { detached: detached.map((d) => d.relname), records: rec!.n, staged: await filesUnder(path.join(t.dataDir, 'storage', 'staging')) };
 }
@@ -132,7 +140,10 @@ async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<v
   }
 }
 
-describe('a CSV loaded while it is uploaded', () => {
+// SLUICE_LOAD_STREAMS 1 (one COPY into a plain partition) and 2 (a split partition, two COPYs).
+describe.each([1, 2])('a CSV loaded while it is uploaded, SLUICE_LOAD_STREAMS=%i', (streams) => {
+  beforeAll(() => start(streams));
+
   it('a clean file: its rows are COPYed during the upload and attached by its job, with the same outcome and outputs', async () => {
     const body = Buffer.from(attendanceCsv(ROWS));
     expect(body.length).toBeGreaterThan(2 * MIN_BYTES);
@@ -157,6 +168,20 @@ describe('a CSV loaded while it is uploaded', () => {
       { column_name: '_file_id', column_default: null },
       { column_name: '_ingested_at', column_default: 'now()' },
     ]);
+    // Split over two COPYs: each leaf holds its blocks of 4,096 lines, under the same defaults and one _ingested_at.
+    const leaves = await t.database.sql<{ leaf: string; rows: number; wrong: number; at: number; defaults: string[] }[]>`
+      select c.relname as leaf, count(d.*)::int as rows, count(*) filter (where ((d._line >> 12) % 2) <> right(c.relname, 1)::int)::int as wrong,
+        count(distinct d._ingested_at)::int as at,
+        (select array_agg(coalesce(a.column_default, 'null') order by a.column_name) from information_schema.columns a
+          where a.table_name = c.relname and a.column_name in ('_file_id', '_ingested_at')) as defaults
+      from pg_inherits i join pg_class c on c.oid = i.inhrelid left join ${t.database.sql(table)} d on d.tableoid = c.oid
+      where i.inhparent = to_regclass(${filePartitionName(fileId)}) group by c.relname order by c.relname`;
+    if (streams === 1) expect(leaves).toEqual([]);
+    else {
+      expect(leaves.map((l) => [l.leaf, l.wrong, l.at, l.defaults])).toEqual([0, 1].map((i) => [`${filePartitionName(fileId)}_${i}`, 0, 1, ['null', 'now()']]));
+      expect(leaves.reduce((n, l) => n + l.rows, 0)).toBe(ROWS);
+      expect(Math.min(...leaves.map((l) => l.rows))).toBeGreaterThan(ROWS / 4);
+    }
     expect(await leftovers()).toEqual(NOTHING_LEFT);
     // The same lines once each.
     const [lines] = await t.database.sql<{ n: number; first: number; last: number }[]>`
@@ -165,7 +190,7 @@ describe('a CSV loaded while it is uploaded', () => {
   });
 
   it('a job that waits for the load to finish reports the load’s progress as its own', async () => {
-    const rows = 300_000;
+    const rows = WAITED_ROWS;
     const body = attendanceCsv(rows).replace(/s(\d+),/g, 'prog$1,');
     const { uploadFile } = await ingestor.upload(
       UploadFileDocument,
@@ -183,7 +208,7 @@ describe('a CSV loaded while it is uploaded', () => {
   });
 
   it('a job cancelled while it waits for the load ends CANCELLED at once; no row is visible, and the load keeps nothing', async () => {
-    const rows = 300_000;
+    const rows = WAITED_ROWS;
     const body = attendanceCsv(rows).replace(/s(\d+),/g, 'cancel$1,');
     const { uploadFile } = await ingestor.upload(
       UploadFileDocument,
@@ -303,16 +328,24 @@ describe('a CSV loaded while it is uploaded', () => {
   it('an upload slower than SLUICE_LOAD_DURING_UPLOAD_MAX_UPLOAD_MS ends its load (no transaction held open for a slow client); its job loads the file', async () => {
     const body = Buffer.from(attendanceCsv(ROWS).replace(/s(\d+),/g, 'slow$1,'));
     let during = -1;
+    let openLoadTransactions = -1;
     const { fileId, jobId } = await slowUpload(
       body,
       '',
       async () => {
         during = t.app.services.loadsDuringUpload.inFlight;
+        // The load's own connections (one per stream): none is in a transaction any more. Before
+        // the pipeline thread's read of the paused upload ended at the abort, the COPY's
+        // transaction stayed open until the client sent more bytes.
+        const [row] = await t.database.sql<{ n: number }[]>`
+          select count(*)::int as n from pg_stat_activity where application_name ~ '-load(:|$)' and xact_start is not null`;
+        openLoadTransactions = row!.n;
       },
       MAX_UPLOAD_MS + 700,
     );
     // Ended before the upload finished.
     expect(during).toBe(0);
+    expect(openLoadTransactions).toBe(0);
     expect(await finish(jobId)).toBe('SUCCEEDED');
     expect(await loadedBy(fileId, jobId)).toEqual({ rows: ROWS, duringUpload: false });
     expect(await leftovers()).toEqual(NOTHING_LEFT);
@@ -326,7 +359,14 @@ describe('a CSV loaded while it is uploaded', () => {
 
   // The load's transaction as its pipeline thread runs it (load-session.ts), called here directly.
   const session = (fileId: string) =>
-    openCopySession({ url: t.database.url, settings: t.database.settings, fileId, table, columns: attendanceSpec.input.required } satisfies LoadSessionArgs);
+    openCopySession({
+      url: t.database.url,
+      settings: t.database.settings,
+      fileId,
+      table,
+      columns: attendanceSpec.input.required,
+      streams,
+    } satisfies LoadSessionArgs);
 
   it('a load whose file’s job has started already keeps nothing and leaves the file’s partition alone', async () => {
     const uploadFile = await wholeUpload(attendanceCsv(100).replace(/s(\d+),/g, 'late$1,'), 'late.csv');
@@ -364,6 +404,26 @@ describe('a CSV loaded while it is uploaded', () => {
     const old = new Date(Date.now() - 2 * 3600_000);
     await fs.utimes(staged, old, old);
     expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('the sweep drops a split partition a crash left (detached, no record) once nobody holds its file’s lock', async () => {
+    const orphan = '9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+    await t.database.sql.begin((tx) => createSplitFilePartition(tx, table, orphan, 2));
+    const exists = async () => (await t.database.sql`select to_regclass(${filePartitionName(orphan)}) as r`)[0]!['r'] !== null;
+    // A load (or the file's job) holding the lock: left alone.
+    const held = await t.database.sql.reserve();
+    try {
+      await held`begin`;
+      await held`select pg_advisory_xact_lock(${0x5c1d}, hashtext(${orphan}))`;
+      await t.app.services.loadsDuringUpload.sweep(3600);
+      expect(await exists()).toBe(true);
+      await held`rollback`;
+    } finally {
+      held.release();
+    }
+    expect(await t.app.services.loadsDuringUpload.sweep(3600)).toBe(1);
+    expect(await exists()).toBe(false);
     expect(await leftovers()).toEqual(NOTHING_LEFT);
   });
 

@@ -4,6 +4,7 @@ import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
 import { isUuid } from '../../shared/cursor';
 import type { Tx } from '../../db/tx';
+import { lineStreamSql } from '../../ingest/copy-split';
 import { IDENTIFIER_PATTERN } from '../../ingest/identifier';
 import { pgType, type CompiledSpec } from '../../ingest/contract';
 
@@ -140,6 +141,42 @@ export async function createFilePartition(tx: postgres.TransactionSql, table: st
   return partition;
 }
 
+/** The `i`-th leaf of a split file partition (createSplitFilePartition). */
+export function fileLeafName(fileId: string, i: number): string {
+  return assertIdentifier(`${filePartitionName(fileId)}_${i}`);
+}
+
+/**
+ * A file's partition for a load over `streams` COPYs at once (files/load-session.ts): a table
+ * partitioned by the block of `_line` (ingest/copy-split.ts lineStreamSql), with one leaf per
+ * stream, fileLeafName(fileId, i). Each stream truncates its own leaf in its own transaction and
+ * COPYs into it with FREEZE, as a load of a plain partition does. The file's CHECK is on every
+ * leaf (so ATTACH reads no row), and the key makes a line's leaf a function of the line, so a
+ * unique index on `_line` per leaf is unique for the file (ensureLineIndex). Created detached;
+ * attached as a plain one is.
+ */
+export async function createSplitFilePartition(tx: postgres.TransactionSql, table: string, fileId: string, streams: number): Promise<string> {
+  assertFileId(fileId);
+  if (!Number.isInteger(streams) || streams < 2 || streams > 16) throw new Error(`a split partition has 2-16 streams, not ${streams}`);
+  const partition = filePartitionName(fileId);
+  const p = quoteIdentifier(partition);
+  await tx.unsafe(
+    `create table ${p} (like ${quoteIdentifier(table)} including defaults, constraint ${quoteIdentifier(`${partition}_file`)} check (_file_id = '${fileId}')) partition by list (${lineStreamSql(streams)})`,
+  );
+  for (let i = 0; i < streams; i++) await tx.unsafe(`create table ${quoteIdentifier(fileLeafName(fileId, i))} partition of ${p} for values in (${i})`);
+  return partition;
+}
+
+/** The leaves of a file's partition: itself when it is a plain table, else its partitions (a split load's). */
+async function partitionLeaves(tx: postgres.TransactionSql, partition: string): Promise<{ split: boolean; leaves: string[] }> {
+  const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(partition)})`;
+  if (kind?.relkind !== 'p') return { split: false, leaves: [partition] };
+  const rows = await tx<{ name: string }[]>`
+    select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = to_regclass(${quoteIdentifier(partition)}) order by c.relname`;
+  return { split: true, leaves: rows.map((r) => r.name) };
+}
+
 /**
  * Attaches a file's partition (createFilePartition) to `table`, with no index: its CHECK matches
  * the partition bound, so ATTACH proves the bound from it and reads no row.
@@ -158,9 +195,11 @@ export async function attachFilePartition(tx: postgres.TransactionSql, table: st
  * constraint of the same name. Locks the partition SHARE until the commit (reads go on).
  */
 export async function ensureLineIndex(tx: postgres.TransactionSql, partition: string): Promise<void> {
-  const p = quoteIdentifier(partition);
   await tx.unsafe(`set local maintenance_work_mem = '${KEY_BUILD_MEMORY}'`);
-  await tx.unsafe(`create unique index if not exists ${quoteIdentifier(`${partition}_line`)} on ${p} (_line)`);
+  // A split partition's key is an expression, which PostgreSQL's unique indexes on a partitioned
+  // table refuse; its key puts each line in one leaf, so one unique index per leaf is enough.
+  for (const leaf of (await partitionLeaves(tx, partition)).leaves)
+    await tx.unsafe(`create unique index if not exists ${quoteIdentifier(`${leaf}_line`)} on ${quoteIdentifier(leaf)} (_line)`);
 }
 
 /**
@@ -172,7 +211,7 @@ export async function ensureLineIndex(tx: postgres.TransactionSql, partition: st
  * while it COPYs. Elsewhere the rows go through WAL and the checkpointer writes the pages, so the
  * setting is left alone there.
  */
-async function flushWhileLoading(tx: postgres.TransactionSql): Promise<void> {
+export async function flushWhileLoading(tx: postgres.TransactionSql): Promise<void> {
   await tx`select set_config('backend_flush_after', ${LOAD_FLUSH_AFTER}, true) where current_setting('wal_level') = 'minimal'`;
 }
 
@@ -249,7 +288,10 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
     await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
     await flushWhileLoading(tx);
     await loadDefaults(tx, partition, fileId);
-    return { table: partition, freeze: true, fileIdDefault: true, attach: () => restoreDefaults(tx, partition) };
+    // A split partition (a load over several COPYs) is loaded again through its key: PostgreSQL
+    // routes each row to its leaf, and refuses FREEZE on a partitioned table.
+    const { split } = await partitionLeaves(tx, partition);
+    return { table: partition, freeze: !split, fileIdDefault: true, attach: () => restoreDefaults(tx, partition) };
   }
   // Left in another spec version's table (the spec changed between attempts): moved out of it.
   const p = quoteIdentifier(partition);
@@ -328,12 +370,13 @@ export async function attachLoadedPartition(tx: postgres.TransactionSql, table: 
  * measured on 1M rows x 10 columns, the COPY took about 15 % less time in PostgreSQL. The
  * partition is the transaction's own (created or truncated under ACCESS EXCLUSIVE), so nobody
  * else inserts under these defaults; restoreDefaults puts the table's usual ones back before
- * the commit.
+ * the commit. `at`: the timestamp instead of now() (a split load's streams, several
+ * transactions, give their file one).
  */
-async function loadDefaults(tx: postgres.TransactionSql, partition: string, fileId: string): Promise<void> {
-  const [row] = await tx<{ now: string }[]>`select now()::text as now`;
+export async function loadDefaults(tx: postgres.TransactionSql, partition: string, fileId: string, at?: string): Promise<void> {
+  const now = at ?? (await tx<{ now: string }[]>`select now()::text as now`)[0]!.now;
   await tx.unsafe(
-    `alter table ${quoteIdentifier(partition)} alter column _file_id set default ${quoteLiteral(fileId)}::uuid, alter column _ingested_at set default ${quoteLiteral(row!.now)}::timestamptz`,
+    `alter table ${quoteIdentifier(partition)} alter column _file_id set default ${quoteLiteral(fileId)}::uuid, alter column _ingested_at set default ${quoteLiteral(now)}::timestamptz`,
   );
 }
 

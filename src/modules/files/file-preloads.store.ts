@@ -51,6 +51,12 @@ export async function lockFileLoad(
   }
 }
 
+/** Takes the file's load lock for the transaction if nobody holds it; false otherwise (never waits). */
+export async function tryLockFileLoad(tx: postgres.TransactionSql, fileId: string): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${PRELOAD_LOCK_CLASS}, hashtext(${fileId})) as ok`;
+  return row!.ok;
+}
+
 /**
  * Whether the job of file `fileId` (once its row is there) has started. Asked by a load under its
  * lock, before it creates the file's partition: a job that started first may be loading the file

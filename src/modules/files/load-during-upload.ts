@@ -11,8 +11,8 @@ import { isUuid } from '../../shared/cursor';
 import { TERMINAL_STATES } from '../../jobs/state';
 import type { Database } from '../../db/client';
 import { filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
-import { takePreload } from './file-preloads.store';
-import { LOAD_NOT_KEPT, LOAD_SESSION_MODULE, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
+import { takePreload, tryLockFileLoad } from './file-preloads.store';
+import { dropUnkeptPartition, LOAD_NOT_KEPT, LOAD_SESSION_MODULE, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
 
 /**
  * Loading a file while it is still being uploaded (SLUICE_LOAD_DURING_UPLOAD).
@@ -94,7 +94,16 @@ export class LoadsDuringUpload {
     private readonly db: Pick<Database, 'sql' | 'url' | 'settings'>,
     private readonly storage: ObjectStorage,
     private readonly log: Logger,
-    private readonly opts: { max: number; minBytes: number; threads: boolean; threadNice?: number; progressIntervalMs?: number; maxUploadMs?: number },
+    private readonly opts: {
+      max: number;
+      minBytes: number;
+      threads: boolean;
+      threadNice?: number;
+      progressIntervalMs?: number;
+      maxUploadMs?: number;
+      /** COPYs at once per load (SLUICE_LOAD_STREAMS; default 1). */
+      streams?: number;
+    },
   ) {
     this.sql = db.sql;
   }
@@ -172,6 +181,25 @@ export class LoadsDuringUpload {
       const [held] = await this.sql`select 1 from file_preloads where file_id = ${fileId}`;
       if (!held) await this.storage.delete(item.key);
     }
+    // Split partitions of loads that never committed their record (a crash in between, see
+    // load-session.ts): detached, no record, and no load or job holding the file's lock.
+    const split = await this.sql<{ relname: string }[]>`
+      select c.relname from pg_class c
+      where c.relkind = 'p' and c.relname ~ '^dsf_[0-9a-f]{32}$' and not c.relispartition
+        and not exists (select 1 from file_preloads p where replace(p.file_id::text, '-', '') = substr(c.relname, 5))
+      limit 1000`;
+    for (const { relname } of split) {
+      const h = relname.slice(4);
+      const fileId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+      const gone = await this.sql.begin(async (tx) => {
+        if (!(await tryLockFileLoad(tx, fileId))) return false;
+        const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
+        if (held || (await partitionParent(tx, relname)) !== null) return false;
+        await tx.unsafe(`drop table ${quoteIdentifier(relname)}`);
+        return true;
+      });
+      if (gone) dropped++;
+    }
     // Progress of loads that ended without a job to take it (a crash between the two).
     await this.sql`delete from file_load_progress where updated_at < now() - make_interval(secs => ${olderThanSeconds})`;
     if (dropped) this.log.info({ count: dropped }, 'removed loads during upload that no job took');
@@ -219,6 +247,7 @@ export class LoadsDuringUpload {
         fileId: target.fileId,
         table: target.table,
         columns: target.spec.columns.map((c) => c.column),
+        streams: this.opts.streams ?? 1,
       };
       let notKept: string | null = null;
       const { settled } = await runCsvPipelineWithCopySession<LoadDecision>(
@@ -271,6 +300,13 @@ export class LoadsDuringUpload {
       await staging.abort();
       const written = staged as PutResult | null;
       if (written) await this.storage.delete(written.key).catch(() => undefined);
+      // Nor in the database: a split load commits its empty partition first (load-session.ts),
+      // and its thread may have been ended before it could drop it.
+      (await import('node:fs')).appendFileSync('/tmp/dbg.log', `api catch ${(err as Error).message} ${Date.now()}\n`);
+      if ((this.opts.streams ?? 1) > 1)
+        await dropUnkeptPartition(this.sql, target.fileId).catch((e: unknown) =>
+          this.log.warn({ err: e, fileId: target.fileId }, 'could not drop the partition of a load during upload that was not kept; the orphan sweep will'),
+        );
       if (slow.signal.aborted) throw slow.signal.reason;
       throw err;
     } finally {

@@ -4,7 +4,20 @@ import type { CopySession } from '../../ingest/copy-session';
 import { connectionOptions, type ConnectionSettings } from '../../db/connection';
 import type { PutResult } from '../../storage/storage';
 import type { CsvPipelineResult } from '../../ingest/pipeline-types';
-import { assertIdentifier, copyColumns, filePartitionName, openBinaryCopy, partitionParent, prepareRowTable } from '../datasets/dataset-tables.store';
+import { splitBinaryCopy } from '../../ingest/copy-split';
+import {
+  assertIdentifier,
+  copyColumns,
+  createSplitFilePartition,
+  fileLeafName,
+  filePartitionName,
+  flushWhileLoading,
+  loadDefaults,
+  openBinaryCopy,
+  partitionParent,
+  prepareRowTable,
+  quoteIdentifier,
+} from '../datasets/dataset-tables.store';
 import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloads.store';
 import { JobsStore } from '../../jobs/store';
 
@@ -32,6 +45,8 @@ export interface LoadSessionArgs {
   table: string;
   /** The spec's columns, in COPY order after `_line`. */
   columns: string[];
+  /** COPYs at once into a split partition (createSplitFilePartition); 1 or absent: one COPY into a plain partition. */
+  streams?: number;
 }
 
 /**
@@ -79,21 +94,24 @@ class NotKept extends Error {
   override readonly name = LOAD_NOT_KEPT;
 }
 
-/** One connection per database per thread, kept between loads (it closes when idle, as the pool's do). */
+/** One connection per database per thread and stream, kept between loads (it closes when idle, as the pool's do). */
 const clients = new Map<string, postgres.Sql>();
 
-function client(args: { url: string; settings: ConnectionSettings }): postgres.Sql {
-  let sql = clients.get(args.url);
+/** The connection of stream `stream` (0: the load's own transaction; more for a split load's other COPYs). */
+function client(args: { url: string; settings: ConnectionSettings }, stream = 0): postgres.Sql {
+  const key = `${stream} ${args.url}`;
+  let sql = clients.get(key);
   if (!sql) {
     sql = postgres(args.url, { ...connectionOptions({ ...args.settings, appName: `${args.settings.appName ?? 'sluice'}-load` }), max: 1 });
-    clients.set(args.url, sql);
+    clients.set(key, sql);
   }
   return sql;
 }
 
 export function openCopySession(raw: unknown): Promise<CopySession> {
   const args = raw as LoadSessionArgs | JobLoadSessionArgs;
-  return args.kind === 'job' ? openJobSession(args) : openUploadSession(args);
+  if (args.kind === 'job') return openJobSession(args);
+  return (args.streams ?? 1) > 1 ? openSplitUploadSession(args) : openUploadSession(args);
 }
 
 /**
@@ -103,8 +121,10 @@ export function openCopySession(raw: unknown): Promise<CopySession> {
 async function session<D>(
   args: { url: string; settings: ConnectionSettings },
   body: (tx: postgres.TransactionSql, open: (copy: Writable, copyFileId?: boolean) => void, decided: Promise<D | null>) => Promise<void>,
+  stream = 0,
 ): Promise<CopySession> {
-  const sql = client(args);
+  const sql = client(args, stream);
+  const key = `${stream} ${args.url}`;
   let opened: (s: { copy: Writable; copyFileId?: boolean }) => void = () => undefined;
   const copyOpened = new Promise<{ copy: Writable; copyFileId?: boolean }>((resolve) => (opened = resolve));
   let decide: (decision: D | null) => void = () => undefined;
@@ -113,8 +133,8 @@ async function session<D>(
   // Settled through `settle`; a transaction that failed before its COPY opened fails the open. A
   // connection that failed (terminated, lost) is not used again: the next load opens a new one.
   transaction.catch((err: unknown) => {
-    if (err instanceof NotKept || err instanceof JobFenced || clients.get(args.url) !== sql) return;
-    clients.delete(args.url);
+    if (err instanceof NotKept || err instanceof JobFenced || clients.get(key) !== sql) return;
+    clients.delete(key);
     void sql.end({ timeout: 0 }).catch(() => undefined);
   });
   const open = await Promise.race([
@@ -171,5 +191,148 @@ function openUploadSession(args: LoadSessionArgs): Promise<CopySession> {
     // A job that already ended (cancelled while it waited, say) takes no load: nothing is kept for it.
     if (await jobEnded(tx, args.fileId)) throw new NotKept('the file’s job ended before the load did');
     await insertPreload(tx, args.fileId, args.table, decision);
+  });
+}
+
+/**
+ * A load during upload over `args.streams` COPYs at once (SLUICE_LOAD_STREAMS): PostgreSQL takes a
+ * COPY's rows on one core, so one COPY is as fast as the load can be, however fast the rows come;
+ * several, each in a transaction and on a connection of its own, take them on as many cores.
+ *
+ * 1. A short transaction takes the file's load lock, makes the same checks as a plain load and
+ *    creates the file's split partition (createSplitFilePartition), detached and empty, and
+ *    commits it: the other streams' transactions must see its leaves.
+ * 2. The load's own transaction (stream 0) takes the lock again, checks again (a job that took
+ *    the lock in between loads the file itself: this load ends), truncates leaf 0 and opens its
+ *    COPY with FREEZE. Only then do the other streams start, each truncating its leaf and opening
+ *    a COPY with FREEZE: under the lock, so no job can drop the partition meanwhile. The rows go
+ *    to the streams by their block of lines (ingest/copy-split.ts), each stream's COPY under the
+ *    same constant defaults (one `_ingested_at` for the file).
+ * 3. The decision: kept, the other streams commit first, then the load's own transaction commits
+ *    the file_preloads record, as a plain load does; not kept, all roll back. The job attaches
+ *    the partition under the lock as it attaches a plain one.
+ *
+ * What a failure leaves: between the other streams' commit and the record's, or after step 1, a
+ * detached partition with no record. The file's job drops and loads it again, as it does with
+ * any partition without a record; where no job will (the upload did not become a file, the job
+ * ended), the load drops it itself before it reports, and the orphan sweep drops what a crash
+ * left (a detached file partition with no record, whose lock nobody holds).
+ */
+async function openSplitUploadSession(args: LoadSessionArgs): Promise<CopySession> {
+  const streams = args.streams!;
+  const specColumns = args.columns.map(assertIdentifier);
+  const columns = ['_line', ...specColumns];
+  const partition = filePartitionName(args.fileId);
+  const first = client(args);
+  const at = await first
+    .begin(async (tx) => {
+      await lockFileLoad(tx, args.fileId);
+      if (await jobStarted(tx, args.fileId)) throw new NotKept('the file’s job started before the load');
+      if ((await partitionParent(tx, partition)) !== undefined) throw new NotKept('the file’s partition exists already');
+      const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(args.table)})`;
+      if (kind?.relkind !== 'p') throw new NotKept('the spec table is not partitioned by file');
+      await createSplitFilePartition(tx, args.table, args.fileId, streams);
+      const [row] = await tx<{ now: string }[]>`select now()::text as now`;
+      return row!.now;
+    })
+    .catch((err: unknown) => {
+      // As session() does: a connection that failed is not used again.
+      const key = `0 ${args.url}`;
+      if (!(err instanceof NotKept) && clients.get(key) === first) {
+        clients.delete(key);
+        void first.end({ timeout: 0 }).catch(() => undefined);
+      }
+      throw err;
+    });
+  const opened: CopySession[] = [];
+  try {
+    const leaf = async (tx: postgres.TransactionSql, i: number): Promise<Writable> => {
+      const name = fileLeafName(args.fileId, i);
+      await tx.unsafe(`truncate ${quoteIdentifier(name)}`);
+      await flushWhileLoading(tx);
+      await loadDefaults(tx, name, args.fileId, at);
+      return openBinaryCopy(tx, name, columns, true);
+    };
+    opened.push(
+      await session<LoadDecision>(args, async (tx, open, decided) => {
+        await tx`set local statement_timeout = 0`;
+        await lockFileLoad(tx, args.fileId);
+        if (await jobStarted(tx, args.fileId)) throw new NotKept('the file’s job started before the load');
+        if ((await partitionParent(tx, partition)) !== null) throw new NotKept('the file’s partition is not this load’s');
+        open(await leaf(tx, 0));
+        const decision = await decided;
+        if (!decision) throw new NotKept('the API thread did not keep the rows');
+        if (await jobEnded(tx, args.fileId)) throw new NotKept('the file’s job ended before the load did');
+        await insertPreload(tx, args.fileId, args.table, decision);
+      }),
+    );
+    for (let i = 1; i < streams; i++) {
+      opened.push(
+        await session<LoadDecision>(
+          args,
+          async (tx, open, decided) => {
+            await tx`set local statement_timeout = 0`;
+            open(await leaf(tx, i));
+            if (!(await decided)) throw new NotKept('the API thread did not keep the rows');
+          },
+          i,
+        ),
+      );
+    }
+  } catch (err) {
+    // An open COPY ends first (CopyFail), so its transaction can roll back.
+    for (const s of opened) s.copy.destroy();
+    await Promise.all(opened.map((s) => s.settle(null).catch(() => undefined)));
+    await dropUnkept(args);
+    throw err;
+  }
+  const [own, ...others] = opened as [CopySession, ...CopySession[]];
+  return {
+    copy: splitBinaryCopy(opened.map((s) => s.copy)),
+    async settle(decision: unknown): Promise<LoadSettled> {
+      let outcome: LoadSettled;
+      try {
+        if (decision === null) {
+          await Promise.all(others.map((s) => s.settle(null)));
+          outcome = (await own.settle(null)) as LoadSettled;
+        } else {
+          // The other streams first: the record commits only with every leaf's rows committed.
+          try {
+            for (const s of others) await s.settle(decision);
+          } catch (err) {
+            await own.settle(null).catch(() => undefined);
+            throw err;
+          }
+          outcome = (await own.settle(decision)) as LoadSettled;
+        }
+      } catch (err) {
+        await dropUnkept(args);
+        throw err;
+      }
+      if (!outcome.committed) await dropUnkept(args);
+      return outcome;
+    },
+  };
+}
+
+/** dropUnkeptPartition on the thread's connection; never throws (what stays is the orphan sweep's). */
+async function dropUnkept(args: LoadSessionArgs): Promise<void> {
+  await dropUnkeptPartition(client(args), args.fileId).catch(() => undefined);
+}
+
+/**
+ * Drops the file's partition when it is detached and has no record (a split load that did not
+ * commit it, see openSplitUploadSession): under the load lock, so never one a job or another
+ * load is using. Also run by the API thread after a split load that did not commit (its thread
+ * may have been ended before it could). True when it dropped one.
+ */
+export async function dropUnkeptPartition(sql: postgres.Sql, fileId: string): Promise<boolean> {
+  return sql.begin(async (tx) => {
+    await lockFileLoad(tx, fileId);
+    const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
+    const partition = filePartitionName(fileId);
+    if (held || (await partitionParent(tx, partition)) !== null) return false;
+    await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
+    return true;
   });
 }
