@@ -15,6 +15,8 @@
  *     psql with `format binary, freeze` into a fresh table shaped like a file's partition, created
  *     in the same transaction with the load's settings. No Node at all: how fast the server takes
  *     the rows the service sends it, so how close to `psql \copy` any path through the service can get.
+ *     Then the same rows over two COPYs at once into a split partition (SLUICE_LOAD_STREAMS=2's
+ *     shape, `PG alone x2`): how far two streams could go where the service has cores of its own.
  * psql, pgloader and API runs alternate (BENCH_REPEAT times for the main case; medians are
  * reported), each after autovacuum is idle and a CHECKPOINT, so none pays for another's cleanup.
  * The job's own split (its "rows loaded" log line: prepare, parse + validate + COPY, key +
@@ -31,6 +33,8 @@
  * for 1 GiB) and a difference (< 64 MiB between the 1 GiB and the 10 MB file's peaks).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { uploadFileStream } from '../src/cli/upload-stream';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -40,7 +44,8 @@ import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClien
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { type CopyWaits, formatCopyWaits, sampleCopyWaits } from './lib/copy-waits';
 import { cpuMeter, type CpuUse } from './lib/cpu';
-import { floorTableSql, renderLoadRows } from './lib/load-rows';
+import { FLOOR_FILE_ID, floorTableSql, renderLoadRows } from './lib/load-rows';
+import { lineStreamSql, splitBinaryCopy } from '../src/ingest/copy-split';
 import { quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
 import { RssSampler, signInBenchAdmin, spawnBenchService } from './lib/service';
@@ -121,11 +126,14 @@ export interface CaseResult {
   pgloaderRuns: CopyRun[];
   /** PostgreSQL alone taking the load's binary rows (see the top of this file), empty when skipped. */
   floorRuns: CopyRun[];
+  /** PostgreSQL alone on the same rows over two COPYs at once (SLUICE_LOAD_STREAMS=2's shape). */
+  floor2Runs: CopyRun[];
   apiRuns: ApiRun[];
   /** Median runs. */
   copy: CopyRun | null;
   pgloader: CopyRun | null;
   floor: CopyRun | null;
+  floor2: CopyRun | null;
   api: ApiRun;
   /** API rows/s over `psql \copy` rows/s (medians), same file, same run. */
   ratio: number | null;
@@ -133,6 +141,7 @@ export interface CaseResult {
   pgloaderRatio: number | null;
   /** PostgreSQL alone on the load's binary rows, rows/s over `psql \copy` rows/s (medians). */
   floorRatio: number | null;
+  floor2Ratio: number | null;
   rss: {
     /** VmHWM over the service's whole life: the number the bar is about. */
     peakMiB: number;
@@ -328,6 +337,53 @@ async function floorRun(
   return { seconds, cpu: used };
 }
 
+/**
+ * PostgreSQL alone taking the load's rows over two COPYs at once, as a load with
+ * SLUICE_LOAD_STREAMS=2 sends them (src/modules/files/load-session.ts): a split partition
+ * committed empty, then one psql session per leaf truncating it and COPYing its blocks of lines
+ * (rendered once, untimed, by the service's own splitter) with FREEZE, both at once.
+ */
+async function floor2Run(
+  db: BenchDatabase,
+  tmp: string,
+  c: { rows: number },
+  floor: { files: string[]; columns: string[]; table: string },
+  pids: Pids,
+): Promise<CopyRun> {
+  await db.sql`drop table if exists bench_floor2`;
+  await db.sql.unsafe(
+    `create table bench_floor2 (like "${floor.table}" including defaults, constraint bench_floor2_file check (_file_id = ${quoteLiteral(FLOOR_FILE_ID)})) partition by list (${lineStreamSql(floor.files.length)})`,
+  );
+  for (let i = 0; i < floor.files.length; i++) await db.sql.unsafe(`create table bench_floor2_${i} partition of bench_floor2 for values in (${i})`);
+  await quiesce(db);
+  const scripts = await Promise.all(
+    floor.files.map(async (file, i) => {
+      const script = path.join(tmp, `floor2-${i}.sql`);
+      await fs.writeFile(
+        script,
+        [
+          'begin;',
+          `truncate bench_floor2_${i};`,
+          `alter table bench_floor2_${i} alter column _file_id set default ${quoteLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${quoteLiteral(new Date().toISOString())}::timestamptz;`,
+          "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
+          `\\copy bench_floor2_${i} (${floor.columns.join(', ')}) from ${quoteLiteral(file)} with (format binary, freeze)`,
+          'commit;',
+          '',
+        ].join('\n'),
+      );
+      return script;
+    }),
+  );
+  const cpu = cpuMeter(pids.service, pids.postmaster);
+  const started = process.hrtime.bigint();
+  await Promise.all(scripts.map((script) => runCommand('psql', ['-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', script])));
+  const seconds = secondsSince(started);
+  const used = cpu();
+  const n = await countRows(db, 'bench_floor2');
+  if (n !== c.rows) throw new Error(`the two-stream floor run left ${n} rows, expected ${c.rows}`);
+  return { seconds, cpu: used };
+}
+
 /** The peer: pgloader (its defaults: 4 workers' batches of COPY) of the file into a plain table, emptied first. */
 async function pgloaderRun(db: BenchDatabase, tmp: string, c: { file: string; rows: number }, pids: Pids): Promise<CopyRun> {
   await db.sql`truncate bench_pgloader`;
@@ -461,11 +517,17 @@ async function runCase(
     // The load's rows, rendered once (untimed) for the runs of PostgreSQL alone.
     const floor = c.withFloor ? { file: path.join(dataDir, 'floor.bin'), columns: [] as string[], table } : null;
     if (floor) floor.columns = await renderLoadRows(c.file, floor.file);
+    const floor2 = floor ? { files: [0, 1].map((i) => path.join(dataDir, `floor-${i}.bin`)), columns: floor.columns, table } : null;
+    if (floor && floor2) {
+      const split = splitBinaryCopy(floor2.files.map((f) => createWriteStream(f)));
+      await pipeline(createReadStream(floor.file, { highWaterMark: 256 * 1024 }), split);
+    }
 
     const pids: Pids = { service: service.pid, postmaster: server.postmasterPid };
     const copyRuns: CopyRun[] = [];
     const pgloaderRuns: CopyRun[] = [];
     const floorRuns: CopyRun[] = [];
+    const floor2Runs: CopyRun[] = [];
     const apiRuns: ApiRun[] = [];
     let idle = 0;
     for (let r = 1; r <= c.repeat; r++) {
@@ -493,6 +555,16 @@ async function runCase(
         await db.sql`drop table bench_floor`;
         if (r === c.repeat) await fs.rm(floor.file, { force: true });
       }
+      if (floor2) {
+        sampler.mark('floor');
+        const run = await floor2Run(db, dataDir, c, floor2, pids);
+        floor2Runs.push(run);
+        log(
+          `  ${tag} PostgreSQL alone on the load's binary rows, two COPYs at once: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s (${fmtCpu(run.cpu)})`,
+        );
+        await db.sql`drop table bench_floor2`;
+        if (r === c.repeat) for (const f of floor2.files) await fs.rm(f, { force: true });
+      }
       sampler.mark('idle');
       if (r === 1) idle = sampler.lastRss;
       const run = await apiRun(admin, db, table, c, sampler, pids, () => service.stdout());
@@ -507,6 +579,7 @@ async function runCase(
     const copy = copyRuns.length ? median(copyRuns) : null;
     const pgloader = pgloaderRuns.length ? median(pgloaderRuns) : null;
     const floorMedian = floorRuns.length ? median(floorRuns) : null;
+    const floor2Median = floor2Runs.length ? median(floor2Runs) : null;
     const api = median(apiRuns);
     return {
       label: c.label,
@@ -516,14 +589,17 @@ async function runCase(
       copyRuns,
       pgloaderRuns,
       floorRuns,
+      floor2Runs,
       apiRuns,
       copy,
       pgloader,
       floor: floorMedian,
+      floor2: floor2Median,
       api,
       ratio: copy ? copy.seconds / api.seconds : null,
       pgloaderRatio: copy && pgloader ? copy.seconds / pgloader.seconds : null,
       floorRatio: copy && floorMedian ? copy.seconds / floorMedian.seconds : null,
+      floor2Ratio: copy && floor2Median ? copy.seconds / floor2Median.seconds : null,
       rss: {
         peakMiB: toMiB(sampler.peak),
         startupPeakMiB: toMiB(sampler.peakByPhase.get('startup') ?? 0),
@@ -668,6 +744,7 @@ export function formatReport(report: IngestBenchReport): string[] {
     if (c.copy) line('psql \\copy', c.copyRuns, c.copy, '1.00', '-');
     if (c.pgloader) line('pgloader', c.pgloaderRuns, c.pgloader, c.pgloaderRatio?.toFixed(2) ?? 'n/a', '-');
     if (c.floor) line('PG alone', c.floorRuns, c.floor, c.floorRatio?.toFixed(2) ?? 'n/a', '-');
+    if (c.floor2) line('PG alone x2', c.floor2Runs, c.floor2, c.floor2Ratio?.toFixed(2) ?? 'n/a', '-');
     line('API', c.apiRuns, c.api, c.ratio === null ? 'n/a' : c.ratio.toFixed(2), c.rss.peakMiB.toFixed(1));
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -707,7 +784,7 @@ export function formatReport(report: IngestBenchReport): string[] {
   else lines.push(`peer: pgloader ${report.pgloader === null ? 'not run (not on PATH, or BENCH_PGLOADER=0)' : 'not run'}`);
   if (main?.floorRatio != null)
     lines.push(
-      `limit: PostgreSQL alone on the load's binary rows / psql \\copy on ${main.label}: ${main.floorRatio.toFixed(2)} (the API can come no closer to psql \\copy than this without more than one COPY stream); API / PG alone ${(main.floor!.seconds / main.api.seconds).toFixed(2)}`,
+      `limit: PostgreSQL alone on the load's binary rows / psql \\copy on ${main.label}: ${main.floorRatio.toFixed(2)} (the API can come no closer to psql \\copy than this without more than one COPY stream); API / PG alone ${(main.floor!.seconds / main.api.seconds).toFixed(2)}${main.floor2Ratio != null ? `; PostgreSQL alone over two COPYs at once / psql \\copy ${main.floor2Ratio.toFixed(2)} (what SLUICE_LOAD_STREAMS=2 could reach where the service has cores of its own)` : ''}`,
     );
   if (big) lines.push(`bar: service peak RSS < 300 MiB on ${big.label}: ${big.rss.peakMiB} MiB ${big.rss.peakMiB < 300 ? 'PASS' : 'MISS'}`);
   if (big && small) {
@@ -747,6 +824,9 @@ export function reportJson(report: IngestBenchReport): Record<string, unknown> {
       floorSeconds: c.floor ? round(c.floor.seconds, 3) : null,
       floorSecondsAll: c.floorRuns.map((r) => round(r.seconds, 3)),
       floorRatio: c.floorRatio === null ? null : round(c.floorRatio, 3),
+      floor2Seconds: c.floor2 ? round(c.floor2.seconds, 3) : null,
+      floor2SecondsAll: c.floor2Runs.map((r) => round(r.seconds, 3)),
+      floor2Ratio: c.floor2Ratio === null ? null : round(c.floor2Ratio, 3),
       apiSeconds: round(c.api.seconds, 3),
       apiRowsPerSec: Math.round(c.rows / c.api.seconds),
       apiSecondsAll: c.apiRuns.map((r) => round(r.seconds, 3)),
