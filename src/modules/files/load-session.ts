@@ -5,6 +5,7 @@ import { connectionOptions, type ConnectionSettings } from '../../db/connection'
 import type { PutResult } from '../../storage/storage';
 import type { CsvPipelineResult } from '../../ingest/pipeline-types';
 import { splitBinaryCopy } from '../../ingest/copy-split';
+import { AbortError } from '../../ingest/csv-errors';
 import {
   assertIdentifier,
   copyColumns,
@@ -321,14 +322,27 @@ async function dropUnkept(args: LoadSessionArgs): Promise<void> {
 }
 
 /**
+ * How long dropUnkeptPartition waits for the file's load lock. Longer means the file's job holds
+ * it, loading the file itself: that job drops a detached partition with no record as it prepares
+ * its own (prepareRowTable), so nobody waits for the whole job.
+ */
+const DROP_LOCK_WAIT_MS = 2000;
+
+/**
  * Drops the file's partition when it is detached and has no record (a split load that did not
  * commit it, see openSplitUploadSession): under the load lock, so never one a job or another
  * load is using. Also run by the API thread after a split load that did not commit (its thread
- * may have been ended before it could). True when it dropped one.
+ * may have been ended before it could). True when it dropped one; false as well when the lock
+ * stayed taken (see DROP_LOCK_WAIT_MS).
  */
 export async function dropUnkeptPartition(sql: postgres.Sql, fileId: string): Promise<boolean> {
   return sql.begin(async (tx) => {
-    await lockFileLoad(tx, fileId);
+    try {
+      await lockFileLoad(tx, fileId, { signal: AbortSignal.timeout(DROP_LOCK_WAIT_MS) });
+    } catch (err) {
+      if (err instanceof AbortError) return false;
+      throw err;
+    }
     const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
     const partition = filePartitionName(fileId);
     if (held || (await partitionParent(tx, partition)) !== null) return false;
