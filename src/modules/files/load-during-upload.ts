@@ -163,7 +163,8 @@ export class LoadsDuringUpload {
   /**
    * Removes loads no job will take: those whose file's job has ended (cancelled before it took the
    * load, say), and those older than `olderThanSeconds` (their upload never became a file, or its
-   * job never ran).
+   * job never ran); and a split load's partition that no record names and whose file's lock
+   * nobody holds (a crash between its commits), whatever its age.
    */
   async sweep(olderThanSeconds: number): Promise<number> {
     const rows = await this.sql<{ file_id: string }[]>`
@@ -302,7 +303,6 @@ export class LoadsDuringUpload {
       if (written) await this.storage.delete(written.key).catch(() => undefined);
       // Nor in the database: a split load commits its empty partition first (load-session.ts),
       // and its thread may have been ended before it could drop it.
-      (await import('node:fs')).appendFileSync('/tmp/dbg.log', `api catch ${(err as Error).message} ${Date.now()}\n`);
       if ((this.opts.streams ?? 1) > 1)
         await dropUnkeptPartition(this.sql, target.fileId).catch((e: unknown) =>
           this.log.warn({ err: e, fileId: target.fileId }, 'could not drop the partition of a load during upload that was not kept; the orphan sweep will'),
