@@ -39,7 +39,7 @@ export function splitBinaryCopy(targets: Writable[]): Writable {
   const out = new Writable({
     highWaterMark: 0,
     write(chunk: Buffer, _enc, cb) {
-      let buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
       carry = null;
       let pos = 0;
       if (headerLeft > 0) {
@@ -103,7 +103,6 @@ export function splitBinaryCopy(targets: Writable[]): Writable {
       }
       if (runTarget >= 0 && pos > runStart) parts[runTarget]!.push(buf.subarray(runStart, pos));
       if (pos < buf.length) carry = Buffer.from(buf.subarray(pos));
-      buf = Buffer.alloc(0);
 
       let waiting = 1;
       let failed: Error | null = null;
