@@ -55,7 +55,7 @@
  * `npx tsx bench/pg-instructions.bench.ts` counts PostgreSQL's instructions on the load's rows against `psql \copy`'s (valgrind).
  *
  * Prints a table per benchmark, each followed by one JSON line (`{"bench":"sluice-ingest",...}`,
- * `{"bench":"sluice-bulk-upload",...}`, `{"bench":"sluice-fanout",...}`).
+ * `{"bench":"sluice-bulk-upload",...}`, `{"bench":"sluice-responsive-runs",...}`, `{"bench":"sluice-fanout",...}`).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -79,7 +79,8 @@ function runBenchProcess(script: string): Promise<{ code: number | null; stdout:
       process.stdout.write(c);
     });
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout }));
+    // 'close', not 'exit': the output is complete only once the pipe has closed.
+    child.on('close', (code) => resolve({ code, stdout }));
   });
 }
 
