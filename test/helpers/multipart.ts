@@ -152,6 +152,8 @@ export function keepAliveAnswer(
   headers: Record<string, string>,
   body: Buffer,
   closeWithinMs = 300,
+  /** Bytes the Content-Length promises beyond `body`, never sent: a body the server cannot have finished when it answers. */
+  unsentBytes = 0,
 ): Promise<{ status: number; connection: string | undefined; closed: boolean }> {
   const url = new URL('/graphql', baseUrl);
   return new Promise((resolve, reject) => {
@@ -188,7 +190,7 @@ export function keepAliveAnswer(
         resolve({ status: answer.status, connection: answer.connection, closed });
       }, closeWithinMs);
     });
-    const lines = [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, 'Connection: keep-alive', `Content-Length: ${body.length}`];
+    const lines = [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, 'Connection: keep-alive', `Content-Length: ${body.length + unsentBytes}`];
     for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
     socket.write(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body]));
   });
