@@ -333,13 +333,19 @@ describe.each([1, 2])('a CSV loaded while it is uploaded, SLUICE_LOAD_STREAMS=%i
       body,
       '',
       async () => {
-        during = t.app.services.loadsDuringUpload.inFlight;
         // The load's own connections (one per stream): none is in a transaction any more. Before
         // the pipeline thread's read of the paused upload ended at the abort, the COPY's
-        // transaction stayed open until the client sent more bytes.
-        const [row] = await t.database.sql<{ n: number }[]>`
-          select count(*)::int as n from pg_stat_activity where application_name ~ '-load(:|$)' and xact_start is not null`;
-        openLoadTransactions = row!.n;
+        // transaction stayed open until the client sent more bytes (or the thread was terminated,
+        // RETIRE_MS after the abort: later than this window). Polled, for a loaded machine.
+        const until = Date.now() + 3000;
+        for (;;) {
+          during = t.app.services.loadsDuringUpload.inFlight;
+          const [row] = await t.database.sql<{ n: number }[]>`
+            select count(*)::int as n from pg_stat_activity where application_name ~ '-load(:|$)' and xact_start is not null`;
+          openLoadTransactions = row!.n;
+          if ((during === 0 && openLoadTransactions === 0) || Date.now() > until) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
       },
       MAX_UPLOAD_MS + 700,
     );

@@ -8,6 +8,7 @@ import {
   filePartitionName,
   prepareRowTable,
 } from '../../src/modules/datasets/dataset-tables.store';
+import { dropUnkeptPartition } from '../../src/modules/files/load-session';
 import { createTestDatabase } from '../helpers/app';
 
 /**
@@ -66,6 +67,34 @@ describe('a split file partition', () => {
     const [row] = await db.sql<{ leaf: string }[]>`select tableoid::regclass::text as leaf from ${db.sql(table)} where _line = 20000`;
     expect(row!.leaf).toBe(fileLeafName(fileId, (20000 >> 12) % 2));
     await db.sql.unsafe(`delete from ${partition} where _line = 20000`);
+  });
+
+  it('the cleanup of a split load never drops the partition the file’s job put in its place (it did, under load: the job SUCCEEDED with no rows)', async () => {
+    const other = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
+    const part = filePartitionName(other);
+    // As a split load's first transaction leaves it: detached, empty, no record.
+    await db.sql.begin((tx) => createSplitFilePartition(tx, table, other, 2));
+    // The file's job loading the file itself (without the load lock): its transaction drops the
+    // partition and creates, loads and attaches its own under the same name, not committed yet.
+    const job = await db.sql.reserve();
+    try {
+      await job`begin`;
+      await job.unsafe(`drop table ${part}`);
+      await job.unsafe(`create table ${part} (like ${table} including defaults, constraint ${part}_file check (_file_id = '${other}'))`);
+      await job.unsafe(`insert into ${part} (_file_id, _line, school) values ('${other}', 2, 'kept')`);
+      await job.unsafe(`alter table ${table} attach partition ${part} for values in ('${other}')`);
+      // Meanwhile the load cleans up after itself (as its thread, the API thread or the sweep do).
+      const cleanup = dropUnkeptPartition(db.sql, other);
+      const commit = new Promise((r) => setTimeout(r, 300)).then(() => job`commit`);
+      expect(await cleanup).toBe(false);
+      await commit;
+    } finally {
+      job.release();
+    }
+    const [row] = await db.sql<{ n: number; parent: string }[]>`
+      select count(*)::int as n, (select inhparent::regclass::text from pg_inherits where inhrelid = to_regclass(${part})) as parent
+      from ${db.sql(table)} where _file_id = ${other}`;
+    expect(row).toEqual({ n: 1, parent: table });
   });
 
   it('a retry of the file’s job empties it and loads it again through its key (no FREEZE on a partitioned table)', async () => {

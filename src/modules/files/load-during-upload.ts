@@ -11,7 +11,7 @@ import { isUuid } from '../../shared/cursor';
 import { TERMINAL_STATES } from '../../jobs/state';
 import type { Database } from '../../db/client';
 import { filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
-import { takePreload, tryLockFileLoad } from './file-preloads.store';
+import { takePreload } from './file-preloads.store';
 import { dropUnkeptPartition, LOAD_NOT_KEPT, LOAD_SESSION_MODULE, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
 
 /**
@@ -192,14 +192,7 @@ export class LoadsDuringUpload {
     for (const { relname } of split) {
       const h = relname.slice(4);
       const fileId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-      const gone = await this.sql.begin(async (tx) => {
-        if (!(await tryLockFileLoad(tx, fileId))) return false;
-        const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
-        if (held || (await partitionParent(tx, relname)) !== null) return false;
-        await tx.unsafe(`drop table ${quoteIdentifier(relname)}`);
-        return true;
-      });
-      if (gone) dropped++;
+      if (await dropUnkeptPartition(this.sql, fileId, 0)) dropped++;
     }
     // Progress of loads that ended without a job to take it (a crash between the two).
     await this.sql`delete from file_load_progress where updated_at < now() - make_interval(secs => ${olderThanSeconds})`;

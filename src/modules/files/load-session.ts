@@ -19,7 +19,7 @@ import {
   prepareRowTable,
   quoteIdentifier,
 } from '../datasets/dataset-tables.store';
-import { insertPreload, jobEnded, jobStarted, lockFileLoad } from './file-preloads.store';
+import { insertPreload, jobEnded, jobStarted, lockFileLoad, tryLockFileLoad } from './file-preloads.store';
 import { JobsStore } from '../../jobs/store';
 
 /**
@@ -173,16 +173,23 @@ function openJobSession(args: JobLoadSessionArgs): Promise<CopySession> {
   });
 }
 
+/**
+ * Takes the file's load lock and checks that a load may start. A load comes before its file's
+ * job, or not at all: a job that started first loads the file itself (and a partition already
+ * there is never this load's to replace).
+ */
+async function lockForLoad(tx: postgres.TransactionSql, fileId: string): Promise<void> {
+  await lockFileLoad(tx, fileId);
+  if (await jobStarted(tx, fileId)) throw new NotKept('the file’s job started before the load');
+  if ((await partitionParent(tx, filePartitionName(fileId))) !== undefined) throw new NotKept('the file’s partition exists already');
+}
+
 function openUploadSession(args: LoadSessionArgs): Promise<CopySession> {
   const specColumns = args.columns.map(assertIdentifier);
   return session<LoadDecision>(args, async (tx, open, decided) => {
     // A COPY lasts as long as the upload streams (the socket watchdog still ends a silent link).
     await tx`set local statement_timeout = 0`;
-    await lockFileLoad(tx, args.fileId);
-    // A load comes before its file's job, or not at all: a job that started first loads the file
-    // itself (and a partition already there is never this load's to replace).
-    if (await jobStarted(tx, args.fileId)) throw new NotKept('the file’s job started before the load');
-    if ((await partitionParent(tx, filePartitionName(args.fileId))) !== undefined) throw new NotKept('the file’s partition exists already');
+    await lockForLoad(tx, args.fileId);
     const into = await prepareRowTable(tx, args.table, args.fileId);
     // Only a fresh partition of its own can wait, detached, for the job (rolled back otherwise).
     if (!into.fileIdDefault) throw new NotKept('the spec table is not partitioned by file');
@@ -227,9 +234,7 @@ async function openSplitUploadSession(args: LoadSessionArgs): Promise<CopySessio
   const first = client(args);
   const at = await first
     .begin(async (tx) => {
-      await lockFileLoad(tx, args.fileId);
-      if (await jobStarted(tx, args.fileId)) throw new NotKept('the file’s job started before the load');
-      if ((await partitionParent(tx, partition)) !== undefined) throw new NotKept('the file’s partition exists already');
+      await lockForLoad(tx, args.fileId);
       const [kind] = await tx<{ relkind: string }[]>`select relkind from pg_class where oid = to_regclass(${quoteIdentifier(args.table)})`;
       if (kind?.relkind !== 'p') throw new NotKept('the spec table is not partitioned by file');
       await createSplitFilePartition(tx, args.table, args.fileId, streams);
@@ -332,20 +337,41 @@ const DROP_LOCK_WAIT_MS = 2000;
  * Drops the file's partition when it is detached and has no record (a split load that did not
  * commit it, see openSplitUploadSession): under the load lock, so never one a job or another
  * load is using. Also run by the API thread after a split load that did not commit (its thread
- * may have been ended before it could). True when it dropped one; false as well when the lock
- * stayed taken (see DROP_LOCK_WAIT_MS).
+ * may have been ended before it could), and by the orphan sweep (`waitMs` 0: only when nobody
+ * holds the lock). True when it dropped one; false as well when the lock stayed taken (see
+ * DROP_LOCK_WAIT_MS).
  */
-export async function dropUnkeptPartition(sql: postgres.Sql, fileId: string): Promise<boolean> {
+export async function dropUnkeptPartition(sql: postgres.Sql, fileId: string, waitMs = DROP_LOCK_WAIT_MS): Promise<boolean> {
   return sql.begin(async (tx) => {
-    try {
-      await lockFileLoad(tx, fileId, { signal: AbortSignal.timeout(DROP_LOCK_WAIT_MS) });
-    } catch (err) {
-      if (err instanceof AbortError) return false;
-      throw err;
+    if (waitMs <= 0) {
+      if (!(await tryLockFileLoad(tx, fileId))) return false;
+    } else {
+      try {
+        await lockFileLoad(tx, fileId, { signal: AbortSignal.timeout(waitMs) });
+      } catch (err) {
+        if (err instanceof AbortError) return false;
+        throw err;
+      }
     }
     const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
     const partition = filePartitionName(fileId);
     if (held || (await partitionParent(tx, partition)) !== null) return false;
+    // The name is locked before the last check. Why: the file's job loads the file without the
+    // load lock, in a transaction that drops this partition and creates its own under the same
+    // name; a DROP that waited for that transaction would, once it commits, drop the job's
+    // partition and its rows. Locked first, the name then names the job's table, which the check
+    // finds attached. The wait is bounded as the load lock's is: held longer, it is left to them.
+    try {
+      await tx.savepoint(async (sp) => {
+        await sp.unsafe(`set local lock_timeout = ${DROP_LOCK_WAIT_MS}`);
+        await sp.unsafe(`lock table ${quoteIdentifier(partition)} in access exclusive mode`);
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '55P03' || code === '42P01') return false; // lock_not_available, undefined_table
+      throw err;
+    }
+    if ((await partitionParent(tx, partition)) !== null) return false;
     await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
     return true;
   });
