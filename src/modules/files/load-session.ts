@@ -335,8 +335,8 @@ const DROP_LOCK_WAIT_MS = 2000;
 
 /**
  * Drops the file's partition when it is detached and has no record (a split load that did not
- * commit it, see openSplitUploadSession): under the load lock, so never one a job or another
- * load is using. Also run by the API thread after a split load that did not commit (its thread
+ * commit it, see openSplitUploadSession): under the load lock and then the partition's own, so
+ * never one a load or the file's job is using or has put in its place. Also run by the API thread after a split load that did not commit (its thread
  * may have been ended before it could), and by the orphan sweep (`waitMs` 0: only when nobody
  * holds the lock). True when it dropped one; false as well when the lock stayed taken (see
  * DROP_LOCK_WAIT_MS).
