@@ -226,6 +226,34 @@ export async function clearFileRows(tx: postgres.TransactionSql, table: string, 
   if ((await partitionParent(tx, filePartitionName(fileId))) === table) await tx.unsafe(`truncate ${quoteIdentifier(filePartitionName(fileId))}`);
 }
 
+/**
+ * Drops `partition` if it exists detached, in `tx`; true when it did. The name is locked before
+ * the last check. Why: a file's job loads the file without the load lock, in a transaction that drops
+ * a detached partition and creates its own under the same name (prepareRowTable); a DROP that
+ * waited for that transaction would, once it commits, drop the job's partition and its rows.
+ * Locked first, the name then names the job's table, which the check finds attached.
+ * `lockTimeoutMs`: how long to wait for the lock (false when it stays taken); unset, as long as
+ * the statement may.
+ */
+export async function dropDetachedPartition(tx: postgres.TransactionSql, partition: string, lockTimeoutMs?: number): Promise<boolean> {
+  // Checked first as well: an attached partition (or none) is never locked, so its readers never wait.
+  if ((await partitionParent(tx, partition)) !== null) return false;
+  const p = quoteIdentifier(partition);
+  try {
+    await tx.savepoint(async (sp) => {
+      if (lockTimeoutMs !== undefined) await sp.unsafe(`set local lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+      await sp.unsafe(`lock table ${p} in access exclusive mode`);
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '42P01' || (code === '55P03' && lockTimeoutMs !== undefined)) return false; // undefined_table; lock_not_available
+    throw err;
+  }
+  if ((await partitionParent(tx, partition)) !== null) return false;
+  await tx.unsafe(`drop table ${p}`);
+  return true;
+}
+
 /** The table `partition` is attached to: `null` when detached, `undefined` when it does not exist. */
 export async function partitionParent(tx: postgres.TransactionSql, partition: string): Promise<string | null | undefined> {
   const [existing] = await tx<{ parent: string | null }[]>`

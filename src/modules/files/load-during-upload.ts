@@ -10,7 +10,7 @@ import { LOAD_STAGING_PREFIX, storageKeys } from '../../storage/keys';
 import { isUuid } from '../../shared/cursor';
 import { TERMINAL_STATES } from '../../jobs/state';
 import type { Database } from '../../db/client';
-import { filePartitionName, partitionParent, quoteIdentifier } from '../datasets/dataset-tables.store';
+import { dropDetachedPartition, filePartitionName } from '../datasets/dataset-tables.store';
 import { takePreload } from './file-preloads.store';
 import { dropUnkeptPartition, LOAD_NOT_KEPT, LOAD_SESSION_MODULE, type LoadDecision, type LoadSessionArgs, type LoadSettled } from './load-session';
 
@@ -57,8 +57,7 @@ export const DEFAULT_MAX_UPLOAD_MS = 300_000;
 /** Removes a load's record, its partition while it is still detached, and its staged valid rows. */
 async function dropPreload(tx: postgres.TransactionSql, storage: ObjectStorage, fileId: string): Promise<boolean> {
   const had = await takePreload(tx, fileId);
-  const partition = filePartitionName(fileId);
-  if ((await partitionParent(tx, partition)) === null) await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
+  await dropDetachedPartition(tx, filePartitionName(fileId));
   await storage.delete(storageKeys.loadStaging(fileId));
   return had !== null;
 }

@@ -10,6 +10,7 @@ import {
   assertIdentifier,
   copyColumns,
   createSplitFilePartition,
+  dropDetachedPartition,
   fileLeafName,
   filePartitionName,
   flushWhileLoading,
@@ -354,25 +355,6 @@ export async function dropUnkeptPartition(sql: postgres.Sql, fileId: string, wai
       }
     }
     const [held] = await tx`select 1 from file_preloads where file_id = ${fileId}`;
-    const partition = filePartitionName(fileId);
-    if (held || (await partitionParent(tx, partition)) !== null) return false;
-    // The name is locked before the last check. Why: the file's job loads the file without the
-    // load lock, in a transaction that drops this partition and creates its own under the same
-    // name; a DROP that waited for that transaction would, once it commits, drop the job's
-    // partition and its rows. Locked first, the name then names the job's table, which the check
-    // finds attached. The wait is bounded as the load lock's is: held longer, it is left to them.
-    try {
-      await tx.savepoint(async (sp) => {
-        await sp.unsafe(`set local lock_timeout = ${DROP_LOCK_WAIT_MS}`);
-        await sp.unsafe(`lock table ${quoteIdentifier(partition)} in access exclusive mode`);
-      });
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === '55P03' || code === '42P01') return false; // lock_not_available, undefined_table
-      throw err;
-    }
-    if ((await partitionParent(tx, partition)) !== null) return false;
-    await tx.unsafe(`drop table ${quoteIdentifier(partition)}`);
-    return true;
+    return !held && (await dropDetachedPartition(tx, filePartitionName(fileId), DROP_LOCK_WAIT_MS));
   });
 }
