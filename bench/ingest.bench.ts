@@ -44,9 +44,9 @@ import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClien
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { type CopyWaits, formatCopyWaits, sampleCopyWaits } from './lib/copy-waits';
 import { cpuMeter, type CpuUse } from './lib/cpu';
-import { FLOOR_FILE_ID, floorTableSql, renderLoadRows } from './lib/load-rows';
-import { lineStreamSql, splitBinaryCopy } from '../src/ingest/copy-split';
-import { quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
+import { FLOOR_FILE_ID, floorCopySql, floorDefaultsSql, floorTableSql, renderLoadRows } from './lib/load-rows';
+import { splitBinaryCopy } from '../src/ingest/copy-split';
+import { createSplitFilePartition, fileLeafName, filePartitionName, quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
 import { openPgServer, type BenchDatabase, type PgServer } from './lib/database';
 import { RssSampler, signInBenchAdmin, spawnBenchService } from './lib/service';
 
@@ -319,18 +319,11 @@ async function floorRun(
   const script = path.join(tmp, 'floor.sql');
   await fs.writeFile(
     script,
-    [
-      'begin;',
-      ...floorTableSql(floor.table, 'bench_floor'),
-      "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
-      `\\copy bench_floor (${floor.columns.join(', ')}) from ${quoteLiteral(floor.file)} with (format binary, freeze)`,
-      'commit;',
-      '',
-    ].join('\n'),
+    ['begin;', ...floorTableSql(floor.table, 'bench_floor'), ...floorCopySql('bench_floor', floor.columns, floor.file), 'commit;', ''].join('\n'),
   );
   const cpu = cpuMeter(pids.service, pids.postmaster);
   const started = process.hrtime.bigint();
-  await runCommand('psql', ['-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', script]);
+  await psqlScript(db, script);
   const seconds = secondsSince(started);
   const used = cpu();
   if ((await countRows(db, 'bench_floor')) !== c.rows) throw new Error(`the floor run left ${await countRows(db, 'bench_floor')} rows, expected ${c.rows}`);
@@ -350,38 +343,36 @@ async function floor2Run(
   floor: { files: string[]; columns: string[]; table: string },
   pids: Pids,
 ): Promise<CopyRun> {
-  await db.sql`drop table if exists bench_floor2`;
-  await db.sql.unsafe(
-    `create table bench_floor2 (like "${floor.table}" including defaults, constraint bench_floor2_file check (_file_id = ${quoteLiteral(FLOOR_FILE_ID)})) partition by list (${lineStreamSql(floor.files.length)})`,
-  );
-  for (let i = 0; i < floor.files.length; i++) await db.sql.unsafe(`create table bench_floor2_${i} partition of bench_floor2 for values in (${i})`);
+  // The split partition exactly as the load creates it, committed empty.
+  await dropFloor2(db);
+  await db.sql.begin((tx) => createSplitFilePartition(tx, floor.table, FLOOR_FILE_ID, floor.files.length));
   await quiesce(db);
   const scripts = await Promise.all(
     floor.files.map(async (file, i) => {
+      const leaf = fileLeafName(FLOOR_FILE_ID, i);
       const script = path.join(tmp, `floor2-${i}.sql`);
-      await fs.writeFile(
-        script,
-        [
-          'begin;',
-          `truncate bench_floor2_${i};`,
-          `alter table bench_floor2_${i} alter column _file_id set default ${quoteLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${quoteLiteral(new Date().toISOString())}::timestamptz;`,
-          "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
-          `\\copy bench_floor2_${i} (${floor.columns.join(', ')}) from ${quoteLiteral(file)} with (format binary, freeze)`,
-          'commit;',
-          '',
-        ].join('\n'),
-      );
+      await fs.writeFile(script, ['begin;', `truncate ${leaf};`, floorDefaultsSql(leaf), ...floorCopySql(leaf, floor.columns, file), 'commit;', ''].join('\n'));
       return script;
     }),
   );
   const cpu = cpuMeter(pids.service, pids.postmaster);
   const started = process.hrtime.bigint();
-  await Promise.all(scripts.map((script) => runCommand('psql', ['-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', script])));
+  await Promise.all(scripts.map((script) => psqlScript(db, script)));
   const seconds = secondsSince(started);
   const used = cpu();
-  const n = await countRows(db, 'bench_floor2');
+  const n = await countRows(db, filePartitionName(FLOOR_FILE_ID));
   if (n !== c.rows) throw new Error(`the two-stream floor run left ${n} rows, expected ${c.rows}`);
   return { seconds, cpu: used };
+}
+
+/** Drops the two-stream floor run's split partition (its leaves with it). */
+async function dropFloor2(db: BenchDatabase): Promise<void> {
+  await db.sql.unsafe(`drop table if exists ${filePartitionName(FLOOR_FILE_ID)}`);
+}
+
+/** Runs a psql script file, quietly, stopping at the first error. */
+async function psqlScript(db: BenchDatabase, script: string): Promise<void> {
+  await runCommand('psql', ['-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', script]);
 }
 
 /** The peer: pgloader (its defaults: 4 workers' batches of COPY) of the file into a plain table, emptied first. */
@@ -562,7 +553,7 @@ async function runCase(
         log(
           `  ${tag} PostgreSQL alone on the load's binary rows, two COPYs at once: ${run.seconds.toFixed(2)} s, ${fmtInt(c.rows / run.seconds)} rows/s (${fmtCpu(run.cpu)})`,
         );
-        await db.sql`drop table bench_floor2`;
+        await dropFloor2(db);
         if (r === c.repeat) for (const f of floor2.files) await fs.rm(f, { force: true });
       }
       sampler.mark('idle');

@@ -54,6 +54,22 @@ export async function renderLoadRows(file: string, out: string): Promise<string[
 export function floorTableSql(parent: string, name: string): string[] {
   return [
     `create table ${name} (like "${parent}" including defaults, constraint ${name}_file check (_file_id = ${quoteLiteral(FLOOR_FILE_ID)}));`,
-    `alter table ${name} alter column _file_id set default ${quoteLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${quoteLiteral(new Date().toISOString())}::timestamptz;`,
+    floorDefaultsSql(name),
+  ];
+}
+
+/** The constant defaults the load's COPY into `name` runs under (loadDefaults in dataset-tables.store.ts). */
+export function floorDefaultsSql(name: string): string {
+  return `alter table ${name} alter column _file_id set default ${quoteLiteral(FLOOR_FILE_ID)}::uuid, alter column _ingested_at set default ${quoteLiteral(new Date().toISOString())}::timestamptz;`;
+}
+
+/**
+ * psql lines that load `file` (renderLoadRows) into `name` as the load does: early writeback
+ * where the rows skip WAL (flushWhileLoading), then `COPY … FREEZE` in binary.
+ */
+export function floorCopySql(name: string, columns: string[], file: string): string[] {
+  return [
+    "select set_config('backend_flush_after', '256kB', true) where current_setting('wal_level') = 'minimal';",
+    `\\copy ${name} (${columns.join(', ')}) from ${quoteLiteral(file)} with (format binary, freeze)`,
   ];
 }
