@@ -211,7 +211,7 @@ export async function ensureLineIndex(tx: postgres.TransactionSql, partition: st
  * while it COPYs. Elsewhere the rows go through WAL and the checkpointer writes the pages, so the
  * setting is left alone there.
  */
-export async function flushWhileLoading(tx: postgres.TransactionSql): Promise<void> {
+async function flushWhileLoading(tx: postgres.TransactionSql): Promise<void> {
   await tx`select set_config('backend_flush_after', ${LOAD_FLUSH_AFTER}, true) where current_setting('wal_level') = 'minimal'`;
 }
 
@@ -313,9 +313,7 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
   // whole spec table, blocking its readers behind every other load in flight).
   const parent = await partitionParent(tx, partition);
   if (parent === table) {
-    await tx.unsafe(`truncate ${quoteIdentifier(partition)}`);
-    await flushWhileLoading(tx);
-    await loadDefaults(tx, partition, fileId);
+    await truncateForLoad(tx, partition, fileId);
     // A split partition (a load over several COPYs) is loaded again through its key: PostgreSQL
     // routes each row to its leaf, and refuses FREEZE on a partitioned table.
     const { split } = await partitionLeaves(tx, partition);
@@ -336,6 +334,17 @@ export async function prepareRowTable(tx: postgres.TransactionSql, table: string
       await attachFilePartition(tx, table, fileId);
     },
   };
+}
+
+/**
+ * Empties `table` (a file's partition, or a leaf of a split one) for a load in `tx`: truncated by
+ * the transaction (so its COPY may say FREEZE and, at `wal_level=minimal`, skips WAL), early
+ * writeback, and the load's constant defaults (`at`: see loadDefaults).
+ */
+export async function truncateForLoad(tx: postgres.TransactionSql, table: string, fileId: string, at?: string): Promise<void> {
+  await tx.unsafe(`truncate ${quoteIdentifier(table)}`);
+  await flushWhileLoading(tx);
+  await loadDefaults(tx, table, fileId, at);
 }
 
 /** A binary COPY into `table` (`columns`; FREEZE when the transaction created or truncated it), opened: its input. */
@@ -401,7 +410,7 @@ export async function attachLoadedPartition(tx: postgres.TransactionSql, table: 
  * the commit. `at`: the timestamp instead of now() (a split load's streams, several
  * transactions, give their file one).
  */
-export async function loadDefaults(tx: postgres.TransactionSql, partition: string, fileId: string, at?: string): Promise<void> {
+async function loadDefaults(tx: postgres.TransactionSql, partition: string, fileId: string, at?: string): Promise<void> {
   const now = at ?? (await tx<{ now: string }[]>`select now()::text as now`)[0]!.now;
   await tx.unsafe(
     `alter table ${quoteIdentifier(partition)} alter column _file_id set default ${quoteLiteral(fileId)}::uuid, alter column _ingested_at set default ${quoteLiteral(now)}::timestamptz`,

@@ -13,12 +13,11 @@ import {
   dropDetachedPartition,
   fileLeafName,
   filePartitionName,
-  flushWhileLoading,
-  loadDefaults,
   openBinaryCopy,
   partitionParent,
   prepareRowTable,
   quoteIdentifier,
+  truncateForLoad,
 } from '../datasets/dataset-tables.store';
 import { insertPreload, jobEnded, jobStarted, lockFileLoad, tryLockFileLoad } from './file-preloads.store';
 import { JobsStore } from '../../jobs/store';
@@ -255,9 +254,7 @@ async function openSplitUploadSession(args: LoadSessionArgs): Promise<CopySessio
   try {
     const leaf = async (tx: postgres.TransactionSql, i: number): Promise<Writable> => {
       const name = fileLeafName(args.fileId, i);
-      await tx.unsafe(`truncate ${quoteIdentifier(name)}`);
-      await flushWhileLoading(tx);
-      await loadDefaults(tx, name, args.fileId, at);
+      await truncateForLoad(tx, name, args.fileId, at);
       return openBinaryCopy(tx, name, columns, true);
     };
     opened.push(
