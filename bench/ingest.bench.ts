@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { JobDocument, JobUpdatedDocument, RegisterSpecDocument, type SluiceClient, UploadFileDocument, type JobFieldsFragment } from '../src/sdk/client';
 import { ATTENDANCE_COLUMNS, attendanceSpec, RAW_TABLE_COLUMNS_SQL, writeAttendanceCsv } from './lib/attendance-data';
 import { type CopyWaits, formatCopyWaits, sampleCopyWaits } from './lib/copy-waits';
-import { cpuMeter, type CpuUse } from './lib/cpu';
+import { cpuMeter, type CpuUse, threadCpu, threadCpuLine } from './lib/cpu';
 import { FLOOR_FILE_ID, floorCopySql, floorDefaultsSql, floorTableSql, renderLoadRows } from './lib/load-rows';
 import { splitBinaryCopy } from '../src/ingest/copy-split';
 import { createSplitFilePartition, fileLeafName, filePartitionName, quoteLiteral } from '../src/modules/datasets/dataset-tables.store';
@@ -429,6 +429,7 @@ async function apiRun(
 ): Promise<ApiRun> {
   await quiesce(db);
   const cpu = cpuMeter(pids.service, pids.postmaster);
+  const threads0 = process.env['BENCH_THREAD_CPU'] === '1' && pids.service !== null ? threadCpu(pids.service) : null;
   sampler.mark('upload');
   const waits = process.env['BENCH_COPY_WAITS'] === '1' ? sampleCopyWaits(db.url, db.name) : null;
   const started = process.hrtime.bigint();
@@ -447,6 +448,7 @@ async function apiRun(
   const { job, seenAt } = await waitForJob(admin, uploadFile.job.id, 30 * 60_000);
   const seconds = secondsSince(started);
   const used = cpu();
+  if (threads0 && pids.service !== null) console.log(`  service ${threadCpuLine(pids.service, threads0)}`);
   const copyWaits = await waits?.stop();
   sampler.mark('verify');
   if (job.state !== 'SUCCEEDED') throw new Error(`job ended ${job.state}: ${JSON.stringify(job.error)} ${JSON.stringify(job.progress)}`);

@@ -116,7 +116,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       disposers.push({ name: 'client-revocations', fn: () => revocations.dispose() });
       // First listener: the auth cache forgets before the WebSocket server re-checks its clients.
       revocations.on((m) => services.clients.forgetClient(m ? m.clientId : null));
-      const ws = attachWebSocketServer(http.server, schema, services, limits, {
+      const ws = attachWebSocketServer(http.upgrades, schema, services, limits, {
         maxConnectionsPerClient: env.SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT,
         maxSubscriptionsPerConnection: env.SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         maxBufferedBytes: env.SLUICE_WS_MAX_BUFFERED_BYTES,

@@ -114,3 +114,37 @@ export function cpuMeter(servicePid: number | null, postmaster: number | null): 
     };
   };
 }
+
+/** CPU seconds (user, kernel) of each thread of `pid` so far, by thread id (Linux; empty elsewhere). */
+export function threadCpu(pid: number): Map<number, { user: number; system: number }> {
+  const out = new Map<number, { user: number; system: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const s = readStat(`${pid}/task/${tid}`);
+    if (s) out.set(Number(tid), { user: s.user, system: s.own - s.user });
+  }
+  return out;
+}
+
+/**
+ * The CPU each thread of `pid` used between `before` (threadCpu) and now, as one line: the main
+ * thread (the API's event loop), the busiest other threads (a load's pipeline thread, V8's and
+ * libuv's helpers), and the rest, each as user+kernel seconds.
+ */
+export function threadCpuLine(pid: number, before: Map<number, { user: number; system: number }>, top = 3): string {
+  const rows: { tid: number; user: number; system: number }[] = [];
+  for (const [tid, now] of threadCpu(pid)) {
+    const b = before.get(tid) ?? { user: 0, system: 0 };
+    rows.push({ tid, user: now.user - b.user, system: now.system - b.system });
+  }
+  const fmt = (r: { user: number; system: number }) => `${r.user.toFixed(2)}+${r.system.toFixed(2)}`;
+  const main = rows.find((r) => r.tid === pid) ?? { user: 0, system: 0 };
+  const others = rows.filter((r) => r.tid !== pid).sort((a, b) => b.user + b.system - (a.user + a.system));
+  const rest = others.slice(top).reduce((a, r) => ({ user: a.user + r.user, system: a.system + r.system }), { user: 0, system: 0 });
+  return `threads cpu s (user+kernel): main ${fmt(main)}; busiest others ${others.slice(0, top).map(fmt).join(', ')}; ${Math.max(0, others.length - top)} more ${fmt(rest)}`;
+}

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
+import { handleUpgrades } from './upgrades';
 
 export const METRICS_PATH = '/metrics';
 
@@ -35,6 +36,8 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
       res.end('metrics unavailable\n');
     });
   });
+  // A CONNECT gets a JSON 405 instead of a closed connection; an upgrade offer is ignored (upgrades.ts).
+  handleUpgrades(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

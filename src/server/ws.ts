@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import type net from 'node:net';
 import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
@@ -13,7 +12,7 @@ import { MiB } from '../shared/units';
 import type { Context } from './context';
 import { formatError } from './errors';
 import { type DirectSink, DocumentCache, sharedSubscribe } from './shared-execution';
-import { GRAPHQL_PATH } from './http';
+import { GRAPHQL_PATH, type HttpServer } from './http';
 import type { Limits } from './limits';
 
 /** Close codes Sluice sends, beyond the protocol errors graphql-ws sends itself. */
@@ -251,7 +250,7 @@ function serverOnlyType(text: string): string | null {
  * Returns dispose(), which closes every socket with 1001 (going away).
  */
 export function attachWebSocketServer(
-  server: http.Server,
+  upgrades: Pick<HttpServer['upgrades'], 'acceptWebSockets'>,
   schema: GraphQLSchema,
   services: Services,
   limits: Limits,
@@ -259,7 +258,9 @@ export function attachWebSocketServer(
 ): { dispose(): Promise<void> } {
   const { log } = services;
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
+  // noServer: the HTTP server hands over only the handshakes on GRAPHQL_PATH (see upgrades.ts).
+  const wss = new WebSocketServer({ noServer: true, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
+  upgrades.acceptWebSockets((req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const documents = new DocumentCache(schema, [...specifiedRules, ...limits.validationRules], limits.maxTokens);
   const registry = new Registry();
   const open = new Set<Connection>();

@@ -10,7 +10,8 @@ import {
   type SluiceClient,
 } from '../../src/sdk/client';
 import { freePort } from '../../src/db/embedded';
-import { startTestApp, type TestApp } from '../helpers/app';
+import { codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { rawExchange } from '../helpers/raw-http';
 import { attendanceCsv, attendanceSpec } from '../helpers/attendance';
 import { collectJobEvents, FAST_JOBS } from '../helpers/jobs';
 
@@ -172,6 +173,10 @@ describe('GET /metrics (Prometheus text)', () => {
     expect(value(series, 'sluice_job_queue_depth')).toBe(0);
     expect((await fetch(`${separate.url}/metrics`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${port}/graphql`)).status).toBe(404);
+    // A CONNECT is answered there too (405, JSON), not dropped unanswered.
+    const connect = await rawExchange(`http://127.0.0.1:${port}`, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], { responses: 1 });
+    expect(connect.responses[0]?.status).toBe(405);
+    expect(codeOf(JSON.parse(connect.responses[0]!.body))).toBe('BAD_HTTP_METHOD');
 
     const off = await startTestApp({ SLUICE_METRICS: 'off' });
     expect(off.app.metricsUrl).toBeUndefined();

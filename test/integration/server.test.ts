@@ -5,6 +5,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { HeartbeatDocument, IssueTokenDocument, MeDocument, ServiceInfoDocument } from '../../src/sdk/client';
 import { ADMIN_ID, ADMIN_SECRET, codeOf, startTestApp, type TestApp } from '../helpers/app';
+import { rawExchange, rawHttpRequest } from '../helpers/raw-http';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -227,5 +228,61 @@ describe('graphql-ws on the same path', () => {
     expect(ok.value).toMatchObject({ data: { serviceInfo: { version: expect.any(String) } } });
     const { me } = await client.request(MeDocument);
     expect(me.clientId).toBe(ADMIN_ID);
+  });
+});
+
+describe('protocol upgrades and CONNECT', () => {
+  // What `curl --http2 http://…` sends: an offer to switch to cleartext HTTP/2.
+  const h2c = { Host: 'sluice.test', Connection: 'Upgrade, HTTP2-Settings', Upgrade: 'h2c', 'HTTP2-Settings': 'AAMAAABkAAQCAAAAAAIAAAAA' };
+
+  it('answers requests that offer an upgrade it does not serve (h2c) in HTTP/1.1: a body sent after the head, and the requests after them', async () => {
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const head = rawHttpRequest('POST', '/graphql', { ...h2c, 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
+    const { responses, closed } = await rawExchange(
+      t.url,
+      [head, body, rawHttpRequest('GET', '/healthz', h2c), rawHttpRequest('GET', '/nope', { Host: 'sluice.test', Connection: 'close' })],
+      { responses: 3, gapMs: 50 },
+    );
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 404]);
+    expect(JSON.parse(responses[0]!.body)).toEqual({ data: { __typename: 'Query' } });
+    expect(JSON.parse(responses[1]!.body)).toMatchObject({ status: 'ok' });
+    expect(codeOf(JSON.parse(responses[2]!.body))).toBe('NOT_FOUND');
+    expect(closed).toBe(false);
+  });
+
+  it('takes WebSocket handshakes on the GraphQL path only: elsewhere the request is served as HTTP', async () => {
+    const ws = {
+      Host: 'sluice.test',
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    };
+    const { responses } = await rawExchange(t.url, [rawHttpRequest('GET', '/healthz', ws)], { responses: 1 });
+    expect(responses[0]?.status).toBe(200);
+    expect(JSON.parse(responses[0]!.body)).toMatchObject({ status: 'ok' });
+    // A POST cannot open a WebSocket: answered as the GraphQL request it is.
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const post = await rawExchange(t.url, [rawHttpRequest('POST', '/graphql', { ...ws, 'Content-Type': 'application/json' }, body)], { responses: 1 });
+    expect(JSON.parse(post.responses[0]!.body)).toEqual({ data: { __typename: 'Query' } });
+    // And the handshake on /graphql is the WebSocket server's (101 Switching Protocols).
+    const upgraded = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${t.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      socket.on('upgrade', (res) => {
+        resolve(res.statusCode ?? 0);
+        socket.terminate();
+      });
+      socket.on('error', reject);
+    });
+    expect(upgraded).toBe(101);
+  });
+
+  it('answers CONNECT with a JSON 405 BAD_HTTP_METHOD and closes the connection (it is not a proxy)', async () => {
+    const { responses, closed } = await rawExchange(t.url, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], { responses: 1 });
+    expect(responses[0]?.status).toBe(405);
+    expect(responses[0]?.headers['content-type']).toMatch(/application\/json/);
+    expect(codeOf(JSON.parse(responses[0]!.body))).toBe('BAD_HTTP_METHOD');
+    // The connection is closed after the answer (the helper saw the close, or the answer said so).
+    expect(closed || responses[0]?.headers['connection'] === 'close').toBe(true);
   });
 });
