@@ -24,6 +24,9 @@
  * backend every 10 ms from pg_stat_activity (bench/lib/copy-waits.ts) and prints how often it was
  * working, waiting for the service's rows (`Client:ClientRead`) or waiting on I/O, over the run and
  * after the upload was answered (off by default: the sampling queries cost PostgreSQL a little).
+ * BENCH_THREAD_CPU=1 prints, per API run, the service's CPU by thread from /proc/<pid>/task (the
+ * main thread, i.e. the API's event loop; the busiest others, i.e. the load's pipeline thread and
+ * V8's and libuv's helpers; the rest), user + kernel seconds.
  * The service's RSS is sampled from /proc/<pid>/status every 100 ms (VmRSS) and its VmHWM read;
  * CPU seconds of the service, the local postgres processes and this process are read from /proc.
  *

@@ -47,6 +47,7 @@
  *   BENCH_SERVICE_LOG  folder: keep each ingestion case's service output there.
  *   BENCH_FLOOR=0      skip the ingestion benchmark's "PostgreSQL alone" runs (one COPY and two at once).
  *   BENCH_COPY_WAITS=1 sample what the load's COPY backend waits on during each API run (pg_stat_activity).
+ *   BENCH_THREAD_CPU=1 print the service's CPU by thread (main, busiest others, rest) for each API run.
  *   BENCH_SERVICE_NODE_ARGS  extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  *   BENCH_SERVICE_SCRIPT     the service's entry: default the compiled build (dist/main.js, built when
  *                            stale, as `npm start` runs it); `tsx` runs `--import tsx src/main.ts`.
