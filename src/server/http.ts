@@ -20,7 +20,7 @@ import { refuseNul } from './plugins/refuse-nul';
 import { multipartUploads } from './multipart';
 import { closeUnfinishedBodyAfterAnswer, guardUploadBody } from './request-body';
 import { webRoutes } from './web';
-import { handleUpgrades } from './upgrades';
+import { handleHttpEdges } from './http-edges';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -92,8 +92,8 @@ export interface HttpServer {
   apollo: ApolloServer<Context>;
   /** Extra drain steps (the WebSocket server) run when Apollo stops. */
   onDrain: Array<() => Promise<void>>;
-  /** Where the WebSocket handshakes on GRAPHQL_PATH go (upgrades.ts); every other upgrade is ignored. */
-  upgrades: ReturnType<typeof handleUpgrades>;
+  /** Where the WebSocket handshakes on GRAPHQL_PATH go (http-edges.ts); every other upgrade is ignored. */
+  upgrades: ReturnType<typeof handleHttpEdges>;
 }
 
 export async function createHttpServer(schema: GraphQLSchema, services: Services, limits: Limits): Promise<HttpServer> {
@@ -112,7 +112,7 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   // 60 s) that reuses a keep-alive connection the server is closing gets ECONNRESET or a 502;
   // the server must be the side that waits longer. The header timeout must exceed it.
   server.keepAliveTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS;
-  const upgrades = handleUpgrades(server, GRAPHQL_PATH);
+  const upgrades = handleHttpEdges(server, GRAPHQL_PATH);
   server.headersTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000;
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
-import { handleUpgrades } from './upgrades';
+import { handleHttpEdges } from './http-edges';
 
 export const METRICS_PATH = '/metrics';
 
@@ -36,8 +36,8 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
       res.end('metrics unavailable\n');
     });
   });
-  // A CONNECT gets a JSON 405 instead of a closed connection; an upgrade offer is ignored (upgrades.ts).
-  handleUpgrades(server);
+  // CONNECT, upgrade offers, parser errors and Expect as on the main port (http-edges.ts).
+  handleHttpEdges(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -258,7 +258,7 @@ export function attachWebSocketServer(
 ): { dispose(): Promise<void> } {
   const { log } = services;
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
-  // noServer: the HTTP server hands over only the handshakes on GRAPHQL_PATH (see upgrades.ts).
+  // noServer: the HTTP server hands over only the handshakes on GRAPHQL_PATH (see http-edges.ts).
   const wss = new WebSocketServer({ noServer: true, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
   upgrades.acceptWebSockets((req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const documents = new DocumentCache(schema, [...specifiedRules, ...limits.validationRules], limits.maxTokens);

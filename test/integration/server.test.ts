@@ -231,7 +231,7 @@ describe('graphql-ws on the same path', () => {
   });
 });
 
-describe('protocol upgrades and CONNECT', () => {
+describe('requests outside the routes: upgrades, CONNECT, malformed HTTP, Expect', () => {
   // What `curl --http2 http://…` sends: an offer to switch to cleartext HTTP/2.
   const h2c = { Host: 'sluice.test', Connection: 'Upgrade, HTTP2-Settings', Upgrade: 'h2c', 'HTTP2-Settings': 'AAMAAABkAAQCAAAAAAIAAAAA' };
 
@@ -277,12 +277,38 @@ describe('protocol upgrades and CONNECT', () => {
     expect(upgraded).toBe(101);
   });
 
+  it.each([
+    ['a request line that is not HTTP', 400, 'BAD_REQUEST', 'GARBAGE\r\n\r\n'],
+    ['a control byte in the path', 400, 'BAD_REQUEST', 'GET /he\x01althz HTTP/1.1\r\nHost: x\r\n\r\n'],
+    [
+      'both Content-Length and Transfer-Encoding (smuggling)',
+      400,
+      'BAD_REQUEST',
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    ['headers over 16 KiB', 431, 'PAYLOAD_TOO_LARGE', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
+  ])('answers %s with a JSON %i %s and closes the connection (it was a bare status line)', async (_what, status, code, bytes) => {
+    const { responses, closed } = await rawExchange(t.url, [bytes], { responses: 2 });
+    expect(responses).toHaveLength(1);
+    expect(responses[0]?.status).toBe(status);
+    expect(responses[0]?.headers['content-type']).toMatch(/application\/json/);
+    expect(codeOf(JSON.parse(responses[0]!.body))).toBe(code);
+    expect(closed).toBe(true);
+  });
+
+  it('answers an Expect other than 100-continue with a JSON 417, without reading the body', async () => {
+    const head = rawHttpRequest('POST', '/graphql', { Host: 'x', Expect: 'tea', 'Content-Type': 'application/json', 'Content-Length': '1000000' });
+    const { responses, closed } = await rawExchange(t.url, [head], { responses: 2 });
+    expect(responses.map((r) => r.status)).toEqual([417]);
+    expect(codeOf(JSON.parse(responses[0]!.body))).toBe('BAD_REQUEST');
+    expect(closed).toBe(true);
+  });
+
   it('answers CONNECT with a JSON 405 BAD_HTTP_METHOD and closes the connection (it is not a proxy)', async () => {
-    const { responses, closed } = await rawExchange(t.url, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], { responses: 1 });
+    const { responses, closed } = await rawExchange(t.url, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], { responses: 2 });
     expect(responses[0]?.status).toBe(405);
     expect(responses[0]?.headers['content-type']).toMatch(/application\/json/);
     expect(codeOf(JSON.parse(responses[0]!.body))).toBe('BAD_HTTP_METHOD');
-    // The connection is closed after the answer (the helper saw the close, or the answer said so).
-    expect(closed || responses[0]?.headers['connection'] === 'close').toBe(true);
+    expect(closed).toBe(true);
   });
 });
