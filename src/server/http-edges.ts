@@ -6,7 +6,8 @@ import { ErrorCode } from '../shared/errors';
  * What Sluice's HTTP servers answer outside their routes: requests that ask to switch protocols,
  * CONNECT, requests Node's parser refuses, and `Expect` values other than 100-continue. Each gets
  * a JSON answer with a stable code, as every other refusal does; Node's own answers to them are a
- * bare status line (400, 431, 408, 417) or, for CONNECT, a closed connection.
+ * bare status line (400, 431, 408, 417) or, for CONNECT, a closed connection. And a client that
+ * half-closes after its request still gets the answer.
  *
  * Upgrades. Node hands every request that carries `Connection: upgrade` and an `Upgrade` header to
  * the server's 'upgrade' listeners once there is one (graphql-ws's WebSocket server is one),
@@ -115,6 +116,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  */
 export function handleHttpEdges(server: http.Server, websocketPath: string | null = null): { acceptWebSockets(upgrade: WebSocketUpgrade | null): void } {
   let websockets: WebSocketUpgrade | null = null;
+  // A client that half-closes after its request (`shutdown(SHUT_WR)`: `printf … | nc -N`, some
+  // HTTP/1.0 tools) gets its answer, then the connection closes. Node's default ends the socket
+  // at the client's end, so every answer that was not written in the same tick (a database read,
+  // any GraphQL operation) was dropped unanswered. Node's own switch for it (undocumented; see
+  // socketOnEnd in Node's _http_server.js): the in-flight response is marked the connection's last.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => refuseConnect(socket));
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (websockets !== null && websocketPath !== null && isWebSocketHandshake(req, websocketPath)) {

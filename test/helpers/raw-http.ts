@@ -58,17 +58,17 @@ function parseResponses(buf: Buffer): { responses: ParsedResponse[]; used: numbe
 
 /**
  * Sends `parts` on one fresh connection (each after `gapMs`, so a body can arrive after its
- * head), and resolves once `responses` complete responses were read or the server closed the
+ * head; `halfClose`: then ends its side, reading on), and resolves once `responses` complete responses were read or the server closed the
  * connection; `closed` tells whether it did. Rejects after `timeoutMs` with what was read.
  */
 export function rawExchange(
   baseUrl: string,
   parts: Array<string | Buffer>,
-  opts: { responses: number; gapMs?: number; timeoutMs?: number },
+  opts: { responses: number; gapMs?: number; timeoutMs?: number; halfClose?: boolean },
 ): Promise<{ responses: ParsedResponse[]; closed: boolean }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(url.port), url.hostname);
+    const socket = net.connect({ port: Number(url.port), host: url.hostname, allowHalfOpen: true });
     let got = Buffer.alloc(0);
     let done = false;
     const finish = (closed: boolean) => {
@@ -88,6 +88,8 @@ export function rawExchange(
       got = Buffer.concat([got, d]);
       if (parseResponses(got).responses.length >= opts.responses) finish(false);
     });
+    // The server's end of the connection (its FIN; this side stays open for writing: allowHalfOpen).
+    socket.on('end', () => finish(true));
     socket.on('close', () => finish(true));
     socket.on('connect', async () => {
       for (const [i, part] of parts.entries()) {
@@ -95,6 +97,7 @@ export function rawExchange(
         if (done) return;
         socket.write(part);
       }
+      if (opts.halfClose && !done) socket.end();
     });
   });
 }

@@ -296,6 +296,20 @@ describe('requests outside the routes: upgrades, CONNECT, malformed HTTP, Expect
     expect(closed).toBe(true);
   });
 
+  it('answers a client that half-closes after its request (a database read, a GraphQL operation), then closes', async () => {
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const readyz = await rawExchange(t.url, [rawHttpRequest('GET', '/readyz', { Host: 'x' })], { responses: 2, halfClose: true });
+    expect(readyz.responses.map((r) => r.status)).toEqual([200]);
+    expect(JSON.parse(readyz.responses[0]!.body)).toMatchObject({ status: 'ready' });
+    expect(readyz.closed).toBe(true);
+    const gql = await rawExchange(t.url, [rawHttpRequest('POST', '/graphql', { Host: 'x', 'Content-Type': 'application/json' }, body)], {
+      responses: 2,
+      halfClose: true,
+    });
+    expect(gql.responses.map((r) => JSON.parse(r.body))).toEqual([{ data: { __typename: 'Query' } }]);
+    expect(gql.closed).toBe(true);
+  });
+
   it('answers an Expect other than 100-continue with a JSON 417, without reading the body', async () => {
     const head = rawHttpRequest('POST', '/graphql', { Host: 'x', Expect: 'tea', 'Content-Type': 'application/json', 'Content-Length': '1000000' });
     const { responses, closed } = await rawExchange(t.url, [head], { responses: 2 });
