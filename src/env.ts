@@ -222,6 +222,12 @@ const schema = z.object({
   SLUICE_BULK_MAX_ROWS: int(1).default(100_000),
   /** Where files live: `local` (under SLUICE_STORAGE_DIR) or `s3` (SLUICE_S3_*). */
   SLUICE_STORAGE: z.enum(['local', 's3']).default('local'),
+  /**
+   * Local storage: bytes every write must leave free on the store's file system and, with the
+   * embedded PostgreSQL, on its data folder's (storage/free-space.ts); a write that would leave
+   * less is refused with STORAGE_FULL. 0 turns the reserve off.
+   */
+  SLUICE_STORAGE_MIN_FREE_BYTES: int(0).default(1 * GiB),
   /** S3-compatible endpoint (MinIO, Ceph, R2...); unset for AWS S3. */
   SLUICE_S3_ENDPOINT: z.string().url().optional(),
   SLUICE_S3_REGION: z.string().min(1).default('us-east-1'),

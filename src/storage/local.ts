@@ -4,6 +4,7 @@ import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rmdir, u
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { MiB } from '../shared/units';
+import { freeSpaceReserve, type FreeSpace } from './free-space';
 import {
   assertValidKey,
   assertValidPrefix,
@@ -30,6 +31,14 @@ const readChunkBytes = 256 * 1024;
 export interface LocalStorageOptions {
   /** Folder that holds every object; created when missing. Keys map to paths below it. */
   root: string;
+  /**
+   * Bytes a write must leave free on the root's file system and on those of `alsoWatch`
+   * (SLUICE_STORAGE_MIN_FREE_BYTES; free-space.ts): a write that would leave less is refused
+   * with STORAGE_FULL. 0 or unset: none.
+   */
+  minFreeBytes?: number;
+  /** Other folders whose file systems keep the reserve (the embedded PostgreSQL's data; a missing one: its nearest existing parent's). */
+  alsoWatch?: string[];
 }
 
 export interface LocalStorage extends ObjectStorage, LeftoverSweeping {
@@ -62,6 +71,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
   // real paths.
   mkdirSync(options.root, { recursive: true });
   const root = realpathSync(options.root);
+  const reserve = freeSpaceReserve([root, ...(options.alsoWatch ?? [])], options.minFreeBytes ?? 0);
   const writers = new Set<LocalWriter>();
   /** Temp files of copies in progress (a linked one carries its source's old mtime): never swept. */
   const copying = new Set<string>();
@@ -84,7 +94,7 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
 
   function openWriter(key: string, opts: PutOptions = {}): StorageWriter {
     checkOpen();
-    const writer = new LocalWriter(key, pathOf(key), opts);
+    const writer = new LocalWriter(key, pathOf(key), opts, reserve);
     writers.add(writer);
     writer.once('close', () => writers.delete(writer));
     return {
@@ -216,6 +226,8 @@ export function createLocalStorage(options: LocalStorageOptions): LocalStorage {
           await link(from, temp);
         } catch (err) {
           if (!hasCode(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
+          // A copy takes room (a clone may not, but cannot be told apart beforehand).
+          await reserve?.check(toKey, sourceStats.size);
           await copyFile(from, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
         }
       };
@@ -395,12 +407,17 @@ class LocalWriter extends Writable {
   /** The temp file (then the object) as a reader can follow it while it is written. */
   readonly growing: GrowingFile;
 
+  /** The free-space reserve's look-out for this write (null: no reserve). */
+  private readonly space: ReturnType<FreeSpace['tracker']> | null;
+
   constructor(
     readonly key: string,
     private readonly target: string,
     private readonly opts: PutOptions,
+    private readonly reserve: FreeSpace | null,
   ) {
     super({ highWaterMark: writerBufferBytes });
+    this.space = reserve ? reserve.tracker(key) : null;
     this.dir = path.dirname(target);
     this.tempPath = path.join(this.dir, `.tmp-${randomUUID()}`);
     this.result = new Promise<PutResult>((resolve, reject) => {
@@ -500,7 +517,9 @@ class LocalWriter extends Writable {
     );
   }
 
-  private openTemp(): Promise<void> {
+  private async openTemp(): Promise<void> {
+    // A write that declares its size is refused before its first byte when it would not fit.
+    if (this.reserve && this.opts.expectedSize !== undefined) await this.reserve.check(this.key, this.opts.expectedSize);
     return onceMoreIfSwept(() => this.createTemp());
   }
 
@@ -518,6 +537,7 @@ class LocalWriter extends Writable {
       // however many chunks waited in the buffer (past the declared size before past the cap).
       checkGrowth(this.key, next, this.opts);
     }
+    if (this.space) await this.space.wrote(next - this.size);
     for (const b of buffers) this.hash.update(b);
     await writeAll(this.requireHandle(), buffers);
     this.size = next;

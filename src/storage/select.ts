@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Env } from '../env';
 import { createLocalStorage } from './local';
 import { createS3Storage } from './s3';
@@ -21,5 +22,10 @@ export function createStorageFromEnv(env: Env): ObjectStorage & { dispose(): Pro
         : {}),
     });
   }
-  return createLocalStorage({ root: env.storageDir });
+  return createLocalStorage({
+    root: env.storageDir,
+    minFreeBytes: env.SLUICE_STORAGE_MIN_FREE_BYTES,
+    // The embedded server's data shares the reserve (its folder may not exist yet: its parent's file system then).
+    alsoWatch: env.DATABASE_URL ? [] : [path.join(env.dataDir, 'pg')],
+  });
 }

@@ -66,6 +66,8 @@ export async function startTestApp(overrides: Record<string, string> = {}, opts:
     SLUICE_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
     SLUICE_JWT_SECRET: JWT_SECRET,
     SLUICE_SHUTDOWN_TIMEOUT_MS: '2000',
+    // The free-space reserve's checks run in every test, at a size any machine that runs them has free.
+    SLUICE_STORAGE_MIN_FREE_BYTES: String(64 * 1024 * 1024),
     ...overrides,
   };
   const env = loadEnv(envVars);

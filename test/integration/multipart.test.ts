@@ -356,7 +356,13 @@ describe.skipIf(!mounted)('local disk full (ENOSPC)', () => {
   let full: TestApp;
   let writer: SluiceClient;
   beforeAll(async () => {
-    full = await startTestApp({ SLUICE_STORAGE_DIR: fullDir, SLUICE_UPLOAD_SWEEP_INTERVAL_MS: '0', SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0' });
+    // No reserve: this is the disk itself running out (the reserve is tested below and in storage-local.test.ts).
+    full = await startTestApp({
+      SLUICE_STORAGE_DIR: fullDir,
+      SLUICE_STORAGE_MIN_FREE_BYTES: '0',
+      SLUICE_UPLOAD_SWEEP_INTERVAL_MS: '0',
+      SLUICE_ORPHAN_SWEEP_INTERVAL_MS: '0',
+    });
     await full.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
     writer = await full.clientWith(['INGESTOR']);
   });
@@ -392,5 +398,37 @@ describe.skipIf(!mounted)('local disk full (ENOSPC)', () => {
     expect(res.status, show(res)).toBe(507);
     expect(codeOf(res.json!), show(res)).toBe('STORAGE_FULL');
     expect(await tempFiles(path.join(fullDir, 'uploads'))).toEqual([]);
+  });
+});
+
+describe('the free-space reserve (SLUICE_STORAGE_MIN_FREE_BYTES)', () => {
+  let kept: TestApp;
+  let writer: SluiceClient;
+  beforeAll(async () => {
+    // A reserve larger than any disk's free space: every write is refused, as on a disk near full.
+    kept = await startTestApp({ SLUICE_STORAGE_MIN_FREE_BYTES: String(1e15) });
+    await kept.admin.request(RegisterSpecDocument, { kind: 'EVENT', spec: attendanceSpec });
+    writer = await kept.clientWith(['INGESTOR']);
+  });
+
+  it('refuses a multipart upload and a signed-URL PUT with 507 STORAGE_FULL, and stores nothing', async () => {
+    const res = await writer.uploadRaw(
+      UploadFileDocument,
+      { program: 'state_prog', spec: 'attendance', file: null },
+      { file: { body: 'date,school_id,present\n01/03/23,s1,10\n', filename: 'a.csv', contentType: 'text/csv' } },
+    );
+    expect(res.status).toBe(507);
+    expect(codeOf(res.body), JSON.stringify(res.body)).toBe('STORAGE_FULL');
+    const [row] = await kept.database.sql<Array<{ n: number }>>`select count(*)::int as n from files`;
+    expect(row!.n).toBe(0);
+    const body = Buffer.from('date,school_id,present\n01/03/23,s1,10\n');
+    const { requestUploadUrl } = await writer.request(RequestUploadUrlDocument, {
+      input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: body.length, sha256: createHash('sha256').update(body).digest('hex') },
+    });
+    const url = new URL(requestUploadUrl.url);
+    const put = await rawRequest(kept.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body });
+    expect(put.status, show(put)).toBe(507);
+    expect(codeOf(put.json!), show(put)).toBe('STORAGE_FULL');
+    expect(await tempFiles(path.join(kept.dataDir, 'storage', 'uploads'))).toEqual([]);
   });
 });

@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalStorage, type LocalStorage } from '../../src/storage/local';
 import { body, describeStorageContract, listKeys, rejection, sha256 } from '../helpers/storage-contract';
 
@@ -271,5 +273,71 @@ describe('local storage: sweepLeftovers', () => {
     expect(await storage.sweepLeftovers(cutoff())).toEqual({ tempFiles: 0, folders: 1 });
     await storage.put('gone/a.csv', body('a'));
     expect(await storage.head('gone/a.csv')).toBeDefined();
+  });
+});
+
+describe('local storage: the free-space reserve (SLUICE_STORAGE_MIN_FREE_BYTES)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-reserve-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a write that would leave less than the reserve free, before its first byte when it declares its size', async () => {
+    // More than any disk has free: every write is refused, and nothing is left behind.
+    const storage = createLocalStorage({ root: path.join(dir, 'root'), minFreeBytes: 1e15 });
+    const declared = storage.openWriter('declared.csv', { expectedSize: 10 });
+    declared.stream.end('0123456789');
+    expect((await rejection(declared.done())).code).toBe('STORAGE_FULL');
+    expect((await rejection(storage.put('streamed.csv', body('a,b\n')))).code).toBe('STORAGE_FULL');
+    expect(await filesOnDisk(storage.root)).toEqual([]);
+    await storage.dispose();
+    // The same disk with a reserve it can keep (or none) takes the write.
+    for (const minFreeBytes of [1, 0]) {
+      const roomy = createLocalStorage({ root: path.join(dir, 'root'), minFreeBytes });
+      expect((await roomy.put(`ok-${minFreeBytes}.csv`, body('a,b\n'))).size).toBe(4);
+      await roomy.dispose();
+    }
+  });
+
+  it('watches the other folders it is given (the embedded PostgreSQL data), a missing one through its parent', async () => {
+    const storage = createLocalStorage({ root: path.join(dir, 'root'), minFreeBytes: 1, alsoWatch: [path.join(dir, 'pg', 'not-yet')] });
+    expect((await storage.put('a.csv', body('a\n'))).size).toBe(2);
+    await storage.dispose();
+  });
+
+  // Mid-stream, on a real small file system: a 6 MiB tmpfs mount (root only; skipped otherwise).
+  const tiny = path.join(os.tmpdir(), `sluice-reserve-tmpfs-${process.pid}`);
+  let mounted = false;
+  try {
+    mkdirSync(tiny, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', tiny], { stdio: 'ignore' });
+    mounted = true;
+  } catch {
+    mounted = false;
+  }
+  afterAll(() => {
+    if (mounted) execFileSync('umount', ['-l', tiny], { stdio: 'ignore' });
+    rmSync(tiny, { recursive: true, force: true });
+  });
+
+  it.skipIf(!mounted)('stops a write in the middle once it would cross the reserve, before the disk is full, and frees its bytes', async () => {
+    const storage = createLocalStorage({ root: path.join(tiny, 'root'), minFreeBytes: 2 * 1024 * 1024 });
+    const writer = storage.openWriter('big.csv');
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // 5 MiB into 6 MiB with 2 MiB kept: refused part way (STORAGE_FULL, not the disk's ENOSPC).
+    for (let i = 0; i < 80 && !writer.stream.destroyed; i++) {
+      if (!writer.stream.write(chunk)) await new Promise((resolve) => writer.stream.once('drain', resolve).once('close', resolve));
+    }
+    writer.stream.end();
+    const err = await rejection(writer.done());
+    expect(err.code).toBe('STORAGE_FULL');
+    expect(err.message).toMatch(/SLUICE_STORAGE_MIN_FREE_BYTES/);
+    expect(await filesOnDisk(storage.root)).toEqual([]);
+    // The room is back: a small write fits.
+    expect((await storage.put('small.csv', body('a,b\n'))).size).toBe(4);
+    await storage.dispose();
   });
 });
