@@ -128,6 +128,8 @@ export function handleHttpEdges(server: http.Server, websocketPath: string | nul
       websockets(req, socket, head);
       return;
     }
+    // A client gone meanwhile (reset while the head was read) has nothing left to answer.
+    if (socket.destroyed) return;
     socket.unshift(head.length > 0 ? Buffer.concat([headWithoutUpgrade(req), head]) : headWithoutUpgrade(req));
     server.emit('connection', socket);
   });
