@@ -118,6 +118,7 @@ export async function startApp(env: Env, log: Logger, opts: { print?: (msg: stri
       revocations.on((m) => services.clients.forgetClient(m ? m.clientId : null));
       const ws = attachWebSocketServer(http.upgrades, schema, services, limits, {
         maxConnectionsPerClient: env.SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT,
+        maxPendingConnections: env.SLUICE_WS_MAX_PENDING_CONNECTIONS,
         maxSubscriptionsPerConnection: env.SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         maxBufferedBytes: env.SLUICE_WS_MAX_BUFFERED_BYTES,
         revocations,

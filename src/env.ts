@@ -125,6 +125,11 @@ const schema = z.object({
   SLUICE_MAX_TOKENS: int(1).default(2000),
   /** Open graphql-ws connections one client may hold on one instance; the next one is closed with 4429. */
   SLUICE_WS_MAX_CONNECTIONS_PER_CLIENT: int(1, 100_000).default(50),
+  /**
+   * graphql-ws connections open on this instance that have not finished connection_init (no token
+   * accepted yet); a handshake beyond them is refused with HTTP 503 SERVICE_UNAVAILABLE.
+   */
+  SLUICE_WS_MAX_PENDING_CONNECTIONS: int(1, 1_000_000).default(1000),
   /** Subscriptions active at once on one graphql-ws connection; the next one gets a BAD_REQUEST error. */
   SLUICE_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 100_000).default(100),
   /** Bytes written to one graphql-ws socket and not yet taken by the network; past it the socket is closed with 1013 (slow consumer). */

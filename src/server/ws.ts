@@ -13,6 +13,7 @@ import type { Context } from './context';
 import { formatError } from './errors';
 import { type DirectSink, DocumentCache, sharedSubscribe } from './shared-execution';
 import { GRAPHQL_PATH, type HttpServer } from './http';
+import { rawJsonError } from './http-edges';
 import type { Limits } from './limits';
 
 /** Close codes Sluice sends, beyond the protocol errors graphql-ws sends itself. */
@@ -34,6 +35,12 @@ export const WsCloseCode = {
 export interface WsOptions {
   /** Authenticated connections one client may hold on this instance. */
   maxConnectionsPerClient: number;
+  /**
+   * Connections not acknowledged yet (connection_init not done, at most 10 s each) this instance
+   * holds; a handshake beyond them gets 503. Why: they cost memory and a file descriptor before
+   * any token is checked, so without a bound anyone could hold the descriptors every client needs.
+   */
+  maxPendingConnections: number;
   /** Operations running at once on one connection; the next one is refused with BAD_REQUEST. */
   maxSubscriptionsPerConnection: number;
   /** Bytes written to a socket and not yet taken by the network before it is closed as a slow consumer. */
@@ -260,7 +267,34 @@ export function attachWebSocketServer(
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
   // noServer: the HTTP server hands over only the handshakes on GRAPHQL_PATH (see http-edges.ts).
   const wss = new WebSocketServer({ noServer: true, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
-  upgrades.acceptWebSockets((req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  let handshaking = 0;
+  upgrades.acceptWebSockets((req, socket, head) => {
+    if (open.size - acknowledged.size + handshaking >= opts.maxPendingConnections) {
+      socket.on('error', () => undefined);
+      socket.end(
+        rawJsonError(
+          503,
+          'Service Unavailable',
+          ErrorCode.SERVICE_UNAVAILABLE,
+          'Too many WebSocket connections are waiting for connection_init; retry shortly',
+          'Retry-After: 1\r\n',
+        ),
+      );
+      socket.once('finish', () => socket.destroy());
+      return;
+    }
+    handshaking++;
+    let counted = true;
+    const done = () => {
+      if (counted) handshaking--;
+      counted = false;
+    };
+    socket.once('close', done);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      done();
+      wss.emit('connection', ws, req);
+    });
+  });
   const documents = new DocumentCache(schema, [...specifiedRules, ...limits.validationRules], limits.maxTokens);
   const registry = new Registry();
   const open = new Set<Connection>();

@@ -180,6 +180,34 @@ describe('connection limits', () => {
     await Promise.all([closeRaw(third.ws), closeRaw(onB.ws), closeRaw(later.ws)]);
   });
 
+  it('refuses a handshake beyond SLUICE_WS_MAX_PENDING_CONNECTIONS sockets still without connection_init with a JSON 503, and takes one again once they are acknowledged', async () => {
+    const t = await startTestApp({ SLUICE_WS_MAX_PENDING_CONNECTIONS: '2' });
+    const { token } = await newClient(t);
+    const opened = () =>
+      new Promise<{ ws: WebSocket; status: number; body: string }>((resolve, reject) => {
+        const ws = new WebSocket(wsUrl(t), 'graphql-transport-ws');
+        ws.on('open', () => resolve({ ws, status: 101, body: '' }));
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => resolve({ ws, status: res.statusCode ?? 0, body }));
+        });
+        ws.on('error', reject);
+      });
+    const [p1, p2] = [await opened(), await opened()];
+    expect([p1.status, p2.status]).toEqual([101, 101]);
+    const refused = await opened();
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+    // Acknowledged connections do not count: once one of the two has a token, a new one opens.
+    const acked = new Promise<void>((resolve) => p1.ws.on('message', (d) => JSON.parse(String(d)).type === 'connection_ack' && resolve()));
+    p1.ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    await acked;
+    const again = await opened();
+    expect(again.status).toBe(101);
+    await Promise.all([closeRaw(p1.ws), closeRaw(p2.ws), closeRaw(again.ws)]);
+  });
+
   it('refuses a subscription beyond the per-connection limit with BAD_REQUEST and keeps the others', async () => {
     const { token } = await newClient(a);
     const { ws, acked } = await handshake(a, token);
