@@ -1,7 +1,8 @@
 // Raw HTTP/1.1 requests to every route (the downloads, signed-URL uploads, probes, pages,
-// /graphql by GET) with random methods, paths, ids, credentials and headers: no answer may be a
-// 5xx or INTERNAL_SERVER_ERROR, and every request is answered (CONNECT aside, which Node's server
-// closes: Sluice serves no tunnels).
+// /graphql by GET) with random methods (CONNECT included), paths, ids, credentials and headers
+// (Upgrade offers, Expect, malformed lines), some half-closed after the request: no answer may be a
+// 5xx or INTERNAL_SERVER_ERROR, every request is answered, and a 4xx from the API or the HTTP
+// edges carries a JSON error code (the pages' own 404 aside).
 // Usage: SLUICE_URL=… SLUICE_CLIENT_ID=… SLUICE_CLIENT_SECRET=… node scripts/fuzz/routes.mjs [seed] [count]
 import net from 'node:net';
 import { adminToken, BASE, COUNT, GRAPHQL, random, report } from './lib.mjs';
@@ -51,6 +52,15 @@ for (let i = 0; i < COUNT; i++) {
   if (rnd() < 0.2) headers.push(`Range: bytes=${pick(['0-10', '-5', '99999999-', 'x'])}`);
   if (rnd() < 0.2) headers.push(`Content-Encoding: ${pick(['gzip', 'br', 'x'])}`);
   if (rnd() < 0.1) headers.push(`X-Forwarded-For: ${pick(['1.2.3.4', 'x', '::1, 1.1.1.1'])}`);
+  if (rnd() < 0.15) {
+    headers.push(`Upgrade: ${pick(['h2c', 'websocket', 'WebSocket', 'TLS/1.0', 'x, websocket'])}`);
+    // `close` kept: the connection must end after the answer for this loop to read it.
+    headers[1] = pick(['Connection: Upgrade, close', 'Connection: Upgrade, HTTP2-Settings, close', 'Connection: close, Upgrade']);
+    if (rnd() < 0.5) headers.push('Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13');
+  }
+  if (rnd() < 0.05) headers.push(`Expect: ${pick(['100-continue', 'tea', ''])}`);
+  if (rnd() < 0.03) headers.push(pick(['Bad Header: x', 'X-Ctl: a\x01b', 'Transfer-Encoding: chunked', `X-Big: ${'a'.repeat(20_000)}`]));
+  const halfClose = rnd() < 0.2;
   const body =
     rnd() < 0.5
       ? Buffer.from(pick(['{"query":"{ __typename }"}', 'date,school_id,present\n01/03/23,s1,3\n', '\x1f\x8b\x08\x00garbage', '{', '']))
@@ -69,12 +79,20 @@ for (let i = 0; i < COUNT; i++) {
       clearTimeout(timer);
       resolve({ status: got.split('\r\n')[0].split(' ')[1] ?? 'none', got });
     });
-    // Not half-closed: Node's server drops the pending answers of a client that sends FIN first.
-    s.write(Buffer.concat([Buffer.from(`${method} ${p} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`), body]));
+    const bytes = Buffer.concat([Buffer.from(`${method} ${p} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`), body]);
+    // Half-closed sometimes: the answer must still come (http-edges.ts).
+    if (halfClose) s.end(bytes);
+    else s.write(bytes);
   });
   statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-  const unanswered = r.status === 'timeout' || (r.status === 'none' && method !== 'CONNECT');
-  if (unanswered || Number(r.status) >= 500 || r.got.includes('INTERNAL_SERVER_ERROR'))
+  // A WebSocket handshake that succeeded (101) is answered; the socket then waits for this side's close.
+  const unanswered = (r.status === 'timeout' && !r.got.startsWith('HTTP/1.1 101')) || r.status === 'none';
+  // A 4xx says why in JSON with a code, except a page route's plain 404 and a WebSocket handshake ws itself refuses.
+  const status = Number(r.status);
+  const jsonCode = /"code":"[A-Z_]+"/.test(r.got);
+  const plainAllowed = r.got.includes('text/html') || r.got.includes('Sec-WebSocket') || method === 'HEAD';
+  const uncoded = status >= 400 && status < 500 && !jsonCode && !plainAllowed;
+  if (unanswered || uncoded || status >= 500 || r.got.includes('INTERNAL_SERVER_ERROR'))
     out.bad(`${method} ${p.slice(0, 80)} ${headers.slice(2).join(' | ').slice(0, 200)} => ${r.got.slice(0, 200).replace(/\r\n/g, ' | ')}`);
 }
 await out.done(COUNT, `answers ${JSON.stringify(statuses)}`);

@@ -187,6 +187,13 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
     requirePreflightForUploads,
     multipartUploads({ maxFileBytes: env.SLUICE_MAX_FILE_SIZE_BYTES, maxFiles: env.SLUICE_MAX_FILES, idleTimeoutMs: env.SLUICE_UPLOAD_IDLE_TIMEOUT_MS }),
     express.json({ limit: GRAPHQL_JSON_LIMIT_BYTES }),
+    // body-parser leaves `req.body` unset for a request it finds complete already (no body, and the
+    // client's end read meanwhile: a half-closed client), and Apollo's express adapter then
+    // answers 500 in text/html ("req.body is not set"); there is no body to read, so it is none.
+    (req: express.Request, _res: express.Response, next: express.NextFunction) => {
+      if (!Reflect.has(req, 'body')) Reflect.set(req, 'body', undefined);
+      next();
+    },
     expressMiddleware(apollo, {
       context: async ({ req }) => httpContext(services, req, req.ip),
     }),

@@ -308,6 +308,14 @@ describe('requests outside the routes: upgrades, CONNECT, malformed HTTP, Expect
     });
     expect(gql.responses.map((r) => JSON.parse(r.body))).toEqual([{ data: { __typename: 'Query' } }]);
     expect(gql.closed).toBe(true);
+    // A request already complete when the JSON body parser runs (no body, the client's end read
+    // meanwhile) is GraphQL's to answer, not a 500 from the Apollo adapter ("req.body is not set").
+    const early = await rawExchange(t.url, [rawHttpRequest('GET', '/graphql', { Host: 'x', Authorization: 'Basic abc', 'Content-Length': '0' })], {
+      responses: 2,
+      halfClose: true,
+    });
+    expect(early.responses.map((r) => r.status)).toEqual([400]);
+    expect(codeOf(JSON.parse(early.responses[0]!.body))).toBe('BAD_REQUEST');
   });
 
   it('answers an Expect other than 100-continue with a JSON 417, without reading the body', async () => {
