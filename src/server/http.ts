@@ -112,8 +112,9 @@ export async function createHttpServer(schema: GraphQLSchema, services: Services
   // 60 s) that reuses a keep-alive connection the server is closing gets ECONNRESET or a 502;
   // the server must be the side that waits longer. The header timeout must exceed it.
   server.keepAliveTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS;
-  const upgrades = handleHttpEdges(server, GRAPHQL_PATH);
   server.headersTimeout = env.SLUICE_HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000;
+  // Upgrades (only WebSocket handshakes on GRAPHQL_PATH are), CONNECT, parser errors, Expect, half-closes.
+  const upgrades = handleHttpEdges(server, GRAPHQL_PATH);
   const onDrain: Array<() => Promise<void>> = [];
   const startedAt = Date.now();
   const access: AccessLogSink = { log, observers: [(r) => services.metrics.observeRequest(r)] };
