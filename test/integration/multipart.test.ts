@@ -352,6 +352,15 @@ afterAll(async () => {
   await fs.rm(fullDir, { recursive: true, force: true });
 });
 
+/** Declares `body` for a signed-URL upload as `writer` and PUTs it to the returned URL on `app`. */
+async function putSigned(app: TestApp, writer: SluiceClient, body: Buffer) {
+  const { requestUploadUrl } = await writer.request(RequestUploadUrlDocument, {
+    input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: body.length, sha256: createHash('sha256').update(body).digest('hex') },
+  });
+  const url = new URL(requestUploadUrl.url);
+  return rawRequest(app.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body });
+}
+
 describe.skipIf(!mounted)('local disk full (ENOSPC)', () => {
   let full: TestApp;
   let writer: SluiceClient;
@@ -389,12 +398,7 @@ describe.skipIf(!mounted)('local disk full (ENOSPC)', () => {
   });
 
   it('a signed-URL PUT larger than the free space gets 507 STORAGE_FULL', async () => {
-    const body = Buffer.alloc(3 * 1024 * 1024, 'a');
-    const { requestUploadUrl } = await writer.request(RequestUploadUrlDocument, {
-      input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: body.length, sha256: createHash('sha256').update(body).digest('hex') },
-    });
-    const url = new URL(requestUploadUrl.url);
-    const res = await rawRequest(full.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body });
+    const res = await putSigned(full, writer, Buffer.alloc(3 * 1024 * 1024, 'a'));
     expect(res.status, show(res)).toBe(507);
     expect(codeOf(res.json!), show(res)).toBe('STORAGE_FULL');
     expect(await tempFiles(path.join(fullDir, 'uploads'))).toEqual([]);
@@ -421,12 +425,7 @@ describe('the free-space reserve (SLUICE_STORAGE_MIN_FREE_BYTES)', () => {
     expect(codeOf(res.body), JSON.stringify(res.body)).toBe('STORAGE_FULL');
     const [row] = await kept.database.sql<Array<{ n: number }>>`select count(*)::int as n from files`;
     expect(row!.n).toBe(0);
-    const body = Buffer.from('date,school_id,present\n01/03/23,s1,10\n');
-    const { requestUploadUrl } = await writer.request(RequestUploadUrlDocument, {
-      input: { fileName: 'a.csv', program: 'state_prog', spec: 'attendance', size: body.length, sha256: createHash('sha256').update(body).digest('hex') },
-    });
-    const url = new URL(requestUploadUrl.url);
-    const put = await rawRequest(kept.url, { method: 'PUT', path: url.pathname + url.search, headers: { 'content-type': 'text/csv' }, body });
+    const put = await putSigned(kept, writer, Buffer.from('date,school_id,present\n01/03/23,s1,10\n'));
     expect(put.status, show(put)).toBe(507);
     expect(codeOf(put.json!), show(put)).toBe('STORAGE_FULL');
     expect(await tempFiles(path.join(kept.dataDir, 'storage', 'uploads'))).toEqual([]);
