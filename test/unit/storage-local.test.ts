@@ -340,4 +340,14 @@ describe('local storage: the free-space reserve (SLUICE_STORAGE_MIN_FREE_BYTES)'
     expect((await storage.put('small.csv', body('a,b\n'))).size).toBe(4);
     await storage.dispose();
   });
+
+  it.skipIf(!mounted)("keeps the reserve on a watched folder's file system too (the embedded PostgreSQL's data)", async () => {
+    // The store on the big disk, the watched folder on the 6 MiB tmpfs: a 7 MiB reserve cannot be kept there.
+    const strict = createLocalStorage({ root: path.join(dir, 'root'), minFreeBytes: 7 * 1024 * 1024, alsoWatch: [path.join(tiny, 'pg')] });
+    expect((await rejection(strict.put('a.csv', body('a\n')))).code).toBe('STORAGE_FULL');
+    await strict.dispose();
+    const fits = createLocalStorage({ root: path.join(dir, 'root'), minFreeBytes: 1024 * 1024, alsoWatch: [path.join(tiny, 'pg')] });
+    expect((await fits.put('a.csv', body('a\n'))).size).toBe(2);
+    await fits.dispose();
+  });
 });
