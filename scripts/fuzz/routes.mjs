@@ -90,10 +90,10 @@ for (let i = 0; i < COUNT; i++) {
   });
   statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   const unanswered = r.status === 'timeout' || r.status === 'none';
-  // A 4xx says why in JSON with a code, except a page route's plain 404 and a WebSocket handshake ws itself refuses.
+  // A 4xx says why in JSON with a code, except a page route's plain 404 (and HEAD, which has no body).
   const status = Number(r.status);
   const jsonCode = /"code":"[A-Z_]+"/.test(r.got);
-  const plainAllowed = r.got.includes('text/html') || r.got.includes('Sec-WebSocket') || method === 'HEAD';
+  const plainAllowed = r.got.includes('text/html') || method === 'HEAD';
   const uncoded = status >= 400 && status < 500 && !jsonCode && !plainAllowed;
   if (unanswered || uncoded || status >= 500 || r.got.includes('INTERNAL_SERVER_ERROR'))
     out.bad(`${method} ${p.slice(0, 80)} ${headers.slice(2).join(' | ').slice(0, 200)} => ${r.got.slice(0, 200).replace(/\r\n/g, ' | ')}`);

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GraphQLError, getOperationAST, specifiedRules, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -267,6 +268,16 @@ export function attachWebSocketServer(
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
   // noServer: the HTTP server hands over only the handshakes on GRAPHQL_PATH (see http-edges.ts).
   const wss = new WebSocketServer({ noServer: true, path: GRAPHQL_PATH, maxPayload: 1 * MiB, handleProtocols });
+  // A broken handshake (no or a bad key, another version, a malformed subprotocol list) is told
+  // in JSON with a code, as every other refusal; ws itself answers those in text/html.
+  wss.on('wsClientError', (err: Error, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    const method = err.message === 'Invalid HTTP method';
+    const version = err.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
+    const code = method ? ErrorCode.BAD_HTTP_METHOD : ErrorCode.BAD_REQUEST;
+    socket.end(rawJsonError(method ? 405 : 400, method ? 'Method Not Allowed' : 'Bad Request', code, `WebSocket handshake refused: ${err.message}`, version));
+    socket.once('finish', () => socket.destroy());
+  });
   let handshaking = 0;
   upgrades.acceptWebSockets((req, socket, head) => {
     if (open.size - acknowledged.size + handshaking >= opts.maxPendingConnections) {

@@ -326,6 +326,25 @@ describe('requests outside the routes: upgrades, CONNECT, malformed HTTP, Expect
     expect(closed).toBe(true);
   });
 
+  it('answers a broken WebSocket handshake on /graphql (no key, another version) with a JSON 400 BAD_REQUEST (ws wrote text/html)', async () => {
+    const base = { Host: 'x', Connection: 'Upgrade', Upgrade: 'websocket' };
+    const noKey = await rawExchange(t.url, [rawHttpRequest('GET', '/graphql', { ...base, 'Sec-WebSocket-Version': '13' })], { responses: 2 });
+    expect(noKey.responses.map((r) => r.status)).toEqual([400]);
+    expect(codeOf(JSON.parse(noKey.responses[0]!.body))).toBe('BAD_REQUEST');
+    expect(JSON.parse(noKey.responses[0]!.body).errors[0].message).toMatch(/Sec-WebSocket-Key/);
+    const version = await rawExchange(
+      t.url,
+      [rawHttpRequest('GET', '/graphql', { ...base, 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '7' })],
+      {
+        responses: 2,
+      },
+    );
+    expect(version.responses.map((r) => r.status)).toEqual([400]);
+    expect(version.responses[0]?.headers['sec-websocket-version']).toBe('13, 8');
+    expect(codeOf(JSON.parse(version.responses[0]!.body))).toBe('BAD_REQUEST');
+    expect(version.closed).toBe(true);
+  });
+
   it('answers CONNECT with a JSON 405 BAD_HTTP_METHOD and closes the connection (it is not a proxy)', async () => {
     const { responses, closed } = await rawExchange(t.url, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], { responses: 2 });
     expect(responses[0]?.status).toBe(405);
