@@ -59,13 +59,22 @@ export function headWithoutUpgrade(req: http.IncomingMessage): Buffer {
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
+/**
+ * Writes `answer` (rawJsonError) on a raw socket and closes it once written. The server's sockets
+ * allow half-open connections, so it does not wait for the peer's end; a peer gone already is no error.
+ */
+export function answerAndClose(socket: Duplex, answer: string): void {
+  socket.on('error', () => undefined);
+  socket.end(answer);
+  socket.once('finish', () => socket.destroy());
+}
+
 /** The JSON answer to a CONNECT (Sluice is not a proxy), on the raw socket; the connection then closes. */
 function refuseConnect(socket: Duplex): void {
-  socket.on('error', () => undefined);
-  socket.end(
+  answerAndClose(
+    socket,
     rawJsonError(405, 'Method Not Allowed', ErrorCode.BAD_HTTP_METHOD, 'CONNECT is not supported: Sluice is not a proxy', 'Allow: GET, HEAD, POST\r\n'),
   );
-  socket.once('finish', () => socket.destroy());
 }
 
 /** A JSON error answer as raw bytes, for a socket no ServerResponse writes to; it says the connection closes. */
@@ -101,10 +110,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  socket.on('error', () => undefined);
-  socket.end(clientErrorAnswer(err.code));
-  // The server's sockets allow half-open connections: do not wait for the peer's end.
-  socket.once('finish', () => socket.destroy());
+  answerAndClose(socket, clientErrorAnswer(err.code));
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Context } from './context';
 import { formatError } from './errors';
 import { type DirectSink, DocumentCache, sharedSubscribe } from './shared-execution';
 import { GRAPHQL_PATH, type HttpServer } from './http';
-import { rawJsonError } from './http-edges';
+import { answerAndClose, rawJsonError } from './http-edges';
 import type { Limits } from './limits';
 
 /** Close codes Sluice sends, beyond the protocol errors graphql-ws sends itself. */
@@ -271,18 +271,19 @@ export function attachWebSocketServer(
   // A broken handshake (no or a bad key, another version, a malformed subprotocol list) is told
   // in JSON with a code, as every other refusal; ws itself answers those in text/html.
   wss.on('wsClientError', (err: Error, socket: Duplex) => {
-    socket.on('error', () => undefined);
     const method = err.message === 'Invalid HTTP method';
     const version = err.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
     const code = method ? ErrorCode.BAD_HTTP_METHOD : ErrorCode.BAD_REQUEST;
-    socket.end(rawJsonError(method ? 405 : 400, method ? 'Method Not Allowed' : 'Bad Request', code, `WebSocket handshake refused: ${err.message}`, version));
-    socket.once('finish', () => socket.destroy());
+    answerAndClose(
+      socket,
+      rawJsonError(method ? 405 : 400, method ? 'Method Not Allowed' : 'Bad Request', code, `WebSocket handshake refused: ${err.message}`, version),
+    );
   });
   let handshaking = 0;
   upgrades.acceptWebSockets((req, socket, head) => {
     if (open.size - acknowledged.size + handshaking >= opts.maxPendingConnections) {
-      socket.on('error', () => undefined);
-      socket.end(
+      answerAndClose(
+        socket,
         rawJsonError(
           503,
           'Service Unavailable',
@@ -291,7 +292,6 @@ export function attachWebSocketServer(
           'Retry-After: 1\r\n',
         ),
       );
-      socket.once('finish', () => socket.destroy());
       return;
     }
     handshaking++;
