@@ -88,9 +88,10 @@ function forwardedFromRight(header: string): string[] {
   return list;
 }
 
-function sendJsonError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+/** A JSON error answer on a node:http response (`headers`: more to send, e.g. `connection: close`). */
+export function sendJsonError(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
 

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCode } from '../shared/errors';
+import { sendJsonError } from './graphql-json';
 
 /**
  * What Sluice's HTTP servers answer outside their routes: requests that ask to switch protocols,
@@ -141,10 +142,9 @@ export function handleHttpEdges(server: http.Server, websocketPath: string | nul
   });
   server.on('clientError', answerClientError);
   // `Expect` other than 100-continue (Node answers those itself): 417, and the body is not read.
-  server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    const body = JSON.stringify({ errors: [{ message: 'Only "Expect: 100-continue" is supported', extensions: { code: ErrorCode.BAD_REQUEST } }] });
-    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
-  });
+  server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) =>
+    sendJsonError(res, 417, ErrorCode.BAD_REQUEST, 'Only "Expect: 100-continue" is supported', { connection: 'close' }),
+  );
   return {
     acceptWebSockets(upgrade) {
       websockets = upgrade;
