@@ -116,12 +116,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 
 /**
  * Installs this file's handling on `server`. `websocketPath`: where WebSocket handshakes go to
- * the handler set with `acceptWebSockets` (none: every upgrade is ignored). A request that is not
+ * the handler set with `acceptWebSockets` (until one is set, every upgrade is ignored). A request that is not
  * served by an upgrade is given back to `server` on the same socket, its head without the upgrade
  * and the bytes Node read after it (`head`: the body's start, or further pipelined requests) in
  * front, so it meets the server's usual parser, limits and routes.
  */
-export function handleHttpEdges(server: http.Server, websocketPath: string | null = null): { acceptWebSockets(upgrade: WebSocketUpgrade | null): void } {
+export function handleHttpEdges(server: http.Server, websocketPath: string | null = null): { acceptWebSockets(upgrade: WebSocketUpgrade): void } {
   let websockets: WebSocketUpgrade | null = null;
   // A client that half-closes after its request (`shutdown(SHUT_WR)`: `printf … | nc -N`, some
   // HTTP/1.0 tools) gets its answer, then the connection closes. Node's default ends the socket
